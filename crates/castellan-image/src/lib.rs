@@ -1,0 +1,1 @@
+//! MCUboot-compatible images (being written).

@@ -1,0 +1,1 @@
+//! Castellan placeholder: being written.

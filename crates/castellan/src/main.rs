@@ -1,0 +1,2 @@
+//! The `castellan` command.
+fn main() {}
