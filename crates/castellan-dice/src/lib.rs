@@ -33,6 +33,21 @@
 //!    under it survives updates signed by the same authority, but not a change of
 //!    signer or a switch to Debug mode.
 //!
+//! ```
+//! use castellan_dice::{Mode, ed25519_cdi_id, rom_stage_cdis};
+//!
+//! # fn main() -> Result<(), castellan_dice::DiceError> {
+//! let uds = [0x5a; 32]; // read from OTP by the ROM stage
+//! let bootloader_sha256 = [0x11; 32]; // from the verified image's hash TLV
+//! let root_key_hash = [0x22; 32]; // hash of the key that verified it
+//! let cdis = rom_stage_cdis(&uds, &bootloader_sha256, &root_key_hash, Mode::Normal)?;
+//! // ... lock the UDS here, then hand `cdis` to the bootloader ...
+//! let cdi_id = ed25519_cdi_id(cdis.attest())?; // names the bootloader's CDI key
+//! assert_eq!(cdi_id[0] & 0x80, 0);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Certificate generation (X.509 / CBOR CDI certificates) is not part of this
 //! crate; the inputs it needs are the [`InputValues`], the keys and the IDs here.
 //!

@@ -55,7 +55,8 @@ fn fake_array<const N: usize>(seed: &str) -> [u8; N] {
 
 const CDI_ATTEST_ZERO_INPUT: &str =
     "fbfc679771342eeacb908659ce49d6b63b4535da2c51433d7f04efa6319e0c19";
-const CDI_SEAL_ZERO_INPUT: &str = "8ff8b22571325e7defefbfea8df1c9f34bf4d9ee03b75b788219c6b1ef49bdc5";
+const CDI_SEAL_ZERO_INPUT: &str =
+    "8ff8b22571325e7defefbfea8df1c9f34bf4d9ee03b75b788219c6b1ef49bdc5";
 /// Subject public key of kExpectedX509Ed25519Cert_ZeroInput.
 const ED25519_PUBLIC_KEY_ZERO_INPUT: &str =
     "0d14e5de292eb1c8b31beae43ab55d8e9dc014b73eaa83b925a0788cc62e5c8d";
@@ -190,7 +191,10 @@ fn open_dice_known_answer_hash_only_input() {
         ..InputValues::zeroed()
     };
     let cdis = derive_cdis(&current_attest, &current_seal, &input).unwrap();
-    assert_eq!(cdis.attest(), &unhex_array::<32>(CDI_ATTEST_HASH_ONLY_INPUT));
+    assert_eq!(
+        cdis.attest(),
+        &unhex_array::<32>(CDI_ATTEST_HASH_ONLY_INPUT)
+    );
     assert_eq!(cdis.seal(), &unhex_array::<32>(CDI_SEAL_HASH_ONLY_INPUT));
     assert_eq!(
         ed25519_public_key(cdis.attest()).unwrap(),
@@ -228,7 +232,10 @@ fn open_dice_known_answer_descriptor_input() {
     assert_eq!(input.config.input_value().to_vec(), unhex(CERT_CONFIG_HASH));
 
     let cdis = derive_cdis(&current_attest, &current_seal, &input).unwrap();
-    assert_eq!(cdis.attest(), &unhex_array::<32>(CDI_ATTEST_DESCRIPTOR_INPUT));
+    assert_eq!(
+        cdis.attest(),
+        &unhex_array::<32>(CDI_ATTEST_DESCRIPTOR_INPUT)
+    );
     assert_eq!(cdis.seal(), &unhex_array::<32>(CDI_SEAL_DESCRIPTOR_INPUT));
     assert_eq!(
         ed25519_public_key(cdis.attest()).unwrap(),
@@ -251,7 +258,10 @@ fn open_dice_zero_input_certificate_is_signed_by_our_uds_key() {
     let cert = unhex(X509_ED25519_CERT_ZERO_INPUT);
     assert_eq!(cert.len(), 638);
     // Certificate ::= SEQUENCE { tbsCertificate (30 82 02 2c ...), algorithm, signature }
-    assert_eq!(&cert[..8], &[0x30, 0x82, 0x02, 0x7a, 0x30, 0x82, 0x02, 0x2c]);
+    assert_eq!(
+        &cert[..8],
+        &[0x30, 0x82, 0x02, 0x7a, 0x30, 0x82, 0x02, 0x2c]
+    );
     let tbs = &cert[4..4 + 4 + 0x22c];
     assert_eq!(
         &cert[564..574],
@@ -266,9 +276,12 @@ fn open_dice_zero_input_certificate_is_signed_by_our_uds_key() {
     assert_eq!(cert[15..35], ed25519_cdi_id(cdis.attest()).unwrap());
     // subjectPublicKeyInfo: 30 2a 30 05 06 03 2b 65 70 03 21 00 || key.
     let spki_key = &cert[194..194 + 32];
-    assert_eq!(&cert[182..194], &[
-        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00
-    ]);
+    assert_eq!(
+        &cert[182..194],
+        &[
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00
+        ]
+    );
     assert_eq!(spki_key, ed25519_public_key(cdis.attest()).unwrap());
 
     let uds_key = derive_attestation_keypair_seed(&uds)
