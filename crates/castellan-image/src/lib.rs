@@ -1,1 +1,61 @@
-//! MCUboot-compatible images (being written).
+//! MCUboot-compatible signed firmware images.
+//!
+//! An image is what every stage of Castellan's chain of trust verifies before it runs or
+//! installs anything. The format is MCUboot's, so images signed with MCUboot's `imgtool` are
+//! accepted here and images signed here are accepted by MCUboot:
+//!
+//! ```text
+//!  ┌────────┬─────────┬────────────────┬──────────────────────────────┐ ┄ ┌─────────┐
+//!  │ header │ payload │ protected TLVs │ unprotected TLVs             │   │ trailer │
+//!  │ 32 B + │         │ SEC_CNT, deps, │ SHA256, KEYHASH/PUBKEY, sig  │   │ (slot)  │
+//!  │ padding│         │ boot record    │                              │   │         │
+//!  └────────┴─────────┴────────────────┴──────────────────────────────┘ ┄ └─────────┘
+//!  <──────────── hashed; the hash is signed ──>
+//! ```
+//!
+//! The verification path ([`verify()`]) is `no_std`, uses no heap, reads the image through
+//! [`ImageSource`] in small chunks (so images in flash need not be copied), and returns an
+//! [`ImageError`] naming the problem for any input; it never panics. With the `std` feature
+//! the crate also signs images ([`sign_image`]) byte-identically to `imgtool sign`, handles
+//! PKCS#8 key files, and describes images for `castellan image info`.
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+mod error;
+pub mod header;
+mod key;
+mod source;
+pub mod tlv;
+pub mod trailer;
+mod verify;
+
+#[cfg(feature = "std")]
+mod describe;
+#[cfg(feature = "std")]
+mod keyfile;
+#[cfg(feature = "std")]
+mod sign;
+
+pub use error::{ImageError, TlvArea};
+pub use header::{ImageHeader, Version};
+pub use key::{KeyType, PublicKey, TrustedKey, signer_id};
+pub use source::ImageSource;
+pub use tlv::TlvRef;
+pub use verify::{
+    Dependency, HashAlg, ImageDigest, ImageLayout, MAX_DEPENDENCIES, VerifiedImage,
+    check_trusted_key, verify,
+};
+
+#[cfg(feature = "std")]
+pub use describe::{ImageDescription, TlvEntry, describe};
+#[cfg(feature = "std")]
+pub use keyfile::{KeyFileError, SigningKey, public_key_pem, public_spki_from_pem};
+#[cfg(feature = "std")]
+pub use sign::{PublicKeyFormat, SignError, SignOptions, boot_record, sign_image};

@@ -1,2 +1,46 @@
-//! The `castellan` command.
-fn main() {}
+//! `castellan`: one command for every Castellan tool, from key generation to the fleet service.
+//!
+//! Each subcommand lives in its own module under `cmd/`; this file only parses the command line
+//! and maps failures to exit codes: 0 success, 1 refused or failed (with a one-line reason on
+//! stderr), 2 usage error (from clap).
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Castellan: a chain of trust for connected devices, from the factory to the fleet.
+#[derive(Parser)]
+#[command(name = "castellan", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a signing key (PKCS#8 PEM, readable by imgtool and openssl).
+    Keygen(cmd::keys::KeygenArgs),
+    /// Print the public key of a key file as PEM.
+    Getpub(cmd::keys::GetpubArgs),
+    /// Sign, verify and inspect MCUboot-compatible firmware images.
+    #[command(subcommand)]
+    Image(cmd::image::ImageCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen(a) => cmd::keys::keygen(a),
+        Command::Getpub(a) => cmd::keys::getpub(a),
+        Command::Image(c) => cmd::image::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("castellan: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

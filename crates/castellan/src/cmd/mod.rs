@@ -1,0 +1,35 @@
+//! The subcommands of `castellan`, one module each.
+
+pub(crate) mod image;
+pub(crate) mod keys;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+/// Read a whole file, naming it in the error.
+pub(crate) fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Read a text file, naming it in the error.
+pub(crate) fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Write a file, naming it in the error.
+pub(crate) fn write_file(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, data).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Parse an integer written in decimal or with a 0x / 0o / 0b prefix, as imgtool accepts.
+pub(crate) fn parse_int(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, radix) = match s.get(..2) {
+        Some("0x" | "0X") => (&s[2..], 16),
+        Some("0o" | "0O") => (&s[2..], 8),
+        Some("0b" | "0B") => (&s[2..], 2),
+        _ => (s, 10),
+    };
+    u64::from_str_radix(digits, radix).map_err(|_| format!("`{s}` is not a number"))
+}
