@@ -103,7 +103,9 @@ impl DeviceConfig {
             } else if end.is_none_or(|e| e > self.flash.size) {
                 "partitions must lie inside the flash"
             } else if self.partitions.iter().skip(i + 1).any(|q| {
-                q.name == p.name || (q.offset < p.offset + p.size && p.offset < q.offset + q.size)
+                let (ps, pe) = (u64::from(p.offset), u64::from(p.offset) + u64::from(p.size));
+                let (qs, qe) = (u64::from(q.offset), u64::from(q.offset) + u64::from(q.size));
+                q.name == p.name || (qs < pe && ps < qe)
             }) {
                 "partitions must have distinct names and must not overlap"
             } else {
