@@ -38,7 +38,10 @@ impl<'a> Writer<'a> {
         if self.pos <= self.buf.len() {
             Ok(self.pos)
         } else {
-            Err(crate::Error::BufferTooSmall { needed: self.pos, available: self.buf.len() })
+            Err(crate::Error::BufferTooSmall {
+                needed: self.pos,
+                available: self.buf.len(),
+            })
         }
     }
 
@@ -163,7 +166,10 @@ mod tests {
         assert_eq!(w.len(), 42);
         assert_eq!(
             w.finish(),
-            Err(crate::Error::BufferTooSmall { needed: 42, available: 3 })
+            Err(crate::Error::BufferTooSmall {
+                needed: 42,
+                available: 3
+            })
         );
     }
 }

@@ -79,16 +79,32 @@ impl Component {
 impl fmt::Display for Claims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "profile:                 {}", self.profile)?;
-        let world = if self.client_id < 0 { "non-secure" } else { "secure" };
-        writeln!(f, "client id:               {} ({world} caller)", self.client_id)?;
+        let world = if self.client_id < 0 {
+            "non-secure"
+        } else {
+            "secure"
+        };
+        writeln!(
+            f,
+            "client id:               {} ({world} caller)",
+            self.client_id
+        )?;
         writeln!(
             f,
             "security lifecycle:      {:#06x} ({})",
             self.lifecycle,
             Lifecycle::name_of(self.lifecycle)
         )?;
-        writeln!(f, "implementation id:       {}", hex::encode(&self.implementation_id))?;
-        writeln!(f, "instance id:             {}", hex::encode(&self.instance_id))?;
+        writeln!(
+            f,
+            "implementation id:       {}",
+            hex::encode(&self.implementation_id)
+        )?;
+        writeln!(
+            f,
+            "instance id:             {}",
+            hex::encode(&self.instance_id)
+        )?;
         writeln!(f, "nonce:                   {}", hex::encode(&self.nonce))?;
         if let Some(seed) = &self.boot_seed {
             writeln!(f, "boot seed:               {}", hex::encode(seed))?;
@@ -99,7 +115,11 @@ impl fmt::Display for Claims {
         if let Some(v) = &self.verification_service {
             writeln!(f, "verification service:    {v}")?;
         }
-        write!(f, "software components:     {}", self.software_components.len())?;
+        write!(
+            f,
+            "software components:     {}",
+            self.software_components.len()
+        )?;
         for (i, c) in self.software_components.iter().enumerate() {
             write!(f, "\n  [{i}] {}", c.name(i))?;
             if let Some(v) = &c.version {
@@ -108,7 +128,11 @@ impl fmt::Display for Claims {
             if let Some(d) = &c.measurement_desc {
                 write!(f, "  ({d})")?;
             }
-            write!(f, "\n      measurement: {}", hex::encode(&c.measurement_value))?;
+            write!(
+                f,
+                "\n      measurement: {}",
+                hex::encode(&c.measurement_value)
+            )?;
             write!(f, "\n      signer id:   {}", hex::encode(&c.signer_id))?;
         }
         Ok(())
@@ -159,6 +183,7 @@ mod hex_opt {
         d: D,
     ) -> Result<Option<Vec<u8>>, D::Error> {
         let text = Option::<String>::deserialize(d)?;
-        text.map(|t| hex::decode(t).map_err(serde::de::Error::custom)).transpose()
+        text.map(|t| hex::decode(t).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }

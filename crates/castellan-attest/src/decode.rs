@@ -41,7 +41,10 @@ pub struct DecodedToken {
 pub fn decode_token(token: &[u8]) -> Result<DecodedToken, Error> {
     let env = Envelope::parse(token)?;
     let claims = parse_claims(env.payload()?)?;
-    Ok(DecodedToken { protection: env.protection()?, claims })
+    Ok(DecodedToken {
+        protection: env.protection()?,
+        claims,
+    })
 }
 
 // --- COSE envelope --------------------------------------------------------------------------
@@ -83,8 +86,12 @@ impl Envelope {
 
     pub(crate) fn protection(&self) -> Result<Protection, Error> {
         Ok(match self {
-            Envelope::Sign1(s) => Protection::Sign1 { alg: alg_of(&s.protected.header.alg)? },
-            Envelope::Mac0(m) => Protection::Mac0 { alg: alg_of(&m.protected.header.alg)? },
+            Envelope::Sign1(s) => Protection::Sign1 {
+                alg: alg_of(&s.protected.header.alg)?,
+            },
+            Envelope::Mac0(m) => Protection::Mac0 {
+                alg: alg_of(&m.protected.header.alg)?,
+            },
         })
     }
 
@@ -93,7 +100,8 @@ impl Envelope {
             Envelope::Sign1(s) => &s.payload,
             Envelope::Mac0(m) => &m.payload,
         };
-        p.as_deref().ok_or(Error::Malformed("payload is detached (nil)"))
+        p.as_deref()
+            .ok_or(Error::Malformed("payload is detached (nil)"))
     }
 }
 
@@ -134,7 +142,10 @@ const KEYS_RFC9783: KeyTable = KeyTable {
     verification_service: claim::VERIFICATION_SERVICE,
 };
 
-const KEYS_V2: KeyTable = KeyTable { boot_seed: claim::BOOT_SEED_V2, ..KEYS_RFC9783 };
+const KEYS_V2: KeyTable = KeyTable {
+    boot_seed: claim::BOOT_SEED_V2,
+    ..KEYS_RFC9783
+};
 
 const KEYS_P1: KeyTable = KeyTable {
     nonce: claim_p1::NONCE,
@@ -225,10 +236,15 @@ pub(crate) fn parse_claims(payload: &[u8]) -> Result<Claims, Error> {
         .bytes(keys.instance_id, "instance id is not a byte string")?
         .ok_or(Error::MissingClaim("instance id"))?;
     if instance_id.len() != 33 || instance_id.first() != Some(&0x01) {
-        return Err(Error::Malformed("instance id must be 0x01 followed by 32 bytes"));
+        return Err(Error::Malformed(
+            "instance id must be 0x01 followed by 32 bytes",
+        ));
     }
     let implementation_id = map
-        .bytes(keys.implementation_id, "implementation id is not a byte string")?
+        .bytes(
+            keys.implementation_id,
+            "implementation id is not a byte string",
+        )?
         .ok_or(Error::MissingClaim("implementation id"))?;
     if implementation_id.len() != 32 {
         return Err(Error::Malformed("implementation id must be 32 bytes"));
@@ -326,10 +342,15 @@ fn parse_components(
 fn parse_component(v: &Value) -> Result<Component, Error> {
     let m = IntMap::new(v, "software component is not a map")?;
     let measurement_value = m
-        .bytes(component::MEASUREMENT_VALUE, "measurement value is not a byte string")?
+        .bytes(
+            component::MEASUREMENT_VALUE,
+            "measurement value is not a byte string",
+        )?
         .ok_or(Error::MissingClaim("software component measurement value"))?;
     if !is_hash_len(measurement_value.len()) {
-        return Err(Error::Malformed("measurement value must be 32, 48 or 64 bytes"));
+        return Err(Error::Malformed(
+            "measurement value must be 32, 48 or 64 bytes",
+        ));
     }
     let signer_id = m
         .bytes(component::SIGNER_ID, "signer id is not a byte string")?
@@ -343,6 +364,9 @@ fn parse_component(v: &Value) -> Result<Component, Error> {
         measurement_value: measurement_value.to_vec(),
         version: text(component::VERSION, "version is not text")?,
         signer_id: signer_id.to_vec(),
-        measurement_desc: text(component::MEASUREMENT_DESC, "measurement description is not text")?,
+        measurement_desc: text(
+            component::MEASUREMENT_DESC,
+            "measurement description is not text",
+        )?,
     })
 }

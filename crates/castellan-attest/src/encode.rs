@@ -86,6 +86,10 @@ pub trait TokenSigner {
     fn sign_es256(&mut self, tbs: &[u8]) -> Result<[u8; ES256_SIGNATURE_LEN], i32>;
 }
 
+/// A signer as a trait object: `&mut SignFn` is what a caller passes when it keeps the signing
+/// closure behind dynamic dispatch.
+pub type SignFn<'a> = dyn FnMut(&[u8]) -> Result<[u8; ES256_SIGNATURE_LEN], i32> + 'a;
+
 impl<F> TokenSigner for F
 where
     F: FnMut(&[u8]) -> Result<[u8; ES256_SIGNATURE_LEN], i32> + ?Sized,
@@ -109,7 +113,9 @@ pub fn validate_claims(claims: &TokenClaims<'_>) -> Result<(), Error> {
         ));
     }
     if Lifecycle::from_raw(claims.lifecycle).is_none() {
-        return Err(Error::InvalidClaim("lifecycle is outside the PSA lifecycle ranges"));
+        return Err(Error::InvalidClaim(
+            "lifecycle is outside the PSA lifecycle ranges",
+        ));
     }
     if let Some(seed) = claims.boot_seed {
         if !(8..=32).contains(&seed.len()) {
@@ -117,7 +123,9 @@ pub fn validate_claims(claims: &TokenClaims<'_>) -> Result<(), Error> {
         }
     }
     if claims.software_components.is_empty() {
-        return Err(Error::InvalidClaim("software components: at least one is required"));
+        return Err(Error::InvalidClaim(
+            "software components: at least one is required",
+        ));
     }
     for c in claims.software_components {
         if !is_hash_len(c.measurement_value.len()) {
@@ -139,7 +147,9 @@ pub fn validate_claims(claims: &TokenClaims<'_>) -> Result<(), Error> {
         }
     }
     if claims.verification_service == Some("") {
-        return Err(Error::InvalidClaim("verification service indicator must not be empty"));
+        return Err(Error::InvalidClaim(
+            "verification service indicator must not be empty",
+        ));
     }
     Ok(())
 }
@@ -202,14 +212,19 @@ pub fn encode_token<S: TokenSigner + ?Sized>(
     let total = sign1_len(payload_len);
     let tbs_len = tbs_len(payload_len);
     if out.len() < total.max(tbs_len) {
-        return Err(Error::BufferTooSmall { needed: total.max(tbs_len), available: out.len() });
+        return Err(Error::BufferTooSmall {
+            needed: total.max(tbs_len),
+            available: out.len(),
+        });
     }
     let payload_head = head_len(payload_len as u64);
     let tbs_payload_at = TBS_FIXED + payload_head;
     let sign1_payload_at = SIGN1_FIXED + payload_head;
 
     // 1. Sig_structure, payload written in place.
-    let tbs = out.get_mut(..tbs_len).ok_or(Error::InvalidClaim("internal size"))?;
+    let tbs = out
+        .get_mut(..tbs_len)
+        .ok_or(Error::InvalidClaim("internal size"))?;
     let mut w = Writer::new(tbs);
     write_tbs_prefix(&mut w, payload_len);
     write_claims(claims, &mut w);
@@ -218,12 +233,19 @@ pub fn encode_token<S: TokenSigner + ?Sized>(
     }
 
     // 2. The caller's key signs it.
-    let tbs = out.get(..tbs_len).ok_or(Error::InvalidClaim("internal size"))?;
+    let tbs = out
+        .get(..tbs_len)
+        .ok_or(Error::InvalidClaim("internal size"))?;
     let signature = signer.sign_es256(tbs).map_err(Error::SignerFailed)?;
 
     // 3. Slide the payload under the COSE_Sign1 header, then header and signature around it.
-    out.copy_within(tbs_payload_at..tbs_payload_at + payload_len, sign1_payload_at);
-    let head = out.get_mut(..sign1_payload_at).ok_or(Error::InvalidClaim("internal size"))?;
+    out.copy_within(
+        tbs_payload_at..tbs_payload_at + payload_len,
+        sign1_payload_at,
+    );
+    let head = out
+        .get_mut(..sign1_payload_at)
+        .ok_or(Error::InvalidClaim("internal size"))?;
     let mut w = Writer::new(head);
     write_sign1_prefix(&mut w, payload_len);
     w.finish()?;
@@ -336,5 +358,11 @@ fn write_component(sc: &SwComponent<'_>, w: &mut Writer<'_>) {
 pub(crate) fn is_ean13_plus5(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 19
-        && b.iter().enumerate().all(|(i, &c)| if i == 13 { c == b'-' } else { c.is_ascii_digit() })
+        && b.iter().enumerate().all(|(i, &c)| {
+            if i == 13 {
+                c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
 }

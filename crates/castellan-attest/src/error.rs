@@ -92,13 +92,19 @@ impl fmt::Display for Error {
             }
             Error::InvalidClaim(what) => write!(f, "invalid claim: {what}"),
             Error::UnsupportedProfile => {
-                write!(f, "the encoder cannot produce the legacy PSA_IOT_PROFILE_1 profile")
+                write!(
+                    f,
+                    "the encoder cannot produce the legacy PSA_IOT_PROFILE_1 profile"
+                )
             }
             Error::SignerFailed(code) => write!(f, "the attestation signer failed (status {code})"),
             Error::Malformed(what) => write!(f, "malformed token: {what}"),
             Error::MissingClaim(what) => write!(f, "token lacks the mandatory claim: {what}"),
             Error::UnsupportedAlgorithm(alg) => {
-                write!(f, "COSE algorithm {alg} is not accepted (ES256, ESP256 or HMAC 256/256)")
+                write!(
+                    f,
+                    "COSE algorithm {alg} is not accepted (ES256, ESP256 or HMAC 256/256)"
+                )
             }
             Error::KeyMismatch => write!(
                 f,
@@ -173,7 +179,11 @@ impl ShortText {
         if let Some(dst) = bytes.get_mut(..end) {
             dst.copy_from_slice(src);
         }
-        ShortText { bytes, len: end as u8, truncated: end < s.len() }
+        ShortText {
+            bytes,
+            len: end as u8,
+            truncated: end < s.len(),
+        }
     }
 
     /// Names an unnamed item by its position: `#3`.
@@ -195,7 +205,10 @@ impl ShortText {
         if let Some(d) = digits.get_mut(pos) {
             *d = b'#';
         }
-        let s = digits.get(pos..).and_then(|b| core::str::from_utf8(b).ok()).unwrap_or("#?");
+        let s = digits
+            .get(pos..)
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or("#?");
         Self::new(s)
     }
 
@@ -263,6 +276,9 @@ mod tests {
     fn short_text_index_names_position() {
         assert_eq!(ShortText::index(0), "#0");
         assert_eq!(ShortText::index(42), "#42");
-        assert_eq!(ShortText::index(usize::MAX).as_str(), format!("#{}", usize::MAX));
+        assert_eq!(
+            ShortText::index(usize::MAX).as_str(),
+            format!("#{}", usize::MAX)
+        );
     }
 }

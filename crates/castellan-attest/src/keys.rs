@@ -206,6 +206,9 @@ mod tests {
         for p in [Profile::Rfc9783, Profile::PsaV2, Profile::PsaIotProfile1] {
             assert_eq!(Profile::from_text(p.as_str()), Some(p));
         }
-        assert_eq!(Profile::from_text("tag:psacertified.org,2019:psa#legacy"), None);
+        assert_eq!(
+            Profile::from_text("tag:psacertified.org,2019:psa#legacy"),
+            None
+        );
     }
 }

@@ -89,7 +89,7 @@ mod decode;
 mod verify;
 
 pub use encode::{
-    ES256_SIGNATURE_LEN, SwComponent, TokenClaims, TokenSigner, assemble_sign1, claims_len,
+    ES256_SIGNATURE_LEN, SignFn, SwComponent, TokenClaims, TokenSigner, assemble_sign1, claims_len,
     encode_claims, encode_token, sig_structure, token_len, validate_claims,
 };
 pub use error::{AppraisalError, Error, SHORT_TEXT_CAP, ShortText};

@@ -35,7 +35,11 @@ impl core::fmt::Debug for VerificationKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             VerificationKey::Es256(k) => {
-                write!(f, "Es256({})", hex::encode(k.to_sec1_point(true).as_bytes()))
+                write!(
+                    f,
+                    "Es256({})",
+                    hex::encode(k.to_sec1_point(true).as_bytes())
+                )
             }
             VerificationKey::HmacSha256(_) => f.write_str("HmacSha256(<secret>)"),
         }
@@ -83,7 +87,9 @@ impl VerificationKey {
     /// An HMAC-SHA256 key (raw bytes, at least 32).
     pub fn hmac_sha256(key: &[u8]) -> Result<Self, Error> {
         if key.len() < 32 {
-            return Err(Error::InvalidKey("HMAC 256/256 key must be at least 32 bytes"));
+            return Err(Error::InvalidKey(
+                "HMAC 256/256 key must be at least 32 bytes",
+            ));
         }
         Ok(VerificationKey::HmacSha256(key.to_vec()))
     }
@@ -195,7 +201,9 @@ impl ReferenceValues {
     /// Checks authenticated claims: profile, nonce, lifecycle, implementation id, components.
     pub fn check(&self, claims: &Claims, expected_nonce: &[u8]) -> Result<(), AppraisalError> {
         if !self.accepted_profiles.contains(&claims.profile) {
-            return Err(Error::UnknownProfile(ShortText::new(claims.profile.as_str())));
+            return Err(Error::UnknownProfile(ShortText::new(
+                claims.profile.as_str(),
+            )));
         }
         if claims.nonce != expected_nonce {
             return Err(Error::NonceMismatch);
@@ -204,7 +212,9 @@ impl ReferenceValues {
             .lifecycle_state()
             .is_some_and(|s| self.accepted_lifecycles.contains(&s));
         if !state_ok {
-            return Err(Error::LifecycleNotAllowed { found: claims.lifecycle });
+            return Err(Error::LifecycleNotAllowed {
+                found: claims.lifecycle,
+            });
         }
         if let Some(expected) = &self.implementation_id {
             if &claims.implementation_id != expected {
@@ -224,7 +234,7 @@ impl ReferenceValues {
                 return Err(Error::UnknownComponent { component: name });
             };
             if !e.measurement_values.is_empty()
-                && !e.measurement_values.iter().any(|v| *v == c.measurement_value)
+                && !e.measurement_values.contains(&c.measurement_value)
             {
                 return Err(Error::UnexpectedMeasurement { component: name });
             }
@@ -232,7 +242,10 @@ impl ReferenceValues {
                 return Err(Error::UnexpectedSigner { component: name });
             }
             if let Some(min) = &e.min_version {
-                let ok = match (c.version.as_deref().and_then(parse_version), parse_version(min)) {
+                let ok = match (
+                    c.version.as_deref().and_then(parse_version),
+                    parse_version(min),
+                ) {
                     (Some(have), Some(min)) => have >= min,
                     _ => false,
                 };

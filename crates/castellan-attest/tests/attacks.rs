@@ -67,7 +67,11 @@ fn attack_tampered_token_refused() {
     for i in payload_range(&token) {
         let mut t = token.clone();
         t[i] ^= 0x01;
-        assert_eq!(appraise_default(&t), Err(Error::BadSignature), "flipped payload byte {i}");
+        assert_eq!(
+            appraise_default(&t),
+            Err(Error::BadSignature),
+            "flipped payload byte {i}"
+        );
     }
 }
 
@@ -77,7 +81,11 @@ fn attack_tampered_signature_refused() {
     for i in token.len() - 64..token.len() {
         let mut t = token.clone();
         t[i] ^= 0x80;
-        assert_eq!(appraise_default(&t), Err(Error::BadSignature), "flipped signature byte {i}");
+        assert_eq!(
+            appraise_default(&t),
+            Err(Error::BadSignature),
+            "flipped signature byte {i}"
+        );
     }
 }
 
@@ -85,7 +93,10 @@ fn attack_tampered_signature_refused() {
 fn attack_wrong_nonce_refused() {
     // A token captured during an earlier challenge is replayed against a new one.
     let old_nonce = [0x01; 32];
-    let replayed = token_with(TokenClaims { nonce: &old_nonce, ..common::claims() });
+    let replayed = token_with(TokenClaims {
+        nonce: &old_nonce,
+        ..common::claims()
+    });
     let fresh_nonce = common::NONCE;
     assert_eq!(
         appraise(&replayed, &device_vk(), &fresh_nonce, &common::reference()),
@@ -94,7 +105,12 @@ fn attack_wrong_nonce_refused() {
     // A shorter expected nonce that is a prefix of the token's does not match either.
     let token = token_with(common::claims());
     assert_eq!(
-        appraise(&token, &device_vk(), &common::NONCE[..16], &common::reference()),
+        appraise(
+            &token,
+            &device_vk(),
+            &common::NONCE[..16],
+            &common::reference()
+        ),
         Err(Error::NonceMismatch)
     );
 }
@@ -115,23 +131,40 @@ fn attack_unexpected_measurement_refused() {
     let patched_spe = [0x66; 32];
     let components = [
         common::COMPONENTS[0],
-        SwComponent { measurement_value: &patched_spe, ..common::COMPONENTS[1] },
+        SwComponent {
+            measurement_value: &patched_spe,
+            ..common::COMPONENTS[1]
+        },
     ];
-    let token = token_with(TokenClaims { software_components: &components, ..common::claims() });
+    let token = token_with(TokenClaims {
+        software_components: &components,
+        ..common::claims()
+    });
     match appraise_default(&token) {
         Err(Error::UnexpectedMeasurement { component }) => assert_eq!(component, "SPE"),
         other => panic!("expected UnexpectedMeasurement for SPE, got {other:?}"),
     }
     let msg = appraise_default(&token).unwrap_err().to_string();
-    assert!(msg.contains("\"SPE\"") && msg.contains("measurement"), "{msg}");
+    assert!(
+        msg.contains("\"SPE\"") && msg.contains("measurement"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn attack_image_signed_by_other_key_refused() {
     let rogue_signer = [0x99; 32];
-    let components =
-        [SwComponent { signer_id: &rogue_signer, ..common::COMPONENTS[0] }, common::COMPONENTS[1]];
-    let token = token_with(TokenClaims { software_components: &components, ..common::claims() });
+    let components = [
+        SwComponent {
+            signer_id: &rogue_signer,
+            ..common::COMPONENTS[0]
+        },
+        common::COMPONENTS[1],
+    ];
+    let token = token_with(TokenClaims {
+        software_components: &components,
+        ..common::claims()
+    });
     match appraise_default(&token) {
         Err(Error::UnexpectedSigner { component }) => assert_eq!(component, "BL"),
         other => panic!("expected UnexpectedSigner for BL, got {other:?}"),
@@ -141,18 +174,37 @@ fn attack_image_signed_by_other_key_refused() {
 #[test]
 fn attack_rollback_to_old_version_refused() {
     // The old bootloader's hash is still an accepted value, but below the minimum version.
-    let components =
-        [SwComponent { version: Some("1.1.9"), ..common::COMPONENTS[0] }, common::COMPONENTS[1]];
-    let token = token_with(TokenClaims { software_components: &components, ..common::claims() });
+    let components = [
+        SwComponent {
+            version: Some("1.1.9"),
+            ..common::COMPONENTS[0]
+        },
+        common::COMPONENTS[1],
+    ];
+    let token = token_with(TokenClaims {
+        software_components: &components,
+        ..common::claims()
+    });
     match appraise_default(&token) {
         Err(Error::VersionTooOld { component }) => assert_eq!(component, "BL"),
         other => panic!("expected VersionTooOld for BL, got {other:?}"),
     }
     // No version at all cannot prove it is new enough.
-    let components =
-        [SwComponent { version: None, ..common::COMPONENTS[0] }, common::COMPONENTS[1]];
-    let token = token_with(TokenClaims { software_components: &components, ..common::claims() });
-    assert!(matches!(appraise_default(&token), Err(Error::VersionTooOld { .. })));
+    let components = [
+        SwComponent {
+            version: None,
+            ..common::COMPONENTS[0]
+        },
+        common::COMPONENTS[1],
+    ];
+    let token = token_with(TokenClaims {
+        software_components: &components,
+        ..common::claims()
+    });
+    assert!(matches!(
+        appraise_default(&token),
+        Err(Error::VersionTooOld { .. })
+    ));
 }
 
 #[test]
@@ -161,22 +213,35 @@ fn attack_injected_component_refused() {
     let components = [
         common::COMPONENTS[0],
         common::COMPONENTS[1],
-        SwComponent { measurement_type: Some("EVIL"), measurement_value: &evil, ..common::COMPONENTS[0] },
+        SwComponent {
+            measurement_type: Some("EVIL"),
+            measurement_value: &evil,
+            ..common::COMPONENTS[0]
+        },
     ];
-    let token = token_with(TokenClaims { software_components: &components, ..common::claims() });
+    let token = token_with(TokenClaims {
+        software_components: &components,
+        ..common::claims()
+    });
     match appraise_default(&token) {
         Err(Error::UnknownComponent { component }) => assert_eq!(component, "EVIL"),
         other => panic!("expected UnknownComponent, got {other:?}"),
     }
     // Unless the policy says extra components are fine.
-    let lenient = ReferenceValues { allow_unlisted_components: true, ..common::reference() };
+    let lenient = ReferenceValues {
+        allow_unlisted_components: true,
+        ..common::reference()
+    };
     appraise(&token, &device_vk(), &common::NONCE, &lenient).unwrap();
 }
 
 #[test]
 fn attack_missing_component_refused() {
     let components = [common::COMPONENTS[0]];
-    let token = token_with(TokenClaims { software_components: &components, ..common::claims() });
+    let token = token_with(TokenClaims {
+        software_components: &components,
+        ..common::claims()
+    });
     match appraise_default(&token) {
         Err(Error::MissingComponent { component }) => assert_eq!(component, "SPE"),
         other => panic!("expected MissingComponent for SPE, got {other:?}"),
@@ -186,12 +251,24 @@ fn attack_missing_component_refused() {
 #[test]
 fn attack_debug_lifecycle_refused() {
     for raw in [0x4000u16, 0x5001, 0x1000, 0x6000, 0x0000] {
-        let token = token_with(TokenClaims { lifecycle: raw, ..common::claims() });
-        assert_eq!(appraise_default(&token), Err(Error::LifecycleNotAllowed { found: raw }));
+        let token = token_with(TokenClaims {
+            lifecycle: raw,
+            ..common::claims()
+        });
+        assert_eq!(
+            appraise_default(&token),
+            Err(Error::LifecycleNotAllowed { found: raw })
+        );
     }
-    let token = token_with(TokenClaims { lifecycle: 0x4000, ..common::claims() });
+    let token = token_with(TokenClaims {
+        lifecycle: 0x4000,
+        ..common::claims()
+    });
     let msg = appraise_default(&token).unwrap_err().to_string();
-    assert!(msg.contains("0x4000") && msg.contains("non-psa-rot-debug"), "{msg}");
+    assert!(
+        msg.contains("0x4000") && msg.contains("non-psa-rot-debug"),
+        "{msg}"
+    );
     // A lifecycle value outside every PSA range is refused too, however it was signed.
     let mut map = genuine_claims_value();
     for (k, v) in map.iter_mut() {
@@ -200,9 +277,15 @@ fn attack_debug_lifecycle_refused() {
         }
     }
     let token = sign_payload(&encode(&Value::Map(map)), &common::device_key());
-    assert_eq!(appraise_default(&token), Err(Error::LifecycleNotAllowed { found: 0x7000 }));
+    assert_eq!(
+        appraise_default(&token),
+        Err(Error::LifecycleNotAllowed { found: 0x7000 })
+    );
     // Accepting a debug state is an explicit policy choice.
-    let token = token_with(TokenClaims { lifecycle: 0x4000, ..common::claims() });
+    let token = token_with(TokenClaims {
+        lifecycle: 0x4000,
+        ..common::claims()
+    });
     let lab = ReferenceValues {
         accepted_lifecycles: vec![Lifecycle::Secured, Lifecycle::NonPsaRotDebug],
         ..common::reference()
@@ -213,8 +296,14 @@ fn attack_debug_lifecycle_refused() {
 #[test]
 fn attack_other_implementation_refused() {
     let other_impl = [0xab; 32];
-    let token = token_with(TokenClaims { implementation_id: &other_impl, ..common::claims() });
-    assert_eq!(appraise_default(&token), Err(Error::ImplementationIdMismatch));
+    let token = token_with(TokenClaims {
+        implementation_id: &other_impl,
+        ..common::claims()
+    });
+    assert_eq!(
+        appraise_default(&token),
+        Err(Error::ImplementationIdMismatch)
+    );
 }
 
 #[test]
@@ -231,7 +320,10 @@ fn attack_unknown_profile_refused() {
         other => panic!("expected UnknownProfile, got {other:?}"),
     }
     // A legacy profile is decodable but not accepted unless the policy lists it.
-    let legacy = token_with(TokenClaims { profile: Profile::PsaV2, ..common::claims() });
+    let legacy = token_with(TokenClaims {
+        profile: Profile::PsaV2,
+        ..common::claims()
+    });
     match appraise_default(&legacy) {
         Err(Error::UnknownProfile(p)) => assert_eq!(p, "http://arm.com/psa/2.0.0"),
         other => panic!("expected UnknownProfile, got {other:?}"),
@@ -250,13 +342,19 @@ fn attack_algorithm_substitution_refused() {
     let mut token = token_with(common::claims());
     assert_eq!(&token[3..6], &[0xa1, 0x01, 0x26]);
     token[5] = 0x05;
-    assert_eq!(verify_token(&token, &device_vk()), Err(Error::UnsupportedAlgorithm(5)));
+    assert_eq!(
+        verify_token(&token, &device_vk()),
+        Err(Error::UnsupportedAlgorithm(5))
+    );
     // ES384 (-35) is refused too.
     let mut token = token_with(common::claims());
     token[3..6].copy_from_slice(&[0xa1, 0x01, 0x38]);
     token.insert(6, 0x22);
     token[2] = 0x44;
-    assert_eq!(verify_token(&token, &device_vk()), Err(Error::UnsupportedAlgorithm(-35)));
+    assert_eq!(
+        verify_token(&token, &device_vk()),
+        Err(Error::UnsupportedAlgorithm(-35))
+    );
     // ESP256 (-9) in the protected header changes the signed bytes: the signature fails.
     let mut token = token_with(common::claims());
     token[5] = 0x28;
@@ -268,7 +366,10 @@ fn attack_detached_payload_refused() {
     // 18([h'A10126', {}, nil, sig]) : no payload to appraise.
     let mut t = vec![0xd2, 0x84, 0x43, 0xa1, 0x01, 0x26, 0xa0, 0xf6, 0x58, 0x40];
     t.extend_from_slice(&[0u8; 64]);
-    assert_eq!(verify_token(&t, &device_vk()), Err(Error::Malformed("payload is detached (nil)")));
+    assert_eq!(
+        verify_token(&t, &device_vk()),
+        Err(Error::Malformed("payload is detached (nil)"))
+    );
 }
 
 #[test]
@@ -277,7 +378,10 @@ fn attack_duplicate_claim_key_refused() {
     let mut map = genuine_claims_value();
     map.push((Value::from(10), Value::Bytes(vec![0x01; 32])));
     let token = sign_payload(&encode(&Value::Map(map)), &common::device_key());
-    assert_eq!(appraise_default(&token), Err(Error::Malformed("a claim key appears twice")));
+    assert_eq!(
+        appraise_default(&token),
+        Err(Error::Malformed("a claim key appears twice"))
+    );
 }
 
 #[test]
@@ -307,23 +411,53 @@ fn garbage_input_is_malformed() {
             matches!(verify_token(input, &device_vk()), Err(Error::Malformed(_))),
             "{input:02x?}"
         );
-        assert!(matches!(decode_token(input), Err(Error::Malformed(_))), "{input:02x?}");
+        assert!(
+            matches!(decode_token(input), Err(Error::Malformed(_))),
+            "{input:02x?}"
+        );
     }
     // Trailing bytes after a valid token are refused as well.
     let mut token = token_with(common::claims());
     token.push(0x00);
-    assert!(matches!(verify_token(&token, &device_vk()), Err(Error::Malformed(_))));
+    assert!(matches!(
+        verify_token(&token, &device_vk()),
+        Err(Error::Malformed(_))
+    ));
 }
 
 #[test]
 fn signed_but_malformed_claims_are_refused_with_the_claim_named() {
     let edits: [(i64, Value, Error); 6] = [
-        (10, Value::Bytes(vec![0; 20]), Error::Malformed("nonce must be 32, 48 or 64 bytes")),
-        (10, Value::Text("nonce".into()), Error::Malformed("nonce is not a byte string")),
-        (2394, Value::from(1i64 << 40), Error::Malformed("client id outside i32")),
-        (2395, Value::from(70000), Error::Malformed("security lifecycle outside u16")),
-        (256, Value::Bytes(vec![0x02; 33]), Error::Malformed("instance id must be 0x01 followed by 32 bytes")),
-        (2399, Value::Array(vec![]), Error::Malformed("software components array is empty")),
+        (
+            10,
+            Value::Bytes(vec![0; 20]),
+            Error::Malformed("nonce must be 32, 48 or 64 bytes"),
+        ),
+        (
+            10,
+            Value::Text("nonce".into()),
+            Error::Malformed("nonce is not a byte string"),
+        ),
+        (
+            2394,
+            Value::from(1i64 << 40),
+            Error::Malformed("client id outside i32"),
+        ),
+        (
+            2395,
+            Value::from(70000),
+            Error::Malformed("security lifecycle outside u16"),
+        ),
+        (
+            256,
+            Value::Bytes(vec![0x02; 33]),
+            Error::Malformed("instance id must be 0x01 followed by 32 bytes"),
+        ),
+        (
+            2399,
+            Value::Array(vec![]),
+            Error::Malformed("software components array is empty"),
+        ),
     ];
     for (key, value, expected) in edits {
         let mut map = genuine_claims_value();
@@ -338,18 +472,31 @@ fn signed_but_malformed_claims_are_refused_with_the_claim_named() {
     let mut map = genuine_claims_value();
     map.retain(|(k, _)| k.as_integer() != Some(2396.into()));
     let token = sign_payload(&encode(&Value::Map(map)), &common::device_key());
-    assert_eq!(appraise_default(&token), Err(Error::MissingClaim("implementation id")));
+    assert_eq!(
+        appraise_default(&token),
+        Err(Error::MissingClaim("implementation id"))
+    );
 }
 
 #[test]
 fn measurement_accepted_from_any_listed_release() {
     // During a rollout both the old and the new SPE hash are acceptable.
     let new_spe = [0x23; 32];
-    let components =
-        [common::COMPONENTS[0], SwComponent { measurement_value: &new_spe, ..common::COMPONENTS[1] }];
-    let token = token_with(TokenClaims { software_components: &components, ..common::claims() });
+    let components = [
+        common::COMPONENTS[0],
+        SwComponent {
+            measurement_value: &new_spe,
+            ..common::COMPONENTS[1]
+        },
+    ];
+    let token = token_with(TokenClaims {
+        software_components: &components,
+        ..common::claims()
+    });
     let mut reference = common::reference();
-    reference.components[1].measurement_values.push(new_spe.to_vec());
+    reference.components[1]
+        .measurement_values
+        .push(new_spe.to_vec());
     appraise(&token, &device_vk(), &common::NONCE, &reference).unwrap();
     // Empty list: any measurement, signer and version still checked.
     reference.components[1] = ExpectedComponent {

@@ -4,8 +4,8 @@
 mod common;
 
 use castellan_attest::{
-    Error, Profile, SwComponent, TokenClaims, appraise, assemble_sign1, claims_len,
-    encode_claims, encode_token, sig_structure, token_len, verify_token,
+    Error, Profile, SwComponent, TokenClaims, appraise, assemble_sign1, claims_len, encode_claims,
+    encode_token, sig_structure, token_len, verify_token,
 };
 use coset_check::tbs_of;
 
@@ -36,7 +36,10 @@ fn round_trip_encoder_to_verifier_keeps_every_claim() {
     assert_eq!(got.lifecycle, 0x3000);
     assert_eq!(got.boot_seed.as_deref(), Some(&common::BOOT_SEED[..]));
     assert_eq!(got.client_id, -1);
-    assert_eq!(got.certification_reference.as_deref(), Some("0604565272829-10010"));
+    assert_eq!(
+        got.certification_reference.as_deref(),
+        Some("0604565272829-10010")
+    );
     assert_eq!(
         got.verification_service.as_deref(),
         Some("https://verifier.castellan.example/psa")
@@ -96,7 +99,10 @@ fn claims_are_written_in_deterministic_key_order() {
         .iter()
         .map(|(k, _)| k.as_integer().unwrap().into())
         .collect();
-    assert_eq!(keys, [10, 256, 265, 268, 2394, 2395, 2396, 2398, 2399, 2400]);
+    assert_eq!(
+        keys,
+        [10, 256, 265, 268, 2394, 2395, 2396, 2398, 2399, 2400]
+    );
     // Re-encoding the decoded value with ciborium gives the same bytes: shortest heads.
     let mut again = Vec::new();
     coset::cbor::ser::into_writer(&v, &mut again).unwrap();
@@ -107,7 +113,10 @@ fn claims_are_written_in_deterministic_key_order() {
 fn nonce_sizes_48_and_64_are_encoded_and_verified() {
     for size in [48usize, 64] {
         let nonce = vec![0x6e; size];
-        let claims = TokenClaims { nonce: &nonce, ..common::claims() };
+        let claims = TokenClaims {
+            nonce: &nonce,
+            ..common::claims()
+        };
         let token = common::make_token(&claims, &common::device_key());
         let got = appraise(
             &token,
@@ -124,14 +133,24 @@ fn nonce_sizes_48_and_64_are_encoded_and_verified() {
 fn encoder_refuses_wrong_nonce_size() {
     for size in [0usize, 1, 16, 31, 33, 47, 49, 63, 65, 128] {
         let nonce = vec![0u8; size];
-        let claims = TokenClaims { nonce: &nonce, ..common::claims() };
+        let claims = TokenClaims {
+            nonce: &nonce,
+            ..common::claims()
+        };
         let mut out = [0u8; 1024];
         assert_eq!(
-            encode_token(&claims, &mut common::signer(&common::device_key()), &mut out),
+            encode_token(
+                &claims,
+                &mut common::signer(&common::device_key()),
+                &mut out
+            ),
             Err(Error::InvalidNonceLength(size)),
             "nonce of {size} bytes"
         );
-        assert_eq!(encode_claims(&claims, &mut out), Err(Error::InvalidNonceLength(size)));
+        assert_eq!(
+            encode_claims(&claims, &mut out),
+            Err(Error::InvalidNonceLength(size))
+        );
     }
 }
 
@@ -139,21 +158,78 @@ fn encoder_refuses_wrong_nonce_size() {
 fn encoder_refuses_claims_that_break_rfc9783() {
     let bad_instance = [0x02; 33];
     let short_hash = [0u8; 20];
-    let bad_component = [SwComponent { measurement_value: &short_hash, ..common::COMPONENTS[0] }];
-    let bad_signer = [SwComponent { signer_id: &short_hash, ..common::COMPONENTS[0] }];
+    let bad_component = [SwComponent {
+        measurement_value: &short_hash,
+        ..common::COMPONENTS[0]
+    }];
+    let bad_signer = [SwComponent {
+        signer_id: &short_hash,
+        ..common::COMPONENTS[0]
+    }];
     let cases: Vec<(TokenClaims<'_>, &str)> = vec![
-        (TokenClaims { instance_id: &bad_instance, ..common::claims() }, "instance id"),
-        (TokenClaims { boot_seed: Some(&[0; 7]), ..common::claims() }, "boot seed"),
-        (TokenClaims { boot_seed: Some(&[0; 33]), ..common::claims() }, "boot seed"),
-        (TokenClaims { software_components: &[], ..common::claims() }, "at least one"),
-        (TokenClaims { software_components: &bad_component, ..common::claims() }, "measurement"),
-        (TokenClaims { software_components: &bad_signer, ..common::claims() }, "signer id"),
-        (TokenClaims { lifecycle: 0x7000, ..common::claims() }, "lifecycle"),
         (
-            TokenClaims { certification_reference: Some("1234567890123"), ..common::claims() },
+            TokenClaims {
+                instance_id: &bad_instance,
+                ..common::claims()
+            },
+            "instance id",
+        ),
+        (
+            TokenClaims {
+                boot_seed: Some(&[0; 7]),
+                ..common::claims()
+            },
+            "boot seed",
+        ),
+        (
+            TokenClaims {
+                boot_seed: Some(&[0; 33]),
+                ..common::claims()
+            },
+            "boot seed",
+        ),
+        (
+            TokenClaims {
+                software_components: &[],
+                ..common::claims()
+            },
+            "at least one",
+        ),
+        (
+            TokenClaims {
+                software_components: &bad_component,
+                ..common::claims()
+            },
+            "measurement",
+        ),
+        (
+            TokenClaims {
+                software_components: &bad_signer,
+                ..common::claims()
+            },
+            "signer id",
+        ),
+        (
+            TokenClaims {
+                lifecycle: 0x7000,
+                ..common::claims()
+            },
+            "lifecycle",
+        ),
+        (
+            TokenClaims {
+                certification_reference: Some("1234567890123"),
+                ..common::claims()
+            },
             "EAN-13+5",
         ),
-        (TokenClaims { verification_service: Some(""), ..common::claims() }, "verification"),
+        (
+            TokenClaims {
+                verification_service: Some(""),
+                ..common::claims()
+            },
+            "verification",
+        ),
     ];
     for (claims, what) in cases {
         match encode_claims(&claims, &mut [0u8; 1024]) {
@@ -161,8 +237,14 @@ fn encoder_refuses_claims_that_break_rfc9783() {
             other => panic!("{what}: expected InvalidClaim, got {other:?}"),
         }
     }
-    let legacy = TokenClaims { profile: Profile::PsaIotProfile1, ..common::claims() };
-    assert_eq!(encode_claims(&legacy, &mut [0u8; 1024]), Err(Error::UnsupportedProfile));
+    let legacy = TokenClaims {
+        profile: Profile::PsaIotProfile1,
+        ..common::claims()
+    };
+    assert_eq!(
+        encode_claims(&legacy, &mut [0u8; 1024]),
+        Err(Error::UnsupportedProfile)
+    );
 }
 
 #[test]
@@ -178,16 +260,25 @@ fn fixed_buffer_too_small_gives_typed_error_with_exact_size_never_panics() {
         let out = &mut buf[..size];
         assert_eq!(
             encode_token(&claims, &mut common::signer(&common::device_key()), out),
-            Err(Error::BufferTooSmall { needed: full, available: size })
+            Err(Error::BufferTooSmall {
+                needed: full,
+                available: size
+            })
         );
         assert_eq!(
             assemble_sign1(&payload, &sig, out),
-            Err(Error::BufferTooSmall { needed: full, available: size })
+            Err(Error::BufferTooSmall {
+                needed: full,
+                available: size
+            })
         );
         if size < payload_len {
             assert_eq!(
                 encode_claims(&claims, out),
-                Err(Error::BufferTooSmall { needed: payload_len, available: size })
+                Err(Error::BufferTooSmall {
+                    needed: payload_len,
+                    available: size
+                })
             );
         }
         if size < payload_len + 20 {
@@ -199,7 +290,11 @@ fn fixed_buffer_too_small_gives_typed_error_with_exact_size_never_panics() {
     }
     // A larger buffer is fine and only the token's bytes are reported.
     assert_eq!(
-        encode_token(&claims, &mut common::signer(&common::device_key()), &mut buf),
+        encode_token(
+            &claims,
+            &mut common::signer(&common::device_key()),
+            &mut buf
+        ),
         Ok(full)
     );
 }
@@ -218,7 +313,7 @@ fn signer_failure_is_reported_with_its_status() {
 fn encoder_accepts_dyn_fnmut_signer() {
     let sk = common::device_key();
     let mut f = common::signer(&sk);
-    let dyn_signer: &mut dyn FnMut(&[u8]) -> Result<[u8; 64], i32> = &mut f;
+    let dyn_signer: &mut castellan_attest::SignFn<'_> = &mut f;
     let mut out = [0u8; 1024];
     let n = encode_token(&common::claims(), dyn_signer, &mut out).unwrap();
     verify_token(&out[..n], &common::verification_key(&sk)).unwrap();
@@ -249,12 +344,19 @@ fn minimal_claims_without_optional_claims_round_trip() {
 
 #[test]
 fn legacy_v2_profile_puts_boot_seed_under_2397() {
-    let claims = TokenClaims { profile: Profile::PsaV2, ..common::claims() };
+    let claims = TokenClaims {
+        profile: Profile::PsaV2,
+        ..common::claims()
+    };
     let mut payload = [0u8; 512];
     let n = encode_claims(&claims, &mut payload).unwrap();
     let v: coset::cbor::Value = coset::cbor::de::from_reader(&payload[..n]).unwrap();
-    let keys: Vec<i128> =
-        v.as_map().unwrap().iter().map(|(k, _)| k.as_integer().unwrap().into()).collect();
+    let keys: Vec<i128> = v
+        .as_map()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.as_integer().unwrap().into())
+        .collect();
     assert!(keys.contains(&2397) && !keys.contains(&268));
     let token = common::make_token(&claims, &common::device_key());
     let got = verify_token(&token, &common::verification_key(&common::device_key())).unwrap();

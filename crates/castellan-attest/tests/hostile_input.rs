@@ -45,7 +45,10 @@ fn seeds() -> Vec<Vec<u8>> {
 
 fn payload_of(token: &[u8]) -> Vec<u8> {
     use coset::{CoseSign1, TaggedCborSerializable};
-    CoseSign1::from_tagged_slice(token).unwrap().payload.unwrap()
+    CoseSign1::from_tagged_slice(token)
+        .unwrap()
+        .payload
+        .unwrap()
 }
 
 #[test]
@@ -75,13 +78,16 @@ fn mutated_tokens_never_panic() {
 #[test]
 fn mutated_payloads_never_panic_in_claims_parser() {
     let (ec, mac) = (common::rfc_key(), common::rfc_hmac_key());
-    for token in [common::rfc_sign1(), common::make_token(&common::claims(), &common::device_key())]
-    {
+    for token in [
+        common::rfc_sign1(),
+        common::make_token(&common::claims(), &common::device_key()),
+    ] {
         let payload = payload_of(&token);
         for i in 0..payload.len() {
-            for value in [0x00u8, 0x01, 0x18, 0x19, 0x20, 0x38, 0x40, 0x5f, 0x60, 0x80, 0x9f, 0xa0,
-                0xbf, 0xc0, 0xf6, 0xf9, 0xff]
-            {
+            for value in [
+                0x00u8, 0x01, 0x18, 0x19, 0x20, 0x38, 0x40, 0x5f, 0x60, 0x80, 0x9f, 0xa0, 0xbf,
+                0xc0, 0xf6, 0xf9, 0xff,
+            ] {
                 let mut p = payload.clone();
                 p[i] = value;
                 fuzz_one(&p, &ec, &mac);
@@ -114,7 +120,10 @@ fn deeply_nested_payload_is_malformed_not_a_stack_overflow() {
     payload.push(0x00);
     let mut token = vec![0u8; payload.len() + 96];
     let n = castellan_attest::assemble_sign1(&payload, &[0u8; 64], &mut token).unwrap();
-    assert!(matches!(decode_token(&token[..n]), Err(Error::Malformed(_))));
+    assert!(matches!(
+        decode_token(&token[..n]),
+        Err(Error::Malformed(_))
+    ));
     // Nested at the COSE level too.
     let mut nested = vec![0xd2u8];
     nested.extend(std::iter::repeat_n(0x81u8, 100_000));
@@ -131,9 +140,17 @@ fn huge_declared_lengths_are_malformed_without_allocating_them() {
     ] {
         let mut token = vec![0u8; payload.len() + 96];
         let n = castellan_attest::assemble_sign1(&payload, &[0u8; 64], &mut token).unwrap();
-        assert!(matches!(decode_token(&token[..n]), Err(Error::Malformed(_))), "{payload:02x?}");
+        assert!(
+            matches!(decode_token(&token[..n]), Err(Error::Malformed(_))),
+            "{payload:02x?}"
+        );
     }
     // And at the COSE level: a token whose payload bstr claims 2^62 bytes.
-    let token = [0xd2, 0x84, 0x43, 0xa1, 0x01, 0x26, 0xa0, 0x5b, 0x40, 0, 0, 0, 0, 0, 0, 0];
-    assert!(matches!(verify_token(&token, &common::rfc_key()), Err(Error::Malformed(_))));
+    let token = [
+        0xd2, 0x84, 0x43, 0xa1, 0x01, 0x26, 0xa0, 0x5b, 0x40, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    assert!(matches!(
+        verify_token(&token, &common::rfc_key()),
+        Err(Error::Malformed(_))
+    ));
 }

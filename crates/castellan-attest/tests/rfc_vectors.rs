@@ -67,7 +67,10 @@ fn rfc9783_sign1_example_verifies_with_spki_pem_of_same_key() {
 #[test]
 fn rfc9783_mac0_example_verifies_with_rfc_hmac_key_and_has_rfc_claims() {
     let token = common::rfc_mac0();
-    assert_eq!(decode_token(&token).unwrap().protection, Protection::Mac0 { alg: 5 });
+    assert_eq!(
+        decode_token(&token).unwrap().protection,
+        Protection::Mac0 { alg: 5 }
+    );
     let claims = verify_token(&token, &common::rfc_hmac_key()).unwrap();
     let instance_id =
         hex::decode("01c557bd4fadc83f756fca2cd5ea2dcc8b82159bb4e7453d6a744d4eecd6d0ac60").unwrap();
@@ -77,7 +80,10 @@ fn rfc9783_mac0_example_verifies_with_rfc_hmac_key_and_has_rfc_claims() {
 #[test]
 fn rfc9783_mac0_with_wrong_hmac_key_is_refused() {
     let key = castellan_attest::VerificationKey::hmac_sha256(&[0x55; 64]).unwrap();
-    assert_eq!(verify_token(&common::rfc_mac0(), &key), Err(Error::BadSignature));
+    assert_eq!(
+        verify_token(&common::rfc_mac0(), &key),
+        Err(Error::BadSignature)
+    );
 }
 
 #[test]
@@ -86,7 +92,10 @@ fn rfc9783_examples_refuse_the_other_kind_of_key() {
         verify_token(&common::rfc_sign1(), &common::rfc_hmac_key()),
         Err(Error::KeyMismatch)
     );
-    assert_eq!(verify_token(&common::rfc_mac0(), &common::rfc_key()), Err(Error::KeyMismatch));
+    assert_eq!(
+        verify_token(&common::rfc_mac0(), &common::rfc_key()),
+        Err(Error::KeyMismatch)
+    );
 }
 
 #[test]
@@ -111,8 +120,13 @@ fn rfc9783_example_appraises_against_matching_reference_values() {
         }],
         ..ReferenceValues::default()
     };
-    let claims =
-        appraise(&common::rfc_sign1(), &common::rfc_key(), &[0x01; 32], &reference).unwrap();
+    let claims = appraise(
+        &common::rfc_sign1(),
+        &common::rfc_key(),
+        &[0x01; 32],
+        &reference,
+    )
+    .unwrap();
     assert_eq!(claims.client_id, i32::MAX);
 }
 
