@@ -53,7 +53,6 @@ pub const FLAG_NAMES: [(u32, &str); 9] = [
 /// Ordering compares `major`, `minor`, `revision` and then `build`, as MCUboot does when it
 /// is built to consider the build number.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "std", derive(serde::Serialize))]
 pub struct Version {
     /// Major number.
     pub major: u8,
@@ -105,6 +104,14 @@ impl Version {
         }
         let build = build.map(number).unwrap_or(Some(0))?;
         Some(Version { major, minor, revision, build })
+    }
+}
+
+/// Serialised as the text `maj.min.rev+build`, as `imgtool dumpinfo` prints it.
+#[cfg(feature = "std")]
+impl serde::Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

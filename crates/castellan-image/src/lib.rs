@@ -54,7 +54,7 @@ pub use verify::{
 };
 
 #[cfg(feature = "std")]
-pub use describe::{ImageDescription, TlvEntry, describe};
+pub use describe::{ImageDescription, TlvAreas, TlvEntry, TlvInfo, TrailerDescription, describe};
 #[cfg(feature = "std")]
 pub use keyfile::{KeyFileError, SigningKey, public_key_pem, public_spki_from_pem};
 #[cfg(feature = "std")]

@@ -204,10 +204,16 @@ pub struct TrailerState {
     pub max_align: u32,
     /// Boot magic.
     pub magic: MagicState,
+    /// The 16 magic bytes as found.
+    pub magic_bytes: [u8; 16],
     /// image_ok flag.
     pub image_ok: FlagState,
+    /// Raw image_ok byte.
+    pub image_ok_raw: u8,
     /// copy_done flag.
     pub copy_done: FlagState,
+    /// Raw copy_done byte.
+    pub copy_done_raw: u8,
     /// Raw swap-info byte.
     pub swap_info: u8,
     /// Swap type from swap-info.
@@ -250,9 +256,9 @@ pub fn read_trailer<S: ImageSource + ?Sized>(
     }
     let mut byte = [0u8; 1];
     src.read(layout.image_ok_off(), &mut byte)?;
-    let image_ok = FlagState::from_byte(byte[0], erased);
+    let image_ok_raw = byte[0];
     src.read(layout.copy_done_off(), &mut byte)?;
-    let copy_done = FlagState::from_byte(byte[0], erased);
+    let copy_done_raw = byte[0];
     src.read(layout.swap_info_off(), &mut byte)?;
     let swap_info = byte[0];
     let mut size = [0u8; 4];
@@ -260,8 +266,11 @@ pub fn read_trailer<S: ImageSource + ?Sized>(
     Ok(TrailerState {
         max_align,
         magic: state,
-        image_ok,
-        copy_done,
+        magic_bytes: magic,
+        image_ok: FlagState::from_byte(image_ok_raw, erased),
+        image_ok_raw,
+        copy_done: FlagState::from_byte(copy_done_raw, erased),
+        copy_done_raw,
         swap_info,
         swap_type: SwapType::from_swap_info(swap_info, erased),
         swap_size: u32::from_le_bytes(size),

@@ -96,7 +96,7 @@ pub(crate) struct SignArgs {
     boot_record: Option<String>,
     /// Dependencies, as imgtool writes them: "(1, 1.2.3+0)" or "(0,1.0.0), (1,2.0.0)".
     #[arg(short = 'd', long, value_parser = parse_dependencies)]
-    dependencies: Option<Vec<Dependency>>,
+    dependencies: Option<Dependencies>,
     /// Pad the image to the slot size and write the trailer magic.
     #[arg(long)]
     pad: bool,
@@ -142,8 +142,12 @@ fn parse_erased(s: &str) -> Result<u8, String> {
     }
 }
 
+/// The parsed value of `--dependencies`.
+#[derive(Clone, Debug)]
+struct Dependencies(Vec<Dependency>);
+
 /// Parse imgtool's dependency syntax: `(image, version)` pairs separated by commas.
-fn parse_dependencies(s: &str) -> Result<Vec<Dependency>, String> {
+fn parse_dependencies(s: &str) -> Result<Dependencies, String> {
     let mut out = Vec::new();
     for group in s.split(')') {
         let group = group.trim().trim_start_matches(',').trim();
@@ -161,7 +165,7 @@ fn parse_dependencies(s: &str) -> Result<Vec<Dependency>, String> {
     if out.is_empty() {
         return Err(format!("`{s}`: no dependency given"));
     }
-    Ok(out)
+    Ok(Dependencies(out))
 }
 
 fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
@@ -186,7 +190,7 @@ fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
         overwrite_only: a.overwrite_only,
         security_counter,
         boot_record: a.boot_record,
-        dependencies: a.dependencies.unwrap_or_default(),
+        dependencies: a.dependencies.map(|d| d.0).unwrap_or_default(),
         pad: a.pad,
         confirm: a.confirm,
         public_key_format: match a.public_key_format {
@@ -286,8 +290,9 @@ fn info(a: InfoArgs) -> anyhow::Result<ExitCode> {
     writeln!(out, "  img_size:           {:#x}", h.img_size)?;
     writeln!(out, "  flags:              {:#x} {}", h.flags, flags.join(" "))?;
     writeln!(out, "  version:            {}", h.version)?;
-    for (name, tlvs) in [("protected TLVs", &d.protected_tlvs), ("TLVs", &d.tlvs)] {
-        if tlvs.is_empty() && name.starts_with("protected") {
+    let areas = [("protected TLVs", &d.tlv_area.tlvs_prot), ("TLVs", &d.tlv_area.tlvs)];
+    for (name, tlvs) in areas {
+        if tlvs.is_empty() && d.tlv_area.tlv_hdr_prot.is_none() && name.starts_with("protected") {
             continue;
         }
         writeln!(out, "{name}:")?;
@@ -303,15 +308,15 @@ fn info(a: InfoArgs) -> anyhow::Result<ExitCode> {
                 FlagState::Unset => "unset",
                 FlagState::Bad => "bad",
             };
-            let magic = match t.magic {
+            let magic = match t.magic_state {
                 MagicState::Good => "good",
                 MagicState::Unset => "unset",
                 MagicState::Bad => "bad",
             };
             writeln!(out, "trailer:")?;
             writeln!(out, "  magic:     {magic} (max_align {})", t.max_align)?;
-            writeln!(out, "  image_ok:  {}", flag(t.image_ok))?;
-            writeln!(out, "  copy_done: {}", flag(t.copy_done))?;
+            writeln!(out, "  image_ok:  {} ({:#04x})", flag(t.image_ok_state), t.image_ok)?;
+            writeln!(out, "  copy_done: {} ({:#04x})", flag(t.copy_done_state), t.copy_done)?;
             writeln!(out, "  swap_info: {:#04x} (swap type {:?})", t.swap_info, t.swap_type)?;
             writeln!(out, "  swap_size: {:#x}", t.swap_size)?;
         }
