@@ -1,1 +1,61 @@
-//! Castellan placeholder: being written.
+//! SUIT manifests (draft-ietf-suit-manifest-34): a `no_std`, heap-free manifest processor for
+//! devices, and (feature `std`) an envelope builder/signer and a human-readable `describe`.
+//!
+//! ```text
+//!  bytes ─▶ Envelope::parse ─▶ authenticate (COSE_Sign1 ES256/ESP256/EdDSA + manifest digest)
+//!        ─▶ AuthenticatedManifest ─▶ Processor::process(Procedure) ─▶ Platform callbacks
+//!                                     rollback · shared sequence · fetch/install/validate
+//!                                     or validate/load/invoke
+//! ```
+//!
+//! Security properties (RFC 9124 threats, each with a named test):
+//! nothing of the manifest is interpreted before its signature and digest verify; the processed
+//! bytes are the authenticated bytes (borrowed immutably); rolled-back sequence numbers and
+//! incompatible vendor/class identifiers are refused; payloads are hashed while they stream, may
+//! not exceed the image size by a single byte, and are committed only when size and digest match;
+//! image-match re-hashes the component when it runs, so a payload replaced after verification is
+//! caught.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod cbor;
+pub mod command;
+mod cose;
+mod digest;
+mod envelope;
+mod error;
+mod manifest;
+mod platform;
+mod processor;
+mod transfer;
+
+#[cfg(feature = "std")]
+pub mod builder;
+#[cfg(feature = "std")]
+mod describe;
+
+pub use command::{Command, Condition, Directive, Parameter, Section};
+pub use cose::{SignatureAlgorithm, TrustAnchor};
+pub use digest::{DigestAlgorithm, SuitDigest};
+pub use envelope::{
+    AuthenticatedManifest, Envelope, MAX_AUTH_BLOCKS, MAX_ENVELOPE_ENTRIES, authenticate,
+    authenticate_copy,
+};
+pub use error::{Part, PlatformError, SuitError};
+pub use manifest::{ComponentId, MAX_COMPONENT_ID_SEGMENTS, MAX_COMPONENTS, Segments};
+pub use platform::{Component, DeviceIdentity, Identifier, Platform, Record};
+pub use processor::{MAX_NESTING, Procedure, Processor, process};
+pub use transfer::CHUNK_SIZE;
+
+#[cfg(feature = "std")]
+pub use describe::describe;

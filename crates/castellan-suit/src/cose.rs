@@ -1,0 +1,203 @@
+//! COSE_Sign1 (RFC 9052) verification with a detached payload, as SUIT uses it.
+//!
+//! The payload is the bstr-wrapped `SUIT_Digest` of the authentication wrapper. Supported
+//! algorithms: ES256 (-7) and ESP256 (-9) with P-256/SHA-256 (same verification; ESP256 only
+//! fixes the curve and hash), EdDSA (-8) and Ed25519 (-19) with Ed25519. The `Sig_structure` is
+//! built in a fixed stack buffer; the cryptography is RustCrypto `p256` and `ed25519-dalek`.
+
+use p256::ecdsa::signature::Verifier as _;
+
+use crate::cbor::{self, FixedBuf, MAJOR_ARRAY, MAJOR_MAP, Reader};
+use crate::command::TAG_COSE_SIGN1;
+use crate::error::{Part, SuitError};
+
+/// Largest `Sig_structure` accepted (the protected header plus a SUIT_Digest fit easily).
+const SIG_STRUCTURE_MAX: usize = 512;
+
+/// A COSE signature algorithm this processor verifies.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureAlgorithm {
+    /// ECDSA with SHA-256 (-7), used with P-256.
+    Es256,
+    /// ECDSA using P-256 and SHA-256 (-9, fully specified; RFC 9864).
+    Esp256,
+    /// EdDSA (-8), used with Ed25519.
+    EdDsa,
+    /// Ed25519 (-19, fully specified; RFC 9864).
+    Ed25519,
+}
+
+impl SignatureAlgorithm {
+    /// Maps a COSE algorithm id.
+    pub fn from_cose(id: i64) -> Option<Self> {
+        match id {
+            -7 => Some(SignatureAlgorithm::Es256),
+            -9 => Some(SignatureAlgorithm::Esp256),
+            -8 => Some(SignatureAlgorithm::EdDsa),
+            -19 => Some(SignatureAlgorithm::Ed25519),
+            _ => None,
+        }
+    }
+
+    /// The COSE algorithm id.
+    pub fn cose_id(self) -> i64 {
+        match self {
+            SignatureAlgorithm::Es256 => -7,
+            SignatureAlgorithm::Esp256 => -9,
+            SignatureAlgorithm::EdDsa => -8,
+            SignatureAlgorithm::Ed25519 => -19,
+        }
+    }
+
+    /// The registry name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SignatureAlgorithm::Es256 => "ES256",
+            SignatureAlgorithm::Esp256 => "ESP256",
+            SignatureAlgorithm::EdDsa => "EdDSA",
+            SignatureAlgorithm::Ed25519 => "Ed25519",
+        }
+    }
+}
+
+/// A public key the device trusts to sign manifests.
+#[derive(Clone, Debug)]
+pub enum TrustAnchor {
+    /// A P-256 key: accepts ES256 and ESP256 signatures.
+    P256(p256::ecdsa::VerifyingKey),
+    /// An Ed25519 key: accepts EdDSA and Ed25519 signatures.
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+impl TrustAnchor {
+    /// A P-256 key from its SEC1 encoding (65-byte uncompressed or 33-byte compressed point).
+    pub fn p256_from_sec1(sec1: &[u8]) -> Option<Self> {
+        p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1)
+            .ok()
+            .map(TrustAnchor::P256)
+    }
+
+    /// An Ed25519 key from its 32 bytes.
+    pub fn ed25519_from_bytes(bytes: &[u8; 32]) -> Option<Self> {
+        ed25519_dalek::VerifyingKey::from_bytes(bytes)
+            .ok()
+            .map(TrustAnchor::Ed25519)
+    }
+
+    fn verify(&self, alg: SignatureAlgorithm, msg: &[u8], sig: &[u8]) -> bool {
+        match (self, alg) {
+            (TrustAnchor::P256(key), SignatureAlgorithm::Es256 | SignatureAlgorithm::Esp256) => {
+                match p256::ecdsa::Signature::from_slice(sig) {
+                    Ok(sig) => key.verify(msg, &sig).is_ok(),
+                    Err(_) => false,
+                }
+            }
+            (
+                TrustAnchor::Ed25519(key),
+                SignatureAlgorithm::EdDsa | SignatureAlgorithm::Ed25519,
+            ) => match <[u8; 64]>::try_from(sig) {
+                Ok(raw) => key
+                    .verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&raw))
+                    .is_ok(),
+                Err(_) => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// What a verified COSE block tells about itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BlockOutcome {
+    /// COSE_Sign1 verified with a trusted key.
+    Verified(SignatureAlgorithm),
+    /// A well-formed block this processor cannot use (other COSE type, unknown algorithm or
+    /// critical header, or no trusted key verified it).
+    NotVerified,
+}
+
+/// Verifies one `SUIT_Authentication_Block` over the detached `payload`.
+pub(crate) fn verify_block(
+    block: &[u8],
+    payload: &[u8],
+    anchors: &[TrustAnchor],
+) -> Result<BlockOutcome, SuitError> {
+    let mut r = Reader::new(block, Part::Cose);
+    if r.tag()? != TAG_COSE_SIGN1 {
+        // COSE_Sign / COSE_Mac / COSE_Mac0: not implemented here, never trusted.
+        return Ok(BlockOutcome::NotVerified);
+    }
+    if r.array()? != 4 {
+        return Err(SuitError::Malformed(Part::Cose));
+    }
+    let protected = r.bytes()?;
+    if r.peek_major()? != MAJOR_MAP {
+        return Err(SuitError::Malformed(Part::Cose));
+    }
+    r.skip()?; // unprotected: the algorithm must be protected, nothing else is used
+    r.null()?; // SUIT uses detached payloads only
+    let signature = r.bytes()?;
+    r.finish()?;
+
+    let Some(alg) = protected_algorithm(protected)? else {
+        return Ok(BlockOutcome::NotVerified);
+    };
+    let mut msg = FixedBuf::<SIG_STRUCTURE_MAX>::new();
+    cbor::put_head(&mut msg, MAJOR_ARRAY, 4)?;
+    cbor::put_text(&mut msg, "Signature1")?;
+    cbor::put_bytes(&mut msg, protected)?;
+    cbor::put_bytes(&mut msg, &[])?;
+    cbor::put_bytes(&mut msg, payload)?;
+    if anchors
+        .iter()
+        .any(|a| a.verify(alg, msg.as_slice(), signature))
+    {
+        Ok(BlockOutcome::Verified(alg))
+    } else {
+        Ok(BlockOutcome::NotVerified)
+    }
+}
+
+/// Reads the protected header map; `None` if the algorithm is missing or unsupported, or a
+/// critical header is present (which this processor cannot honour).
+pub(crate) fn protected_algorithm(
+    protected: &[u8],
+) -> Result<Option<SignatureAlgorithm>, SuitError> {
+    if protected.is_empty() {
+        return Ok(None);
+    }
+    let mut r = Reader::new(protected, Part::Cose);
+    let n = r.map()?;
+    let mut alg = None;
+    let mut supported = true;
+    for _ in 0..n {
+        let label_is_int = matches!(r.peek_major()?, cbor::MAJOR_UINT | cbor::MAJOR_NINT);
+        if !label_is_int {
+            r.skip()?;
+            r.skip()?;
+            continue;
+        }
+        match r.int()? {
+            1 => {
+                if alg.is_some() {
+                    return Err(SuitError::Malformed(Part::Cose));
+                }
+                let id = if matches!(r.peek_major()?, cbor::MAJOR_UINT | cbor::MAJOR_NINT) {
+                    r.int()?
+                } else {
+                    r.skip()?;
+                    0
+                };
+                alg = Some(SignatureAlgorithm::from_cose(id));
+            }
+            2 => {
+                supported = false; // crit
+                r.skip()?;
+            }
+            _ => r.skip()?,
+        }
+    }
+    r.finish()?;
+    Ok(if supported { alg.flatten() } else { None })
+}
