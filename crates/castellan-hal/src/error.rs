@@ -81,3 +81,61 @@ impl NorFlashError for HalError {
 }
 
 impl core::error::Error for HalError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [HalError; 11] = [
+        HalError::NotAligned,
+        HalError::OutOfBounds,
+        HalError::NotErased,
+        HalError::PowerLoss,
+        HalError::WouldClearBit,
+        HalError::Locked,
+        HalError::Rollback,
+        HalError::CounterExhausted,
+        HalError::UdsLocked,
+        HalError::RngFailure,
+        HalError::Hardware,
+    ];
+
+    struct Buf([u8; 96], usize);
+
+    impl fmt::Write for Buf {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let end = self.1 + s.len();
+            self.0
+                .get_mut(self.1..end)
+                .ok_or(fmt::Error)?
+                .copy_from_slice(s.as_bytes());
+            self.1 = end;
+            Ok(())
+        }
+    }
+
+    fn text(e: HalError) -> Buf {
+        let mut b = Buf([0; 96], 0);
+        fmt::write(&mut b, format_args!("{e}")).unwrap();
+        b
+    }
+
+    #[test]
+    fn every_error_has_its_own_message() {
+        for (i, a) in ALL.iter().enumerate() {
+            let ta = text(*a);
+            assert!(ta.1 > 10, "{a:?} has no real message");
+            for b in &ALL[i + 1..] {
+                let tb = text(*b);
+                assert_ne!(ta.0[..ta.1], tb.0[..tb.1], "{a:?} and {b:?} read the same");
+            }
+        }
+    }
+
+    #[test]
+    fn only_power_loss_is_power_loss() {
+        for e in ALL {
+            assert_eq!(e.is_power_loss(), e == HalError::PowerLoss);
+        }
+    }
+}

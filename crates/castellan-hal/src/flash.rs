@@ -230,3 +230,20 @@ impl<F: Flash> Flash for FlashRegion<F> {
         self.flash.erased_value()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_offsets_are_bounds_checked_without_overflow() {
+        let p = Partition::new(4096, 8192);
+        assert_eq!(p.absolute(0, 8192), Ok(4096));
+        assert_eq!(p.absolute(100, 16), Ok(4196));
+        assert_eq!(p.absolute(8190, 4), Err(HalError::OutOfBounds));
+        assert_eq!(p.absolute(u32::MAX, 2), Err(HalError::OutOfBounds));
+        assert_eq!(p.absolute(0, usize::MAX), Err(HalError::OutOfBounds));
+        let high = Partition::new(u32::MAX - 10, 20);
+        assert_eq!(high.absolute(15, 1), Err(HalError::OutOfBounds));
+    }
+}

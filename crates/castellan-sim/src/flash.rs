@@ -16,6 +16,8 @@
 //! `Flash::erase_size()` and `Flash::erased_value()` and are enforced here. Code that wrongly
 //! uses the constants fails with `NotAligned` as soon as a test runs with write size > 1.
 
+use std::ops::Range;
+
 use castellan_hal::{Flash, HalError};
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
 use serde::{Deserialize, Serialize};
@@ -272,9 +274,11 @@ impl SimFlash {
         if let Some(bytes) = self.data.get_mut(sector * ss..(sector + 1) * ss) {
             bytes.fill(erased);
         }
-        for unit in sector * ss / ws..(sector + 1) * ss / ws {
-            set_bit(&mut self.written, unit, false);
-        }
+        set_bits(
+            &mut self.written,
+            sector * ss / ws..(sector + 1) * ss / ws,
+            false,
+        );
     }
 
     /// Torn erase: a prefix of the sector's write units erased, the next one garbage, the rest
@@ -286,13 +290,11 @@ impl SimFlash {
         let first = sector * ss / ws;
         let units = ss / ws;
         let done = rng.below(units);
-        for unit in first..first + done {
-            if let Some(bytes) = self.data.get_mut(unit * ws..(unit + 1) * ws) {
-                bytes.fill(erased);
-            }
-            set_bit(&mut self.written, unit, false);
-        }
         let hit = first + done;
+        if let Some(bytes) = self.data.get_mut(first * ws..hit * ws) {
+            bytes.fill(erased);
+        }
+        set_bits(&mut self.written, first..hit, false);
         let old = self
             .data
             .get(hit * ws..(hit + 1) * ws)
@@ -381,7 +383,7 @@ impl NorFlash for SimFlash {
             return Err(HalError::NotAligned);
         }
         let (first, last) = (start / ws, end / ws);
-        if (first..last).any(|u| self.is_unit_written(u)) {
+        if any_bit(&self.written, first..last) {
             return Err(HalError::NotErased);
         }
         if bytes.is_empty() {
@@ -390,29 +392,28 @@ impl NorFlash for SimFlash {
         let fate = self.rail.begin_op()?;
         self.stats.writes += 1;
         self.stats.bytes_written += bytes.len() as u64;
-        let units = bytes
-            .chunks_exact(ws)
-            .enumerate()
-            .map(|(i, u)| (first + i, u));
         match fate {
             OpFate::Complete | OpFate::CompleteThenCut => {
-                for (unit, data) in units {
-                    self.program_unit(unit, data);
+                if let Some(dst) = self.data.get_mut(start..end) {
+                    dst.copy_from_slice(bytes);
                 }
+                set_bits(&mut self.written, first..last, true);
                 match fate {
                     OpFate::Complete => Ok(()),
                     _ => Err(HalError::PowerLoss),
                 }
             }
             OpFate::Torn(mut rng) => {
+                // Units first..hit written, unit hit in flight, the rest untouched.
                 let done = rng.below(last - first);
-                for (unit, data) in units.take(done + 1) {
-                    if unit < first + done {
-                        self.program_unit(unit, data);
-                    } else {
-                        self.garbage_unit(unit, data, &mut rng);
-                    }
+                let hit = first + done;
+                let (written, rest) = bytes.split_at(done * ws);
+                if let Some(dst) = self.data.get_mut(start..start + written.len()) {
+                    dst.copy_from_slice(written);
                 }
+                set_bits(&mut self.written, first..hit, true);
+                let intended = rest.get(..ws).unwrap_or_default();
+                self.garbage_unit(hit, intended, &mut rng);
                 Err(HalError::PowerLoss)
             }
         }
@@ -434,11 +435,42 @@ impl Flash for SimFlash {
 }
 
 fn set_bit(bits: &mut [u64], index: usize, value: bool) {
-    if let Some(word) = bits.get_mut(index / 64) {
-        if value {
-            *word |= 1 << (index % 64);
-        } else {
-            *word &= !(1 << (index % 64));
-        }
+    set_bits(bits, index..index + 1, value);
+}
+
+/// Mask of bits `lo..hi` (0 <= lo <= hi <= 64) of one word.
+fn word_mask(lo: usize, hi: usize) -> u64 {
+    let upper = if hi >= 64 { u64::MAX } else { (1u64 << hi) - 1 };
+    upper & !((1u64 << lo) - 1)
+}
+
+/// Calls `f(word index, mask)` for each word covering bits `range`.
+fn for_each_word(range: Range<usize>, mut f: impl FnMut(usize, u64)) {
+    let mut i = range.start;
+    while i < range.end {
+        let word = i / 64;
+        let hi = (range.end - word * 64).min(64);
+        f(word, word_mask(i % 64, hi));
+        i = (word + 1) * 64;
     }
+}
+
+fn set_bits(bits: &mut [u64], range: Range<usize>, value: bool) {
+    for_each_word(range, |w, mask| {
+        if let Some(word) = bits.get_mut(w) {
+            if value {
+                *word |= mask;
+            } else {
+                *word &= !mask;
+            }
+        }
+    });
+}
+
+fn any_bit(bits: &[u64], range: Range<usize>) -> bool {
+    let mut any = false;
+    for_each_word(range, |w, mask| {
+        any |= bits.get(w).is_some_and(|word| word & mask != 0);
+    });
+    any
 }
