@@ -46,7 +46,8 @@ impl PartitionDesc {
 pub struct DeviceConfig {
     /// Flash geometry.
     pub flash: FlashConfig,
-    /// Fuse bank size.
+    /// Fuse bank size (default when absent from JSON).
+    #[serde(default)]
     pub otp: OtpConfig,
     /// Flash layout: named, sector-aligned, non-overlapping partitions (may be empty).
     #[serde(default)]

@@ -313,3 +313,17 @@ fn errors_display_what_is_wrong() {
     assert_eq!(HalError::PowerLoss.kind(), NorFlashErrorKind::Other);
     assert!(SimError::NotPersistent.to_string().contains("persist_to"));
 }
+
+#[test]
+fn config_json_written_by_hand_is_accepted() {
+    let json = r#"{
+        "flash": {"size": 65536, "sector_size": 4096, "write_size": 16, "erased_value": 0},
+        "partitions": [{"name": "primary", "offset": 0, "size": 32768}]
+    }"#;
+    let c: DeviceConfig = serde_json::from_str(json).unwrap();
+    assert_eq!(c.flash, FlashConfig::new(65536, 4096, 16, 0));
+    assert_eq!(c.otp.words, 64);
+    assert_eq!(c.partition("primary"), Some(Partition::new(0, 32768)));
+    let dev = SimDevice::new(c, 0).unwrap();
+    assert_eq!(dev.flash.write_size(), 16);
+}
