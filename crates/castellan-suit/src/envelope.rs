@@ -147,6 +147,12 @@ impl<'a> Envelope<'a> {
         })
     }
 
+    /// The content of the severable element (payload-fetch, install or text) carried in the
+    /// envelope, not yet checked against the manifest's digest.
+    pub fn severable_element(&self, section: Section) -> Option<&'a [u8]> {
+        self.severable(section).map(|e| e.content)
+    }
+
     /// The severable element stored in the envelope under the key of `section`.
     pub(crate) fn severable(&self, section: Section) -> Option<Element<'a>> {
         match section {
