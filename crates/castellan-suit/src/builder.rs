@@ -417,7 +417,8 @@ impl ManifestBuilder {
         self
     }
 
-    /// Replaces the generated sequence of `section` (including `Section::Shared`).
+    /// Replaces the generated sequence of `section` (including `Section::Shared`); an empty
+    /// sequence removes the section.
     pub fn sequence(mut self, section: Section, seq: Sequence) -> Self {
         self.overrides.retain(|(s, _)| *s != section);
         self.overrides.push((section, seq));
@@ -434,7 +435,7 @@ impl ManifestBuilder {
 
     fn generated(&self, section: Section) -> Option<Sequence> {
         if let Some((_, s)) = self.overrides.iter().find(|(s, _)| *s == section) {
-            return Some(s.clone());
+            return (!s.is_empty()).then(|| s.clone());
         }
         let mut seq = Sequence::new();
         for (i, img) in self.images.iter().enumerate() {

@@ -166,6 +166,8 @@ pub struct MockDevice {
     pub fetches: Vec<String>,
     /// Total bytes handed to `write_component`.
     pub bytes_written: u64,
+    /// Total bytes returned by `fetch`.
+    pub bytes_fetched: u64,
     pub commits: Vec<(usize, u64)>,
     pub aborts: Vec<usize>,
     pub invoked: Vec<(usize, Option<Vec<u8>>)>,
@@ -320,6 +322,7 @@ impl Platform for MockDevice {
         let rest = data.get(offset as usize..).unwrap_or(&[]);
         let n = rest.len().min(buf.len());
         buf[..n].copy_from_slice(&rest[..n]);
+        self.bytes_fetched += n as u64;
         Ok(n)
     }
 
