@@ -1,2 +1,52 @@
-//! `cargo xtask`.
-fn main() {}
+//! `cargo xtask …`: Castellan's build and test automation, std-only so it builds in seconds.
+//!
+//! * `cargo xtask ci` — the README's test command: installs what the tests need (Python interop
+//!   peers, cargo-fuzz, Debian packages when run as root), then runs format and lint checks,
+//!   every test, the fuzz targets for a bounded time and the power-loss proof.
+//! * `cargo xtask deps` — only the installation step.
+//! * `cargo xtask fuzz [--seconds N] [TARGET…]` — run cargo-fuzz targets (stable toolchain,
+//!   `RUSTC_BOOTSTRAP=1`).
+//! * `cargo xtask bench` — the benchmarks whose ratios `docs/benchmarks.md` records.
+
+mod deps;
+mod steps;
+
+use std::process::ExitCode;
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: cargo xtask <command>\n\n\
+         commands:\n  \
+         ci                       install tools, then fmt, clippy, tests, fuzz, power-loss proof\n  \
+         deps                     install the tools the tests need (pip, cargo-fuzz, apt)\n  \
+         fuzz [--seconds N] [T…]  run fuzz targets for N seconds each (default 30)\n  \
+         bench                    run the benchmarks\n"
+    );
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        return usage();
+    };
+    let rest = &args[1..];
+    let result = match cmd.as_str() {
+        "ci" => steps::ci(),
+        "deps" => deps::install_all(),
+        "fuzz" => steps::fuzz_cmd(rest),
+        "bench" => steps::bench(),
+        "-h" | "--help" | "help" => return usage(),
+        other => {
+            eprintln!("xtask: unknown command `{other}`");
+            return usage();
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

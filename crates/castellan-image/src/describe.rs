@@ -94,7 +94,9 @@ fn entries(area: &TlvAreaBounds, mut bytes: &[u8]) -> Result<Vec<TlvEntry>, Imag
     refs.into_iter()
         .map(|t| {
             let start = t.offset as usize;
-            let value = bytes.get(start..start + usize::from(t.len)).ok_or(ImageError::Read)?;
+            let value = bytes
+                .get(start..start + usize::from(t.len))
+                .ok_or(ImageError::Read)?;
             Ok(TlvEntry {
                 kind: t.kind,
                 type_name: kind_name(t.kind).unwrap_or("UNKNOWN"),
@@ -106,7 +108,10 @@ fn entries(area: &TlvAreaBounds, mut bytes: &[u8]) -> Result<Vec<TlvEntry>, Imag
 }
 
 fn info(area: &TlvAreaBounds, magic: u16) -> TlvInfo {
-    TlvInfo { magic, tlv_tot: area.len() as u16 }
+    TlvInfo {
+        magic,
+        tlv_tot: area.len() as u16,
+    }
 }
 
 /// Describe an image file without verifying its signature. Structural errors (bad magic,
@@ -115,7 +120,10 @@ pub fn describe(bytes: &[u8], erased: u8) -> Result<ImageDescription, ImageError
     let mut src = bytes;
     let layout = ImageLayout::read(&mut src)?;
     let tlv_area = TlvAreas {
-        tlv_hdr_prot: layout.protected.as_ref().map(|a| info(a, crate::tlv::TLV_PROT_INFO_MAGIC)),
+        tlv_hdr_prot: layout
+            .protected
+            .as_ref()
+            .map(|a| info(a, crate::tlv::TLV_PROT_INFO_MAGIC)),
         tlvs_prot: match &layout.protected {
             Some(a) => entries(a, bytes)?,
             None => Vec::new(),
@@ -141,5 +149,10 @@ pub fn describe(bytes: &[u8], erased: u8) -> Result<ImageDescription, ImageError
     } else {
         None
     };
-    Ok(ImageDescription { header: layout.header, tlv_area, image_end, trailer })
+    Ok(ImageDescription {
+        header: layout.header,
+        tlv_area,
+        image_end,
+        trailer,
+    })
 }

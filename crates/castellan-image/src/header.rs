@@ -67,7 +67,12 @@ pub struct Version {
 impl Version {
     /// Create a version.
     pub const fn new(major: u8, minor: u8, revision: u16, build: u32) -> Self {
-        Version { major, minor, revision, build }
+        Version {
+            major,
+            minor,
+            revision,
+            build,
+        }
     }
 
     /// The security counter imgtool derives with `--security-counter auto`:
@@ -103,7 +108,12 @@ impl Version {
             return None;
         }
         let build = build.map(number).unwrap_or(Some(0))?;
-        Some(Version { major, minor, revision, build })
+        Some(Version {
+            major,
+            minor,
+            revision,
+            build,
+        })
     }
 }
 
@@ -117,7 +127,11 @@ impl serde::Serialize for Version {
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}+{}", self.major, self.minor, self.revision, self.build)
+        write!(
+            f,
+            "{}.{}.{}+{}",
+            self.major, self.minor, self.revision, self.build
+        )
     }
 }
 
@@ -144,7 +158,10 @@ pub struct ImageHeader {
 impl ImageHeader {
     /// Decode and sanity-check the header from its 32 bytes. Bounds against the image length
     /// are checked by the caller, which knows the length.
-    #[allow(clippy::indexing_slicing, reason = "constant offsets into a fixed 32-byte array")]
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "constant offsets into a fixed 32-byte array"
+    )]
     pub fn decode(b: &[u8; IMAGE_HEADER_SIZE]) -> Result<ImageHeader, ImageError> {
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
@@ -218,7 +235,10 @@ mod tests {
 
     #[test]
     fn auto_security_counter_is_major_minor_revision() {
-        assert_eq!(Version::new(1, 2, 3, 9).auto_security_counter(), 0x0102_0003);
+        assert_eq!(
+            Version::new(1, 2, 3, 9).auto_security_counter(),
+            0x0102_0003
+        );
     }
 
     #[test]

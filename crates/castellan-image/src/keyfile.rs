@@ -60,8 +60,12 @@ impl SigningKey {
         let mut rng = getrandom::rand_core::UnwrapErr(getrandom::SysRng);
         match key_type {
             KeyType::Ed25519 => SigningKey::Ed25519(ed25519_dalek::SigningKey::generate(&mut rng)),
-            KeyType::EcdsaP256 => SigningKey::P256(p256::ecdsa::SigningKey::generate_from_rng(&mut rng)),
-            KeyType::EcdsaP384 => SigningKey::P384(p384::ecdsa::SigningKey::generate_from_rng(&mut rng)),
+            KeyType::EcdsaP256 => {
+                SigningKey::P256(p256::ecdsa::SigningKey::generate_from_rng(&mut rng))
+            }
+            KeyType::EcdsaP384 => {
+                SigningKey::P384(p384::ecdsa::SigningKey::generate_from_rng(&mut rng))
+            }
         }
     }
 
@@ -163,5 +167,6 @@ pub fn public_spki_from_pem(pem: &str) -> Result<Vec<u8>, KeyFileError> {
     } else {
         return Err(KeyFileError::NotAKey);
     };
-    der.map(|d| d.as_bytes().to_vec()).map_err(|_| KeyFileError::Encode)
+    der.map(|d| d.as_bytes().to_vec())
+        .map_err(|_| KeyFileError::Encode)
 }

@@ -9,8 +9,8 @@
 use std::vec::Vec;
 
 use crate::header::{IMAGE_HEADER_SIZE, IMAGE_MAGIC, ImageHeader, Version};
-use crate::keyfile::SigningKey;
 use crate::key::KeyType;
+use crate::keyfile::SigningKey;
 use crate::tlv::{TLV_INFO_MAGIC, TLV_PROT_INFO_MAGIC, kind};
 use crate::trailer::{self, FLAG_SET, TrailerLayout};
 use crate::verify::{Dependency, HashAlg};
@@ -148,7 +148,15 @@ impl core::fmt::Display for SignError {
 
 impl std::error::Error for SignError {}
 
-/// Hash algorithms imgtool allows for each key type; the first is its default.
+/// The hash imgtool chooses for a key type when `--sha` is `auto`.
+fn default_hash(key: KeyType) -> HashAlg {
+    match key {
+        KeyType::Ed25519 | KeyType::EcdsaP256 => HashAlg::Sha256,
+        KeyType::EcdsaP384 => HashAlg::Sha384,
+    }
+}
+
+/// Hash algorithms imgtool allows for each key type.
 fn allowed_hashes(key: KeyType) -> &'static [HashAlg] {
     match key {
         KeyType::Ed25519 => &[HashAlg::Sha256, HashAlg::Sha512],
@@ -165,12 +173,16 @@ struct TlvWriter {
 
 impl TlvWriter {
     fn new(magic: u16) -> Self {
-        TlvWriter { magic, buf: Vec::new() }
+        TlvWriter {
+            magic,
+            buf: Vec::new(),
+        }
     }
 
     fn add(&mut self, kind: u16, value: &[u8]) {
         self.buf.extend_from_slice(&kind.to_le_bytes());
-        self.buf.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        self.buf
+            .extend_from_slice(&(value.len() as u16).to_le_bytes());
         self.buf.extend_from_slice(value);
     }
 
@@ -220,7 +232,10 @@ pub fn boot_record(sw_type: &str, version: &Version, alg: HashAlg, signer: &[u8]
     out.push(0x01); // measurement type
     text(&mut out, sw_type);
     out.push(0x04); // version
-    text(&mut out, &std::format!("{}.{}.{}", version.major, version.minor, version.revision));
+    text(
+        &mut out,
+        &std::format!("{}.{}.{}", version.major, version.minor, version.revision),
+    );
     out.push(0x05); // signer id
     bytes(&mut out, signer);
     out.push(0x06); // measurement description
@@ -231,21 +246,27 @@ pub fn boot_record(sw_type: &str, version: &Version, alg: HashAlg, signer: &[u8]
     };
     text(&mut out, desc);
     out.push(0x02); // measurement value, filled in at boot
-    bytes(&mut out, &std::vec![0u8; alg.len()]);
+    bytes(&mut out, &std::vec![0u8; alg.digest_len()]);
     out
 }
 
 /// Sign `input` (a raw binary) into an MCUboot image.
-pub fn sign_image(input: &[u8], key: &SigningKey, opts: &SignOptions) -> Result<Vec<u8>, SignError> {
+pub fn sign_image(
+    input: &[u8],
+    key: &SigningKey,
+    opts: &SignOptions,
+) -> Result<Vec<u8>, SignError> {
     if ![1, 2, 4, 8, 16, 32].contains(&opts.align) {
         return Err(SignError::BadAlign);
     }
-    let max_align = opts.max_align.unwrap_or(core::cmp::max(trailer::DEFAULT_MAX_ALIGN, opts.align));
+    let max_align = opts
+        .max_align
+        .unwrap_or(core::cmp::max(trailer::DEFAULT_MAX_ALIGN, opts.align));
     if !max_align.is_power_of_two() || max_align < 8 || max_align < opts.align {
         return Err(SignError::BadAlign);
     }
     let alg = match opts.hash {
-        None => allowed_hashes(key.key_type())[0],
+        None => default_hash(key.key_type()),
         Some(h) if allowed_hashes(key.key_type()).contains(&h) => h,
         Some(_) => return Err(SignError::HashNotAllowedForKey),
     };
@@ -278,7 +299,10 @@ pub fn sign_image(input: &[u8], key: &SigningKey, opts: &SignOptions) -> Result<
         if sw_type.len() > 12 {
             return Err(SignError::SwTypeTooLong);
         }
-        prot.add(kind::BOOT_RECORD, &boot_record(sw_type, &opts.version, alg, pub_hash.as_bytes()));
+        prot.add(
+            kind::BOOT_RECORD,
+            &boot_record(sw_type, &opts.version, alg, pub_hash.as_bytes()),
+        );
     }
     for d in &opts.dependencies {
         prot.add(kind::DEPENDENCY, &d.encode());
@@ -290,7 +314,11 @@ pub fn sign_image(input: &[u8], key: &SigningKey, opts: &SignOptions) -> Result<
         hdr_size: opts.header_size,
         protected_tlv_size: u16::try_from(prot.len()).map_err(|_| SignError::TooLarge)?,
         img_size,
-        flags: if opts.load_addr != 0 { crate::header::FLAG_RAM_LOAD } else { 0 },
+        flags: if opts.load_addr != 0 {
+            crate::header::FLAG_RAM_LOAD
+        } else {
+            0
+        },
         version: opts.version,
     };
     image.splice(..IMAGE_HEADER_SIZE, header.encode());
@@ -304,7 +332,9 @@ pub fn sign_image(input: &[u8], key: &SigningKey, opts: &SignOptions) -> Result<
         PublicKeyFormat::Hash => tlv.add(kind::KEYHASH, pub_hash.as_bytes()),
         PublicKeyFormat::Full => tlv.add(kind::PUBKEY, &pub_der),
     }
-    let sig = key.sign_digest(digest.as_bytes()).map_err(|_| SignError::Key)?;
+    let sig = key
+        .sign_digest(digest.as_bytes())
+        .map_err(|_| SignError::Key)?;
     let sig_kind = match key.key_type() {
         KeyType::Ed25519 => kind::ED25519,
         KeyType::EcdsaP256 | KeyType::EcdsaP384 => kind::ECDSA_SIG,
@@ -317,11 +347,18 @@ pub fn sign_image(input: &[u8], key: &SigningKey, opts: &SignOptions) -> Result<
         if opts.slot_size == 0 {
             return Err(SignError::PadNeedsSlotSize);
         }
-        let tsize =
-            TrailerLayout::trailer_size(opts.align, max_align, opts.max_sectors, opts.overwrite_only);
+        let tsize = TrailerLayout::trailer_size(
+            opts.align,
+            max_align,
+            opts.max_sectors,
+            opts.overwrite_only,
+        );
         let needed = image.len() as u64 + u64::from(tsize);
         if needed > u64::from(opts.slot_size) {
-            return Err(SignError::TooLargeForSlot { needed, slot_size: opts.slot_size });
+            return Err(SignError::TooLargeForSlot {
+                needed,
+                slot_size: opts.slot_size,
+            });
         }
         if pad {
             let slot = opts.slot_size as usize;

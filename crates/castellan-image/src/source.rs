@@ -37,7 +37,10 @@ impl ImageSource for &[u8] {
 }
 
 /// Read a little-endian `u16` at `offset`.
-pub(crate) fn read_u16<S: ImageSource + ?Sized>(src: &mut S, offset: u32) -> Result<u16, ImageError> {
+pub(crate) fn read_u16<S: ImageSource + ?Sized>(
+    src: &mut S,
+    offset: u32,
+) -> Result<u16, ImageError> {
     let mut b = [0u8; 2];
     src.read(offset, &mut b)?;
     Ok(u16::from_le_bytes(b))

@@ -139,7 +139,10 @@ impl TlvAreaBounds {
         let len = src.len();
         let info_end = start.checked_add(TLV_HEADER_SIZE);
         if info_end.is_none_or(|e| e > len) {
-            return Err(ImageError::TlvOutOfBounds { area, offset: start });
+            return Err(ImageError::TlvOutOfBounds {
+                area,
+                offset: start,
+            });
         }
         let magic = read_u16(src, start)?;
         let expected = match area {
@@ -155,7 +158,10 @@ impl TlvAreaBounds {
         }
         let end = start + u32::from(tot);
         if end > len {
-            return Err(ImageError::TlvOutOfBounds { area, offset: start });
+            return Err(ImageError::TlvOutOfBounds {
+                area,
+                offset: start,
+            });
         }
         Ok(TlvAreaBounds { area, start, end })
     }
@@ -172,7 +178,12 @@ impl TlvAreaBounds {
 
     /// Iterate the TLVs of this area. Each item is checked to lie entirely inside the area.
     pub fn iter<'s, S: ImageSource + ?Sized>(&self, src: &'s mut S) -> TlvIter<'s, S> {
-        TlvIter { src, bounds: *self, next: self.start + TLV_HEADER_SIZE, failed: false }
+        TlvIter {
+            src,
+            bounds: *self,
+            next: self.start + TLV_HEADER_SIZE,
+            failed: false,
+        }
     }
 }
 
@@ -195,7 +206,10 @@ impl<S: ImageSource + ?Sized> Iterator for TlvIter<'_, S> {
         let area = self.bounds.area;
         let out_of_bounds = ImageError::TlvOutOfBounds { area, offset: at };
         let result = (|| {
-            if at.checked_add(TLV_HEADER_SIZE).is_none_or(|e| e > self.bounds.end) {
+            if at
+                .checked_add(TLV_HEADER_SIZE)
+                .is_none_or(|e| e > self.bounds.end)
+            {
                 return Err(out_of_bounds);
             }
             let kind = read_u16(self.src, at)?;
@@ -206,7 +220,12 @@ impl<S: ImageSource + ?Sized> Iterator for TlvIter<'_, S> {
                 return Err(out_of_bounds);
             }
             self.next = end;
-            Ok(TlvRef { kind, offset: value, len, area })
+            Ok(TlvRef {
+                kind,
+                offset: value,
+                len,
+                area,
+            })
         })();
         if result.is_err() {
             self.failed = true;

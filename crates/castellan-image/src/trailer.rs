@@ -18,8 +18,9 @@ pub const BOOT_MAGIC: [u8; 16] = [
     0x77, 0xc2, 0x95, 0xf3, 0x60, 0xd2, 0xef, 0x7f, 0x35, 0x52, 0x50, 0x0f, 0x2c, 0xb6, 0x79, 0x80,
 ];
 /// The last 14 bytes of the boot magic when `max_align != 8`.
-pub const BOOT_MAGIC_TAIL: [u8; 14] =
-    [0x2d, 0xe1, 0x5d, 0x29, 0x41, 0x0b, 0x8d, 0x77, 0x67, 0x9c, 0x11, 0x0f, 0x1f, 0x8a];
+pub const BOOT_MAGIC_TAIL: [u8; 14] = [
+    0x2d, 0xe1, 0x5d, 0x29, 0x41, 0x0b, 0x8d, 0x77, 0x67, 0x9c, 0x11, 0x0f, 0x1f, 0x8a,
+];
 /// Default `max_align` (imgtool's `DEFAULT_MAX_ALIGN`).
 pub const DEFAULT_MAX_ALIGN: u32 = 8;
 /// Default number of sectors tracked in the swap status (imgtool's `DEFAULT_MAX_SECTORS`).
@@ -57,7 +58,10 @@ pub struct TrailerLayout {
 impl TrailerLayout {
     /// Layout for a slot.
     pub const fn new(slot_size: u32, max_align: u32) -> TrailerLayout {
-        TrailerLayout { slot_size, max_align }
+        TrailerLayout {
+            slot_size,
+            max_align,
+        }
     }
 
     /// Space taken by the magic.

@@ -6,12 +6,12 @@ use pkcs8::DecodePublicKey;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
 
+use crate::ImageError;
 use crate::error::TlvArea;
 use crate::header::{IMAGE_HEADER_SIZE, ImageHeader, Version};
 use crate::key::{KeyType, PublicKey, TrustedKey, signer_id};
 use crate::source::ImageSource;
 use crate::tlv::{TlvAreaBounds, TlvRef, kind, kind_name};
-use crate::ImageError;
 
 /// At most this many dependency TLVs are recorded.
 pub const MAX_DEPENDENCIES: usize = 4;
@@ -55,7 +55,7 @@ impl HashAlg {
     }
 
     /// Digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             HashAlg::Sha256 => 32,
             HashAlg::Sha384 => 48,
@@ -82,7 +82,9 @@ pub struct ImageDigest {
 impl ImageDigest {
     /// The digest bytes (32, 48 or 64 of them).
     pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.alg.len()).unwrap_or(&self.bytes)
+        self.bytes
+            .get(..self.alg.digest_len())
+            .unwrap_or(&self.bytes)
     }
 }
 
@@ -166,7 +168,20 @@ impl Dependency {
         let v = &self.min_version;
         let [r0, r1] = v.revision.to_le_bytes();
         let [b0, b1, b2, b3] = v.build.to_le_bytes();
-        [self.image_id, 0, 0, 0, v.major, v.minor, r0, r1, b0, b1, b2, b3]
+        [
+            self.image_id,
+            0,
+            0,
+            0,
+            v.major,
+            v.minor,
+            r0,
+            r1,
+            b0,
+            b1,
+            b2,
+            b3,
+        ]
     }
 }
 
@@ -199,7 +214,10 @@ impl ImageLayout {
         let prot = u64::from(header.protected_tlv_size);
         let unprot_start = tlv_start + prot;
         if unprot_start + 4 > u64::from(len) {
-            return Err(ImageError::SizeOutOfBounds { end: unprot_start + 4, len });
+            return Err(ImageError::SizeOutOfBounds {
+                end: unprot_start + 4,
+                len,
+            });
         }
         // Both fit in u32 now.
         let tlv_start = tlv_start as u32;
@@ -217,7 +235,11 @@ impl ImageLayout {
             Some(area)
         };
         let unprotected = TlvAreaBounds::read(src, TlvArea::Unprotected, unprot_start)?;
-        Ok(ImageLayout { header, protected, unprotected })
+        Ok(ImageLayout {
+            header,
+            protected,
+            unprotected,
+        })
     }
 
     /// End of the region covered by the hash (and so by the signature).
@@ -263,7 +285,9 @@ impl VerifiedImage {
 
     /// Dependencies on other images.
     pub fn dependencies(&self) -> &[Dependency] {
-        self.dependencies.get(..self.dependency_count).unwrap_or(&[])
+        self.dependencies
+            .get(..self.dependency_count)
+            .unwrap_or(&[])
     }
 }
 
@@ -293,7 +317,10 @@ fn read_fixed<S: ImageSource + ?Sized, const N: usize>(
     t: &TlvRef,
 ) -> Result<[u8; N], ImageError> {
     if usize::from(t.len) != N {
-        return Err(ImageError::BadTlvLength { kind: t.kind, len: t.len });
+        return Err(ImageError::BadTlvLength {
+            kind: t.kind,
+            len: t.len,
+        });
     }
     let mut b = [0u8; N];
     src.read(t.offset, &mut b)?;
@@ -326,9 +353,17 @@ fn scan<S: ImageSource + ?Sized>(src: &mut S, layout: &ImageLayout) -> Result<Fo
                 | kind::COMP_DEC_SIZE => return Err(ImageError::UnsupportedTlv { kind: t.kind }),
                 k if is_vendor(k) => {}
                 k if kind_name(k).is_some() => {
-                    return Err(ImageError::TlvInWrongArea { kind: k, found: TlvArea::Protected });
+                    return Err(ImageError::TlvInWrongArea {
+                        kind: k,
+                        found: TlvArea::Protected,
+                    });
                 }
-                k => return Err(ImageError::UnknownTlv { area: TlvArea::Protected, kind: k }),
+                k => {
+                    return Err(ImageError::UnknownTlv {
+                        area: TlvArea::Protected,
+                        kind: k,
+                    });
+                }
             }
         }
         if let Some(t) = sec_cnt {
@@ -356,9 +391,17 @@ fn scan<S: ImageSource + ?Sized>(src: &mut S, layout: &ImageLayout) -> Result<Fo
             | kind::ENC_X25519
             | kind::ENC_X25519_SHA512 => return Err(ImageError::EncryptedNotSupported),
             k if kind_name(k).is_some() => {
-                return Err(ImageError::TlvInWrongArea { kind: k, found: TlvArea::Unprotected });
+                return Err(ImageError::TlvInWrongArea {
+                    kind: k,
+                    found: TlvArea::Unprotected,
+                });
             }
-            k => return Err(ImageError::UnknownTlv { area: TlvArea::Unprotected, kind: k }),
+            k => {
+                return Err(ImageError::UnknownTlv {
+                    area: TlvArea::Unprotected,
+                    kind: k,
+                });
+            }
         }
     }
     if found.key_hash.is_some() && found.pubkey.is_some() {
@@ -405,12 +448,17 @@ pub fn verify<S: ImageSource + ?Sized>(
     // 1. Hash.
     let hash_tlv = found.hash.ok_or(ImageError::MissingHash)?;
     let alg = HashAlg::from_tlv_kind(hash_tlv.kind).ok_or(ImageError::MissingHash)?;
-    if usize::from(hash_tlv.len) != alg.len() {
-        return Err(ImageError::BadTlvLength { kind: hash_tlv.kind, len: hash_tlv.len });
+    if usize::from(hash_tlv.len) != alg.digest_len() {
+        return Err(ImageError::BadTlvLength {
+            kind: hash_tlv.kind,
+            len: hash_tlv.len,
+        });
     }
     let digest = hash_region(src, alg, layout.hashed_end())?;
     let mut expected = [0u8; 64];
-    let expected = expected.get_mut(..alg.len()).ok_or(ImageError::Read)?;
+    let expected = expected
+        .get_mut(..alg.digest_len())
+        .ok_or(ImageError::Read)?;
     src.read(hash_tlv.offset, expected)?;
     if !bool::from(digest.as_bytes().ct_eq(expected)) {
         return Err(ImageError::HashMismatch);
@@ -421,11 +469,14 @@ pub fn verify<S: ImageSource + ?Sized>(
     let key_der: &[u8] = match (found.key_hash, found.pubkey, trusted) {
         (None, None, _) => return Err(ImageError::MissingKey),
         (Some(kh), None, TrustedKey::Spki(der)) => {
-            if usize::from(kh.len) != alg.len() {
-                return Err(ImageError::BadTlvLength { kind: kh.kind, len: kh.len });
+            if usize::from(kh.len) != alg.digest_len() {
+                return Err(ImageError::BadTlvLength {
+                    kind: kh.kind,
+                    len: kh.len,
+                });
             }
             let mut named = [0u8; 64];
-            let named = named.get_mut(..alg.len()).ok_or(ImageError::Read)?;
+            let named = named.get_mut(..alg.digest_len()).ok_or(ImageError::Read)?;
             src.read(kh.offset, named)?;
             if !bool::from(alg.digest(der).as_bytes().ct_eq(named)) {
                 return Err(ImageError::KeyMismatch);
@@ -447,9 +498,10 @@ pub fn verify<S: ImageSource + ?Sized>(
         }
         (_, Some(pk), trusted) => {
             let n = usize::from(pk.len);
-            let buf = pubkey_buf
-                .get_mut(..n)
-                .ok_or(ImageError::BadTlvLength { kind: pk.kind, len: pk.len })?;
+            let buf = pubkey_buf.get_mut(..n).ok_or(ImageError::BadTlvLength {
+                kind: pk.kind,
+                len: pk.len,
+            })?;
             src.read(pk.offset, buf)?;
             let matches = match trusted {
                 TrustedKey::Spki(der) => bool::from(der.ct_eq(buf)),
@@ -468,7 +520,10 @@ pub fn verify<S: ImageSource + ?Sized>(
     let mut sig_buf = [0u8; MAX_SIG_LEN];
     let sig = sig_buf
         .get_mut(..usize::from(sig_tlv.len))
-        .ok_or(ImageError::BadTlvLength { kind: sig_tlv.kind, len: sig_tlv.len })?;
+        .ok_or(ImageError::BadTlvLength {
+            kind: sig_tlv.kind,
+            len: sig_tlv.len,
+        })?;
     src.read(sig_tlv.offset, sig)?;
     check_signature(&key, alg, &digest, sig_tlv.kind, sig)?;
 
@@ -487,7 +542,9 @@ pub fn verify<S: ImageSource + ?Sized>(
 /// Strip imgtool's optional zero padding after a DER ECDSA signature.
 fn der_signature(sig: &[u8]) -> Result<&[u8], ImageError> {
     let body = usize::from(*sig.get(1).ok_or(ImageError::BadSignature)?);
-    let (der, pad) = sig.split_at_checked(body + 2).ok_or(ImageError::BadSignature)?;
+    let (der, pad) = sig
+        .split_at_checked(body + 2)
+        .ok_or(ImageError::BadSignature)?;
     if pad.iter().any(|&b| b != 0) {
         return Err(ImageError::BadSignature);
     }
@@ -504,19 +561,26 @@ fn check_signature(
     use p256::ecdsa::signature::hazmat::PrehashVerifier;
     match (key, sig_kind, alg) {
         (PublicKey::Ed25519(k), kind::ED25519, HashAlg::Sha256 | HashAlg::Sha512) => {
-            let sig = ed25519_dalek::Signature::from_slice(sig)
-                .map_err(|_| ImageError::BadTlvLength { kind: sig_kind, len: sig.len() as u16 })?;
-            k.verify_strict(digest.as_bytes(), &sig).map_err(|_| ImageError::BadSignature)
+            let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| {
+                ImageError::BadTlvLength {
+                    kind: sig_kind,
+                    len: sig.len() as u16,
+                }
+            })?;
+            k.verify_strict(digest.as_bytes(), &sig)
+                .map_err(|_| ImageError::BadSignature)
         }
         (PublicKey::P256(k), kind::ECDSA_SIG, HashAlg::Sha256) => {
             let sig = p256::ecdsa::Signature::from_der(der_signature(sig)?)
                 .map_err(|_| ImageError::BadSignature)?;
-            k.verify_prehash(digest.as_bytes(), &sig).map_err(|_| ImageError::BadSignature)
+            k.verify_prehash(digest.as_bytes(), &sig)
+                .map_err(|_| ImageError::BadSignature)
         }
         (PublicKey::P384(k), kind::ECDSA_SIG, HashAlg::Sha384) => {
             let sig = p384::ecdsa::Signature::from_der(der_signature(sig)?)
                 .map_err(|_| ImageError::BadSignature)?;
-            k.verify_prehash(digest.as_bytes(), &sig).map_err(|_| ImageError::BadSignature)
+            k.verify_prehash(digest.as_bytes(), &sig)
+                .map_err(|_| ImageError::BadSignature)
         }
         _ => Err(ImageError::AlgorithmMismatch),
     }

@@ -1,9 +1,7 @@
 //! Helpers shared by the integration tests: keys, signed images, and surgery on TLV areas.
 #![allow(dead_code)]
 
-use castellan_image::{
-    ImageLayout, KeyType, SignOptions, SigningKey, Version, sign_image,
-};
+use castellan_image::{ImageLayout, KeyType, SignOptions, SigningKey, Version, sign_image};
 
 /// A fresh key of each supported type.
 pub fn key(t: KeyType) -> SigningKey {

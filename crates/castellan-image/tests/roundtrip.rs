@@ -35,24 +35,33 @@ fn options() -> impl Strategy<Value = SignOptions> {
         prop::bool::ANY,
         prop_oneof![Just(0xffu8), Just(0)],
     )
-        .prop_map(|(v, hdr, sec, confirm, full, align, deps, boot_record, erased)| SignOptions {
-            version: Version::new(v.0, v.1, v.2, v.3),
-            header_size: hdr,
-            pad_header: true,
-            slot_size: 0x10000,
-            align,
-            security_counter: sec,
-            pad: true,
-            confirm,
-            public_key_format: if full { PublicKeyFormat::Full } else { PublicKeyFormat::Hash },
-            dependencies: deps
-                .into_iter()
-                .map(|(id, m)| Dependency { image_id: id, min_version: Version::new(m, 0, 1, 0) })
-                .collect(),
-            boot_record: boot_record.then(|| "NSPE".to_string()),
-            erased_val: erased,
-            ..SignOptions::default()
-        })
+        .prop_map(
+            |(v, hdr, sec, confirm, full, align, deps, boot_record, erased)| SignOptions {
+                version: Version::new(v.0, v.1, v.2, v.3),
+                header_size: hdr,
+                pad_header: true,
+                slot_size: 0x10000,
+                align,
+                security_counter: sec,
+                pad: true,
+                confirm,
+                public_key_format: if full {
+                    PublicKeyFormat::Full
+                } else {
+                    PublicKeyFormat::Hash
+                },
+                dependencies: deps
+                    .into_iter()
+                    .map(|(id, m)| Dependency {
+                        image_id: id,
+                        min_version: Version::new(m, 0, 1, 0),
+                    })
+                    .collect(),
+                boot_record: boot_record.then(|| "NSPE".to_string()),
+                erased_val: erased,
+                ..SignOptions::default()
+            },
+        )
 }
 
 proptest! {
@@ -138,6 +147,9 @@ fn boot_record_carries_the_software_type_and_signer() {
     assert_eq!(cbor[0], 0xa5);
     assert_eq!(&cbor[1..6], &[0x01, 0x63, b'S', b'P', b'E']);
     assert!(cbor.windows(5).any(|w| w == b"2.5.1"));
-    assert!(cbor.windows(32).any(|w| w == castellan_image::signer_id(&spki)));
+    assert!(
+        cbor.windows(32)
+            .any(|w| w == castellan_image::signer_id(&spki))
+    );
     assert!(cbor.ends_with(&[0u8; 32]));
 }

@@ -48,9 +48,11 @@ fn attack_flipped_header_byte_refused() {
 
 #[test]
 fn attack_flipped_signature_byte_refused() {
-    for (t, sig_kind) in
-        [(KeyType::Ed25519, kind::ED25519), (KeyType::EcdsaP256, kind::ECDSA_SIG), (KeyType::EcdsaP384, kind::ECDSA_SIG)]
-    {
+    for (t, sig_kind) in [
+        (KeyType::Ed25519, kind::ED25519),
+        (KeyType::EcdsaP256, kind::ECDSA_SIG),
+        (KeyType::EcdsaP384, kind::ECDSA_SIG),
+    ] {
         let k = key(t);
         let img = signed(&k, 3000);
         let (off, len) = find_tlv(&img, sig_kind);
@@ -75,7 +77,10 @@ fn attack_wrong_key_refused() {
 fn attack_key_of_other_algorithm_refused() {
     let k = key(KeyType::Ed25519);
     let img = signed(&k, 300);
-    assert_eq!(check(&img, &key(KeyType::EcdsaP256)), Err(ImageError::KeyMismatch));
+    assert_eq!(
+        check(&img, &key(KeyType::EcdsaP256)),
+        Err(ImageError::KeyMismatch)
+    );
 }
 
 #[test]
@@ -86,8 +91,14 @@ fn attack_truncated_file_refused_at_every_length() {
         let r = check(&img[..n], &k);
         assert!(r.is_err(), "truncated to {n} bytes was accepted");
     }
-    assert_eq!(check(&img[..10], &k), Err(ImageError::TooShortForHeader { len: 10 }));
-    assert!(matches!(check(&img[..0x200 + 500], &k), Err(ImageError::SizeOutOfBounds { .. })));
+    assert_eq!(
+        check(&img[..10], &k),
+        Err(ImageError::TooShortForHeader { len: 10 })
+    );
+    assert!(matches!(
+        check(&img[..0x200 + 500], &k),
+        Err(ImageError::SizeOutOfBounds { .. })
+    ));
 }
 
 #[test]
@@ -100,14 +111,20 @@ fn attack_tlv_length_running_past_the_end_refused() {
     bad[off - 2..off].copy_from_slice(&0x4000u16.to_le_bytes());
     assert!(matches!(
         check(&bad, &k),
-        Err(ImageError::TlvOutOfBounds { area: TlvArea::Unprotected, .. })
+        Err(ImageError::TlvOutOfBounds {
+            area: TlvArea::Unprotected,
+            ..
+        })
     ));
     // And the area length itself running past the end of the file.
     let l = layout(&img);
     let mut bad = img.clone();
     let s = l.unprotected.start as usize;
     bad[s + 2..s + 4].copy_from_slice(&0xfff0u16.to_le_bytes());
-    assert!(matches!(check(&bad, &k), Err(ImageError::TlvOutOfBounds { .. })));
+    assert!(matches!(
+        check(&bad, &k),
+        Err(ImageError::TlvOutOfBounds { .. })
+    ));
 }
 
 #[test]
@@ -116,7 +133,10 @@ fn attack_image_size_pointing_past_the_end_refused() {
     let img = signed(&k, 300);
     let mut bad = img.clone();
     bad[12..16].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
-    assert!(matches!(check(&bad, &k), Err(ImageError::SizeOutOfBounds { .. })));
+    assert!(matches!(
+        check(&bad, &k),
+        Err(ImageError::SizeOutOfBounds { .. })
+    ));
 }
 
 #[test]
@@ -125,9 +145,15 @@ fn attack_header_size_pointing_past_the_end_refused() {
     let img = signed(&k, 300);
     let mut bad = img.clone();
     bad[8..10].copy_from_slice(&0xfff0u16.to_le_bytes());
-    assert!(matches!(check(&bad, &k), Err(ImageError::SizeOutOfBounds { .. })));
+    assert!(matches!(
+        check(&bad, &k),
+        Err(ImageError::SizeOutOfBounds { .. })
+    ));
     bad[8..10].copy_from_slice(&0x10u16.to_le_bytes());
-    assert_eq!(check(&bad, &k), Err(ImageError::HeaderSizeTooSmall { hdr_size: 0x10 }));
+    assert_eq!(
+        check(&bad, &k),
+        Err(ImageError::HeaderSizeTooSmall { hdr_size: 0x10 })
+    );
 }
 
 #[test]
@@ -146,14 +172,23 @@ fn attack_lying_protected_tlv_size_refused() {
     bad[10..12].copy_from_slice(&20u16.to_le_bytes());
     assert!(matches!(
         check(&bad, &k),
-        Err(ImageError::ProtectedSizeMismatch { header: 20, info: 12 } | ImageError::BadTlvInfoMagic { .. })
+        Err(ImageError::ProtectedSizeMismatch {
+            header: 20,
+            info: 12
+        } | ImageError::BadTlvInfoMagic { .. })
     ));
     // The protected area's own length lying while the header tells the truth.
     let l = layout(&img);
     let p = l.protected.unwrap().start as usize;
     let mut bad = img.clone();
     bad[p + 2..p + 4].copy_from_slice(&8u16.to_le_bytes());
-    assert_eq!(check(&bad, &k), Err(ImageError::ProtectedSizeMismatch { header: 12, info: 8 }));
+    assert_eq!(
+        check(&bad, &k),
+        Err(ImageError::ProtectedSizeMismatch {
+            header: 12,
+            info: 8
+        })
+    );
 }
 
 #[test]
@@ -163,7 +198,12 @@ fn attack_duplicate_signature_tlv_refused() {
     let (off, len) = find_tlv(&img, kind::ED25519);
     let sig = img[off..off + len].to_vec();
     let bad = append_unprotected_tlv(&img, kind::ED25519, &sig);
-    assert_eq!(check(&bad, &k), Err(ImageError::DuplicateTlv { kind: kind::ED25519 }));
+    assert_eq!(
+        check(&bad, &k),
+        Err(ImageError::DuplicateTlv {
+            kind: kind::ED25519
+        })
+    );
 }
 
 #[test]
@@ -171,7 +211,10 @@ fn attack_duplicate_hash_tlv_refused() {
     let k = key(KeyType::EcdsaP256);
     let img = signed(&k, 300);
     let bad = append_unprotected_tlv(&img, kind::SHA256, &[0u8; 32]);
-    assert_eq!(check(&bad, &k), Err(ImageError::DuplicateTlv { kind: kind::SHA256 }));
+    assert_eq!(
+        check(&bad, &k),
+        Err(ImageError::DuplicateTlv { kind: kind::SHA256 })
+    );
 }
 
 #[test]
@@ -181,13 +224,19 @@ fn attack_unknown_tlv_refused() {
     let bad = append_unprotected_tlv(&img, 0x99, b"evil");
     assert_eq!(
         check(&bad, &k),
-        Err(ImageError::UnknownTlv { area: TlvArea::Unprotected, kind: 0x99 })
+        Err(ImageError::UnknownTlv {
+            area: TlvArea::Unprotected,
+            kind: 0x99
+        })
     );
     // Vendor TLVs are only trusted where the signature covers them.
     let bad = append_unprotected_tlv(&img, 0x00a5, b"vendor");
     assert_eq!(
         check(&bad, &k),
-        Err(ImageError::UnknownTlv { area: TlvArea::Unprotected, kind: 0xa5 })
+        Err(ImageError::UnknownTlv {
+            area: TlvArea::Unprotected,
+            kind: 0xa5
+        })
     );
 }
 
@@ -199,7 +248,10 @@ fn attack_security_counter_in_unprotected_area_refused() {
     let bad = append_unprotected_tlv(&img, kind::SEC_CNT, &1000u32.to_le_bytes());
     assert_eq!(
         check(&bad, &k),
-        Err(ImageError::TlvInWrongArea { kind: kind::SEC_CNT, found: TlvArea::Unprotected })
+        Err(ImageError::TlvInWrongArea {
+            kind: kind::SEC_CNT,
+            found: TlvArea::Unprotected
+        })
     );
 }
 
@@ -208,7 +260,11 @@ fn attack_hash_tlv_that_does_not_match_refused() {
     for t in ALGS {
         let k = key(t);
         let img = signed(&k, 300);
-        let hash_kind = if t == KeyType::EcdsaP384 { kind::SHA384 } else { kind::SHA256 };
+        let hash_kind = if t == KeyType::EcdsaP384 {
+            kind::SHA384
+        } else {
+            kind::SHA256
+        };
         let (off, _) = find_tlv(&img, hash_kind);
         let mut bad = img.clone();
         bad[off] ^= 0xff;
@@ -230,7 +286,10 @@ fn attack_key_hash_only_device_rejects_image_without_full_key() {
     let k = key(KeyType::Ed25519);
     let img = signed(&k, 300);
     let h = castellan_image::signer_id(&k.public_spki_der());
-    assert_eq!(verify(&mut &img[..], TrustedKey::Sha256OfSpki(h)).err(), Some(ImageError::MissingKey));
+    assert_eq!(
+        verify(&mut &img[..], TrustedKey::Sha256OfSpki(h)).err(),
+        Some(ImageError::MissingKey)
+    );
 }
 
 #[test]

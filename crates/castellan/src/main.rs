@@ -20,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run Castellan's main job end to end on embedded defaults, and show where to look next.
+    Demo(cmd::demo::DemoArgs),
     /// Generate a signing key (PKCS#8 PEM, readable by imgtool and openssl).
     Keygen(cmd::keys::KeygenArgs),
     /// Print the public key of a key file as PEM.
@@ -32,6 +34,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(a) => cmd::demo::run(a),
         Command::Keygen(a) => cmd::keys::keygen(a),
         Command::Getpub(a) => cmd::keys::getpub(a),
         Command::Image(c) => cmd::image::run(c),

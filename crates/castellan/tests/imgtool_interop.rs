@@ -47,7 +47,9 @@ impl Dir {
     fn new() -> Dir {
         let d = Dir(tempfile::tempdir().unwrap());
         // A payload with a header-sized hole of zeros and one without.
-        let payload: Vec<u8> = (0..40_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let payload: Vec<u8> = (0..40_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         std::fs::write(d.p("raw.bin"), &payload).unwrap();
         let mut zeroed = vec![0u8; 0x200];
         zeroed.extend_from_slice(&payload);
@@ -68,13 +70,35 @@ const VARIANTS: [&[&str]; 6] = [
     &["--pad-header", "-s", "auto"],
     &["--pad-header", "-s", "42", "--pad"],
     &["--pad-header", "--confirm", "-s", "auto"],
-    &["--pad-header", "--public-key-format", "full", "--confirm", "--align", "8"],
-    &["--boot-record", "NSPE", "-d", "(1, 1.0.0+0)", "--pad", "--align", "4"],
+    &[
+        "--pad-header",
+        "--public-key-format",
+        "full",
+        "--confirm",
+        "--align",
+        "8",
+    ],
+    &[
+        "--boot-record",
+        "NSPE",
+        "-d",
+        "(1, 1.0.0+0)",
+        "--pad",
+        "--align",
+        "4",
+    ],
 ];
 
 fn sign_args<'a>(key: &'a str, variant: &[&'a str], input: &'a str, out: &'a str) -> Vec<&'a str> {
     let mut a = vec![
-        "sign", "-k", key, "--version", "1.2.3+4", "--header-size", "0x200", "--slot-size",
+        "sign",
+        "-k",
+        key,
+        "--version",
+        "1.2.3+4",
+        "--header-size",
+        "0x200",
+        "--slot-size",
         "0x20000",
     ];
     a.extend_from_slice(variant);
@@ -84,7 +108,11 @@ fn sign_args<'a>(key: &'a str, variant: &[&'a str], input: &'a str, out: &'a str
 }
 
 fn input_for(variant: &[&str]) -> &'static str {
-    if variant.contains(&"--pad-header") { "raw.bin" } else { "zeroed.bin" }
+    if variant.contains(&"--pad-header") {
+        "raw.bin"
+    } else {
+        "zeroed.bin"
+    }
 }
 
 fn keygen_both(d: &Dir, t: &str) -> [String; 2] {
@@ -118,16 +146,23 @@ fn imgtool_signed_images_verify_with_castellan_and_info_agrees() {
 /// `castellan image info --json` and `imgtool dumpinfo --format json` report the same header,
 /// TLVs and trailer bytes.
 fn compare_info(img: &str) {
-    let ours: Value = serde_json::from_slice(&run(castellan(&["image", "info", "--json", img])).stdout).unwrap();
+    let ours: Value =
+        serde_json::from_slice(&run(castellan(&["image", "info", "--json", img])).stdout).unwrap();
     let mut c = imgtool();
     c.args(["dumpinfo", "--format", "json", img]);
     let theirs: Value = serde_json::from_slice(&run(c).stdout).unwrap();
     assert_eq!(ours["header"], theirs["header"], "header of {img}");
     for area in ["tlvs_prot", "tlvs", "tlv_hdr"] {
-        assert_eq!(ours["tlv_area"][area], theirs["tlv_area"][area], "{area} of {img}");
+        assert_eq!(
+            ours["tlv_area"][area], theirs["tlv_area"][area],
+            "{area} of {img}"
+        );
     }
     if ours["tlv_area"]["tlv_hdr_prot"].is_object() {
-        assert_eq!(ours["tlv_area"]["tlv_hdr_prot"], theirs["tlv_area"]["tlv_hdr_prot"]);
+        assert_eq!(
+            ours["tlv_area"]["tlv_hdr_prot"],
+            theirs["tlv_area"]["tlv_hdr_prot"]
+        );
     }
     match theirs.get("trailer").and_then(Value::as_object) {
         Some(t) if !t.is_empty() => {
@@ -135,7 +170,10 @@ fn compare_info(img: &str) {
                 assert_eq!(ours["trailer"][f], t[f], "trailer {f} of {img}");
             }
         }
-        _ => assert!(ours["trailer"].is_null(), "{img}: castellan saw a trailer, imgtool did not"),
+        _ => assert!(
+            ours["trailer"].is_null(),
+            "{img}: castellan saw a trailer, imgtool did not"
+        ),
     }
 }
 
@@ -153,7 +191,9 @@ fn castellan_signed_images_pass_imgtool_verify() {
                 let mut c = imgtool();
                 c.args(["verify", "-k", &key, &out]);
                 let o = run(c);
-                assert!(String::from_utf8_lossy(&o.stdout).contains("Image was correctly validated"));
+                assert!(
+                    String::from_utf8_lossy(&o.stdout).contains("Image was correctly validated")
+                );
             }
         }
     }
@@ -173,9 +213,16 @@ fn ed25519_images_are_byte_identical_to_imgtool() {
             let mut c = imgtool();
             c.args(sign_args(&key, v, &d.s(input_for(v)), &theirs));
             run(c);
-            let (a, b) = (std::fs::read(&ours).unwrap(), std::fs::read(&theirs).unwrap());
+            let (a, b) = (
+                std::fs::read(&ours).unwrap(),
+                std::fs::read(&theirs).unwrap(),
+            );
             assert_eq!(a.len(), b.len(), "variant {v:?}: lengths differ");
-            assert!(a == b, "variant {v:?}: images differ at byte {:?}", a.iter().zip(&b).position(|(x, y)| x != y));
+            assert!(
+                a == b,
+                "variant {v:?}: images differ at byte {:?}",
+                a.iter().zip(&b).position(|(x, y)| x != y)
+            );
         }
     }
 }
@@ -189,11 +236,18 @@ fn public_keys_agree_and_openssl_reads_our_keys() {
             let mut c = imgtool();
             c.args(["getpub", "-k", &key, "-e", "pem"]);
             let theirs = run(c).stdout;
-            assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs), "{key}");
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs),
+                "{key}"
+            );
             let mut o = Command::new("openssl");
             o.args(["pkey", "-in", &key, "-pubout"]);
             let from_openssl = run(o).stdout;
-            assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&from_openssl));
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&from_openssl)
+            );
         }
     }
 }
@@ -210,7 +264,9 @@ fn verify_exit_code_and_reason_for_a_tampered_imgtool_image() {
     bytes[0x200 + 100] ^= 1;
     let bad = d.p("tampered.bin");
     std::fs::write(&bad, &bytes).unwrap();
-    let o = castellan(&["image", "verify", "-k", &key, bad.to_str().unwrap()]).output().unwrap();
+    let o = castellan(&["image", "verify", "-k", &key, bad.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let line = String::from_utf8_lossy(&o.stdout);
     assert_eq!(line.lines().count(), 1, "one-line reason: {line}");
@@ -227,8 +283,18 @@ fn sign_refuses_an_image_larger_than_the_slot() {
     let key = d.s("k.pem");
     run(castellan(&["keygen", "-k", &key]));
     let o = castellan(&[
-        "image", "sign", "-k", &key, "--version", "1.0.0", "--pad-header", "--slot-size", "0x8000",
-        "--pad", &d.s("raw.bin"), &d.s("out.bin"),
+        "image",
+        "sign",
+        "-k",
+        &key,
+        "--version",
+        "1.0.0",
+        "--pad-header",
+        "--slot-size",
+        "0x8000",
+        "--pad",
+        &d.s("raw.bin"),
+        &d.s("out.bin"),
     ])
     .output()
     .unwrap();

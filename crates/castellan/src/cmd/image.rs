@@ -122,8 +122,7 @@ pub(crate) struct SignArgs {
 }
 
 fn parse_version(s: &str) -> Result<Version, String> {
-    Version::parse(s)
-        .ok_or_else(|| format!("`{s}` is not a version of the form maj.min.rev+build"))
+    Version::parse(s).ok_or_else(|| format!("`{s}` is not a version of the form maj.min.rev+build"))
 }
 
 fn parse_u16(s: &str) -> Result<u16, String> {
@@ -157,10 +156,15 @@ fn parse_dependencies(s: &str) -> Result<Dependencies, String> {
         let inner = group
             .strip_prefix('(')
             .ok_or_else(|| format!("`{s}`: expected `(image, version)` pairs"))?;
-        let (id, version) =
-            inner.split_once(',').ok_or_else(|| format!("`{group})`: expected `(image, version)`"))?;
-        let image_id = u8::try_from(parse_int(id)?).map_err(|_| format!("`{id}`: image id too large"))?;
-        out.push(Dependency { image_id, min_version: parse_version(version.trim())? });
+        let (id, version) = inner
+            .split_once(',')
+            .ok_or_else(|| format!("`{group})`: expected `(image, version)`"))?;
+        let image_id =
+            u8::try_from(parse_int(id)?).map_err(|_| format!("`{id}`: image id too large"))?;
+        out.push(Dependency {
+            image_id,
+            min_version: parse_version(version.trim())?,
+        });
     }
     if out.is_empty() {
         return Err(format!("`{s}`: no dependency given"));
@@ -243,7 +247,9 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                 v.version(),
                 v.key_type,
                 hex::encode(v.digest.as_bytes()),
-                v.security_counter.map(|c| format!(", security counter {c}")).unwrap_or_default()
+                v.security_counter
+                    .map(|c| format!(", security counter {c}"))
+                    .unwrap_or_default()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -279,8 +285,11 @@ fn info(a: InfoArgs) -> anyhow::Result<ExitCode> {
     }
     let mut out = String::new();
     let h = &d.header;
-    let flags: Vec<&str> =
-        FLAG_NAMES.iter().filter(|(bit, _)| h.flags & bit != 0).map(|(_, n)| *n).collect();
+    let flags: Vec<&str> = FLAG_NAMES
+        .iter()
+        .filter(|(bit, _)| h.flags & bit != 0)
+        .map(|(_, n)| *n)
+        .collect();
     writeln!(out, "image: {}", a.imgfile.display())?;
     writeln!(out, "header:")?;
     writeln!(out, "  magic:              {:#010x}", h.magic)?;
@@ -288,16 +297,28 @@ fn info(a: InfoArgs) -> anyhow::Result<ExitCode> {
     writeln!(out, "  hdr_size:           {:#x}", h.hdr_size)?;
     writeln!(out, "  protected_tlv_size: {:#x}", h.protected_tlv_size)?;
     writeln!(out, "  img_size:           {:#x}", h.img_size)?;
-    writeln!(out, "  flags:              {:#x} {}", h.flags, flags.join(" "))?;
+    writeln!(
+        out,
+        "  flags:              {:#x} {}",
+        h.flags,
+        flags.join(" ")
+    )?;
     writeln!(out, "  version:            {}", h.version)?;
-    let areas = [("protected TLVs", &d.tlv_area.tlvs_prot), ("TLVs", &d.tlv_area.tlvs)];
+    let areas = [
+        ("protected TLVs", &d.tlv_area.tlvs_prot),
+        ("TLVs", &d.tlv_area.tlvs),
+    ];
     for (name, tlvs) in areas {
         if tlvs.is_empty() && d.tlv_area.tlv_hdr_prot.is_none() && name.starts_with("protected") {
             continue;
         }
         writeln!(out, "{name}:")?;
         for t in tlvs {
-            writeln!(out, "  {:<12} ({:#04x}) len {:#x}: {}", t.type_name, t.kind, t.len, t.data)?;
+            writeln!(
+                out,
+                "  {:<12} ({:#04x}) len {:#x}: {}",
+                t.type_name, t.kind, t.len, t.data
+            )?;
         }
     }
     match &d.trailer {
@@ -315,9 +336,23 @@ fn info(a: InfoArgs) -> anyhow::Result<ExitCode> {
             };
             writeln!(out, "trailer:")?;
             writeln!(out, "  magic:     {magic} (max_align {})", t.max_align)?;
-            writeln!(out, "  image_ok:  {} ({:#04x})", flag(t.image_ok_state), t.image_ok)?;
-            writeln!(out, "  copy_done: {} ({:#04x})", flag(t.copy_done_state), t.copy_done)?;
-            writeln!(out, "  swap_info: {:#04x} (swap type {:?})", t.swap_info, t.swap_type)?;
+            writeln!(
+                out,
+                "  image_ok:  {} ({:#04x})",
+                flag(t.image_ok_state),
+                t.image_ok
+            )?;
+            writeln!(
+                out,
+                "  copy_done: {} ({:#04x})",
+                flag(t.copy_done_state),
+                t.copy_done
+            )?;
+            writeln!(
+                out,
+                "  swap_info: {:#04x} (swap type {:?})",
+                t.swap_info, t.swap_type
+            )?;
             writeln!(out, "  swap_size: {:#x}", t.swap_size)?;
         }
     }

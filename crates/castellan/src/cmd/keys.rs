@@ -70,7 +70,8 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(data).with_context(|| format!("cannot write {}", path.display()))
+    f.write_all(data)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(not(unix))]

@@ -1,5 +1,6 @@
 //! The subcommands of `castellan`, one module each.
 
+pub(crate) mod demo;
 pub(crate) mod image;
 pub(crate) mod keys;
 

@@ -1,0 +1,139 @@
+//! The steps of `cargo xtask ci`, each also usable on its own.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+/// Result of a step: the error is a message for the user.
+pub(crate) type Result<T = ()> = std::result::Result<T, String>;
+
+/// Fuzz targets, one per parser of hostile input (see `fuzz/Cargo.toml`).
+const FUZZ_TARGETS: &[&str] = &["image_verify", "attest_token", "suit_envelope"];
+
+/// The repository root (xtask lives one level below it).
+pub(crate) fn root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(PathBuf::from).unwrap_or(here)
+}
+
+/// Run a command, failing with its command line when it fails.
+pub(crate) fn run(c: &mut Command) -> Result {
+    let status = c.status().map_err(|e| format!("cannot start {c:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{c:?} failed ({status})"))
+    }
+}
+
+/// Whether a command runs and succeeds (output discarded).
+pub(crate) fn succeeds(c: &mut Command) -> bool {
+    c.output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn step(name: &str, f: impl FnOnce() -> Result) -> Result {
+    eprintln!("\n== {name}");
+    let t = Instant::now();
+    let r = f();
+    eprintln!(
+        "== {name}: {} in {:.0?}",
+        if r.is_ok() { "ok" } else { "FAILED" },
+        t.elapsed()
+    );
+    r
+}
+
+/// The README's test command.
+pub(crate) fn ci() -> Result {
+    let t = Instant::now();
+    step("install tools", crate::deps::install_all)?;
+    step("cargo fmt --check", || {
+        run(cargo().args(["fmt", "--all", "--", "--check"]))
+    })?;
+    step("cargo clippy", || {
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+        // Device crates must also build and lint without std.
+        for p in ["castellan-image", "castellan-attest", "castellan-suit"] {
+            run(cargo().args([
+                "clippy",
+                "-p",
+                p,
+                "--no-default-features",
+                "--",
+                "-D",
+                "warnings",
+            ]))?;
+        }
+        Ok(())
+    })?;
+    step("cargo test", || run(cargo().args(["test", "--workspace"])))?;
+    step("fuzz (bounded)", || fuzz(FUZZ_TARGETS, 30))?;
+    eprintln!("\nxtask ci: all steps passed in {:.0?}", t.elapsed());
+    Ok(())
+}
+
+/// `cargo xtask fuzz [--seconds N] [TARGET…]`.
+pub(crate) fn fuzz_cmd(args: &[String]) -> Result {
+    let mut seconds = 30;
+    let mut targets = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--seconds" {
+            seconds = it
+                .next()
+                .and_then(|s| s.parse().ok())
+                .ok_or("--seconds needs a number of seconds")?;
+        } else {
+            targets.push(a.as_str());
+        }
+    }
+    crate::deps::install_all()?;
+    if targets.is_empty() {
+        targets.extend_from_slice(FUZZ_TARGETS);
+    }
+    fuzz(&targets, seconds)
+}
+
+fn fuzz(targets: &[&str], seconds: u32) -> Result {
+    let dir = root().join("fuzz");
+    for t in targets {
+        eprintln!("xtask: fuzzing {t} for {seconds} s");
+        let corpus = dir.join("corpus").join(t);
+        std::fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
+        let seeds = dir.join("seeds").join(t);
+        let mut c = cargo();
+        c.current_dir(&dir)
+            // cargo-fuzz passes nightly-only flags (-Zsanitizer); the stable toolchain accepts
+            // them with RUSTC_BOOTSTRAP.
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", t, "--"])
+            .arg(&corpus);
+        if seeds.is_dir() {
+            c.arg(&seeds);
+        }
+        c.args([
+            format!("-max_total_time={seconds}"),
+            "-rss_limit_mb=4096".into(),
+        ]);
+        run(&mut c)?;
+    }
+    Ok(())
+}
+
+/// Run the benchmarks (release build).
+pub(crate) fn bench() -> Result {
+    run(cargo().args(["bench", "-p", "castellan-image", "--bench", "verify"]))
+}
