@@ -20,6 +20,41 @@
 //! the 64-byte signature), then assemble the `COSE_Sign1`. [`encode_token`] does all three in
 //! one buffer sized by [`token_len`].
 //!
+//! ```
+//! use castellan_attest::{Profile, SwComponent, TokenClaims, encode_token, token_len};
+//!
+//! let nonce = [0xa5; 32];                 // the verifier's challenge
+//! let instance_id = [0x01; 33];           // 0x01 ‖ SHA-256(attestation public key)
+//! let components = [SwComponent {
+//!     measurement_type: Some("SPE"),
+//!     measurement_value: &[0x22; 32],     // SHA-256 of the secure image
+//!     version: Some("1.0.0"),
+//!     signer_id: &[0x5e; 32],             // SHA-256 of its signing key
+//!     measurement_desc: Some("sha-256"),
+//! }];
+//! let claims = TokenClaims {
+//!     profile: Profile::Rfc9783,
+//!     nonce: &nonce,
+//!     instance_id: &instance_id,
+//!     implementation_id: &[0xaa; 32],
+//!     lifecycle: 0x3000,                  // secured
+//!     boot_seed: Some(&[0xbb; 32]),
+//!     client_id: -1,                      // a non-secure caller
+//!     software_components: &components,
+//!     certification_reference: None,
+//!     verification_service: None,
+//! };
+//! // The crypto service signs SHA-256(tbs) with the attestation key and returns r‖s;
+//! // its error status comes back as Error::SignerFailed(status).
+//! let mut sign = |tbs: &[u8]| -> Result<[u8; 64], i32> { let _ = tbs; Ok([0u8; 64]) };
+//! let mut buf = [0u8; 512];
+//! assert!(token_len(&claims)? <= buf.len());
+//! let n = encode_token(&claims, &mut sign, &mut buf)?;
+//! assert_eq!(&buf[..2], &[0xd2, 0x84]);  // tag 18, COSE_Sign1 array
+//! # assert_eq!(n, token_len(&claims)?);
+//! # Ok::<(), castellan_attest::Error>(())
+//! ```
+//!
 //! # Claims (profile `tag:psacertified.org,2023:psa#tfm`)
 //!
 //! | key  | claim (EAT / PSA name)                      | type                          |

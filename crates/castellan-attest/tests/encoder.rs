@@ -363,3 +363,37 @@ fn legacy_v2_profile_puts_boot_seed_under_2397() {
     assert_eq!(got.profile, Profile::PsaV2);
     assert_eq!(got.boot_seed.as_deref(), Some(&common::BOOT_SEED[..]));
 }
+
+#[test]
+fn one_buffer_encoder_is_correct_across_payload_length_head_sizes() {
+    // Payload lengths crossing 255/256 change the bstr head from 2 to 3 bytes, which moves the
+    // payload inside the buffer: every length must still give a token that verifies.
+    let component = [SwComponent {
+        measurement_type: None,
+        measurement_value: &common::BL_HASH,
+        version: None,
+        signer_id: &common::SIGNER,
+        measurement_desc: None,
+    }];
+    let sk = common::device_key();
+    let vk = common::verification_key(&sk);
+    let text = "v".repeat(120);
+    let mut lengths = std::collections::BTreeSet::new();
+    for n in 1..120 {
+        let claims = TokenClaims {
+            boot_seed: None,
+            certification_reference: None,
+            verification_service: Some(&text[..n]),
+            software_components: &component,
+            ..common::claims()
+        };
+        lengths.insert(claims_len(&claims).unwrap());
+        let token = common::make_token(&claims, &sk);
+        let got = verify_token(&token, &vk).unwrap();
+        assert_eq!(got.verification_service.as_deref(), Some(&text[..n]));
+    }
+    assert!(
+        lengths.contains(&255) && lengths.contains(&256),
+        "{lengths:?}"
+    );
+}
