@@ -20,6 +20,13 @@ use crate::command::{Condition, Directive, Parameter, Section, TAG_COSE_SIGN1, T
 use crate::cose::{SignatureAlgorithm, TrustAnchor};
 use crate::error::{Part, SuitError};
 
+/// The P-256 signing key type [`Signer::Es256`] / [`Signer::Esp256`] take (re-exported so tools
+/// use the same crate version).
+pub use p256::ecdsa::SigningKey as P256SigningKey;
+
+/// The Ed25519 signing key type [`Signer::EdDsa`] takes.
+pub use ed25519_dalek::SigningKey as Ed25519SigningKey;
+
 /// Reporting policy written for conditions (record and sysinfo on success and failure).
 pub const CONDITION_POLICY: u64 = 15;
 /// Reporting policy written for fetch/copy/write/invoke/swap (record on failure).

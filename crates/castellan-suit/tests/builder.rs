@@ -5,7 +5,9 @@
 mod common;
 
 use castellan_suit::builder::{EnvelopeMember, ImageSpec, ManifestBuilder, Signer, seal};
-use castellan_suit::{Procedure, Section, SignatureAlgorithm, SuitError, authenticate, describe, process};
+use castellan_suit::{
+    Procedure, Section, SignatureAlgorithm, SuitError, authenticate, describe, process,
+};
 use common::*;
 
 const URI: &str = "coaps://fw.example/app.bin";
@@ -22,16 +24,28 @@ fn round_trip(signer: Signer<'_>, expected: SignatureAlgorithm) {
     let payload = payload_b();
     let env = build(&signer, &payload);
     let anchor = signer.trust_anchor();
-    let m = authenticate(&env, &[anchor.clone()]).unwrap();
+    let m = authenticate(&env, std::slice::from_ref(&anchor)).unwrap();
     assert_eq!(m.signature_algorithm(), expected);
     assert_eq!(m.sequence_number(), 7);
     assert_eq!(m.reference_uri(), Some("https://fw.example/manifest.suit"));
 
     let mut dev = MockDevice::new(&[&[b"\x00"]]).with_remote(URI, payload.clone());
-    assert_eq!(process(&env, &[anchor.clone()], 6, Procedure::Update, &mut dev), Ok(7));
+    assert_eq!(
+        process(
+            &env,
+            std::slice::from_ref(&anchor),
+            6,
+            Procedure::Update,
+            &mut dev
+        ),
+        Ok(7)
+    );
     assert_eq!(dev.fetches, [URI]);
     assert_eq!(dev.content(&[b"\x00"]), payload);
-    assert_eq!(process(&env, &[anchor], 7, Procedure::Invoke, &mut dev), Ok(7));
+    assert_eq!(
+        process(&env, &[anchor], 7, Procedure::Invoke, &mut dev),
+        Ok(7)
+    );
     assert_eq!(dev.invoked, [(0, None)]);
 }
 
@@ -42,7 +56,10 @@ fn builder_round_trip_es256() {
 
 #[test]
 fn builder_round_trip_eddsa() {
-    round_trip(Signer::EdDsa(&test_ed25519_key()), SignatureAlgorithm::EdDsa);
+    round_trip(
+        Signer::EdDsa(&test_ed25519_key()),
+        SignatureAlgorithm::EdDsa,
+    );
 }
 
 #[test]
@@ -95,7 +112,11 @@ fn any_trusted_signature_among_several_authenticates() {
         .image(ImageSpec::new(&[b"\x00"], b"fw"))
         .build_manifest()
         .unwrap();
-    let env = seal(&b.manifest, &[], &[Signer::Es256(&stranger), Signer::EdDsa(&ed)]);
+    let env = seal(
+        &b.manifest,
+        &[],
+        &[Signer::Es256(&stranger), Signer::EdDsa(&ed)],
+    );
     let m = authenticate(&env, &[Signer::EdDsa(&ed).trust_anchor()]).unwrap();
     assert_eq!(m.signature_algorithm(), SignatureAlgorithm::EdDsa);
     assert_eq!(
@@ -117,8 +138,14 @@ fn severable_install_and_text_can_be_severed_after_signing() {
     let text = m.text().unwrap();
     assert!(text.windows(7).any(|w| w == b"CVE-000"));
     let shown = describe(&full).unwrap();
-    assert!(shown.contains("install: severable element in envelope (digest matches)"), "{shown}");
-    assert!(shown.contains("manifest-description (1): \"Release 2: fixes CVE-0000-0000\""), "{shown}");
+    assert!(
+        shown.contains("install: severable element in envelope (digest matches)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("manifest-description (1): \"Release 2: fixes CVE-0000-0000\""),
+        "{shown}"
+    );
 
     // Sever both elements: same signature, boot still works, update needs the install sequence.
     let b = builder.build_manifest().unwrap();
@@ -126,22 +153,36 @@ fn severable_install_and_text_can_be_severed_after_signing() {
     let m = authenticate(&severed, &[test_anchor()]).unwrap();
     assert!(m.is_severed(Section::Install) && m.is_severed(Section::Text));
     let mut dev = MockDevice::new(&[&[b"\x00"]]).with_content(&[b"\x00"], payload_a());
-    assert_eq!(process(&severed, &[test_anchor()], 0, Procedure::Invoke, &mut dev), Ok(2));
+    assert_eq!(
+        process(&severed, &[test_anchor()], 0, Procedure::Invoke, &mut dev),
+        Ok(2)
+    );
     assert_eq!(
         process(&severed, &[test_anchor()], 0, Procedure::Update, &mut dev),
         Err(SuitError::SeveredMemberMissing(Section::Install))
     );
     // Put back only the install element: update works again.
     let install = b.severed.iter().find(|(k, _)| *k == 20).unwrap();
-    let restored = seal(&b.manifest, &[EnvelopeMember::Severable(20, &install.1)], &[Signer::Es256(&key)]);
+    let restored = seal(
+        &b.manifest,
+        &[EnvelopeMember::Severable(20, &install.1)],
+        &[Signer::Es256(&key)],
+    );
     let mut dev = MockDevice::new(&[&[b"\x00"]]).with_remote(URI, payload_a());
-    assert_eq!(process(&restored, &[test_anchor()], 0, Procedure::Update, &mut dev), Ok(2));
+    assert_eq!(
+        process(&restored, &[test_anchor()], 0, Procedure::Update, &mut dev),
+        Ok(2)
+    );
 }
 
 #[test]
 fn build_without_images_is_refused() {
     let key = test_p256_key();
-    assert!(ManifestBuilder::new(1, &VENDOR, &CLASS).build(&Signer::Es256(&key)).is_err());
+    assert!(
+        ManifestBuilder::new(1, &VENDOR, &CLASS)
+            .build(&Signer::Es256(&key))
+            .is_err()
+    );
 }
 
 #[test]
@@ -170,9 +211,15 @@ fn describe_example_2_shows_every_part() {
     }
     let blocks = example_blocks(2);
     let severed = describe(&blocks[blocks.len() - 2]).unwrap();
-    assert!(severed.contains("install: severed (digest sha-256 cfa90c5c"), "{severed}");
+    assert!(
+        severed.contains("install: severed (digest sha-256 cfa90c5c"),
+        "{severed}"
+    );
     let ab = describe(&example(3)).unwrap();
-    assert!(ab.contains("directive-try-each (15):") && ab.contains("alternative 1:"), "{ab}");
+    assert!(
+        ab.contains("directive-try-each (15):") && ab.contains("alternative 1:"),
+        "{ab}"
+    );
 }
 
 #[test]
@@ -203,8 +250,16 @@ fn builder_envelopes_verify_with_pycose() {
     let point = p256.verifying_key().to_sec1_point(false);
     let sec1 = point.as_bytes();
     let cases = [
-        ("es256", build(&Signer::Es256(&p256), b"payload"), format!("ec2:{}", hex::encode(&sec1[1..]))),
-        ("eddsa", build(&Signer::EdDsa(&ed), b"payload"), format!("okp:{}", hex::encode(ed.verifying_key().as_bytes()))),
+        (
+            "es256",
+            build(&Signer::Es256(&p256), b"payload"),
+            format!("ec2:{}", hex::encode(&sec1[1..])),
+        ),
+        (
+            "eddsa",
+            build(&Signer::EdDsa(&ed), b"payload"),
+            format!("okp:{}", hex::encode(ed.verifying_key().as_bytes())),
+        ),
     ];
     let script = r#"
 import sys, hashlib, cbor2

@@ -15,7 +15,12 @@ use castellan_suit::{
 };
 use common::*;
 
-fn run(envelope: &[u8], anchor: castellan_suit::TrustAnchor, dev: &mut MockDevice, p: Procedure) -> Result<(), SuitError> {
+fn run(
+    envelope: &[u8],
+    anchor: castellan_suit::TrustAnchor,
+    dev: &mut MockDevice,
+    p: Procedure,
+) -> Result<(), SuitError> {
     let m = authenticate(envelope, &[anchor]).unwrap();
     Processor::new(dev, 0).process(&m, p)
 }
@@ -31,8 +36,8 @@ fn image_match_fails(component: usize) -> Result<(), SuitError> {
 fn all_six_examples_authenticate_with_the_published_key() {
     for n in 0..6 {
         let env = example(n);
-        let m = authenticate(&env, &[example_anchor()])
-            .unwrap_or_else(|e| panic!("example {n}: {e}"));
+        let m =
+            authenticate(&env, &[example_anchor()]).unwrap_or_else(|e| panic!("example {n}: {e}"));
         assert_eq!(m.sequence_number(), n as u64, "example {n}");
         assert_eq!(m.signature_algorithm(), SignatureAlgorithm::Es256);
         assert_eq!(m.manifest_digest().algorithm, DigestAlgorithm::Sha256);
@@ -81,7 +86,13 @@ fn example_0_secure_boot_as_published_stops_at_image_match() {
 #[test]
 fn example_0_secure_boot_real_digests_invokes_component_0() {
     let mut dev = MockDevice::new(&[&[b"\x00"]]).with_content(&[b"\x00"], payload_a());
-    run(&example_with_real_digests(0), test_anchor(), &mut dev, Procedure::Invoke).unwrap();
+    run(
+        &example_with_real_digests(0),
+        test_anchor(),
+        &mut dev,
+        Procedure::Invoke,
+    )
+    .unwrap();
     assert_eq!(
         dev.trace(),
         [
@@ -99,7 +110,8 @@ fn example_0_secure_boot_real_digests_invokes_component_0() {
 
 #[test]
 fn example_1_download_as_published_fetches_then_refuses_the_digest() {
-    let mut dev = MockDevice::new(&[&[b"\x00"]]).with_remote("http://example.com/file.bin", payload_a());
+    let mut dev =
+        MockDevice::new(&[&[b"\x00"]]).with_remote("http://example.com/file.bin", payload_a());
     let r = run(&example(1), example_anchor(), &mut dev, Procedure::Update);
     assert_eq!(r, Err(SuitError::DigestMismatch { component: 0 }));
     assert_eq!(dev.fetches, ["http://example.com/file.bin"]);
@@ -110,14 +122,21 @@ fn example_1_download_as_published_fetches_then_refuses_the_digest() {
 
 #[test]
 fn example_1_download_real_digests_installs_and_does_not_invoke() {
-    let mut dev = MockDevice::new(&[&[b"\x00"]]).with_remote("http://example.com/file.bin", payload_a());
+    let mut dev =
+        MockDevice::new(&[&[b"\x00"]]).with_remote("http://example.com/file.bin", payload_a());
     let env = example_with_real_digests(1);
     run(&env, test_anchor(), &mut dev, Procedure::Update).unwrap();
     assert_eq!(dev.fetches, ["http://example.com/file.bin"]);
     assert_eq!(dev.commits, [(0, SIZE_A as u64)]);
     assert_eq!(dev.content(&[b"\x00"]), payload_a());
-    assert!(dev.trace().contains(&"install condition-image-match[0] ok".to_string()));
-    assert!(dev.trace().contains(&"validate condition-image-match[0] ok".to_string()));
+    assert!(
+        dev.trace()
+            .contains(&"install condition-image-match[0] ok".to_string())
+    );
+    assert!(
+        dev.trace()
+            .contains(&"validate condition-image-match[0] ok".to_string())
+    );
     // Example 1 has no invoke sequence: booting validates and invokes nothing.
     run(&env, test_anchor(), &mut dev, Procedure::Invoke).unwrap();
     assert!(dev.invoked.is_empty());
@@ -195,7 +214,11 @@ fn example_3_ab_slots_choose_the_uri_and_digest() {
         let mut dev = MockDevice::new(&[&[b"\x00"]]).with_remote(uri, payload.clone());
         dev.slots.insert(id(&[b"\x00"]), slot);
         let r = run(&example(3), example_anchor(), &mut dev, Procedure::Update);
-        assert_eq!(r, Err(SuitError::DigestMismatch { component: 0 }), "slot {slot}");
+        assert_eq!(
+            r,
+            Err(SuitError::DigestMismatch { component: 0 }),
+            "slot {slot}"
+        );
         assert_eq!(dev.fetches, [uri]);
         let trace = dev.trace();
         let slot_checks: Vec<_> = trace
@@ -214,7 +237,13 @@ fn example_3_ab_slots_choose_the_uri_and_digest() {
         // Real digests: the payload for that slot installs and validates.
         let mut dev = MockDevice::new(&[&[b"\x00"]]).with_remote(uri, payload.clone());
         dev.slots.insert(id(&[b"\x00"]), slot);
-        run(&example_with_real_digests(3), test_anchor(), &mut dev, Procedure::Update).unwrap();
+        run(
+            &example_with_real_digests(3),
+            test_anchor(),
+            &mut dev,
+            Procedure::Update,
+        )
+        .unwrap();
         assert_eq!(dev.fetches, [uri]);
         assert_eq!(dev.content(&[b"\x00"]), payload);
     }
@@ -267,7 +296,10 @@ fn example_4_real_digests_fetch_copy_install_then_load_refuses_the_plain_copy() 
             actual: SIZE_A as u64
         })
     );
-    assert!(dev.trace().contains(&"validate condition-image-match[0] ok".to_string()));
+    assert!(
+        dev.trace()
+            .contains(&"validate condition-image-match[0] ok".to_string())
+    );
     assert!(dev.invoked.is_empty());
     assert!(dev.content(&[b"\x01"]).is_empty());
 }
@@ -284,11 +316,19 @@ fn example_4_load_and_invoke_with_consistent_load_digest() {
     assert_eq!(replace_all(&mut manifest, &real_b, &real_a), 1);
     // image-size 76834 (1a 00012c22) -> 34768 (1a 000087d0), same encoded length.
     assert_eq!(
-        replace_all(&mut manifest, &[0x0e, 0x1a, 0x00, 0x01, 0x2c, 0x22], &[0x0e, 0x1a, 0x00, 0x00, 0x87, 0xd0]),
+        replace_all(
+            &mut manifest,
+            &[0x0e, 0x1a, 0x00, 0x01, 0x2c, 0x22],
+            &[0x0e, 0x1a, 0x00, 0x00, 0x87, 0xd0]
+        ),
         1
     );
     let key = test_p256_key();
-    env = castellan_suit::builder::seal(&manifest, &[], &[castellan_suit::builder::Signer::Es256(&key)]);
+    env = castellan_suit::builder::seal(
+        &manifest,
+        &[],
+        &[castellan_suit::builder::Signer::Es256(&key)],
+    );
     let mut dev = MockDevice::new(&EX4).with_content(&[b"\x00"], payload_a());
     run(&env, test_anchor(), &mut dev, Procedure::Invoke).unwrap();
     assert_eq!(dev.content(&[b"\x01"]), payload_a());
@@ -316,7 +356,10 @@ fn example_5_real_digests_two_fetches_then_invokes_component_0() {
     run(&env, test_anchor(), &mut dev, Procedure::Update).unwrap();
     assert_eq!(
         dev.fetches,
-        ["http://example.com/file1.bin", "http://example.com/file2.bin"]
+        [
+            "http://example.com/file1.bin",
+            "http://example.com/file2.bin"
+        ]
     );
     assert_eq!(dev.content(&[b"\x00"]), payload_a());
     assert_eq!(dev.content(&[b"\x01"]), payload_b());

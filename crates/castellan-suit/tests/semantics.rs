@@ -6,8 +6,8 @@ mod common;
 
 use castellan_suit::builder::{ImageSpec, ManifestBuilder, Parameters, Sequence, Signer, seal};
 use castellan_suit::{
-    Condition, Directive, Parameter, Part, Procedure, Processor, Section, SuitError,
-    authenticate, process,
+    Condition, Directive, Parameter, Part, Procedure, Processor, Section, SuitError, authenticate,
+    process,
 };
 use common::*;
 
@@ -50,17 +50,29 @@ fn abort_failed(component: usize) -> SuitError {
 
 #[test]
 fn try_each_with_all_alternatives_failing_reports_the_condition() {
-    let env = with_validate(Sequence::new().try_each(&[abort(), abort()], false).directive(Directive::Invoke));
+    let env = with_validate(
+        Sequence::new()
+            .try_each(&[abort(), abort()], false)
+            .directive(Directive::Invoke),
+    );
     let mut dev = MockDevice::new(&[C0]);
     assert_eq!(boot(&env, &mut dev), Err(abort_failed(0)));
     assert!(dev.invoked.is_empty());
-    let aborts = dev.trace().iter().filter(|l| l.contains("condition-abort")).count();
+    let aborts = dev
+        .trace()
+        .iter()
+        .filter(|l| l.contains("condition-abort"))
+        .count();
     assert_eq!(aborts, 2, "both alternatives were tried");
 }
 
 #[test]
 fn try_each_with_trailing_nil_continues() {
-    let env = with_validate(Sequence::new().try_each(&[abort()], true).directive(Directive::Invoke));
+    let env = with_validate(
+        Sequence::new()
+            .try_each(&[abort()], true)
+            .directive(Directive::Invoke),
+    );
     let mut dev = MockDevice::new(&[C0]);
     boot(&env, &mut dev).unwrap();
     assert_eq!(dev.invoked, [(0, None)]);
@@ -73,7 +85,11 @@ fn try_each_stops_at_the_first_success() {
     let mut dev = MockDevice::new(&[C0]);
     boot(&env, &mut dev).unwrap();
     assert_eq!(dev.invoked.len(), 1);
-    let aborts = dev.trace().iter().filter(|l| l.contains("condition-abort")).count();
+    let aborts = dev
+        .trace()
+        .iter()
+        .filter(|l| l.contains("condition-abort"))
+        .count();
     assert_eq!(aborts, 1, "the third alternative was not run");
 }
 
@@ -91,9 +107,8 @@ fn soft_failure_false_inside_try_each_makes_a_failure_final() {
 
 #[test]
 fn soft_failure_outside_try_each_or_run_sequence_is_refused() {
-    let env = with_validate(
-        Sequence::new().override_parameters(&Parameters::new().soft_failure(true)),
-    );
+    let env =
+        with_validate(Sequence::new().override_parameters(&Parameters::new().soft_failure(true)));
     let mut dev = MockDevice::new(&[C0]);
     assert_eq!(boot(&env, &mut dev), Err(SuitError::SoftFailureNotAllowed));
 }
@@ -117,7 +132,11 @@ fn run_sequence_with_soft_failure_halts_and_continues_after() {
 
 #[test]
 fn run_sequence_defaults_to_hard_failure() {
-    let env = with_validate(Sequence::new().run_sequence(&abort()).directive(Directive::Invoke));
+    let env = with_validate(
+        Sequence::new()
+            .run_sequence(&abort())
+            .directive(Directive::Invoke),
+    );
     let mut dev = MockDevice::new(&[C0]);
     assert_eq!(boot(&env, &mut dev), Err(abort_failed(0)));
     assert!(dev.invoked.is_empty());
@@ -131,7 +150,10 @@ fn nesting_beyond_the_limit_is_refused() {
     }
     let env = with_validate(seq.clone());
     let mut dev = MockDevice::new(&[C0]);
-    assert_eq!(boot(&env, &mut dev), Err(SuitError::LimitExceeded(Part::Sequence)));
+    assert_eq!(
+        boot(&env, &mut dev),
+        Err(SuitError::LimitExceeded(Part::Sequence))
+    );
     assert!(dev.invoked.is_empty());
     // MAX_NESTING levels run.
     let mut ok = Sequence::new().directive(Directive::Invoke);
@@ -145,9 +167,9 @@ fn nesting_beyond_the_limit_is_refused() {
 
 fn three_components(validate: Sequence) -> Vec<u8> {
     let key = test_p256_key();
-    let shared = Sequence::new().set_component_all().override_parameters(
-        &Parameters::new().vendor_id(&VENDOR).class_id(&CLASS),
-    );
+    let shared = Sequence::new()
+        .set_component_all()
+        .override_parameters(&Parameters::new().vendor_id(&VENDOR).class_id(&CLASS));
     ManifestBuilder::new(1, &VENDOR, &CLASS)
         .image(ImageSpec::new(C0, b""))
         .image(ImageSpec::new(C1, b""))
@@ -185,7 +207,10 @@ fn component_index_true_and_lists_select_components() {
 fn out_of_range_component_index_is_refused() {
     let env = three_components(Sequence::new().set_component_index(5));
     let mut dev = MockDevice::new(&[C0, C1, C2]);
-    assert_eq!(boot(&env, &mut dev), Err(SuitError::InvalidComponentIndex(5)));
+    assert_eq!(
+        boot(&env, &mut dev),
+        Err(SuitError::InvalidComponentIndex(5))
+    );
 }
 
 #[test]
@@ -210,8 +235,12 @@ fn unknown_commands_and_parameters_are_refused_custom_parameters_ignored() {
     assert_eq!(boot(&env, &mut dev), Err(SuitError::UnsupportedCommand(11)));
 
     // 19 = encryption-info: refusing beats installing ciphertext.
-    let env = with_validate(Sequence::new().override_parameters(&Parameters::new().raw(19, vec![0x40])));
-    assert_eq!(boot(&env, &mut dev), Err(SuitError::UnsupportedParameter(19)));
+    let env =
+        with_validate(Sequence::new().override_parameters(&Parameters::new().raw(19, vec![0x40])));
+    assert_eq!(
+        boot(&env, &mut dev),
+        Err(SuitError::UnsupportedParameter(19))
+    );
 
     let env = with_validate(
         Sequence::new()
@@ -241,7 +270,10 @@ fn write_then_check_content() {
         })
     );
     assert_eq!(dev.content(C0), b"config=1");
-    assert!(dev.trace().contains(&"validate condition-check-content[0] ok".to_string()));
+    assert!(
+        dev.trace()
+            .contains(&"validate condition-check-content[0] ok".to_string())
+    );
 }
 
 #[test]
@@ -281,7 +313,10 @@ fn copy_and_swap_use_the_source_component() {
         .sequence(Section::Validate, bad)
         .build(&Signer::Es256(&key))
         .unwrap();
-    assert_eq!(boot(&env, &mut dev), Err(SuitError::InvalidComponentIndex(0)));
+    assert_eq!(
+        boot(&env, &mut dev),
+        Err(SuitError::InvalidComponentIndex(0))
+    );
     let missing = with_validate(Sequence::new().directive(Directive::Swap));
     let mut dev = MockDevice::new(&[C0]);
     assert_eq!(
@@ -313,11 +348,18 @@ fn integrated_payload_is_fetched_from_the_envelope() {
     let key = test_p256_key();
     let image = payload_a();
     let env = ManifestBuilder::new(3, &VENDOR, &CLASS)
-        .image(ImageSpec::new(C0, &image).integrated("#app.bin", &image).invoke())
+        .image(
+            ImageSpec::new(C0, &image)
+                .integrated("#app.bin", &image)
+                .invoke(),
+        )
         .build(&Signer::Es256(&key))
         .unwrap();
     let mut dev = MockDevice::new(&[C0]);
-    assert_eq!(process(&env, &[test_anchor()], 0, Procedure::Update, &mut dev), Ok(3));
+    assert_eq!(
+        process(&env, &[test_anchor()], 0, Procedure::Update, &mut dev),
+        Ok(3)
+    );
     assert!(dev.fetches.is_empty(), "no network fetch");
     assert_eq!(dev.content(C0), image);
     process(&env, &[test_anchor()], 3, Procedure::Invoke, &mut dev).unwrap();
@@ -367,7 +409,9 @@ fn unsupported_version_and_dependencies_are_refused() {
     let env = seal(&raw_manifest(1, &common), &[], &[Signer::Es256(&key)]);
     assert!(authenticate(&env, &[test_anchor()]).is_ok());
     // common = {1: [{1: [-16, h'']}], 2: [[h'00']]}: dependencies (trust-domains draft).
-    let deps = [0xa2, 0x01, 0x81, 0xa1, 0x01, 0x82, 0x2f, 0x40, 0x02, 0x81, 0x81, 0x41, 0x00];
+    let deps = [
+        0xa2, 0x01, 0x81, 0xa1, 0x01, 0x82, 0x2f, 0x40, 0x02, 0x81, 0x81, 0x41, 0x00,
+    ];
     let env = seal(&raw_manifest(1, &deps), &[], &[Signer::Es256(&key)]);
     assert_eq!(
         authenticate(&env, &[test_anchor()]).map(|_| ()),
@@ -381,13 +425,24 @@ fn errors_display_what_failed() {
         condition: Condition::ClassIdentifier,
         component: 0,
     };
-    assert_eq!(e.to_string(), "condition condition-class-identifier failed for component 0");
     assert_eq!(
-        SuitError::RolledBack { stored: 5, offered: 4 }.to_string(),
+        e.to_string(),
+        "condition condition-class-identifier failed for component 0"
+    );
+    assert_eq!(
+        SuitError::RolledBack {
+            stored: 5,
+            offered: 4
+        }
+        .to_string(),
         "rollback refused: manifest sequence number 4 is older than 5"
     );
     assert_eq!(
-        SuitError::PayloadTooLarge { component: 1, limit: 10 }.to_string(),
+        SuitError::PayloadTooLarge {
+            component: 1,
+            limit: 10
+        }
+        .to_string(),
         "payload for component 1 exceeds its limit of 10 bytes"
     );
 }

@@ -3,7 +3,9 @@
 
 mod common;
 
-use castellan_suit::builder::{EnvelopeMember, ImageSpec, ManifestBuilder, Parameters, Sequence, Signer, seal};
+use castellan_suit::builder::{
+    EnvelopeMember, ImageSpec, ManifestBuilder, Parameters, Sequence, Signer, seal,
+};
 use castellan_suit::{
     Condition, Directive, Procedure, Processor, Section, SuitError, authenticate,
     authenticate_copy, process,
@@ -43,12 +45,24 @@ fn threat_rollback_sequence_number_refused() {
     let env = envelope(4, &CLASS, &payload());
     let mut dev = device_serving(payload());
     let r = process(&env, &[test_anchor()], 5, Procedure::Update, &mut dev);
-    assert_eq!(r, Err(SuitError::RolledBack { stored: 5, offered: 4 }));
+    assert_eq!(
+        r,
+        Err(SuitError::RolledBack {
+            stored: 5,
+            offered: 4
+        })
+    );
     untouched(&dev);
     assert!(dev.records.is_empty(), "no command ran");
     // The same sequence number (re-applying the current manifest) and newer ones are accepted.
-    assert_eq!(process(&env, &[test_anchor()], 4, Procedure::Update, &mut dev), Ok(4));
-    assert_eq!(process(&env, &[test_anchor()], 3, Procedure::Invoke, &mut dev), Ok(4));
+    assert_eq!(
+        process(&env, &[test_anchor()], 4, Procedure::Update, &mut dev),
+        Ok(4)
+    );
+    assert_eq!(
+        process(&env, &[test_anchor()], 3, Procedure::Invoke, &mut dev),
+        Ok(4)
+    );
 }
 
 #[test]
@@ -104,7 +118,13 @@ fn threat_wrong_digest_refused() {
     assert_eq!(dev.content(&[b"\x00"]), b"old firmware");
     // Booting afterwards does not run anything either.
     let r = process(&env, &[test_anchor()], 0, Procedure::Invoke, &mut dev);
-    assert!(matches!(r, Err(SuitError::ConditionFailed { condition: Condition::ImageMatch, .. })));
+    assert!(matches!(
+        r,
+        Err(SuitError::ConditionFailed {
+            condition: Condition::ImageMatch,
+            ..
+        })
+    ));
     assert!(dev.invoked.is_empty());
 }
 
@@ -130,7 +150,13 @@ fn threat_wrong_size_refused() {
     let mut dev = device_serving(good.clone());
     dev.capacity = 1000;
     let r = process(&env, &[test_anchor()], 0, Procedure::Update, &mut dev);
-    assert_eq!(r, Err(SuitError::PayloadTooLarge { component: 0, limit: 1000 }));
+    assert_eq!(
+        r,
+        Err(SuitError::PayloadTooLarge {
+            component: 0,
+            limit: 1000
+        })
+    );
     untouched(&dev);
 }
 
@@ -151,8 +177,14 @@ fn threat_appended_payload_bytes_refused() {
                 limit: good.len() as u64
             })
         );
-        assert!(dev.bytes_written <= good.len() as u64, "no byte beyond the image size is written");
-        assert!(dev.bytes_fetched <= good.len() as u64 + 1, "reading stops at the first extra byte");
+        assert!(
+            dev.bytes_written <= good.len() as u64,
+            "no byte beyond the image size is written"
+        );
+        assert!(
+            dev.bytes_fetched <= good.len() as u64 + 1,
+            "reading stops at the first extra byte"
+        );
         assert!(dev.commits.is_empty());
         assert_eq!(dev.aborts, [0]);
         assert_eq!(dev.content(&[b"\x00"]), b"old firmware");
@@ -174,13 +206,22 @@ fn threat_appended_bytes_without_image_size_bounded_by_capacity() {
         .image(ImageSpec::new(&[b"\x00"], b""))
         .sequence(Section::Shared, shared)
         .sequence(Section::Install, install)
-        .sequence(Section::Validate, Sequence::new().condition(Condition::VendorIdentifier))
+        .sequence(
+            Section::Validate,
+            Sequence::new().condition(Condition::VendorIdentifier),
+        )
         .build(&Signer::Es256(&key))
         .unwrap();
     let mut dev = device_serving(vec![0x55; 10_000]);
     dev.capacity = 4096;
     let r = process(&env, &[test_anchor()], 0, Procedure::Update, &mut dev);
-    assert_eq!(r, Err(SuitError::PayloadTooLarge { component: 0, limit: 4096 }));
+    assert_eq!(
+        r,
+        Err(SuitError::PayloadTooLarge {
+            component: 0,
+            limit: 4096
+        })
+    );
     assert!(dev.bytes_written <= 4096);
     assert!(dev.commits.is_empty());
 }
@@ -207,13 +248,19 @@ fn threat_unauthenticated_manifest_refused() {
         // {3: manifest} only.
         let mut e = vec![0xd8, 0x6b, 0xa1, 0x03];
         let full = seal(&manifest, &[], &[]);
-        let pos = full.windows(2).position(|w| w == [0x03, 0x58] || w == [0x03, 0x59]).unwrap();
+        let pos = full
+            .windows(2)
+            .position(|w| w == [0x03, 0x58] || w == [0x03, 0x59])
+            .unwrap();
         e.extend_from_slice(&full[pos + 1..]);
         e
     };
     let cases = [
         ("no signature", seal(&manifest, &[], &[])),
-        ("untrusted key", seal(&manifest, &[], &[Signer::Es256(&stranger)])),
+        (
+            "untrusted key",
+            seal(&manifest, &[], &[Signer::Es256(&stranger)]),
+        ),
         ("corrupted signature", flipped),
         ("no authentication wrapper", no_wrapper),
     ];
@@ -233,7 +280,10 @@ fn threat_unauthenticated_manifest_is_not_even_parsed() {
     let garbage = [0xff, 0x00, 0x13, 0x37];
     let stranger = p256::ecdsa::SigningKey::from_slice(&[0x33; 32]).unwrap();
     let env = seal(&garbage, &[], &[Signer::Es256(&stranger)]);
-    assert_eq!(authenticate(&env, &[test_anchor()]).map(|_| ()), Err(SuitError::Unauthenticated));
+    assert_eq!(
+        authenticate(&env, &[test_anchor()]).map(|_| ()),
+        Err(SuitError::Unauthenticated)
+    );
     // Signed by the trusted key, the same bytes are then parsed and refused as malformed.
     let env = seal(&garbage, &[], &[Signer::Es256(&test_p256_key())]);
     assert_eq!(
@@ -254,7 +304,10 @@ fn threat_manifest_modified_after_verification_refused() {
     // After verification, the attacker rewrites the manifest in flash: class id and URI.
     assert_eq!(replace_all(&mut flash, &CLASS, &OTHER_CLASS), 1);
     let evil_uri = "https://updates.example/evl.bin";
-    assert_eq!(replace_all(&mut flash, URI.as_bytes(), evil_uri.as_bytes()), 1);
+    assert_eq!(
+        replace_all(&mut flash, URI.as_bytes(), evil_uri.as_bytes()),
+        1
+    );
 
     // Processing uses exactly the authenticated bytes: the change has no effect.
     let mut dev = device_serving(good.clone()).with_remote(evil_uri, vec![0xEE; good.len()]);
@@ -287,7 +340,11 @@ fn threat_payload_replaced_after_verification_refused() {
     let mut dev = device_serving(good.clone());
     dev.replace_after_commit = Some((id(&[b"\x00"]), evil.clone()));
     let r = process(&env, &[test_anchor()], 0, Procedure::Update, &mut dev);
-    assert_eq!(dev.commits, [(0, good.len() as u64)], "the fetch itself verified");
+    assert_eq!(
+        dev.commits,
+        [(0, good.len() as u64)],
+        "the fetch itself verified"
+    );
     assert_eq!(
         r,
         Err(SuitError::ConditionFailed {

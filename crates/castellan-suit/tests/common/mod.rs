@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use castellan_suit::builder::{EnvelopeMember, Signer, seal};
 use castellan_suit::{
-    Command, Component, ComponentId, DeviceIdentity, Envelope, Identifier, Platform,
-    PlatformError, Record, Section, TrustAnchor,
+    Command, Component, ComponentId, DeviceIdentity, Envelope, Identifier, Platform, PlatformError,
+    Record, Section, TrustAnchor,
 };
 use p256::pkcs8::DecodePublicKey;
 use sha2::Digest;
@@ -326,17 +326,32 @@ impl Platform for MockDevice {
         Ok(n)
     }
 
-    fn swap(&mut self, component: &Component<'_>, source: &Component<'_>) -> Result<(), PlatformError> {
-        let a = self.components.remove(&Self::key(component)).ok_or(PlatformError::Storage)?;
-        let b = self.components.remove(&Self::key(source)).ok_or(PlatformError::Storage)?;
+    fn swap(
+        &mut self,
+        component: &Component<'_>,
+        source: &Component<'_>,
+    ) -> Result<(), PlatformError> {
+        let a = self
+            .components
+            .remove(&Self::key(component))
+            .ok_or(PlatformError::Storage)?;
+        let b = self
+            .components
+            .remove(&Self::key(source))
+            .ok_or(PlatformError::Storage)?;
         self.components.insert(Self::key(component), b);
         self.components.insert(Self::key(source), a);
         self.swaps.push((component.index, source.index));
         Ok(())
     }
 
-    fn invoke(&mut self, component: &Component<'_>, args: Option<&[u8]>) -> Result<(), PlatformError> {
-        self.invoked.push((component.index, args.map(<[u8]>::to_vec)));
+    fn invoke(
+        &mut self,
+        component: &Component<'_>,
+        args: Option<&[u8]>,
+    ) -> Result<(), PlatformError> {
+        self.invoked
+            .push((component.index, args.map(<[u8]>::to_vec)));
         Ok(())
     }
 
