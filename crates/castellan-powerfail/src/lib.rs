@@ -1,0 +1,1 @@
+//! Castellan power-loss harness (work in progress).

@@ -1,0 +1,2 @@
+//! `castellan-powerfail`: runs every power-loss scenario (work in progress).
+fn main() {}
