@@ -201,3 +201,60 @@ pub(crate) fn protected_algorithm(
     r.finish()?;
     Ok(if supported { alg.flatten() } else { None })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_header_algorithms() {
+        // {1: -7}
+        assert_eq!(
+            protected_algorithm(&[0xa1, 0x01, 0x26]),
+            Ok(Some(SignatureAlgorithm::Es256))
+        );
+        // {1: -9}
+        assert_eq!(
+            protected_algorithm(&[0xa1, 0x01, 0x28]),
+            Ok(Some(SignatureAlgorithm::Esp256))
+        );
+        // {1: -8}
+        assert_eq!(
+            protected_algorithm(&[0xa1, 0x01, 0x27]),
+            Ok(Some(SignatureAlgorithm::EdDsa))
+        );
+        // {1: -35} (ES384): not supported here
+        assert_eq!(protected_algorithm(&[0xa1, 0x01, 0x38, 0x22]), Ok(None));
+        // {1: -7, 2: [99]}: an unknown critical header disables the block
+        assert_eq!(
+            protected_algorithm(&[0xa2, 0x01, 0x26, 0x02, 0x81, 0x18, 0x63]),
+            Ok(None)
+        );
+        // empty protected header: no algorithm
+        assert_eq!(protected_algorithm(&[]), Ok(None));
+        // duplicate alg label
+        assert!(protected_algorithm(&[0xa2, 0x01, 0x26, 0x01, 0x26]).is_err());
+    }
+
+    #[test]
+    fn attached_payload_is_refused() {
+        // 18([h'a10126', {}, h'00', h'00'])
+        let block = [
+            0xd2, 0x84, 0x43, 0xa1, 0x01, 0x26, 0xa0, 0x41, 0x00, 0x41, 0x00,
+        ];
+        assert_eq!(
+            verify_block(&block, b"", &[]),
+            Err(SuitError::Malformed(Part::Cose))
+        );
+    }
+
+    #[test]
+    fn other_cose_structures_are_not_trusted() {
+        // 17([...]) COSE_Mac0
+        let block = [0xd1, 0x84, 0x40, 0xa0, 0xf6, 0x40];
+        assert_eq!(
+            verify_block(&block, b"", &[]),
+            Ok(BlockOutcome::NotVerified)
+        );
+    }
+}

@@ -15,6 +15,24 @@
 //! not exceed the image size by a single byte, and are committed only when size and digest match;
 //! image-match re-hashes the component when it runs, so a payload replaced after verification is
 //! caught.
+//!
+//! Decisions where the draft leaves room (each is tested):
+//! - Procedures: update = payload-fetch, install, validate; invoke = validate, load, invoke. Each
+//!   sequence is preceded by the shared sequence with parameters cleared and component index 0;
+//!   when none of a procedure's sequences is present the shared sequence still runs once.
+//! - A manifest whose sequence number equals the stored one is accepted (re-applying or booting
+//!   the current manifest); lower is refused.
+//! - Commands always run strictly in order (strict-order = false only *permits* parallelism).
+//! - fetch, copy and write check the destination's image size and digest while streaming when
+//!   those parameters are set; without an image size the platform's capacity is the limit.
+//! - Try-each does not roll back parameters set by a failed alternative (the draft asks for
+//!   none); soft-failure is scoped to the sequence as the draft says, and setting it outside
+//!   try-each / run-sequence aborts.
+//! - Multi-component manifests must start every top-level sequence with set-component-index.
+//! - Not implemented (refused with a typed error, never ignored): dependencies and
+//!   process-dependency (trust-domains draft), encryption info, unknown commands/parameters.
+//!   Custom parameters (< -256) are ignored as the draft allows. COSE_Sign/Mac blocks are
+//!   skipped; at least one COSE_Sign1 must verify with a trusted key.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
