@@ -1,0 +1,1 @@
+//! Castellan embedded MQTT broker.
