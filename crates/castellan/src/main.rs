@@ -29,6 +29,12 @@ enum Command {
     /// Sign, verify and inspect MCUboot-compatible firmware images.
     #[command(subcommand)]
     Image(cmd::image::ImageCommand),
+    /// Show and verify PSA attestation tokens (RFC 9783).
+    #[command(subcommand)]
+    Token(cmd::token::TokenCommand),
+    /// Show SUIT update manifests.
+    #[command(subcommand)]
+    Suit(cmd::suit::SuitCommand),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +44,8 @@ fn main() -> ExitCode {
         Command::Keygen(a) => cmd::keys::keygen(a),
         Command::Getpub(a) => cmd::keys::getpub(a),
         Command::Image(c) => cmd::image::run(c),
+        Command::Token(c) => cmd::token::run(c),
+        Command::Suit(c) => cmd::suit::run(c),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,8 @@
 pub(crate) mod demo;
 pub(crate) mod image;
 pub(crate) mod keys;
+pub(crate) mod suit;
+pub(crate) mod token;
 
 use std::path::Path;
 
