@@ -20,6 +20,20 @@ pub(crate) fn read_text(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
+/// Read a binary file (a token, a manifest) that may also be given as hex text, as the
+/// standards' examples are published.
+pub(crate) fn read_binary_or_hex(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = read_file(path)?;
+    if let Ok(text) = std::str::from_utf8(&bytes) {
+        let compact: String = text.split_whitespace().collect();
+        if !compact.is_empty() && compact.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return hex::decode(&compact)
+                .with_context(|| format!("{}: odd-length hex", path.display()));
+        }
+    }
+    Ok(bytes)
+}
+
 /// Write a file, naming it in the error.
 pub(crate) fn write_file(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, data).with_context(|| format!("cannot write {}", path.display()))

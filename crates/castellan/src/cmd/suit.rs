@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::{Args, Subcommand};
 
-use super::read_file;
+use super::read_binary_or_hex;
 
 /// `castellan suit …`
 #[derive(Subcommand)]
@@ -26,13 +26,7 @@ pub(crate) struct ShowArgs {
 pub(crate) fn run(c: SuitCommand) -> anyhow::Result<ExitCode> {
     match c {
         SuitCommand::Show(a) => {
-            let mut bytes = read_file(&a.envelope)?;
-            if let Ok(text) = std::str::from_utf8(&bytes) {
-                let compact: String = text.split_whitespace().collect();
-                if !compact.is_empty() && compact.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    bytes = hex::decode(compact)?;
-                }
-            }
+            let bytes = read_binary_or_hex(&a.envelope)?;
             match castellan_suit::describe(&bytes) {
                 Ok(text) => {
                     print!("{text}");

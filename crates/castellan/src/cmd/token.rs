@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use castellan_attest::{ReferenceValues, VerificationKey, appraise, decode_token, verify_token};
 use clap::{Args, Subcommand};
 
-use super::{read_file, read_text};
+use super::{read_binary_or_hex, read_text};
 
 /// `castellan token …`
 #[derive(Subcommand)]
@@ -60,21 +60,8 @@ pub(crate) fn run(c: TokenCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Read a token as raw bytes, or as hex text when the file is hex.
-fn read_token(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
-    let bytes = read_file(path)?;
-    if let Ok(text) = std::str::from_utf8(&bytes) {
-        let compact: String = text.split_whitespace().collect();
-        if !compact.is_empty() && compact.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return hex::decode(&compact)
-                .with_context(|| format!("{}: odd-length hex", path.display()));
-        }
-    }
-    Ok(bytes)
-}
-
 fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
-    let token = read_token(&a.token)?;
+    let token = read_binary_or_hex(&a.token)?;
     let decoded = match decode_token(&token) {
         Ok(d) => d,
         Err(e) => bail!("{}: not a PSA attestation token: {e}", a.token.display()),
@@ -92,7 +79,7 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let token = read_token(&a.token)?;
+    let token = read_binary_or_hex(&a.token)?;
     let key = match (&a.key, &a.hmac_key) {
         (Some(path), None) => VerificationKey::p256_from_pem(&read_text(path)?)
             .with_context(|| format!("{}: not a P-256 public key", path.display()))?,
