@@ -10,20 +10,28 @@ use sha2::{Digest, Sha256, Sha384};
 
 const IMAGE_SIZE: usize = 1 << 20;
 
-/// Median duration of `f` over enough runs to fill about `budget`.
-fn median(budget: Duration, mut f: impl FnMut()) -> Duration {
-    for _ in 0..3 {
+/// Medians of several measured functions, run interleaved (one call of each per round) so that
+/// a change in machine load during the run affects all of them alike.
+fn interleaved_medians<const N: usize>(
+    budget: Duration,
+    fs: &mut [&mut dyn FnMut(); N],
+) -> [Duration; N] {
+    for f in fs.iter_mut() {
         f();
     }
-    let mut samples = Vec::new();
+    let mut samples: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::new());
     let start = Instant::now();
-    while samples.len() < 15 || (start.elapsed() < budget && samples.len() < 500) {
-        let t = Instant::now();
-        f();
-        samples.push(t.elapsed());
+    while samples[0].len() < 15 || (start.elapsed() < budget && samples[0].len() < 500) {
+        for (f, s) in fs.iter_mut().zip(samples.iter_mut()) {
+            let t = Instant::now();
+            f();
+            s.push(t.elapsed());
+        }
     }
-    samples.sort();
-    samples[samples.len() / 2]
+    samples.map(|mut s| {
+        s.sort();
+        s[s.len() / 2]
+    })
 }
 
 fn main() {
@@ -55,45 +63,48 @@ fn main() {
             let v = verify(&mut &img[..], TrustedKey::Spki(&spki)).unwrap();
             v.layout.hashed_end() as usize
         };
-        let t_verify = median(budget, || {
-            black_box(verify(&mut black_box(&img[..]), TrustedKey::Spki(&spki)).unwrap());
-        });
-        let t_hash = match kt {
-            KeyType::EcdsaP384 => median(budget, || {
-                black_box(Sha384::digest(black_box(&img[..hashed_len])));
-            }),
-            _ => median(budget, || {
-                black_box(Sha256::digest(black_box(&img[..hashed_len])));
-            }),
-        };
         let digest = match kt {
             KeyType::EcdsaP384 => Sha384::digest(&img[..hashed_len]).to_vec(),
             _ => Sha256::digest(&img[..hashed_len]).to_vec(),
         };
         let sig = key.sign_digest(&digest).unwrap();
-        let t_sig = match &key {
+        let mut verify_image = || {
+            black_box(verify(&mut black_box(&img[..]), TrustedKey::Spki(&spki)).unwrap());
+        };
+        let mut hash_only = || match kt {
+            KeyType::EcdsaP384 => {
+                black_box(Sha384::digest(black_box(&img[..hashed_len])));
+            }
+            _ => {
+                black_box(Sha256::digest(black_box(&img[..hashed_len])));
+            }
+        };
+        let mut sig_only: Box<dyn FnMut()> = match &key {
             SigningKey::Ed25519(k) => {
                 let vk = k.verifying_key();
                 let s = ed25519_dalek::Signature::from_slice(&sig).unwrap();
-                median(budget, || vk.verify_strict(black_box(&digest), &s).unwrap())
+                let d = digest.clone();
+                Box::new(move || vk.verify_strict(black_box(&d), &s).unwrap())
             }
             SigningKey::P256(k) => {
                 use p256::ecdsa::signature::hazmat::PrehashVerifier;
                 let vk = *k.verifying_key();
                 let s = p256::ecdsa::Signature::from_der(&sig).unwrap();
-                median(budget, || {
-                    vk.verify_prehash(black_box(&digest), &s).unwrap()
-                })
+                let d = digest.clone();
+                Box::new(move || vk.verify_prehash(black_box(&d), &s).unwrap())
             }
             SigningKey::P384(k) => {
                 use p384::ecdsa::signature::hazmat::PrehashVerifier;
                 let vk = *k.verifying_key();
                 let s = p384::ecdsa::Signature::from_der(&sig).unwrap();
-                median(budget, || {
-                    vk.verify_prehash(black_box(&digest), &s).unwrap()
-                })
+                let d = digest.clone();
+                Box::new(move || vk.verify_prehash(black_box(&d), &s).unwrap())
             }
         };
+        let [t_verify, t_hash, t_sig] = interleaved_medians(
+            budget,
+            &mut [&mut verify_image, &mut hash_only, &mut *sig_only],
+        );
         let floor = t_hash + t_sig;
         println!(
             "{:<11} {:>12.3?} {:>12.3?} {:>12.3?} {:>12.3?} {:>8.3}",
