@@ -1,0 +1,3 @@
+//! Castellan secure services (work in progress).
+#![no_std]
+#![forbid(unsafe_code)]
