@@ -1,0 +1,223 @@
+//! The bootloader stage and the whole boot ([`boot`] = ROM stage + bootloader): upgrades, then
+//! verification of the primary slot, anti-rollback, the boot record and the application's DICE
+//! CDIs, gathered in a [`BootReport`].
+
+use core::fmt;
+
+use castellan_dice::{Cdis, Config, HIDDEN_SIZE, INLINE_CONFIG_SIZE, InputValues, Mode};
+use castellan_dice::{measurement_to_authority_hash, measurement_to_code_hash};
+use castellan_hal::{Flash, HardwareUniqueSecret, OtpFuses};
+use castellan_image::TrustedKey;
+
+use crate::flashio::verify_slot;
+use crate::layout::FlashLayout;
+use crate::measure::{BootRecord, Measurement};
+use crate::otp_map::{
+    CounterId, raise_security_counter, read_app_key_hash, read_root_key_hash,
+    read_security_counter, security_counter_max,
+};
+use crate::rom::{RomHandoff, rom_stage};
+use crate::trailer::read_slot_trailer;
+use crate::upgrade::{Ctx, UpgradeAction, UpgradeMode};
+use crate::{BootError, Lifecycle};
+
+/// The DICE configuration input the bootloader uses for the application layer: byte 0 bit 0
+/// (MSB first) "verified boot enabled", as the ROM stage's.
+pub const BOOTLOADER_STAGE_CONFIG: [u8; INLINE_CONFIG_SIZE] = {
+    let mut c = [0u8; INLINE_CONFIG_SIZE];
+    c[0] = 0x80;
+    c
+};
+
+/// Which key application images (primary and secondary slots) must be signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppKey<'a> {
+    /// The application-key hash in OTP, or the root-key hash when none is programmed. Images
+    /// must then carry their public key (PUBKEY TLV, `imgtool sign --public-key-format full`).
+    #[default]
+    Otp,
+    /// A key built into the bootloader (DER SubjectPublicKeyInfo); images may name it by hash.
+    Spki(&'a [u8]),
+}
+
+/// Bootloader settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BootConfig<'a> {
+    /// Swap (test/confirm/revert) or overwrite-only upgrades.
+    pub upgrade: UpgradeMode,
+    /// The key application images are verified with.
+    pub app_key: AppKey<'a>,
+}
+
+/// Which slot booted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Slot {
+    /// The primary slot (the only one images run from in swap and overwrite modes).
+    Primary,
+}
+
+/// The anti-rollback counter of the application images, before and after this boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CounterChange {
+    /// Value when the bootloader started.
+    pub before: u32,
+    /// Value handed to the application (raised when a newer image is confirmed).
+    pub after: u32,
+}
+
+/// Everything a successful boot established, for the application and for the CLI.
+///
+/// `Debug` and `Display` never show the CDIs.
+#[derive(Debug)]
+pub struct BootReport {
+    /// The lifecycle state.
+    pub lifecycle: Lifecycle,
+    /// The DICE mode of the derivations.
+    pub dice_mode: Mode,
+    /// ROM stage verdict: the bootloader it verified and measured.
+    pub bootloader: Measurement,
+    /// Bootloader verdict: the application image it verified and measured.
+    pub application: Measurement,
+    /// The slot that booted.
+    pub slot: Slot,
+    /// What happened about upgrades.
+    pub upgrade: UpgradeAction,
+    /// True when the running image is confirmed (false for a test image awaiting
+    /// confirmation).
+    pub confirmed: bool,
+    /// The application anti-rollback counter.
+    pub security_counter: CounterChange,
+    /// The measurements for attestation ("BL" then the application).
+    pub boot_record: BootRecord,
+    /// The application's CDIs (secret, wiped on drop): derived from the bootloader's with the
+    /// application's digest as code and its signer as authority.
+    pub cdis: Cdis,
+}
+
+impl fmt::Display for BootReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "lifecycle:    {}", self.lifecycle)?;
+        writeln!(f, "rom:          verified {}", self.bootloader)?;
+        writeln!(f, "upgrade:      {}", self.upgrade)?;
+        writeln!(f, "bootloader:   verified {}", self.application)?;
+        writeln!(
+            f,
+            "slot:         primary ({})",
+            if self.confirmed {
+                "confirmed"
+            } else {
+                "test, not confirmed"
+            }
+        )?;
+        writeln!(
+            f,
+            "anti-rollback: counter {} -> {}",
+            self.security_counter.before, self.security_counter.after
+        )?;
+        write!(
+            f,
+            "dice:         CDIs derived in mode {:?} (not shown)",
+            self.dice_mode
+        )
+    }
+}
+
+/// Boots: the ROM stage, then the bootloader stage.
+pub fn boot<F: Flash, O: OtpFuses, U: HardwareUniqueSecret>(
+    flash: &mut F,
+    otp: &mut O,
+    uds: &mut U,
+    layout: &FlashLayout,
+    config: &BootConfig<'_>,
+) -> Result<BootReport, BootError> {
+    let rom = rom_stage(flash, otp, uds, layout.bootloader)?;
+    bootloader_stage(flash, otp, layout, config, rom)
+}
+
+/// The bootloader stage, given what the ROM stage handed over.
+pub fn bootloader_stage<F: Flash, O: OtpFuses>(
+    flash: &mut F,
+    otp: &mut O,
+    layout: &FlashLayout,
+    config: &BootConfig<'_>,
+    rom: RomHandoff,
+) -> Result<BootReport, BootError> {
+    let swap = config.upgrade == UpgradeMode::Swap;
+    let g = layout.validate(flash, swap)?;
+    let key_hash = match config.app_key {
+        AppKey::Spki(_) => None,
+        AppKey::Otp => Some(match read_app_key_hash(otp)? {
+            Some(h) => h,
+            None => read_root_key_hash(otp)?.ok_or(BootError::RootKeyNotProvisioned {
+                lifecycle: rom.lifecycle,
+            })?,
+        }),
+    };
+    let key = match (config.app_key, key_hash) {
+        (AppKey::Spki(der), _) => TrustedKey::Spki(der),
+        (AppKey::Otp, Some(h)) => TrustedKey::Sha256OfSpki(h),
+        (AppKey::Otp, None) => return Err(BootError::Layout("no application key")),
+    };
+    let before = read_security_counter(otp, CounterId::Application)?;
+
+    let upgrade = {
+        let mut ctx = Ctx {
+            flash: &mut *flash,
+            otp: &mut *otp,
+            layout,
+            g,
+            key,
+        };
+        if swap {
+            ctx.swap_mode()?
+        } else {
+            ctx.overwrite_mode()?
+        }
+    };
+
+    let image = verify_slot(flash, layout.primary, &g, key)?.map_err(BootError::PrimaryRejected)?;
+    let counter = image.security_counter.unwrap_or(0);
+    let stored = read_security_counter(otp, CounterId::Application)?;
+    if counter < stored {
+        return Err(BootError::PrimaryRollback {
+            image: counter,
+            stored,
+        });
+    }
+    let confirmed = !swap || !read_slot_trailer(flash, &g, layout.primary)?.is_unconfirmed_test();
+    // Only a confirmed image moves the counter: an unconfirmed test image can still be
+    // reverted to the previous one, which must stay bootable.
+    let target = counter.min(security_counter_max(otp)?);
+    if confirmed && target > stored {
+        raise_security_counter(otp, CounterId::Application, target)?;
+    }
+    let after = read_security_counter(otp, CounterId::Application)?;
+
+    let application = Measurement::of(flash, layout.primary, &image, "APP")?;
+    let mut boot_record = BootRecord::new();
+    boot_record.push(rom.bootloader)?;
+    boot_record.push(application)?;
+
+    let input = InputValues {
+        code_hash: measurement_to_code_hash(application.digest.as_bytes()),
+        code_descriptor: &[],
+        config: Config::Inline(BOOTLOADER_STAGE_CONFIG),
+        authority_hash: measurement_to_authority_hash(&application.signer_id),
+        authority_descriptor: &[],
+        mode: rom.dice_mode,
+        hidden: [0; HIDDEN_SIZE],
+    };
+    let cdis = rom.cdis.derive_next(&input)?;
+    Ok(BootReport {
+        lifecycle: rom.lifecycle,
+        dice_mode: rom.dice_mode,
+        bootloader: rom.bootloader,
+        application,
+        slot: Slot::Primary,
+        upgrade,
+        confirmed,
+        security_counter: CounterChange { before, after },
+        boot_record,
+        cdis,
+    })
+}

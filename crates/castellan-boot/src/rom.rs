@@ -1,0 +1,109 @@
+//! The ROM stage: the immutable first code. It applies the lifecycle policy, verifies the
+//! bootloader against the root-key hash in OTP, enforces the bootloader's anti-rollback
+//! counter, derives the bootloader's DICE CDIs from the UDS and locks the UDS away.
+//!
+//! ```text
+//!  OTP lifecycle ──▶ gate (decommissioned: stop; secured: key fuses must be locked)
+//!  OTP root-key hash ──▶ verify(bootloader partition, Sha256OfSpki(hash)) ──▶ Measurement "BL"
+//!  OTP counter 1 ≤ image SEC_CNT ──▶ raise counter 1
+//!  UDS ──▶ rom_stage_cdis(UDS, BL digest, signer id, mode) ──▶ CDIs ──▶ bootloader
+//!  UDS locked until reset (on every path, error or not)
+//! ```
+
+use castellan_dice::{Cdis, Mode, rom_stage_cdis};
+use castellan_hal::{Flash, HardwareUniqueSecret, OtpFuses, Partition, UDS_LEN};
+use castellan_image::TrustedKey;
+use zeroize::Zeroize;
+
+use crate::flashio::SlotReader;
+use crate::measure::Measurement;
+use crate::otp_map::{
+    CounterId, check_otp, key_regions_locked, raise_security_counter, read_lifecycle,
+    read_root_key_hash, read_security_counter, security_counter_max,
+};
+use crate::{BootError, Lifecycle};
+
+/// What the ROM stage hands to the bootloader.
+#[derive(Debug)]
+pub struct RomHandoff {
+    /// The lifecycle state the ROM booted in.
+    pub lifecycle: Lifecycle,
+    /// The DICE mode the CDIs were derived with.
+    pub dice_mode: Mode,
+    /// The verified bootloader.
+    pub bootloader: Measurement,
+    /// The bootloader's CDIs (secret; wiped on drop).
+    pub cdis: Cdis,
+}
+
+/// Runs the ROM stage. The UDS is locked when this returns, whatever the result.
+pub fn rom_stage<F: Flash, O: OtpFuses, U: HardwareUniqueSecret>(
+    flash: &mut F,
+    otp: &mut O,
+    uds: &mut U,
+    bootloader: Partition,
+) -> Result<RomHandoff, BootError> {
+    let r = rom_inner(flash, otp, uds, bootloader);
+    uds.lock();
+    r
+}
+
+fn rom_inner<F: Flash, O: OtpFuses, U: HardwareUniqueSecret>(
+    flash: &mut F,
+    otp: &mut O,
+    uds: &mut U,
+    bootloader: Partition,
+) -> Result<RomHandoff, BootError> {
+    check_otp(otp)?;
+    bootloader.validate(flash).map_err(|_| {
+        BootError::Layout("the bootloader partition must be sector-aligned, inside the flash")
+    })?;
+    let lifecycle = read_lifecycle(otp)?;
+    if !lifecycle.may_boot() {
+        return Err(BootError::Decommissioned);
+    }
+    let root = read_root_key_hash(otp)?.ok_or(BootError::RootKeyNotProvisioned { lifecycle })?;
+    if lifecycle == Lifecycle::Secured && !key_regions_locked(otp)? {
+        return Err(BootError::KeysNotLocked);
+    }
+
+    let mut src = SlotReader::new(flash, bootloader);
+    let r = castellan_image::verify(&mut src, TrustedKey::Sha256OfSpki(root));
+    let image = src.split(r)?.map_err(BootError::BootloaderRejected)?;
+
+    let counter = image.security_counter.unwrap_or(0);
+    let stored = read_security_counter(otp, CounterId::Bootloader)?;
+    if counter < stored {
+        return Err(BootError::BootloaderRollback {
+            image: counter,
+            stored,
+        });
+    }
+    // The bootloader has no test/revert cycle: a verified, newer bootloader is confirmed by
+    // booting it.
+    let target = counter.min(security_counter_max(otp)?);
+    if target > stored {
+        raise_security_counter(otp, CounterId::Bootloader, target)?;
+    }
+    let measurement = Measurement::of(flash, bootloader, &image, "BL")?;
+
+    let dice_mode = lifecycle.dice_mode();
+    let mut secret = [0u8; UDS_LEN];
+    let read = uds.read(&mut secret);
+    let cdis = read.map_err(BootError::from).and_then(|()| {
+        rom_stage_cdis(
+            &secret,
+            image.digest.as_bytes(),
+            &image.signer_id,
+            dice_mode,
+        )
+        .map_err(BootError::from)
+    });
+    secret.zeroize();
+    Ok(RomHandoff {
+        lifecycle,
+        dice_mode,
+        bootloader: measurement,
+        cdis: cdis?,
+    })
+}
