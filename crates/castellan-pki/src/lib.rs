@@ -1,0 +1,38 @@
+//! The fleet's PKI: a root CA, a manufacturer CA that issues IDevIDs (IEEE 802.1AR) in the
+//! factory, an operational CA that issues LDevIDs at onboarding plus the service's TLS and
+//! operator certificates; CA keys in PKCS#8 files or a PKCS#11 token; CSRs signed by a device's
+//! secure service; CRLs and the connect-time revocation check; one parser for certificates from
+//! the outside world.
+//!
+//! ```text
+//!  device ── CSR ──▶ Pki::issue_idevid / issue_ldevid ──▶ certificate (passes `openssl verify`)
+//!  broker ── DER ──▶ Pki::identify_client ──▶ ClientIdentity ──▶ RevocationSet::is_revoked
+//!  store  ── revocations ──▶ Pki::crl ──▶ X.509 CRL (passes `openssl crl -verify`)
+//! ```
+//!
+//! Only ECDSA P-256 with SHA-256 is issued or accepted. All signatures are made through
+//! [`CaSigner`] and checked with RustCrypto's p256; rcgen only encodes, x509-parser only parses.
+
+#![forbid(unsafe_code)]
+
+mod ca;
+mod csr;
+mod error;
+mod parse;
+mod pkcs11;
+mod revocation;
+mod signer;
+
+pub use ca::{
+    ClientIdentity, ClientRole, Credentials, Crl, IssuedCertificate, KeyBackend, LdevidKey, Pki,
+    PkiConfig,
+};
+pub use csr::build_csr;
+pub use error::{CaKind, PkiError};
+pub use parse::{
+    CsrInfo, MAX_DER_LEN, ParsedCertificate, der_to_pem, parse_certificate, parse_certificate_pem,
+    parse_public_key, pem_to_der, verify_csr, verify_signed_by,
+};
+pub use pkcs11::{Pkcs11Key, Pkcs11Token, SOFTHSM2_MODULE};
+pub use revocation::{RevocationReason, RevocationSet, RevokedCert};
+pub use signer::{CaSigner, FileKey};
