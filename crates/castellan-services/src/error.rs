@@ -1,0 +1,222 @@
+//! The crate's one error type, [`ServiceError`], and the PSA status codes it maps to, so that a
+//! TrustZone call gate can pass every result across the world boundary as one `i32`.
+//!
+//! ```text
+//!  service call ── Result<T, ServiceError> ──▶ call gate: status_of(&result) ──▶ i32 (psa_status_t)
+//!                                                0 = PSA_SUCCESS, < 0 = psa::ERROR_*
+//! ```
+
+use core::fmt;
+
+use castellan_hal::HalError;
+
+/// PSA status codes (`psa_status_t`) as the PSA Certified APIs (and TF-M) number them.
+pub mod psa {
+    /// `PSA_SUCCESS`.
+    pub const SUCCESS: i32 = 0;
+    /// `PSA_ERROR_GENERIC_ERROR`.
+    pub const ERROR_GENERIC_ERROR: i32 = -132;
+    /// `PSA_ERROR_NOT_PERMITTED`.
+    pub const ERROR_NOT_PERMITTED: i32 = -133;
+    /// `PSA_ERROR_NOT_SUPPORTED`.
+    pub const ERROR_NOT_SUPPORTED: i32 = -134;
+    /// `PSA_ERROR_INVALID_ARGUMENT`.
+    pub const ERROR_INVALID_ARGUMENT: i32 = -135;
+    /// `PSA_ERROR_INVALID_HANDLE`.
+    pub const ERROR_INVALID_HANDLE: i32 = -136;
+    /// `PSA_ERROR_BAD_STATE`.
+    pub const ERROR_BAD_STATE: i32 = -137;
+    /// `PSA_ERROR_BUFFER_TOO_SMALL`.
+    pub const ERROR_BUFFER_TOO_SMALL: i32 = -138;
+    /// `PSA_ERROR_ALREADY_EXISTS`.
+    pub const ERROR_ALREADY_EXISTS: i32 = -139;
+    /// `PSA_ERROR_DOES_NOT_EXIST`.
+    pub const ERROR_DOES_NOT_EXIST: i32 = -140;
+    /// `PSA_ERROR_INSUFFICIENT_MEMORY`.
+    pub const ERROR_INSUFFICIENT_MEMORY: i32 = -141;
+    /// `PSA_ERROR_INSUFFICIENT_STORAGE`.
+    pub const ERROR_INSUFFICIENT_STORAGE: i32 = -142;
+    /// `PSA_ERROR_STORAGE_FAILURE`.
+    pub const ERROR_STORAGE_FAILURE: i32 = -146;
+    /// `PSA_ERROR_INSUFFICIENT_ENTROPY`.
+    pub const ERROR_INSUFFICIENT_ENTROPY: i32 = -148;
+    /// `PSA_ERROR_INVALID_SIGNATURE`.
+    pub const ERROR_INVALID_SIGNATURE: i32 = -149;
+    /// `PSA_ERROR_DATA_CORRUPT`.
+    pub const ERROR_DATA_CORRUPT: i32 = -152;
+    /// `PSA_ERROR_DATA_INVALID`.
+    pub const ERROR_DATA_INVALID: i32 = -153;
+}
+
+/// Why a secure service refused or failed a call. Every variant says what is wrong and maps to
+/// one PSA status code ([`ServiceError::psa_status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// An argument is malformed or out of range (uid 0, bad nonce length, wrong hash size, ...);
+    /// names the argument and the rule.
+    InvalidArgument(&'static str),
+    /// The call is well-formed but the policy forbids it (a usage flag is missing, the asset is
+    /// write-once, the key is built in, ...); names the rule.
+    NotPermitted(&'static str),
+    /// The service does not implement this key type, algorithm or flag; names it.
+    NotSupported(&'static str),
+    /// No key or asset has this identifier (for this caller).
+    DoesNotExist,
+    /// A persistent key with this identifier already exists.
+    AlreadyExists,
+    /// The output buffer is too small; `needed` bytes are required.
+    BufferTooSmall {
+        /// Bytes the output needs.
+        needed: usize,
+    },
+    /// The call is not allowed in the current state (lifecycle, update state machine); names it.
+    BadState(&'static str),
+    /// The asset is larger than the store accepts.
+    AssetTooLarge {
+        /// Size of the asset offered.
+        size: usize,
+        /// Largest asset size the store accepts.
+        max: usize,
+    },
+    /// The store already holds its maximum number of assets (keys included).
+    TooManyAssets {
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The trusted-storage area has no room for the write, even after compaction.
+    StorageFull,
+    /// Every volatile key slot is in use.
+    KeySlotsFull,
+    /// The monotonic counter that protects storage against replay has no values left.
+    CounterExhausted,
+    /// A signature did not verify (verify-hash, or an update candidate's image signature).
+    InvalidSignature,
+    /// Stored data failed its integrity check (tampered or corrupted flash); names what.
+    StorageCorrupt(&'static str),
+    /// The storage holds an older state than the replay counter allows: an old copy of the flash
+    /// was put back (or the storage was wiped). The store refuses to mount.
+    StorageRollback {
+        /// Counter value bound into the newest state found in flash (0: blank storage).
+        stored: u32,
+        /// Value of the hardware monotonic counter.
+        hardware: u32,
+    },
+    /// The storage root key cannot be unwrapped: its area is corrupt, or the sealing CDI
+    /// changed (different boot chain authority or debug mode).
+    StorageKeyInvalid,
+    /// A hardware operation failed (flash, fuses, counter, RNG); power loss included.
+    Hardware(HalError),
+    /// A cryptographic primitive failed where it should not (internal error); names it.
+    Crypto(&'static str),
+    /// The attestation token could not be built (from `castellan-attest`).
+    Token(castellan_attest::Error),
+}
+
+impl ServiceError {
+    /// The `psa_status_t` a call gate returns for this error.
+    pub const fn psa_status(&self) -> i32 {
+        match self {
+            ServiceError::InvalidArgument(_) | ServiceError::AssetTooLarge { .. } => {
+                psa::ERROR_INVALID_ARGUMENT
+            }
+            ServiceError::NotPermitted(_) => psa::ERROR_NOT_PERMITTED,
+            ServiceError::NotSupported(_) => psa::ERROR_NOT_SUPPORTED,
+            ServiceError::DoesNotExist => psa::ERROR_DOES_NOT_EXIST,
+            ServiceError::AlreadyExists => psa::ERROR_ALREADY_EXISTS,
+            ServiceError::BufferTooSmall { .. } => psa::ERROR_BUFFER_TOO_SMALL,
+            ServiceError::BadState(_) => psa::ERROR_BAD_STATE,
+            ServiceError::TooManyAssets { .. }
+            | ServiceError::StorageFull
+            | ServiceError::CounterExhausted => psa::ERROR_INSUFFICIENT_STORAGE,
+            ServiceError::KeySlotsFull => psa::ERROR_INSUFFICIENT_MEMORY,
+            ServiceError::InvalidSignature => psa::ERROR_INVALID_SIGNATURE,
+            ServiceError::StorageCorrupt(_)
+            | ServiceError::StorageRollback { .. }
+            | ServiceError::StorageKeyInvalid => psa::ERROR_DATA_CORRUPT,
+            ServiceError::Hardware(HalError::RngFailure) => psa::ERROR_INSUFFICIENT_ENTROPY,
+            ServiceError::Hardware(_) => psa::ERROR_STORAGE_FAILURE,
+            ServiceError::Crypto(_) => psa::ERROR_GENERIC_ERROR,
+            ServiceError::Token(castellan_attest::Error::BufferTooSmall { .. }) => {
+                psa::ERROR_BUFFER_TOO_SMALL
+            }
+            ServiceError::Token(castellan_attest::Error::InvalidNonceLength(_)) => {
+                psa::ERROR_INVALID_ARGUMENT
+            }
+            ServiceError::Token(_) => psa::ERROR_GENERIC_ERROR,
+        }
+    }
+
+    /// True when the error is a power cut: the caller must stop (the device is off).
+    pub const fn is_power_loss(&self) -> bool {
+        matches!(self, ServiceError::Hardware(HalError::PowerLoss))
+    }
+}
+
+/// The `psa_status_t` of a service result: [`psa::SUCCESS`] or the error's code.
+pub fn status_of<T>(result: &Result<T, ServiceError>) -> i32 {
+    match result {
+        Ok(_) => psa::SUCCESS,
+        Err(e) => e.psa_status(),
+    }
+}
+
+impl From<HalError> for ServiceError {
+    fn from(e: HalError) -> Self {
+        ServiceError::Hardware(e)
+    }
+}
+
+impl From<castellan_attest::Error> for ServiceError {
+    fn from(e: castellan_attest::Error) -> Self {
+        ServiceError::Token(e)
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceError::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            ServiceError::NotPermitted(why) => write!(f, "not permitted: {why}"),
+            ServiceError::NotSupported(what) => write!(f, "not supported: {what}"),
+            ServiceError::DoesNotExist => f.write_str("no key or asset has this identifier"),
+            ServiceError::AlreadyExists => f.write_str("a key with this identifier already exists"),
+            ServiceError::BufferTooSmall { needed } => {
+                write!(f, "output buffer too small: {needed} bytes needed")
+            }
+            ServiceError::BadState(why) => write!(f, "not allowed in the current state: {why}"),
+            ServiceError::AssetTooLarge { size, max } => {
+                write!(f, "asset of {size} bytes exceeds the {max}-byte limit")
+            }
+            ServiceError::TooManyAssets { max } => {
+                write!(f, "trusted storage already holds its maximum of {max} assets")
+            }
+            ServiceError::StorageFull => {
+                f.write_str("trusted storage has no room for this write, even after compaction")
+            }
+            ServiceError::KeySlotsFull => f.write_str("every volatile key slot is in use"),
+            ServiceError::CounterExhausted => {
+                f.write_str("the storage replay-protection counter has no values left")
+            }
+            ServiceError::InvalidSignature => f.write_str("signature does not verify"),
+            ServiceError::StorageCorrupt(what) => {
+                write!(f, "trusted storage failed its integrity check: {what}")
+            }
+            ServiceError::StorageRollback { stored, hardware } => write!(
+                f,
+                "trusted storage was rolled back: newest state in flash is bound to counter \
+                 {stored}, the hardware counter is at {hardware} (an old copy of the flash was \
+                 put back or the storage was wiped)"
+            ),
+            ServiceError::StorageKeyInvalid => f.write_str(
+                "the storage root key cannot be unwrapped (key area corrupt, or the sealing CDI \
+                 changed)",
+            ),
+            ServiceError::Hardware(e) => write!(f, "hardware operation failed: {e}"),
+            ServiceError::Crypto(what) => write!(f, "cryptographic operation failed: {what}"),
+            ServiceError::Token(e) => write!(f, "attestation token: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for ServiceError {}

@@ -1,0 +1,330 @@
+//! Internal trusted storage after PSA ITS 1.0 (`psa_its_set/get/get_info/remove`): a
+//! log-structured, authenticated-encrypted, replay-protected store over two flash banks that is
+//! atomic under power loss, torn writes included.
+//!
+//! ```text
+//!  ITS area (a partition, split in two banks of whole sectors)       key area (≥ 1 sector)
+//!  ┌───────────────────────────────┬───────────────────────────────┐ ┌──────────────────────┐
+//!  │ bank 0: [compaction txn] [txn] │ bank 1: stale or erased       │ │ SRK wrapped under SWK│
+//!  │  txn = entry… commit           │                               │ └──────────────────────┘
+//!  └───────────────────────────────┴───────────────────────────────┘
+//!  SWK = HKDF(CDI_Seal)  ·  SRK = random, made at format  ·  entries: AES-256-GCM under SRK
+//! ```
+//!
+//! # Transactions
+//!
+//! Every change is a transaction: its entries, then a commit entry written last whose tag covers
+//! the SHA-256 of those entries as written, the transaction's sequence number `seq` and its
+//! replay-counter value `c`. A set appends `[data][commit]`, a remove `[tombstone][commit]`.
+//! When the active bank has no room (or its tail is not clean after a power cut), the change is
+//! made by *compaction* instead: the other bank is erased, every live entry is copied into it
+//! (minus the one being replaced or removed), the new entry follows, then one commit. A bank
+//! therefore always starts with a compaction (or the format's genesis commit) holding the whole
+//! state, and mounting replays the committed transactions of the bank with the highest `seq`.
+//! Anything after the last valid commit (a torn entry, a missing commit) is ignored; a bank whose
+//! tail is not erased is never appended to again.
+//!
+//! # Replay protection
+//!
+//! A hardware monotonic counter `H` (a [`castellan_hal::MonotonicCounter`] id) protects against
+//! an attacker who puts back an older copy of the flash. Order of a protected write:
+//!
+//! 1. write the entries and the commit with `c = H + 1` (`H + 2` for the first protected write
+//!    after a mount, see below);
+//! 2. then raise the counter to `c`; the call returns success only after that.
+//!
+//! At mount, with `c_n` the newest committed value: `c_n < H` is a rollback and the store refuses
+//! to mount ([`crate::ServiceError::StorageRollback`]); `c_n > H` is a write whose counter step
+//! was cut by a power loss and is rolled forward (the counter is raised to `c_n`); a blank store
+//! with `H > 0` is a rollback to the factory state. Writing first can neither brick the store (a
+//! cut before the counter step leaves `c_n ≥ H`) nor open a replay window (every state the caller
+//! was told is stored has `c = H`, every older one `c < H`). The opposite order (counter first)
+//! must accept `c_n = H - 1` after a cut, which lets the previous state be replayed at any time.
+//! The skip of one value after a mount closes the last gap: a write cut after its commit but
+//! before its counter step leaves an orphan `c = H + 1` in that flash image; if the attacker
+//! restores the older image instead, the next protected write uses `H + 2`, so the orphan image
+//! is stale as soon as that write returns.
+//!
+//! Assets created with `NO_REPLAY_PROTECTION` are written with `c = H` and no counter step (no
+//! counter wear); an old copy that differs only in such assets mounts. Compaction keeps `c`.
+//!
+//! # Keys and crypto-erase
+//!
+//! The storage root key (SRK) is random, made when the store is formatted, and kept in the key
+//! area wrapped under the storage wrapping key derived from `CDI_Seal` (see [`crate::kdf`]
+//! docs): sealed data survives updates signed by the same authority, not a change of authority
+//! or a switch to debug mode. [`Its::crypto_erase`] erases the key area, then both banks: once
+//! the key area is gone no copy of any entry can be decrypted, even by code that can derive
+//! `CDI_Seal` again.
+
+mod format;
+mod scan;
+mod write;
+
+use castellan_hal::{Flash, MonotonicCounter, Partition, RandomSource};
+use zeroize::Zeroizing;
+
+use crate::{Platform, ServiceError};
+
+pub use format::{ITS_MAX_ASSET_SIZE, ITS_MAX_ASSETS};
+pub(crate) use format::Namespace;
+
+/// PSA storage flags (`psa_storage_create_flags_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ItsFlags(pub u32);
+
+impl ItsFlags {
+    /// `PSA_STORAGE_FLAG_NONE`.
+    pub const NONE: ItsFlags = ItsFlags(0);
+    /// `PSA_STORAGE_FLAG_WRITE_ONCE`: the asset can be neither modified nor removed.
+    pub const WRITE_ONCE: ItsFlags = ItsFlags(1 << 0);
+    /// `PSA_STORAGE_FLAG_NO_CONFIDENTIALITY`: stored in clear (still authenticated).
+    pub const NO_CONFIDENTIALITY: ItsFlags = ItsFlags(1 << 1);
+    /// `PSA_STORAGE_FLAG_NO_REPLAY_PROTECTION`: writes do not step the replay counter, so an
+    /// older copy of this asset may come back with an older flash image.
+    pub const NO_REPLAY_PROTECTION: ItsFlags = ItsFlags(1 << 2);
+    /// Every flag this store supports.
+    pub const SUPPORTED: ItsFlags = ItsFlags(0b111);
+
+    /// True when every flag of `other` is set in `self`.
+    pub const fn contains(self, other: ItsFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The union of both sets.
+    pub const fn union(self, other: ItsFlags) -> ItsFlags {
+        ItsFlags(self.0 | other.0)
+    }
+}
+
+/// What `psa_its_get_info` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItsInfo {
+    /// Allocated size of the asset (equals `size` in this store).
+    pub capacity: usize,
+    /// Size of the asset in bytes.
+    pub size: usize,
+    /// The flags it was created with.
+    pub flags: ItsFlags,
+}
+
+/// Where trusted storage lives and its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItsConfig {
+    /// The log: an even number of sectors, split in two banks.
+    pub area: Partition,
+    /// The wrapped storage root key (at least one sector, separate from `area`).
+    pub key_area: Partition,
+    /// Id of the replay counter in the platform's [`MonotonicCounter`].
+    pub counter_id: usize,
+    /// Most assets the store holds (all namespaces), at most [`ITS_MAX_ASSETS`].
+    pub max_assets: usize,
+    /// Largest asset in bytes, at most [`ITS_MAX_ASSET_SIZE`].
+    pub max_asset_size: usize,
+}
+
+impl ItsConfig {
+    /// A store in `area` with its key in `key_area`, replay counter `counter_id`, and the
+    /// largest limits ([`ITS_MAX_ASSETS`], [`ITS_MAX_ASSET_SIZE`]).
+    pub const fn new(area: Partition, key_area: Partition, counter_id: usize) -> Self {
+        ItsConfig {
+            area,
+            key_area,
+            counter_id,
+            max_assets: ITS_MAX_ASSETS,
+            max_asset_size: ITS_MAX_ASSET_SIZE,
+        }
+    }
+}
+
+/// Counts that tell how full the store is (for tools and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItsStatus {
+    /// Live assets, all namespaces.
+    pub assets: usize,
+    /// Bytes of flash the live entries take.
+    pub live_bytes: usize,
+    /// Bytes of a bank.
+    pub bank_size: usize,
+    /// The bank holding the current state (0 or 1).
+    pub active_bank: u8,
+    /// Offset in the active bank where the next transaction would go.
+    pub write_offset: usize,
+    /// Sequence number of the newest committed transaction.
+    pub seq: u32,
+    /// Replay counter value bound to the newest committed transaction.
+    pub counter: u32,
+}
+
+/// One live asset in the RAM index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub(crate) ns: u8,
+    pub(crate) uid: u64,
+    pub(crate) flags: u8,
+    pub(crate) len: u32,
+    /// Offset of the entry in the active bank.
+    pub(crate) offset: u32,
+    /// Size of the entry on flash.
+    pub(crate) size: u32,
+    /// Sequence number in the entry's header (checked again on every read).
+    pub(crate) seq: u32,
+}
+
+/// Run-time flash geometry of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub(crate) ws: usize,
+    pub(crate) bank_size: u32,
+    pub(crate) erased: u8,
+}
+
+/// A mounted trusted store. It owns no hardware: every call borrows the [`Platform`].
+pub struct Its {
+    config: ItsConfig,
+    geo: Geometry,
+    srk: Zeroizing<[u8; format::SRK_LEN]>,
+    index: [Option<Slot>; ITS_MAX_ASSETS],
+    active: u8,
+    write_pos: u32,
+    dirty: bool,
+    last_seq: u32,
+    last_c: u32,
+    /// No protected write yet since mount: the next one skips a counter value.
+    fresh_session: bool,
+    /// A change failed half-way (power loss, flash error): rescan before the next call.
+    broken: bool,
+}
+
+impl core::fmt::Debug for Its {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Its")
+            .field("config", &self.config)
+            .field("status", &self.status())
+            .field("srk", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Its {
+    /// `psa_its_set`: creates or replaces client asset `uid` with `data`.
+    ///
+    /// Refuses uid 0 ([`ServiceError::InvalidArgument`]), unknown flags
+    /// ([`ServiceError::NotSupported`]), an existing write-once asset
+    /// ([`ServiceError::NotPermitted`]), data above the size limit
+    /// ([`ServiceError::AssetTooLarge`]), a new asset beyond the count limit
+    /// ([`ServiceError::TooManyAssets`]) and a write that cannot fit ([`ServiceError::StorageFull`]).
+    /// On any error the store holds the old value; after a power loss it holds the old or the
+    /// new one.
+    pub fn set<F: Flash, C: MonotonicCounter, R: RandomSource>(
+        &mut self,
+        p: &mut Platform<F, C, R>,
+        uid: u64,
+        data: &[u8],
+        flags: ItsFlags,
+    ) -> Result<(), ServiceError> {
+        self.set_in(p, Namespace::Client, uid, data, flags)
+    }
+
+    /// `psa_its_get`: copies up to `out.len()` bytes of client asset `uid` from `offset` on and
+    /// returns how many. `offset` beyond the asset's size is [`ServiceError::InvalidArgument`];
+    /// data that fails authentication is [`ServiceError::StorageCorrupt`].
+    pub fn get<F: Flash, C: MonotonicCounter, R: RandomSource>(
+        &mut self,
+        p: &mut Platform<F, C, R>,
+        uid: u64,
+        offset: usize,
+        out: &mut [u8],
+    ) -> Result<usize, ServiceError> {
+        self.get_in(p, Namespace::Client, uid, offset, out)
+    }
+
+    /// `psa_its_get_info`: size and flags of client asset `uid`.
+    pub fn get_info<F: Flash, C: MonotonicCounter, R: RandomSource>(
+        &mut self,
+        p: &mut Platform<F, C, R>,
+        uid: u64,
+    ) -> Result<ItsInfo, ServiceError> {
+        self.get_info_in(p, Namespace::Client, uid)
+    }
+
+    /// `psa_its_remove`: removes client asset `uid` ([`ServiceError::NotPermitted`] if it is
+    /// write-once, [`ServiceError::DoesNotExist`] if absent).
+    pub fn remove<F: Flash, C: MonotonicCounter, R: RandomSource>(
+        &mut self,
+        p: &mut Platform<F, C, R>,
+        uid: u64,
+    ) -> Result<(), ServiceError> {
+        self.remove_in(p, Namespace::Client, uid)
+    }
+
+    /// How full the store is.
+    pub fn status(&self) -> ItsStatus {
+        let live = self.index.iter().flatten();
+        ItsStatus {
+            assets: live.clone().count(),
+            live_bytes: live.map(|s| s.size as usize).sum(),
+            bank_size: self.geo.bank_size as usize,
+            active_bank: self.active,
+            write_offset: self.write_pos as usize,
+            seq: self.last_seq,
+            counter: self.last_c,
+        }
+    }
+
+    /// The configuration the store was mounted with.
+    pub fn config(&self) -> &ItsConfig {
+        &self.config
+    }
+
+    /// Crypto-erases trusted storage: erases the key area (after which no entry can ever be
+    /// decrypted), then both banks. Works on a store that does not mount. The next
+    /// [`Its::mount`] reports a rollback to blank unless the replay counter is still 0: call
+    /// [`Its::format`] to start a new store.
+    pub fn crypto_erase<F: Flash>(config: &ItsConfig, flash: &mut F) -> Result<(), ServiceError> {
+        config.key_area.erase_all(flash)?;
+        config.area.erase_all(flash)?;
+        Ok(())
+    }
+
+    pub(crate) fn get_info_in<F: Flash, C: MonotonicCounter, R: RandomSource>(
+        &mut self,
+        p: &mut Platform<F, C, R>,
+        ns: Namespace,
+        uid: u64,
+    ) -> Result<ItsInfo, ServiceError> {
+        self.ensure_ready(p)?;
+        let slot = self.find(ns, uid).ok_or(ServiceError::DoesNotExist)?;
+        Ok(ItsInfo {
+            capacity: slot.len as usize,
+            size: slot.len as usize,
+            flags: ItsFlags(u32::from(slot.flags)),
+        })
+    }
+
+    /// True when `ns`/`uid` holds an asset.
+    pub(crate) fn contains(&self, ns: Namespace, uid: u64) -> bool {
+        self.find(ns, uid).is_some()
+    }
+
+    fn find(&self, ns: Namespace, uid: u64) -> Option<Slot> {
+        self.index
+            .iter()
+            .flatten()
+            .find(|s| s.ns == ns as u8 && s.uid == uid)
+            .copied()
+    }
+
+    /// The partition of bank `bank` (0 or 1).
+    fn bank(&self, bank: u8) -> Partition {
+        bank_partition(&self.config, self.geo, bank)
+    }
+}
+
+/// The partition of bank `bank` of `config.area`.
+fn bank_partition(config: &ItsConfig, geo: Geometry, bank: u8) -> Partition {
+    Partition::new(
+        config.area.offset + u32::from(bank) * geo.bank_size,
+        geo.bank_size,
+    )
+}
