@@ -1,0 +1,130 @@
+//! The board's NOR flash, backed by a host file through semihosting so that slots, trailers,
+//! the swap journal and trusted storage survive resets and QEMU restarts.
+//!
+//! The driver enforces the flash rules the boot code relies on: writes aligned to the 4-byte
+//! unit, erases to 4 KiB sectors, a unit is written only while it reads erased (0xFF).
+
+use castellan_hal::{Flash, HalError, NorFlash, ReadNorFlash};
+use embedded_storage::nor_flash::ErrorType;
+
+use crate::map::{FLASH_FILE, FLASH_SECTOR, FLASH_SIZE, FLASH_WRITE};
+use crate::semihosting::{HostFile, Mode};
+
+/// Erased byte value.
+pub const ERASED: u8 = 0xff;
+
+/// The flash, as a host file.
+#[derive(Debug)]
+pub struct HostFlash {
+    file: HostFile,
+}
+
+impl HostFlash {
+    /// Opens the flash file; creates it blank (erased) when it does not exist, and extends a
+    /// short file with erased bytes.
+    pub fn open() -> Result<Self, HalError> {
+        let mut file = match HostFile::open(FLASH_FILE, Mode::ReadWriteBinary) {
+            Some(f) => f,
+            None => HostFile::open(FLASH_FILE, Mode::CreateBinary).ok_or(HalError::Hardware)?,
+        };
+        let len = file.len().ok_or(HalError::Hardware)?;
+        if len < FLASH_SIZE {
+            let blank = [ERASED; 256];
+            let mut at = len;
+            while at < FLASH_SIZE {
+                let n = (FLASH_SIZE - at).min(blank.len() as u32) as usize;
+                file.write_at(at, blank.get(..n).unwrap_or(&[]))
+                    .map_err(|()| HalError::Hardware)?;
+                at += n as u32;
+            }
+        }
+        Ok(HostFlash { file })
+    }
+
+    fn check(&self, offset: u32, len: usize) -> Result<u32, HalError> {
+        let len = u32::try_from(len).map_err(|_| HalError::OutOfBounds)?;
+        let end = offset.checked_add(len).ok_or(HalError::OutOfBounds)?;
+        if end > FLASH_SIZE {
+            return Err(HalError::OutOfBounds);
+        }
+        Ok(end)
+    }
+}
+
+impl ErrorType for HostFlash {
+    type Error = HalError;
+}
+
+impl ReadNorFlash for HostFlash {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), HalError> {
+        self.check(offset, bytes.len())?;
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .read_at(offset, bytes)
+            .map_err(|()| HalError::Hardware)
+    }
+
+    fn capacity(&self) -> usize {
+        FLASH_SIZE as usize
+    }
+}
+
+impl NorFlash for HostFlash {
+    const WRITE_SIZE: usize = FLASH_WRITE as usize;
+    const ERASE_SIZE: usize = FLASH_SECTOR as usize;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), HalError> {
+        if from > to || to > FLASH_SIZE {
+            return Err(HalError::OutOfBounds);
+        }
+        if from % FLASH_SECTOR != 0 || to % FLASH_SECTOR != 0 {
+            return Err(HalError::NotAligned);
+        }
+        let blank = [ERASED; 1024];
+        let mut at = from;
+        while at < to {
+            self.file
+                .write_at(at, &blank)
+                .map_err(|()| HalError::Hardware)?;
+            at += blank.len() as u32;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), HalError> {
+        self.check(offset, bytes.len())?;
+        if offset % FLASH_WRITE != 0 || bytes.len() % FLASH_WRITE as usize != 0 {
+            return Err(HalError::NotAligned);
+        }
+        // NOR rule: every unit written must still be erased.
+        let mut cur = [0u8; 256];
+        let mut done = 0usize;
+        while done < bytes.len() {
+            let n = (bytes.len() - done).min(cur.len());
+            let chunk = cur.get_mut(..n).ok_or(HalError::OutOfBounds)?;
+            self.file
+                .read_at(offset + done as u32, chunk)
+                .map_err(|()| HalError::Hardware)?;
+            if chunk.iter().any(|b| *b != ERASED) {
+                return Err(HalError::NotErased);
+            }
+            done += n;
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_at(offset, bytes)
+            .map_err(|()| HalError::Hardware)
+    }
+}
+
+impl Flash for HostFlash {
+    fn erased_value(&self) -> u8 {
+        ERASED
+    }
+}

@@ -1,0 +1,67 @@
+//! Castellan's board support for the Arm MPS2+ AN505 (Cortex-M33 with TrustZone-M) as QEMU
+//! emulates it. It is the only firmware crate that knows the board:
+//!
+//! ```text
+//!  castellan-boot · castellan-image · castellan-dice · castellan-attest   (unchanged, no_std)
+//!        │ generic over castellan-hal traits
+//!  ┌─────┴─────────────────────────────────────────────────────────────────────────────┐
+//!  │ HostFlash (Flash)   HostOtp (OtpFuses)   HostUds (HardwareUniqueSecret)   DrbgRng │
+//!  │ map (memory map, partitions)  handoff (stage to stage)  load (RAM-load + jump)    │
+//!  │ tz (SAU, MPC, NSCCFG, TT checks, faults)  cycles (instruction counting)  console  │
+//!  └─────┬─────────────────────────────────────────────────────────────────────────────┘
+//!        │ semihosting (BKPT 0xAB): host files castellan-flash.bin, castellan-otp.bin, …
+//!  QEMU mps2-an505
+//! ```
+//!
+//! Flash and OTP are host files reached through semihosting, so that they persist across resets
+//! and QEMU runs; only secure images use this crate. See `docs/firmware.md` for the design and
+//! the threat model (semihosting is not a security boundary).
+#![no_std]
+// TrustZone-M calls into the non-secure world (`extern "cmse-nonsecure-call"`) are a nightly
+// feature; the firmware build enables it on the stable toolchain with RUSTC_BOOTSTRAP=1.
+#![feature(abi_cmse_nonsecure_call)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod console;
+pub mod cycles;
+pub mod flash;
+pub mod handoff;
+pub mod load;
+pub mod map;
+pub mod otp;
+pub mod rng;
+pub mod semihosting;
+pub mod tz;
+
+pub use flash::HostFlash;
+pub use otp::{HostOtp, HostUds};
+pub use rng::DrbgRng;
+
+/// Exit status of a QEMU run: the demo application finished normally.
+pub const EXIT_OK: u32 = 0;
+/// Exit status: a boot stage refused to continue (bad image, rollback, …).
+pub const EXIT_BOOT_REFUSED: u32 = 3;
+/// Exit status: the secure side stopped the non-secure world after a fault.
+pub const EXIT_NS_FAULT: u32 = 4;
+/// Exit status: a secure-side error (hardware, panic).
+pub const EXIT_SECURE_ERROR: u32 = 5;
+
+/// Prints `msg` and ends the QEMU run with `code`.
+pub fn halt(code: u32, msg: core::fmt::Arguments<'_>) -> ! {
+    println!("{}", msg);
+    semihosting::exit(code)
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    halt(EXIT_SECURE_ERROR, format_args!("[secure] panic: {info}"))
+}
