@@ -681,6 +681,7 @@ fn check_issuer_name_reproduced(ca: &Ca) -> Result<(), PkiError> {
     let issuer = rcgen::Issuer::from_params(&ca.params, &adapter);
     let mut params = CertificateParams::default();
     params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(&pk));
+    params.serial_number = Some(random_serial()?);
     let cert = params
         .signed_by(&SubjectKey(pk), &issuer)
         .map_err(|e| adapter.error(e))?;

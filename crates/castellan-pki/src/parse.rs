@@ -111,6 +111,10 @@ pub fn parse_certificate(der: &[u8]) -> Result<ParsedCertificate, PkiError> {
             reason: "larger than 16 KiB",
         });
     }
+    let (_, outer_alg, outer_sig) = signed_envelope(der).ok_or(PkiError::Malformed {
+        what: WHAT,
+        reason: "not a DER SEQUENCE of signed part, algorithm and signature",
+    })?;
     let (rest, cert) = X509Certificate::from_der(der).map_err(|_| PkiError::Malformed {
         what: WHAT,
         reason: "not a DER X.509 certificate",
@@ -190,8 +194,10 @@ pub fn parse_certificate(der: &[u8]) -> Result<ParsedCertificate, PkiError> {
         dns_names,
         ip_addresses,
         tbs_der: tbs.as_ref().to_vec(),
-        signed_with_ecdsa_sha256: cert.signature_algorithm.algorithm == OID_SIG_ECDSA_WITH_SHA256,
-        signature: cert.signature_value.data.to_vec(),
+        signed_with_ecdsa_sha256: outer_alg == ECDSA_SHA256_ALGID
+            && tbs.signature.algorithm == OID_SIG_ECDSA_WITH_SHA256
+            && tbs.signature.parameters.is_none(),
+        signature: signature_bits(outer_sig).unwrap_or_default().to_vec(),
     })
 }
 
@@ -244,6 +250,10 @@ pub fn verify_csr(der: &[u8]) -> Result<CsrInfo, PkiError> {
             reason: "larger than 16 KiB",
         });
     }
+    let (_, outer_alg, outer_sig) = signed_envelope(der).ok_or(PkiError::Malformed {
+        what: WHAT,
+        reason: "not a DER SEQUENCE of request info, algorithm and signature",
+    })?;
     let (rest, csr) = X509CertificationRequest::from_der(der).map_err(|_| PkiError::Malformed {
         what: WHAT,
         reason: "not a DER PKCS#10 request",
@@ -254,14 +264,18 @@ pub fn verify_csr(der: &[u8]) -> Result<CsrInfo, PkiError> {
             reason: "trailing bytes after the request",
         });
     }
-    if csr.signature_algorithm.algorithm != OID_SIG_ECDSA_WITH_SHA256 {
+    if outer_alg != ECDSA_SHA256_ALGID {
         return Err(PkiError::UnsupportedSignatureAlgorithm { what: WHAT });
     }
+    let signature = signature_bits(outer_sig).ok_or(PkiError::Malformed {
+        what: WHAT,
+        reason: "signature BIT STRING has unused bits",
+    })?;
     let info = &csr.certification_request_info;
     let key = VerifyingKey::from_public_key_der(info.subject_pki.raw)
         .map_err(|_| PkiError::UnsupportedKey { what: WHAT })?;
     let public_key = sec1_uncompressed(&key);
-    verify_der_signature(&public_key, info.raw, &csr.signature_value.data)
+    verify_der_signature(&public_key, info.raw, signature)
         .map_err(|_| PkiError::CsrSignatureInvalid)?;
     Ok(CsrInfo {
         public_key,
@@ -277,6 +291,71 @@ pub fn parse_public_key(bytes: &[u8]) -> Result<[u8; 65], PkiError> {
         .or_else(|_| VerifyingKey::from_public_key_der(bytes))
         .map(|k| sec1_uncompressed(&k))
         .map_err(|_| PkiError::UnsupportedKey { what: "public key" })
+}
+
+/// DER of the AlgorithmIdentifier ecdsa-with-SHA256 (parameters absent, RFC 5758).
+const ECDSA_SHA256_ALGID: [u8; 12] = [
+    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+];
+
+/// A strict look at the unsigned outer layer that x509-parser reads leniently:
+/// `SEQUENCE { SEQUENCE signed-part, AlgorithmIdentifier, BIT STRING signature }` with minimal
+/// DER lengths. Returns (signed part, algorithm, signature BIT STRING
+/// content), each as raw bytes.
+fn signed_envelope(der: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    // Trailing bytes after the outer SEQUENCE are reported by the callers.
+    let (tag, body, _trailing) = der_tlv(der)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (t1, _, after1) = der_tlv(body)?;
+    let signed = body.get(..body.len() - after1.len())?;
+    let (t2, _, after2) = der_tlv(after1)?;
+    let alg = after1.get(..after1.len() - after2.len())?;
+    let (t3, sig, after3) = der_tlv(after2)?;
+    if t1 != 0x30 || t2 != 0x30 || t3 != 0x03 || !after3.is_empty() {
+        return None;
+    }
+    Some((signed, alg, sig))
+}
+
+/// One DER TLV with a minimal definite length: (tag, content, what follows).
+fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = match first {
+        0..=0x7f => (usize::from(first), rest),
+        0x81 => {
+            let (&b, rest) = rest.split_first()?;
+            if b < 0x80 {
+                return None;
+            }
+            (usize::from(b), rest)
+        }
+        0x82 => {
+            let (&hi, rest) = rest.split_first()?;
+            let (&lo, rest) = rest.split_first()?;
+            let len = (usize::from(hi) << 8) | usize::from(lo);
+            if len < 0x100 {
+                return None;
+            }
+            (len, rest)
+        }
+        _ => return None,
+    };
+    if rest.len() < len {
+        return None;
+    }
+    let (content, after) = rest.split_at(len);
+    Some((tag, content, after))
+}
+
+/// A signature BIT STRING whose unused-bits byte is 0, as X.509 requires.
+fn signature_bits(bit_string_content: &[u8]) -> Option<&[u8]> {
+    match bit_string_content.split_first() {
+        Some((0, bits)) => Some(bits),
+        _ => None,
+    }
 }
 
 fn verify_der_signature(public_key: &[u8; 65], msg: &[u8], sig_der: &[u8]) -> Result<(), ()> {

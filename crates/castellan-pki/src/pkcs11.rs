@@ -104,18 +104,18 @@ impl Pkcs11Token {
                 detail: format!("a token labelled {token_label:?} already exists"),
             });
         }
-        let initialised = ctx
-            .get_slots_with_initialized_token()
-            .map_err(ck("C_GetSlotList"))?;
-        let slot = ctx
-            .get_slots_with_token()
-            .map_err(ck("C_GetSlotList"))?
-            .into_iter()
-            .find(|s| !initialised.contains(s))
-            .ok_or_else(|| PkiError::Pkcs11 {
-                op: "C_InitToken",
-                detail: "no free slot for a new token".into(),
-            })?;
+        let mut free = None;
+        for slot in ctx.get_slots_with_token().map_err(ck("C_GetSlotList"))? {
+            let info = ctx.get_token_info(slot).map_err(ck("C_GetTokenInfo"))?;
+            if !info.token_initialized() {
+                free = Some(slot);
+                break;
+            }
+        }
+        let slot = free.ok_or_else(|| PkiError::Pkcs11 {
+            op: "C_InitToken",
+            detail: "no free slot for a new token".into(),
+        })?;
         let so = AuthPin::from(so_pin);
         ctx.init_token(slot, &so, token_label)
             .map_err(ck("C_InitToken"))?;
