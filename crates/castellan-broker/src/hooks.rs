@@ -1,0 +1,292 @@
+//! The rmqtt hook handler that enforces identity and least privilege: `ClientAuthenticate`
+//! (certificate CN = client id, the server's [`Authorizer`], last-will topic), and the
+//! `ClientSubscribeCheckAcl` / `MessagePublishCheckAcl` checks against the session's
+//! [`TopicPolicy`]. Every hook it registers is always answered: rmqtt allows a publish that no
+//! handler answers.
+//!
+//! ```text
+//!  TLS (rustls in rmqtt-net): chain → client CA bundle, TLS 1.2/1.3 AEAD only
+//!   │  CertInfo {CN, subject, O, serial}
+//!  ClientAuthenticate ── CN valid? client id == CN? username == CN? ──▶ Authorizer (server)
+//!   │                     policy confined to dev/<id>/? last-will topic allowed?
+//!   │  sessions[client id] = (remote addr, identity, policy)
+//!  Subscribe / Publish ACL ── TopicPolicy::may_subscribe / may_publish ──▶ events channel
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rmqtt::codec::v5::SubscribeAckReason;
+use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
+use rmqtt::session::Session;
+use rmqtt::types::{
+    AuthResult, ConnectInfo, LastWill, Publish, PublishAclResult, Subscribe, SubscribeAclResult,
+};
+use tokio::sync::mpsc;
+
+use crate::auth::{AuditSink, Authorizer, Decision, PeerCert};
+use crate::topic::{Identity, TopicPolicy};
+
+/// A message a device published and the broker accepted, delivered to the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceMessage {
+    /// The publishing device (its certificate CN).
+    pub device_id: String,
+    /// The topic it published to (inside its own `dev/<id>/` namespace).
+    pub topic: String,
+    /// The payload, as received.
+    pub payload: Bytes,
+    /// QoS of the publish (0, 1 or 2).
+    pub qos: u8,
+}
+
+/// Audit action names.
+pub(crate) const ACTION_CONNECT: &str = "mqtt.connect";
+pub(crate) const ACTION_PUBLISH: &str = "mqtt.publish";
+pub(crate) const ACTION_SUBSCRIBE: &str = "mqtt.subscribe";
+pub(crate) const ACTION_KICK: &str = "mqtt.kick";
+
+/// What the broker remembers about one authenticated connection.
+struct SessionAuth {
+    remote: Option<SocketAddr>,
+    identity: Identity,
+    policy: Arc<TopicPolicy>,
+}
+
+/// State shared by the hook handler and the [`crate::BrokerHandle`].
+pub(crate) struct Shared {
+    pub(crate) authorizer: Arc<dyn Authorizer>,
+    pub(crate) audit: Arc<dyn AuditSink>,
+    sessions: RwLock<HashMap<String, SessionAuth>>,
+    events: Mutex<Vec<mpsc::Sender<DeviceMessage>>>,
+    pub(crate) event_capacity: usize,
+    pub(crate) dropped_events: AtomicU64,
+    disconnect_on_refused_publish: bool,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        authorizer: Arc<dyn Authorizer>,
+        audit: Arc<dyn AuditSink>,
+        event_capacity: usize,
+        disconnect_on_refused_publish: bool,
+    ) -> Self {
+        Self {
+            authorizer,
+            audit,
+            sessions: RwLock::new(HashMap::new()),
+            events: Mutex::new(Vec::new()),
+            event_capacity,
+            dropped_events: AtomicU64::new(0),
+            disconnect_on_refused_publish,
+        }
+    }
+
+    /// Adds a receiver of device messages.
+    pub(crate) fn subscribe_events(&self) -> mpsc::Receiver<DeviceMessage> {
+        let (tx, rx) = mpsc::channel(self.event_capacity.max(1));
+        lock_mutex(&self.events).push(tx);
+        rx
+    }
+
+    /// Forgets the authorization of `client_id`, whichever connection holds it: its ACL checks
+    /// fail closed from now on.
+    pub(crate) fn forget(&self, client_id: &str) {
+        write_lock(&self.sessions).remove(client_id);
+    }
+
+    fn policy_of(&self, session: &Session) -> Option<(Identity, Arc<TopicPolicy>)> {
+        let sessions = read_lock(&self.sessions);
+        let entry = sessions.get(session.id.client_id.as_ref() as &str)?;
+        // The entry must belong to this very connection (same remote address): a stale entry of
+        // an older connection never authorizes a newer one and vice versa.
+        if entry.remote != session.id.remote_addr {
+            return None;
+        }
+        Some((entry.identity.clone(), entry.policy.clone()))
+    }
+
+    fn emit(&self, msg: DeviceMessage) {
+        let mut senders = lock_mutex(&self.events);
+        senders.retain(|tx| !tx.is_closed());
+        for tx in senders.iter() {
+            if tx.try_send(msg.clone()).is_err() {
+                // Never block the broker on a slow consumer: count and drop.
+                self.dropped_events.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn record(&self, actor: &str, action: &str, target: &str, allowed: bool, reason: &str) {
+        if allowed {
+            log::info!("{action} {actor} -> {target}: allowed ({reason})");
+        } else {
+            log::warn!("{action} {actor} -> {target}: refused ({reason})");
+        }
+        self.audit.record(actor, action, target, allowed, reason);
+    }
+}
+
+/// The handler registered for every hook type the broker enforces.
+#[derive(Clone)]
+pub(crate) struct CastellanHooks {
+    pub(crate) shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl Handler for CastellanHooks {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        match param {
+            Parameter::ClientAuthenticate(ci) => {
+                let result = self.authenticate(ci).await;
+                (false, Some(HookResult::AuthResult(result)))
+            }
+            Parameter::ClientSubscribeCheckAcl(session, sub) => {
+                (false, Some(HookResult::SubscribeAclResult(self.check_subscribe(session, sub))))
+            }
+            Parameter::MessagePublishCheckAcl(session, publish) => {
+                (false, Some(HookResult::PublishAclResult(self.check_publish(session, publish))))
+            }
+            Parameter::SessionTerminated(session, _) => {
+                let mut sessions = write_lock(&self.shared.sessions);
+                let key: &str = session.id.client_id.as_ref();
+                if sessions.get(key).is_some_and(|e| e.remote == session.id.remote_addr) {
+                    sessions.remove(key);
+                }
+                (true, acc)
+            }
+            _ => (true, acc),
+        }
+    }
+}
+
+impl CastellanHooks {
+    async fn authenticate(&self, ci: &ConnectInfo) -> AuthResult {
+        let client_id: String = ci.client_id().to_string();
+        let remote = ci.id().remote_addr;
+        let Some(cert) = ci.cert() else {
+            self.shared.record("-", ACTION_CONNECT, &client_id, false, "no client certificate");
+            return AuthResult::NotAuthorized;
+        };
+        let Some(cn) = cert.common_name.clone() else {
+            self.shared.record("-", ACTION_CONNECT, &client_id, false, "certificate has no CN");
+            return AuthResult::NotAuthorized;
+        };
+        let identity = match Identity::from_common_name(&cn) {
+            Ok(i) => i,
+            Err(e) => {
+                self.shared.record(&cn, ACTION_CONNECT, &client_id, false, &e.to_string());
+                return AuthResult::NotAuthorized;
+            }
+        };
+        if client_id != cn {
+            let reason = format!("client id {client_id:?} differs from certificate CN {cn:?}");
+            self.shared.record(&cn, ACTION_CONNECT, &client_id, false, &reason);
+            return AuthResult::NotAuthorized;
+        }
+        if ci.username().is_some_and(|u| u.as_ref() as &str != cn) {
+            self.shared.record(&cn, ACTION_CONNECT, &client_id, false, "username differs from certificate CN");
+            return AuthResult::NotAuthorized;
+        }
+        let peer = PeerCert {
+            common_name: cn.clone(),
+            subject: cert.subject.clone(),
+            organization: cert.organization.clone(),
+            serial_hex: cert.serial.clone().unwrap_or_default(),
+            client_id: client_id.clone(),
+            remote_addr: remote,
+            protocol_level: ci.proto_ver(),
+        };
+        let authorizer = self.shared.authorizer.clone();
+        let decision = match tokio::task::spawn_blocking(move || authorizer.authenticate(&peer)).await {
+            Ok(d) => d,
+            Err(_) => Decision::refuse("authorizer failed"),
+        };
+        let policy = match decision {
+            Decision::Refuse { reason } => {
+                // A refused identity loses any authorization an older connection still holds.
+                self.shared.forget(&cn);
+                self.shared.record(&cn, ACTION_CONNECT, &client_id, false, &reason);
+                return AuthResult::NotAuthorized;
+            }
+            Decision::Allow { policy } => policy,
+        };
+        if let Identity::Device(id) = &identity {
+            if !policy.confined_to_device(id) {
+                self.shared.record(&cn, ACTION_CONNECT, &client_id, false, "policy escapes the device namespace");
+                return AuthResult::NotAuthorized;
+            }
+        }
+        if let Some(lw) = ci.last_will() {
+            let topic: &str = match &lw {
+                LastWill::V3(w) => w.topic.as_ref(),
+                LastWill::V5(w) => w.topic.as_ref(),
+            };
+            if !policy.may_publish(topic) {
+                let reason = format!("last-will topic {topic:?} not allowed");
+                self.shared.record(&cn, ACTION_CONNECT, &client_id, false, &reason);
+                return AuthResult::NotAuthorized;
+            }
+        }
+        write_lock(&self.shared.sessions)
+            .insert(cn.clone(), SessionAuth { remote, identity, policy: Arc::new(policy) });
+        self.shared.record(&cn, ACTION_CONNECT, &client_id, true, "certificate verified, authorizer allowed");
+        AuthResult::Allow(false, None)
+    }
+
+    fn check_subscribe(&self, session: &Session, sub: &Subscribe) -> SubscribeAclResult {
+        let actor: &str = session.id.client_id.as_ref();
+        let filter: &str = sub.topic_filter.as_ref();
+        match self.shared.policy_of(session) {
+            Some((_, policy)) if policy.may_subscribe(filter) => {
+                SubscribeAclResult::new_success(sub.opts.qos(), None)
+            }
+            Some(_) => {
+                self.shared.record(actor, ACTION_SUBSCRIBE, filter, false, "filter outside the topic policy");
+                SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized)
+            }
+            None => {
+                self.shared.record(actor, ACTION_SUBSCRIBE, filter, false, "no authorization for this session");
+                SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized)
+            }
+        }
+    }
+
+    fn check_publish(&self, session: &Session, publish: &Publish) -> PublishAclResult {
+        let actor: &str = session.id.client_id.as_ref();
+        let topic: &str = publish.topic.as_ref();
+        let reason = match self.shared.policy_of(session) {
+            Some((identity, policy)) if policy.may_publish(topic) => {
+                if let Identity::Device(id) = identity {
+                    self.shared.emit(DeviceMessage {
+                        device_id: id,
+                        topic: topic.to_owned(),
+                        payload: publish.payload.clone(),
+                        qos: publish.qos.value(),
+                    });
+                }
+                return PublishAclResult::allow();
+            }
+            Some(_) => "topic outside the topic policy",
+            None => "no authorization for this session",
+        };
+        self.shared.record(actor, ACTION_PUBLISH, topic, false, reason);
+        PublishAclResult::rejected(self.shared.disconnect_on_refused_publish, Some(reason.into()))
+    }
+}
+
+fn lock_mutex<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
