@@ -80,6 +80,20 @@ pub struct ImageDigest {
 }
 
 impl ImageDigest {
+    /// A digest received from elsewhere (e.g. handed from one boot stage to the next), or `None`
+    /// when `bytes` is not `alg`'s digest length.
+    pub fn from_bytes(alg: HashAlg, bytes: &[u8]) -> Option<ImageDigest> {
+        if bytes.len() != alg.digest_len() {
+            return None;
+        }
+        let mut d = ImageDigest {
+            alg,
+            bytes: [0u8; 64],
+        };
+        copy_prefix(&mut d.bytes, bytes);
+        Some(d)
+    }
+
     /// The digest bytes (32, 48 or 64 of them).
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes
@@ -593,4 +607,18 @@ pub fn check_trusted_key(spki_der: &[u8]) -> Result<KeyType, ImageError> {
         return Ok(KeyType::Ed25519);
     }
     Ok(PublicKey::from_spki_der(spki_der)?.key_type())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_from_bytes_round_trips_and_checks_the_length() {
+        let d = HashAlg::Sha256.digest(b"castellan");
+        let back = ImageDigest::from_bytes(HashAlg::Sha256, d.as_bytes()).unwrap();
+        assert_eq!(back, d);
+        assert_eq!(ImageDigest::from_bytes(HashAlg::Sha384, d.as_bytes()), None);
+        assert_eq!(ImageDigest::from_bytes(HashAlg::Sha256, &[0u8; 31]), None);
+    }
 }
