@@ -17,11 +17,13 @@ pub mod its;
 mod kdf;
 mod platform;
 #[cfg(feature = "std")]
+pub mod powerloss;
+#[cfg(feature = "std")]
 pub mod sim;
 
 pub use error::{ServiceError, psa, status_of};
 pub use its::{Its, ItsConfig, ItsFlags, ItsInfo, ItsStatus};
 pub use platform::{
     LIFECYCLE_COUNTER, LIFECYCLE_WORD, MAX_MAPPED_COUNTERS, OtpCounterMap, Platform,
-    STORAGE_COUNTER, STORAGE_COUNTER_WORD, STORAGE_COUNTER_WORDS,
+    STORAGE_COMMIT_COUNTER, STORAGE_COUNTER_WORD, STORAGE_COUNTER_WORDS, STORAGE_INTENT_COUNTER,
 };

@@ -5,9 +5,10 @@
 //! ```text
 //!  SecureServices ── Platform { flash: F, counter: C, rng: R }
 //!                                 │
-//!                  C = OtpCounterMap<O>:  id 0 → lifecycle   (OTP word 16, thermometer, as castellan-boot)
-//!                                         id 1 → storage     (OTP words 32..64: values 0..=1024)
-//!                  (on a part with an RPMB-like counter, C routes id 1 there instead)
+//!                  C = OtpCounterMap<O>:  id 0 → lifecycle        (OTP word 16, thermometer, as castellan-boot)
+//!                                         id 1 → storage intent   (OTP words 32..48: values 0..=512)
+//!                                         id 2 → storage commit   (OTP words 48..64: values 0..=512)
+//!                  (on a part with RPMB-like counters, C routes ids 1 and 2 there instead)
 //! ```
 
 use castellan_hal::{HalError, MonotonicCounter, OTP_WORD_BITS, OtpCounter, OtpFuses};
@@ -37,14 +38,19 @@ impl<F, C, R> Platform<F, C, R> {
 
 /// Counter id of the PSA lifecycle in [`OtpCounterMap::castellan`].
 pub const LIFECYCLE_COUNTER: usize = 0;
-/// Counter id of the trusted-storage replay counter in [`OtpCounterMap::castellan`].
-pub const STORAGE_COUNTER: usize = 1;
+/// Counter id of the trusted-storage intent counter in [`OtpCounterMap::castellan`] (raised
+/// before a protected write, see [`crate::its`]).
+pub const STORAGE_INTENT_COUNTER: usize = 1;
+/// Counter id of the trusted-storage commit counter in [`OtpCounterMap::castellan`] (raised
+/// after a protected write).
+pub const STORAGE_COMMIT_COUNTER: usize = 2;
 /// OTP word of the lifecycle thermometer (the word `castellan-boot`'s OTP map uses).
 pub const LIFECYCLE_WORD: usize = 16;
-/// First OTP word of the storage replay counter in [`OtpCounterMap::castellan`].
+/// First OTP word of the storage counters in [`OtpCounterMap::castellan`] (intent first, then
+/// commit).
 pub const STORAGE_COUNTER_WORD: usize = 32;
-/// Words of the storage replay counter in [`OtpCounterMap::castellan`] (32 words: 1024 values).
-pub const STORAGE_COUNTER_WORDS: usize = 32;
+/// Words of each storage counter in [`OtpCounterMap::castellan`] (16 words: 512 values).
+pub const STORAGE_COUNTER_WORDS: usize = 16;
 
 /// Most counters an [`OtpCounterMap`] holds.
 pub const MAX_MAPPED_COUNTERS: usize = 4;
@@ -52,10 +58,10 @@ pub const MAX_MAPPED_COUNTERS: usize = 4;
 /// Monotonic counters of different widths in one fuse bank, each a thermometer code exactly as
 /// [`castellan_hal::OtpCounter`] writes it (it does the programming).
 ///
-/// A fuse counter wears out: every protected trusted-storage write takes one value (two for the
-/// first write after a boot), so production parts put the storage counter in an RPMB-like
-/// authenticated counter with a 32-bit range and keep fuses for the lifecycle; the services only
-/// need [`MonotonicCounter`].
+/// A fuse counter wears out: every protected trusted-storage write takes one value of each
+/// storage counter, so production parts put the storage counters in RPMB-like authenticated
+/// counters with a 32-bit range and keep fuses for the lifecycle; the services only need
+/// [`MonotonicCounter`].
 #[derive(Debug)]
 pub struct OtpCounterMap<O> {
     otp: O,
@@ -89,14 +95,19 @@ impl<O: OtpFuses> OtpCounterMap<O> {
         })
     }
 
-    /// Castellan's map: [`LIFECYCLE_COUNTER`] at [`LIFECYCLE_WORD`] (1 word) and
-    /// [`STORAGE_COUNTER`] at [`STORAGE_COUNTER_WORD`] ([`STORAGE_COUNTER_WORDS`] words).
+    /// Castellan's map: [`LIFECYCLE_COUNTER`] at [`LIFECYCLE_WORD`] (1 word), then
+    /// [`STORAGE_INTENT_COUNTER`] and [`STORAGE_COMMIT_COUNTER`] of [`STORAGE_COUNTER_WORDS`]
+    /// words each from [`STORAGE_COUNTER_WORD`] on.
     pub fn castellan(otp: O) -> Result<Self, HalError> {
         Self::new(
             otp,
             &[
                 (LIFECYCLE_WORD, 1),
                 (STORAGE_COUNTER_WORD, STORAGE_COUNTER_WORDS),
+                (
+                    STORAGE_COUNTER_WORD + STORAGE_COUNTER_WORDS,
+                    STORAGE_COUNTER_WORDS,
+                ),
             ],
         )
     }
@@ -161,9 +172,15 @@ mod tests {
         let mut map = OtpCounterMap::castellan(otp).unwrap();
         assert_eq!(map.read(LIFECYCLE_COUNTER), Ok(0));
         map.increment_to(LIFECYCLE_COUNTER, 2).unwrap();
-        map.increment_to(STORAGE_COUNTER, 40).unwrap();
+        map.increment_to(STORAGE_INTENT_COUNTER, 40).unwrap();
         assert_eq!(map.read(LIFECYCLE_COUNTER), Ok(2));
-        assert_eq!(map.read(STORAGE_COUNTER), Ok(40));
+        assert_eq!(map.read(STORAGE_INTENT_COUNTER), Ok(40));
+        assert_eq!(map.read(STORAGE_COMMIT_COUNTER), Ok(0));
+        map.increment_to(STORAGE_COMMIT_COUNTER, 512).unwrap();
+        assert_eq!(
+            map.increment_to(STORAGE_COMMIT_COUNTER, 513),
+            Err(HalError::CounterExhausted)
+        );
         assert_eq!(map.inner().contents()[LIFECYCLE_WORD], 0b11);
         assert_eq!(
             map.increment_to(LIFECYCLE_COUNTER, 1),
@@ -173,7 +190,7 @@ mod tests {
             map.increment_to(LIFECYCLE_COUNTER, 33),
             Err(HalError::CounterExhausted)
         );
-        assert_eq!(map.read(2), Err(HalError::OutOfBounds));
+        assert_eq!(map.read(3), Err(HalError::OutOfBounds));
     }
 
     #[test]

@@ -5,7 +5,7 @@ mod common;
 
 use castellan_hal::{MonotonicCounter, Partition};
 use castellan_services::{
-    Its, ItsConfig, ItsFlags, OtpCounterMap, Platform, STORAGE_COUNTER, ServiceError, psa,
+    Its, ItsConfig, ItsFlags, OtpCounterMap, Platform, STORAGE_COMMIT_COUNTER, ServiceError, psa,
     status_of,
 };
 use common::*;
@@ -304,7 +304,7 @@ fn no_confidentiality_is_stored_in_clear_but_authenticated() {
 fn no_replay_protection_spares_the_counter_and_may_come_back() {
     let mut dev = device(4, 0xFF);
     let mut its = mount(&mut dev);
-    let h0 = platform(&mut dev).counter.read(STORAGE_COUNTER).unwrap();
+    let h0 = platform(&mut dev).counter.read(STORAGE_COMMIT_COUNTER).unwrap();
     its.set(&mut platform(&mut dev), 5, b"boot count 1", ItsFlags::NO_REPLAY_PROTECTION)
         .unwrap();
     let old = raw(&dev, ITS_AREA);
@@ -313,7 +313,7 @@ fn no_replay_protection_spares_the_counter_and_may_come_back() {
         its.set(&mut platform(&mut dev), 5, v.as_bytes(), ItsFlags::NO_REPLAY_PROTECTION)
             .unwrap();
     }
-    let h1 = platform(&mut dev).counter.read(STORAGE_COUNTER).unwrap();
+    let h1 = platform(&mut dev).counter.read(STORAGE_COMMIT_COUNTER).unwrap();
     assert_eq!(h0, h1, "unprotected writes must not step the counter");
     drop(its);
     // An old image that differs only in the unprotected asset mounts, with the old value.
@@ -324,7 +324,7 @@ fn no_replay_protection_spares_the_counter_and_may_come_back() {
     // A protected write steps the counter; now the old image is refused.
     its.set(&mut platform(&mut dev), 6, b"protected", ItsFlags::NONE)
         .unwrap();
-    assert!(platform(&mut dev).counter.read(STORAGE_COUNTER).unwrap() > h1);
+    assert!(platform(&mut dev).counter.read(STORAGE_COMMIT_COUNTER).unwrap() > h1);
     drop(its);
     put_raw(&mut dev, ITS_AREA, &old);
     dev.power_cycle();
@@ -339,7 +339,7 @@ fn counter_exhaustion_is_refused_before_anything_is_written() {
     let mut dev = device(4, 0xFF);
     // A storage counter of one fuse word: 32 values.
     fn counter(dev: &mut castellan_sim::SimDevice) -> castellan_services::sim::SimPlatform<'_> {
-        let c = OtpCounterMap::new(&mut dev.otp, &[(16, 1), (40, 1)]).unwrap();
+        let c = OtpCounterMap::new(&mut dev.otp, &[(16, 1), (40, 1), (41, 1)]).unwrap();
         Platform::new(&mut dev.flash, c, &mut dev.rng)
     }
     let mut its = Its::mount(its_config(), &CDI_SEAL, &mut counter(&mut dev)).unwrap();
@@ -413,9 +413,9 @@ fn another_sealing_cdi_cannot_open_the_store() {
 fn bad_layouts_are_refused() {
     let mut dev = device(4, 0xFF);
     let mut p = platform(&mut dev);
-    let odd = ItsConfig::new(Partition::new(512, 3 * 512), KEY_AREA, STORAGE_COUNTER);
+    let odd = ItsConfig::new(Partition::new(512, 3 * 512), KEY_AREA);
     assert!(matches!(Its::mount(odd, &CDI_SEAL, &mut p), Err(ServiceError::InvalidArgument(_))));
-    let overlap = ItsConfig::new(Partition::new(0, 4 * 512), KEY_AREA, STORAGE_COUNTER);
+    let overlap = ItsConfig::new(Partition::new(0, 4 * 512), KEY_AREA);
     assert!(matches!(Its::mount(overlap, &CDI_SEAL, &mut p), Err(ServiceError::InvalidArgument(_))));
     let too_many = ItsConfig {
         max_assets: 33,

@@ -26,27 +26,37 @@
 //!
 //! # Replay protection
 //!
-//! A hardware monotonic counter `H` (a [`castellan_hal::MonotonicCounter`] id) protects against
-//! an attacker who puts back an older copy of the flash. Order of a protected write:
+//! Two hardware monotonic counters protect against an attacker who puts back an older copy of
+//! the flash: INTENT (`I`) and COMMIT (`K`), equal at rest. A protected write with `c = I + 1`:
 //!
-//! 1. write the entries and the commit with `c = H + 1` (`H + 2` for the first protected write
-//!    after a mount, see below);
-//! 2. then raise the counter to `c`; the call returns success only after that.
+//! 1. raise INTENT to `c`;
+//! 2. write the transaction's entries and its commit, bound to `c`;
+//! 3. raise COMMIT to `c`. The call returns success only after that.
 //!
-//! At mount, with `c_n` the newest committed value: `c_n < H` is a rollback and the store refuses
-//! to mount ([`crate::ServiceError::StorageRollback`]); `c_n > H` is a write whose counter step
-//! was cut by a power loss and is rolled forward (the counter is raised to `c_n`); a blank store
-//! with `H > 0` is a rollback to the factory state. Writing first can neither brick the store (a
-//! cut before the counter step leaves `c_n ≥ H`) nor open a replay window (every state the caller
-//! was told is stored has `c = H`, every older one `c < H`). The opposite order (counter first)
-//! must accept `c_n = H - 1` after a cut, which lets the previous state be replayed at any time.
-//! The skip of one value after a mount closes the last gap: a write cut after its commit but
-//! before its counter step leaves an orphan `c = H + 1` in that flash image; if the attacker
-//! restores the older image instead, the next protected write uses `H + 2`, so the orphan image
-//! is stale as soon as that write returns.
+//! At mount, with `L` the counter value of the newest committed transaction in flash:
 //!
-//! Assets created with `NO_REPLAY_PROTECTION` are written with `c = H` and no counter step (no
+//! ```text
+//!  I == K:  L == I   → mount                 L <  I → refuse: rollback (an old copy)
+//!  I >  K:  L == I   → raise K to I          (step 3 was cut: roll forward)
+//!           L == K   → resync: a new empty transaction with c = I + 1, steps 1-3
+//!                      (step 2 did not land, or the attacker put back the image from before it)
+//!           otherwise → refuse: rollback
+//! ```
+//!
+//! Why two counters: with one counter, "write, then raise" leaves an orphan image (commit
+//! written, counter not raised) that an attacker can keep, put back the previous image, let
+//! the device write something else with the same counter value, then swap the orphan in: a
+//! fork. "Raise, then write" bricks or must accept `L == counter - 1`, which replays the
+//! previous state at any time. With INTENT/COMMIT a cut anywhere leaves `L ∈ {K, I}`; both are
+//! states the caller may see (the last acknowledged one, or the one being written), and the
+//! resync moves past every value an orphan could carry, so no image older than the newest
+//! acknowledged write ever mounts once a later protected write returned. No cut bricks the
+//! store: every case above either mounts or is an image the device never left behind.
+//!
+//! Assets created with `NO_REPLAY_PROTECTION` are written with `c = L` and no counter step (no
 //! counter wear); an old copy that differs only in such assets mounts. Compaction keeps `c`.
+//! A blank store is `L = 0`: it is formatted when `K = 0` (first boot, or a first format cut
+//! by a power loss) and refused as a rollback to the factory state otherwise.
 //!
 //! # Keys and crypto-erase
 //!
@@ -64,7 +74,7 @@ mod write;
 use castellan_hal::{Flash, MonotonicCounter, Partition, RandomSource};
 use zeroize::Zeroizing;
 
-use crate::{Platform, ServiceError};
+use crate::{Platform, STORAGE_COMMIT_COUNTER, STORAGE_INTENT_COUNTER, ServiceError};
 
 pub use format::{ITS_MAX_ASSET_SIZE, ITS_MAX_ASSETS};
 pub(crate) use format::Namespace;
@@ -115,8 +125,10 @@ pub struct ItsConfig {
     pub area: Partition,
     /// The wrapped storage root key (at least one sector, separate from `area`).
     pub key_area: Partition,
-    /// Id of the replay counter in the platform's [`MonotonicCounter`].
-    pub counter_id: usize,
+    /// Id of the INTENT replay counter in the platform's [`MonotonicCounter`].
+    pub intent_counter: usize,
+    /// Id of the COMMIT replay counter in the platform's [`MonotonicCounter`].
+    pub commit_counter: usize,
     /// Most assets the store holds (all namespaces), at most [`ITS_MAX_ASSETS`].
     pub max_assets: usize,
     /// Largest asset in bytes, at most [`ITS_MAX_ASSET_SIZE`].
@@ -124,13 +136,16 @@ pub struct ItsConfig {
 }
 
 impl ItsConfig {
-    /// A store in `area` with its key in `key_area`, replay counter `counter_id`, and the
-    /// largest limits ([`ITS_MAX_ASSETS`], [`ITS_MAX_ASSET_SIZE`]).
-    pub const fn new(area: Partition, key_area: Partition, counter_id: usize) -> Self {
+    /// A store in `area` with its key in `key_area`, the replay counters of
+    /// [`crate::OtpCounterMap::castellan`] ([`STORAGE_INTENT_COUNTER`],
+    /// [`STORAGE_COMMIT_COUNTER`]) and the largest limits ([`ITS_MAX_ASSETS`],
+    /// [`ITS_MAX_ASSET_SIZE`]).
+    pub const fn new(area: Partition, key_area: Partition) -> Self {
         ItsConfig {
             area,
             key_area,
-            counter_id,
+            intent_counter: STORAGE_INTENT_COUNTER,
+            commit_counter: STORAGE_COMMIT_COUNTER,
             max_assets: ITS_MAX_ASSETS,
             max_asset_size: ITS_MAX_ASSET_SIZE,
         }
@@ -152,7 +167,7 @@ pub struct ItsStatus {
     pub write_offset: usize,
     /// Sequence number of the newest committed transaction.
     pub seq: u32,
-    /// Replay counter value bound to the newest committed transaction.
+    /// Replay-counter value bound to the newest committed transaction.
     pub counter: u32,
 }
 
@@ -190,8 +205,6 @@ pub struct Its {
     dirty: bool,
     last_seq: u32,
     last_c: u32,
-    /// No protected write yet since mount: the next one skips a counter value.
-    fresh_session: bool,
     /// A change failed half-way (power loss, flash error): rescan before the next call.
     broken: bool,
 }

@@ -37,6 +37,14 @@ pub(super) struct BankScan {
     dirty: bool,
 }
 
+/// Outcome of a rescan.
+pub(super) enum Rescan {
+    /// The store is mounted.
+    Mounted,
+    /// Nothing is committed and the commit counter is 0: a blank store to format.
+    NeedsFormat,
+}
+
 /// State of the key area.
 enum KeyArea {
     Valid(Zeroizing<[u8; SRK_LEN]>),
@@ -60,26 +68,25 @@ impl Its {
     ) -> Result<Its, ServiceError> {
         let geo = geometry(&config, &p.flash)?;
         let swk = kdf::storage_wrapping_key(cdi_seal)?;
-        let h = p.counter.read(config.counter_id)?;
+        let (intent, commit) = read_counters(&config, &p.counter)?;
         let srk = match read_key_area(&config, geo, &swk, &mut p.flash)? {
             KeyArea::Valid(srk) => srk,
-            KeyArea::Blank | KeyArea::Invalid if h == 0 => {
+            KeyArea::Blank | KeyArea::Invalid if commit == 0 => {
                 return Self::format_with(config, geo, &swk, p);
             }
             KeyArea::Blank => {
                 return Err(ServiceError::StorageRollback {
                     stored: 0,
-                    hardware: h,
+                    hardware: intent,
                 });
             }
             KeyArea::Invalid => return Err(ServiceError::StorageKeyInvalid),
         };
         let mut its = Its::empty(config, geo, srk);
-        if its.rescan(p)? {
-            Ok(its)
-        } else {
-            // Key written, genesis commit not: a format cut by a power loss. Start again.
-            Self::format_with(config, geo, &swk, p)
+        match its.rescan(p)? {
+            Rescan::Mounted => Ok(its),
+            // Key written, genesis not committed: a first format cut by a power loss.
+            Rescan::NeedsFormat => Self::format_with(config, geo, &swk, p),
         }
     }
 
@@ -101,19 +108,18 @@ impl Its {
         swk: &[u8; kdf::KEY_LEN],
         p: &mut Platform<F, C, R>,
     ) -> Result<Its, ServiceError> {
-        let h = p.counter.read(config.counter_id)?;
+        read_counters(&config, &p.counter)?;
         Its::crypto_erase(&config, &mut p.flash)?;
         let mut srk = Zeroizing::new([0u8; SRK_LEN]);
         p.rng.fill(srk.as_mut_slice())?;
         write_key_area(&config, geo, swk, &srk, p)?;
         let mut its = Its::empty(config, geo, srk);
-        its.last_c = h;
-        // The genesis transaction: no entries, just a commit binding the counter.
-        let c = its.next_protected_c(p)?;
+        // The genesis transaction: no entries, a commit binding a fresh counter value.
+        let c = its.begin_protected(p)?;
         let genesis = Sha256::new().finalize();
         let bank = its.bank(0);
         let commit_len = its.write_commit(p, bank, 0, 1, c, 0, genesis.as_slice())?;
-        its.step_counter(p, c)?;
+        its.finish_protected(p, c)?;
         its.last_seq = 1;
         its.last_c = c;
         its.write_pos = commit_len as u32;
@@ -131,26 +137,25 @@ impl Its {
             dirty: false,
             last_seq: 0,
             last_c: 0,
-            fresh_session: true,
             broken: false,
         }
     }
 
-    /// Rebuilds the RAM state from flash. `Ok(false)`: nothing committed and the counter is 0.
+    /// Rebuilds the RAM state from flash and applies the replay rules (module doc).
     pub(super) fn rescan<F: Flash, C: MonotonicCounter, R: RandomSource>(
         &mut self,
         p: &mut Platform<F, C, R>,
-    ) -> Result<bool, ServiceError> {
-        let h = p.counter.read(self.config.counter_id)?;
+    ) -> Result<Rescan, ServiceError> {
+        let (intent, commit) = read_counters(&self.config, &p.counter)?;
         self.index = [None; ITS_MAX_ASSETS];
         let s0 = self.scan_bank(&mut p.flash, 0, false)?;
         let s1 = self.scan_bank(&mut p.flash, 1, false)?;
         let winner = match (s0.committed, s1.committed) {
-            (false, false) if h == 0 => return Ok(false),
+            (false, false) if commit == 0 => return Ok(Rescan::NeedsFormat),
             (false, false) => {
                 return Err(ServiceError::StorageRollback {
                     stored: 0,
-                    hardware: h,
+                    hardware: intent,
                 });
             }
             (true, false) => 0,
@@ -164,28 +169,44 @@ impl Its {
             }
         };
         let st = self.scan_bank(&mut p.flash, winner, true)?;
-        if st.last_c < h {
-            return Err(if st.dirty {
-                ServiceError::StorageCorrupt("a committed transaction fails its integrity check")
-            } else {
-                ServiceError::StorageRollback {
-                    stored: st.last_c,
-                    hardware: h,
-                }
-            });
-        }
-        if st.last_c > h {
-            // Committed, but the counter step was cut: complete it.
-            p.counter.increment_to(self.config.counter_id, st.last_c)?;
-        }
+        let newest = st.last_c;
+        let rollback = ServiceError::StorageRollback {
+            stored: newest,
+            hardware: intent,
+        };
+        let ahead = ServiceError::StorageCorrupt("newest transaction is ahead of the replay counters");
+        let resync = if newest > intent {
+            return Err(ahead);
+        } else if intent == commit {
+            if newest < intent {
+                return Err(if st.dirty {
+                    ServiceError::StorageCorrupt("a committed transaction fails its integrity check")
+                } else {
+                    rollback
+                });
+            }
+            false
+        } else if newest == intent {
+            // Step 3 of a protected write was cut: complete it.
+            p.counter.increment_to(self.config.commit_counter, intent)?;
+            false
+        } else if newest == commit {
+            // Step 2 did not land (or this is the image from before it): move past it.
+            true
+        } else {
+            return Err(rollback);
+        };
         self.active = winner;
         self.write_pos = st.end;
         self.dirty = st.dirty;
         self.last_seq = st.last_seq;
-        self.last_c = st.last_c;
-        self.fresh_session = true;
+        self.last_c = newest;
         self.broken = false;
-        Ok(true)
+        if resync {
+            let r = self.resync(p);
+            self.guard(r)?;
+        }
+        Ok(Rescan::Mounted)
     }
 
     /// Rescans first if a change failed half-way.
@@ -193,10 +214,12 @@ impl Its {
         &mut self,
         p: &mut Platform<F, C, R>,
     ) -> Result<(), ServiceError> {
-        if self.broken && !self.rescan(p)? {
-            return Err(ServiceError::StorageCorrupt(
-                "the store vanished from flash while mounted",
-            ));
+        if self.broken {
+            if let Rescan::NeedsFormat = self.rescan(p)? {
+                return Err(ServiceError::StorageCorrupt(
+                    "the store vanished from flash while mounted",
+                ));
+            }
         }
         Ok(())
     }
@@ -294,16 +317,13 @@ impl Its {
         loop {
             let mut hb = [0u8; HEADER_LEN];
             if pos + HEADER_LEN > size {
-                st.dirty |= !part.is_erased(flash, pos as u32, (size - pos) as u32)?;
                 break;
             }
             part.read(flash, pos as u32, &mut hb)?;
             if hb.iter().take(4).all(|b| *b == erased) {
-                st.dirty |= !part.is_erased(flash, pos as u32, (size - pos) as u32)?;
                 break;
             }
             let Some(h) = Header::parse(&hb) else {
-                st.dirty = true;
                 break;
             };
             let esize = h.entry_size(ws);
@@ -314,7 +334,6 @@ impl Its {
                 Kind::Commit => h.flags == 0 && h.ns == 0 && h.uid == 0,
             };
             if !in_bounds || !sane || count as usize > ITS_MAX_ASSETS {
-                st.dirty = true;
                 break;
             }
             if h.kind != Kind::Commit {
@@ -333,7 +352,6 @@ impl Its {
                 && max_c <= h.c
                 && self.commit_tag_ok(flash, part, pos, &hb, &h, digest.as_slice())?;
             if !valid {
-                st.dirty = true;
                 break;
             }
             if apply {
@@ -349,6 +367,10 @@ impl Its {
             max_seq = 0;
             max_c = 0;
         }
+        // Clean only if nothing follows the last commit: an uncommitted entry, a torn write or
+        // a failed check leaves the bank dirty, and it is never appended to again.
+        let end = st.end as usize;
+        st.dirty = !part.is_erased(flash, st.end, (size - end) as u32)?;
         Ok(st)
     }
 
@@ -465,6 +487,21 @@ fn hash_range<F: Flash>(
     Ok(())
 }
 
+/// Reads (INTENT, COMMIT); COMMIT ahead of INTENT cannot happen and is refused.
+pub(super) fn read_counters<C: MonotonicCounter>(
+    config: &ItsConfig,
+    counter: &C,
+) -> Result<(u32, u32), ServiceError> {
+    let intent = counter.read(config.intent_counter)?;
+    let commit = counter.read(config.commit_counter)?;
+    if commit > intent {
+        return Err(ServiceError::StorageCorrupt(
+            "the commit counter is ahead of the intent counter",
+        ));
+    }
+    Ok((intent, commit))
+}
+
 /// Checks the configuration against the flash and returns the store's geometry.
 pub(super) fn geometry<F: Flash>(config: &ItsConfig, flash: &F) -> Result<Geometry, ServiceError> {
     let bad = ServiceError::InvalidArgument;
@@ -491,6 +528,9 @@ pub(super) fn geometry<F: Flash>(config: &ItsConfig, flash: &F) -> Result<Geomet
     }
     if (config.key_area.size as usize) < round_up(KEY_RECORD_LEN, ws) {
         return Err(bad("ITS key area is too small"));
+    }
+    if config.intent_counter == config.commit_counter {
+        return Err(bad("ITS needs two distinct replay counters"));
     }
     if config.max_assets == 0 || config.max_assets > ITS_MAX_ASSETS {
         return Err(bad("max_assets must be 1..=ITS_MAX_ASSETS"));

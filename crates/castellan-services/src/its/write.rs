@@ -2,8 +2,9 @@
 //! bank or made by compaction into the other bank, then the replay-counter step.
 //!
 //! ```text
-//!  append:      active bank  …[txn][txn][entry][commit]              → counter step
-//!  compaction:  other bank   erase · [live entries…][new entry][commit] → counter step
+//!  protected:   INTENT := c  ·  write the transaction (bound to c)  ·  COMMIT := c
+//!  append:      active bank  …[txn][txn][entry][commit]
+//!  compaction:  other bank   erase · [live entries…][new entry][commit]
 //! ```
 //! Nothing in RAM changes before the last flash or counter operation succeeded; any hardware
 //! error marks the store for a rescan before its next call.
@@ -13,7 +14,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::format::{
-    ENTRY_BUF_LEN, HEADER_LEN, Header, ITS_MAX_ASSETS, Kind, Namespace, entry_size,
+    ENTRY_BUF_LEN, HEADER_LEN, Header, Kind, Namespace, entry_size,
 };
 use super::scan::commit_aad;
 use super::{Its, ItsFlags, Slot};
@@ -34,6 +35,8 @@ enum Change<'a> {
         uid: u64,
         flags: u8,
     },
+    /// An empty protected transaction (mount after a cut before step 2, see the module doc).
+    Resync,
 }
 
 impl Its {
@@ -104,8 +107,16 @@ impl Its {
         self.guard(r)
     }
 
+    /// Writes an empty protected transaction (a fresh counter value, no change of content).
+    pub(super) fn resync<F: Flash, C: MonotonicCounter, R: RandomSource>(
+        &mut self,
+        p: &mut Platform<F, C, R>,
+    ) -> Result<(), ServiceError> {
+        self.commit_change(p, Change::Resync, true)
+    }
+
     /// Marks the store for a rescan when `r` failed in the hardware or in an integrity check.
-    fn guard<T>(&mut self, r: Result<T, ServiceError>) -> Result<T, ServiceError> {
+    pub(super) fn guard<T>(&mut self, r: Result<T, ServiceError>) -> Result<T, ServiceError> {
         if let Err(
             ServiceError::Hardware(_) | ServiceError::StorageCorrupt(_) | ServiceError::Crypto(_),
         ) = &r
@@ -121,25 +132,46 @@ impl Its {
         change: Change<'_>,
         protected: bool,
     ) -> Result<(), ServiceError> {
+        let ws = self.geo.ws;
         let seq = self
             .last_seq
             .checked_add(1)
             .ok_or(ServiceError::CounterExhausted)?;
+        let (skip, entry_len) = match change {
+            Change::Set { ns, uid, data, .. } => ((ns, uid), entry_size(data.len(), ws)),
+            Change::Remove { ns, uid, .. } => ((ns, uid), entry_size(0, ws)),
+            Change::Resync => ((u8::MAX, 0), 0),
+        };
+        let commit_len = entry_size(0, ws);
+        let bank_size = self.geo.bank_size as usize;
+        let append = !self.dirty && self.write_pos as usize + entry_len + commit_len <= bank_size;
+        if !append {
+            let added = if let Change::Set { .. } = change {
+                entry_len
+            } else {
+                0
+            };
+            if self.live_bytes_without(skip) + added + commit_len > bank_size {
+                return Err(ServiceError::StorageFull);
+            }
+        }
+        // Every refusal is behind us: from here on only the hardware can fail.
         let c = if protected {
-            self.next_protected_c(p)?
+            self.begin_protected(p)?
         } else {
             self.last_c
         };
         let mut buf = Zeroizing::new([0u8; ENTRY_BUF_LEN]);
-        let (ns, uid, new_slot) = match change {
+        let new_slot = match change {
             Change::Set {
                 ns,
                 uid,
                 flags,
                 data,
             } => {
-                let size = self.build_data_entry(p, buf.as_mut_slice(), ns, uid, flags, seq, c, data)?;
-                let slot = Slot {
+                let size =
+                    self.build_data_entry(p, buf.as_mut_slice(), ns, uid, flags, seq, c, data)?;
+                Some(Slot {
                     ns,
                     uid,
                     flags,
@@ -147,52 +179,64 @@ impl Its {
                     offset: 0,
                     size: size as u32,
                     seq,
-                };
-                (ns, uid, Some(slot))
+                })
             }
-            Change::Remove { ns, uid, .. } => (ns, uid, None),
-        };
-        let commit_len = entry_size(0, self.geo.ws);
-        let entry_len = match (change, new_slot) {
-            (_, Some(s)) => s.size as usize,
-            (Change::Remove { flags, .. }, None) => {
-                self.build_tombstone(p, buf.as_mut_slice(), ns, uid, flags, seq, c)?
+            Change::Remove { ns, uid, flags } => {
+                self.build_tombstone(p, buf.as_mut_slice(), ns, uid, flags, seq, c)?;
+                None
             }
-            (Change::Set { .. }, None) => return Err(ServiceError::Crypto("entry")),
+            Change::Resync => None,
         };
-        let fits = !self.dirty
-            && self.write_pos as usize + entry_len + commit_len <= self.geo.bank_size as usize;
-        if !fits {
+        let entry = buf.get(..entry_len).ok_or(ServiceError::Crypto("entry"))?;
+        if append {
+            let bank = self.bank(self.active);
+            let at = self.write_pos as usize;
+            if !entry.is_empty() {
+                bank.write(&mut p.flash, at as u32, entry)?;
+            }
+            let count = u32::from(!entry.is_empty());
+            let digest = Sha256::digest(entry);
+            self.write_commit(p, bank, at + entry_len, seq, c, count, digest.as_slice())?;
+            if protected {
+                self.finish_protected(p, c)?;
+            }
+            match (change, new_slot) {
+                (_, Some(slot)) => self.upsert(Slot {
+                    offset: at as u32,
+                    ..slot
+                })?,
+                (Change::Remove { ns, uid, .. }, None) => self.drop_slot(ns, uid),
+                _ => {}
+            }
+            self.write_pos = (at + entry_len + commit_len) as u32;
+        } else {
             let extra = match new_slot {
-                Some(slot) => Some((slot, buf.get(..entry_len).unwrap_or_default())),
+                Some(slot) => Some((slot, entry)),
                 None => None,
             };
-            return self.compact(p, (ns, uid), extra, seq, c, protected);
+            self.compact(p, skip, extra, seq, c)?;
+            if protected {
+                self.finish_protected(p, c)?;
+            }
+            self.switch_to_compacted(skip, new_slot)?;
         }
-        let bank = self.bank(self.active);
-        let at = self.write_pos as usize;
-        let entry = buf.get(..entry_len).ok_or(ServiceError::Crypto("entry"))?;
-        bank.write(&mut p.flash, at as u32, entry)?;
-        let digest = Sha256::digest(entry);
-        self.write_commit(p, bank, at + entry_len, seq, c, 1, digest.as_slice())?;
-        if protected {
-            self.step_counter(p, c)?;
-        }
-        match new_slot {
-            Some(slot) => self.upsert(Slot {
-                offset: at as u32,
-                ..slot
-            })?,
-            None => self.drop_slot(ns, uid),
-        }
-        self.write_pos = (at + entry_len + commit_len) as u32;
         self.last_seq = seq;
         self.last_c = c;
         Ok(())
     }
 
+    /// Bytes of flash the live entries take, `skip` excluded.
+    fn live_bytes_without(&self, skip: (u8, u64)) -> usize {
+        self.index
+            .iter()
+            .flatten()
+            .filter(|s| (s.ns, s.uid) != skip)
+            .map(|s| s.size as usize)
+            .sum()
+    }
+
     /// Writes the whole state, minus `skip` and plus `extra`, into the other bank as one
-    /// transaction, which then becomes the active bank.
+    /// transaction (flash only: [`Its::switch_to_compacted`] updates RAM once it is complete).
     fn compact<F: Flash, C: MonotonicCounter, R: RandomSource>(
         &mut self,
         p: &mut Platform<F, C, R>,
@@ -200,105 +244,97 @@ impl Its {
         extra: Option<(Slot, &[u8])>,
         seq: u32,
         c: u32,
-        protected: bool,
     ) -> Result<(), ServiceError> {
-        let keep = |s: &Slot| (s.ns, s.uid) != skip;
-        let commit_len = entry_size(0, self.geo.ws);
-        let live: usize = self
-            .index
-            .iter()
-            .flatten()
-            .filter(|s| keep(s))
-            .map(|s| s.size as usize)
-            .sum();
-        let extra_len = extra.map_or(0, |(_, e)| e.len());
-        if live + extra_len + commit_len > self.geo.bank_size as usize {
-            return Err(ServiceError::StorageFull);
-        }
         let source = self.bank(self.active);
-        let target_id = 1 - self.active;
-        let target = self.bank(target_id);
+        let target = self.bank(1 - self.active);
         target.erase_all(&mut p.flash)?;
         let mut hasher = Sha256::new();
-        let mut offsets = [0u32; ITS_MAX_ASSETS];
         let mut pos = 0usize;
         let mut count = 0u32;
         let mut copy = Zeroizing::new([0u8; ENTRY_BUF_LEN]);
-        for (slot, new_offset) in self.index.iter().zip(offsets.iter_mut()) {
-            let Some(slot) = slot.filter(keep) else {
+        for slot in self.index.iter().flatten() {
+            if (slot.ns, slot.uid) == skip {
                 continue;
-            };
+            }
             let entry = copy
                 .get_mut(..slot.size as usize)
                 .ok_or(ServiceError::Crypto("entry"))?;
             source.read(&mut p.flash, slot.offset, entry)?;
-            check_copy(entry, &slot)?;
+            check_copy(entry, slot)?;
             target.write(&mut p.flash, pos as u32, entry)?;
             hasher.update(&*entry);
-            *new_offset = pos as u32;
             pos += slot.size as usize;
             count += 1;
         }
-        let mut extra_at = 0usize;
         if let Some((_, entry)) = extra {
             target.write(&mut p.flash, pos as u32, entry)?;
             hasher.update(entry);
-            extra_at = pos;
             pos += entry.len();
             count += 1;
         }
         let digest = hasher.finalize();
         self.write_commit(p, target, pos, seq, c, count, digest.as_slice())?;
-        if protected {
-            self.step_counter(p, c)?;
-        }
-        for (slot, new_offset) in self.index.iter_mut().zip(offsets) {
-            match slot {
-                Some(s) if keep(s) => s.offset = new_offset,
-                _ => *slot = None,
-            }
-        }
-        if let Some((slot, _)) = extra {
-            self.upsert(Slot {
-                offset: extra_at as u32,
-                ..slot
-            })?;
-        }
-        self.active = target_id;
-        self.write_pos = (pos + commit_len) as u32;
-        self.dirty = false;
-        self.last_seq = seq;
-        self.last_c = c;
         Ok(())
     }
 
-    /// The counter value of the next protected transaction: one above the current value, two
-    /// above for the first after a mount (see the module doc).
-    pub(super) fn next_protected_c<F, C: MonotonicCounter, R>(
+    /// Points the RAM index at the bank [`Its::compact`] wrote (same order, same sizes).
+    fn switch_to_compacted(
+        &mut self,
+        skip: (u8, u64),
+        extra: Option<Slot>,
+    ) -> Result<(), ServiceError> {
+        let mut pos = 0u32;
+        for entry in self.index.iter_mut() {
+            match entry {
+                Some(s) if (s.ns, s.uid) != skip => {
+                    s.offset = pos;
+                    pos += s.size;
+                }
+                _ => *entry = None,
+            }
+        }
+        if let Some(slot) = extra {
+            self.upsert(Slot {
+                offset: pos,
+                ..slot
+            })?;
+            pos += slot.size;
+        }
+        self.active = 1 - self.active;
+        self.write_pos = pos + entry_size(0, self.geo.ws) as u32;
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Step 1 of a protected transaction: raises INTENT to a fresh value and returns it.
+    pub(super) fn begin_protected<F, C: MonotonicCounter, R>(
         &self,
-        p: &Platform<F, C, R>,
+        p: &mut Platform<F, C, R>,
     ) -> Result<u32, ServiceError> {
-        let h = p.counter.read(self.config.counter_id)?;
-        let step = if self.fresh_session { 2 } else { 1 };
-        let c = self
-            .last_c
-            .max(h)
-            .checked_add(step)
+        let intent = p.counter.read(self.config.intent_counter)?;
+        let c = intent
+            .max(self.last_c)
+            .checked_add(1)
             .ok_or(ServiceError::CounterExhausted)?;
         if c > p.counter.max_value() {
             return Err(ServiceError::CounterExhausted);
         }
+        p.counter
+            .increment_to(self.config.intent_counter, c)
+            .map_err(|e| match e {
+                castellan_hal::HalError::CounterExhausted => ServiceError::CounterExhausted,
+                e => ServiceError::Hardware(e),
+            })?;
         Ok(c)
     }
 
-    /// Raises the replay counter to `c` (the last step of a protected transaction).
-    pub(super) fn step_counter<F, C: MonotonicCounter, R>(
-        &mut self,
+    /// Step 3 of a protected transaction: raises COMMIT to `c`.
+    pub(super) fn finish_protected<F, C: MonotonicCounter, R>(
+        &self,
         p: &mut Platform<F, C, R>,
         c: u32,
     ) -> Result<(), ServiceError> {
-        p.counter.increment_to(self.config.counter_id, c)?;
-        self.fresh_session = false;
+        p.counter.increment_to(self.config.commit_counter, c)?;
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 
 use castellan_hal::Partition;
 use castellan_services::sim::{SimPlatform, sim_platform};
-use castellan_services::{Its, ItsConfig, STORAGE_COUNTER};
+use castellan_services::{Its, ItsConfig};
 use castellan_sim::{DeviceConfig, FlashConfig, SimDevice};
 
 /// Sector size of the test flash.
@@ -26,7 +26,7 @@ pub fn device(write_size: u32, erased: u8) -> SimDevice {
 
 /// The trusted-storage configuration of [`device`].
 pub fn its_config() -> ItsConfig {
-    ItsConfig::new(ITS_AREA, KEY_AREA, STORAGE_COUNTER)
+    ItsConfig::new(ITS_AREA, KEY_AREA)
 }
 
 /// The device's platform.
