@@ -254,7 +254,9 @@ pub struct Sub {
 impl Sub {
     pub fn spawn(args: &[String]) -> Sub {
         require_mosquitto_clients();
-        let mut child = Command::new("mosquitto_sub")
+        // stdbuf: mosquitto_sub buffers its output fully when it is not a terminal.
+        let mut child = Command::new("stdbuf")
+            .args(["-oL", "-eL", "mosquitto_sub"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
