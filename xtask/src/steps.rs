@@ -79,10 +79,51 @@ pub(crate) fn ci() -> Result {
         }
         Ok(())
     })?;
-    step("cargo test", || run(cargo().args(["test", "--workspace"])))?;
+    let mut totals = (0u64, 0u64);
+    step("cargo test", || {
+        totals = run_tests(cargo().args(["test", "--workspace"]))?;
+        Ok(())
+    })?;
     step("fuzz (bounded)", || fuzz(FUZZ_TARGETS, 30))?;
     eprintln!("\nxtask ci: all steps passed in {:.0?}", t.elapsed());
+    println!("ci: {} passed, {} failed", totals.0, totals.1);
     Ok(())
+}
+
+/// Run `cargo test`, echoing its output, and add up its `test result:` lines.
+fn run_tests(c: &mut Command) -> Result<(u64, u64)> {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = c
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {c:?}: {e}"))?;
+    let mut totals = (0, 0);
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(std::io::Result::ok) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                totals.0 += count_before(rest, " passed");
+                totals.1 += count_before(rest, " failed");
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(totals)
+    } else {
+        Err(format!(
+            "{c:?} failed ({status}): {} passed, {} failed",
+            totals.0, totals.1
+        ))
+    }
+}
+
+/// The number just before `word` in a cargo `test result:` line.
+fn count_before(line: &str, word: &str) -> u64 {
+    line.find(word)
+        .and_then(|end| line[..end].rsplit([' ', ';']).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// `cargo xtask fuzz [--seconds N] [TARGET…]`.
