@@ -4,7 +4,8 @@
 //!  code SRAM (ZBT SSRAM1, MPC0)         secure alias 0x1000_0000, non-secure alias 0x0000_0000
 //!  0x1000_0000  ROM stage (loaded by QEMU -kernel; "immutable": nothing writes it)   256 KiB
 //!  0x1004_0000  bootloader, copied from flash by the ROM after verification          256 KiB
-//!  0x1008_0000  secure partition: veneer page (NSC, 1 KiB) then vector table, code   1.5 MiB
+//!  0x1008_0000  secure partition: vector table, code; its last 2 KiB (0x100B_F800) is the
+//!               veneer page, the only non-secure-callable memory                     256 KiB
 //!  0x1020_0000  non-secure application (= NS alias 0x0020_0000), copied by the bootloader
 //!  SSRAM (MPC1)  0x3800_0000  secure RAM, reused by each secure stage in turn; the last 4 KiB
 //!               (0x381F_F000) is the hand-off page between stages
@@ -30,16 +31,17 @@ pub const ROM_BASE: u32 = 0x1000_0000;
 pub const BOOTLOADER_EXEC: u32 = 0x1004_0000;
 /// Largest bootloader binary.
 pub const BOOTLOADER_MAX: u32 = 0x4_0000;
-/// Where the bootloader copies the secure partition (its veneer page comes first).
+/// Where the bootloader copies the secure partition.
 pub const SECURE_EXEC: u32 = 0x1008_0000;
-/// The secure partition's veneer page: the only non-secure-callable memory.
-pub const VENEER_BASE: u32 = SECURE_EXEC;
-/// Size of the veneer page.
-pub const VENEER_SIZE: u32 = 0x400;
-/// Vector table of the secure partition (after the veneer page).
-pub const SECURE_VECTORS: u32 = SECURE_EXEC + VENEER_SIZE;
 /// Largest secure partition binary (veneer page included).
 pub const SECURE_MAX: u32 = 0x4_0000;
+/// Size of the veneer page.
+pub const VENEER_SIZE: u32 = 0x800;
+/// The secure partition's veneer page (last 2 KiB of its window, pinned by the link):
+/// the only non-secure-callable memory.
+pub const VENEER_BASE: u32 = SECURE_EXEC + SECURE_MAX - VENEER_SIZE;
+/// Vector table of the secure partition.
+pub const SECURE_VECTORS: u32 = SECURE_EXEC;
 /// The non-secure application, seen from the secure side (secure alias) when copying.
 pub const NS_EXEC_SECURE_ALIAS: u32 = 0x1020_0000;
 /// The non-secure application's address (non-secure alias): its vector table.

@@ -1,0 +1,200 @@
+//! The demo application: the non-secure world. It runs unprivileged and reaches the secure
+//! services only through the call gate (`castellan_gate::client`). At each boot it prints its
+//! telemetry, then carries out the operator's command for the run (the host command line,
+//! handed over by the secure side like a console line):
+//!
+//! | command | what it does |
+//! |---|---|
+//! | `boot` | telemetry only |
+//! | `attest <hex nonce>` | prints the attestation public key and a token over the nonce |
+//! | `update accept` / `update reject` | streams the downloaded image through the firmware-update gate, reboots into its trial, then accepts it (and reboots once more) or rejects it by rebooting without accepting; stops when the update is settled (applied, reverted or refused) |
+//! | `poke-secure` | reads secure RAM directly: must fault (SecureFault, reported by the secure side) |
+//! | `gate-pointers` | hands the gate pointers into secure memory: must be refused |
+//! | `ns-semihost` | tries a semihosting call (host file access) itself: must fault |
+#![no_std]
+#![no_main]
+
+mod update;
+
+use castellan_gate::client::{self, power_off};
+use castellan_gate::{BootInfo, println, status, upgrade};
+use cortex_m_rt::{ExceptionFrame, entry, exception};
+
+#[entry]
+fn main() -> ! {
+    println!("[app] Castellan demo application (non-secure world, unprivileged)");
+    let info = match client::boot_info() {
+        Ok(i) => i,
+        Err(e) => {
+            println!("[app] boot info unavailable: {}", status::name(e));
+            power_off(1)
+        }
+    };
+    telemetry(&info);
+    let mut buf = [0u8; 96];
+    let n = usize::try_from(client::command(&mut buf)).unwrap_or(0);
+    let line = core::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("");
+    let mut words = line.split_ascii_whitespace();
+    match words.next().unwrap_or("boot") {
+        "boot" => power_off(0),
+        "attest" => attest(words.next().unwrap_or("")),
+        "update" => update::run(&info, words.next() == Some("accept")),
+        "poke-secure" => poke_secure(),
+        "gate-pointers" => gate_pointers(),
+        "ns-semihost" => ns_semihost(),
+        other => {
+            println!("[app] unknown command {other:?}");
+            power_off(2)
+        }
+    }
+}
+
+struct V([u32; 4]);
+
+impl core::fmt::Display for V {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let [a, b, c, d] = self.0;
+        write!(f, "{a}.{b}.{c}+{d}")
+    }
+}
+
+fn telemetry(info: &BootInfo) {
+    println!(
+        "[app] telemetry: image {} ({}), security counter {}, OTP counter {}, lifecycle {:#06x}, bootloader {}",
+        V(info.version),
+        if info.confirmed != 0 { "confirmed" } else { "on trial" },
+        info.security_counter,
+        info.counter,
+        info.lifecycle,
+        V(info.bootloader_version)
+    );
+    print_hex("[app] telemetry: measurement sha-256 ", &info.digest);
+    println!("[app] telemetry: last upgrade: {}", upgrade::name(info.upgrade));
+    if !info.text().is_empty() {
+        println!("[app] telemetry: bootloader says: {}", info.text());
+    }
+}
+
+/// Prints `prefix` then `bytes` in hex on one line.
+pub fn print_hex(prefix: &str, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let _ = client::console_write(prefix.as_bytes());
+    let mut line = [0u8; 128];
+    for chunk in bytes.chunks(64) {
+        let mut n = 0;
+        for b in chunk {
+            if let Some(d) = line.get_mut(n..n + 2) {
+                d[0] = HEX[usize::from(b >> 4)];
+                d[1] = HEX[usize::from(b & 15)];
+            }
+            n += 2;
+        }
+        let _ = client::console_write(line.get(..n).unwrap_or(&[]));
+    }
+    let _ = client::console_write(b"\n");
+}
+
+fn unhex(s: &str, out: &mut [u8]) -> Option<usize> {
+    let b = s.as_bytes();
+    if b.len() % 2 != 0 || b.len() / 2 > out.len() {
+        return None;
+    }
+    let v = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    for (o, p) in out.iter_mut().zip(b.chunks_exact(2)) {
+        *o = (v(p[0])? << 4) | v(p[1])?;
+    }
+    Some(b.len() / 2)
+}
+
+fn attest(nonce_hex: &str) -> ! {
+    let mut nonce = [0u8; 64];
+    let Some(n) = unhex(nonce_hex, &mut nonce) else {
+        println!("[app] attest: the nonce must be 32, 48 or 64 bytes of hex");
+        power_off(2)
+    };
+    let mut key = [0u8; 65];
+    match client::attest_public_key(&mut key) {
+        Ok(k) => print_hex("[app] attestation public key: ", key.get(..k).unwrap_or(&[])),
+        Err(e) => println!("[app] attestation key unavailable: {}", status::name(e)),
+    }
+    let mut token = [0u8; castellan_gate::TOKEN_CAP];
+    match client::attest_token(nonce.get(..n).unwrap_or(&[]), &mut token) {
+        Ok(len) => {
+            println!("[app] attestation token: {len} bytes");
+            print_hex("[app] attestation token: ", token.get(..len).unwrap_or(&[]));
+            power_off(0)
+        }
+        Err(e) => {
+            println!("[app] attestation refused: {}", status::name(e));
+            power_off(1)
+        }
+    }
+}
+
+fn poke_secure() -> ! {
+    println!("[app] reading secure RAM at 0x38000000 from the non-secure world");
+    // Safety (of the attempt): a plain load; the hardware must turn it into a SecureFault.
+    let v = unsafe { core::ptr::read_volatile(0x3800_0000 as *const u32) };
+    println!("[app] ISOLATION BROKEN: read {v:#010x} from secure RAM");
+    power_off(1)
+}
+
+fn gate_pointers() -> ! {
+    let cases: [(&str, u32, u32); 4] = [
+        ("secure RAM 0x38000000", 0x3800_0000, 16),
+        ("secure code 0x10000000 (ROM)", 0x1000_0000, 16),
+        ("a range running off non-secure RAM into unmapped space", 0x283f_fff0, 64),
+        ("a range wrapping around the address space", 0xffff_fff0, 0x20),
+    ];
+    let mut refused = 0;
+    for (what, addr, len) in cases {
+        let r = client::console_write_at(addr, len);
+        println!("[app] gate given {what}: {}", status::name(r));
+        if r == status::PROGRAMMER_ERROR {
+            refused += 1;
+        }
+    }
+    let mut out = [0u8; 8];
+    let r = client::attest_public_key(&mut out);
+    println!(
+        "[app] gate given a too-small output buffer: {}",
+        r.err().map_or("accepted", status::name)
+    );
+    let ok = client::console_write(b"[app] gate given a valid buffer: printed\n");
+    println!(
+        "[app] gate pointer checks: {refused} of {} refused, valid buffer {}",
+        cases.len(),
+        status::name(ok)
+    );
+    power_off(if refused == cases.len() && ok == status::SUCCESS { 0 } else { 1 })
+}
+
+fn ns_semihost() -> ! {
+    println!("[app] trying semihosting (SYS_OPEN castellan-otp.bin) from the non-secure world");
+    let name = b"castellan-otp.bin\0";
+    let block = [name.as_ptr() as usize, 1usize, name.len() - 1];
+    let r: isize;
+    // Safety (of the attempt): a semihosting call; it must not reach the host from here.
+    unsafe {
+        core::arch::asm!("bkpt #0xab", inout("r0") 1usize => r, in("r1") block.as_ptr(), options(nostack));
+    }
+    println!("[app] ISOLATION BROKEN: semihosting from the non-secure world returned {r}");
+    power_off(1)
+}
+
+#[exception]
+unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
+    println!("[app] HardFault in the non-secure world");
+    power_off(4)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    println!("[app] panic: {info}");
+    power_off(5)
+}
