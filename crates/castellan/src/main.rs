@@ -32,6 +32,9 @@ enum Command {
     /// Show and verify PSA attestation tokens (RFC 9783).
     #[command(subcommand)]
     Token(cmd::token::TokenCommand),
+    /// Drive a simulated device: create, provision, flash, boot, upgrade, confirm.
+    #[command(subcommand)]
+    Sim(cmd::sim::SimCommand),
     /// Show SUIT update manifests.
     #[command(subcommand)]
     Suit(cmd::suit::SuitCommand),
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Image(c) => cmd::image::run(c),
         Command::Token(c) => cmd::token::run(c),
         Command::Suit(c) => cmd::suit::run(c),
+        Command::Sim(c) => cmd::sim::run(c),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 pub(crate) mod demo;
 pub(crate) mod image;
 pub(crate) mod keys;
+pub(crate) mod sim;
 pub(crate) mod suit;
 pub(crate) mod token;
 

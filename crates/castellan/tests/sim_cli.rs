@@ -1,0 +1,168 @@
+//! A `castellan sim` session through the real binary, from an empty device to a confirmed
+//! upgrade — the session the README shows — plus a power cut in the middle of the swap, the
+//! revert of an unconfirmed image and the refusal of a downgrade.
+
+use std::path::Path;
+use std::process::Command;
+
+const CASTELLAN: &str = env!("CARGO_BIN_EXE_castellan");
+
+fn castellan(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new(CASTELLAN)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "castellan {args:?} failed:\n{out}");
+    out
+}
+
+fn sign(dir: &Path, raw: &str, out: &str, version: &str, counter: &str, sw_type: &str) {
+    castellan(
+        dir,
+        &[
+            "image",
+            "sign",
+            "-k",
+            "root.pem",
+            "--version",
+            version,
+            "--pad-header",
+            "--public-key-format",
+            "full",
+            "-s",
+            counter,
+            "--boot-record",
+            sw_type,
+            raw,
+            out,
+        ],
+    );
+}
+
+#[test]
+fn sim_session_from_empty_device_to_confirmed_upgrade() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    for (name, len) in [
+        ("bl.raw", 6000usize),
+        ("v1.raw", 20_000),
+        ("v2.raw", 24_000),
+    ] {
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 13 + len) as u8).collect();
+        std::fs::write(d.join(name), bytes).unwrap();
+    }
+    castellan(d, &["keygen", "-k", "root.pem", "-t", "ecdsa-p256"]);
+    sign(d, "bl.raw", "bl.bin", "1.0.0", "1", "BL");
+    sign(d, "v1.raw", "v1.bin", "1.0.0", "1", "APP");
+    sign(d, "v2.raw", "v2.bin", "2.0.0", "2", "APP");
+
+    castellan(d, &["sim", "create", "dev", "--write-size", "8"]);
+    castellan(d, &["sim", "provision", "dev", "--root-key", "root.pem"]);
+    castellan(d, &["sim", "flash", "dev", "bootloader", "bl.bin"]);
+    castellan(d, &["sim", "flash", "dev", "primary", "v1.bin"]);
+    let out = castellan(d, &["sim", "boot", "dev"]);
+    assert!(out.contains("verified APP 1.0.0+0"), "{out}");
+    assert!(out.contains("counter 0 -> 1"), "{out}");
+
+    // Stage 2.0.0, cut the power in the middle of the swap, boot again: the swap resumes.
+    castellan(d, &["sim", "upgrade", "dev", "v2.bin"]);
+    let out = castellan(
+        d,
+        &["sim", "boot", "dev", "--cut-at", "25", "--phase", "torn"],
+    );
+    assert!(out.contains("power cut at operation 25"), "{out}");
+    let out = castellan(d, &["sim", "boot", "dev"]);
+    assert!(out.contains("resumed after a power cut"), "{out}");
+    assert!(out.contains("verified APP 2.0.0+0"), "{out}");
+    assert!(out.contains("test, not confirmed"), "{out}");
+    assert!(
+        out.contains("counter 1 -> 1"),
+        "the counter waits for confirmation: {out}"
+    );
+
+    // Confirm; the next boot keeps 2.0.0 and raises the anti-rollback counter.
+    castellan(d, &["sim", "confirm", "dev"]);
+    let out = castellan(d, &["sim", "boot", "dev"]);
+    assert!(
+        out.contains("verified APP 2.0.0+0") && out.contains("counter 1 -> 2"),
+        "{out}"
+    );
+    let status = castellan(d, &["sim", "status", "dev"]);
+    assert!(status.contains("application 2"), "{status}");
+
+    // A downgrade to the validly signed 1.0.0 is refused; 2.0.0 keeps running.
+    castellan(d, &["sim", "upgrade", "dev", "v1.bin"]);
+    let out = castellan(d, &["sim", "boot", "dev"]);
+    assert!(out.contains("upgrade refused"), "{out}");
+    assert!(out.contains("verified APP 2.0.0+0"), "{out}");
+}
+
+#[test]
+fn sim_unconfirmed_test_image_reverts_at_the_next_boot() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    for (name, len) in [("bl.raw", 3000usize), ("v1.raw", 9000), ("v2.raw", 9500)] {
+        std::fs::write(d.join(name), vec![len as u8; len]).unwrap();
+    }
+    castellan(d, &["keygen", "-k", "root.pem", "-t", "ed25519"]);
+    sign(d, "bl.raw", "bl.bin", "1.0.0", "1", "BL");
+    sign(d, "v1.raw", "v1.bin", "1.0.0", "1", "APP");
+    sign(d, "v2.raw", "v2.bin", "1.1.0", "1", "APP");
+    castellan(
+        d,
+        &["sim", "create", "dev", "--write-size", "1", "--erased", "0"],
+    );
+    castellan(d, &["sim", "provision", "dev", "--root-key", "root.pem"]);
+    castellan(d, &["sim", "flash", "dev", "bootloader", "bl.bin"]);
+    castellan(d, &["sim", "flash", "dev", "primary", "v1.bin"]);
+    castellan(d, &["sim", "boot", "dev"]);
+    castellan(d, &["sim", "upgrade", "dev", "v2.bin"]);
+    assert!(castellan(d, &["sim", "boot", "dev"]).contains("verified APP 1.1.0+0"));
+    let out = castellan(d, &["sim", "boot", "dev"]);
+    assert!(
+        out.contains("revert swap done") && out.contains("verified APP 1.0.0+0"),
+        "{out}"
+    );
+}
+
+#[test]
+fn attack_sim_boot_refuses_a_bootloader_signed_with_another_key() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::write(d.join("bl.raw"), vec![7u8; 3000]).unwrap();
+    castellan(d, &["keygen", "-k", "root.pem"]);
+    castellan(d, &["keygen", "-k", "rogue.pem"]);
+    castellan(
+        d,
+        &[
+            "image",
+            "sign",
+            "-k",
+            "rogue.pem",
+            "--version",
+            "9.0.0",
+            "--pad-header",
+            "--public-key-format",
+            "full",
+            "bl.raw",
+            "bl.bin",
+        ],
+    );
+    castellan(d, &["sim", "create", "dev"]);
+    castellan(d, &["sim", "provision", "dev", "--root-key", "root.pem"]);
+    castellan(d, &["sim", "flash", "dev", "bootloader", "bl.bin"]);
+    let o = Command::new(CASTELLAN)
+        .current_dir(d)
+        .args(["sim", "boot", "dev"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("boot refused"), "{out}");
+}
