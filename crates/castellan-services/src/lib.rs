@@ -1,4 +1,49 @@
-//! Castellan secure services (work in progress).
+//! Castellan secure services: the secure partition's Crypto, Internal Trusted Storage, Initial
+//! Attestation and lifecycle services, shaped after the PSA Certified APIs (and TF-M's
+//! semantics and status codes) so that a TrustZone call gate can expose them one call and one
+//! `psa_status_t` at a time. `no_std`, no heap; the `std` feature (default, off for devices)
+//! adds simulator glue and the exhaustive power-loss campaign.
+//!
+//! ```text
+//!  boot chain ── Cdis (CDI_Attest, CDI_Seal) + boot record ──┐
+//!                                                            ▼
+//!  NS call gate ──▶ SecureServices<F: Flash, C: MonotonicCounter, R: RandomSource>
+//!                    ├─ its        log-structured store, AES-256-GCM, intent/commit replay counters
+//!                    ├─ crypto     P-256 ECDSA, AES-GCM, HKDF-SHA-256; keys in RAM or in ITS
+//!                    ├─ attest     RFC 9783 token, IAK derived from CDI_Attest
+//!                    └─ lifecycle  OTP thermometer; decommission = crypto-erase + fuse
+//! ```
+//!
+//! # Keys and where they come from
+//!
+//! | key | derived from / made by | lives in | leaves the service? |
+//! |---|---|---|---|
+//! | storage wrapping key (SWK) | HKDF(CDI_Seal) | RAM (derived at boot) | never |
+//! | storage root key (SRK) | RNG at format | key area, wrapped under SWK | never |
+//! | attestation key (IAK) | HKDF(CDI_Attest) → P-256 | RAM | public key only |
+//! | device identity key | RNG on the device at provisioning | ITS, namespace crypto | public key only |
+//! | caller keys | generate / import / derive | RAM slots or ITS | only with `EXPORT` |
+//!
+//! The ROM stage locks the UDS before the bootloader runs, so the hardware-unique secret that
+//! reaches the secure partition is DICE `CDI_Seal` (stable across updates from the same signing
+//! authority, changed by a new authority or debug mode). Sealing uses it, not the UDS; tests
+//! derive the CDIs from the simulator's UDS with `castellan-dice`, as the ROM stage does.
+//!
+//! # Flash and OTP usage
+//!
+//! ```text
+//!  flash:  key area (≥ 1 sector): wrapped SRK record (68 bytes + padding)
+//!          ITS area (even number of sectors ≥ 2): two banks, log entries (see `its`)
+//!  OTP:    word 16        lifecycle thermometer (shared with castellan-boot's OTP map)
+//!          words 32..48   storage INTENT counter (512 values)
+//!          words 48..64   storage COMMIT counter (512 values)
+//! ```
+//! (counter ids and words are configurable: [`OtpCounterMap`], [`ItsConfig`]).
+//!
+//! # Errors
+//!
+//! One error type, [`ServiceError`]; [`ServiceError::psa_status`] gives the PSA status code a
+//! call gate returns.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -12,18 +57,30 @@
 )]
 
 mod aead;
+pub mod attest;
+pub mod crypto;
+mod crypto_api;
 mod error;
 pub mod its;
 mod kdf;
+pub mod lifecycle;
 mod platform;
 #[cfg(feature = "std")]
 pub mod powerloss;
+mod services;
 #[cfg(feature = "std")]
 pub mod sim;
 
+pub use attest::{BootRecordEntry, ImageVersion};
+pub use castellan_attest::Lifecycle;
+pub use crypto::types::{
+    Algorithm, KEY_ID_DEVICE_IDENTITY, KEY_ID_IAK, KeyAttributes, KeyId, KeyType, KeyUsage,
+    Lifetime,
+};
 pub use error::{ServiceError, psa, status_of};
 pub use its::{Its, ItsConfig, ItsFlags, ItsInfo, ItsStatus};
 pub use platform::{
     LIFECYCLE_COUNTER, LIFECYCLE_WORD, MAX_MAPPED_COUNTERS, OtpCounterMap, Platform,
     STORAGE_COMMIT_COUNTER, STORAGE_COUNTER_WORD, STORAGE_COUNTER_WORDS, STORAGE_INTENT_COUNTER,
 };
+pub use services::{SecureServices, ServicesConfig};

@@ -69,3 +69,50 @@ pub fn put_raw(dev: &mut SimDevice, part: Partition, bytes: &[u8]) {
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
+
+// --- whole secure partition -------------------------------------------------------------------
+
+use castellan_dice::{Cdis, Mode, rom_stage_cdis};
+use castellan_hal::HardwareUniqueSecret;
+use castellan_services::{BootRecordEntry, ImageVersion, OtpCounterMap, SecureServices, ServicesConfig};
+use castellan_sim::{SimFlash, SimOtp, SimRng};
+
+/// The services of a simulated device.
+pub type Services<'a> = SecureServices<&'a mut SimFlash, OtpCounterMap<&'a mut SimOtp>, &'a mut SimRng>;
+
+/// Implementation id of the test device class.
+pub const IMPLEMENTATION_ID: [u8; 32] = [0xA1; 32];
+/// SHA-256 of the test bootloader image.
+pub const BL_HASH: [u8; 32] = [0xB1; 32];
+/// SHA-256 of the test secure image.
+pub const SPE_HASH: [u8; 32] = [0x5E; 32];
+/// SHA-256 of the test signing key.
+pub const SIGNER: [u8; 32] = [0x51; 32];
+
+/// The boot record the test bootloader hands over.
+pub fn boot_record() -> [BootRecordEntry; 2] {
+    [
+        BootRecordEntry::new("BL", BL_HASH, SIGNER, ImageVersion { major: 1, minor: 0, revision: 0, build: 0 }).unwrap(),
+        BootRecordEntry::new("SPE", SPE_HASH, SIGNER, ImageVersion { major: 2, minor: 1, revision: 3, build: 7 }).unwrap(),
+    ]
+}
+
+/// The CDIs the ROM stage derives for a bootloader measuring `bl_hash` (UDS read, then locked).
+pub fn cdis(dev: &mut SimDevice, bl_hash: &[u8; 32]) -> Cdis {
+    let mut uds = [0u8; 32];
+    dev.uds.read(&mut uds).unwrap();
+    dev.uds.lock();
+    rom_stage_cdis(&uds, bl_hash, &SIGNER, Mode::Normal).unwrap()
+}
+
+/// Boots the secure partition of `dev` (4-byte writes unless the device says otherwise).
+pub fn boot(dev: &mut SimDevice) -> Services<'_> {
+    boot_with(dev, &BL_HASH)
+}
+
+/// Boots with a bootloader that measures `bl_hash`.
+pub fn boot_with<'a>(dev: &'a mut SimDevice, bl_hash: &[u8; 32]) -> Services<'a> {
+    let cdis = cdis(dev, bl_hash);
+    let config = ServicesConfig::new(its_config(), IMPLEMENTATION_ID);
+    SecureServices::new(platform(dev), config, &cdis, &boot_record()).unwrap()
+}

@@ -1,0 +1,289 @@
+//! Initial attestation after PSA Initial Attestation 1.0: the PSA attestation token (RFC 9783,
+//! `COSE_Sign1` ES256) built by `castellan-attest`'s heap-free encoder and signed here with the
+//! initial attestation key (IAK), which never leaves this module.
+//!
+//! ```text
+//!  CDI_Attest ──HKDF──▶ IAK (P-256) ──▶ instance id = 0x01 ‖ SHA-256(IAK public, SEC1 uncompressed)
+//!  boot record (bootloader) ──▶ software components {type, SHA-256 value, signer id, version}
+//!  nonce (32/48/64) · lifecycle (OTP) · boot seed (random per boot) · implementation id (config)
+//!        └──────────────▶ encode_token(claims, IAK signer) ──▶ COSE_Sign1 token
+//! ```
+//!
+//! # How the attestation key is bound to the device
+//!
+//! Castellan derives the IAK from the DICE `CDI_Attest` the boot chain hands to the secure
+//! partition (`kdf` module: HKDF-SHA-256 to a P-256 scalar, retried on the rare out-of-range
+//! value). `CDI_Attest` is a function of the UDS (unique to the chip, locked by the ROM stage)
+//! and of every measurement of the boot chain, so:
+//! - the key is unique to the device and exists only while that device runs that boot chain;
+//! - any change of bootloader or secure image (or a switch to debug mode) yields another key,
+//!   so a verifier holding the IAK public key of a known-good configuration refuses tokens of
+//!   any other configuration even before looking at the claims;
+//! - nothing is stored: there is no key file to steal, and decommissioning needs no erase of it.
+//!
+//! The verifier learns the public key out of band: at provisioning the factory reads
+//! [`crate::SecureServices::attestation_public_key`] (and the instance id) for the registry, or
+//! from a DICE certificate chain. The alternative binding, an IAK generated once at
+//! provisioning and kept in trusted storage, survives updates (measurements then come only from
+//! the software-components claim); it can be built from the crypto service's
+//! [`crate::crypto::types::KEY_ID_DEVICE_IDENTITY`]-style persistent keys but is not the default.
+
+use core::fmt::Write as _;
+
+use castellan_attest::{Profile, SwComponent, TokenClaims, encode_token, token_len};
+use castellan_hal::RandomSource;
+use p256::ecdsa::SigningKey;
+use sha2::{Digest, Sha256};
+
+use crate::crypto::types::Algorithm;
+use crate::crypto::{P256_PUBLIC_KEY_LEN, sign_p256};
+use crate::{Platform, ServiceError, kdf};
+
+/// Most boot-record entries (software components) a token carries.
+pub const MAX_BOOT_RECORD_ENTRIES: usize = 4;
+/// Longest measurement type text.
+pub const MAX_MEASUREMENT_TYPE_LEN: usize = 16;
+/// Length of the instance id claim.
+pub const INSTANCE_ID_LEN: usize = 33;
+/// Length of the boot seed claim.
+pub const BOOT_SEED_LEN: usize = 32;
+
+/// An image version as MCUboot's image header carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ImageVersion {
+    /// Major.
+    pub major: u8,
+    /// Minor.
+    pub minor: u8,
+    /// Revision.
+    pub revision: u16,
+    /// Build number.
+    pub build: u32,
+}
+
+/// One measured component of the boot chain, as the bootloader records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BootRecordEntry {
+    measurement_type: [u8; MAX_MEASUREMENT_TYPE_LEN],
+    measurement_type_len: u8,
+    /// SHA-256 of the component image (the MCUboot image hash).
+    pub measurement_value: [u8; 32],
+    /// SHA-256 of the public key that signed it (MCUboot's key hash).
+    pub signer_id: [u8; 32],
+    /// The image version.
+    pub version: ImageVersion,
+}
+
+impl BootRecordEntry {
+    /// An entry named `measurement_type` (e.g. `"BL"`, `"SPE"`, `"NSPE"`; at most
+    /// [`MAX_MEASUREMENT_TYPE_LEN`] bytes, else [`ServiceError::InvalidArgument`]).
+    pub fn new(
+        measurement_type: &str,
+        measurement_value: [u8; 32],
+        signer_id: [u8; 32],
+        version: ImageVersion,
+    ) -> Result<Self, ServiceError> {
+        let mut t = [0u8; MAX_MEASUREMENT_TYPE_LEN];
+        t.get_mut(..measurement_type.len())
+            .ok_or(ServiceError::InvalidArgument(
+                "measurement type is longer than 16 bytes",
+            ))?
+            .copy_from_slice(measurement_type.as_bytes());
+        Ok(BootRecordEntry {
+            measurement_type: t,
+            measurement_type_len: measurement_type.len() as u8,
+            measurement_value,
+            signer_id,
+            version,
+        })
+    }
+
+    /// The measurement type text.
+    pub fn measurement_type(&self) -> &str {
+        let b = self
+            .measurement_type
+            .get(..usize::from(self.measurement_type_len))
+            .unwrap_or_default();
+        core::str::from_utf8(b).unwrap_or("")
+    }
+}
+
+/// The attestation service's state: the IAK and the claims fixed at boot.
+pub(crate) struct Attestation {
+    iak: SigningKey,
+    iak_public: [u8; P256_PUBLIC_KEY_LEN],
+    instance_id: [u8; INSTANCE_ID_LEN],
+    implementation_id: [u8; 32],
+    boot_seed: [u8; BOOT_SEED_LEN],
+    components: [Option<BootRecordEntry>; MAX_BOOT_RECORD_ENTRIES],
+    certification_reference: Option<&'static str>,
+    verification_service: Option<&'static str>,
+}
+
+impl Attestation {
+    /// Derives the IAK from `cdi_attest`, draws the boot seed, keeps the boot record.
+    pub(crate) fn new<F, C, R: RandomSource>(
+        cdi_attest: &[u8; kdf::KEY_LEN],
+        implementation_id: [u8; 32],
+        boot_record: &[BootRecordEntry],
+        certification_reference: Option<&'static str>,
+        verification_service: Option<&'static str>,
+        p: &mut Platform<F, C, R>,
+    ) -> Result<Self, ServiceError> {
+        if boot_record.is_empty() || boot_record.len() > MAX_BOOT_RECORD_ENTRIES {
+            return Err(ServiceError::InvalidArgument(
+                "the boot record must hold 1 to 4 measured components",
+            ));
+        }
+        let iak = kdf::attestation_key(cdi_attest)?;
+        let mut iak_public = [0u8; P256_PUBLIC_KEY_LEN];
+        iak_public.copy_from_slice(iak.verifying_key().to_sec1_point(false).as_bytes());
+        let mut instance_id = [0u8; INSTANCE_ID_LEN];
+        let (kind, hash) = instance_id.split_at_mut(1);
+        kind.copy_from_slice(&[0x01]);
+        hash.copy_from_slice(&Sha256::digest(iak_public));
+        let mut boot_seed = [0u8; BOOT_SEED_LEN];
+        p.rng.fill(&mut boot_seed)?;
+        let mut components = [None; MAX_BOOT_RECORD_ENTRIES];
+        for (slot, entry) in components.iter_mut().zip(boot_record) {
+            *slot = Some(*entry);
+        }
+        Ok(Attestation {
+            iak,
+            iak_public,
+            instance_id,
+            implementation_id,
+            boot_seed,
+            components,
+            certification_reference,
+            verification_service,
+        })
+    }
+
+    pub(crate) fn public_key(&self) -> [u8; P256_PUBLIC_KEY_LEN] {
+        self.iak_public
+    }
+
+    pub(crate) fn instance_id(&self) -> [u8; INSTANCE_ID_LEN] {
+        self.instance_id
+    }
+
+    /// Size of the token for a nonce of `nonce_len` bytes.
+    pub(crate) fn token_size(&self, nonce_len: usize, lifecycle: u16) -> Result<usize, ServiceError> {
+        let nonce = [0u8; 64];
+        let nonce = nonce.get(..nonce_len).ok_or(ServiceError::InvalidArgument(
+            "nonce must be 32, 48 or 64 bytes",
+        ))?;
+        let mut versions = [VersionText::default(); MAX_BOOT_RECORD_ENTRIES];
+        let mut comps = [EMPTY_COMPONENT; MAX_BOOT_RECORD_ENTRIES];
+        let n = self.fill_components(&mut versions, &mut comps);
+        let claims = self.claims(nonce, lifecycle, 0, comps.get(..n).unwrap_or_default());
+        Ok(token_len(&claims)?)
+    }
+
+    /// Builds and signs a token into `out`; returns its length.
+    pub(crate) fn token<F, C, R: RandomSource>(
+        &self,
+        p: &mut Platform<F, C, R>,
+        nonce: &[u8],
+        lifecycle: u16,
+        client_id: i32,
+        out: &mut [u8],
+    ) -> Result<usize, ServiceError> {
+        let mut versions = [VersionText::default(); MAX_BOOT_RECORD_ENTRIES];
+        let mut comps = [EMPTY_COMPONENT; MAX_BOOT_RECORD_ENTRIES];
+        let n = self.fill_components(&mut versions, &mut comps);
+        let claims = self.claims(nonce, lifecycle, client_id, comps.get(..n).unwrap_or_default());
+        let iak = &self.iak;
+        let mut signer = |tbs: &[u8]| -> Result<[u8; 64], i32> {
+            let hash = Sha256::digest(tbs);
+            sign_p256(iak, Algorithm::ECDSA_SHA_256, &hash, p).map_err(|e| e.psa_status())
+        };
+        Ok(encode_token(&claims, &mut signer, out)?)
+    }
+
+    fn claims<'a>(
+        &'a self,
+        nonce: &'a [u8],
+        lifecycle: u16,
+        client_id: i32,
+        components: &'a [SwComponent<'a>],
+    ) -> TokenClaims<'a> {
+        TokenClaims {
+            profile: Profile::Rfc9783,
+            nonce,
+            instance_id: &self.instance_id,
+            implementation_id: &self.implementation_id,
+            lifecycle,
+            boot_seed: Some(&self.boot_seed),
+            client_id,
+            software_components: components,
+            certification_reference: self.certification_reference,
+            verification_service: self.verification_service,
+        }
+    }
+
+    /// Fills `comps` from the boot record (versions rendered into `versions`); returns the count.
+    fn fill_components<'a>(
+        &'a self,
+        versions: &'a mut [VersionText; MAX_BOOT_RECORD_ENTRIES],
+        comps: &mut [SwComponent<'a>; MAX_BOOT_RECORD_ENTRIES],
+    ) -> usize {
+        let mut n = 0;
+        for (entry, text) in self.components.iter().flatten().zip(versions.iter_mut()) {
+            let v = entry.version;
+            // Cannot overflow: the longest version is 25 bytes.
+            let _ = write!(text, "{}.{}.{}+{}", v.major, v.minor, v.revision, v.build);
+            n += 1;
+        }
+        for ((entry, text), comp) in self
+            .components
+            .iter()
+            .flatten()
+            .zip(versions.iter())
+            .zip(comps.iter_mut())
+        {
+            *comp = SwComponent {
+                measurement_type: Some(entry.measurement_type()),
+                measurement_value: &entry.measurement_value,
+                version: Some(text.as_str()),
+                signer_id: &entry.signer_id,
+                measurement_desc: Some("sha-256"),
+            };
+        }
+        n
+    }
+}
+
+const EMPTY_COMPONENT: SwComponent<'static> = SwComponent {
+    measurement_type: None,
+    measurement_value: &[],
+    version: None,
+    signer_id: &[],
+    measurement_desc: None,
+};
+
+/// A version rendered as text without a heap ("255.255.65535+4294967295" fits).
+#[derive(Clone, Copy, Default)]
+struct VersionText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl VersionText {
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or("")
+    }
+}
+
+impl core::fmt::Write for VersionText {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(core::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
