@@ -1,0 +1,456 @@
+//! Test support (feature `testing`): a throwaway PostgreSQL server from Debian's package and a
+//! helper that runs one test body against SQLite and against PostgreSQL. Used by this crate's
+//! tests and by the server's.
+//!
+//! The server is started with the binaries under `/usr/lib/postgresql/<version>/bin`
+//! (`apt-get install -y postgresql` is run when they are missing and the tests run as root):
+//! `initdb` into a temporary directory, `pg_ctl start` listening only on a Unix socket inside
+//! that directory (no TCP port, so parallel test binaries never collide). PostgreSQL refuses to
+//! run as root, so as root everything runs as the system user `castellan-pg` (created with
+//! `useradd` when missing) through `runuser`. When the server cannot be installed or started,
+//! the helpers panic with the reason: a test on PostgreSQL never silently passes.
+//!
+//! [`PgServer::shared`] starts one server per test process; a watchdog shell stops it and
+//! removes its directory when the process exits.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::{Backend, Store, StoreOptions};
+
+/// The system user PostgreSQL runs as when the tests run as root.
+pub const PG_USER: &str = "castellan-pg";
+const SOCKET_PORT: u16 = 5432;
+
+/// A PostgreSQL server in a temporary directory.
+#[derive(Debug)]
+pub struct PgServer {
+    dir: PathBuf,
+    bin: PathBuf,
+    run_as: Option<String>,
+    next_db: AtomicU32,
+    keep_dir: bool,
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The newest `/usr/lib/postgresql/<version>/bin` that has `initdb`.
+fn find_bin() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let v = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, b)| b)
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("{what}: cannot run: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{what} failed ({}): {text}", out.status))
+    }
+}
+
+impl PgServer {
+    /// Install (if needed and possible), initialise and start a new server.
+    pub fn start() -> Result<PgServer, String> {
+        let root = is_root();
+        let bin = match find_bin() {
+            Some(b) => b,
+            None if root => {
+                let install = || {
+                    Command::new("apt-get")
+                        .args(["install", "-y", "-q", "postgresql"])
+                        .env("DEBIAN_FRONTEND", "noninteractive")
+                        .stdout(Stdio::null())
+                        .status()
+                        .is_ok_and(|s| s.success())
+                };
+                if !install() {
+                    let _ = Command::new("apt-get")
+                        .args(["update", "-q"])
+                        .stdout(Stdio::null())
+                        .status();
+                    install();
+                }
+                find_bin().ok_or(
+                    "PostgreSQL is missing and `apt-get install -y postgresql` did not install it",
+                )?
+            }
+            None => {
+                return Err(
+                    "PostgreSQL is missing: install it with `sudo apt-get install -y postgresql` \
+                            (the tests need /usr/lib/postgresql/*/bin/initdb)"
+                        .into(),
+                );
+            }
+        };
+        let run_as = if root {
+            if Command::new("id")
+                .arg("-u")
+                .arg(PG_USER)
+                .output()
+                .map(|o| !o.status.success())
+                .unwrap_or(true)
+            {
+                run(
+                    Command::new("useradd").args([
+                        "--system",
+                        "--no-create-home",
+                        "--shell",
+                        "/usr/sbin/nologin",
+                        PG_USER,
+                    ]),
+                    "useradd",
+                )?;
+            }
+            Some(PG_USER.to_string())
+        } else {
+            None
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("castellan-pg-")
+            .tempdir()
+            .map_err(|e| format!("temporary directory: {e}"))?
+            .keep();
+        if let Some(user) = &run_as {
+            run(Command::new("chown").arg(user).arg(&dir), "chown")?;
+        }
+        let server = PgServer {
+            dir,
+            bin,
+            run_as,
+            next_db: AtomicU32::new(0),
+            keep_dir: false,
+        };
+        std::fs::create_dir_all(server.socket_dir()).map_err(|e| format!("socket dir: {e}"))?;
+        if let Some(user) = &server.run_as {
+            run(
+                Command::new("chown").arg(user).arg(server.socket_dir()),
+                "chown",
+            )?;
+        }
+        let data = server.data_dir();
+        run(
+            &mut server.cmd(
+                "initdb",
+                &[
+                    "-D",
+                    &data.to_string_lossy(),
+                    "-U",
+                    "castellan",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                    "--no-instructions",
+                ],
+            ),
+            "initdb",
+        )?;
+        server.pg_ctl_start()?;
+        Ok(server)
+    }
+
+    /// One server for the whole test process, started on first use and stopped (directory
+    /// removed) by a watchdog when the process exits.
+    pub fn shared() -> Result<&'static PgServer, String> {
+        static SHARED: OnceLock<Result<PgServer, String>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                let mut server = PgServer::start()?;
+                server.keep_dir = true;
+                server.spawn_watchdog()?;
+                Ok(server)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The server's temporary directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn socket_dir(&self) -> PathBuf {
+        self.dir.join("sock")
+    }
+
+    fn cmd(&self, tool: &str, args: &[&str]) -> Command {
+        let exe = self.bin.join(tool);
+        match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(exe).args(args);
+                c
+            }
+            None => {
+                let mut c = Command::new(exe);
+                c.args(args);
+                c
+            }
+        }
+    }
+
+    fn pg_ctl_start(&self) -> Result<(), String> {
+        let opts = format!(
+            "-k {} -p {SOCKET_PORT} -c listen_addresses= -c fsync=off -c full_page_writes=off -c max_connections=200",
+            self.socket_dir().display()
+        );
+        run(
+            &mut self
+                .cmd(
+                    "pg_ctl",
+                    &[
+                        "-D",
+                        &self.data_dir().to_string_lossy(),
+                        "-l",
+                        &self.dir.join("server.log").to_string_lossy(),
+                        "-o",
+                        &opts,
+                        "-w",
+                        "-t",
+                        "60",
+                        "start",
+                    ],
+                )
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+            "pg_ctl start",
+        )
+        .map_err(|e| {
+            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+            format!("{e}\nserver log:\n{log}")
+        })?;
+        Ok(())
+    }
+
+    /// Stop the server (`mode`: "fast" or "immediate", the latter being a crash).
+    pub fn stop(&self, mode: &str) -> Result<(), String> {
+        run(
+            &mut self.cmd(
+                "pg_ctl",
+                &[
+                    "-D",
+                    &self.data_dir().to_string_lossy(),
+                    "-m",
+                    mode,
+                    "-w",
+                    "stop",
+                ],
+            ),
+            "pg_ctl stop",
+        )
+        .map(|_| ())
+    }
+
+    /// Crash the server (`pg_ctl stop -m immediate`: no checkpoint, recovery from the WAL on
+    /// start) and start it again.
+    pub fn crash_and_restart(&self) -> Result<(), String> {
+        self.stop("immediate")?;
+        self.pg_ctl_start()
+    }
+
+    /// The connection URL of database `db`.
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "postgresql:///{db}?host={}&port={SOCKET_PORT}&user=castellan",
+            self.socket_dir().display()
+        )
+    }
+
+    /// Create a fresh, empty database and return its URL.
+    pub async fn create_database(&self) -> Result<String, String> {
+        let n = self.next_db.fetch_add(1, Ordering::SeqCst);
+        let name = format!("t{}_{n}", std::process::id());
+        let (client, conn) = tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
+            .await
+            .map_err(|e| format!("connect to the test server: {e}"))?;
+        let task = tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .map_err(|e| format!("CREATE DATABASE: {e}"))?;
+        drop(client);
+        let _ = task.await;
+        Ok(self.url(&name))
+    }
+
+    fn spawn_watchdog(&self) -> Result<(), String> {
+        let pid = std::process::id();
+        let stop = self.cmd(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data_dir().to_string_lossy(),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+        );
+        let stop_line = std::iter::once(stop.get_program())
+            .chain(stop.get_args())
+            .map(|a| shell_quote(&a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop_line} >/dev/null 2>&1; rm -rf {}",
+            shell_quote(&self.dir.to_string_lossy())
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("watchdog: {e}"))?;
+        Ok(())
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        if !self.keep_dir {
+            let _ = self.stop("immediate");
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A store for one test, with what is needed to reopen it.
+#[derive(Debug)]
+pub struct TestStore {
+    /// The store.
+    pub store: Store,
+    /// Which engine.
+    pub backend: Backend,
+    /// The location passed to [`Store::open`] (file path or URL).
+    pub location: String,
+    /// The options it was opened with.
+    pub options: StoreOptions,
+    /// The test's temporary directory (SQLite file, anchor file).
+    pub dir: tempfile::TempDir,
+}
+
+impl TestStore {
+    /// A new SQLite store in a temporary directory.
+    pub async fn sqlite() -> TestStore {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
+        let location = dir.path().join("store.db").to_string_lossy().into_owned();
+        let options = StoreOptions::default();
+        let store = Store::open_with(&location, options.clone())
+            .await
+            .unwrap_or_else(|e| panic!("open SQLite: {e}"));
+        TestStore {
+            store,
+            backend: Backend::Sqlite,
+            location,
+            options,
+            dir,
+        }
+    }
+
+    /// A new PostgreSQL store (fresh database on the shared test server), with its audit anchor
+    /// in a temporary directory. Panics with the reason when PostgreSQL is unavailable.
+    pub async fn postgres() -> TestStore {
+        let server = PgServer::shared()
+            .unwrap_or_else(|e| panic!("PostgreSQL test server unavailable: {e}"));
+        let location = server
+            .create_database()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
+        let options = StoreOptions {
+            anchor_path: Some(dir.path().join("audit-head")),
+            ..StoreOptions::default()
+        };
+        let store = Store::open_with(&location, options.clone())
+            .await
+            .unwrap_or_else(|e| panic!("open PostgreSQL: {e}"));
+        TestStore {
+            store,
+            backend: Backend::Postgres,
+            location,
+            options,
+            dir,
+        }
+    }
+
+    /// Run SQL statements directly against the database, bypassing the store: what an
+    /// attacker with write access to the database can do.
+    pub async fn raw_execute(&self, sql: &str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let conn = rusqlite::Connection::open(&self.location)
+                    .unwrap_or_else(|e| panic!("raw open: {e}"));
+                conn.busy_timeout(std::time::Duration::from_secs(10))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                conn.execute_batch(sql)
+                    .unwrap_or_else(|e| panic!("raw SQL {sql:?}: {e}"));
+            }
+            Backend::Postgres => {
+                let (client, conn) = tokio_postgres::connect(&self.location, tokio_postgres::NoTls)
+                    .await
+                    .unwrap_or_else(|e| panic!("raw connect: {e}"));
+                let task = tokio::spawn(conn);
+                client
+                    .batch_execute(sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("raw SQL {sql:?}: {e}"));
+                drop(client);
+                let _ = task.await;
+            }
+        }
+    }
+
+    /// Open the same database again (as a restarted server would).
+    pub async fn reopen(&self) -> Store {
+        Store::open_with(&self.location, self.options.clone())
+            .await
+            .unwrap_or_else(|e| panic!("reopen: {e}"))
+    }
+}
+
+/// Run `body` against a fresh SQLite store, then against a fresh PostgreSQL store. The
+/// [`TestStore`] (and its temporary directory) lives until `body` has finished.
+pub async fn each_backend<F>(mut body: F)
+where
+    F: AsyncFnMut(&TestStore),
+{
+    let sqlite = TestStore::sqlite().await;
+    body(&sqlite).await;
+    drop(sqlite);
+    let postgres = TestStore::postgres().await;
+    body(&postgres).await;
+}
