@@ -9,6 +9,8 @@
 //! * `cargo xtask bench` — the benchmarks whose ratios `docs/benchmarks.md` records.
 
 mod deps;
+mod firmware;
+mod qemu;
 mod steps;
 
 use std::process::ExitCode;
@@ -20,7 +22,9 @@ fn usage() -> ExitCode {
          ci                       install tools, then fmt, clippy, tests, fuzz, power-loss proof\n  \
          deps                     install the tools the tests need (pip, cargo-fuzz, apt)\n  \
          fuzz [--seconds N] [T…]  run fuzz targets for N seconds each (default 30)\n  \
-         bench                    run the benchmarks\n"
+         bench                    run the benchmarks\n  \
+         firmware                 build the Cortex-M33 images (mps2-an505) and print their footprint\n  \
+         qemu-test [--bench]      run the firmware scenarios in QEMU (and the verification bench)\n"
     );
     ExitCode::from(2)
 }
@@ -36,6 +40,8 @@ fn main() -> ExitCode {
         "deps" => deps::install_all(),
         "fuzz" => steps::fuzz_cmd(rest),
         "bench" => steps::bench(),
+        "firmware" => firmware::firmware_cmd(rest),
+        "qemu-test" => qemu::qemu_test(rest),
         "-h" | "--help" | "help" => return usage(),
         other => {
             eprintln!("xtask: unknown command `{other}`");

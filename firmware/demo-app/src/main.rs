@@ -31,7 +31,7 @@ fn main() -> ! {
         }
     };
     telemetry(&info);
-    let mut buf = [0u8; 96];
+    let mut buf = [0u8; 200];
     let n = usize::try_from(client::command(&mut buf)).unwrap_or(0);
     let line = core::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("");
     let mut words = line.split_ascii_whitespace();

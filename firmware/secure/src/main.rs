@@ -19,7 +19,7 @@ mod state;
 use castellan_platform_an505::handoff::{self, STAGE_BOOTLOADER};
 use castellan_platform_an505::map::{NS_EXEC, VENEER_BASE, VENEER_SIZE};
 use castellan_platform_an505::{
-    DrbgRng, EXIT_SECURE_ERROR, HostFlash, HostOtp, halt, println, semihosting, tz,
+    DrbgRng, EXIT_SECURE_ERROR, HostFlash, halt, println, semihosting, tz,
 };
 use cortex_m_rt::entry;
 use zeroize::Zeroize;
@@ -33,8 +33,6 @@ fn main() -> ! {
     handoff::wipe();
     let flash = HostFlash::open()
         .unwrap_or_else(|e| halt(EXIT_SECURE_ERROR, format_args!("[secure] no flash: {e}")));
-    let otp = HostOtp::open()
-        .unwrap_or_else(|e| halt(EXIT_SECURE_ERROR, format_args!("[secure] no OTP: {e}")));
     let mut rng = DrbgRng::seed(b"secure partition");
     if rng.is_weak() {
         println!("[secure] WARNING: no host entropy file; random numbers seeded from timing only");
@@ -43,9 +41,9 @@ fn main() -> ! {
         .unwrap_or_else(|| halt(EXIT_SECURE_ERROR, format_args!("[secure] attestation key derivation failed")));
     h.cdi_attest.zeroize();
     h.cdi_seal.zeroize();
-    let mut cmdline = [0u8; 128];
+    let mut cmdline = [0u8; 512];
     let args = semihosting::command_line(&mut cmdline);
-    let mut command = [0u8; 96];
+    let mut command = [0u8; 200];
     let n = args.len().min(command.len());
     if let (Some(d), Some(s)) = (command.get_mut(..n), args.get(..n)) {
         d.copy_from_slice(s);
@@ -54,8 +52,6 @@ fn main() -> ! {
     let _ = castellan_hal::RandomSource::fill(&mut rng, &mut boot_seed);
     state::init(state::Services {
         flash,
-        otp,
-        rng,
         key,
         boot: h,
         boot_seed,

@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use castellan_gate::status;
 use castellan_platform_an505::handoff::Handoff;
-use castellan_platform_an505::{DrbgRng, HostFlash, HostOtp};
+use castellan_platform_an505::HostFlash;
 
 use crate::attest::AttestationKey;
 use crate::fwu::Fwu;
@@ -17,10 +17,6 @@ use crate::fwu::Fwu;
 pub struct Services {
     /// The flash (update slots, trailers).
     pub flash: HostFlash,
-    /// The OTP fuses (lifecycle, counters).
-    pub otp: HostOtp,
-    /// The random source.
-    pub rng: DrbgRng,
     /// The attestation key (derived from CDI_Attest).
     pub key: AttestationKey,
     /// The bootloader's hand-off, CDIs wiped.
@@ -30,7 +26,7 @@ pub struct Services {
     /// Whether the running image is confirmed (changes when the application accepts it).
     pub confirmed: bool,
     /// The operator command for this run.
-    pub command: [u8; 96],
+    pub command: [u8; 200],
     /// Its length.
     pub command_len: usize,
     /// Firmware-update state.

@@ -1,0 +1,104 @@
+//! Instructions spent verifying an MCUboot image on the Cortex-M33, measured in QEMU.
+//!
+//! The runner loads `[u32 length][32-byte SHA-256 of the trusted key's SPKI][image]` at
+//! 0x1010_0000 and starts QEMU with `-icount shift=0`, where each guest instruction is 1 ns of
+//! virtual time and SysTick counts virtual time; [`cycles::calibrate`] turns ticks into
+//! instructions with a loop of known length. Three measurements over the same bytes in RAM:
+//! the SHA-256 of the hashed region, the ECDSA P-256 check of the signature over that digest,
+//! and the whole `castellan_image::verify` (parse, hash, key check, signature).
+#![no_std]
+#![no_main]
+
+use castellan_image::tlv::kind;
+use castellan_image::{ImageLayout, PublicKey, TrustedKey};
+use castellan_platform_an505::{EXIT_OK, EXIT_SECURE_ERROR, cycles, halt, println, semihosting};
+use cortex_m_rt::{entry, exception};
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use sha2::{Digest as _, Sha256};
+
+const BLOB: usize = 0x1010_0000;
+
+#[exception]
+fn SysTick() {
+    cycles::on_systick();
+}
+
+fn fail(msg: &str) -> ! {
+    halt(EXIT_SECURE_ERROR, format_args!("[bench] {msg}"))
+}
+
+#[entry]
+fn main() -> ! {
+    cycles::start();
+    // Safety: the runner loaded the blob at BLOB; its length word is bounded below.
+    let len = unsafe { core::ptr::read_volatile(BLOB as *const u32) } as usize;
+    if !(64..=0x10_0000).contains(&len) {
+        fail("no image loaded at 0x10100000");
+    }
+    // Safety: as above.
+    let key_hash: [u8; 32] = unsafe { core::ptr::read_volatile((BLOB + 4) as *const [u8; 32]) };
+    // Safety: as above; `len` bytes follow the header of the blob.
+    let image: &[u8] = unsafe { core::slice::from_raw_parts((BLOB + 36) as *const u8, len) };
+
+    let (cal_insns, cal_ticks) = cycles::calibrate(1_000_000);
+    let per_tick = cal_insns as f64 / cal_ticks.max(1) as f64;
+    println!("[bench] calibration: {cal_insns} instructions = {cal_ticks} SysTick ticks");
+    let insns = |t: u64| (t as f64 * per_tick) as u64;
+
+    let mut src: &[u8] = image;
+    let layout = ImageLayout::read(&mut src).unwrap_or_else(|_| fail("bad image"));
+    let hashed = layout.hashed_end() as usize;
+    let mut pubkey = None;
+    let mut sig = None;
+    for t in layout.unprotected.iter(&mut src).flatten() {
+        let v = image.get(t.offset as usize..t.offset as usize + usize::from(t.len));
+        match t.kind {
+            kind::PUBKEY => pubkey = v,
+            kind::ECDSA_SIG => sig = v,
+            _ => {}
+        }
+    }
+    let (Some(pubkey), Some(sig)) = (pubkey, sig) else {
+        fail("the image needs a PUBKEY and an ECDSA signature TLV")
+    };
+    let Ok(PublicKey::P256(vk)) = PublicKey::from_spki_der(pubkey) else {
+        fail("the image's key is not P-256")
+    };
+    let body = usize::from(sig.get(1).copied().unwrap_or(0)) + 2;
+    let signature = p256::ecdsa::Signature::from_der(sig.get(..body).unwrap_or(&[]))
+        .unwrap_or_else(|_| fail("bad signature encoding"));
+    println!(
+        "[bench] image: {} payload bytes, {hashed} bytes hashed, ECDSA P-256 + SHA-256",
+        layout.header.img_size
+    );
+
+    // 1. SHA-256 of the hashed region.
+    let t0 = cycles::now();
+    let digest = Sha256::digest(image.get(..hashed).unwrap_or(&[]));
+    let t_sha = cycles::now() - t0;
+    // 2. The signature check over that digest.
+    let t0 = cycles::now();
+    let ok = vk.verify_prehash(&digest, &signature).is_ok();
+    let t_sig = cycles::now() - t0;
+    if !ok {
+        fail("signature does not verify");
+    }
+    // 3. The whole verification.
+    let t0 = cycles::now();
+    let mut src: &[u8] = image;
+    let r = castellan_image::verify(&mut src, TrustedKey::Sha256OfSpki(key_hash));
+    let t_all = cycles::now() - t0;
+    if r.is_err() {
+        fail("castellan_image::verify refused the image");
+    }
+
+    let (i_sha, i_sig, i_all) = (insns(t_sha), insns(t_sig), insns(t_all));
+    println!(
+        "[bench] sha256: {i_sha} instructions ({:.1} per byte)",
+        i_sha as f64 / hashed as f64
+    );
+    println!("[bench] ecdsa-p256 signature check: {i_sig} instructions");
+    println!("[bench] castellan_image::verify: {i_all} instructions");
+    println!("[bench] done");
+    semihosting::exit(EXIT_OK)
+}

@@ -1,0 +1,358 @@
+//! `cargo xtask firmware`: builds the Cortex-M33 images of `firmware/` (ROM stage, bootloader,
+//! secure partition, demo application, verification benchmark), reports their footprint, and
+//! signs and assembles what a device holds (flash and OTP files) for `cargo xtask qemu-test`.
+//!
+//! Toolchain, in order of preference (`CASTELLAN_FIRMWARE_ROUTE=rustup|debian` forces one):
+//! 1. rustup: the `thumbv8m.main-none-eabi` target of the toolchain running xtask (installed
+//!    with `rustup target add` when missing);
+//! 2. Debian: `rustc-web` (rustc 1.96) with `rust-web-src`, building `core` from source
+//!    (`-Zbuild-std`) with `RUSTC=/usr/bin/rustc`.
+//!
+//! Both link with GNU ld from `binutils-arm-none-eabi` (it writes the TrustZone veneers and
+//! their import library; rust-lld does too, but only with the veneer section pinned, and the
+//! Debian route has no rust-lld) and run under `RUSTC_BOOTSTRAP=1`: the TrustZone entry and
+//! call ABIs (`cmse_nonsecure_entry`, `abi_cmse_nonsecure_call`) and `-Zbuild-std` are unstable
+//! features, and rustc gates them behind the nightly channel even though the stable compiler
+//! implements them. Missing Debian packages (`qemu-system-arm`, `binutils-arm-none-eabi`, and
+//! for route 2 `rustc-web rust-web-src`) are installed when running as root; otherwise the
+//! exact `apt-get` command is printed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use castellan_image::{
+    KeyType, PublicKeyFormat, SignOptions, SigningKey, TrustedKey, Version, sign_image,
+};
+
+use crate::steps::{Result, root, run, succeeds};
+
+/// The firmware target.
+pub(crate) const TARGET: &str = "thumbv8m.main-none-eabi";
+/// Debian packages every firmware build and run needs.
+const APT_ALWAYS: &[&str] = &["qemu-system-arm", "binutils-arm-none-eabi"];
+/// Debian packages of the fallback toolchain.
+const APT_DEBIAN_RUST: &[&str] = &["rustc-web", "rust-web-src"];
+
+/// Flash geometry and layout (must match `firmware/platform-an505/src/map.rs`).
+pub(crate) const FLASH_SIZE: usize = 0x14_6000;
+/// Offset and size of the bootloader partition.
+pub(crate) const PART_BOOTLOADER: (usize, usize) = (0, 0x4_0000);
+/// Offset and size of the primary slot.
+pub(crate) const PART_PRIMARY: (usize, usize) = (0x4_0000, 0x8_0000);
+/// The secure partition's window in the combined payload (the application follows it).
+const SECURE_MAX: usize = 0x4_0000;
+/// Largest application binary.
+const NS_MAX: usize = 0x4_0000;
+/// Header size of every image of the board.
+const HEADER_SIZE: u16 = 0x200;
+/// The ROM window hashed into the attestation implementation id.
+const ROM_WINDOW: usize = 0x4_0000;
+
+/// The images one build produced.
+#[derive(Debug, Clone)]
+pub(crate) struct Built {
+    /// ELF of each image, by name.
+    pub elves: Vec<(&'static str, PathBuf)>,
+    /// The ROM stage ELF (QEMU's `-kernel`).
+    pub rom: PathBuf,
+    /// The benchmark ELF (also a `-kernel`).
+    pub bench: PathBuf,
+    /// Raw binaries.
+    pub bootloader_bin: Vec<u8>,
+    /// Secure partition, raw.
+    pub secure_bin: Vec<u8>,
+    /// Demo application, raw.
+    pub app_bin: Vec<u8>,
+    /// ROM window contents (for the implementation id).
+    pub rom_window: Vec<u8>,
+}
+
+/// The firmware workspace.
+pub(crate) fn dir() -> PathBuf {
+    root().join("firmware")
+}
+
+/// Where firmware builds and run files go.
+pub(crate) fn target_dir() -> PathBuf {
+    dir().join("target")
+}
+
+/// `cargo xtask firmware`.
+pub(crate) fn firmware_cmd(_args: &[String]) -> Result {
+    let built = build()?;
+    eprintln!("\nFootprint (arm-none-eabi-size, bytes; flash = text + data, RAM = data + bss):");
+    for line in size_table(&built)? {
+        eprintln!("{line}");
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Rustup,
+    Debian,
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
+fn apt_ensure(packages: &[&str]) -> Result {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !succeeds(Command::new("dpkg").args(["-s", p])))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        return Err(format!(
+            "the firmware needs Debian packages that are missing; install them with: \
+             sudo apt-get install -y {}",
+            missing.join(" ")
+        ));
+    }
+    eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
+    run(Command::new("apt-get").arg("update").arg("-q"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn rustup_has_target() -> bool {
+    Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(dir())
+        .output()
+        .map(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| l == TARGET)
+        })
+        .unwrap_or(false)
+}
+
+fn choose_route() -> Result<Route> {
+    match std::env::var("CASTELLAN_FIRMWARE_ROUTE").as_deref() {
+        Ok("debian") => return Ok(Route::Debian),
+        Ok("rustup") => return Ok(Route::Rustup),
+        _ => {}
+    }
+    if rustup_has_target() {
+        return Ok(Route::Rustup);
+    }
+    if succeeds(
+        Command::new("rustup")
+            .args(["target", "add", TARGET])
+            .current_dir(dir()),
+    ) && rustup_has_target()
+    {
+        eprintln!("xtask: installed the rustup target {TARGET}");
+        return Ok(Route::Rustup);
+    }
+    eprintln!("xtask: rustup cannot provide {TARGET}; using Debian's rustc-web with build-std");
+    Ok(Route::Debian)
+}
+
+fn firmware_cargo(route: Route) -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(dir())
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("CASTELLAN_VENEERS", target_dir().join("castellan-veneers.o"))
+        // TrustZone ABIs and build-std are nightly features of the stable compiler.
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET");
+    c.args(["build", "--release", "--target", TARGET]);
+    if route == Route::Debian {
+        c.env("RUSTC", "/usr/bin/rustc").args([
+            "-Zbuild-std=core",
+            "-Zbuild-std-features=compiler-builtins-mem",
+        ]);
+    }
+    c
+}
+
+fn objcopy(elf: &Path) -> Result<Vec<u8>> {
+    let bin = elf.with_extension("bin");
+    run(Command::new("arm-none-eabi-objcopy")
+        .args(["-O", "binary"])
+        .arg(elf)
+        .arg(&bin))?;
+    std::fs::read(&bin).map_err(|e| format!("{}: {e}", bin.display()))
+}
+
+/// Builds every image (toolchain and packages installed first).
+pub(crate) fn build() -> Result<Built> {
+    apt_ensure(APT_ALWAYS)?;
+    let route = choose_route()?;
+    if route == Route::Debian {
+        apt_ensure(APT_DEBIAN_RUST)?;
+    }
+    eprintln!("xtask: building the firmware ({route:?} toolchain, GNU ld)");
+    // The secure partition first: its import library resolves the application's gate calls.
+    let mut c = firmware_cargo(route);
+    c.args(["-p", "castellan-rom", "-p", "castellan-bootloader", "-p", "castellan-secure"]);
+    c.args(["-p", "castellan-bench"]);
+    run(&mut c)?;
+    let mut c = firmware_cargo(route);
+    c.args(["-p", "castellan-demo-app"]);
+    run(&mut c)?;
+
+    let out = target_dir().join(TARGET).join("release");
+    let elf = |n: &str| out.join(n);
+    let elves = vec![
+        ("ROM stage", elf("castellan-rom")),
+        ("bootloader", elf("castellan-bootloader")),
+        ("secure partition", elf("castellan-secure")),
+        ("demo application (NS)", elf("castellan-demo-app")),
+        ("verification bench", elf("castellan-bench")),
+    ];
+    let bootloader_bin = objcopy(&elf("castellan-bootloader"))?;
+    let secure_bin = objcopy(&elf("castellan-secure"))?;
+    let app_bin = objcopy(&elf("castellan-demo-app"))?;
+    let mut rom_window = objcopy(&elf("castellan-rom"))?;
+    if rom_window.len() > ROM_WINDOW || secure_bin.len() > SECURE_MAX || app_bin.len() > NS_MAX {
+        return Err("an image outgrew its window in the memory map".into());
+    }
+    rom_window.resize(ROM_WINDOW, 0);
+    Ok(Built {
+        rom: elf("castellan-rom"),
+        bench: elf("castellan-bench"),
+        elves,
+        bootloader_bin,
+        secure_bin,
+        app_bin,
+        rom_window,
+    })
+}
+
+/// Footprint lines from `arm-none-eabi-size`.
+pub(crate) fn size_table(b: &Built) -> Result<Vec<String>> {
+    let mut lines = vec![format!(
+        "  {:<24} {:>8} {:>8} {:>8} {:>10} {:>10}",
+        "image", "text", "data", "bss", "flash", "RAM"
+    )];
+    for (name, elf) in &b.elves {
+        let o = Command::new("arm-none-eabi-size")
+            .arg(elf)
+            .output()
+            .map_err(|e| format!("arm-none-eabi-size: {e}"))?;
+        let text = String::from_utf8_lossy(&o.stdout);
+        let nums: Vec<u64> = text
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .split_whitespace()
+            .take(3)
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let [t, d, z] = nums[..] else {
+            return Err(format!("cannot read the size of {}", elf.display()));
+        };
+        lines.push(format!(
+            "  {name:<24} {t:>8} {d:>8} {z:>8} {:>10} {:>10}",
+            t + d,
+            d + z
+        ));
+    }
+    Ok(lines)
+}
+
+/// The signing key of the device's root of trust (ECDSA P-256), kept across runs in
+/// `firmware/target/keys/root.pem` (a test key: it never leaves the build directory).
+pub(crate) fn root_key() -> Result<SigningKey> {
+    let path = target_dir().join("keys").join("root.pem");
+    if let Ok(pem) = std::fs::read_to_string(&path) {
+        return SigningKey::from_pkcs8_pem(&pem).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    let key = SigningKey::generate(KeyType::EcdsaP256);
+    let pem = key.to_pkcs8_pem().map_err(|e| e.to_string())?;
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    std::fs::write(&path, pem).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(key)
+}
+
+fn options(version: &str, counter: u32, sw_type: &str, slot: usize) -> Result<SignOptions> {
+    Ok(SignOptions {
+        version: Version::parse(version).ok_or_else(|| format!("bad version {version}"))?,
+        header_size: HEADER_SIZE,
+        pad_header: true,
+        slot_size: slot as u32,
+        align: 4,
+        security_counter: Some(counter),
+        boot_record: Some(sw_type.into()),
+        // The device keeps only the key's hash in OTP: images carry the key.
+        public_key_format: PublicKeyFormat::Full,
+        ..SignOptions::default()
+    })
+}
+
+/// The signed bootloader image.
+pub(crate) fn sign_bootloader(b: &Built, key: &SigningKey, version: &str) -> Result<Vec<u8>> {
+    let opts = options(version, 1, "BL", PART_BOOTLOADER.1)?;
+    sign_image(&b.bootloader_bin, key, &opts).map_err(|e| format!("signing the bootloader: {e}"))
+}
+
+/// The signed combined image: secure partition (padded to its window), then the application.
+pub(crate) fn sign_app(b: &Built, key: &SigningKey, version: &str, counter: u32) -> Result<Vec<u8>> {
+    let mut payload = b.secure_bin.clone();
+    payload.resize(SECURE_MAX, 0xff);
+    payload.extend_from_slice(&b.app_bin);
+    let opts = options(version, counter, "SPE+NSPE", PART_PRIMARY.1)?;
+    sign_image(&payload, key, &opts).map_err(|e| format!("signing the application: {e}"))
+}
+
+/// The digest a device measures for `image` (verified with `key` first).
+pub(crate) fn measured_digest(image: &[u8], key: &SigningKey) -> Result<Vec<u8>> {
+    let spki = key.public_spki_der();
+    let mut src: &[u8] = image;
+    let v = castellan_image::verify(&mut src, TrustedKey::Spki(&spki))
+        .map_err(|e| format!("host verification of a signed image: {e}"))?;
+    Ok(v.digest.as_bytes().to_vec())
+}
+
+/// A flash file holding `bootloader` and `primary` in their partitions, the rest erased.
+pub(crate) fn flash_file(bootloader: &[u8], primary: &[u8]) -> Result<Vec<u8>> {
+    let mut f = vec![0xffu8; FLASH_SIZE];
+    for (img, (off, size)) in [(bootloader, PART_BOOTLOADER), (primary, PART_PRIMARY)] {
+        if img.len() > size {
+            return Err("an image does not fit its partition".into());
+        }
+        f[off..off + img.len()].copy_from_slice(img);
+    }
+    Ok(f)
+}
+
+/// An OTP file for a secured device: root-key hash, lifecycle Secured, key regions locked,
+/// counters blank, and the UDS.
+pub(crate) fn otp_file(root_key_hash: &[u8; 32], uds: &[u8; 32]) -> Vec<u8> {
+    let mut f = vec![0u8; 300];
+    // Words 0..8: root-key hash (little-endian words of the hash bytes = the bytes in order).
+    f[..32].copy_from_slice(root_key_hash);
+    // Word 16: lifecycle thermometer 2 = secured (0x3000).
+    f[64..68].copy_from_slice(&3u32.to_le_bytes());
+    // UDS at 256..288.
+    f[256..288].copy_from_slice(uds);
+    // Lock flags at 288..: regions 0 and 1 (root-key and application-key hashes) locked.
+    f[288] = 1;
+    f[289] = 1;
+    f
+}
+
+/// 32 bytes from the host's random generator.
+pub(crate) fn random32() -> Result<[u8; 32]> {
+    use std::io::Read as _;
+    let mut b = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    Ok(b)
+}
