@@ -434,6 +434,47 @@ impl TestStore {
         }
     }
 
+    /// Every row of `table` as text, bypassing the store (what a stolen database reveals).
+    pub async fn dump_table(&self, table: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => {
+                let conn = rusqlite::Connection::open(&self.location)
+                    .unwrap_or_else(|e| panic!("raw open: {e}"));
+                let mut stmt = conn
+                    .prepare(&format!("SELECT * FROM {table}"))
+                    .unwrap_or_else(|e| panic!("dump {table}: {e}"));
+                let n = stmt.column_count();
+                let mut rows = stmt
+                    .query([])
+                    .unwrap_or_else(|e| panic!("dump {table}: {e}"));
+                let mut out = String::new();
+                while let Ok(Some(row)) = rows.next() {
+                    for i in 0..n {
+                        let v: rusqlite::types::Value =
+                            row.get(i).unwrap_or(rusqlite::types::Value::Null);
+                        out.push_str(&format!("{v:?} "));
+                    }
+                    out.push('\n');
+                }
+                out
+            }
+            Backend::Postgres => {
+                let (client, conn) = tokio_postgres::connect(&self.location, tokio_postgres::NoTls)
+                    .await
+                    .unwrap_or_else(|e| panic!("raw connect: {e}"));
+                let task = tokio::spawn(conn);
+                let rows = client
+                    .query(&format!("SELECT row_to_json(t)::text FROM {table} t"), &[])
+                    .await
+                    .unwrap_or_else(|e| panic!("dump {table}: {e}"));
+                let out = rows.iter().map(|r| r.get::<_, String>(0) + "\n").collect();
+                drop(client);
+                let _ = task.await;
+                out
+            }
+        }
+    }
+
     /// Open the same database again (as a restarted server would).
     pub async fn reopen(&self) -> Store {
         Store::open_with(&self.location, self.options.clone())
