@@ -224,25 +224,24 @@ impl PgServer {
             self.socket_dir().display()
         );
         run(
-            &mut self
-                .cmd(
-                    "pg_ctl",
-                    &[
-                        "-D",
-                        &self.data_dir().to_string_lossy(),
-                        "-l",
-                        &self.dir.join("server.log").to_string_lossy(),
-                        "-o",
-                        &opts,
-                        "-w",
-                        "-t",
-                        "60",
-                        "start",
-                    ],
-                )
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped()),
+            self.cmd(
+                "pg_ctl",
+                &[
+                    "-D",
+                    &self.data_dir().to_string_lossy(),
+                    "-l",
+                    &self.dir.join("server.log").to_string_lossy(),
+                    "-o",
+                    &opts,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
             "pg_ctl start",
         )
         .map_err(|e| {
