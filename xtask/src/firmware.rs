@@ -34,7 +34,7 @@ const APT_ALWAYS: &[&str] = &["qemu-system-arm", "binutils-arm-none-eabi"];
 const APT_DEBIAN_RUST: &[&str] = &["rustc-web", "rust-web-src"];
 
 /// Flash geometry and layout (must match `firmware/platform-an505/src/map.rs`).
-pub(crate) const FLASH_SIZE: usize = 0x14_6000;
+pub(crate) const FLASH_SIZE: usize = 0x14_7000;
 /// Offset and size of the bootloader partition.
 pub(crate) const PART_BOOTLOADER: (usize, usize) = (0, 0x4_0000);
 /// Offset and size of the primary slot.

@@ -213,6 +213,7 @@ fn good_boot(c: &Ctx) -> Result {
             "[bootloader] verified primary: SPE+NSPE ",
             "[secure] TrustZone-M: SAU regions",
             "[app] telemetry: image 1.0.0+0 (confirmed), security counter 1, OTP counter 1, lifecycle 0x3000",
+            "[app] telemetry: boot count 1 (trusted storage: success)",
         ],
         &["REFUSED"],
     )
@@ -264,16 +265,21 @@ fn update_accept(c: &Ctx) -> Result {
             "[app] health check passed: accepting 1.1.0+0",
             "[bootloader] upgrade: none",
             "[app] telemetry: image 1.1.0+0 (confirmed), security counter 2, OTP counter 2",
+            "[app] telemetry: boot count 3 (trusted storage: success)",
             "[app] update applied: running 1.1.0+0",
         ],
         &["REFUSED", "REVERTED"],
     )?;
-    // A new QEMU process: everything above must have persisted in the host files.
+    // A new QEMU process: everything above must have persisted in the host files, trusted
+    // storage included (sealed under CDI_Seal, which the update from the same signer keeps).
     let run = c.boot(&dir, "boot", None)?;
     check(
         &run,
         0,
-        &["[app] telemetry: image 1.1.0+0 (confirmed), security counter 2, OTP counter 2"],
+        &[
+            "[app] telemetry: image 1.1.0+0 (confirmed), security counter 2, OTP counter 2",
+            "[app] telemetry: boot count 4 (trusted storage: success)",
+        ],
         &["REFUSED"],
     )
 }

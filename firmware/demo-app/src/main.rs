@@ -31,6 +31,7 @@ fn main() -> ! {
         }
     };
     telemetry(&info);
+    boot_count();
     let mut buf = [0u8; 200];
     let n = usize::try_from(client::command(&mut buf)).unwrap_or(0);
     let line = core::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("");
@@ -73,6 +74,26 @@ fn telemetry(info: &BootInfo) {
     if !info.text().is_empty() {
         println!("[app] telemetry: bootloader says: {}", info.text());
     }
+}
+
+/// Trusted-storage asset holding the number of boots the application has seen.
+const UID_BOOT_COUNT: u32 = 1;
+
+/// Counts this boot in trusted storage (sealed by the secure side, persistent across resets,
+/// updates and QEMU restarts).
+fn boot_count() {
+    let mut b = [0u8; 4];
+    let count = match client::its_get(UID_BOOT_COUNT, &mut b) {
+        Ok(4) => u32::from_le_bytes(b),
+        Ok(_) | Err(status::DOES_NOT_EXIST) => 0,
+        Err(e) => {
+            println!("[app] telemetry: trusted storage unavailable: {}", status::name(e));
+            return;
+        }
+    }
+    .saturating_add(1);
+    let r = client::its_set(UID_BOOT_COUNT, &count.to_le_bytes());
+    println!("[app] telemetry: boot count {count} (trusted storage: {})", status::name(r));
 }
 
 /// Prints `prefix` then `bytes` in hex on one line.

@@ -15,6 +15,8 @@ unsafe extern "C" {
     fn csl_fwu_write(offset: u32, data: *const u8, len: u32) -> i32;
     fn csl_fwu_install(permanent: u32) -> i32;
     fn csl_fwu_accept() -> i32;
+    fn csl_its_set(uid: u32, data: *const u8, len: u32) -> i32;
+    fn csl_its_get(uid: u32, out: *mut u8, cap: u32) -> i32;
     fn csl_system_reset() -> i32;
     fn csl_power_off(code: u32) -> i32;
 }
@@ -96,6 +98,19 @@ pub fn fwu_install(permanent: bool) -> i32 {
 pub fn fwu_accept() -> i32 {
     // Safety: no arguments.
     unsafe { csl_fwu_accept() }
+}
+
+/// Stores `data` (at most 512 bytes) under `uid` in trusted storage.
+pub fn its_set(uid: u32, data: &[u8]) -> i32 {
+    // Safety: `data` is ours; the gate validates it.
+    unsafe { csl_its_set(uid, data.as_ptr(), len32(data.len())) }
+}
+
+/// Reads asset `uid` from trusted storage into `out`; returns its length.
+pub fn its_get(uid: u32, out: &mut [u8]) -> Result<usize, i32> {
+    // Safety: `out` is ours; the gate validates it.
+    let r = unsafe { csl_its_get(uid, out.as_mut_ptr(), len32(out.len())) };
+    usize::try_from(r).map_err(|_| r)
 }
 
 /// Resets the device (only the secure side may).

@@ -20,7 +20,8 @@
 //!  0x0C_0000 secondary   512 KiB   update candidate / previous image after a swap
 //!  0x14_0000 scratch       4 KiB   swap buffer
 //!  0x14_1000 status        4 KiB   swap journal
-//!  0x14_2000 storage      16 KiB   trusted storage of the secure services
+//!  0x14_2000 storage key   4 KiB   wrapped storage root key of the secure services
+//!  0x14_3000 storage      16 KiB   trusted storage (two 8 KiB banks)
 //! ```
 
 use castellan_hal::Partition;
@@ -86,10 +87,12 @@ pub const PART_SECONDARY: Partition = Partition::new(0x0C_0000, 0x8_0000);
 pub const PART_SCRATCH: Partition = Partition::new(0x14_0000, 0x1000);
 /// Swap journal.
 pub const PART_STATUS: Partition = Partition::new(0x14_1000, 0x1000);
-/// Trusted storage of the secure services.
-pub const PART_STORAGE: Partition = Partition::new(0x14_2000, 0x4000);
+/// Key area of trusted storage (the wrapped storage root key).
+pub const PART_STORAGE_KEY: Partition = Partition::new(0x14_2000, 0x1000);
+/// Trusted storage of the secure services (two banks).
+pub const PART_STORAGE: Partition = Partition::new(0x14_3000, 0x4000);
 /// Total flash size.
-pub const FLASH_SIZE: u32 = 0x14_6000;
+pub const FLASH_SIZE: u32 = 0x14_7000;
 
 /// Host file backing the flash.
 pub const FLASH_FILE: &core::ffi::CStr = c"castellan-flash.bin";

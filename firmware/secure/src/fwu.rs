@@ -21,7 +21,7 @@ use castellan_platform_an505::map::{
 };
 use castellan_platform_an505::println;
 
-use crate::state::Services;
+use crate::state::State;
 
 /// The flash layout (as the bootloader's).
 pub const LAYOUT: FlashLayout = FlashLayout {
@@ -52,12 +52,12 @@ pub enum Fwu {
 }
 
 /// Starts a candidate of `size` bytes: erases the secondary slot.
-pub fn start(s: &mut Services, size: u32) -> Result<i32, i32> {
+pub fn start(s: &mut State, size: u32) -> Result<i32, i32> {
     if size == 0 || size > PART_SECONDARY.size - TRAILER_RESERVED {
         return Err(status::INVALID_ARGUMENT);
     }
     PART_SECONDARY
-        .erase_all(&mut s.flash)
+        .erase_all(s.flash())
         .map_err(|_| status::STORAGE_FAILURE)?;
     s.fwu = Fwu::Writing { size };
     println!("[secure] fwu: receiving a candidate image of {size} bytes into the secondary slot");
@@ -65,13 +65,13 @@ pub fn start(s: &mut Services, size: u32) -> Result<i32, i32> {
 }
 
 /// Writes `data` at `offset` of the candidate.
-pub fn write(s: &mut Services, offset: u32, data: &[u8]) -> Result<i32, i32> {
+pub fn write(s: &mut State, offset: u32, data: &[u8]) -> Result<i32, i32> {
     let Fwu::Writing { size } = s.fwu else {
         return Err(status::BAD_STATE);
     };
     let len = u32::try_from(data.len()).map_err(|_| status::INVALID_ARGUMENT)?;
     let end = offset.checked_add(len).ok_or(status::INVALID_ARGUMENT)?;
-    let unit = s.flash.write_size() as u32;
+    let unit = s.flash().write_size() as u32;
     if end > size || offset % unit != 0 || (len % unit != 0 && end != size) {
         return Err(status::INVALID_ARGUMENT);
     }
@@ -83,21 +83,21 @@ pub fn write(s: &mut Services, offset: u32, data: &[u8]) -> Result<i32, i32> {
         d.copy_from_slice(data);
     }
     PART_SECONDARY
-        .write(&mut s.flash, offset, dst)
+        .write(s.flash(), offset, dst)
         .map_err(|_| status::STORAGE_FAILURE)?;
     Ok(status::SUCCESS)
 }
 
 /// Requests installation at the next boot.
-pub fn install(s: &mut Services, permanent: bool) -> Result<i32, i32> {
+pub fn install(s: &mut State, permanent: bool) -> Result<i32, i32> {
     let Fwu::Writing { size } = s.fwu else {
         return Err(status::BAD_STATE);
     };
-    let layout = layout_of(&mut s.flash, PART_SECONDARY).map_err(|_| status::INVALID_SIGNATURE)?;
+    let layout = layout_of(s.flash(), PART_SECONDARY).map_err(|_| status::INVALID_SIGNATURE)?;
     if layout.end() > size {
         return Err(status::INVALID_SIGNATURE);
     }
-    request_upgrade(&mut s.flash, &LAYOUT, permanent).map_err(|_| status::STORAGE_FAILURE)?;
+    request_upgrade(s.flash(), &LAYOUT, permanent).map_err(|_| status::STORAGE_FAILURE)?;
     s.fwu = Fwu::Staged;
     println!(
         "[secure] fwu: candidate {} staged for a {} install at the next boot",
@@ -108,11 +108,11 @@ pub fn install(s: &mut Services, permanent: bool) -> Result<i32, i32> {
 }
 
 /// Accepts the running image.
-pub fn accept(s: &mut Services) -> Result<i32, i32> {
+pub fn accept(s: &mut State) -> Result<i32, i32> {
     if s.confirmed {
         return Ok(status::SUCCESS);
     }
-    confirm_image(&mut s.flash, &LAYOUT).map_err(|_| status::STORAGE_FAILURE)?;
+    confirm_image(s.flash(), &LAYOUT).map_err(|_| status::STORAGE_FAILURE)?;
     s.confirmed = true;
     println!("[secure] fwu: running image accepted (image_ok set; the counter rises at the next boot)");
     Ok(status::SUCCESS)

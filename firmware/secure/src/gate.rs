@@ -8,15 +8,18 @@
 //!   a refused range returns `PROGRAMMER_ERROR` and nothing is read or written;
 //! - input is copied into secure memory before it is used (no double fetch), output is built
 //!   in secure memory and copied out last;
-//! - one call at a time ([`crate::state::with`]); results are PSA status codes.
+//! - one call at a time ([`crate::state::with`]); results are PSA status codes (the services'
+//!   errors map to theirs with `ServiceError::psa_status`).
 
 use castellan_gate::{BOOT_INFO_SIZE, BootInfo, TOKEN_CAP, status};
 use castellan_platform_an505::console::Console;
 use castellan_platform_an505::tz::{self, Access};
 use castellan_platform_an505::{println, semihosting};
 
-use crate::state::{self, Services};
-use crate::{attest, faults, fwu};
+use castellan_services::ItsFlags;
+
+use crate::state::{self, State};
+use crate::{faults, fwu};
 
 /// Copies `len` bytes at non-secure `addr` into `dst` after checking the range.
 fn copy_in(addr: u32, len: u32, dst: &mut [u8]) -> Result<(), i32> {
@@ -45,7 +48,7 @@ fn copy_out(addr: u32, cap: u32, data: &[u8]) -> Result<(), i32> {
 }
 
 /// Runs a service call: marks the gate, takes the state, folds the result into a status.
-fn call(f: impl FnOnce(&mut Services) -> Result<i32, i32>) -> i32 {
+fn call(f: impl FnOnce(&mut State) -> Result<i32, i32>) -> i32 {
     faults::enter_gate();
     let r = state::with(f).unwrap_or_else(|e| e);
     faults::leave_gate();
@@ -156,7 +159,11 @@ pub extern "cmse-nonsecure-entry" fn csl_attest_token(
         copy_in(nonce, nonce_len, &mut n)?;
         let nonce = n.get(..nonce_len as usize).ok_or(status::INVALID_ARGUMENT)?;
         let mut token = [0u8; TOKEN_CAP];
-        let len = attest::token(s, nonce, &mut token)?;
+        // Client id -1: the (single) non-secure caller.
+        let len = s
+            .svc
+            .attest_token(nonce, -1, &mut token)
+            .map_err(|e| e.psa_status())?;
         let t = token.get(..len).ok_or(status::GENERIC_ERROR)?;
         copy_out(out, cap, t)?;
         println!("[secure] attestation: token of {len} bytes issued");
@@ -168,8 +175,47 @@ pub extern "cmse-nonsecure-entry" fn csl_attest_token(
 #[unsafe(no_mangle)]
 pub extern "cmse-nonsecure-entry" fn csl_attest_public_key(out: u32, cap: u32) -> i32 {
     call(|s| {
-        copy_out(out, cap, &s.key.public)?;
-        Ok(s.key.public.len() as i32)
+        let key = s.svc.attestation_public_key();
+        copy_out(out, cap, &key)?;
+        Ok(key.len() as i32)
+    })
+}
+
+/// Largest asset the gate moves in one call.
+const ITS_CHUNK: usize = 512;
+
+/// `psa_its_set` for the non-secure client: stores `len` bytes at `data` under `uid`
+/// (encrypted under a key sealed to CDI_Seal, replay-protected by OTP counters).
+#[unsafe(no_mangle)]
+pub extern "cmse-nonsecure-entry" fn csl_its_set(uid: u32, data: u32, len: u32) -> i32 {
+    call(|s| {
+        let mut buf = [0u8; ITS_CHUNK];
+        if len as usize > buf.len() {
+            return Err(status::INVALID_ARGUMENT);
+        }
+        copy_in(data, len, &mut buf)?;
+        let value = buf.get(..len as usize).unwrap_or(&[]);
+        s.svc
+            .its_set(u64::from(uid), value, ItsFlags::NONE)
+            .map_err(|e| e.psa_status())?;
+        Ok(status::SUCCESS)
+    })
+}
+
+/// `psa_its_get` for the non-secure client: reads asset `uid` into `out`; returns its length.
+#[unsafe(no_mangle)]
+pub extern "cmse-nonsecure-entry" fn csl_its_get(uid: u32, out: u32, cap: u32) -> i32 {
+    call(|s| {
+        if !tz::ns_range_ok(out, cap, Access::Write) {
+            return Err(status::PROGRAMMER_ERROR);
+        }
+        let mut buf = [0u8; ITS_CHUNK];
+        let n = s
+            .svc
+            .its_get(u64::from(uid), 0, &mut buf)
+            .map_err(|e| e.psa_status())?;
+        copy_out(out, cap, buf.get(..n).unwrap_or(&[]))?;
+        Ok(n as i32)
     })
 }
 

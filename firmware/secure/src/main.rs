@@ -1,75 +1,135 @@
 //! The secure partition: the TrustZone secure world that keeps running after boot.
 //!
-//! It takes the bootloader's hand-off (boot record, CDIs), derives the attestation key, sets up
-//! the split of memory (SAU, MPC, NSCCFG), and starts the non-secure application unprivileged.
-//! From then on it runs only when the application calls a veneer of the gate ([`gate`]) or
-//! when the non-secure side faults ([`faults`]).
+//! It takes the bootloader's hand-off (boot record, DICE CDIs) and starts the secure services
+//! of `castellan-services` on the board's parts (crypto, trusted storage sealed under
+//! CDI_Seal, attestation with a key derived from CDI_Attest, lifecycle), sets up the split of
+//! memory (SAU, MPC, NSCCFG), and starts the non-secure application unprivileged. From then on
+//! it runs only when the application calls a veneer of the gate ([`gate`]) or when the
+//! non-secure side faults ([`faults`]).
 #![no_std]
 #![no_main]
 // `extern "cmse-nonsecure-entry"` is a nightly feature; the firmware build enables it on the
 // stable toolchain with RUSTC_BOOTSTRAP=1 (see docs/firmware.md).
 #![feature(cmse_nonsecure_entry)]
 
-mod attest;
 mod faults;
 mod fwu;
 mod gate;
 mod state;
 
-use castellan_platform_an505::handoff::{self, STAGE_BOOTLOADER};
-use castellan_platform_an505::map::{NS_EXEC, VENEER_BASE, VENEER_SIZE};
+use castellan_dice::Cdis;
+use castellan_platform_an505::handoff::{self, Handoff, STAGE_BOOTLOADER};
+use castellan_platform_an505::map::{
+    NS_CODE_START, NS_EXEC, NS_RAM_START, PART_STORAGE, PART_STORAGE_KEY, ROM_BASE, VENEER_BASE,
+    VENEER_SIZE,
+};
 use castellan_platform_an505::{
-    DrbgRng, EXIT_SECURE_ERROR, HostFlash, halt, println, semihosting, tz,
+    DrbgRng, EXIT_SECURE_ERROR, HostFlash, HostOtp, halt, println, semihosting, tz,
+};
+use castellan_services::{
+    BootRecordEntry, ImageVersion, ItsConfig, OtpCounterMap, Platform, SecureServices,
+    ServicesConfig,
 };
 use cortex_m_rt::entry;
-use zeroize::Zeroize;
+use sha2::{Digest as _, Sha256};
+
+/// The ROM window hashed into the attestation implementation id (the immutable PSA RoT code).
+const ROM_WINDOW: usize = 0x4_0000;
+
+fn fail(msg: core::fmt::Arguments<'_>) -> ! {
+    halt(EXIT_SECURE_ERROR, format_args!("[secure] {msg}"))
+}
+
+/// The boot record as the attestation service takes it.
+fn boot_record(h: &Handoff) -> ([BootRecordEntry; 4], usize) {
+    let blank = BootRecordEntry::new("", [0; 32], [0; 32], ImageVersion::default());
+    let Ok(blank) = blank else {
+        fail(format_args!("boot record"))
+    };
+    let mut out = [blank; 4];
+    let mut n = 0;
+    for (slot, m) in out.iter_mut().zip(h.measurements()) {
+        let v = m.version();
+        let version = ImageVersion {
+            major: v.major,
+            minor: v.minor,
+            revision: v.revision,
+            build: v.build,
+        };
+        match BootRecordEntry::new(m.sw_type(), m.digest, m.signer_id, version) {
+            Ok(e) => *slot = e,
+            Err(e) => fail(format_args!("bad boot record entry: {e}")),
+        }
+        n += 1;
+    }
+    (out, n)
+}
 
 #[entry]
 fn main() -> ! {
     println!("[secure] Castellan secure partition");
     let Some(mut h) = handoff::read(STAGE_BOOTLOADER) else {
-        halt(EXIT_SECURE_ERROR, format_args!("[secure] no hand-off from the bootloader"))
+        fail(format_args!("no hand-off from the bootloader"))
     };
     handoff::wipe();
-    let flash = HostFlash::open()
-        .unwrap_or_else(|e| halt(EXIT_SECURE_ERROR, format_args!("[secure] no flash: {e}")));
-    let mut rng = DrbgRng::seed(b"secure partition");
+    let cdis = Cdis::from_bytes(h.cdi_attest, h.cdi_seal);
+    h.cdi_attest = [0; 32];
+    h.cdi_seal = [0; 32];
+
+    let flash = HostFlash::open().unwrap_or_else(|e| fail(format_args!("no flash: {e}")));
+    let otp = HostOtp::open().unwrap_or_else(|e| fail(format_args!("no OTP: {e}")));
+    let counters =
+        OtpCounterMap::castellan(otp).unwrap_or_else(|e| fail(format_args!("OTP map: {e}")));
+    let rng = DrbgRng::seed(b"secure partition");
     if rng.is_weak() {
         println!("[secure] WARNING: no host entropy file; random numbers seeded from timing only");
     }
-    let key = attest::AttestationKey::derive(&h.cdi_attest)
-        .unwrap_or_else(|| halt(EXIT_SECURE_ERROR, format_args!("[secure] attestation key derivation failed")));
-    h.cdi_attest.zeroize();
-    h.cdi_seal.zeroize();
+    // Safety: the ROM window is secure code SRAM, loaded by QEMU and never written.
+    let rom = unsafe { core::slice::from_raw_parts(ROM_BASE as *const u8, ROM_WINDOW) };
+    let config = ServicesConfig::new(
+        ItsConfig::new(PART_STORAGE, PART_STORAGE_KEY),
+        Sha256::digest(rom).into(),
+    );
+    let (record, n) = boot_record(&h);
+    let svc = SecureServices::new(
+        Platform::new(flash, counters, rng),
+        config,
+        &cdis,
+        record.get(..n).unwrap_or(&[]),
+    )
+    .unwrap_or_else(|e| fail(format_args!("secure services did not start: {e}")));
+    drop(cdis);
+    match svc.its_status() {
+        Ok(s) => println!(
+            "[secure] services up: trusted storage mounted ({} assets), attestation key derived from CDI_Attest",
+            s.assets
+        ),
+        Err(e) => println!("[secure] services up; trusted storage NOT mounted: {e}"),
+    }
+
     let mut cmdline = [0u8; 512];
     let args = semihosting::command_line(&mut cmdline);
     let mut command = [0u8; 200];
-    let n = args.len().min(command.len());
-    if let (Some(d), Some(s)) = (command.get_mut(..n), args.get(..n)) {
+    let len = args.len().min(command.len());
+    if let (Some(d), Some(s)) = (command.get_mut(..len), args.get(..len)) {
         d.copy_from_slice(s);
     }
-    let mut boot_seed = [0u8; 32];
-    let _ = castellan_hal::RandomSource::fill(&mut rng, &mut boot_seed);
-    state::init(state::Services {
-        flash,
-        key,
+    let confirmed = h.boot.confirmed != 0;
+    state::init(state::State {
+        svc,
         boot: h,
-        boot_seed,
-        confirmed: h.boot.confirmed != 0,
+        confirmed,
         command,
-        command_len: n,
+        command_len: len,
         fwu: fwu::Fwu::default(),
     });
 
     tz::configure();
     println!(
-        "[secure] TrustZone-M: SAU regions NS code {:#010x}, NS RAM {:#010x}, NSC veneers {:#010x}..{:#010x}; SecureFault enabled",
-        castellan_platform_an505::map::NS_CODE_START,
-        castellan_platform_an505::map::NS_RAM_START,
-        VENEER_BASE,
+        "[secure] TrustZone-M: SAU regions NS code {NS_CODE_START:#010x}, NS RAM {NS_RAM_START:#010x}, NSC veneers {VENEER_BASE:#010x}..{:#010x}; SecureFault enabled",
         VENEER_BASE + VENEER_SIZE
     );
-    println!("[secure] attestation key ready; starting the non-secure application (unprivileged)");
+    println!("[secure] starting the non-secure application (unprivileged)");
     faults::ns_started();
     // Safety: `configure` ran and the bootloader loaded and verified the application.
     unsafe { tz::start_nonsecure(NS_EXEC) }

@@ -8,21 +8,20 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use castellan_gate::status;
 use castellan_platform_an505::handoff::Handoff;
-use castellan_platform_an505::HostFlash;
+use castellan_platform_an505::{DrbgRng, HostFlash, HostOtp};
+use castellan_services::{OtpCounterMap, SecureServices};
 
-use crate::attest::AttestationKey;
 use crate::fwu::Fwu;
 
-/// Everything the services own.
-pub struct Services {
-    /// The flash (update slots, trailers).
-    pub flash: HostFlash,
-    /// The attestation key (derived from CDI_Attest).
-    pub key: AttestationKey,
+/// The services of `castellan-services` on this board's parts.
+pub type Services = SecureServices<HostFlash, OtpCounterMap<HostOtp>, DrbgRng>;
+
+/// Everything the secure partition keeps between gate calls.
+pub struct State {
+    /// Crypto, trusted storage, attestation, lifecycle (they own flash, OTP counters, RNG).
+    pub svc: Services,
     /// The bootloader's hand-off, CDIs wiped.
     pub boot: Handoff,
-    /// Boot seed for attestation tokens (fresh at each boot).
-    pub boot_seed: [u8; 32],
     /// Whether the running image is confirmed (changes when the application accepts it).
     pub confirmed: bool,
     /// The operator command for this run.
@@ -33,7 +32,14 @@ pub struct Services {
     pub fwu: Fwu,
 }
 
-struct Slot(UnsafeCell<Option<Services>>);
+impl State {
+    /// The flash, shared by trusted storage and the update slots.
+    pub fn flash(&mut self) -> &mut HostFlash {
+        &mut self.svc.platform_mut().flash
+    }
+}
+
+struct Slot(UnsafeCell<Option<State>>);
 
 // Safety: access goes through `with`, which admits one borrower at a time (BUSY flag).
 unsafe impl Sync for Slot {}
@@ -42,7 +48,7 @@ static SLOT: Slot = Slot(UnsafeCell::new(None));
 static BUSY: AtomicBool = AtomicBool::new(false);
 
 /// Installs the state (once, before the non-secure side starts).
-pub fn init(s: Services) {
+pub fn init(s: State) {
     if BUSY.swap(true, Ordering::Acquire) {
         return;
     }
@@ -54,7 +60,7 @@ pub fn init(s: Services) {
 }
 
 /// Runs `f` on the state, or returns `BAD_STATE` when it is busy or not initialised.
-pub fn with<R>(f: impl FnOnce(&mut Services) -> Result<R, i32>) -> Result<R, i32> {
+pub fn with<R>(f: impl FnOnce(&mut State) -> Result<R, i32>) -> Result<R, i32> {
     if BUSY.swap(true, Ordering::Acquire) {
         return Err(status::BAD_STATE);
     }
