@@ -27,7 +27,11 @@ pub(crate) fn gcm_encrypt(
         32 => Aes256Gcm::new_from_slice(key)
             .map_err(|_| ServiceError::Crypto("AES-256 key"))?
             .encrypt_inout_detached(&nonce, aad, buf.into()),
-        _ => return Err(ServiceError::InvalidArgument("AES key must be 128 or 256 bits")),
+        _ => {
+            return Err(ServiceError::InvalidArgument(
+                "AES key must be 128 or 256 bits",
+            ));
+        }
     }
     .map_err(|_| ServiceError::InvalidArgument("AES-GCM message or AAD too long"))?;
     Ok(tag.into())
@@ -51,7 +55,11 @@ pub(crate) fn gcm_decrypt(
         32 => Aes256Gcm::new_from_slice(key)
             .map_err(|_| ServiceError::Crypto("AES-256 key"))?
             .decrypt_inout_detached(&nonce, aad, buf.into(), &tag),
-        _ => return Err(ServiceError::InvalidArgument("AES key must be 128 or 256 bits")),
+        _ => {
+            return Err(ServiceError::InvalidArgument(
+                "AES key must be 128 or 256 bits",
+            ));
+        }
     };
     Ok(ok.is_ok())
 }

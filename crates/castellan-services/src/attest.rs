@@ -169,7 +169,11 @@ impl Attestation {
     }
 
     /// Size of the token for a nonce of `nonce_len` bytes.
-    pub(crate) fn token_size(&self, nonce_len: usize, lifecycle: u16) -> Result<usize, ServiceError> {
+    pub(crate) fn token_size(
+        &self,
+        nonce_len: usize,
+        lifecycle: u16,
+    ) -> Result<usize, ServiceError> {
         let nonce = [0u8; 64];
         let nonce = nonce.get(..nonce_len).ok_or(ServiceError::InvalidArgument(
             "nonce must be 32, 48 or 64 bytes",
@@ -193,7 +197,12 @@ impl Attestation {
         let mut versions = [VersionText::default(); MAX_BOOT_RECORD_ENTRIES];
         let mut comps = [EMPTY_COMPONENT; MAX_BOOT_RECORD_ENTRIES];
         let n = self.fill_components(&mut versions, &mut comps);
-        let claims = self.claims(nonce, lifecycle, client_id, comps.get(..n).unwrap_or_default());
+        let claims = self.claims(
+            nonce,
+            lifecycle,
+            client_id,
+            comps.get(..n).unwrap_or_default(),
+        );
         let iak = &self.iak;
         let mut signer = |tbs: &[u8]| -> Result<[u8; 64], i32> {
             let hash = Sha256::digest(tbs);

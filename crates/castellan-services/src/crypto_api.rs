@@ -12,9 +12,8 @@ use crate::crypto::{P256_PUBLIC_KEY_LEN, copy_out, hash_sha256, verify_p256};
 use crate::{SecureServices, ServiceError};
 
 /// Why the built-in attestation key refuses everything but reading its public key.
-const IAK_RESERVED: ServiceError = ServiceError::NotPermitted(
-    "the attestation key is built in: it signs attestation tokens only",
-);
+const IAK_RESERVED: ServiceError =
+    ServiceError::NotPermitted("the attestation key is built in: it signs attestation tokens only");
 
 impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
     /// `psa_generate_key`: a new key with `attrs`, generated inside the service. Persistent
@@ -27,10 +26,15 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
 
     /// `psa_import_key` (P-256 private scalar 32 bytes, public key 65 bytes SEC1 uncompressed,
     /// AES 16/32 bytes, derive secret 1..=64 bytes).
-    pub fn import_key(&mut self, attrs: &KeyAttributes, data: &[u8]) -> Result<KeyId, ServiceError> {
+    pub fn import_key(
+        &mut self,
+        attrs: &KeyAttributes,
+        data: &[u8],
+    ) -> Result<KeyId, ServiceError> {
         self.usable()?;
         reserved_id(attrs)?;
-        self.keys.import(&mut self.its, &mut self.platform, attrs, data)
+        self.keys
+            .import(&mut self.its, &mut self.platform, attrs, data)
     }
 
     /// `psa_get_key_attributes`.
@@ -172,8 +176,15 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
         if base == KEY_ID_IAK {
             return Err(IAK_RESERVED);
         }
-        self.keys
-            .derive_key(&mut self.its, &mut self.platform, base, alg, salt, info, attrs)
+        self.keys.derive_key(
+            &mut self.its,
+            &mut self.platform,
+            base,
+            alg,
+            salt,
+            info,
+            attrs,
+        )
     }
 
     /// `psa_destroy_key`: wipes a volatile key, removes a persistent one.
@@ -213,13 +224,18 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
             .with_usage(KeyUsage::SIGN_HASH.union(KeyUsage::VERIFY_HASH))
             .with_algorithm(Algorithm::ECDSA_SHA_256)
             .persistent(KEY_ID_DEVICE_IDENTITY);
-        match self.keys.generate(&mut self.its, &mut self.platform, &attrs) {
+        match self
+            .keys
+            .generate(&mut self.its, &mut self.platform, &attrs)
+        {
             Ok(_) | Err(ServiceError::AlreadyExists) => {}
             Err(e) => return Err(e),
         }
         let existing = self.get_key_attributes(KEY_ID_DEVICE_IDENTITY)?;
         if existing.lifetime != Lifetime::PERSISTENT || existing.usage.contains(KeyUsage::EXPORT) {
-            return Err(ServiceError::BadState("identity key slot holds another key"));
+            return Err(ServiceError::BadState(
+                "identity key slot holds another key",
+            ));
         }
         let mut public = [0u8; P256_PUBLIC_KEY_LEN];
         self.export_public_key(KEY_ID_DEVICE_IDENTITY, &mut public)?;

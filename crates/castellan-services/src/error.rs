@@ -189,7 +189,10 @@ impl fmt::Display for ServiceError {
                 write!(f, "asset of {size} bytes exceeds the {max}-byte limit")
             }
             ServiceError::TooManyAssets { max } => {
-                write!(f, "trusted storage already holds its maximum of {max} assets")
+                write!(
+                    f,
+                    "trusted storage already holds its maximum of {max} assets"
+                )
             }
             ServiceError::StorageFull => {
                 f.write_str("trusted storage has no room for this write, even after compaction")

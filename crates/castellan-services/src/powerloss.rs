@@ -88,7 +88,10 @@ const CDI_SEAL: [u8; 32] = [0x5E; 32];
 /// The store layout of the campaign: key area in sector 0, a 2 KiB log (two 1 KiB banks, two
 /// sectors each) in sectors 1..5 of an 8 KiB flash.
 pub fn campaign_config() -> ItsConfig {
-    ItsConfig::new(Partition::new(SECTOR, 4 * SECTOR), Partition::new(0, SECTOR))
+    ItsConfig::new(
+        Partition::new(SECTOR, 4 * SECTOR),
+        Partition::new(0, SECTOR),
+    )
 }
 
 /// The default scenario: protected, unprotected and write-once assets, overwrites, removes,
@@ -105,7 +108,12 @@ pub fn default_scenario() -> Vec<Step> {
         set(3, 64, 0x33, ItsFlags::WRITE_ONCE),
         set(1, 250, 0x44, ItsFlags::NONE),
         Step::Remove { uid: 2 },
-        set(4, 40, 0x55, ItsFlags::NO_REPLAY_PROTECTION.union(ItsFlags::NO_CONFIDENTIALITY)),
+        set(
+            4,
+            40,
+            0x55,
+            ItsFlags::NO_REPLAY_PROTECTION.union(ItsFlags::NO_CONFIDENTIALITY),
+        ),
         set(2, 250, 0x66, ItsFlags::NONE),
         Step::Remove { uid: 1 },
         set(5, 1, 0x77, ItsFlags::NONE),
@@ -169,7 +177,10 @@ fn run_geometry(
             report.injection_points += 1;
             if let Err(why) = inject(&mut dev, &start, plan, step, &model, &next, report) {
                 report.failures += 1;
-                note(report, format!("{geometry:?} step {i} {step:?} cut {plan:?}: {why}"));
+                note(
+                    report,
+                    format!("{geometry:?} step {i} {step:?} cut {plan:?}: {why}"),
+                );
             }
         }
         dev.restore(&start).map_err(|e| e.to_string())?;
@@ -219,7 +230,8 @@ fn inject(
             Ok(_) => return Err(format!("recovery cut {rplan:?} did not happen")),
         }
         dev.power_cycle();
-        check_recovered(dev, before, after).map_err(|e| format!("after recovery cut {rplan:?}: {e}"))?;
+        check_recovered(dev, before, after)
+            .map_err(|e| format!("after recovery cut {rplan:?}: {e}"))?;
     }
     dev.restore(&crashed).map_err(|e| e.to_string())?;
     check_recovered(dev, before, after)?;

@@ -7,7 +7,8 @@ use castellan_sim::{SimDevice, SimFlash, SimOtp, SimRng};
 use crate::{OtpCounterMap, Platform, ServiceError};
 
 /// The platform of a simulated device (borrows its flash, fuses and RNG).
-pub type SimPlatform<'a> = Platform<&'a mut SimFlash, OtpCounterMap<&'a mut SimOtp>, &'a mut SimRng>;
+pub type SimPlatform<'a> =
+    Platform<&'a mut SimFlash, OtpCounterMap<&'a mut SimOtp>, &'a mut SimRng>;
 
 /// Borrows `dev`'s flash, fuses and RNG as a [`Platform`] with Castellan's counter map.
 /// Fails when the fuse bank is smaller than the map (64 words).

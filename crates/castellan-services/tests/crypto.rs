@@ -60,7 +60,10 @@ fn every_call_keeps_the_key_in(svc: &mut Services<'_>, id: KeyId, secret: &[u8])
 
     if let Ok(n) = svc.export_public_key(id, &mut out) {
         assert_eq!(n, 65);
-        assert!(!leaks(&out[..n]), "export_public_key leaked the private key");
+        assert!(
+            !leaks(&out[..n]),
+            "export_public_key leaked the private key"
+        );
     }
 
     let attrs = svc.get_key_attributes(id).unwrap();
@@ -88,17 +91,30 @@ fn every_call_keeps_the_key_in(svc: &mut Services<'_>, id: KeyId, secret: &[u8])
 
     // The storage API cannot reach the crypto namespace, not even by guessing the uid.
     let uid = u64::from(id);
-    assert_eq!(svc.its_get(uid, 0, &mut out), Err(ServiceError::DoesNotExist));
+    assert_eq!(
+        svc.its_get(uid, 0, &mut out),
+        Err(ServiceError::DoesNotExist)
+    );
     assert_eq!(svc.its_get_info(uid), Err(ServiceError::DoesNotExist));
     assert_eq!(svc.its_remove(uid), Err(ServiceError::DoesNotExist));
     svc.its_set(uid, b"decoy", ItsFlags::NONE).unwrap();
-    assert_eq!(svc.get_key_attributes(id).unwrap(), attrs, "its_set clobbered the key");
+    assert_eq!(
+        svc.get_key_attributes(id).unwrap(),
+        attrs,
+        "its_set clobbered the key"
+    );
     svc.its_remove(uid).unwrap();
 
     // A new key cannot take over the identifier with a laxer policy.
     if attrs.lifetime == castellan_services::Lifetime::PERSISTENT {
-        let lax = KeyAttributes { usage: KeyUsage::EXPORT, ..attrs };
-        assert_eq!(svc.import_key(&lax, secret), Err(ServiceError::AlreadyExists));
+        let lax = KeyAttributes {
+            usage: KeyUsage::EXPORT,
+            ..attrs
+        };
+        assert_eq!(
+            svc.import_key(&lax, secret),
+            Err(ServiceError::AlreadyExists)
+        );
     }
     let e = svc.export_key(id, &mut out).unwrap_err();
     assert_eq!(e.psa_status(), psa::ERROR_NOT_PERMITTED);
@@ -122,9 +138,14 @@ fn attack_export_non_exportable_key_refused_by_every_call() {
     }
     // Keys generated on the device go through the same calls (their material is unknown to
     // the test, so only the refusals are checked).
-    let generated = svc.generate_key(&p256_pair(all_but_export()).persistent(0x103)).unwrap();
+    let generated = svc
+        .generate_key(&p256_pair(all_but_export()).persistent(0x103))
+        .unwrap();
     let mut out = [0u8; 64];
-    assert_eq!(status_of(&svc.export_key(generated, &mut out)), psa::ERROR_NOT_PERMITTED);
+    assert_eq!(
+        status_of(&svc.export_key(generated, &mut out)),
+        psa::ERROR_NOT_PERMITTED
+    );
     drop(svc);
     // Persistent key material is never in the flash in clear.
     for secret in [&SCALAR[..], &AES_KEY, &DERIVE_SECRET] {
@@ -133,7 +154,11 @@ fn attack_export_non_exportable_key_refused_by_every_call() {
     // ...and the refusals hold after a reboot, from storage.
     dev.power_cycle();
     let mut svc = boot(&mut dev);
-    for (id, secret) in [(0x100, &SCALAR[..]), (0x101, &AES_KEY), (0x102, &DERIVE_SECRET)] {
+    for (id, secret) in [
+        (0x100, &SCALAR[..]),
+        (0x101, &AES_KEY),
+        (0x102, &DERIVE_SECRET),
+    ] {
         every_call_keeps_the_key_in(&mut svc, id, secret);
     }
 }
@@ -148,7 +173,13 @@ fn attack_use_of_the_attestation_key_through_the_crypto_api_refused() {
         status_of(&svc.export_key(KEY_ID_IAK, &mut out)),
         status_of(&svc.sign_hash(KEY_ID_IAK, Algorithm::ECDSA_SHA_256, &hash, &mut out)),
         status_of(&svc.aead_encrypt(KEY_ID_IAK, Algorithm::GCM, &[0; 12], b"", b"x", &mut out)),
-        status_of(&svc.derive_key(KEY_ID_IAK, Algorithm::HKDF_SHA_256, b"", b"", &aes(KeyUsage::EXPORT))),
+        status_of(&svc.derive_key(
+            KEY_ID_IAK,
+            Algorithm::HKDF_SHA_256,
+            b"",
+            b"",
+            &aes(KeyUsage::EXPORT),
+        )),
         status_of(&svc.destroy_key(KEY_ID_IAK)),
     ];
     assert_eq!(refusals, [psa::ERROR_NOT_PERMITTED; 5]);
@@ -165,21 +196,37 @@ fn usage_flags_and_permitted_algorithm_are_enforced() {
     let mut svc = boot(&mut dev);
     let hash = Sha256::digest(b"m");
     let mut out = [0u8; 128];
-    let verify_only = svc.import_key(&p256_pair(KeyUsage::VERIFY_HASH), &SCALAR).unwrap();
+    let verify_only = svc
+        .import_key(&p256_pair(KeyUsage::VERIFY_HASH), &SCALAR)
+        .unwrap();
     let e = svc.sign_hash(verify_only, Algorithm::ECDSA_SHA_256, &hash, &mut out);
     assert_eq!(status_of(&e), psa::ERROR_NOT_PERMITTED);
 
-    let sign_only = svc.import_key(&p256_pair(KeyUsage::SIGN_HASH), &SCALAR).unwrap();
-    let n = svc.sign_hash(sign_only, Algorithm::ECDSA_SHA_256, &hash, &mut out).unwrap();
+    let sign_only = svc
+        .import_key(&p256_pair(KeyUsage::SIGN_HASH), &SCALAR)
+        .unwrap();
+    let n = svc
+        .sign_hash(sign_only, Algorithm::ECDSA_SHA_256, &hash, &mut out)
+        .unwrap();
     let sig = out[..n].to_vec();
     let e = svc.verify_hash(sign_only, Algorithm::ECDSA_SHA_256, &hash, &sig);
     assert_eq!(status_of(&e), psa::ERROR_NOT_PERMITTED);
     // Signing with another algorithm than the permitted one is refused...
-    let e = svc.sign_hash(sign_only, Algorithm::DETERMINISTIC_ECDSA_SHA_256, &hash, &mut out);
+    let e = svc.sign_hash(
+        sign_only,
+        Algorithm::DETERMINISTIC_ECDSA_SHA_256,
+        &hash,
+        &mut out,
+    );
     assert_eq!(status_of(&e), psa::ERROR_NOT_PERMITTED);
     // ...verification accepts both ECDSA variants (PSA: verification-equivalent).
-    svc.verify_hash(verify_only, Algorithm::DETERMINISTIC_ECDSA_SHA_256, &hash, &sig)
-        .unwrap();
+    svc.verify_hash(
+        verify_only,
+        Algorithm::DETERMINISTIC_ECDSA_SHA_256,
+        &hash,
+        &sig,
+    )
+    .unwrap();
 
     let enc_only = svc.import_key(&aes(KeyUsage::ENCRYPT), &AES_KEY).unwrap();
     let n = svc
@@ -189,8 +236,16 @@ fn usage_flags_and_permitted_algorithm_are_enforced() {
     let e = svc.aead_decrypt(enc_only, Algorithm::GCM, &[1; 12], b"", &ct, &mut out);
     assert_eq!(status_of(&e), psa::ERROR_NOT_PERMITTED);
 
-    let no_derive = svc.import_key(&derive(KeyUsage::NONE), &DERIVE_SECRET).unwrap();
-    let e = svc.derive_key(no_derive, Algorithm::HKDF_SHA_256, b"", b"", &aes(KeyUsage::ENCRYPT));
+    let no_derive = svc
+        .import_key(&derive(KeyUsage::NONE), &DERIVE_SECRET)
+        .unwrap();
+    let e = svc.derive_key(
+        no_derive,
+        Algorithm::HKDF_SHA_256,
+        b"",
+        b"",
+        &aes(KeyUsage::ENCRYPT),
+    );
     assert_eq!(status_of(&e), psa::ERROR_NOT_PERMITTED);
 
     // A key of the wrong type for the operation.
@@ -211,7 +266,10 @@ fn ecdsa_signatures_verify_with_an_independent_implementation() {
     let vk = VerifyingKey::from_sec1_bytes(&public).unwrap();
     let hash = Sha256::digest(b"firmware manifest");
     let mut sig = [0u8; 64];
-    assert_eq!(svc.sign_hash(id, Algorithm::ECDSA_SHA_256, &hash, &mut sig), Ok(64));
+    assert_eq!(
+        svc.sign_hash(id, Algorithm::ECDSA_SHA_256, &hash, &mut sig),
+        Ok(64)
+    );
     vk.verify_prehash(&hash, &Signature::from_slice(&sig).unwrap())
         .unwrap();
     svc.verify_hash(id, Algorithm::ECDSA_SHA_256, &hash, &sig)
@@ -253,7 +311,11 @@ fn ecdsa_signatures_verify_with_an_independent_implementation() {
     svc.verify_hash(pub_only, Algorithm::ECDSA_SHA_256, &hash, &sig2)
         .unwrap();
     let mut out = [0u8; 65];
-    assert_eq!(svc.export_key(pub_only, &mut out), Ok(65), "public keys are always exportable");
+    assert_eq!(
+        svc.export_key(pub_only, &mut out),
+        Ok(65),
+        "public keys are always exportable"
+    );
     assert_eq!(
         status_of(&svc.sign_hash(id, Algorithm::ECDSA_SHA_256, &hash[..31], &mut sig)),
         psa::ERROR_INVALID_ARGUMENT
@@ -269,7 +331,14 @@ fn aes_gcm_round_trip_and_tamper_detection() {
         .unwrap();
     let mut ct = [0u8; 64];
     let n = svc
-        .aead_encrypt(id, Algorithm::GCM, &[9; 12], b"header", b"telemetry record", &mut ct)
+        .aead_encrypt(
+            id,
+            Algorithm::GCM,
+            &[9; 12],
+            b"header",
+            b"telemetry record",
+            &mut ct,
+        )
         .unwrap();
     assert_eq!(n, 16 + 16);
     // Same result as the aes-gcm crate used directly.
@@ -282,7 +351,10 @@ fn aes_gcm_round_trip_and_tamper_detection() {
     assert_eq!(&ct[..16], &reference);
     assert_eq!(&ct[16..32], tag.as_slice());
     let mut pt = [0u8; 64];
-    assert_eq!(svc.aead_decrypt(id, Algorithm::GCM, &[9; 12], b"header", &ct[..n], &mut pt), Ok(16));
+    assert_eq!(
+        svc.aead_decrypt(id, Algorithm::GCM, &[9; 12], b"header", &ct[..n], &mut pt),
+        Ok(16)
+    );
     assert_eq!(&pt[..16], b"telemetry record");
     let mut bad = ct;
     bad[3] ^= 0x80;
@@ -308,13 +380,27 @@ fn aes_gcm_round_trip_and_tamper_detection() {
 fn hkdf_derivation_matches_the_reference_and_separates_contexts() {
     let mut dev = device(4, 0xFF);
     let mut svc = boot(&mut dev);
-    let base = svc.import_key(&derive(KeyUsage::DERIVE), &DERIVE_SECRET).unwrap();
+    let base = svc
+        .import_key(&derive(KeyUsage::DERIVE), &DERIVE_SECRET)
+        .unwrap();
     let out_attrs = aes(KeyUsage::EXPORT);
     let a = svc
-        .derive_key(base, Algorithm::HKDF_SHA_256, b"salt", b"context A", &out_attrs)
+        .derive_key(
+            base,
+            Algorithm::HKDF_SHA_256,
+            b"salt",
+            b"context A",
+            &out_attrs,
+        )
         .unwrap();
     let b = svc
-        .derive_key(base, Algorithm::HKDF_SHA_256, b"salt", b"context B", &out_attrs)
+        .derive_key(
+            base,
+            Algorithm::HKDF_SHA_256,
+            b"salt",
+            b"context B",
+            &out_attrs,
+        )
         .unwrap();
     let (mut ka, mut kb) = ([0u8; 32], [0u8; 32]);
     svc.export_key(a, &mut ka).unwrap();
@@ -332,7 +418,9 @@ fn persistent_keys_survive_a_power_cycle_and_destroy_removes_them() {
     let mut dev = device(8, 0x00);
     let mut svc = boot(&mut dev);
     let usage = KeyUsage::SIGN_HASH.union(KeyUsage::VERIFY_HASH);
-    let id = svc.generate_key(&p256_pair(usage).persistent(0x42)).unwrap();
+    let id = svc
+        .generate_key(&p256_pair(usage).persistent(0x42))
+        .unwrap();
     assert_eq!(id, 0x42);
     let volatile = svc.generate_key(&p256_pair(usage)).unwrap();
     let mut public = [0u8; 65];
@@ -345,13 +433,17 @@ fn persistent_keys_survive_a_power_cycle_and_destroy_removes_them() {
     assert_eq!(public, again);
     let hash = [3u8; 32];
     let mut sig = [0u8; 64];
-    svc.sign_hash(id, Algorithm::ECDSA_SHA_256, &hash, &mut sig).unwrap();
+    svc.sign_hash(id, Algorithm::ECDSA_SHA_256, &hash, &mut sig)
+        .unwrap();
     VerifyingKey::from_sec1_bytes(&public)
         .unwrap()
         .verify_prehash(&hash, &Signature::from_slice(&sig).unwrap())
         .unwrap();
     // Volatile keys do not survive.
-    assert_eq!(svc.get_key_attributes(volatile), Err(ServiceError::DoesNotExist));
+    assert_eq!(
+        svc.get_key_attributes(volatile),
+        Err(ServiceError::DoesNotExist)
+    );
     svc.destroy_key(id).unwrap();
     assert_eq!(svc.get_key_attributes(id), Err(ServiceError::DoesNotExist));
     assert_eq!(svc.destroy_key(id), Err(ServiceError::DoesNotExist));
@@ -370,17 +462,35 @@ fn identity_key_is_generated_on_the_device_and_never_exported() {
     let mut svc = boot(&mut dev);
     // Nobody can plant a known key under the identity id before provisioning.
     let planted = p256_pair(KeyUsage::SIGN_HASH).persistent(KEY_ID_DEVICE_IDENTITY);
-    assert_eq!(status_of(&svc.import_key(&planted, &SCALAR)), psa::ERROR_NOT_PERMITTED);
-    assert_eq!(status_of(&svc.generate_key(&planted)), psa::ERROR_NOT_PERMITTED);
+    assert_eq!(
+        status_of(&svc.import_key(&planted, &SCALAR)),
+        psa::ERROR_NOT_PERMITTED
+    );
+    assert_eq!(
+        status_of(&svc.generate_key(&planted)),
+        psa::ERROR_NOT_PERMITTED
+    );
     let public = svc.provision_identity_key().unwrap();
-    assert_eq!(svc.provision_identity_key().unwrap(), public, "provisioning twice keeps the key");
+    assert_eq!(
+        svc.provision_identity_key().unwrap(),
+        public,
+        "provisioning twice keeps the key"
+    );
     let mut out = [0u8; 65];
-    assert_eq!(status_of(&svc.export_key(KEY_ID_DEVICE_IDENTITY, &mut out)), psa::ERROR_NOT_PERMITTED);
+    assert_eq!(
+        status_of(&svc.export_key(KEY_ID_DEVICE_IDENTITY, &mut out)),
+        psa::ERROR_NOT_PERMITTED
+    );
     // It signs (a CSR's hash, say) and the signature verifies with the public key.
     let hash = Sha256::digest(b"certification request info");
     let mut sig = [0u8; 64];
-    svc.sign_hash(KEY_ID_DEVICE_IDENTITY, Algorithm::ECDSA_SHA_256, &hash, &mut sig)
-        .unwrap();
+    svc.sign_hash(
+        KEY_ID_DEVICE_IDENTITY,
+        Algorithm::ECDSA_SHA_256,
+        &hash,
+        &mut sig,
+    )
+    .unwrap();
     VerifyingKey::from_sec1_bytes(&public)
         .unwrap()
         .verify_prehash(&hash, &Signature::from_slice(&sig).unwrap())
@@ -391,7 +501,12 @@ fn identity_key_is_generated_on_the_device_and_never_exported() {
     assert_eq!(svc.provision_identity_key().unwrap(), public);
     // Another device generates another key.
     let mut other = castellan_sim::SimDevice::new(
-        castellan_sim::DeviceConfig::new(castellan_sim::FlashConfig::new(16 * SECTOR, SECTOR, 4, 0xFF)),
+        castellan_sim::DeviceConfig::new(castellan_sim::FlashConfig::new(
+            16 * SECTOR,
+            SECTOR,
+            4,
+            0xFF,
+        )),
         4242,
     )
     .unwrap();
@@ -410,13 +525,25 @@ fn volatile_slots_and_unsupported_policies_give_clear_errors() {
     assert_eq!(e, ServiceError::KeySlotsFull);
     assert_eq!(e.psa_status(), psa::ERROR_INSUFFICIENT_MEMORY);
     let p384 = p256_pair(KeyUsage::SIGN_HASH).with_bits(384);
-    assert_eq!(status_of(&svc.generate_key(&p384)), psa::ERROR_NOT_SUPPORTED);
+    assert_eq!(
+        status_of(&svc.generate_key(&p384)),
+        psa::ERROR_NOT_SUPPORTED
+    );
     let aes192 = aes(KeyUsage::ENCRYPT).with_bits(192);
-    assert_eq!(status_of(&svc.generate_key(&aes192.persistent(5))), psa::ERROR_NOT_SUPPORTED);
+    assert_eq!(
+        status_of(&svc.generate_key(&aes192.persistent(5))),
+        psa::ERROR_NOT_SUPPORTED
+    );
     let bad_id = aes(KeyUsage::ENCRYPT).persistent(0x4000_0000);
-    assert_eq!(status_of(&svc.generate_key(&bad_id)), psa::ERROR_INVALID_ARGUMENT);
+    assert_eq!(
+        status_of(&svc.generate_key(&bad_id)),
+        psa::ERROR_INVALID_ARGUMENT
+    );
     let not_a_point = KeyAttributes::new(KeyType::ECC_PUBLIC_KEY_SECP_R1).persistent(6);
-    assert_eq!(status_of(&svc.import_key(&not_a_point, &[4u8; 65])), psa::ERROR_INVALID_ARGUMENT);
+    assert_eq!(
+        status_of(&svc.import_key(&not_a_point, &[4u8; 65])),
+        psa::ERROR_INVALID_ARGUMENT
+    );
     assert_eq!(
         status_of(&svc.import_key(&p256_pair(KeyUsage::SIGN_HASH).persistent(7), &[0xFF; 32])),
         psa::ERROR_INVALID_ARGUMENT

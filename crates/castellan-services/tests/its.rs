@@ -18,7 +18,10 @@ fn set_get_info_remove_round_trip() {
     its.set(&mut p, 7, b"hello trusted storage", ItsFlags::NONE)
         .unwrap();
     let info = its.get_info(&mut p, 7).unwrap();
-    assert_eq!((info.size, info.capacity, info.flags), (21, 21, ItsFlags::NONE));
+    assert_eq!(
+        (info.size, info.capacity, info.flags),
+        (21, 21, ItsFlags::NONE)
+    );
     let mut out = [0u8; 64];
     assert_eq!(its.get(&mut p, 7, 0, &mut out), Ok(21));
     assert_eq!(&out[..21], b"hello trusted storage");
@@ -35,12 +38,12 @@ fn set_get_info_remove_round_trip() {
     its.set(&mut p, 7, b"v2", ItsFlags::NONE).unwrap();
     assert_eq!(its.get(&mut p, 7, 0, &mut out), Ok(2));
     its.remove(&mut p, 7).unwrap();
-    assert_eq!(its.get(&mut p, 7, 0, &mut out), Err(ServiceError::DoesNotExist));
-    assert_eq!(its.get_info(&mut p, 7), Err(ServiceError::DoesNotExist));
     assert_eq!(
-        status_of(&its.remove(&mut p, 7)),
-        psa::ERROR_DOES_NOT_EXIST
+        its.get(&mut p, 7, 0, &mut out),
+        Err(ServiceError::DoesNotExist)
     );
+    assert_eq!(its.get_info(&mut p, 7), Err(ServiceError::DoesNotExist));
+    assert_eq!(status_of(&its.remove(&mut p, 7)), psa::ERROR_DOES_NOT_EXIST);
 }
 
 #[test]
@@ -58,7 +61,10 @@ fn assets_survive_power_cycles_and_remounts() {
         dev.power_cycle();
         let mut its = mount(&mut dev);
         for uid in [1u64, 2, 4, 5] {
-            assert_eq!(read(&mut its, &mut dev, uid).unwrap(), vec![uid as u8; 10 * uid as usize]);
+            assert_eq!(
+                read(&mut its, &mut dev, uid).unwrap(),
+                vec![uid as u8; 10 * uid as usize]
+            );
         }
         assert_eq!(read(&mut its, &mut dev, 3), Err(ServiceError::DoesNotExist));
     }
@@ -69,13 +75,17 @@ fn write_once_refuses_overwrite_and_remove() {
     let mut dev = device(4, 0xFF);
     let mut its = mount(&mut dev);
     let mut p = platform(&mut dev);
-    its.set(&mut p, 1, b"serial-0042", ItsFlags::WRITE_ONCE).unwrap();
-    let e = its.set(&mut p, 1, b"serial-6666", ItsFlags::NONE).unwrap_err();
+    its.set(&mut p, 1, b"serial-0042", ItsFlags::WRITE_ONCE)
+        .unwrap();
+    let e = its
+        .set(&mut p, 1, b"serial-6666", ItsFlags::NONE)
+        .unwrap_err();
     assert_eq!(e.psa_status(), psa::ERROR_NOT_PERMITTED);
-    let e = its.set(&mut p, 1, b"serial-6666", ItsFlags::WRITE_ONCE).unwrap_err();
+    let e = its
+        .set(&mut p, 1, b"serial-6666", ItsFlags::WRITE_ONCE)
+        .unwrap_err();
     assert_eq!(e.psa_status(), psa::ERROR_NOT_PERMITTED);
     assert_eq!(status_of(&its.remove(&mut p, 1)), psa::ERROR_NOT_PERMITTED);
-    drop(p);
     assert_eq!(read(&mut its, &mut dev, 1).unwrap(), b"serial-0042");
     dev.power_cycle();
     let mut its = mount(&mut dev);
@@ -85,9 +95,14 @@ fn write_once_refuses_overwrite_and_remove() {
     );
     assert!(its.remove(&mut platform(&mut dev), 1).is_err());
     // A plain asset may become write-once.
-    its.set(&mut platform(&mut dev), 2, b"a", ItsFlags::NONE).unwrap();
-    its.set(&mut platform(&mut dev), 2, b"b", ItsFlags::WRITE_ONCE).unwrap();
-    assert!(its.set(&mut platform(&mut dev), 2, b"c", ItsFlags::NONE).is_err());
+    its.set(&mut platform(&mut dev), 2, b"a", ItsFlags::NONE)
+        .unwrap();
+    its.set(&mut platform(&mut dev), 2, b"b", ItsFlags::WRITE_ONCE)
+        .unwrap();
+    assert!(
+        its.set(&mut platform(&mut dev), 2, b"c", ItsFlags::NONE)
+            .is_err()
+    );
 }
 
 #[test]
@@ -117,7 +132,13 @@ fn size_and_count_limits_give_clear_errors() {
     let mut p = platform(&mut dev);
     its.set(&mut p, 1, &[1; 100], ItsFlags::NONE).unwrap();
     let e = its.set(&mut p, 2, &[2; 101], ItsFlags::NONE).unwrap_err();
-    assert_eq!(e, ServiceError::AssetTooLarge { size: 101, max: 100 });
+    assert_eq!(
+        e,
+        ServiceError::AssetTooLarge {
+            size: 101,
+            max: 100
+        }
+    );
     assert_eq!(e.psa_status(), psa::ERROR_INVALID_ARGUMENT);
     assert!(e.to_string().contains("101"), "{e}");
     its.set(&mut p, 2, b"b", ItsFlags::NONE).unwrap();
@@ -142,7 +163,6 @@ fn storage_full_when_live_data_exceed_a_bank() {
     let e = its.set(&mut p, 3, &[3; 300], ItsFlags::NONE).unwrap_err();
     assert_eq!(e, ServiceError::StorageFull);
     assert_eq!(e.psa_status(), psa::ERROR_INSUFFICIENT_STORAGE);
-    drop(p);
     assert_eq!(read(&mut its, &mut dev, 1).unwrap(), vec![1; 300]);
     assert_eq!(read(&mut its, &mut dev, 3), Err(ServiceError::DoesNotExist));
     // Still usable: a smaller asset fits after compaction.
@@ -216,16 +236,23 @@ fn attack_replay_factory_blank_flash_refused() {
     put_raw(&mut dev, KEY_AREA, &vec![0xFF; KEY_AREA.size as usize]);
     dev.power_cycle();
     let e = Its::mount(its_config(), &CDI_SEAL, &mut platform(&mut dev)).unwrap_err();
-    assert!(matches!(e, ServiceError::StorageRollback { stored: 0, .. }), "{e:?}");
+    assert!(
+        matches!(e, ServiceError::StorageRollback { stored: 0, .. }),
+        "{e:?}"
+    );
     // Wiping only the log (key area kept) is refused the same way.
     let mut dev = device(4, 0xFF);
     let mut its = mount(&mut dev);
-    its.set(&mut platform(&mut dev), 1, b"x", ItsFlags::NONE).unwrap();
+    its.set(&mut platform(&mut dev), 1, b"x", ItsFlags::NONE)
+        .unwrap();
     drop(its);
     put_raw(&mut dev, ITS_AREA, &blank);
     dev.power_cycle();
     let e = Its::mount(its_config(), &CDI_SEAL, &mut platform(&mut dev)).unwrap_err();
-    assert!(matches!(e, ServiceError::StorageRollback { stored: 0, .. }), "{e:?}");
+    assert!(
+        matches!(e, ServiceError::StorageRollback { stored: 0, .. }),
+        "{e:?}"
+    );
 }
 
 /// Offset in the raw flash of the first data entry of `uid`, found by its header.
@@ -247,14 +274,22 @@ fn attack_flipped_ciphertext_bit_refused() {
     let mut its = mount(&mut dev);
     its.set(&mut platform(&mut dev), 1, b"keep me", ItsFlags::NONE)
         .unwrap();
-    its.set(&mut platform(&mut dev), 9, b"the secret value", ItsFlags::NONE)
-        .unwrap();
+    its.set(
+        &mut platform(&mut dev),
+        9,
+        b"the secret value",
+        ItsFlags::NONE,
+    )
+    .unwrap();
     its.set(&mut platform(&mut dev), 2, b"later", ItsFlags::NONE)
         .unwrap();
     let at = entry_offset(&dev, 9) + 40 + 3;
     dev.flash.contents_mut()[at] ^= 0x10;
     let e = read(&mut its, &mut dev, 9).unwrap_err();
-    assert_eq!(e, ServiceError::StorageCorrupt("asset failed its authentication check"));
+    assert_eq!(
+        e,
+        ServiceError::StorageCorrupt("asset failed its authentication check")
+    );
     // Other assets still read; after a reboot the store refuses to mount rather than hide it.
     assert_eq!(read(&mut its, &mut dev, 1).unwrap(), b"keep me");
     drop(its);
@@ -282,11 +317,15 @@ fn no_confidentiality_is_stored_in_clear_but_authenticated() {
     let mut dev = device(4, 0xFF);
     let mut its = mount(&mut dev);
     let mut p = platform(&mut dev);
-    its.set(&mut p, 1, b"PUBLIC-CERTIFICATE", ItsFlags::NO_CONFIDENTIALITY)
-        .unwrap();
+    its.set(
+        &mut p,
+        1,
+        b"PUBLIC-CERTIFICATE",
+        ItsFlags::NO_CONFIDENTIALITY,
+    )
+    .unwrap();
     its.set(&mut p, 2, b"PRIVATE-PASSWORD!!", ItsFlags::NONE)
         .unwrap();
-    drop(p);
     let flash = raw(&dev, ITS_AREA);
     assert!(contains(&flash, b"PUBLIC-CERTIFICATE"));
     assert!(!contains(&flash, b"PRIVATE-PASSWORD!!"));
@@ -297,23 +336,42 @@ fn no_confidentiality_is_stored_in_clear_but_authenticated() {
     assert_eq!(read(&mut its, &mut dev, 1).unwrap(), b"PUBLIC-CERTIFICATE");
     let at = entry_offset(&dev, 1) + 40;
     dev.flash.contents_mut()[at] = b'X';
-    assert!(matches!(read(&mut its, &mut dev, 1), Err(ServiceError::StorageCorrupt(_))));
+    assert!(matches!(
+        read(&mut its, &mut dev, 1),
+        Err(ServiceError::StorageCorrupt(_))
+    ));
 }
 
 #[test]
 fn no_replay_protection_spares_the_counter_and_may_come_back() {
     let mut dev = device(4, 0xFF);
     let mut its = mount(&mut dev);
-    let h0 = platform(&mut dev).counter.read(STORAGE_COMMIT_COUNTER).unwrap();
-    its.set(&mut platform(&mut dev), 5, b"boot count 1", ItsFlags::NO_REPLAY_PROTECTION)
+    let h0 = platform(&mut dev)
+        .counter
+        .read(STORAGE_COMMIT_COUNTER)
         .unwrap();
+    its.set(
+        &mut platform(&mut dev),
+        5,
+        b"boot count 1",
+        ItsFlags::NO_REPLAY_PROTECTION,
+    )
+    .unwrap();
     let old = raw(&dev, ITS_AREA);
     for n in 2..6 {
         let v = format!("boot count {n}");
-        its.set(&mut platform(&mut dev), 5, v.as_bytes(), ItsFlags::NO_REPLAY_PROTECTION)
-            .unwrap();
+        its.set(
+            &mut platform(&mut dev),
+            5,
+            v.as_bytes(),
+            ItsFlags::NO_REPLAY_PROTECTION,
+        )
+        .unwrap();
     }
-    let h1 = platform(&mut dev).counter.read(STORAGE_COMMIT_COUNTER).unwrap();
+    let h1 = platform(&mut dev)
+        .counter
+        .read(STORAGE_COMMIT_COUNTER)
+        .unwrap();
     assert_eq!(h0, h1, "unprotected writes must not step the counter");
     drop(its);
     // An old image that differs only in the unprotected asset mounts, with the old value.
@@ -324,7 +382,13 @@ fn no_replay_protection_spares_the_counter_and_may_come_back() {
     // A protected write steps the counter; now the old image is refused.
     its.set(&mut platform(&mut dev), 6, b"protected", ItsFlags::NONE)
         .unwrap();
-    assert!(platform(&mut dev).counter.read(STORAGE_COMMIT_COUNTER).unwrap() > h1);
+    assert!(
+        platform(&mut dev)
+            .counter
+            .read(STORAGE_COMMIT_COUNTER)
+            .unwrap()
+            > h1
+    );
     drop(its);
     put_raw(&mut dev, ITS_AREA, &old);
     dev.power_cycle();
@@ -355,13 +419,21 @@ fn counter_exhaustion_is_refused_before_anything_is_written() {
         }
     }
     assert_eq!(refused, Some(ServiceError::CounterExhausted));
-    assert_eq!(refused.unwrap().psa_status(), psa::ERROR_INSUFFICIENT_STORAGE);
+    assert_eq!(
+        refused.unwrap().psa_status(),
+        psa::ERROR_INSUFFICIENT_STORAGE
+    );
     let mut out = [0u8; 4];
     its.get(&mut counter(&mut dev), 1, 0, &mut out).unwrap();
     assert_eq!(u32::from_le_bytes(out), last_ok);
     // Unprotected writes still work, and the store still mounts.
-    its.set(&mut counter(&mut dev), 2, b"x", ItsFlags::NO_REPLAY_PROTECTION)
-        .unwrap();
+    its.set(
+        &mut counter(&mut dev),
+        2,
+        b"x",
+        ItsFlags::NO_REPLAY_PROTECTION,
+    )
+    .unwrap();
     drop(its);
     dev.power_cycle();
     let mut its = Its::mount(its_config(), &CDI_SEAL, &mut counter(&mut dev)).unwrap();
@@ -373,8 +445,13 @@ fn counter_exhaustion_is_refused_before_anything_is_written() {
 fn crypto_erase_leaves_only_erased_flash_and_format_starts_over() {
     let mut dev = device(4, 0xFF);
     let mut its = mount(&mut dev);
-    its.set(&mut platform(&mut dev), 1, b"PLAINTEXT-ASSET", ItsFlags::NO_CONFIDENTIALITY)
-        .unwrap();
+    its.set(
+        &mut platform(&mut dev),
+        1,
+        b"PLAINTEXT-ASSET",
+        ItsFlags::NO_CONFIDENTIALITY,
+    )
+    .unwrap();
     drop(its);
     Its::crypto_erase(&its_config(), &mut dev.flash).unwrap();
     assert!(raw(&dev, ITS_AREA).iter().all(|b| *b == 0xFF));
@@ -414,12 +491,21 @@ fn bad_layouts_are_refused() {
     let mut dev = device(4, 0xFF);
     let mut p = platform(&mut dev);
     let odd = ItsConfig::new(Partition::new(512, 3 * 512), KEY_AREA);
-    assert!(matches!(Its::mount(odd, &CDI_SEAL, &mut p), Err(ServiceError::InvalidArgument(_))));
+    assert!(matches!(
+        Its::mount(odd, &CDI_SEAL, &mut p),
+        Err(ServiceError::InvalidArgument(_))
+    ));
     let overlap = ItsConfig::new(Partition::new(0, 4 * 512), KEY_AREA);
-    assert!(matches!(Its::mount(overlap, &CDI_SEAL, &mut p), Err(ServiceError::InvalidArgument(_))));
+    assert!(matches!(
+        Its::mount(overlap, &CDI_SEAL, &mut p),
+        Err(ServiceError::InvalidArgument(_))
+    ));
     let too_many = ItsConfig {
         max_assets: 33,
         ..its_config()
     };
-    assert!(matches!(Its::mount(too_many, &CDI_SEAL, &mut p), Err(ServiceError::InvalidArgument(_))));
+    assert!(matches!(
+        Its::mount(too_many, &CDI_SEAL, &mut p),
+        Err(ServiceError::InvalidArgument(_))
+    ));
 }

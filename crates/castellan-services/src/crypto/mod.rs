@@ -28,9 +28,7 @@ use crate::aead::{GCM_NONCE_LEN, GCM_TAG_LEN, gcm_decrypt, gcm_encrypt};
 use crate::its::{Its, ItsFlags, Namespace};
 use crate::{Platform, ServiceError, kdf};
 use key::{Key, MAX_KEY_LEN, MAX_RECORD_LEN};
-use types::{
-    Algorithm, KEY_ID_VOLATILE_MIN, KeyAttributes, KeyId, KeyType, KeyUsage, Lifetime,
-};
+use types::{Algorithm, KEY_ID_VOLATILE_MIN, KeyAttributes, KeyId, KeyType, KeyUsage, Lifetime};
 
 /// Volatile key slots.
 pub const MAX_VOLATILE_KEYS: usize = 8;
@@ -168,7 +166,9 @@ impl KeyStore {
         let key = self.load(storage, p, id)?;
         check_policy(&key, KeyUsage::SIGN_HASH, alg)?;
         if key.attrs.key_type != KeyType::ECC_KEY_PAIR_SECP_R1 {
-            return Err(ServiceError::InvalidArgument("sign-hash needs an ECC key pair"));
+            return Err(ServiceError::InvalidArgument(
+                "sign-hash needs an ECC key pair",
+            ));
         }
         let sk = SigningKey::from_slice(key.material())
             .map_err(|_| ServiceError::Crypto("stored P-256 key"))?;
@@ -240,7 +240,9 @@ impl KeyStore {
         let len = input
             .len()
             .checked_sub(GCM_TAG_LEN)
-            .ok_or(ServiceError::InvalidArgument("AEAD input is shorter than the tag"))?;
+            .ok_or(ServiceError::InvalidArgument(
+                "AEAD input is shorter than the tag",
+            ))?;
         let (ct, tag) = input.split_at(len);
         let tag: [u8; GCM_TAG_LEN] = tag.try_into().map_err(|_| ServiceError::Crypto("tag"))?;
         let dst = out
@@ -277,7 +279,9 @@ impl KeyStore {
         }
         let attrs = attrs.resolved(None)?;
         if !matches!(attrs.key_type, KeyType::AES | KeyType::DERIVE) {
-            return Err(ServiceError::NotSupported("derived key type (AES or derive only)"));
+            return Err(ServiceError::NotSupported(
+                "derived key type (AES or derive only)",
+            ));
         }
         let mut material = Zeroizing::new([0u8; MAX_KEY_LEN]);
         let m = material
@@ -358,7 +362,13 @@ impl KeyStore {
         }
         let its = storage.as_mut().map_err(|e| *e)?;
         let mut record = Zeroizing::new([0u8; MAX_RECORD_LEN]);
-        let n = its.get_in(p, Namespace::Crypto, u64::from(id), 0, record.as_mut_slice())?;
+        let n = its.get_in(
+            p,
+            Namespace::Crypto,
+            u64::from(id),
+            0,
+            record.as_mut_slice(),
+        )?;
         Key::decode(id, record.get(..n).unwrap_or_default())
     }
 }
@@ -371,9 +381,8 @@ fn check_policy(key: &Key, usage: KeyUsage, alg: Algorithm) -> Result<(), Servic
         ));
     }
     let permitted = key.attrs.algorithm;
-    let verify_equivalent = usage == KeyUsage::VERIFY_HASH
-        && permitted.is_ecdsa_sha256()
-        && alg.is_ecdsa_sha256();
+    let verify_equivalent =
+        usage == KeyUsage::VERIFY_HASH && permitted.is_ecdsa_sha256() && alg.is_ecdsa_sha256();
     if alg != permitted && !verify_equivalent {
         return Err(ServiceError::NotPermitted(
             "the algorithm is not the key's permitted algorithm",
@@ -410,7 +419,9 @@ pub(crate) fn sign_p256<F, C, R: RandomSource>(
     p: &mut Platform<F, C, R>,
 ) -> Result<[u8; ECDSA_P256_SIGNATURE_LEN], ServiceError> {
     if hash.len() != SHA256_LEN {
-        return Err(ServiceError::InvalidArgument("hash must be 32 bytes (SHA-256)"));
+        return Err(ServiceError::InvalidArgument(
+            "hash must be 32 bytes (SHA-256)",
+        ));
     }
     let mut entropy = Zeroizing::new([0u8; 32]);
     let ad: &[u8] = if alg == Algorithm::ECDSA_SHA_256 {
@@ -427,18 +438,29 @@ pub(crate) fn sign_p256<F, C, R: RandomSource>(
 }
 
 /// Verifies an ECDSA P-256 `r‖s` signature over a SHA-256 hash.
-pub(crate) fn verify_p256(public: &[u8], hash: &[u8], signature: &[u8]) -> Result<(), ServiceError> {
+pub(crate) fn verify_p256(
+    public: &[u8],
+    hash: &[u8],
+    signature: &[u8],
+) -> Result<(), ServiceError> {
     if hash.len() != SHA256_LEN {
-        return Err(ServiceError::InvalidArgument("hash must be 32 bytes (SHA-256)"));
+        return Err(ServiceError::InvalidArgument(
+            "hash must be 32 bytes (SHA-256)",
+        ));
     }
-    let vk = VerifyingKey::from_sec1_bytes(public).map_err(|_| ServiceError::Crypto("public key"))?;
+    let vk =
+        VerifyingKey::from_sec1_bytes(public).map_err(|_| ServiceError::Crypto("public key"))?;
     let sig = Signature::from_slice(signature).map_err(|_| ServiceError::InvalidSignature)?;
     vk.verify_prehash(hash, &sig)
         .map_err(|_| ServiceError::InvalidSignature)
 }
 
 /// `psa_hash_compute` for SHA-256.
-pub(crate) fn hash_sha256(alg: Algorithm, input: &[u8], out: &mut [u8]) -> Result<usize, ServiceError> {
+pub(crate) fn hash_sha256(
+    alg: Algorithm,
+    input: &[u8],
+    out: &mut [u8],
+) -> Result<usize, ServiceError> {
     if alg != Algorithm::SHA_256 {
         return Err(ServiceError::NotSupported("hash algorithm (SHA-256 only)"));
     }

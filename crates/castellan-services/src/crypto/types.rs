@@ -167,7 +167,9 @@ impl KeyAttributes {
         let bits = match self.key_type {
             KeyType::ECC_KEY_PAIR_SECP_R1 | KeyType::ECC_PUBLIC_KEY_SECP_R1 => {
                 if self.bits != 0 && self.bits != 256 {
-                    return Err(ServiceError::NotSupported("ECC SECP_R1 keys other than P-256"));
+                    return Err(ServiceError::NotSupported(
+                        "ECC SECP_R1 keys other than P-256",
+                    ));
                 }
                 if !matches!(self.algorithm, Algorithm::NONE) && !self.algorithm.is_ecdsa_sha256() {
                     return Err(ServiceError::NotSupported(
@@ -180,12 +182,16 @@ impl KeyAttributes {
                 let bits = match (self.bits, material_len) {
                     (0, Some(n)) => (n * 8) as u16,
                     (0, None) => {
-                        return Err(ServiceError::InvalidArgument("AES key size (bits) is required"));
+                        return Err(ServiceError::InvalidArgument(
+                            "AES key size (bits) is required",
+                        ));
                     }
                     (b, _) => b,
                 };
                 if bits != 128 && bits != 256 {
-                    return Err(ServiceError::NotSupported("AES keys of 128 or 256 bits only"));
+                    return Err(ServiceError::NotSupported(
+                        "AES keys of 128 or 256 bits only",
+                    ));
                 }
                 if !matches!(self.algorithm, Algorithm::NONE | Algorithm::GCM) {
                     return Err(ServiceError::NotSupported("AES keys are for GCM only"));
@@ -234,7 +240,11 @@ impl KeyAttributes {
                     ));
                 }
             }
-            _ => return Err(ServiceError::NotSupported("key lifetime (volatile or persistent)")),
+            _ => {
+                return Err(ServiceError::NotSupported(
+                    "key lifetime (volatile or persistent)",
+                ));
+            }
         }
         Ok(KeyAttributes { bits, ..self })
     }

@@ -76,8 +76,8 @@ use zeroize::Zeroizing;
 
 use crate::{Platform, STORAGE_COMMIT_COUNTER, STORAGE_INTENT_COUNTER, ServiceError};
 
-pub use format::{ITS_MAX_ASSET_SIZE, ITS_MAX_ASSETS};
 pub(crate) use format::Namespace;
+pub use format::{ITS_MAX_ASSET_SIZE, ITS_MAX_ASSETS};
 
 /// PSA storage flags (`psa_storage_create_flags_t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

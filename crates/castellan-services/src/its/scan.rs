@@ -174,13 +174,16 @@ impl Its {
             stored: newest,
             hardware: intent,
         };
-        let ahead = ServiceError::StorageCorrupt("newest transaction is ahead of the replay counters");
+        let ahead =
+            ServiceError::StorageCorrupt("newest transaction is ahead of the replay counters");
         let resync = if newest > intent {
             return Err(ahead);
         } else if intent == commit {
             if newest < intent {
                 return Err(if st.dirty {
-                    ServiceError::StorageCorrupt("a committed transaction fails its integrity check")
+                    ServiceError::StorageCorrupt(
+                        "a committed transaction fails its integrity check",
+                    )
                 } else {
                     rollback
                 });
@@ -430,16 +433,15 @@ impl Its {
     /// Inserts or replaces the slot of `slot.ns`/`slot.uid`.
     pub(super) fn upsert(&mut self, slot: Slot) -> Result<(), ServiceError> {
         let same = |s: &Option<Slot>| s.is_some_and(|s| s.ns == slot.ns && s.uid == slot.uid);
-        let at = match self.index.iter().position(same) {
-            Some(i) => i,
-            None => self
-                .index
-                .iter()
-                .position(Option::is_none)
-                .ok_or(ServiceError::TooManyAssets {
-                    max: ITS_MAX_ASSETS,
-                })?,
-        };
+        let at =
+            match self.index.iter().position(same) {
+                Some(i) => i,
+                None => self.index.iter().position(Option::is_none).ok_or(
+                    ServiceError::TooManyAssets {
+                        max: ITS_MAX_ASSETS,
+                    },
+                )?,
+            };
         if let Some(s) = self.index.get_mut(at) {
             *s = Some(slot);
         }
@@ -508,7 +510,9 @@ pub(super) fn geometry<F: Flash>(config: &ItsConfig, flash: &F) -> Result<Geomet
     let ws = flash.write_size();
     let es = flash.erase_size() as u32;
     if ws == 0 || !ws.is_power_of_two() || ws > MAX_WRITE_SIZE {
-        return Err(bad("flash write size must be a power of two of at most 64 bytes"));
+        return Err(bad(
+            "flash write size must be a power of two of at most 64 bytes",
+        ));
     }
     config
         .area
@@ -568,7 +572,9 @@ fn read_key_area<F: Flash>(
     }
     let (nonce, rest) = rest.split_at_mut(GCM_NONCE_LEN);
     let (wrapped, rest) = rest.split_at_mut(SRK_LEN);
-    let nonce: [u8; GCM_NONCE_LEN] = (&*nonce).try_into().map_err(|_| ServiceError::Crypto("nonce"))?;
+    let nonce: [u8; GCM_NONCE_LEN] = (&*nonce)
+        .try_into()
+        .map_err(|_| ServiceError::Crypto("nonce"))?;
     let tag: [u8; GCM_TAG_LEN] = rest
         .get(..GCM_TAG_LEN)
         .and_then(|t| t.try_into().ok())
@@ -594,7 +600,16 @@ fn write_key_area<F: Flash, C, R: RandomSource>(
     let mut nonce = [0u8; GCM_NONCE_LEN];
     p.rng.fill(&mut nonce)?;
     let (head, rest) = rec.split_at_mut(8);
-    head.copy_from_slice(&[KEY_MAGIC[0], KEY_MAGIC[1], KEY_MAGIC[2], KEY_MAGIC[3], KEY_VERSION, 0, 0, 0]);
+    head.copy_from_slice(&[
+        KEY_MAGIC[0],
+        KEY_MAGIC[1],
+        KEY_MAGIC[2],
+        KEY_MAGIC[3],
+        KEY_VERSION,
+        0,
+        0,
+        0,
+    ]);
     let (n, rest) = rest.split_at_mut(GCM_NONCE_LEN);
     n.copy_from_slice(&nonce);
     let (wrapped, rest) = rest.split_at_mut(SRK_LEN);

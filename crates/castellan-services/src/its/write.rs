@@ -13,9 +13,7 @@ use castellan_hal::{Flash, MonotonicCounter, Partition, RandomSource};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::format::{
-    ENTRY_BUF_LEN, HEADER_LEN, Header, Kind, Namespace, entry_size,
-};
+use super::format::{ENTRY_BUF_LEN, HEADER_LEN, Header, Kind, Namespace, entry_size};
 use super::scan::commit_aad;
 use super::{Its, ItsFlags, Slot};
 use crate::aead::{GCM_NONCE_LEN, GCM_TAG_LEN, gcm_encrypt};
@@ -50,7 +48,9 @@ impl Its {
         flags: ItsFlags,
     ) -> Result<(), ServiceError> {
         if uid == 0 {
-            return Err(ServiceError::InvalidArgument("uid 0 is not a valid asset id"));
+            return Err(ServiceError::InvalidArgument(
+                "uid 0 is not a valid asset id",
+            ));
         }
         if flags.0 & !ItsFlags::SUPPORTED.0 != 0 {
             return Err(ServiceError::NotSupported("unknown storage flag"));
@@ -210,10 +210,7 @@ impl Its {
             }
             self.write_pos = (at + entry_len + commit_len) as u32;
         } else {
-            let extra = match new_slot {
-                Some(slot) => Some((slot, entry)),
-                None => None,
-            };
+            let extra = new_slot.map(|slot| (slot, entry));
             self.compact(p, skip, extra, seq, c)?;
             if protected {
                 self.finish_protected(p, c)?;
@@ -363,7 +360,12 @@ impl Its {
             nonce,
         };
         let hb = header.encode();
-        let tag = gcm_encrypt(self.srk.as_slice(), &nonce, &commit_aad(&hb, digest), &mut [])?;
+        let tag = gcm_encrypt(
+            self.srk.as_slice(),
+            &nonce,
+            &commit_aad(&hb, digest),
+            &mut [],
+        )?;
         let size = header.entry_size(self.geo.ws);
         let mut buf = [0u8; HEADER_LEN + GCM_TAG_LEN + super::format::MAX_WRITE_SIZE];
         let (h, t) = buf.split_at_mut(HEADER_LEN);
@@ -406,7 +408,10 @@ impl Its {
         let err = ServiceError::Crypto("entry buffer");
         let entry = buf.get_mut(..size).ok_or(err)?;
         entry.fill(0);
-        entry.get_mut(..HEADER_LEN).ok_or(err)?.copy_from_slice(&header.encode());
+        entry
+            .get_mut(..HEADER_LEN)
+            .ok_or(err)?
+            .copy_from_slice(&header.encode());
         entry
             .get_mut(HEADER_LEN..HEADER_LEN + len)
             .ok_or(err)?
@@ -416,7 +421,12 @@ impl Its {
             gcm_encrypt(self.srk.as_slice(), &nonce, aad, &mut [])?
         } else {
             let (aad, body) = entry.split_at_mut(HEADER_LEN);
-            gcm_encrypt(self.srk.as_slice(), &nonce, aad, body.get_mut(..len).ok_or(err)?)?
+            gcm_encrypt(
+                self.srk.as_slice(),
+                &nonce,
+                aad,
+                body.get_mut(..len).ok_or(err)?,
+            )?
         };
         entry
             .get_mut(HEADER_LEN + len..HEADER_LEN + len + GCM_TAG_LEN)

@@ -40,7 +40,11 @@ pub fn mount(dev: &mut SimDevice) -> Its {
 }
 
 /// Reads a whole client asset.
-pub fn read(its: &mut Its, dev: &mut SimDevice, uid: u64) -> Result<Vec<u8>, castellan_services::ServiceError> {
+pub fn read(
+    its: &mut Its,
+    dev: &mut SimDevice,
+    uid: u64,
+) -> Result<Vec<u8>, castellan_services::ServiceError> {
     let mut buf = [0u8; 512];
     let n = its.get(&mut platform(dev), uid, 0, &mut buf)?;
     Ok(buf[..n].to_vec())
@@ -57,10 +61,14 @@ pub fn put_raw(dev: &mut SimDevice, part: Partition, bytes: &[u8]) {
     use castellan_hal::{Flash, NorFlash};
     let ws = dev.flash.write_size();
     let erased = dev.flash.erased_value();
-    dev.flash.erase(part.offset, part.offset + part.size).unwrap();
+    dev.flash
+        .erase(part.offset, part.offset + part.size)
+        .unwrap();
     for (i, unit) in bytes.chunks(ws).enumerate() {
         if unit.iter().any(|b| *b != erased) {
-            dev.flash.write(part.offset + (i * ws) as u32, unit).unwrap();
+            dev.flash
+                .write(part.offset + (i * ws) as u32, unit)
+                .unwrap();
         }
     }
 }
@@ -74,11 +82,14 @@ pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 use castellan_dice::{Cdis, Mode, rom_stage_cdis};
 use castellan_hal::HardwareUniqueSecret;
-use castellan_services::{BootRecordEntry, ImageVersion, OtpCounterMap, SecureServices, ServicesConfig};
+use castellan_services::{
+    BootRecordEntry, ImageVersion, OtpCounterMap, SecureServices, ServicesConfig,
+};
 use castellan_sim::{SimFlash, SimOtp, SimRng};
 
 /// The services of a simulated device.
-pub type Services<'a> = SecureServices<&'a mut SimFlash, OtpCounterMap<&'a mut SimOtp>, &'a mut SimRng>;
+pub type Services<'a> =
+    SecureServices<&'a mut SimFlash, OtpCounterMap<&'a mut SimOtp>, &'a mut SimRng>;
 
 /// Implementation id of the test device class.
 pub const IMPLEMENTATION_ID: [u8; 32] = [0xA1; 32];
@@ -92,8 +103,30 @@ pub const SIGNER: [u8; 32] = [0x51; 32];
 /// The boot record the test bootloader hands over.
 pub fn boot_record() -> [BootRecordEntry; 2] {
     [
-        BootRecordEntry::new("BL", BL_HASH, SIGNER, ImageVersion { major: 1, minor: 0, revision: 0, build: 0 }).unwrap(),
-        BootRecordEntry::new("SPE", SPE_HASH, SIGNER, ImageVersion { major: 2, minor: 1, revision: 3, build: 7 }).unwrap(),
+        BootRecordEntry::new(
+            "BL",
+            BL_HASH,
+            SIGNER,
+            ImageVersion {
+                major: 1,
+                minor: 0,
+                revision: 0,
+                build: 0,
+            },
+        )
+        .unwrap(),
+        BootRecordEntry::new(
+            "SPE",
+            SPE_HASH,
+            SIGNER,
+            ImageVersion {
+                major: 2,
+                minor: 1,
+                revision: 3,
+                build: 7,
+            },
+        )
+        .unwrap(),
     ]
 }
 
