@@ -38,7 +38,11 @@ pub fn serial_hex(serial: &[u8]) -> String {
         s.push_str(&format!("{b:02x}"));
     }
     let trimmed = s.trim_start_matches('0');
-    if trimmed.is_empty() { "0".into() } else { trimmed.into() }
+    if trimmed.is_empty() {
+        "0".into()
+    } else {
+        trimmed.into()
+    }
 }
 
 /// The server's answer for one connecting identity.
@@ -65,7 +69,9 @@ impl Decision {
 
     /// Refuse with `reason`.
     pub fn refuse(reason: impl Into<String>) -> Self {
-        Decision::Refuse { reason: reason.into() }
+        Decision::Refuse {
+            reason: reason.into(),
+        }
     }
 }
 

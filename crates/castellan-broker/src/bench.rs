@@ -112,18 +112,57 @@ impl std::fmt::Display for BenchReport {
             "connect benchmark: {} clients, mutual TLS (ECDSA P-256), MQTT 3.1.1, {} QoS 1 messages of {} bytes each, loopback",
             self.clients, self.msgs_per_client, self.payload_len
         )?;
-        writeln!(f, "{:<26} {:>20} {:>20} {:>10}", "", c.broker, m.broker, "ratio")?;
-        let ratio = |a: f64, b: f64| if b > 0.0 { format!("{:.2}", a / b) } else { "-".into() };
-        let mut row = |name: &str, a: f64, b: f64, prec: usize| {
-            writeln!(f, "{name:<26} {a:>20.prec$} {b:>20.prec$} {:>10}", ratio(a, b))
+        writeln!(
+            f,
+            "{:<26} {:>20} {:>20} {:>10}",
+            "", c.broker, m.broker, "ratio"
+        )?;
+        let ratio = |a: f64, b: f64| {
+            if b > 0.0 {
+                format!("{:.2}", a / b)
+            } else {
+                "-".into()
+            }
         };
-        row("handshakes/s", c.handshakes_per_sec, m.handshakes_per_sec, 1)?;
+        let mut row = |name: &str, a: f64, b: f64, prec: usize| {
+            writeln!(
+                f,
+                "{name:<26} {a:>20.prec$} {b:>20.prec$} {:>10}",
+                ratio(a, b)
+            )
+        };
+        row(
+            "handshakes/s",
+            c.handshakes_per_sec,
+            m.handshakes_per_sec,
+            1,
+        )?;
         row("connect all (s)", c.connect_secs, m.connect_secs, 3)?;
-        row("messages/s (QoS 1)", c.messages_per_sec, m.messages_per_sec, 1)?;
+        row(
+            "messages/s (QoS 1)",
+            c.messages_per_sec,
+            m.messages_per_sec,
+            1,
+        )?;
         row("publish all (s)", c.publish_secs, m.publish_secs, 3)?;
-        row("broker RSS idle (MiB)", c.rss_idle_kib as f64 / 1024.0, m.rss_idle_kib as f64 / 1024.0, 1)?;
-        row("broker RSS loaded (MiB)", c.rss_connected_kib as f64 / 1024.0, m.rss_connected_kib as f64 / 1024.0, 1)?;
-        row("KiB per connection", c.kib_per_connection, m.kib_per_connection, 1)?;
+        row(
+            "broker RSS idle (MiB)",
+            c.rss_idle_kib as f64 / 1024.0,
+            m.rss_idle_kib as f64 / 1024.0,
+            1,
+        )?;
+        row(
+            "broker RSS loaded (MiB)",
+            c.rss_connected_kib as f64 / 1024.0,
+            m.rss_connected_kib as f64 / 1024.0,
+            1,
+        )?;
+        row(
+            "KiB per connection",
+            c.kib_per_connection,
+            m.kib_per_connection,
+            1,
+        )?;
         row("failed connections", c.failed as f64, m.failed as f64, 0)?;
         write!(f, "ratio = castellan / mosquitto")
     }
@@ -132,7 +171,11 @@ impl std::fmt::Display for BenchReport {
 /// Runs the benchmark with `clients` devices and `msgs_per_client` messages each (other options
 /// default). Must not be called from inside a tokio runtime.
 pub fn bench_connect(clients: usize, msgs_per_client: usize) -> Result<BenchReport, BrokerError> {
-    bench_connect_with(&BenchOptions { clients, msgs_per_client, ..BenchOptions::default() })
+    bench_connect_with(&BenchOptions {
+        clients,
+        msgs_per_client,
+        ..BenchOptions::default()
+    })
 }
 
 /// Runs the benchmark with options. Must not be called from inside a tokio runtime.
@@ -145,18 +188,33 @@ pub fn bench_connect_with(opts: &BenchOptions) -> Result<BenchReport, BrokerErro
     let mut tls = Vec::with_capacity(ids.len());
     for id in &ids {
         let files = pki.issue_client(id)?;
-        tls.push((id.clone(), mqtt_client::tls_config(pki.ca_pem(), &files.cert, &files.key)?));
+        tls.push((
+            id.clone(),
+            mqtt_client::tls_config(pki.ca_pem(), &files.cert, &files.key)?,
+        ));
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(bench_err)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(bench_err)?;
 
     let exe = match &opts.broker_exe {
         Some(p) => p.clone(),
         None => std::env::current_exe().map_err(bench_err)?,
     };
     let mut ours = Command::new(exe);
-    ours.arg(CHILD_ARG).arg(&server.cert).arg(&server.key).arg(pki.ca_pem());
+    ours.arg(CHILD_ARG)
+        .arg(&server.cert)
+        .arg(&server.key)
+        .arg(pki.ca_pem());
     let ours = BrokerProcess::spawn_ours(ours)?;
-    let castellan = rt.block_on(run_clients("castellan (rmqtt 0.24)", ours.addr, ours.pid(), &tls, opts));
+    let castellan = rt.block_on(run_clients(
+        "castellan (rmqtt 0.24)",
+        ours.addr,
+        ours.pid(),
+        &tls,
+        opts,
+    ));
     drop(ours);
     let castellan = castellan?;
 
@@ -185,7 +243,10 @@ pub fn run_child_if_requested() -> Option<i32> {
         eprintln!("usage: {CHILD_ARG} <server.pem> <server.key> <ca.pem>");
         return Some(2);
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("benchmark broker: {e}");
@@ -253,7 +314,12 @@ async fn run_clients(
     }
     let joined = tokio::time::timeout(opts.phase_timeout, futures_join(tasks))
         .await
-        .map_err(|_| BrokerError::Bench(format!("{name}: connect phase exceeded {:?}", opts.phase_timeout)))?;
+        .map_err(|_| {
+            BrokerError::Bench(format!(
+                "{name}: connect phase exceeded {:?}",
+                opts.phase_timeout
+            ))
+        })?;
     let connect_secs = start.elapsed().as_secs_f64();
     let mut clients = Vec::new();
     let mut failed = 0usize;
@@ -296,7 +362,12 @@ async fn run_clients(
     }
     let joined = tokio::time::timeout(opts.phase_timeout, futures_join(tasks))
         .await
-        .map_err(|_| BrokerError::Bench(format!("{name}: publish phase exceeded {:?}", opts.phase_timeout)))?;
+        .map_err(|_| {
+            BrokerError::Bench(format!(
+                "{name}: publish phase exceeded {:?}",
+                opts.phase_timeout
+            ))
+        })?;
     let publish_secs = start.elapsed().as_secs_f64();
     let mut messages = 0usize;
     let mut done = Vec::new();
@@ -321,11 +392,14 @@ async fn run_clients(
         messages_per_sec: per_sec(messages, publish_secs),
         rss_idle_kib,
         rss_connected_kib,
-        kib_per_connection: rss_connected_kib.saturating_sub(rss_idle_kib) as f64 / connected as f64,
+        kib_per_connection: rss_connected_kib.saturating_sub(rss_idle_kib) as f64
+            / connected as f64,
     })
 }
 
-async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<Result<T, tokio::task::JoinError>> {
+async fn futures_join<T>(
+    tasks: Vec<tokio::task::JoinHandle<T>>,
+) -> Vec<Result<T, tokio::task::JoinError>> {
     let mut out = Vec::with_capacity(tasks.len());
     for t in tasks {
         out.push(t.await);
@@ -344,7 +418,11 @@ pub fn vm_rss_kib(pid: u32) -> Result<u64, BrokerError> {
 }
 
 fn find_mosquitto() -> Result<PathBuf, BrokerError> {
-    let candidates = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"];
+    let candidates = [
+        "/usr/sbin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+    ];
     if let Some(p) = candidates.iter().map(PathBuf::from).find(|p| p.is_file()) {
         return Ok(p);
     }
@@ -352,13 +430,24 @@ fn find_mosquitto() -> Result<PathBuf, BrokerError> {
     std::env::split_paths(&path)
         .map(|d| d.join("mosquitto"))
         .find(|p| p.is_file())
-        .ok_or(BrokerError::ToolMissing { tool: "mosquitto", install: "apt-get install -y mosquitto" })
+        .ok_or(BrokerError::ToolMissing {
+            tool: "mosquitto",
+            install: "apt-get install -y mosquitto",
+        })
 }
 
 fn mosquitto_version(exe: &Path) -> String {
-    let out = Command::new(exe).arg("-h").output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let out = Command::new(exe)
+        .arg("-h")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
     out.ok()
-        .and_then(|s| s.lines().next().and_then(|l| l.strip_prefix("mosquitto version ")).map(str::to_owned))
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.strip_prefix("mosquitto version "))
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| "?".into())
 }
 
@@ -368,7 +457,12 @@ fn free_loopback_port() -> Result<u16, BrokerError> {
 }
 
 /// Writes `mosquitto.conf` and its ACL file; returns the config path and the chosen port.
-fn write_mosquitto_conf(dir: &Path, cert: &Path, key: &Path, ca: &Path) -> Result<(PathBuf, u16), BrokerError> {
+fn write_mosquitto_conf(
+    dir: &Path,
+    cert: &Path,
+    key: &Path,
+    ca: &Path,
+) -> Result<(PathBuf, u16), BrokerError> {
     let port = free_loopback_port()?;
     let acl = dir.join("mosquitto.acl");
     std::fs::write(
@@ -409,7 +503,10 @@ impl BrokerProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| BrokerError::Bench(format!("cannot start the broker child: {e}")))?;
-        let stdout = child.stdout.take().ok_or_else(|| BrokerError::Bench("no child stdout".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| BrokerError::Bench("no child stdout".into()))?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut line = String::new();
@@ -417,7 +514,10 @@ impl BrokerProcess {
             let _ = tx.send(line);
         });
         let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-        let port = line.trim().strip_prefix("LISTENING ").and_then(|p| p.parse::<u16>().ok());
+        let port = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .and_then(|p| p.parse::<u16>().ok());
         let Some(port) = port else {
             let _ = child.kill();
             let _ = child.wait();
@@ -426,10 +526,18 @@ impl BrokerProcess {
                  castellan_broker::bench::run_child_if_requested() at the start of main?"
             )));
         };
-        Ok(Self { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) })
+        Ok(Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        })
     }
 
-    fn spawn_mosquitto(exe: &Path, conf: &Path, port: u16, dir: &Path) -> Result<Self, BrokerError> {
+    fn spawn_mosquitto(
+        exe: &Path,
+        conf: &Path,
+        port: u16,
+        dir: &Path,
+    ) -> Result<Self, BrokerError> {
         let log = std::fs::File::create(dir.join("mosquitto.log")).map_err(bench_err)?;
         let child = Command::new(exe)
             .arg("-c")
@@ -448,10 +556,14 @@ impl BrokerProcess {
             }
             if let Ok(Some(status)) = process.child.try_wait() {
                 let log = std::fs::read_to_string(dir.join("mosquitto.log")).unwrap_or_default();
-                return Err(BrokerError::Bench(format!("mosquitto exited ({status}): {log}")));
+                return Err(BrokerError::Bench(format!(
+                    "mosquitto exited ({status}): {log}"
+                )));
             }
             if Instant::now() > deadline {
-                return Err(BrokerError::Bench("mosquitto did not listen within 10 s".into()));
+                return Err(BrokerError::Bench(
+                    "mosquitto did not listen within 10 s".into(),
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -462,7 +574,11 @@ impl Drop for BrokerProcess {
     fn drop(&mut self) {
         // Closing stdin asks our child to stop; Mosquitto (no stdin) and a stuck child are killed.
         let graceful = self.child.stdin.take().is_some();
-        let deadline = if graceful { Instant::now() + Duration::from_secs(3) } else { Instant::now() };
+        let deadline = if graceful {
+            Instant::now() + Duration::from_secs(3)
+        } else {
+            Instant::now()
+        };
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
@@ -483,7 +599,8 @@ impl WorkDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!("castellan-bench-{}-{nanos}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("castellan-bench-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(bench_err)?;
         Ok(Self(dir))
     }

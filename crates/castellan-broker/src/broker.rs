@@ -96,7 +96,10 @@ impl std::fmt::Debug for BrokerConfig {
             .field("max_handshaking", &self.max_handshaking)
             .field("max_connections", &self.max_connections)
             .field("max_packet_size", &self.max_packet_size)
-            .field("disconnect_on_refused_publish", &self.disconnect_on_refused_publish)
+            .field(
+                "disconnect_on_refused_publish",
+                &self.disconnect_on_refused_publish,
+            )
             .field("event_capacity", &self.event_capacity)
             .finish_non_exhaustive()
     }
@@ -126,7 +129,10 @@ impl Broker {
             config.event_capacity,
             config.disconnect_on_refused_publish,
         ));
-        let hooks = CastellanHooks { shared: shared.clone() };
+        *shared.scx.write().unwrap_or_else(|p| p.into_inner()) = Some(scx.clone());
+        let hooks = CastellanHooks {
+            shared: shared.clone(),
+        };
         let register = scx.extends.hook_mgr().register();
         for typ in [
             Type::ClientAuthenticate,
@@ -161,16 +167,25 @@ impl Broker {
             .map_err(|e| BrokerError::Bind(format!("{}: {e}", config.listen)))?
             .tls()
             .map_err(|e| BrokerError::Tls(format!("{e:#}")))?;
-        let local_addr = listener.local_addr().map_err(|e| BrokerError::Bind(e.to_string()))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| BrokerError::Bind(e.to_string()))?;
 
-        let server = MqttServer::new(scx.clone()).listener_by_id(listener, 1).build();
+        let server = MqttServer::new(scx.clone())
+            .listener_by_id(listener, 1)
+            .build();
         let task = tokio::spawn(async move {
             if let Err(e) = server.run().await {
                 log::error!("MQTT broker stopped: {e}");
             }
         });
         log::info!("castellan broker listening on {local_addr} (mutual TLS)");
-        Ok(BrokerHandle { scx, shared, local_addr, task })
+        Ok(BrokerHandle {
+            scx,
+            shared,
+            local_addr,
+            task,
+        })
     }
 }
 
@@ -185,7 +200,9 @@ pub struct BrokerHandle {
 
 impl std::fmt::Debug for BrokerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BrokerHandle").field("local_addr", &self.local_addr).finish_non_exhaustive()
+        f.debug_struct("BrokerHandle")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -204,9 +221,15 @@ impl BrokerHandle {
         self.shared.forget(client_id);
         let id = Id::from(self.scx.node.id(), ClientId::from(client_id.to_owned()));
         let entry = self.scx.extends.shared().await.entry(id);
-        let mut entry = entry.try_lock().await.map_err(|e| BrokerError::Kick(e.to_string()))?;
+        let mut entry = entry
+            .try_lock()
+            .await
+            .map_err(|e| BrokerError::Kick(e.to_string()))?;
         let existed = entry.exist();
-        entry.kick(true, true, true).await.map_err(|e| BrokerError::Kick(e.to_string()))?;
+        entry
+            .kick(true, true, true)
+            .await
+            .map_err(|e| BrokerError::Kick(e.to_string()))?;
         self.shared.record_kick(client_id, existed);
         Ok(existed)
     }
@@ -214,7 +237,13 @@ impl BrokerHandle {
     /// Whether `client_id` currently has a live connection.
     pub async fn is_connected(&self, client_id: &str) -> bool {
         let id = Id::from(self.scx.node.id(), ClientId::from(client_id.to_owned()));
-        self.scx.extends.shared().await.entry(id).is_connected().await
+        self.scx
+            .extends
+            .shared()
+            .await
+            .entry(id)
+            .is_connected()
+            .await
     }
 
     /// Number of sessions the broker holds (live or persisted).
@@ -224,10 +253,16 @@ impl BrokerHandle {
 
     /// Publishes from the server (commands, downlink messages) to every matching subscriber.
     /// `topic` must be a concrete, valid topic (no wildcards, no `$`); `qos` 0, 1 or 2.
-    pub async fn publish(&self, topic: &str, payload: impl Into<Bytes>, qos: u8) -> Result<(), BrokerError> {
+    pub async fn publish(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: u8,
+    ) -> Result<(), BrokerError> {
         self.ensure_running()?;
         validate_topic_name(topic)?;
-        let qos = QoS::try_from(qos).map_err(|_| BrokerError::Publish(format!("invalid QoS {qos}")))?;
+        let qos =
+            QoS::try_from(qos).map_err(|_| BrokerError::Publish(format!("invalid QoS {qos}")))?;
         let codec = CodecPublish {
             dup: false,
             retain: false,
@@ -257,7 +292,14 @@ impl BrokerHandle {
     /// Stops accepting connections and closes every session.
     pub async fn shutdown(self) {
         self.task.abort();
-        let ids: Vec<Id> = self.scx.extends.shared().await.iter().map(|e| e.id()).collect();
+        let ids: Vec<Id> = self
+            .scx
+            .extends
+            .shared()
+            .await
+            .iter()
+            .map(|e| e.id())
+            .collect();
         for id in ids {
             if let Ok(mut entry) = self.scx.extends.shared().await.entry(id).try_lock().await {
                 let _ = entry.kick(true, true, true).await;
@@ -266,32 +308,52 @@ impl BrokerHandle {
     }
 
     fn ensure_running(&self) -> Result<(), BrokerError> {
-        if self.task.is_finished() { Err(BrokerError::NotRunning) } else { Ok(()) }
+        if self.task.is_finished() {
+            Err(BrokerError::NotRunning)
+        } else {
+            Ok(())
+        }
     }
 }
 
 impl Drop for BrokerHandle {
     fn drop(&mut self) {
         self.task.abort();
+        self.shared
+            .scx
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 }
 
 impl Shared {
     fn record_kick(&self, client_id: &str, existed: bool) {
-        let reason = if existed { "session closed by the server" } else { "no session to close" };
-        self.audit.record("server", ACTION_KICK, client_id, true, reason);
+        let reason = if existed {
+            "session closed by the server"
+        } else {
+            "no session to close"
+        };
+        self.audit
+            .record("server", ACTION_KICK, client_id, true, reason);
     }
 }
 
 fn path_str(p: &Path) -> Result<String, BrokerError> {
-    p.to_str().map(str::to_owned).ok_or_else(|| BrokerError::Config(format!("path is not UTF-8: {}", p.display())))
+    p.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| BrokerError::Config(format!("path is not UTF-8: {}", p.display())))
 }
 
 fn check_pem(p: &Path, label: &str) -> Result<(), BrokerError> {
-    let text = std::fs::read_to_string(p).map_err(|e| BrokerError::Config(format!("{}: {e}", p.display())))?;
-    if text.contains(&format!("-----BEGIN ")) && text.contains(label) {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| BrokerError::Config(format!("{}: {e}", p.display())))?;
+    if text.contains("-----BEGIN ") && text.contains(label) {
         Ok(())
     } else {
-        Err(BrokerError::Config(format!("{}: no PEM {label} block", p.display())))
+        Err(BrokerError::Config(format!(
+            "{}: no PEM {label} block",
+            p.display()
+        )))
     }
 }

@@ -21,10 +21,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use async_trait::async_trait;
 use bytes::Bytes;
 use rmqtt::codec::v5::SubscribeAckReason;
+use rmqtt::context::ServerContext;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
 use rmqtt::session::Session;
 use rmqtt::types::{
-    AuthResult, ConnectInfo, LastWill, Publish, PublishAclResult, Subscribe, SubscribeAclResult,
+    AuthResult, ClientId, ConnectInfo, Id, LastWill, Publish, PublishAclResult, Subscribe,
+    SubscribeAclResult,
 };
 use tokio::sync::mpsc;
 
@@ -66,6 +68,9 @@ pub(crate) struct Shared {
     pub(crate) event_capacity: usize,
     pub(crate) dropped_events: AtomicU64,
     disconnect_on_refused_publish: bool,
+    /// The broker's context, set once started and taken back at shutdown (the hook manager inside
+    /// it holds these hooks: keeping it here unconditionally would be a reference cycle).
+    pub(crate) scx: RwLock<Option<ServerContext>>,
 }
 
 impl Shared {
@@ -83,6 +88,7 @@ impl Shared {
             event_capacity,
             dropped_events: AtomicU64::new(0),
             disconnect_on_refused_publish,
+            scx: RwLock::new(None),
         }
     }
 
@@ -145,16 +151,25 @@ impl Handler for CastellanHooks {
                 let result = self.authenticate(ci).await;
                 (false, Some(HookResult::AuthResult(result)))
             }
-            Parameter::ClientSubscribeCheckAcl(session, sub) => {
-                (false, Some(HookResult::SubscribeAclResult(self.check_subscribe(session, sub))))
-            }
-            Parameter::MessagePublishCheckAcl(session, publish) => {
-                (false, Some(HookResult::PublishAclResult(self.check_publish(session, publish))))
-            }
+            Parameter::ClientSubscribeCheckAcl(session, sub) => (
+                false,
+                Some(HookResult::SubscribeAclResult(
+                    self.check_subscribe(session, sub),
+                )),
+            ),
+            Parameter::MessagePublishCheckAcl(session, publish) => (
+                false,
+                Some(HookResult::PublishAclResult(
+                    self.check_publish(session, publish),
+                )),
+            ),
             Parameter::SessionTerminated(session, _) => {
                 let mut sessions = write_lock(&self.shared.sessions);
                 let key: &str = session.id.client_id.as_ref();
-                if sessions.get(key).is_some_and(|e| e.remote == session.id.remote_addr) {
+                if sessions
+                    .get(key)
+                    .is_some_and(|e| e.remote == session.id.remote_addr)
+                {
                     sessions.remove(key);
                 }
                 (true, acc)
@@ -169,27 +184,47 @@ impl CastellanHooks {
         let client_id: String = ci.client_id().to_string();
         let remote = ci.id().remote_addr;
         let Some(cert) = ci.cert() else {
-            self.shared.record("-", ACTION_CONNECT, &client_id, false, "no client certificate");
+            self.shared.record(
+                "-",
+                ACTION_CONNECT,
+                &client_id,
+                false,
+                "no client certificate",
+            );
             return AuthResult::NotAuthorized;
         };
         let Some(cn) = cert.common_name.clone() else {
-            self.shared.record("-", ACTION_CONNECT, &client_id, false, "certificate has no CN");
+            self.shared.record(
+                "-",
+                ACTION_CONNECT,
+                &client_id,
+                false,
+                "certificate has no CN",
+            );
             return AuthResult::NotAuthorized;
         };
         let identity = match Identity::from_common_name(&cn) {
             Ok(i) => i,
             Err(e) => {
-                self.shared.record(&cn, ACTION_CONNECT, &client_id, false, &e.to_string());
+                self.shared
+                    .record(&cn, ACTION_CONNECT, &client_id, false, &e.to_string());
                 return AuthResult::NotAuthorized;
             }
         };
         if client_id != cn {
             let reason = format!("client id {client_id:?} differs from certificate CN {cn:?}");
-            self.shared.record(&cn, ACTION_CONNECT, &client_id, false, &reason);
+            self.shared
+                .record(&cn, ACTION_CONNECT, &client_id, false, &reason);
             return AuthResult::NotAuthorized;
         }
         if ci.username().is_some_and(|u| u.as_ref() as &str != cn) {
-            self.shared.record(&cn, ACTION_CONNECT, &client_id, false, "username differs from certificate CN");
+            self.shared.record(
+                &cn,
+                ACTION_CONNECT,
+                &client_id,
+                false,
+                "username differs from certificate CN",
+            );
             return AuthResult::NotAuthorized;
         }
         let peer = PeerCert {
@@ -202,24 +237,32 @@ impl CastellanHooks {
             protocol_level: ci.proto_ver(),
         };
         let authorizer = self.shared.authorizer.clone();
-        let decision = match tokio::task::spawn_blocking(move || authorizer.authenticate(&peer)).await {
-            Ok(d) => d,
-            Err(_) => Decision::refuse("authorizer failed"),
-        };
+        let decision =
+            match tokio::task::spawn_blocking(move || authorizer.authenticate(&peer)).await {
+                Ok(d) => d,
+                Err(_) => Decision::refuse("authorizer failed"),
+            };
         let policy = match decision {
             Decision::Refuse { reason } => {
                 // A refused identity loses any authorization an older connection still holds.
                 self.shared.forget(&cn);
-                self.shared.record(&cn, ACTION_CONNECT, &client_id, false, &reason);
+                self.shared
+                    .record(&cn, ACTION_CONNECT, &client_id, false, &reason);
                 return AuthResult::NotAuthorized;
             }
             Decision::Allow { policy } => policy,
         };
-        if let Identity::Device(id) = &identity {
-            if !policy.confined_to_device(id) {
-                self.shared.record(&cn, ACTION_CONNECT, &client_id, false, "policy escapes the device namespace");
-                return AuthResult::NotAuthorized;
-            }
+        if let Identity::Device(id) = &identity
+            && !policy.confined_to_device(id)
+        {
+            self.shared.record(
+                &cn,
+                ACTION_CONNECT,
+                &client_id,
+                false,
+                "policy escapes the device namespace",
+            );
+            return AuthResult::NotAuthorized;
         }
         if let Some(lw) = ci.last_will() {
             let topic: &str = match &lw {
@@ -228,14 +271,67 @@ impl CastellanHooks {
             };
             if !policy.may_publish(topic) {
                 let reason = format!("last-will topic {topic:?} not allowed");
-                self.shared.record(&cn, ACTION_CONNECT, &client_id, false, &reason);
+                self.shared
+                    .record(&cn, ACTION_CONNECT, &client_id, false, &reason);
                 return AuthResult::NotAuthorized;
             }
         }
-        write_lock(&self.shared.sessions)
-            .insert(cn.clone(), SessionAuth { remote, identity, policy: Arc::new(policy) });
-        self.shared.record(&cn, ACTION_CONNECT, &client_id, true, "certificate verified, authorizer allowed");
+        self.drop_session_beyond_policy(&cn, &policy).await;
+        write_lock(&self.shared.sessions).insert(
+            cn.clone(),
+            SessionAuth {
+                remote,
+                identity,
+                policy: Arc::new(policy),
+            },
+        );
+        self.shared.record(
+            &cn,
+            ACTION_CONNECT,
+            &client_id,
+            true,
+            "certificate verified, authorizer allowed",
+        );
         AuthResult::Allow(false, None)
+    }
+
+    /// A persisted session (clean session = false) keeps its subscriptions across connections and
+    /// rmqtt restores them without an ACL check. If any of them is outside the policy granted now
+    /// (the device was quarantined while away, say), the old session is discarded with its
+    /// subscriptions and queued messages before the new connection takes over.
+    async fn drop_session_beyond_policy(&self, client_id: &str, policy: &TopicPolicy) {
+        let Some(scx) = read_lock(&self.shared.scx).clone() else {
+            return;
+        };
+        let id = Id::from(scx.node.id(), ClientId::from(client_id.to_owned()));
+        let entry = scx.extends.shared().await.entry(id);
+        let Some(old) = entry.session() else { return };
+        let Ok(subs) = old.subscriptions().await else {
+            return;
+        };
+        let outside: Vec<String> = subs
+            .read()
+            .await
+            .keys()
+            .filter(|f| !policy.may_subscribe(f))
+            .map(|f| f.to_string())
+            .collect();
+        if outside.is_empty() {
+            return;
+        }
+        let dropped = match entry.try_lock().await {
+            Ok(mut locked) => locked.kick(true, true, true).await.is_ok(),
+            Err(_) => false,
+        };
+        let reason = if dropped {
+            "persisted subscription outside the current policy: old session discarded"
+        } else {
+            "persisted subscription outside the current policy: discarding the old session failed"
+        };
+        for filter in outside {
+            self.shared
+                .record(client_id, ACTION_SUBSCRIBE, &filter, false, reason);
+        }
     }
 
     fn check_subscribe(&self, session: &Session, sub: &Subscribe) -> SubscribeAclResult {
@@ -246,11 +342,23 @@ impl CastellanHooks {
                 SubscribeAclResult::new_success(sub.opts.qos(), None)
             }
             Some(_) => {
-                self.shared.record(actor, ACTION_SUBSCRIBE, filter, false, "filter outside the topic policy");
+                self.shared.record(
+                    actor,
+                    ACTION_SUBSCRIBE,
+                    filter,
+                    false,
+                    "filter outside the topic policy",
+                );
                 SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized)
             }
             None => {
-                self.shared.record(actor, ACTION_SUBSCRIBE, filter, false, "no authorization for this session");
+                self.shared.record(
+                    actor,
+                    ACTION_SUBSCRIBE,
+                    filter,
+                    false,
+                    "no authorization for this session",
+                );
                 SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized)
             }
         }
@@ -274,8 +382,12 @@ impl CastellanHooks {
             Some(_) => "topic outside the topic policy",
             None => "no authorization for this session",
         };
-        self.shared.record(actor, ACTION_PUBLISH, topic, false, reason);
-        PublishAclResult::rejected(self.shared.disconnect_on_refused_publish, Some(reason.into()))
+        self.shared
+            .record(actor, ACTION_PUBLISH, topic, false, reason);
+        PublishAclResult::rejected(
+            self.shared.disconnect_on_refused_publish,
+            Some(reason.into()),
+        )
     }
 }
 

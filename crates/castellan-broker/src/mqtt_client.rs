@@ -25,7 +25,11 @@ fn client_err(e: impl std::fmt::Display) -> BrokerError {
 
 /// A rustls client configuration (aws-lc-rs, TLS 1.2/1.3) that trusts `ca_pem` and presents the
 /// certificate chain `cert_pem` with key `key_pem`.
-pub fn tls_config(ca_pem: &Path, cert_pem: &Path, key_pem: &Path) -> Result<Arc<ClientConfig>, BrokerError> {
+pub fn tls_config(
+    ca_pem: &Path,
+    cert_pem: &Path,
+    key_pem: &Path,
+) -> Result<Arc<ClientConfig>, BrokerError> {
     let mut roots = RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca_pem).map_err(client_err)? {
         roots.add(c.map_err(client_err)?).map_err(client_err)?;
@@ -69,8 +73,14 @@ impl MqttClient {
         let tcp = TcpStream::connect(addr).await.map_err(client_err)?;
         tcp.set_nodelay(true).map_err(client_err)?;
         let name = ServerName::try_from("localhost").map_err(client_err)?;
-        let stream = TlsConnector::from(tls).connect(name, tcp).await.map_err(client_err)?;
-        let mut client = Self { stream, next_packet_id: 1 };
+        let stream = TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await
+            .map_err(client_err)?;
+        let mut client = Self {
+            stream,
+            next_packet_id: 1,
+        };
         let mut body = Vec::with_capacity(16 + client_id.len());
         put_str(&mut body, "MQTT")?;
         body.push(4); // protocol level 3.1.1
@@ -81,13 +91,23 @@ impl MqttClient {
         let (kind, ack) = client.read_packet().await?;
         match (kind >> 4, ack.as_slice()) {
             (2, [_, 0]) => Ok(client),
-            (2, [_, rc]) => Err(BrokerError::Bench(format!("CONNACK refused, return code {rc}"))),
-            _ => Err(BrokerError::Bench(format!("expected CONNACK, got packet type {}", kind >> 4))),
+            (2, [_, rc]) => Err(BrokerError::Bench(format!(
+                "CONNACK refused, return code {rc}"
+            ))),
+            _ => Err(BrokerError::Bench(format!(
+                "expected CONNACK, got packet type {}",
+                kind >> 4
+            ))),
         }
     }
 
     /// Publishes `count` QoS 1 messages to `topic` and waits until every one is acknowledged.
-    pub async fn publish_qos1(&mut self, topic: &str, payload: &[u8], count: usize) -> Result<(), BrokerError> {
+    pub async fn publish_qos1(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        count: usize,
+    ) -> Result<(), BrokerError> {
         let mut sent = 0usize;
         let mut acked = 0usize;
         while acked < count {
@@ -103,7 +123,10 @@ impl MqttClient {
             }
             let (kind, _) = self.read_packet().await?;
             if kind >> 4 != 4 {
-                return Err(BrokerError::Bench(format!("expected PUBACK, got packet type {}", kind >> 4)));
+                return Err(BrokerError::Bench(format!(
+                    "expected PUBACK, got packet type {}",
+                    kind >> 4
+                )));
             }
             acked += 1;
         }
@@ -155,7 +178,10 @@ impl MqttClient {
             }
         }
         let mut body = vec![0u8; len];
-        self.stream.read_exact(&mut body).await.map_err(client_err)?;
+        self.stream
+            .read_exact(&mut body)
+            .await
+            .map_err(client_err)?;
         Ok((first, body))
     }
 }

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 
 use crate::auth::serial_hex;
@@ -49,7 +49,10 @@ pub struct TestPki {
 
 impl std::fmt::Debug for TestPki {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestPki").field("dir", &self.dir).field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("TestPki")
+            .field("dir", &self.dir)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,7 +64,10 @@ fn pki_err(e: impl std::fmt::Display) -> BrokerError {
 
 /// A serial unique within this process run (time, process id and a counter): 16 bytes, positive.
 fn next_serial() -> Vec<u8> {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) as u64;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0) as u64;
     let count = SERIAL_COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut s = Vec::with_capacity(16);
     s.extend_from_slice(&(nanos ^ (u64::from(std::process::id()) << 32)).to_be_bytes());
@@ -78,16 +84,29 @@ impl TestPki {
         std::fs::create_dir_all(dir).map_err(pki_err)?;
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, format!("{name} test CA"));
-        params.distinguished_name.push(DnType::OrganizationName, "Castellan test");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{name} test CA"));
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Castellan test");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         params.serial_number = Some(SerialNumber::from_slice(&next_serial()));
         let key = KeyPair::generate().map_err(pki_err)?;
         let cert = params.self_signed(&key).map_err(pki_err)?;
         let ca_pem = dir.join(format!("{name}-ca.pem"));
         std::fs::write(&ca_pem, cert.pem()).map_err(pki_err)?;
-        Ok(Self { dir: dir.to_owned(), name: name.to_owned(), ca_pem, issuer: Issuer::new(params, key) })
+        Ok(Self {
+            dir: dir.to_owned(),
+            name: name.to_owned(),
+            ca_pem,
+            issuer: Issuer::new(params, key),
+        })
     }
 
     /// The CA certificate (PEM file).
@@ -97,10 +116,13 @@ impl TestPki {
 
     /// Issues the server certificate for `localhost`, `127.0.0.1` and `::1`.
     pub fn issue_server(&self, file_stem: &str) -> Result<CertFiles, BrokerError> {
-        let mut params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])
-            .map_err(pki_err)?;
+        let mut params =
+            CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])
+                .map_err(pki_err)?;
         params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, "castellan broker");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "castellan broker");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         self.issue(params, file_stem)
@@ -112,14 +134,22 @@ impl TestPki {
     }
 
     /// Issues a client certificate with options.
-    pub fn issue_client_with(&self, common_name: &str, opts: &ClientCertOptions) -> Result<CertFiles, BrokerError> {
+    pub fn issue_client_with(
+        &self,
+        common_name: &str,
+        opts: &ClientCertOptions,
+    ) -> Result<CertFiles, BrokerError> {
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
         if !opts.without_cn {
-            params.distinguished_name.push(DnType::CommonName, common_name);
+            params
+                .distinguished_name
+                .push(DnType::CommonName, common_name);
         }
         if let Some(o) = &opts.organization {
-            params.distinguished_name.push(DnType::OrganizationName, o.as_str());
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, o.as_str());
         }
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -127,11 +157,24 @@ impl TestPki {
             params.not_before = rcgen::date_time_ymd(2000, 1, 1);
             params.not_after = rcgen::date_time_ymd(2001, 1, 1);
         }
-        let stem: String = common_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let stem: String = common_name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         self.issue(params, &format!("{}-{stem}", self.name))
     }
 
-    fn issue(&self, mut params: CertificateParams, file_stem: &str) -> Result<CertFiles, BrokerError> {
+    fn issue(
+        &self,
+        mut params: CertificateParams,
+        file_stem: &str,
+    ) -> Result<CertFiles, BrokerError> {
         let serial = next_serial();
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         params.use_authority_key_identifier_extension = true;
@@ -141,6 +184,10 @@ impl TestPki {
         let key_path = self.dir.join(format!("{file_stem}.key"));
         std::fs::write(&cert_path, cert.pem()).map_err(pki_err)?;
         std::fs::write(&key_path, key.serialize_pem()).map_err(pki_err)?;
-        Ok(CertFiles { cert: cert_path, key: key_path, serial_hex: serial_hex(&serial) })
+        Ok(CertFiles {
+            cert: cert_path,
+            key: key_path,
+            serial_hex: serial_hex(&serial),
+        })
     }
 }

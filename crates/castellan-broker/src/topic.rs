@@ -136,7 +136,11 @@ impl TopicPolicy {
     pub fn confined_to_device(&self, id: &str) -> bool {
         let ns = format!("dev/{id}/#");
         validate_id(id).is_ok()
-            && self.publish.iter().chain(self.subscribe.iter()).all(|p| filter_covers(&ns, p))
+            && self
+                .publish
+                .iter()
+                .chain(self.subscribe.iter())
+                .all(|p| filter_covers(&ns, p))
     }
 }
 
@@ -149,7 +153,11 @@ pub fn validate_id(id: &str) -> Result<(), BrokerError> {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    if ok { Ok(()) } else { Err(BrokerError::InvalidId) }
+    if ok {
+        Ok(())
+    } else {
+        Err(BrokerError::InvalidId)
+    }
 }
 
 /// Checks a topic name used in a PUBLISH (no wildcards) under the hardening rules.

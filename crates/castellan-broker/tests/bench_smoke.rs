@@ -9,8 +9,13 @@ use castellan_broker::bench::{BenchOptions, bench_connect_with};
 
 #[test]
 fn bench_connect_measures_both_brokers_on_a_small_fleet() {
-    let found = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].iter().any(|p| std::path::Path::new(p).is_file());
-    assert!(found, "`mosquitto` is required by this test; install it with: apt-get install -y mosquitto");
+    let found = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .iter()
+        .any(|p| std::path::Path::new(p).is_file());
+    assert!(
+        found,
+        "`mosquitto` is required by this test; install it with: apt-get install -y mosquitto"
+    );
     let opts = BenchOptions {
         clients: 20,
         msgs_per_client: 5,
@@ -22,10 +27,16 @@ fn bench_connect_measures_both_brokers_on_a_small_fleet() {
     for f in [&report.castellan, &report.mosquitto] {
         assert_eq!((f.connected, f.failed), (20, 0), "{f:?}");
         assert_eq!(f.messages, 100, "{f:?}");
-        assert!(f.handshakes_per_sec > 0.0 && f.messages_per_sec > 0.0, "{f:?}");
+        assert!(
+            f.handshakes_per_sec > 0.0 && f.messages_per_sec > 0.0,
+            "{f:?}"
+        );
         assert!(f.rss_idle_kib > 0 && f.rss_connected_kib > 0, "{f:?}");
     }
     assert!(report.mosquitto.broker.starts_with("mosquitto "));
     let table = report.to_string();
-    assert!(table.contains("handshakes/s") && table.contains("KiB per connection"), "{table}");
+    assert!(
+        table.contains("handshakes/s") && table.contains("KiB per connection"),
+        "{table}"
+    );
 }

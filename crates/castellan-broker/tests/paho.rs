@@ -13,15 +13,27 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/paho_clie
 fn require_paho() {
     require("python3", "apt-get install -y python3");
     let ok = std::process::Command::new("python3")
-        .args(["-c", "import paho.mqtt; assert paho.mqtt.__version__.startswith('2.')"])
+        .args([
+            "-c",
+            "import paho.mqtt; assert paho.mqtt.__version__.startswith('2.')",
+        ])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    assert!(ok, "paho-mqtt 2.x is required by this test; install it with: pip install paho-mqtt==2.1.0");
+    assert!(
+        ok,
+        "paho-mqtt 2.x is required by this test; install it with: pip install paho-mqtt==2.1.0"
+    );
 }
 
 /// Starts one paho session as a child process; `.await` the handle for its JSON result.
-fn paho(env: &Env, cn: Option<&str>, client_id: &str, version: &str, extra: Value) -> tokio::task::JoinHandle<Value> {
+fn paho(
+    env: &Env,
+    cn: Option<&str>,
+    client_id: &str,
+    version: &str,
+    extra: Value,
+) -> tokio::task::JoinHandle<Value> {
     require_paho();
     let mut sc = json!({
         "host": "127.0.0.1",
@@ -42,7 +54,8 @@ fn paho(env: &Env, cn: Option<&str>, client_id: &str, version: &str, extra: Valu
     tokio::spawn(async move {
         let (ok, out) = run("python3", &args, Duration::from_secs(30)).await;
         assert!(ok, "paho script failed: {out}");
-        serde_json::from_str(out.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {out}"))
+        serde_json::from_str(out.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}: {out}"))
     })
 }
 
@@ -50,23 +63,48 @@ fn paho(env: &Env, cn: Option<&str>, client_id: &str, version: &str, extra: Valu
 async fn attack_paho_v5_subscribe_to_other_device_gets_not_authorized() {
     let env = Env::start(&["dev-a", "dev-b"]).await;
     let filters = json!(["dev/dev-a/cmd/#", "dev/dev-b/cmd/#", "dev/+/cmd/#", "#"]);
-    let task = paho(&env, Some("dev-a"), "dev-a", "5", json!({"subscribe": filters, "wait": 2}));
+    let task = paho(
+        &env,
+        Some("dev-a"),
+        "dev-a",
+        "5",
+        json!({"subscribe": filters, "wait": 2}),
+    );
     // Once the broker has ruled on the SUBSCRIBE, send a command to A and one to B.
-    env.audit.wait_for(|r| r.action == "mqtt.subscribe" && r.target == "#").await.expect("no subscribe decision");
+    env.audit
+        .wait_for(|r| r.action == "mqtt.subscribe" && r.target == "#")
+        .await
+        .expect("no subscribe decision");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    env.handle.publish("dev/dev-b/cmd/unlock", "for-b", 1).await.unwrap();
-    env.handle.publish("dev/dev-a/cmd/reboot", "for-a", 1).await.unwrap();
+    env.handle
+        .publish("dev/dev-b/cmd/unlock", "for-b", 1)
+        .await
+        .unwrap();
+    env.handle
+        .publish("dev/dev-a/cmd/reboot", "for-a", 1)
+        .await
+        .unwrap();
     let r = task.await.unwrap();
     assert_eq!(r["connect"], 0, "{r}");
     // Per-filter reason codes: granted QoS 1 for its own commands, 0x87 NotAuthorized otherwise.
     assert_eq!(r["suback"], json!([1, 135, 135, 135]), "{r}");
-    assert_eq!(r["received"], json!([["dev/dev-a/cmd/reboot", "for-a"]]), "{r}");
+    assert_eq!(
+        r["received"],
+        json!([["dev/dev-a/cmd/reboot", "for-a"]]),
+        "{r}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_paho_v311_subscribe_to_other_device_gets_failure() {
     let env = Env::start(&["dev-a"]).await;
-    let task = paho(&env, Some("dev-a"), "dev-a", "311", json!({"subscribe": ["dev/dev-a/down/#", "dev/dev-b/down/#"]}));
+    let task = paho(
+        &env,
+        Some("dev-a"),
+        "dev-a",
+        "311",
+        json!({"subscribe": ["dev/dev-a/down/#", "dev/dev-b/down/#"]}),
+    );
     let r = task.await.unwrap();
     assert_eq!(r["connect"], 0, "{r}");
     assert_eq!(r["suback"], json!([1, 128]), "{r}");
@@ -75,20 +113,43 @@ async fn attack_paho_v311_subscribe_to_other_device_gets_failure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_paho_client_id_differs_from_cn_refused() {
     let env = Env::start(&["dev-a", "dev-b"]).await;
-    let r5 = paho(&env, Some("dev-a"), "dev-b", "5", json!({})).await.unwrap();
-    assert_eq!(r5["connect"], 135, "MQTT 5 CONNACK must be NotAuthorized: {r5}");
-    let r3 = paho(&env, Some("dev-a"), "dev-b", "311", json!({})).await.unwrap();
+    let r5 = paho(&env, Some("dev-a"), "dev-b", "5", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        r5["connect"], 135,
+        "MQTT 5 CONNACK must be NotAuthorized: {r5}"
+    );
+    let r3 = paho(&env, Some("dev-a"), "dev-b", "311", json!({}))
+        .await
+        .unwrap();
     // paho 2 reports the 3.1.1 return code 5 ("not authorized") as reason code 135.
-    assert_eq!(r3["connect"], 135, "MQTT 3.1.1 CONNACK must be 'not authorized': {r3}");
-    let ok = paho(&env, Some("dev-a"), "dev-a", "5", json!({})).await.unwrap();
+    assert_eq!(
+        r3["connect"], 135,
+        "MQTT 3.1.1 CONNACK must be 'not authorized': {r3}"
+    );
+    let ok = paho(&env, Some("dev-a"), "dev-a", "5", json!({}))
+        .await
+        .unwrap();
     assert_eq!(ok["connect"], 0, "control: {ok}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_paho_without_client_certificate_refused() {
     let env = Env::start(&["dev-a"]).await;
-    let r = paho(&env, None, "dev-a", "5", json!({"publish": [["dev/dev-a/telemetry", "x"]]})).await.unwrap();
-    assert!(r["error"].is_string() || r["connect"] != 0, "connected without a certificate: {r}");
+    let r = paho(
+        &env,
+        None,
+        "dev-a",
+        "5",
+        json!({"publish": [["dev/dev-a/telemetry", "x"]]}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        r["error"].is_string() || r["connect"] != 0,
+        "connected without a certificate: {r}"
+    );
     assert_ne!(r["published"], json!([true]), "{r}");
     assert!(env.authz.seen.lock().unwrap().is_empty());
 }
@@ -97,12 +158,46 @@ async fn attack_paho_without_client_certificate_refused() {
 async fn attack_paho_v5_publish_to_other_device_refused_and_own_publish_delivered() {
     let env = Env::start(&["dev-a"]).await;
     let mut events = env.handle.subscribe_events();
-    let own = paho(&env, Some("dev-a"), "dev-a", "5", json!({"publish": [["dev/dev-a/events", "boot"]]})).await.unwrap();
+    let own = paho(
+        &env,
+        Some("dev-a"),
+        "dev-a",
+        "5",
+        json!({"publish": [["dev/dev-a/events", "boot"]]}),
+    )
+    .await
+    .unwrap();
     assert_eq!(own["published"], json!([true]), "{own}");
-    let ev = next_event(&mut events, |_| true, Duration::from_secs(5)).await.unwrap();
-    assert_eq!((ev.device_id.as_str(), ev.topic.as_str(), ev.payload.as_ref()), ("dev-a", "dev/dev-a/events", &b"boot"[..]));
-    let bad = paho(&env, Some("dev-a"), "dev-a", "5", json!({"publish": [["dev/dev-b/cmd/unlock", "x"]]})).await.unwrap();
+    let ev = next_event(&mut events, |_| true, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            ev.device_id.as_str(),
+            ev.topic.as_str(),
+            ev.payload.as_ref()
+        ),
+        ("dev-a", "dev/dev-a/events", &b"boot"[..])
+    );
+    let bad = paho(
+        &env,
+        Some("dev-a"),
+        "dev-a",
+        "5",
+        json!({"publish": [["dev/dev-b/cmd/unlock", "x"]]}),
+    )
+    .await
+    .unwrap();
     assert_eq!(bad["published"], json!([false]), "{bad}");
-    assert!(env.audit.wait_for(|r| r.target == "dev/dev-b/cmd/unlock" && !r.allowed).await.is_some());
-    assert!(next_event(&mut events, |_| true, Duration::from_millis(500)).await.is_none());
+    assert!(
+        env.audit
+            .wait_for(|r| r.target == "dev/dev-b/cmd/unlock" && !r.allowed)
+            .await
+            .is_some()
+    );
+    assert!(
+        next_event(&mut events, |_| true, Duration::from_millis(500))
+            .await
+            .is_none()
+    );
 }

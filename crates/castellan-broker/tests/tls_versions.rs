@@ -43,8 +43,14 @@ async fn attack_tls11_downgrade_refused() {
             out.contains("alert handshake failure") || out.contains("alert protocol version"),
             "{version}: expected a fatal alert from the server: {out}"
         );
-        assert!(out.contains("Cipher is (NONE)"), "{version}: a cipher was negotiated: {out}");
-        assert!(!out.contains("no protocols available"), "{version}: the client never offered it: {out}");
+        assert!(
+            out.contains("Cipher is (NONE)"),
+            "{version}: a cipher was negotiated: {out}"
+        );
+        assert!(
+            !out.contains("no protocols available"),
+            "{version}: the client never offered it: {out}"
+        );
     }
 }
 
@@ -54,8 +60,14 @@ async fn tls12_and_tls13_accepted() {
     let (ok, out) = s_client(&env, &["-tls1_2"]).await;
     assert!(ok, "TLS 1.2 refused: {out}");
     assert!(out.contains("TLSv1.2"), "{out}");
-    assert!(out.contains("Verify return code: 0 (ok)"), "server certificate not verified: {out}");
-    assert!(out.contains("GCM") || out.contains("CHACHA20"), "TLS 1.2 suite is not AEAD: {out}");
+    assert!(
+        out.contains("Verify return code: 0 (ok)"),
+        "server certificate not verified: {out}"
+    );
+    assert!(
+        out.contains("GCM") || out.contains("CHACHA20"),
+        "TLS 1.2 suite is not AEAD: {out}"
+    );
     let (ok, out) = s_client(&env, &["-tls1_3"]).await;
     assert!(ok, "TLS 1.3 refused: {out}");
     assert!(out.contains("TLSv1.3"), "{out}");
@@ -65,7 +77,20 @@ async fn tls12_and_tls13_accepted() {
 async fn attack_tls12_cbc_suite_refused() {
     let env = Env::start(&["dev-a"]).await;
     // A client that offers only CBC (non-AEAD) suites gets no handshake.
-    let (ok, out) = s_client(&env, &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384"]).await;
+    let (ok, out) = s_client(
+        &env,
+        &[
+            "-tls1_2",
+            "-cipher",
+            "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384",
+        ],
+    )
+    .await;
     assert!(!ok, "CBC suite accepted: {out}");
-    assert!(out.contains("handshake failure") || out.contains("no shared cipher") || out.contains("alert"), "{out}");
+    assert!(
+        out.contains("handshake failure")
+            || out.contains("no shared cipher")
+            || out.contains("alert"),
+        "{out}"
+    );
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use castellan_broker::pki::{CertFiles, ClientCertOptions, TestPki};
 use castellan_broker::{
-    AuditSink, Authorizer, Broker, BrokerConfig, BrokerHandle, Decision, DeviceMessage, Identity, PeerCert,
-    TopicPolicy,
+    AuditSink, Authorizer, Broker, BrokerConfig, BrokerHandle, Decision, DeviceMessage, Identity,
+    PeerCert, TopicPolicy,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -50,7 +50,9 @@ impl Authorizer for TestAuthorizer {
             (None, _) => Decision::refuse("unknown device"),
             (Some(State::Revoked), _) => Decision::refuse("revoked"),
             (Some(State::Active), Identity::Service(_)) => Decision::allow(TopicPolicy::service()),
-            (Some(State::Active), Identity::Device(id)) => Decision::allow(TopicPolicy::device(&id).unwrap()),
+            (Some(State::Active), Identity::Device(id)) => {
+                Decision::allow(TopicPolicy::device(&id).unwrap())
+            }
             (Some(State::Quarantined), Identity::Device(id)) => {
                 Decision::allow(TopicPolicy::quarantined(&id).unwrap())
             }
@@ -136,7 +138,14 @@ impl Env {
             audit.clone(),
         );
         let handle = Broker::start(config).await.unwrap();
-        Env { dir, pki, handle, authz, audit, certs: Mutex::new(HashMap::new()) }
+        Env {
+            dir,
+            pki,
+            handle,
+            authz,
+            audit,
+            certs: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -150,7 +159,10 @@ impl Env {
     /// The certificate of `cn` issued by the fleet test CA (made once).
     pub fn cert(&self, cn: &str) -> CertFiles {
         let mut certs = self.certs.lock().unwrap();
-        certs.entry(cn.to_owned()).or_insert_with(|| self.pki.issue_client(cn).unwrap()).clone()
+        certs
+            .entry(cn.to_owned())
+            .or_insert_with(|| self.pki.issue_client(cn).unwrap())
+            .clone()
     }
 
     pub fn cert_with(&self, cn: &str, opts: &ClientCertOptions) -> CertFiles {
@@ -158,7 +170,12 @@ impl Env {
     }
 
     /// Common mosquitto client arguments for `cn` (certificate) connecting as `client_id`.
-    pub fn mosq_args(&self, files: Option<&CertFiles>, client_id: &str, version: &str) -> Vec<String> {
+    pub fn mosq_args(
+        &self,
+        files: Option<&CertFiles>,
+        client_id: &str,
+        version: &str,
+    ) -> Vec<String> {
         let mut a = vec![
             "-h".into(),
             "127.0.0.1".into(),
@@ -178,10 +195,23 @@ impl Env {
     }
 
     /// `mosquitto_pub` as `cn` (its own certificate, client id = CN): returns (success, output).
-    pub async fn publish_as(&self, cn: &str, topic: &str, payload: &str, version: &str) -> (bool, String) {
+    pub async fn publish_as(
+        &self,
+        cn: &str,
+        topic: &str,
+        payload: &str,
+        version: &str,
+    ) -> (bool, String) {
         let files = self.cert(cn);
         let mut args = self.mosq_args(Some(&files), cn, version);
-        args.extend(["-q".into(), "1".into(), "-t".into(), topic.into(), "-m".into(), payload.into()]);
+        args.extend([
+            "-q".into(),
+            "1".into(),
+            "-t".into(),
+            topic.into(),
+            "-m".into(),
+            payload.into(),
+        ]);
         mosquitto_pub(&args).await
     }
 
@@ -195,7 +225,9 @@ impl Env {
         }
         let mut sub = Sub::spawn(&args);
         assert!(
-            sub.wait_line(|l| l.contains("SUBACK"), Duration::from_secs(10)).await.is_some(),
+            sub.wait_line(|l| l.contains("SUBACK"), Duration::from_secs(10))
+                .await
+                .is_some(),
             "no SUBACK for {cn} on {filters:?}: {:?}",
             sub.lines
         );
@@ -212,7 +244,10 @@ pub fn require(tool: &str, install: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
         .unwrap_or(false);
-    assert!(found, "`{tool}` is required by this test and is missing; install it with: {install}");
+    assert!(
+        found,
+        "`{tool}` is required by this test and is missing; install it with: {install}"
+    );
 }
 
 pub fn require_mosquitto_clients() {
@@ -240,7 +275,11 @@ pub async fn run(cmd: &str, args: &[String], limit: Duration) -> (bool, String) 
         .await
         .unwrap_or_else(|_| panic!("{cmd} {args:?} did not finish within {limit:?}"))
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -280,11 +319,19 @@ impl Sub {
                 let _ = tx2.send(line);
             }
         });
-        Sub { child, rx, lines: Vec::new() }
+        Sub {
+            child,
+            rx,
+            lines: Vec::new(),
+        }
     }
 
     /// Waits for an output line matching `pred` (keeps every line read in `lines`).
-    pub async fn wait_line(&mut self, pred: impl Fn(&str) -> bool, limit: Duration) -> Option<String> {
+    pub async fn wait_line(
+        &mut self,
+        pred: impl Fn(&str) -> bool,
+        limit: Duration,
+    ) -> Option<String> {
         if let Some(l) = self.lines.iter().find(|l| pred(l)) {
             return Some(l.clone());
         }
