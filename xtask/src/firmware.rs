@@ -131,7 +131,10 @@ fn rustup_has_target() -> bool {
         .current_dir(dir())
         .output()
         .map(|o| {
-            o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| l == TARGET)
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l == TARGET)
         })
         .unwrap_or(false)
 }
@@ -162,7 +165,10 @@ fn firmware_cargo(route: Route) -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(dir())
         .env("CARGO_TARGET_DIR", target_dir())
-        .env("CASTELLAN_VENEERS", target_dir().join("castellan-veneers.o"))
+        .env(
+            "CASTELLAN_VENEERS",
+            target_dir().join("castellan-veneers.o"),
+        )
         // TrustZone ABIs and build-std are nightly features of the stable compiler.
         .env("RUSTC_BOOTSTRAP", "1")
         .env_remove("RUSTFLAGS")
@@ -197,7 +203,14 @@ pub(crate) fn build() -> Result<Built> {
     eprintln!("xtask: building the firmware ({route:?} toolchain, GNU ld)");
     // The secure partition first: its import library resolves the application's gate calls.
     let mut c = firmware_cargo(route);
-    c.args(["-p", "castellan-rom", "-p", "castellan-bootloader", "-p", "castellan-secure"]);
+    c.args([
+        "-p",
+        "castellan-rom",
+        "-p",
+        "castellan-bootloader",
+        "-p",
+        "castellan-secure",
+    ]);
     c.args(["-p", "castellan-bench"]);
     run(&mut c)?;
     let mut c = firmware_cargo(route);
@@ -302,7 +315,12 @@ pub(crate) fn sign_bootloader(b: &Built, key: &SigningKey, version: &str) -> Res
 }
 
 /// The signed combined image: secure partition (padded to its window), then the application.
-pub(crate) fn sign_app(b: &Built, key: &SigningKey, version: &str, counter: u32) -> Result<Vec<u8>> {
+pub(crate) fn sign_app(
+    b: &Built,
+    key: &SigningKey,
+    version: &str,
+    counter: u32,
+) -> Result<Vec<u8>> {
     let mut payload = b.secure_bin.clone();
     payload.resize(SECURE_MAX, 0xff);
     payload.extend_from_slice(&b.app_bin);

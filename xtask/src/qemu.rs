@@ -116,8 +116,14 @@ impl Ctx {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let hash = signer_id(&self.key.public_spki_der());
         let files = [
-            ("castellan-flash.bin", firmware::flash_file(bootloader, primary)?),
-            ("castellan-otp.bin", firmware::otp_file(&hash, &firmware::random32()?)),
+            (
+                "castellan-flash.bin",
+                firmware::flash_file(bootloader, primary)?,
+            ),
+            (
+                "castellan-otp.bin",
+                firmware::otp_file(&hash, &firmware::random32()?),
+            ),
             ("castellan-entropy.bin", firmware::random32()?.to_vec()),
         ];
         for (f, data) in files {
@@ -155,7 +161,10 @@ fn check(run: &Run, status: i32, in_order: &[&str], absent: &[&str]) -> Result {
         lines[lines.len().saturating_sub(12)..].join("\n      ")
     };
     if run.timed_out {
-        return Err(format!("QEMU timed out (killed); output ended with:\n      {}", tail()));
+        return Err(format!(
+            "QEMU timed out (killed); output ended with:\n      {}",
+            tail()
+        ));
     }
     let mut rest = run.output.as_str();
     for needle in in_order {
@@ -189,15 +198,33 @@ type Scenario = fn(&Ctx) -> Result;
 /// The scenarios, in order.
 const SCENARIOS: &[(&str, Scenario)] = &[
     ("good boot", good_boot),
-    ("tampered application refused by the bootloader", tampered_application),
-    ("tampered bootloader refused by the ROM stage", tampered_bootloader),
-    ("update and accept (persists across a QEMU restart)", update_accept),
+    (
+        "tampered application refused by the bootloader",
+        tampered_application,
+    ),
+    (
+        "tampered bootloader refused by the ROM stage",
+        tampered_bootloader,
+    ),
+    (
+        "update and accept (persists across a QEMU restart)",
+        update_accept,
+    ),
     ("update without accept reverts after reset", update_revert),
     ("downgrade refused", downgrade),
-    ("non-secure access to secure memory faults (SecureFault)", poke_secure),
-    ("call gate refuses pointers into secure memory", gate_pointers),
+    (
+        "non-secure access to secure memory faults (SecureFault)",
+        poke_secure,
+    ),
+    (
+        "call gate refuses pointers into secure memory",
+        gate_pointers,
+    ),
     ("non-secure semihosting refused", ns_semihost),
-    ("attestation token from QEMU verifies on the host", attestation),
+    (
+        "attestation token from QEMU verifies on the host",
+        attestation,
+    ),
 ];
 
 fn good_boot(c: &Ctx) -> Result {
@@ -490,7 +517,9 @@ pub(crate) fn qemu_test(args: &[String]) -> Result {
 /// The verification benchmark: a 256 KiB payload signed with the root key, verified in QEMU
 /// under `-icount shift=0`; prints the instruction counts and the footprint table.
 fn run_bench(c: &Ctx) -> Result {
-    let payload: Vec<u8> = (0..256 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let payload: Vec<u8> = (0..256 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     let opts = castellan_image::SignOptions {
         version: castellan_image::Version::new(1, 0, 0, 0),
         header_size: 0x200,

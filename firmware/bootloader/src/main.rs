@@ -38,7 +38,10 @@ const LAYOUT: FlashLayout = FlashLayout {
 
 fn refuse(msg: core::fmt::Arguments<'_>) -> ! {
     handoff::wipe();
-    halt(EXIT_BOOT_REFUSED, format_args!("[bootloader] REFUSED: {msg}"))
+    halt(
+        EXIT_BOOT_REFUSED,
+        format_args!("[bootloader] REFUSED: {msg}"),
+    )
 }
 
 /// Rebuilds what the ROM stage handed over; the page is wiped once read.
@@ -54,13 +57,17 @@ fn rom_handoff() -> RomHandoff {
         _ => Lifecycle::Decommissioned,
     };
     let Some(bl) = h.measurements().first().copied() else {
-        refuse(format_args!("the ROM hand-off holds no bootloader measurement"))
+        refuse(format_args!(
+            "the ROM hand-off holds no bootloader measurement"
+        ))
     };
     let (Some(sw_type), Some(digest)) = (
         SwType::new(bl.sw_type()),
         ImageDigest::from_bytes(HashAlg::Sha256, &bl.digest),
     ) else {
-        refuse(format_args!("the ROM hand-off holds a malformed measurement"))
+        refuse(format_args!(
+            "the ROM hand-off holds a malformed measurement"
+        ))
     };
     RomHandoff {
         lifecycle,
@@ -106,7 +113,11 @@ fn main() -> ! {
     println!(
         "[bootloader] image {} ({}), anti-rollback counter {} -> {}",
         report.application.version,
-        if report.confirmed { "confirmed" } else { "test, not confirmed" },
+        if report.confirmed {
+            "confirmed"
+        } else {
+            "test, not confirmed"
+        },
         report.security_counter.before,
         report.security_counter.after
     );
@@ -140,8 +151,8 @@ fn main() -> ! {
         h.boot.text_len = handoff::put_text(&mut h.boot.text, w.as_str());
     }
 
-    let layout = load::layout_of(&mut flash, PART_PRIMARY)
-        .unwrap_or_else(|e| refuse(format_args!("{e}")));
+    let layout =
+        load::layout_of(&mut flash, PART_PRIMARY).unwrap_or_else(|e| refuse(format_args!("{e}")));
     let size = layout.header.img_size;
     if size <= PAYLOAD_NS_OFFSET {
         refuse(format_args!(
@@ -165,7 +176,8 @@ fn main() -> ! {
     let digest = report.application.digest;
     drop(report);
     // Safety: both windows are code SRAM outside this image (bootloader at 0x1004_0000).
-    if let Err(e) = unsafe { load::load(&mut flash, PART_PRIMARY, &segments, digest.as_bytes()) } {
+    let loaded = unsafe { load::load(&mut flash, PART_PRIMARY, &segments, digest.as_bytes()) };
+    if let Err(e) = loaded {
         refuse(format_args!("{e}"));
     }
     handoff::write(&h);

@@ -63,14 +63,21 @@ fn telemetry(info: &BootInfo) {
     println!(
         "[app] telemetry: image {} ({}), security counter {}, OTP counter {}, lifecycle {:#06x}, bootloader {}",
         V(info.version),
-        if info.confirmed != 0 { "confirmed" } else { "on trial" },
+        if info.confirmed != 0 {
+            "confirmed"
+        } else {
+            "on trial"
+        },
         info.security_counter,
         info.counter,
         info.lifecycle,
         V(info.bootloader_version)
     );
     print_hex("[app] telemetry: measurement sha-256 ", &info.digest);
-    println!("[app] telemetry: last upgrade: {}", upgrade::name(info.upgrade));
+    println!(
+        "[app] telemetry: last upgrade: {}",
+        upgrade::name(info.upgrade)
+    );
     if !info.text().is_empty() {
         println!("[app] telemetry: bootloader says: {}", info.text());
     }
@@ -87,13 +94,19 @@ fn boot_count() {
         Ok(4) => u32::from_le_bytes(b),
         Ok(_) | Err(status::DOES_NOT_EXIST) => 0,
         Err(e) => {
-            println!("[app] telemetry: trusted storage unavailable: {}", status::name(e));
+            println!(
+                "[app] telemetry: trusted storage unavailable: {}",
+                status::name(e)
+            );
             return;
         }
     }
     .saturating_add(1);
     let r = client::its_set(UID_BOOT_COUNT, &count.to_le_bytes());
-    println!("[app] telemetry: boot count {count} (trusted storage: {})", status::name(r));
+    println!(
+        "[app] telemetry: boot count {count} (trusted storage: {})",
+        status::name(r)
+    );
 }
 
 /// Prints `prefix` then `bytes` in hex on one line.
@@ -117,7 +130,7 @@ pub fn print_hex(prefix: &str, bytes: &[u8]) {
 
 fn unhex(s: &str, out: &mut [u8]) -> Option<usize> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 || b.len() / 2 > out.len() {
+    if !b.len().is_multiple_of(2) || b.len() / 2 > out.len() {
         return None;
     }
     let v = |c: u8| match c {
@@ -140,7 +153,10 @@ fn attest(nonce_hex: &str) -> ! {
     };
     let mut key = [0u8; 65];
     match client::attest_public_key(&mut key) {
-        Ok(k) => print_hex("[app] attestation public key: ", key.get(..k).unwrap_or(&[])),
+        Ok(k) => print_hex(
+            "[app] attestation public key: ",
+            key.get(..k).unwrap_or(&[]),
+        ),
         Err(e) => println!("[app] attestation key unavailable: {}", status::name(e)),
     }
     let mut token = [0u8; castellan_gate::TOKEN_CAP];
@@ -159,7 +175,8 @@ fn attest(nonce_hex: &str) -> ! {
 
 fn poke_secure() -> ! {
     println!("[app] reading secure RAM at 0x38000000 from the non-secure world");
-    // Safety (of the attempt): a plain load; the hardware must turn it into a SecureFault.
+    // Safety: a plain load of a valid address; the hardware must turn it into a SecureFault
+    // (that is what this probe shows).
     let v = unsafe { core::ptr::read_volatile(0x3800_0000 as *const u32) };
     println!("[app] ISOLATION BROKEN: read {v:#010x} from secure RAM");
     power_off(1)
@@ -169,8 +186,16 @@ fn gate_pointers() -> ! {
     let cases: [(&str, u32, u32); 4] = [
         ("secure RAM 0x38000000", 0x3800_0000, 16),
         ("secure code 0x10000000 (ROM)", 0x1000_0000, 16),
-        ("a range running off non-secure RAM into unmapped space", 0x283f_fff0, 64),
-        ("a range wrapping around the address space", 0xffff_fff0, 0x20),
+        (
+            "a range running off non-secure RAM into unmapped space",
+            0x283f_fff0,
+            64,
+        ),
+        (
+            "a range wrapping around the address space",
+            0xffff_fff0,
+            0x20,
+        ),
     ];
     let mut refused = 0;
     for (what, addr, len) in cases {
@@ -192,7 +217,11 @@ fn gate_pointers() -> ! {
         cases.len(),
         status::name(ok)
     );
-    power_off(if refused == cases.len() && ok == status::SUCCESS { 0 } else { 1 })
+    power_off(if refused == cases.len() && ok == status::SUCCESS {
+        0
+    } else {
+        1
+    })
 }
 
 fn ns_semihost() -> ! {
@@ -200,7 +229,8 @@ fn ns_semihost() -> ! {
     let name = b"castellan-otp.bin\0";
     let block = [name.as_ptr() as usize, 1usize, name.len() - 1];
     let r: isize;
-    // Safety (of the attempt): a semihosting call; it must not reach the host from here.
+    // Safety: a semihosting call with a valid parameter block; from unprivileged non-secure
+    // code it must not reach the host (that is what this probe shows).
     unsafe {
         core::arch::asm!("bkpt #0xab", inout("r0") 1usize => r, in("r1") block.as_ptr(), options(nostack));
     }

@@ -17,7 +17,7 @@ fn download() -> Option<&'static [u8]> {
     // Safety: the download buffer is non-secure RAM reserved for the runner's image (outside
     // this image's RAM region); reading it is always allowed.
     let len = unsafe { core::ptr::read_volatile(DOWNLOAD as *const u32) } as usize;
-    if len < 32 || len > DOWNLOAD_MAX {
+    if !(32..=DOWNLOAD_MAX).contains(&len) {
         return None;
     }
     // Safety: as above; `len` is bounded by the buffer size.
@@ -55,7 +55,11 @@ pub fn run(info: &BootInfo, accept: bool) -> ! {
     if info.confirmed == 0 {
         if accept {
             let r = client::fwu_accept();
-            println!("[app] health check passed: accepting {} ({})", V(info.version), status::name(r));
+            println!(
+                "[app] health check passed: accepting {} ({})",
+                V(info.version),
+                status::name(r)
+            );
             println!("[app] rebooting to show the accepted image stays");
         } else {
             println!(
@@ -74,7 +78,10 @@ pub fn run(info: &BootInfo, accept: bool) -> ! {
         power_off(1)
     };
     if candidate == info.version {
-        println!("[app] update applied: running {} (confirmed)", V(info.version));
+        println!(
+            "[app] update applied: running {} (confirmed)",
+            V(info.version)
+        );
         power_off(0)
     }
     println!(
@@ -90,7 +97,11 @@ pub fn run(info: &BootInfo, accept: bool) -> ! {
     for (i, chunk) in img.chunks(256).enumerate() {
         let r = client::fwu_write((i * 256) as u32, chunk);
         if r != status::SUCCESS {
-            println!("[app] fwu write at {:#x} failed: {}", i * 256, status::name(r));
+            println!(
+                "[app] fwu write at {:#x} failed: {}",
+                i * 256,
+                status::name(r)
+            );
             power_off(1)
         }
     }

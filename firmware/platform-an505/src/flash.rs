@@ -27,14 +27,14 @@ impl HostFlash {
             Some(f) => f,
             None => HostFile::open(FLASH_FILE, Mode::CreateBinary).ok_or(HalError::Hardware)?,
         };
-        let len = file.len().ok_or(HalError::Hardware)?;
+        let len = file.size().ok_or(HalError::Hardware)?;
         if len < FLASH_SIZE {
             let blank = [ERASED; 256];
             let mut at = len;
             while at < FLASH_SIZE {
                 let n = (FLASH_SIZE - at).min(blank.len() as u32) as usize;
                 file.write_at(at, blank.get(..n).unwrap_or(&[]))
-                    .map_err(|()| HalError::Hardware)?;
+                    .map_err(|_| HalError::Hardware)?;
                 at += n as u32;
             }
         }
@@ -65,7 +65,7 @@ impl ReadNorFlash for HostFlash {
         }
         self.file
             .read_at(offset, bytes)
-            .map_err(|()| HalError::Hardware)
+            .map_err(|_| HalError::Hardware)
     }
 
     fn capacity(&self) -> usize {
@@ -81,7 +81,7 @@ impl NorFlash for HostFlash {
         if from > to || to > FLASH_SIZE {
             return Err(HalError::OutOfBounds);
         }
-        if from % FLASH_SECTOR != 0 || to % FLASH_SECTOR != 0 {
+        if !from.is_multiple_of(FLASH_SECTOR) || !to.is_multiple_of(FLASH_SECTOR) {
             return Err(HalError::NotAligned);
         }
         let blank = [ERASED; 1024];
@@ -89,7 +89,7 @@ impl NorFlash for HostFlash {
         while at < to {
             self.file
                 .write_at(at, &blank)
-                .map_err(|()| HalError::Hardware)?;
+                .map_err(|_| HalError::Hardware)?;
             at += blank.len() as u32;
         }
         Ok(())
@@ -97,7 +97,8 @@ impl NorFlash for HostFlash {
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), HalError> {
         self.check(offset, bytes.len())?;
-        if offset % FLASH_WRITE != 0 || bytes.len() % FLASH_WRITE as usize != 0 {
+        if !offset.is_multiple_of(FLASH_WRITE) || !bytes.len().is_multiple_of(FLASH_WRITE as usize)
+        {
             return Err(HalError::NotAligned);
         }
         // NOR rule: every unit written must still be erased.
@@ -108,7 +109,7 @@ impl NorFlash for HostFlash {
             let chunk = cur.get_mut(..n).ok_or(HalError::OutOfBounds)?;
             self.file
                 .read_at(offset + done as u32, chunk)
-                .map_err(|()| HalError::Hardware)?;
+                .map_err(|_| HalError::Hardware)?;
             if chunk.iter().any(|b| *b != ERASED) {
                 return Err(HalError::NotErased);
             }
@@ -119,7 +120,7 @@ impl NorFlash for HostFlash {
         }
         self.file
             .write_at(offset, bytes)
-            .map_err(|()| HalError::Hardware)
+            .map_err(|_| HalError::Hardware)
     }
 }
 

@@ -82,17 +82,23 @@ fn check_segments(layout: &ImageLayout, segments: &[Segment]) -> Result<(), Load
     let mut next = 0u32;
     for s in segments {
         if s.payload_offset != next {
-            return Err(LoadError::Layout("segments must cover the payload in order"));
+            return Err(LoadError::Layout(
+                "segments must cover the payload in order",
+            ));
         }
         if s.len > s.window {
-            return Err(LoadError::Layout("a segment is larger than its execution window"));
+            return Err(LoadError::Layout(
+                "a segment is larger than its execution window",
+            ));
         }
         next = next
             .checked_add(s.len)
             .ok_or(LoadError::Layout("segment overflow"))?;
     }
     if next != layout.header.img_size {
-        return Err(LoadError::Layout("segments do not end where the payload ends"));
+        return Err(LoadError::Layout(
+            "segments do not end where the payload ends",
+        ));
     }
     Ok(())
 }
@@ -148,7 +154,14 @@ pub unsafe fn load<F: Flash>(
         h.update(ram);
     }
     let tlv = hdr + layout.header.img_size;
-    hash_flash(flash, part, tlv, layout.hashed_end() - tlv, &mut h, &mut buf)?;
+    hash_flash(
+        flash,
+        part,
+        tlv,
+        layout.hashed_end() - tlv,
+        &mut h,
+        &mut buf,
+    )?;
     let got = h.finalize();
     if got.as_slice() != digest {
         return Err(LoadError::DigestMismatch);

@@ -50,12 +50,12 @@ impl HostOtp {
                 let mut f =
                     HostFile::open(OTP_FILE, Mode::CreateBinary).ok_or(HalError::Hardware)?;
                 f.write_at(0, &[0u8; OTP_FILE_SIZE as usize])
-                    .map_err(|()| HalError::Hardware)?;
+                    .map_err(|_| HalError::Hardware)?;
                 f
             }
         };
         let mut raw = [0u8; OTP_WORDS * 4];
-        file.read_at(0, &mut raw).map_err(|()| HalError::Hardware)?;
+        file.read_at(0, &mut raw).map_err(|_| HalError::Hardware)?;
         let mut words = [0u32; OTP_WORDS];
         for (w, c) in words.iter_mut().zip(raw.chunks_exact(4)) {
             let b: [u8; 4] = c.try_into().map_err(|_| HalError::Hardware)?;
@@ -63,7 +63,7 @@ impl HostOtp {
         }
         let mut locks = [0u8; OTP_REGIONS];
         file.read_at(LOCKS_OFFSET, &mut locks)
-            .map_err(|()| HalError::Hardware)?;
+            .map_err(|_| HalError::Hardware)?;
         Ok(HostOtp { file, words, locks })
     }
 }
@@ -95,7 +95,7 @@ impl OtpFuses for HostOtp {
         let at = u32::try_from(word * 4).map_err(|_| HalError::OutOfBounds)?;
         self.file
             .write_at(at, &value.to_le_bytes())
-            .map_err(|()| HalError::Hardware)?;
+            .map_err(|_| HalError::Hardware)?;
         if let Some(w) = self.words.get_mut(word) {
             *w = value;
         }
@@ -109,9 +109,7 @@ impl OtpFuses for HostOtp {
         }
         *flag = 1;
         let at = LOCKS_OFFSET + region as u32;
-        self.file
-            .write_at(at, &[1])
-            .map_err(|()| HalError::Hardware)
+        self.file.write_at(at, &[1]).map_err(|_| HalError::Hardware)
     }
 
     fn is_locked(&self, region: usize) -> Result<bool, HalError> {

@@ -24,7 +24,9 @@ pub struct DrbgRng {
 
 impl core::fmt::Debug for DrbgRng {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("DrbgRng").field("weak", &self.weak).finish_non_exhaustive()
+        f.debug_struct("DrbgRng")
+            .field("weak", &self.weak)
+            .finish_non_exhaustive()
     }
 }
 
@@ -34,16 +36,16 @@ impl DrbgRng {
     pub fn seed(label: &[u8]) -> Self {
         let mut host = [0u8; 32];
         let mut weak = true;
-        if let Some(mut f) = HostFile::open(ENTROPY_FILE, Mode::ReadWriteBinary) {
-            if f.read_at(0, &mut host).is_ok() {
-                weak = false;
-                let next: [u8; 32] = Sha256::new()
-                    .chain_update(b"castellan entropy rotation")
-                    .chain_update(host)
-                    .finalize()
-                    .into();
-                let _ = f.write_at(0, &next);
-            }
+        if let Some(mut f) = HostFile::open(ENTROPY_FILE, Mode::ReadWriteBinary)
+            && f.read_at(0, &mut host).is_ok()
+        {
+            weak = false;
+            let next: [u8; 32] = Sha256::new()
+                .chain_update(b"castellan entropy rotation")
+                .chain_update(host)
+                .finalize()
+                .into();
+            let _ = f.write_at(0, &next);
         }
         // Safety: SysTick CVR (0xE000E018) is a read-only architectural counter register.
         let jitter = unsafe { core::ptr::read_volatile(0xE000_E018 as *const u32) };

@@ -53,6 +53,16 @@ pub unsafe fn call(op: usize, arg: usize) -> isize {
     r
 }
 
+/// The host refused or failed a file operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostIoError;
+
+impl core::fmt::Display for HostIoError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("host file operation failed")
+    }
+}
+
 /// An open host file.
 #[derive(Debug)]
 pub struct HostFile {
@@ -80,7 +90,7 @@ impl HostFile {
     }
 
     /// Length of the file in bytes, or `None` on a host error.
-    pub fn len(&self) -> Option<u32> {
+    pub fn size(&self) -> Option<u32> {
         let block = [self.handle];
         // Safety: the block holds an open handle.
         let r = unsafe { call(SYS_FLEN, block.as_ptr() as usize) };
@@ -88,39 +98,39 @@ impl HostFile {
     }
 
     /// Moves the file position to `pos` (from the start).
-    pub fn seek(&mut self, pos: u32) -> Result<(), ()> {
+    pub fn seek(&mut self, pos: u32) -> Result<(), HostIoError> {
         let block = [self.handle, pos as usize];
         // Safety: the block holds an open handle and a position.
         let r = unsafe { call(SYS_SEEK, block.as_ptr() as usize) };
-        if r == 0 { Ok(()) } else { Err(()) }
+        if r == 0 { Ok(()) } else { Err(HostIoError) }
     }
 
     /// Reads exactly `buf.len()` bytes at the current position.
-    pub fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), ()> {
+    pub fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), HostIoError> {
         let block = [self.handle, buf.as_mut_ptr() as usize, buf.len()];
         // Safety: the block describes `buf`, writable for its whole length during the call.
         let r = unsafe { call(SYS_READ, block.as_ptr() as usize) };
         // The host returns the number of bytes NOT read.
-        if r == 0 { Ok(()) } else { Err(()) }
+        if r == 0 { Ok(()) } else { Err(HostIoError) }
     }
 
     /// Writes all of `data` at the current position.
-    pub fn write_all(&mut self, data: &[u8]) -> Result<(), ()> {
+    pub fn write_all(&mut self, data: &[u8]) -> Result<(), HostIoError> {
         let block = [self.handle, data.as_ptr() as usize, data.len()];
         // Safety: the block describes `data`, readable for its whole length during the call.
         let r = unsafe { call(SYS_WRITE, block.as_ptr() as usize) };
         // The host returns the number of bytes NOT written.
-        if r == 0 { Ok(()) } else { Err(()) }
+        if r == 0 { Ok(()) } else { Err(HostIoError) }
     }
 
     /// Reads `buf.len()` bytes at `pos`.
-    pub fn read_at(&mut self, pos: u32, buf: &mut [u8]) -> Result<(), ()> {
+    pub fn read_at(&mut self, pos: u32, buf: &mut [u8]) -> Result<(), HostIoError> {
         self.seek(pos)?;
         self.read_exact(buf)
     }
 
     /// Writes `data` at `pos`.
-    pub fn write_at(&mut self, pos: u32, data: &[u8]) -> Result<(), ()> {
+    pub fn write_at(&mut self, pos: u32, data: &[u8]) -> Result<(), HostIoError> {
         self.seek(pos)?;
         self.write_all(data)
     }

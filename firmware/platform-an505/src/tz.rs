@@ -99,10 +99,10 @@ pub unsafe fn start_nonsecure(vectors: u32) -> ! {
         asm!("msr control_ns, {0}", in(reg) 1u32);
         cortex_m::asm::dsb();
         cortex_m::asm::isb();
-        let entry: extern "cmse-nonsecure-call" fn() -> ! =
-            core::mem::transmute::<usize, extern "cmse-nonsecure-call" fn() -> !>(
-                (reset & !1) as usize,
-            );
+        let entry: extern "cmse-nonsecure-call" fn() -> ! = core::mem::transmute::<
+            usize,
+            extern "cmse-nonsecure-call" fn() -> !,
+        >((reset & !1) as usize);
         entry()
     }
 }

@@ -59,7 +59,8 @@ fn main() -> ! {
         window: BOOTLOADER_MAX,
     }];
     // Safety: the bootloader window 0x1004_0000..+256 KiB is code SRAM outside this image.
-    if let Err(e) = unsafe { load::load(&mut flash, PART_BOOTLOADER, &segments, m.digest.as_bytes()) } {
+    let loaded = unsafe { load::load(&mut flash, PART_BOOTLOADER, &segments, m.digest.as_bytes()) };
+    if let Err(e) = loaded {
         halt(EXIT_BOOT_REFUSED, format_args!("[rom] REFUSED: {e}"));
     }
     handoff::write(&h);

@@ -39,7 +39,11 @@ fn SecureFault() -> ! {
             "[secure] SecureFault from the non-secure side: SFSR={:#04x} ({}), SFAR={}, non-secure PC {:#010x}",
             f.sfsr,
             f.sfsr_causes(),
-            if f.sfsr & (1 << 6) != 0 { "valid" } else { "not recorded" },
+            if f.sfsr & (1 << 6) != 0 {
+                "valid"
+            } else {
+                "not recorded"
+            },
             f.ns_pc
         );
         println!("[secure] non-secure world stopped");

@@ -72,13 +72,15 @@ pub fn write(s: &mut State, offset: u32, data: &[u8]) -> Result<i32, i32> {
     let len = u32::try_from(data.len()).map_err(|_| status::INVALID_ARGUMENT)?;
     let end = offset.checked_add(len).ok_or(status::INVALID_ARGUMENT)?;
     let unit = s.flash().write_size() as u32;
-    if end > size || offset % unit != 0 || (len % unit != 0 && end != size) {
+    if end > size || !offset.is_multiple_of(unit) || (!len.is_multiple_of(unit) && end != size) {
         return Err(status::INVALID_ARGUMENT);
     }
     // The last chunk is padded with erased bytes to the write unit.
     let mut buf = [0xffu8; 260];
     let padded = len.div_ceil(unit) * unit;
-    let dst = buf.get_mut(..padded as usize).ok_or(status::INVALID_ARGUMENT)?;
+    let dst = buf
+        .get_mut(..padded as usize)
+        .ok_or(status::INVALID_ARGUMENT)?;
     if let Some(d) = dst.get_mut(..data.len()) {
         d.copy_from_slice(data);
     }
@@ -114,6 +116,8 @@ pub fn accept(s: &mut State) -> Result<i32, i32> {
     }
     confirm_image(s.flash(), &LAYOUT).map_err(|_| status::STORAGE_FAILURE)?;
     s.confirmed = true;
-    println!("[secure] fwu: running image accepted (image_ok set; the counter rises at the next boot)");
+    println!(
+        "[secure] fwu: running image accepted (image_ok set; the counter rises at the next boot)"
+    );
     Ok(status::SUCCESS)
 }

@@ -138,7 +138,8 @@ fn boot_info_bytes(info: &BootInfo) -> [u8; BOOT_INFO_SIZE] {
     b
 }
 
-const _: () = assert!(BOOT_INFO_SIZE == 4 * 4 + 5 * 4 + 4 * 4 + 32 + 4 + castellan_gate::BOOT_TEXT_CAP);
+const _: () =
+    assert!(BOOT_INFO_SIZE == 4 * 4 + 5 * 4 + 4 * 4 + 32 + 4 + castellan_gate::BOOT_TEXT_CAP);
 
 /// An attestation token over the caller's nonce; returns its length.
 #[unsafe(no_mangle)]
@@ -157,7 +158,9 @@ pub extern "cmse-nonsecure-entry" fn csl_attest_token(
         }
         let mut n = [0u8; 64];
         copy_in(nonce, nonce_len, &mut n)?;
-        let nonce = n.get(..nonce_len as usize).ok_or(status::INVALID_ARGUMENT)?;
+        let nonce = n
+            .get(..nonce_len as usize)
+            .ok_or(status::INVALID_ARGUMENT)?;
         let mut token = [0u8; TOKEN_CAP];
         // Client id -1: the (single) non-secure caller.
         let len = s
