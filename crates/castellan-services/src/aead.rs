@@ -12,6 +12,44 @@ pub const GCM_NONCE_LEN: usize = 12;
 /// AES-GCM tag length (128 bits).
 pub const GCM_TAG_LEN: usize = 16;
 
+/// An AES-256-GCM key with its expanded schedule, kept for repeated use (trusted storage).
+/// The schedule is wiped on drop (`aes-gcm`'s `zeroize` feature).
+pub(crate) struct Gcm256(Aes256Gcm);
+
+impl Gcm256 {
+    /// Expands `key`.
+    pub(crate) fn new(key: &[u8; 32]) -> Self {
+        Gcm256(Aes256Gcm::new(key.into()))
+    }
+
+    /// Encrypts `buf` in place; returns the tag.
+    pub(crate) fn encrypt(
+        &self,
+        nonce: &[u8; GCM_NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; GCM_TAG_LEN], ServiceError> {
+        let tag = self
+            .0
+            .encrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into())
+            .map_err(|_| ServiceError::InvalidArgument("AES-GCM message or AAD too long"))?;
+        Ok(tag.into())
+    }
+
+    /// Decrypts `buf` in place if `tag` authenticates it; false (and `buf` unchanged) if not.
+    pub(crate) fn decrypt(
+        &self,
+        nonce: &[u8; GCM_NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; GCM_TAG_LEN],
+    ) -> bool {
+        self.0
+            .decrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into(), &Tag::from(*tag))
+            .is_ok()
+    }
+}
+
 /// Encrypts `buf` in place under `key` (16 or 32 bytes); returns the tag.
 pub(crate) fn gcm_encrypt(
     key: &[u8],

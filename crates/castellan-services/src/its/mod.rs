@@ -71,10 +71,9 @@ mod format;
 mod scan;
 mod write;
 
-use castellan_hal::{Flash, MonotonicCounter, Partition, RandomSource};
-use zeroize::Zeroizing;
-
+use crate::aead::Gcm256;
 use crate::{Platform, STORAGE_COMMIT_COUNTER, STORAGE_INTENT_COUNTER, ServiceError};
+use castellan_hal::{Flash, MonotonicCounter, Partition, RandomSource};
 
 pub(crate) use format::Namespace;
 pub use format::{ITS_MAX_ASSET_SIZE, ITS_MAX_ASSETS};
@@ -198,7 +197,8 @@ pub(crate) struct Geometry {
 pub struct Its {
     config: ItsConfig,
     geo: Geometry,
-    srk: Zeroizing<[u8; format::SRK_LEN]>,
+    /// AES-256-GCM under the storage root key.
+    cipher: Gcm256,
     index: [Option<Slot>; ITS_MAX_ASSETS],
     active: u8,
     write_pos: u32,

@@ -18,7 +18,7 @@ use super::format::{
     entry_size, round_up,
 };
 use super::{Geometry, Its, ItsConfig, ItsFlags, Slot};
-use crate::aead::{GCM_NONCE_LEN, GCM_TAG_LEN, gcm_decrypt, gcm_encrypt};
+use crate::aead::{GCM_NONCE_LEN, GCM_TAG_LEN, Gcm256, gcm_decrypt, gcm_encrypt};
 use crate::{Platform, ServiceError, kdf};
 
 /// What scanning one bank found.
@@ -130,7 +130,7 @@ impl Its {
         Its {
             config,
             geo,
-            srk,
+            cipher: Gcm256::new(&srk),
             index: [None; ITS_MAX_ASSETS],
             active: 0,
             write_pos: 0,
@@ -285,11 +285,11 @@ impl Its {
             .ok_or(corrupt)?;
         let ok = if ItsFlags(u32::from(h.flags)).contains(ItsFlags::NO_CONFIDENTIALITY) {
             let aad = entry.get(..HEADER_LEN + len).ok_or(corrupt)?;
-            gcm_decrypt(self.srk.as_slice(), &h.nonce, aad, &mut [], &tag)?
+            self.cipher.decrypt(&h.nonce, aad, &mut [], &tag)
         } else {
             let (aad, body) = entry.split_at_mut(HEADER_LEN);
             let body = body.get_mut(..len).ok_or(corrupt)?;
-            gcm_decrypt(self.srk.as_slice(), &h.nonce, aad, body, &tag)?
+            self.cipher.decrypt(&h.nonce, aad, body, &tag)
         };
         if !ok {
             return Err(ServiceError::StorageCorrupt(
@@ -389,7 +389,7 @@ impl Its {
         let mut tag = [0u8; GCM_TAG_LEN];
         part.read(flash, (pos + HEADER_LEN) as u32, &mut tag)?;
         let aad = commit_aad(hb, digest);
-        gcm_decrypt(self.srk.as_slice(), &h.nonce, &aad, &mut [], &tag)
+        Ok(self.cipher.decrypt(&h.nonce, &aad, &mut [], &tag))
     }
 
     /// Replays the entries in `from..to` of `part` (a committed transaction) into the index.

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use super::format::{ENTRY_BUF_LEN, HEADER_LEN, Header, Kind, Namespace, entry_size};
 use super::scan::commit_aad;
 use super::{Its, ItsFlags, Slot};
-use crate::aead::{GCM_NONCE_LEN, GCM_TAG_LEN, gcm_encrypt};
+use crate::aead::{GCM_NONCE_LEN, GCM_TAG_LEN};
 use crate::{Platform, ServiceError};
 
 /// One change to the store.
@@ -360,12 +360,9 @@ impl Its {
             nonce,
         };
         let hb = header.encode();
-        let tag = gcm_encrypt(
-            self.srk.as_slice(),
-            &nonce,
-            &commit_aad(&hb, digest),
-            &mut [],
-        )?;
+        let tag = self
+            .cipher
+            .encrypt(&nonce, &commit_aad(&hb, digest), &mut [])?;
         let size = header.entry_size(self.geo.ws);
         let mut buf = [0u8; HEADER_LEN + GCM_TAG_LEN + super::format::MAX_WRITE_SIZE];
         let (h, t) = buf.split_at_mut(HEADER_LEN);
@@ -418,15 +415,11 @@ impl Its {
             .copy_from_slice(data);
         let tag = if ItsFlags(u32::from(flags)).contains(ItsFlags::NO_CONFIDENTIALITY) {
             let aad = entry.get(..HEADER_LEN + len).ok_or(err)?;
-            gcm_encrypt(self.srk.as_slice(), &nonce, aad, &mut [])?
+            self.cipher.encrypt(&nonce, aad, &mut [])?
         } else {
             let (aad, body) = entry.split_at_mut(HEADER_LEN);
-            gcm_encrypt(
-                self.srk.as_slice(),
-                &nonce,
-                aad,
-                body.get_mut(..len).ok_or(err)?,
-            )?
+            self.cipher
+                .encrypt(&nonce, aad, body.get_mut(..len).ok_or(err)?)?
         };
         entry
             .get_mut(HEADER_LEN + len..HEADER_LEN + len + GCM_TAG_LEN)
@@ -465,7 +458,7 @@ impl Its {
         entry.fill(0);
         let hb = header.encode();
         entry.get_mut(..HEADER_LEN).ok_or(err)?.copy_from_slice(&hb);
-        let tag = gcm_encrypt(self.srk.as_slice(), &nonce, &hb, &mut [])?;
+        let tag = self.cipher.encrypt(&nonce, &hb, &mut [])?;
         entry
             .get_mut(HEADER_LEN..HEADER_LEN + GCM_TAG_LEN)
             .ok_or(err)?
