@@ -1,2 +1,97 @@
-//! `castellan-powerfail`: runs every power-loss scenario (work in progress).
-fn main() {}
+//! `castellan-powerfail` (run by `cargo xtask powerfail`): sweeps every scenario on every flash
+//! geometry, two threads, progress on stderr, and prints as its last line
+//! `power-loss: <P> injection points, <F> failures`. Exits with 1 when F > 0.
+//!
+//! Options: `--threads N` (default 2), `--quick` (one geometry, no second cuts).
+
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use castellan_powerfail::fixture::{Images, geometries};
+use castellan_powerfail::sweep::GeometryName;
+use castellan_powerfail::{Nesting, Scenario, SweepStats, sweep};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut threads = 2usize;
+    let mut quick = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--threads" => match it.next().and_then(|n| n.parse().ok()) {
+                Some(n) if n > 0 => threads = n,
+                _ => return usage(),
+            },
+            "--quick" => quick = true,
+            _ => return usage(),
+        }
+    }
+    let mut geoms = geometries();
+    let nesting = if quick {
+        geoms.truncate(1);
+        Nesting::Off
+    } else {
+        Nesting::Full
+    };
+    let jobs: Vec<_> = geoms
+        .iter()
+        .flat_map(|g| Scenario::ALL.iter().map(move |s| (*g, *s)))
+        .collect();
+    let images = Images::new();
+    let next = AtomicUsize::new(0);
+    let total = Mutex::new(SweepStats::default());
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while let Some((g, s)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let t = Instant::now();
+                    let stats = sweep(*g, *s, &images, nesting).unwrap_or_else(|e| SweepStats {
+                        points: 0,
+                        failures: 1,
+                        examples: vec![e],
+                        ops: 0,
+                    });
+                    eprintln!(
+                        "[{}] {:<18} {:>3} ops, {:>6} injection points, {} failures ({:.1} s)",
+                        GeometryName(*g),
+                        s.to_string(),
+                        stats.ops,
+                        stats.points,
+                        stats.failures,
+                        t.elapsed().as_secs_f64()
+                    );
+                    for e in &stats.examples {
+                        eprintln!("    FAIL {e}");
+                    }
+                    if let Ok(mut t) = total.lock() {
+                        t.merge(&stats);
+                    }
+                }
+            });
+        }
+    });
+    let total = total.into_inner().unwrap_or_default();
+    eprintln!(
+        "{} geometries x {} scenarios in {:.1} s on {threads} threads",
+        geoms.len(),
+        Scenario::ALL.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "power-loss: {} injection points, {} failures",
+        total.points, total.failures
+    );
+    if total.failures > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn usage() -> ExitCode {
+    eprintln!("usage: castellan-powerfail [--threads N] [--quick]");
+    ExitCode::from(2)
+}
