@@ -9,9 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _};
+use base64::Engine as _;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+    Issuer, KeyIdMethod, KeyUsagePurpose, PublicKeyData, SerialNumber, SignatureAlgorithm,
+    SigningKey,
 };
 
 use crate::auth::serial_hex;
@@ -44,7 +48,7 @@ pub struct TestPki {
     dir: PathBuf,
     name: String,
     ca_pem: PathBuf,
-    issuer: Issuer<'static, KeyPair>,
+    issuer: Issuer<'static, EcKey>,
 }
 
 impl std::fmt::Debug for TestPki {
@@ -53,6 +57,62 @@ impl std::fmt::Debug for TestPki {
             .field("dir", &self.dir)
             .field("name", &self.name)
             .finish_non_exhaustive()
+    }
+}
+
+/// An ECDSA P-256 key from aws-lc-rs that rcgen can sign with.
+struct EcKey {
+    pair: EcdsaKeyPair,
+    pkcs8: Vec<u8>,
+}
+
+impl EcKey {
+    fn generate() -> Result<Self, BrokerError> {
+        let rng = SystemRandom::new();
+        let doc =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(pki_err)?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, doc.as_ref())
+            .map_err(pki_err)?;
+        Ok(Self {
+            pair,
+            pkcs8: doc.as_ref().to_vec(),
+        })
+    }
+
+    /// Subject key identifier: the first 20 bytes of SHA-256 over the public key (RFC 7093 §2).
+    fn key_id(&self) -> KeyIdMethod {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.der_bytes());
+        KeyIdMethod::PreSpecified(d.as_ref().iter().take(20).copied().collect())
+    }
+
+    fn pkcs8_pem(&self) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.pkcs8);
+        let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+        for chunk in b64.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(chunk));
+            pem.push('\n');
+        }
+        pem.push_str("-----END PRIVATE KEY-----\n");
+        pem
+    }
+}
+
+impl PublicKeyData for EcKey {
+    fn der_bytes(&self) -> &[u8] {
+        self.pair.public_key().as_ref()
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        &rcgen::PKCS_ECDSA_P256_SHA256
+    }
+}
+
+impl SigningKey for EcKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.pair
+            .sign(&SystemRandom::new(), msg)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| rcgen::Error::RemoteKeyError)
     }
 }
 
@@ -97,7 +157,8 @@ impl TestPki {
             KeyUsagePurpose::DigitalSignature,
         ];
         params.serial_number = Some(SerialNumber::from_slice(&next_serial()));
-        let key = KeyPair::generate().map_err(pki_err)?;
+        let key = EcKey::generate()?;
+        params.key_identifier_method = key.key_id();
         let cert = params.self_signed(&key).map_err(pki_err)?;
         let ca_pem = dir.join(format!("{name}-ca.pem"));
         std::fs::write(&ca_pem, cert.pem()).map_err(pki_err)?;
@@ -178,12 +239,13 @@ impl TestPki {
         let serial = next_serial();
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         params.use_authority_key_identifier_extension = true;
-        let key = KeyPair::generate().map_err(pki_err)?;
+        let key = EcKey::generate()?;
+        params.key_identifier_method = key.key_id();
         let cert = params.signed_by(&key, &self.issuer).map_err(pki_err)?;
         let cert_path = self.dir.join(format!("{file_stem}.pem"));
         let key_path = self.dir.join(format!("{file_stem}.key"));
         std::fs::write(&cert_path, cert.pem()).map_err(pki_err)?;
-        std::fs::write(&key_path, key.serialize_pem()).map_err(pki_err)?;
+        std::fs::write(&key_path, key.pkcs8_pem()).map_err(pki_err)?;
         Ok(CertFiles {
             cert: cert_path,
             key: key_path,
