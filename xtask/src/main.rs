@@ -6,6 +6,8 @@
 //! * `cargo xtask deps` — only the installation step.
 //! * `cargo xtask fuzz [--seconds N] [TARGET…]` — run cargo-fuzz targets (stable toolchain,
 //!   `RUSTC_BOOTSTRAP=1`).
+//! * `cargo xtask powerfail` — cut power at every flash operation of upgrade, revert and confirm
+//!   on every flash geometry; last line `power-loss: <P> injection points, <F> failures`.
 //! * `cargo xtask bench` — the benchmarks whose ratios `docs/benchmarks.md` records.
 
 mod deps;
@@ -23,6 +25,7 @@ fn usage() -> ExitCode {
          deps                     install the tools the tests need (pip, cargo-fuzz, apt)\n  \
          fuzz [--seconds N] [T…]  run fuzz targets for N seconds each (default 30)\n  \
          bench                    run the benchmarks\n  \
+         powerfail                exhaustive power-loss proof of the boot chain\n  \
          firmware                 build the Cortex-M33 images (mps2-an505) and print their footprint\n  \
          qemu-test [--bench]      run the firmware scenarios in QEMU (and the verification bench)\n"
     );
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         "deps" => deps::install_all(),
         "fuzz" => steps::fuzz_cmd(rest),
         "bench" => steps::bench(),
+        "powerfail" => steps::powerfail(),
         "firmware" => firmware::firmware_cmd(rest),
         "qemu-test" => qemu::qemu_test(rest),
         "-h" | "--help" | "help" => return usage(),

@@ -84,6 +84,7 @@ pub(crate) fn ci() -> Result {
         totals = run_tests(cargo().args(["test", "--workspace"]))?;
         Ok(())
     })?;
+    step("power-loss proof", powerfail)?;
     step("fuzz (bounded)", || fuzz(FUZZ_TARGETS, 30))?;
     eprintln!("\nxtask ci: all steps passed in {:.0?}", t.elapsed());
     println!("ci: {} passed, {} failed", totals.0, totals.1);
@@ -172,6 +173,11 @@ fn fuzz(targets: &[&str], seconds: u32) -> Result {
         run(&mut c)?;
     }
     Ok(())
+}
+
+/// `cargo xtask powerfail`: the exhaustive power-loss sweep of the boot chain (release build).
+pub(crate) fn powerfail() -> Result {
+    run(cargo().args(["run", "--release", "--quiet", "-p", "castellan-powerfail", "--"]))
 }
 
 /// Run the benchmarks (release build).
