@@ -6,9 +6,21 @@ use std::process::Command;
 use crate::steps::{Result, run, succeeds};
 
 /// Python packages the interop tests run, pinned so that CI is reproducible.
-pub(crate) const PIP_PACKAGES: &[&str] = &["imgtool==2.5.0", "pycose==1.1.0", "cbor2==6.2.1"];
-/// Debian packages the tests use.
-pub(crate) const APT_PACKAGES: &[&str] = &["openssl", "python3-pip"];
+pub(crate) const PIP_PACKAGES: &[&str] =
+    &["imgtool==2.5.0", "pycose==1.1.0", "cbor2==6.2.1", "paho-mqtt==2.1.0"];
+/// Debian packages the tests use: openssl (certificate interop), PostgreSQL (the store's
+/// second backend), SoftHSM2 (PKCS#11 CA keys), Mosquitto (broker interop and benchmark),
+/// QEMU and the Arm linker (firmware).
+pub(crate) const APT_PACKAGES: &[&str] = &[
+    "openssl",
+    "python3-pip",
+    "postgresql",
+    "softhsm2",
+    "mosquitto",
+    "mosquitto-clients",
+    "qemu-system-arm",
+    "binutils-arm-none-eabi",
+];
 /// cargo-fuzz version.
 const CARGO_FUZZ: &str = "0.13.2";
 
