@@ -48,18 +48,8 @@ pub const INSTANCE_ID_LEN: usize = 33;
 /// Length of the boot seed claim.
 pub const BOOT_SEED_LEN: usize = 32;
 
-/// An image version as MCUboot's image header carries it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct ImageVersion {
-    /// Major.
-    pub major: u8,
-    /// Minor.
-    pub minor: u8,
-    /// Revision.
-    pub revision: u16,
-    /// Build number.
-    pub build: u32,
-}
+/// An image version as MCUboot's image header carries it (`major.minor.revision+build`).
+pub use castellan_image::Version as ImageVersion;
 
 /// One measured component of the boot chain, as the bootloader records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,6 +65,15 @@ pub struct BootRecordEntry {
 }
 
 impl BootRecordEntry {
+    /// An empty entry (no type, zero hashes): a filler, never put in a token.
+    pub(crate) const EMPTY: BootRecordEntry = BootRecordEntry {
+        measurement_type: [0; MAX_MEASUREMENT_TYPE_LEN],
+        measurement_type_len: 0,
+        measurement_value: [0; 32],
+        signer_id: [0; 32],
+        version: ImageVersion::new(0, 0, 0, 0),
+    };
+
     /// An entry named `measurement_type` (e.g. `"BL"`, `"SPE"`, `"NSPE"`; at most
     /// [`MAX_MEASUREMENT_TYPE_LEN`] bytes, else [`ServiceError::InvalidArgument`]).
     pub fn new(
@@ -96,6 +95,17 @@ impl BootRecordEntry {
             signer_id,
             version,
         })
+    }
+
+    /// The entry for a measurement the boot stages made (`castellan-boot`). Fails for
+    /// digests other than SHA-256 ([`ServiceError::NotSupported`]).
+    pub fn from_measurement(m: &castellan_boot::Measurement) -> Result<Self, ServiceError> {
+        let value: [u8; 32] = m
+            .digest
+            .as_bytes()
+            .try_into()
+            .map_err(|_| ServiceError::NotSupported("measurements other than SHA-256"))?;
+        Self::new(m.sw_type.as_str(), value, m.signer_id, m.version)
     }
 
     /// The measurement type text.

@@ -9,6 +9,7 @@
 use core::fmt;
 
 use castellan_hal::HalError;
+use castellan_image::ImageError;
 
 /// PSA status codes (`psa_status_t`) as the PSA Certified APIs (and TF-M) number them.
 pub mod psa {
@@ -111,6 +112,8 @@ pub enum ServiceError {
     Crypto(&'static str),
     /// The attestation token could not be built (from `castellan-attest`).
     Token(castellan_attest::Error),
+    /// A firmware update candidate is not an acceptable image (from `castellan-image`).
+    CandidateRejected(castellan_image::ImageError),
 }
 
 impl ServiceError {
@@ -144,6 +147,16 @@ impl ServiceError {
                 psa::ERROR_INVALID_ARGUMENT
             }
             ServiceError::Token(_) => psa::ERROR_GENERIC_ERROR,
+            ServiceError::CandidateRejected(e) => match e {
+                ImageError::HashMismatch
+                | ImageError::MissingKey
+                | ImageError::KeyMismatch
+                | ImageError::MissingSignature
+                | ImageError::AlgorithmMismatch
+                | ImageError::BadSignature
+                | ImageError::BadPublicKey => psa::ERROR_INVALID_SIGNATURE,
+                _ => psa::ERROR_INVALID_ARGUMENT,
+            },
         }
     }
 
@@ -218,6 +231,7 @@ impl fmt::Display for ServiceError {
             ServiceError::Hardware(e) => write!(f, "hardware operation failed: {e}"),
             ServiceError::Crypto(what) => write!(f, "cryptographic operation failed: {what}"),
             ServiceError::Token(e) => write!(f, "attestation token: {e}"),
+            ServiceError::CandidateRejected(e) => write!(f, "update candidate refused: {e}"),
         }
     }
 }

@@ -11,6 +11,7 @@
 //!                    ├─ its        log-structured store, AES-256-GCM, intent/commit replay counters
 //!                    ├─ crypto     P-256 ECDSA, AES-GCM, HKDF-SHA-256; keys in RAM or in ITS
 //!                    ├─ attest     RFC 9783 token, IAK derived from CDI_Attest
+//!                    ├─ fwu        PSA FWU state machine over castellan-boot's slots
 //!                    └─ lifecycle  OTP thermometer; decommission = crypto-erase + fuse
 //! ```
 //!
@@ -61,6 +62,8 @@ pub mod attest;
 pub mod crypto;
 mod crypto_api;
 mod error;
+pub mod fwu;
+mod fwu_api;
 pub mod its;
 mod kdf;
 pub mod lifecycle;
@@ -78,6 +81,7 @@ pub use crypto::types::{
     Lifetime,
 };
 pub use error::{ServiceError, psa, status_of};
+pub use fwu::{ComponentInfo, FwuConfig, FwuState, InstallStatus, LastBoot};
 pub use its::{Its, ItsConfig, ItsFlags, ItsInfo, ItsStatus};
 pub use platform::{
     LIFECYCLE_COUNTER, LIFECYCLE_WORD, MAX_MAPPED_COUNTERS, OtpCounterMap, Platform,

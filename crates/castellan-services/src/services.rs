@@ -6,6 +6,7 @@
 //!  NSC veneer ─▶ SecureServices ─┬─ its_*            trusted storage (client namespace)
 //!                                ├─ generate_key …   crypto (keys in RAM / storage "crypto")
 //!                                ├─ attest_token     initial attestation (IAK from CDI_Attest)
+//!                                ├─ fwu_*            firmware update over the bootloader's slots
 //!                                └─ lifecycle_*      PSA lifecycle (OTP), decommission
 //! ```
 
@@ -14,8 +15,11 @@ use castellan_dice::Cdis;
 use castellan_hal::{Flash, MonotonicCounter, RandomSource};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::attest::{Attestation, BootRecordEntry, INSTANCE_ID_LEN};
+use castellan_boot::BootReport;
+
+use crate::attest::{Attestation, BootRecordEntry, INSTANCE_ID_LEN, MAX_BOOT_RECORD_ENTRIES};
 use crate::crypto::{KeyStore, P256_PUBLIC_KEY_LEN};
+use crate::fwu::{Fwu, FwuConfig, LastBoot};
 use crate::its::{Its, ItsConfig, ItsFlags, ItsInfo, ItsStatus};
 use crate::{LIFECYCLE_COUNTER, Platform, ServiceError, kdf, lifecycle};
 
@@ -32,6 +36,8 @@ pub struct ServicesConfig {
     pub certification_reference: Option<&'static str>,
     /// Where a relying party finds a verifier (usually a URL), reported in tokens.
     pub verification_service: Option<&'static str>,
+    /// The firmware update service's slots and key (`None`: no update service).
+    pub fwu: Option<FwuConfig>,
 }
 
 impl ServicesConfig {
@@ -44,6 +50,15 @@ impl ServicesConfig {
             implementation_id,
             certification_reference: None,
             verification_service: None,
+            fwu: None,
+        }
+    }
+
+    /// The same configuration with the firmware update service of `fwu`.
+    pub const fn with_fwu(self, fwu: FwuConfig) -> Self {
+        ServicesConfig {
+            fwu: Some(fwu),
+            ..self
         }
     }
 }
@@ -58,6 +73,8 @@ pub struct SecureServices<F, C, R> {
     pub(crate) attest: Attestation,
     cdi_seal: Zeroizing<[u8; kdf::KEY_LEN]>,
     pub(crate) decommissioned: bool,
+    /// The update service, when configured.
+    pub(crate) fwu: Option<Fwu>,
 }
 
 impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
@@ -69,10 +86,40 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
     /// every storage call then returns that error, and persistent keys are unavailable. Only a
     /// power loss or a bad boot record fails here.
     pub fn new(
+        platform: Platform<F, C, R>,
+        config: ServicesConfig,
+        cdis: &Cdis,
+        boot_record: &[BootRecordEntry],
+    ) -> Result<Self, ServiceError> {
+        Self::start(platform, config, cdis, boot_record, LastBoot::Nothing)
+    }
+
+    /// Starts the services from what `castellan-boot` reports: the application's CDIs, the
+    /// boot record (SHA-256 measurements: "BL", then the application) and what happened to a
+    /// pending update (for the update service's state).
+    pub fn from_boot_report(
+        platform: Platform<F, C, R>,
+        config: ServicesConfig,
+        report: &BootReport,
+    ) -> Result<Self, ServiceError> {
+        let mut record = [BootRecordEntry::EMPTY; MAX_BOOT_RECORD_ENTRIES];
+        let mut count = 0;
+        for (dst, m) in record.iter_mut().zip(report.boot_record.iter()) {
+            *dst = BootRecordEntry::from_measurement(m)?;
+            count += 1;
+        }
+        let record = record.get(..count).unwrap_or_default();
+        let last = LastBoot::from_report(report);
+        Self::start(platform, config, &report.cdis, record, last)
+    }
+
+    /// [`SecureServices::new`] with the bootloader's verdict on a pending update.
+    pub fn start(
         mut platform: Platform<F, C, R>,
         config: ServicesConfig,
         cdis: &Cdis,
         boot_record: &[BootRecordEntry],
+        last_boot: LastBoot,
     ) -> Result<Self, ServiceError> {
         let attest = Attestation::new(
             cdis.attest(),
@@ -94,6 +141,10 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
                 return Err(*e);
             }
         }
+        let fwu = match config.fwu {
+            Some(c) => Some(Fwu::new(c, last_boot, &mut platform.flash)?),
+            None => None,
+        };
         Ok(SecureServices {
             platform,
             config,
@@ -102,6 +153,7 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
             attest,
             cdi_seal: Zeroizing::new(*cdis.seal()),
             decommissioned,
+            fwu,
         })
     }
 

@@ -1,0 +1,521 @@
+//! Firmware update service after PSA Firmware Update 1.0, over the bootloader's slots
+//! (`castellan-boot`): the update client writes a signed MCUboot image into the secondary
+//! slot, the service verifies it and requests its installation, the bootloader swaps it in for
+//! a trial run at the next reboot, and the running image is accepted (confirmed) or, if it is
+//! not, reverted by the bootloader at the next reset.
+//!
+//! ```text
+//!  READY ─start─▶ WRITING ─write…─▶ WRITING ─finish (verify)─▶ CANDIDATE ─install (verify)─▶ STAGED
+//!    ▲              │cancel                                      │cancel                      │reject
+//!    │clean         ▼                                            ▼                            ▼
+//!  FAILED ◀──────────────────────────────────────────────────── FAILED ◀─────────────────── FAILED
+//!    ▲  ▲                                                                                    │reboot
+//!    │  └── reboot: bootloader refused the candidate ◀───────────────────────────────────────┤
+//!    │                                                                                       ▼
+//!    └── reboot: rollback ◀── REJECTED ◀─reject── TRIAL ◀── reboot: test swap ────────────────┘
+//!                                                   │accept (confirm image_ok)
+//!                                                   ▼
+//!                                                UPDATED ─clean─▶ READY
+//! ```
+//!
+//! One component, [`COMPONENT_APPLICATION`] (the primary slot). States that depend on a reboot
+//! are derived at start-up from the bootloader's report ([`LastBoot`]) and the slot trailers;
+//! WRITING and CANDIDATE do not survive a reboot (PSA allows a reboot to act as cancel + clean:
+//! the next `start` erases the slot anyway). Writes are sequential; a block may have any
+//! length, a partial write unit is kept in RAM until the next block or `finish`.
+//!
+//! The candidate is verified (signature with the configured key, and no downgrade below the
+//! running version) at `finish` and again at `install`, right before the request is written:
+//! the secondary slot may be writable by the non-secure world in between. The bootloader
+//! verifies it a third time before it swaps anything, and checks the anti-rollback counter.
+
+use castellan_boot::{
+    BootError, BootReport, FlashLayout, Geometry, InstallKind, SlotReader, UpgradeAction,
+    UpgradeRefusal, confirm_image, read_slot_trailer, request_upgrade,
+};
+use castellan_hal::Flash;
+use castellan_image::{ImageError, ImageLayout, TrustedKey, Version, verify};
+
+use crate::{ServiceError, psa};
+
+/// A firmware component identifier (`psa_fwu_component_t`).
+pub type ComponentId = u8;
+/// The one component: the application image in the primary slot.
+pub const COMPONENT_APPLICATION: ComponentId = 0;
+
+/// `PSA_SUCCESS_REBOOT`: the installation needs a reboot to complete.
+pub const SUCCESS_REBOOT: i32 = 1;
+
+/// Largest write unit this service buffers (a flash write size above it is refused).
+const MAX_UNIT: usize = 64;
+
+/// Component states (`PSA_FWU_READY` … `PSA_FWU_UPDATED`, same numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum FwuState {
+    /// No update in progress.
+    Ready = 0,
+    /// An image is being written to the secondary slot.
+    Writing = 1,
+    /// A complete, verified image waits for `install`.
+    Candidate = 2,
+    /// Installation requested: the bootloader installs it at the next reboot.
+    Staged = 3,
+    /// The update failed or was abandoned; `clean` prepares the next one.
+    Failed = 4,
+    /// The new image runs on trial: `accept` keeps it, anything else reverts it.
+    Trial = 5,
+    /// The trial image was rejected; the previous image comes back at the next reboot.
+    Rejected = 6,
+    /// The new image is installed and accepted; `clean` drops the backup.
+    Updated = 7,
+}
+
+/// What `psa_fwu_query` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ComponentInfo {
+    /// The component's state.
+    pub state: FwuState,
+    /// Why the last update failed (a PSA status, or the client's `reject` code); 0 if none.
+    pub error: i32,
+    /// Version of the active (running) image.
+    pub version: Version,
+    /// Largest image the secondary slot takes (the slot minus its trailer).
+    pub max_size: u32,
+    /// `PSA_FWU_FLAG_*` (none: staging is in non-volatile flash, images are not encrypted).
+    pub flags: u32,
+    /// Version of the candidate (WRITING excluded), if one is known.
+    pub candidate_version: Option<Version>,
+}
+
+/// Success of `install` and `reject`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallStatus {
+    /// Done (`PSA_SUCCESS`).
+    Done,
+    /// A reboot completes it (`PSA_SUCCESS_REBOOT`): call `request_reboot`.
+    RebootRequired,
+}
+
+impl InstallStatus {
+    /// The PSA status code.
+    pub const fn psa_status(self) -> i32 {
+        match self {
+            InstallStatus::Done => psa::SUCCESS,
+            InstallStatus::RebootRequired => SUCCESS_REBOOT,
+        }
+    }
+}
+
+/// Where the slots are and which key update images must be signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FwuConfig {
+    /// The bootloader's flash layout (primary, secondary, scratch, status).
+    pub layout: FlashLayout,
+    /// The key candidates are verified with (the bootloader's application key).
+    pub key: TrustedKey<'static>,
+    /// Install for a trial run (test swap, confirmed by `accept`) rather than permanently.
+    pub trial: bool,
+}
+
+/// What the bootloader did about updates at the last boot, as the service needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastBoot {
+    /// No update was pending.
+    Nothing,
+    /// A new image was swapped in for a trial run and is not confirmed yet.
+    Trial,
+    /// A new image was installed for good (permanent swap or overwrite).
+    Installed,
+    /// An unconfirmed trial image was swapped back out: the previous image runs.
+    RolledBack,
+    /// The bootloader refused the staged candidate; holds the PSA status of the reason.
+    Refused(i32),
+}
+
+impl LastBoot {
+    /// Reads the bootloader's report.
+    pub fn from_report(report: &BootReport) -> LastBoot {
+        match report.upgrade {
+            _ if !report.confirmed => LastBoot::Trial,
+            UpgradeAction::Installed {
+                kind: InstallKind::Revert,
+                ..
+            } => LastBoot::RolledBack,
+            UpgradeAction::Installed { .. } => LastBoot::Installed,
+            UpgradeAction::Refused(r) => LastBoot::Refused(refusal_status(&r)),
+            UpgradeAction::RevertRefused(_) | UpgradeAction::None => LastBoot::Nothing,
+        }
+    }
+}
+
+/// The update service of one component.
+#[derive(Debug)]
+pub struct Fwu {
+    config: FwuConfig,
+    state: FwuState,
+    error: i32,
+    running: Version,
+    candidate: Option<Version>,
+    max_size: u32,
+    /// Bytes of the image received so far.
+    written: u32,
+    /// Bytes written to flash (a multiple of the write size); `written - flushed` are in `tail`.
+    flushed: u32,
+    tail: [u8; MAX_UNIT],
+    reboot_requested: bool,
+}
+
+impl Fwu {
+    /// Starts the service after a boot: derives the state from `last_boot` and the primary
+    /// slot's trailer (an unconfirmed test image means TRIAL whatever the report says).
+    pub fn new<F: Flash>(
+        config: FwuConfig,
+        last_boot: LastBoot,
+        flash: &mut F,
+    ) -> Result<Self, ServiceError> {
+        let g = Geometry::of(flash).map_err(boot_error)?;
+        if g.write as usize > MAX_UNIT {
+            return Err(ServiceError::NotSupported(
+                "flash write sizes above 64 bytes",
+            ));
+        }
+        let max_size = config
+            .layout
+            .secondary
+            .size
+            .saturating_sub(g.trailer_reserved());
+        let trial = read_slot_trailer(flash, &g, config.layout.primary)
+            .map_err(boot_error)?
+            .is_unconfirmed_test();
+        let (state, error) = match last_boot {
+            _ if trial => (FwuState::Trial, 0),
+            LastBoot::Trial | LastBoot::Nothing => (FwuState::Ready, 0),
+            LastBoot::Installed => (FwuState::Updated, 0),
+            LastBoot::RolledBack => (FwuState::Failed, ROLLED_BACK),
+            LastBoot::Refused(status) => (FwuState::Failed, status),
+        };
+        let mut src = SlotReader::new(flash, config.layout.primary);
+        let running = ImageLayout::read(&mut src)
+            .map(|l| l.header.version)
+            .unwrap_or_default();
+        Ok(Fwu {
+            config,
+            state,
+            error,
+            running,
+            candidate: None,
+            max_size,
+            written: 0,
+            flushed: 0,
+            tail: [0; MAX_UNIT],
+            reboot_requested: false,
+        })
+    }
+
+    /// `psa_fwu_query`.
+    pub fn query(&self, component: ComponentId) -> Result<ComponentInfo, ServiceError> {
+        check_component(component)?;
+        Ok(ComponentInfo {
+            state: self.state,
+            error: self.error,
+            version: self.running,
+            max_size: self.max_size,
+            flags: 0,
+            candidate_version: self.candidate,
+        })
+    }
+
+    /// `psa_fwu_start`: READY → WRITING, erasing the secondary slot. Castellan images carry
+    /// their own manifest (MCUboot header and TLVs), so `manifest` must be empty.
+    pub fn start<F: Flash>(
+        &mut self,
+        flash: &mut F,
+        component: ComponentId,
+        manifest: &[u8],
+    ) -> Result<(), ServiceError> {
+        check_component(component)?;
+        self.expect(&[FwuState::Ready])?;
+        if !manifest.is_empty() {
+            return Err(ServiceError::NotSupported(
+                "detached manifests (an MCUboot image carries its own)",
+            ));
+        }
+        let r = self.config.layout.secondary.erase_all(flash);
+        self.fail_on_error(r.map_err(ServiceError::from))?;
+        self.state = FwuState::Writing;
+        self.error = 0;
+        self.written = 0;
+        self.flushed = 0;
+        self.candidate = None;
+        Ok(())
+    }
+
+    /// `psa_fwu_write`: the next `block` of the image, at `offset` (the bytes written so far:
+    /// blocks come in order). The image must fit in `max_size`.
+    pub fn write<F: Flash>(
+        &mut self,
+        flash: &mut F,
+        component: ComponentId,
+        offset: usize,
+        block: &[u8],
+    ) -> Result<(), ServiceError> {
+        check_component(component)?;
+        self.expect(&[FwuState::Writing])?;
+        if block.is_empty() {
+            return Err(ServiceError::InvalidArgument("the block is empty"));
+        }
+        if offset != self.written as usize {
+            return Err(ServiceError::InvalidArgument(
+                "blocks must be written in order: offset must equal the bytes written so far",
+            ));
+        }
+        let end = offset
+            .checked_add(block.len())
+            .filter(|e| *e <= self.max_size as usize)
+            .ok_or(ServiceError::InvalidArgument(
+                "the image does not fit in the slot",
+            ))?;
+        let r = self.store(flash, block);
+        self.fail_on_error(r)?;
+        self.written = end as u32;
+        Ok(())
+    }
+
+    /// `psa_fwu_finish`: WRITING → CANDIDATE once the image verifies (else FAILED).
+    pub fn finish<F: Flash>(
+        &mut self,
+        flash: &mut F,
+        component: ComponentId,
+    ) -> Result<(), ServiceError> {
+        check_component(component)?;
+        self.expect(&[FwuState::Writing])?;
+        let r = self.flush(flash);
+        self.fail_on_error(r)?;
+        let version = self.verify_candidate(flash);
+        let version = self.fail_on_error(version)?;
+        self.candidate = Some(version);
+        self.state = FwuState::Candidate;
+        Ok(())
+    }
+
+    /// `psa_fwu_cancel`: WRITING or CANDIDATE → FAILED.
+    pub fn cancel(&mut self, component: ComponentId) -> Result<(), ServiceError> {
+        check_component(component)?;
+        self.expect(&[FwuState::Writing, FwuState::Candidate])?;
+        self.state = FwuState::Failed;
+        self.error = 0;
+        Ok(())
+    }
+
+    /// `psa_fwu_clean`: FAILED or UPDATED → READY, erasing the secondary slot (the failed
+    /// candidate, or the previous image kept for a rollback).
+    pub fn clean<F: Flash>(
+        &mut self,
+        flash: &mut F,
+        component: ComponentId,
+    ) -> Result<(), ServiceError> {
+        check_component(component)?;
+        self.expect(&[FwuState::Failed, FwuState::Updated])?;
+        self.config.layout.secondary.erase_all(flash)?;
+        self.state = FwuState::Ready;
+        self.error = 0;
+        self.candidate = None;
+        Ok(())
+    }
+
+    /// `psa_fwu_install`: verifies the candidate again, then asks the bootloader to install
+    /// it at the next reboot (test swap when `trial`): CANDIDATE → STAGED, and
+    /// [`InstallStatus::RebootRequired`]. A candidate that does not verify goes to FAILED.
+    pub fn install<F: Flash>(&mut self, flash: &mut F) -> Result<InstallStatus, ServiceError> {
+        if matches!(
+            self.state,
+            FwuState::Staged | FwuState::Trial | FwuState::Rejected
+        ) {
+            return Err(ServiceError::BadState(
+                "an installation is already in progress",
+            ));
+        }
+        self.expect(&[FwuState::Candidate])?;
+        let version = self.verify_candidate(flash);
+        self.fail_on_error(version)?;
+        let r = request_upgrade(flash, &self.config.layout, !self.config.trial).map_err(boot_error);
+        self.fail_on_error(r)?;
+        self.state = FwuState::Staged;
+        Ok(InstallStatus::RebootRequired)
+    }
+
+    /// `psa_fwu_request_reboot`: records the request; the platform (the call gate's owner)
+    /// reboots when [`Fwu::reboot_requested`] says so.
+    pub fn request_reboot(&mut self) -> Result<(), ServiceError> {
+        self.reboot_requested = true;
+        Ok(())
+    }
+
+    /// True once `request_reboot` was called.
+    pub fn reboot_requested(&self) -> bool {
+        self.reboot_requested
+    }
+
+    /// `psa_fwu_reject`: STAGED → FAILED (the request is withdrawn: the secondary slot's
+    /// trailer sector is erased), or TRIAL → REJECTED ([`InstallStatus::RebootRequired`]: the
+    /// bootloader reverts the unconfirmed image at the next reboot). `error` is recorded.
+    pub fn reject<F: Flash>(
+        &mut self,
+        flash: &mut F,
+        error: i32,
+    ) -> Result<InstallStatus, ServiceError> {
+        match self.state {
+            FwuState::Staged => {
+                let g = Geometry::of(flash).map_err(boot_error)?;
+                let slot = self.config.layout.secondary;
+                let last = slot.size.saturating_sub(g.sector);
+                slot.erase(flash, last, slot.size)?;
+                self.state = FwuState::Failed;
+                self.error = error;
+                Ok(InstallStatus::Done)
+            }
+            FwuState::Trial => {
+                self.state = FwuState::Rejected;
+                self.error = error;
+                Ok(InstallStatus::RebootRequired)
+            }
+            _ => Err(ServiceError::BadState(
+                "nothing to reject: no installation is staged or on trial",
+            )),
+        }
+    }
+
+    /// `psa_fwu_accept`: TRIAL → UPDATED, confirming the running image (image_ok) so the
+    /// bootloader keeps it and raises the anti-rollback counter at the next boot.
+    pub fn accept<F: Flash>(&mut self, flash: &mut F) -> Result<(), ServiceError> {
+        self.expect(&[FwuState::Trial])?;
+        confirm_image(flash, &self.config.layout).map_err(boot_error)?;
+        self.state = FwuState::Updated;
+        Ok(())
+    }
+
+    fn expect(&self, states: &[FwuState]) -> Result<(), ServiceError> {
+        if states.contains(&self.state) {
+            Ok(())
+        } else {
+            Err(ServiceError::BadState(
+                "the update component is not in a state that allows this call",
+            ))
+        }
+    }
+
+    /// On error, the component goes to FAILED with the error's status (power loss excepted:
+    /// the device is off and the state is derived again at the next boot).
+    fn fail_on_error<T>(&mut self, r: Result<T, ServiceError>) -> Result<T, ServiceError> {
+        if let Err(e) = &r {
+            if !e.is_power_loss() {
+                self.state = FwuState::Failed;
+                self.error = e.psa_status();
+            }
+        }
+        r
+    }
+
+    /// Writes whole units of `block` (after the pending tail) and keeps the rest in the tail.
+    fn store<F: Flash>(&mut self, flash: &mut F, mut block: &[u8]) -> Result<(), ServiceError> {
+        let ws = flash.write_size();
+        let slot = self.config.layout.secondary;
+        let pending = (self.written - self.flushed) as usize;
+        if pending > 0 {
+            let take = (ws - pending).min(block.len());
+            let (head, rest) = block.split_at(take);
+            self.tail
+                .get_mut(pending..pending + take)
+                .ok_or(ServiceError::Crypto("tail"))?
+                .copy_from_slice(head);
+            block = rest;
+            if pending + take < ws {
+                return Ok(());
+            }
+            let unit = self.tail.get(..ws).ok_or(ServiceError::Crypto("tail"))?;
+            slot.write(flash, self.flushed, unit)?;
+            self.flushed += ws as u32;
+        }
+        let whole = block.len() / ws * ws;
+        let (aligned, rest) = block.split_at(whole);
+        if !aligned.is_empty() {
+            slot.write(flash, self.flushed, aligned)?;
+            self.flushed += whole as u32;
+        }
+        self.tail
+            .get_mut(..rest.len())
+            .ok_or(ServiceError::Crypto("tail"))?
+            .copy_from_slice(rest);
+        Ok(())
+    }
+
+    /// Writes the pending partial unit, padded with the erased value.
+    fn flush<F: Flash>(&mut self, flash: &mut F) -> Result<(), ServiceError> {
+        let ws = flash.write_size();
+        let pending = (self.written - self.flushed) as usize;
+        if pending == 0 {
+            return Ok(());
+        }
+        let erased = flash.erased_value();
+        let unit = self
+            .tail
+            .get_mut(..ws)
+            .ok_or(ServiceError::Crypto("tail"))?;
+        unit.get_mut(pending..).unwrap_or_default().fill(erased);
+        self.config
+            .layout
+            .secondary
+            .write(flash, self.flushed, unit)?;
+        self.flushed += ws as u32;
+        Ok(())
+    }
+
+    /// Verifies the image in the secondary slot; returns its version.
+    fn verify_candidate<F: Flash>(&self, flash: &mut F) -> Result<Version, ServiceError> {
+        let mut src = SlotReader::with_len(flash, self.config.layout.secondary, self.max_size);
+        let r = verify(&mut src, self.config.key);
+        let image = match (r, src.hal_error()) {
+            (Ok(image), _) => image,
+            (Err(ImageError::Read), Some(hal)) => return Err(ServiceError::Hardware(hal)),
+            (Err(e), _) => return Err(ServiceError::CandidateRejected(e)),
+        };
+        let version = image.version();
+        if version < self.running {
+            return Err(ServiceError::NotPermitted(
+                "the candidate is older than the running image (downgrade)",
+            ));
+        }
+        Ok(version)
+    }
+}
+
+/// The `error` recorded when a trial image was rolled back.
+const ROLLED_BACK: i32 = psa::ERROR_GENERIC_ERROR;
+
+fn check_component(component: ComponentId) -> Result<(), ServiceError> {
+    if component == COMPONENT_APPLICATION {
+        Ok(())
+    } else {
+        Err(ServiceError::DoesNotExist)
+    }
+}
+
+/// The PSA status that best names why the bootloader refused a candidate.
+fn refusal_status(r: &UpgradeRefusal) -> i32 {
+    match r {
+        UpgradeRefusal::Invalid(e) => ServiceError::CandidateRejected(*e).psa_status(),
+        UpgradeRefusal::TooLarge { .. } => psa::ERROR_INSUFFICIENT_STORAGE,
+        _ => psa::ERROR_NOT_PERMITTED,
+    }
+}
+
+/// A boot-crate error as a service error.
+fn boot_error(e: BootError) -> ServiceError {
+    match e {
+        BootError::PowerLoss => ServiceError::Hardware(castellan_hal::HalError::PowerLoss),
+        BootError::Hal(h) => ServiceError::Hardware(h),
+        BootError::Layout(why) => ServiceError::BadState(why),
+        _ => ServiceError::BadState("the bootloader's slots are not usable"),
+    }
+}
