@@ -84,8 +84,8 @@
 //!
 //! # OTP map and lifecycle policy
 //!
-//! See [`otp_map`](crate#otp-map-and-lifecycle-policy) below and the functions
-//! [`read_lifecycle`], [`advance_lifecycle`], [`program_root_key_hash`]:
+//! Programmed and read with [`program_root_key_hash`], [`program_app_key_hash`],
+//! [`advance_lifecycle`], [`read_lifecycle`] and [`read_security_counter`]:
 //!
 //! ```text
 //!  words 0..8    root-key hash (SHA-256 of SPKI)     locked when entering Secured
