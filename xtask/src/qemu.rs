@@ -546,6 +546,18 @@ fn run_bench(c: &Ctx) -> Result {
     for l in firmware::size_table(&c.built)? {
         eprintln!("{l}");
     }
+    // Stack high-water marks of the secure stages over one boot and an attestation request.
+    let dir = c.device("bench-stack", &c.bootloader, &c.v1)?;
+    let run = c.boot(&dir, &format!("attest {}", "ab".repeat(32)), None)?;
+    check(&run, 0, &["stack high-water"], &[])?;
+    eprintln!("\nStack high-water marks (paint-stack), one boot plus an attestation token:");
+    for l in run
+        .output
+        .lines()
+        .filter(|l| l.contains("stack high-water"))
+    {
+        eprintln!("  {l}");
+    }
     eprintln!();
     Ok(())
 }

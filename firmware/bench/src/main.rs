@@ -99,6 +99,10 @@ fn main() -> ! {
     );
     println!("[bench] ecdsa-p256 signature check: {i_sig} instructions");
     println!("[bench] castellan_image::verify: {i_all} instructions");
+    println!(
+        "[bench] stack high-water: {} bytes",
+        castellan_platform_an505::stack_used()
+    );
     println!("[bench] done");
     semihosting::exit(EXIT_OK)
 }

@@ -181,7 +181,10 @@ fn main() -> ! {
         refuse(format_args!("{e}"));
     }
     handoff::write(&h);
-    println!("[bootloader] starting secure partition");
+    println!(
+        "[bootloader] starting secure partition (bootloader stack high-water {} bytes)",
+        castellan_platform_an505::stack_used()
+    );
     // Safety: the verified secure partition was just loaded; its vector table follows the
     // veneer page.
     unsafe { load::start_secure_image(SECURE_VECTORS) }

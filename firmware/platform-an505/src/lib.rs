@@ -65,3 +65,24 @@ pub fn halt(code: u32, msg: core::fmt::Arguments<'_>) -> ! {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     halt(EXIT_SECURE_ERROR, format_args!("[secure] panic: {info}"))
 }
+
+/// Bytes of stack this image has used so far (its high-water mark).
+///
+/// Needs cortex-m-rt's `paint-stack` feature in the image: the start-up code paints the whole
+/// stack region with `0xCCCC_CCCC`, and this scans up from the stack's far end for the first
+/// word that is not paint. (Every secure stage uses the whole secure RAM below the hand-off page
+/// as stack, so the figure is what the code needs, not what the memory map reserves.)
+pub fn stack_used() -> u32 {
+    unsafe extern "C" {
+        static _stack_end: u32;
+        static _stack_start: u32;
+    }
+    let lo = (&raw const _stack_end) as u32;
+    let hi = (&raw const _stack_start) as u32;
+    let mut p = lo;
+    // Safety: `_stack_end.._stack_start` is this image's stack region (linker symbols).
+    while p < hi && unsafe { core::ptr::read_volatile(p as *const u32) } == 0xcccc_cccc {
+        p += 4;
+    }
+    hi - p
+}

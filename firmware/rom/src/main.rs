@@ -65,7 +65,10 @@ fn main() -> ! {
     }
     handoff::write(&h);
     drop(rom);
-    println!("[rom] starting bootloader");
+    println!(
+        "[rom] starting bootloader (ROM stack high-water {} bytes)",
+        castellan_platform_an505::stack_used()
+    );
     // Safety: a verified bootloader was just loaded and checked at BOOTLOADER_EXEC.
     unsafe { load::start_secure_image(BOOTLOADER_EXEC) }
 }

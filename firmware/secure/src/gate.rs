@@ -263,6 +263,9 @@ pub extern "cmse-nonsecure-entry" fn csl_system_reset() -> i32 {
 /// Powers the emulated device off (ends the QEMU run) with `code`.
 #[unsafe(no_mangle)]
 pub extern "cmse-nonsecure-entry" fn csl_power_off(code: u32) -> i32 {
-    println!("[secure] power off requested by the application (status {code})");
+    println!(
+        "[secure] power off requested by the application (status {code}; secure stack high-water {} bytes)",
+        castellan_platform_an505::stack_used()
+    );
     semihosting::exit(code.min(255))
 }
