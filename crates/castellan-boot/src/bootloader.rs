@@ -6,14 +6,14 @@ use core::fmt;
 
 use castellan_dice::{Cdis, Config, HIDDEN_SIZE, INLINE_CONFIG_SIZE, InputValues, Mode};
 use castellan_dice::{measurement_to_authority_hash, measurement_to_code_hash};
-use castellan_hal::{Flash, HardwareUniqueSecret, OtpFuses};
-use castellan_image::TrustedKey;
+use castellan_hal::{Flash, HardwareUniqueSecret, OtpFuses, Partition};
+use castellan_image::{ImageError, TrustedKey};
 
 use crate::flashio::verify_slot;
-use crate::layout::FlashLayout;
+use crate::layout::{FlashLayout, Geometry};
 use crate::measure::{BootRecord, Measurement};
 use crate::otp_map::{
-    CounterId, raise_security_counter, read_app_key_hash, read_root_key_hash,
+    CounterId, raise_security_counter, read_app_key_hash, read_lifecycle, read_root_key_hash,
     read_security_counter, security_counter_max,
 };
 use crate::rom::{RomHandoff, rom_stage};
@@ -122,6 +122,40 @@ impl fmt::Display for BootReport {
     }
 }
 
+/// The key application images are verified with under `config` (what [`boot`] uses): the
+/// built-in key, or the application-key hash in OTP, or else the root-key hash.
+pub fn app_trusted_key<'a, O: OtpFuses>(
+    otp: &mut O,
+    config: &BootConfig<'a>,
+) -> Result<TrustedKey<'a>, BootError> {
+    if let AppKey::Spki(der) = config.app_key {
+        return Ok(TrustedKey::Spki(der));
+    }
+    if let Some(h) = read_app_key_hash(otp)? {
+        return Ok(TrustedKey::Sha256OfSpki(h));
+    }
+    match read_root_key_hash(otp)? {
+        Some(h) => Ok(TrustedKey::Sha256OfSpki(h)),
+        None => Err(BootError::RootKeyNotProvisioned {
+            lifecycle: read_lifecycle(otp)?,
+        }),
+    }
+}
+
+/// Verifies and measures the image in `part` without booting anything (for tools that show
+/// what a device holds). The outer error is a flash failure, the inner one the image's verdict.
+pub fn measure_slot<F: Flash>(
+    flash: &mut F,
+    part: Partition,
+    key: TrustedKey<'_>,
+) -> Result<Result<Measurement, ImageError>, BootError> {
+    let g = Geometry::of(flash)?;
+    match verify_slot(flash, part, &g, key)? {
+        Ok(v) => Ok(Ok(Measurement::of(flash, part, &v, "APP")?)),
+        Err(e) => Ok(Err(e)),
+    }
+}
+
 /// Boots: the ROM stage, then the bootloader stage.
 pub fn boot<F: Flash, O: OtpFuses, U: HardwareUniqueSecret>(
     flash: &mut F,
@@ -144,20 +178,7 @@ pub fn bootloader_stage<F: Flash, O: OtpFuses>(
 ) -> Result<BootReport, BootError> {
     let swap = config.upgrade == UpgradeMode::Swap;
     let g = layout.validate(flash, swap)?;
-    let key_hash = match config.app_key {
-        AppKey::Spki(_) => None,
-        AppKey::Otp => Some(match read_app_key_hash(otp)? {
-            Some(h) => h,
-            None => read_root_key_hash(otp)?.ok_or(BootError::RootKeyNotProvisioned {
-                lifecycle: rom.lifecycle,
-            })?,
-        }),
-    };
-    let key = match (config.app_key, key_hash) {
-        (AppKey::Spki(der), _) => TrustedKey::Spki(der),
-        (AppKey::Otp, Some(h)) => TrustedKey::Sha256OfSpki(h),
-        (AppKey::Otp, None) => return Err(BootError::Layout("no application key")),
-    };
+    let key = app_trusted_key(otp, config)?;
     let before = read_security_counter(otp, CounterId::Application)?;
 
     let upgrade = {

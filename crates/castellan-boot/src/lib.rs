@@ -138,8 +138,8 @@ mod trailer;
 mod upgrade;
 
 pub use bootloader::{
-    AppKey, BOOTLOADER_STAGE_CONFIG, BootConfig, BootReport, CounterChange, Slot, boot,
-    bootloader_stage,
+    AppKey, BOOTLOADER_STAGE_CONFIG, BootConfig, BootReport, CounterChange, Slot, app_trusted_key,
+    boot, bootloader_stage, measure_slot,
 };
 pub use error::{BootError, UpgradeRefusal};
 pub use flashio::SlotReader;

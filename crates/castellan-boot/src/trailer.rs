@@ -137,7 +137,8 @@ pub(crate) fn mark_request<F: Flash>(
 /// has written and checked the image there): writes the boot magic, and image_ok too when
 /// `permanent` (no test run: the new image is confirmed at once). As MCUboot's
 /// `boot_set_pending`. The bootloader verifies the image at the next boot before it installs
-/// anything.
+/// anything. The slot must have been erased before the image was written into it (a trailer
+/// left from an earlier request keeps its mark, and the new request would not be seen).
 pub fn request_upgrade<F: Flash>(
     flash: &mut F,
     layout: &FlashLayout,

@@ -307,3 +307,24 @@ fn a_built_in_key_accepts_images_that_name_it_by_hash() {
     let r = d.boot().unwrap();
     assert_eq!(r.application.signer_id, root_hash());
 }
+
+#[test]
+fn tools_can_measure_a_slot_without_booting() {
+    let mut d = Dev::provisioned(geometry(4, 0xFF));
+    d.stage(&image_b(), false);
+    d.sim.power_cycle();
+    let key = castellan_boot::app_trusted_key(&mut d.sim.otp, &d.config).unwrap();
+    let m = castellan_boot::measure_slot(&mut d.sim.flash, d.layout.secondary, key)
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.version, Version::new(1, 1, 0, 0));
+    assert_eq!(m.digest.as_bytes(), digest_of(&image_b()));
+    let scratch = d.layout.scratch.unwrap();
+    let none = castellan_boot::measure_slot(&mut d.sim.flash, scratch, key).unwrap();
+    assert!(matches!(
+        none,
+        Err(castellan_image::ImageError::BadMagic { .. })
+    ));
+    // Nothing was installed by looking.
+    assert!(d.trailer(d.layout.secondary).is_upgrade_request());
+}
