@@ -174,7 +174,10 @@ impl Fwu {
         last_boot: LastBoot,
         flash: &mut F,
     ) -> Result<Self, ServiceError> {
-        let g = Geometry::of(flash).map_err(boot_error)?;
+        let g = config
+            .layout
+            .validate(flash, config.trial)
+            .map_err(boot_error)?;
         if g.write as usize > MAX_UNIT {
             return Err(ServiceError::NotSupported(
                 "flash write sizes above 64 bytes",

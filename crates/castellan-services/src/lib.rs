@@ -1,8 +1,20 @@
 //! Castellan secure services: the secure partition's Crypto, Internal Trusted Storage, Initial
-//! Attestation and lifecycle services, shaped after the PSA Certified APIs (and TF-M's
-//! semantics and status codes) so that a TrustZone call gate can expose them one call and one
-//! `psa_status_t` at a time. `no_std`, no heap; the `std` feature (default, off for devices)
-//! adds simulator glue and the exhaustive power-loss campaign.
+//! Attestation, Firmware Update and lifecycle services, shaped after the PSA Certified APIs
+//! (and TF-M's semantics and status codes) so that a TrustZone call gate can expose them one
+//! call and one `psa_status_t` at a time. `no_std`, no heap; the `std` feature (default, off
+//! for devices: the workspace dependency disables it) adds simulator glue and the exhaustive
+//! power-loss campaign ([`powerloss::its_power_loss_campaign`]).
+//!
+//! # Starting the services
+//!
+//! ```text
+//!  let report = castellan_boot::boot(&mut flash, &mut otp, &mut uds, &layout, &boot_config)?;
+//!  let platform = Platform::new(flash, OtpCounterMap::castellan(otp)?, rng);
+//!  let config = ServicesConfig::new(ItsConfig::new(its_area, its_key_area), implementation_id)
+//!      .with_fwu(FwuConfig { layout, key: TrustedKey::Sha256OfSpki(app_key_hash), trial: true });
+//!  let mut services = SecureServices::from_boot_report(platform, config, &report)?;
+//!  // call gate: status_of(&services.its_set(uid, data, flags)) → i32 …
+//! ```
 //!
 //! ```text
 //!  boot chain ── Cdis (CDI_Attest, CDI_Seal) + boot record ──┐
@@ -25,6 +37,9 @@
 //! | device identity key | RNG on the device at provisioning | ITS, namespace crypto | public key only |
 //! | caller keys | generate / import / derive | RAM slots or ITS | only with `EXPORT` |
 //!
+//! How the attestation key is bound to the device is explained in [`attest`]; the storage
+//! replay protection and its power-loss argument in [`its`].
+//!
 //! The ROM stage locks the UDS before the bootloader runs, so the hardware-unique secret that
 //! reaches the secure partition is DICE `CDI_Seal` (stable across updates from the same signing
 //! authority, changed by a new authority or debug mode). Sealing uses it, not the UDS; tests
@@ -39,7 +54,8 @@
 //!          words 32..48   storage INTENT counter (512 values)
 //!          words 48..64   storage COMMIT counter (512 values)
 //! ```
-//! (counter ids and words are configurable: [`OtpCounterMap`], [`ItsConfig`]).
+//! (counter ids and words are configurable: [`OtpCounterMap`], [`ItsConfig`]). The update
+//! service uses castellan-boot's primary and secondary slots and their MCUboot trailers.
 //!
 //! # Errors
 //!

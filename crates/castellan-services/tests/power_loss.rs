@@ -6,6 +6,10 @@ use castellan_services::powerloss::{default_scenario, its_power_loss_campaign};
 #[test]
 fn its_is_atomic_under_every_power_cut_on_every_geometry() {
     let report = its_power_loss_campaign();
+    eprintln!(
+        "{} geometries, {} recovery cuts among the injection points, {} compactions in the dry runs",
+        report.geometries, report.recovery_injection_points, report.compactions
+    );
     assert!(
         report.failure_details.is_empty(),
         "{report}\n{}",

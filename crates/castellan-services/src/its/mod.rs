@@ -61,8 +61,8 @@
 //! # Keys and crypto-erase
 //!
 //! The storage root key (SRK) is random, made when the store is formatted, and kept in the key
-//! area wrapped under the storage wrapping key derived from `CDI_Seal` (see [`crate::kdf`]
-//! docs): sealed data survives updates signed by the same authority, not a change of authority
+//! area wrapped under the storage wrapping key, HKDF-SHA-256 of `CDI_Seal` with the label
+//! "its storage wrapping key" (AES-256-GCM, record format in `format.rs`): sealed data survives updates signed by the same authority, not a change of authority
 //! or a switch to debug mode. [`Its::crypto_erase`] erases the key area, then both banks: once
 //! the key area is gone no copy of any entry can be decrypted, even by code that can derive
 //! `CDI_Seal` again.
