@@ -209,7 +209,10 @@ impl KeyStore {
         let key = self.load(storage, p, id)?;
         check_policy(&key, KeyUsage::ENCRYPT, alg)?;
         let nonce = aead_nonce(&key, nonce)?;
-        let needed = plaintext.len() + GCM_TAG_LEN;
+        let needed = plaintext
+            .len()
+            .checked_add(GCM_TAG_LEN)
+            .ok_or(ServiceError::InvalidArgument("plaintext too long"))?;
         let dst = out
             .get_mut(..needed)
             .ok_or(ServiceError::BufferTooSmall { needed })?;

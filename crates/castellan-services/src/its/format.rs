@@ -137,14 +137,16 @@ impl Header {
 }
 
 /// Size on flash of an entry with `payload` bytes of data.
+/// Saturates instead of overflowing: a hostile length read from flash gives a size no bank
+/// holds, never a panic or a wrapped small size.
 pub(crate) fn entry_size(payload: usize, ws: usize) -> usize {
-    round_up(ENTRY_OVERHEAD + payload, ws)
+    round_up(ENTRY_OVERHEAD.saturating_add(payload), ws)
 }
 
-/// `n` rounded up to a multiple of `ws` (a power of two, at least 1).
+/// `n` rounded up to a multiple of `ws` (a power of two, at least 1), saturating.
 pub(crate) fn round_up(n: usize, ws: usize) -> usize {
     let ws = ws.max(1);
-    n.div_ceil(ws) * ws
+    n.div_ceil(ws).saturating_mul(ws)
 }
 
 /// Copies `src` into `b` at `at` (the callers' offsets are constants inside `b`).

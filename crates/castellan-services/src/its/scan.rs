@@ -330,7 +330,7 @@ impl Its {
                 break;
             };
             let esize = h.entry_size(ws);
-            let in_bounds = pos + esize <= size;
+            let in_bounds = pos.saturating_add(esize) <= size;
             let sane = match h.kind {
                 Kind::Data => h.len as usize <= ITS_MAX_ASSET_SIZE,
                 Kind::Tombstone => h.len == 0,
@@ -407,6 +407,9 @@ impl Its {
             part.read(flash, pos as u32, &mut hb)?;
             let h = Header::parse(&hb).ok_or(corrupt)?;
             let esize = h.entry_size(self.geo.ws);
+            if h.len as usize > ITS_MAX_ASSET_SIZE || pos.saturating_add(esize) > to {
+                return Err(corrupt);
+            }
             match h.kind {
                 Kind::Data => {
                     let slot = Slot {
