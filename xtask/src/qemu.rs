@@ -213,6 +213,14 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("update without accept reverts after reset", update_revert),
     ("downgrade refused", downgrade),
     (
+        "old image written back into the primary slot refused (anti-rollback counter)",
+        rollback,
+    ),
+    (
+        "power cut during the swap: resumed at the next boot",
+        power_cut,
+    ),
+    (
         "non-secure access to secure memory faults (SecureFault)",
         poke_secure,
     ),
@@ -352,6 +360,65 @@ fn downgrade(c: &Ctx) -> Result {
             "[app] still running 1.0.0+0",
         ],
         &["(on trial)"],
+    )
+}
+
+fn rollback(c: &Ctx) -> Result {
+    let v2 = c.app("1.1.0", 2)?;
+    let dir = c.device("rollback", &c.bootloader, &c.v1)?;
+    let run = c.boot(&dir, "update accept", Some(&v2))?;
+    check(&run, 0, &["[app] update applied: running 1.1.0+0"], &[])?;
+    // An attacker with access to the flash puts the old, validly signed image back.
+    let path = dir.join("castellan-flash.bin");
+    let mut flash = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (off, size) = firmware::PART_PRIMARY;
+    flash[off..off + size].fill(0xff);
+    flash[off..off + c.v1.len()].copy_from_slice(&c.v1);
+    write(&path, &flash)?;
+    let run = c.boot(&dir, "boot", None)?;
+    check(
+        &run,
+        3,
+        &[
+            "[bootloader] REFUSED: bootloader refused the primary slot image: security counter 1 is below the confirmed counter 2 (rollback)",
+        ],
+        &["[app]"],
+    )
+}
+
+fn power_cut(c: &Ctx) -> Result {
+    let v2 = c.app("1.1.0", 2)?;
+    let dir = c.device("power-cut", &c.bootloader, &c.v1)?;
+    let run = c.boot(&dir, "update stage", Some(&v2))?;
+    check(
+        &run,
+        0,
+        &["[app] candidate staged for a test run; powering off"],
+        &[],
+    )?;
+    // Cut the power in the middle of the bootloader's swap (about 2,000 flash operations).
+    write(&dir.join("castellan-powercut.bin"), &300u32.to_le_bytes())?;
+    let run = c.boot(&dir, "update accept", Some(&v2))?;
+    check(
+        &run,
+        6,
+        &[
+            "[bootloader] Castellan bootloader",
+            "[platform] POWER CUT (injected) before flash operation 300",
+        ],
+        &["[secure]"],
+    )?;
+    let run = c.boot(&dir, "update accept", Some(&v2))?;
+    check(
+        &run,
+        0,
+        &[
+            "[bootloader] upgrade: test swap resumed after a power cut and done",
+            "[app] telemetry: image 1.1.0+0 (on trial)",
+            "[app] health check passed: accepting 1.1.0+0",
+            "[app] update applied: running 1.1.0+0",
+        ],
+        &["REFUSED", "REVERTED"],
     )
 }
 

@@ -8,6 +8,7 @@
 //! | `boot` | telemetry only |
 //! | `attest <hex nonce>` | prints the attestation public key and a token over the nonce |
 //! | `update accept` / `update reject` | streams the downloaded image through the firmware-update gate, reboots into its trial, then accepts it (and reboots once more) or rejects it by rebooting without accepting; stops when the update is settled (applied, reverted or refused) |
+//! | `update stage` | only streams and stages the downloaded image, then powers off |
 //! | `poke-secure` | reads secure RAM directly: must fault (SecureFault, reported by the secure side) |
 //! | `gate-pointers` | hands the gate pointers into secure memory: must be refused |
 //! | `ns-semihost` | tries a semihosting call (host file access) itself: must fault |
@@ -39,7 +40,15 @@ fn main() -> ! {
     match words.next().unwrap_or("boot") {
         "boot" => power_off(0),
         "attest" => attest(words.next().unwrap_or("")),
-        "update" => update::run(&info, words.next() == Some("accept")),
+        "update" => match words.next() {
+            Some("accept") => update::run(&info, update::Mode::Accept),
+            Some("reject") => update::run(&info, update::Mode::Reject),
+            Some("stage") => update::run(&info, update::Mode::StageOnly),
+            _ => {
+                println!("[app] usage: update accept|reject|stage");
+                power_off(2)
+            }
+        },
         "poke-secure" => poke_secure(),
         "gate-pointers" => gate_pointers(),
         "ns-semihost" => ns_semihost(),

@@ -35,8 +35,20 @@ fn header_version(img: &[u8]) -> Option<[u32; 4]> {
     ])
 }
 
+/// What to do with a candidate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Stage it, reboot into its trial, accept it.
+    Accept,
+    /// Stage it, reboot into its trial, do not accept it.
+    Reject,
+    /// Stage it and power off.
+    StageOnly,
+}
+
 /// Runs one step of the update, according to what the bootloader did at this boot.
-pub fn run(info: &BootInfo, accept: bool) -> ! {
+pub fn run(info: &BootInfo, mode: Mode) -> ! {
+    let accept = mode == Mode::Accept;
     match info.upgrade {
         upgrade::REFUSED => {
             println!("[app] update REFUSED by the bootloader: {}", info.text());
@@ -109,6 +121,10 @@ pub fn run(info: &BootInfo, accept: bool) -> ! {
     if r != status::SUCCESS {
         println!("[app] fwu install refused: {}", status::name(r));
         power_off(1)
+    }
+    if mode == Mode::StageOnly {
+        println!("[app] candidate staged for a test run; powering off");
+        power_off(0)
     }
     println!("[app] candidate staged for a test run; rebooting");
     client::system_reset()

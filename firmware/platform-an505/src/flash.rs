@@ -3,11 +3,16 @@
 //!
 //! The driver enforces the flash rules the boot code relies on: writes aligned to the 4-byte
 //! unit, erases to 4 KiB sectors, a unit is written only while it reads erased (0xFF).
+//!
+//! Power-cut injection (for tests): when the host file `castellan-powercut.bin` holds a
+//! little-endian `u32` N > 0, the N-th erase or write of a boot (counted per image) does not
+//! happen: the file is zeroed (the cut happens once) and the QEMU run ends at once with
+//! [`crate::EXIT_POWER_CUT`], as if power had failed just before that operation.
 
 use castellan_hal::{Flash, HalError, NorFlash, ReadNorFlash};
 use embedded_storage::nor_flash::ErrorType;
 
-use crate::map::{FLASH_FILE, FLASH_SECTOR, FLASH_SIZE, FLASH_WRITE};
+use crate::map::{FLASH_FILE, FLASH_SECTOR, FLASH_SIZE, FLASH_WRITE, POWERCUT_FILE};
 use crate::semihosting::{HostFile, Mode};
 
 /// Erased byte value.
@@ -17,6 +22,10 @@ pub const ERASED: u8 = 0xff;
 #[derive(Debug)]
 pub struct HostFlash {
     file: HostFile,
+    /// Erases and writes so far in this image.
+    ops: u32,
+    /// Injected power cut before this operation (0: none).
+    cut_at: u32,
 }
 
 impl HostFlash {
@@ -38,7 +47,34 @@ impl HostFlash {
                 at += n as u32;
             }
         }
-        Ok(HostFlash { file })
+        let mut cut = [0u8; 4];
+        let cut_at = match HostFile::open(POWERCUT_FILE, Mode::ReadBinary) {
+            Some(mut f) => match f.read_at(0, &mut cut) {
+                Ok(()) => u32::from_le_bytes(cut),
+                Err(_) => 0,
+            },
+            None => 0,
+        };
+        Ok(HostFlash {
+            file,
+            ops: 0,
+            cut_at,
+        })
+    }
+
+    /// Counts a mutating operation; cuts the power when the injected count is reached.
+    fn tick(&mut self) {
+        self.ops += 1;
+        if self.cut_at != 0 && self.ops == self.cut_at {
+            if let Some(mut f) = HostFile::open(POWERCUT_FILE, Mode::ReadWriteBinary) {
+                let _ = f.write_at(0, &[0; 4]);
+            }
+            crate::println!(
+                "[platform] POWER CUT (injected) before flash operation {}",
+                self.ops
+            );
+            crate::semihosting::exit(crate::EXIT_POWER_CUT)
+        }
     }
 
     fn check(&self, offset: u32, len: usize) -> Result<u32, HalError> {
@@ -84,6 +120,7 @@ impl NorFlash for HostFlash {
         if !from.is_multiple_of(FLASH_SECTOR) || !to.is_multiple_of(FLASH_SECTOR) {
             return Err(HalError::NotAligned);
         }
+        self.tick();
         let blank = [ERASED; 1024];
         let mut at = from;
         while at < to {
@@ -118,6 +155,7 @@ impl NorFlash for HostFlash {
         if bytes.is_empty() {
             return Ok(());
         }
+        self.tick();
         self.file
             .write_at(offset, bytes)
             .map_err(|_| HalError::Hardware)

@@ -53,6 +53,8 @@ pub const EXIT_BOOT_REFUSED: u32 = 3;
 pub const EXIT_NS_FAULT: u32 = 4;
 /// Exit status: a secure-side error (hardware, panic).
 pub const EXIT_SECURE_ERROR: u32 = 5;
+/// Exit status: an injected power cut (see [`flash`]).
+pub const EXIT_POWER_CUT: u32 = 6;
 
 /// Prints `msg` and ends the QEMU run with `code`.
 pub fn halt(code: u32, msg: core::fmt::Arguments<'_>) -> ! {

@@ -98,5 +98,7 @@ pub const FLASH_SIZE: u32 = 0x14_7000;
 pub const FLASH_FILE: &core::ffi::CStr = c"castellan-flash.bin";
 /// Host file backing the OTP fuses and the UDS.
 pub const OTP_FILE: &core::ffi::CStr = c"castellan-otp.bin";
+/// Host file that injects a power cut (tests only; see [`crate::flash`]).
+pub const POWERCUT_FILE: &core::ffi::CStr = c"castellan-powercut.bin";
 /// Host file with fresh entropy for the random generator's seed (rewritten at each boot).
 pub const ENTROPY_FILE: &core::ffi::CStr = c"castellan-entropy.bin";
