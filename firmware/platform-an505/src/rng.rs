@@ -4,8 +4,11 @@
 //! bytes the runner fills from the host's random generator), rotated at every boot (the file is
 //! rewritten with a one-way function of the old seed, so a reboot within one QEMU run does not
 //! reuse a seed), mixed with the SysTick counter (timing jitter under a free-running QEMU, none
-//! under `-icount`). Without the file the seed is jitter only and [`DrbgRng::is_weak`] says so.
-//! On silicon this module is replaced by the TRNG driver; nothing else changes.
+//! under `-icount`). Without the file the generator fails closed: every
+//! [`RandomSource::fill`] returns [`HalError::RngFailure`] (the HAL contract: never predictable
+//! bytes), because SysTick alone is predictable under QEMU and the secure services draw AES-GCM
+//! nonces and keys from this source. On silicon this module is replaced by the TRNG driver;
+//! nothing else changes.
 
 use castellan_hal::{HalError, RandomSource};
 use chacha20::ChaCha20Rng;
@@ -62,7 +65,7 @@ impl DrbgRng {
         DrbgRng { rng, weak }
     }
 
-    /// True when no host entropy was available (the seed is timing jitter only).
+    /// True when no host entropy was available: the generator refuses to produce bytes.
     pub fn is_weak(&self) -> bool {
         self.weak
     }
@@ -70,6 +73,9 @@ impl DrbgRng {
 
 impl RandomSource for DrbgRng {
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), HalError> {
+        if self.weak {
+            return Err(HalError::RngFailure);
+        }
         self.rng.fill_bytes(buf);
         Ok(())
     }

@@ -82,7 +82,9 @@ fn main() -> ! {
         OtpCounterMap::castellan(otp).unwrap_or_else(|e| fail(format_args!("OTP map: {e}")));
     let rng = DrbgRng::seed(b"secure partition");
     if rng.is_weak() {
-        println!("[secure] WARNING: no host entropy file; random numbers seeded from timing only");
+        println!(
+            "[secure] WARNING: no host entropy file: the random source fails closed (QEMU has no TRNG)"
+        );
     }
     // Safety: the ROM window is secure code SRAM, loaded by QEMU and never written.
     let rom = unsafe { core::slice::from_raw_parts(ROM_BASE as *const u8, ROM_WINDOW) };
