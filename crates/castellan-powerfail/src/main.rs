@@ -2,7 +2,8 @@
 //! geometry, two threads, progress on stderr, and prints as its last line
 //! `power-loss: <P> injection points, <F> failures`. Exits with 1 when F > 0.
 //!
-//! Options: `--threads N` (default 2), `--quick` (one geometry, no second cuts).
+//! Options: `--threads N` (default 2), `--quick` (one geometry, no second cuts),
+//! `--every N` (second cuts at every N-th operation of the recovery boot only; default 1).
 
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut threads = 2usize;
     let mut quick = false;
+    let mut every = 1u64;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -25,6 +27,10 @@ fn main() -> ExitCode {
                 _ => return usage(),
             },
             "--quick" => quick = true,
+            "--every" => match it.next().and_then(|n| n.parse().ok()) {
+                Some(n) if n > 0 => every = n,
+                _ => return usage(),
+            },
             _ => return usage(),
         }
     }
@@ -32,8 +38,10 @@ fn main() -> ExitCode {
     let nesting = if quick {
         geoms.truncate(1);
         Nesting::Off
-    } else {
+    } else if every == 1 {
         Nesting::Full
+    } else {
+        Nesting::Every(every)
     };
     let jobs: Vec<_> = geoms
         .iter()
@@ -92,6 +100,6 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: castellan-powerfail [--threads N] [--quick]");
+    eprintln!("usage: castellan-powerfail [--threads N] [--quick] [--every N]");
     ExitCode::from(2)
 }
