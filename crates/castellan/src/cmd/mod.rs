@@ -4,6 +4,7 @@ pub(crate) mod demo;
 pub(crate) mod image;
 pub(crate) mod keys;
 pub(crate) mod sim;
+pub(crate) mod sim_services;
 pub(crate) mod suit;
 pub(crate) mod token;
 

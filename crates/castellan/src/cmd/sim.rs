@@ -45,6 +45,17 @@ pub(crate) enum SimCommand {
     Confirm(DirArg),
     /// Show OTP, lifecycle, anti-rollback counters and slot trailers.
     Status(DirArg),
+    /// Ask the attestation service for a PSA token over a nonce.
+    Attest(super::sim_services::AttestArgs),
+    /// Use the trusted storage service (encrypted, replay-protected assets).
+    #[command(subcommand)]
+    Its(super::sim_services::ItsCommand),
+    /// Generate the device identity key inside the crypto service; print its public key.
+    Identity(DirArg),
+    /// Install a candidate through the firmware-update service, or accept the trial image.
+    Fwu(super::sim_services::FwuArgs),
+    /// Decommission: crypto-erase every key and asset, then blow the lifecycle fuse.
+    Decommission(DirArg),
 }
 
 /// Run a sim subcommand.
@@ -57,6 +68,11 @@ pub(crate) fn run(c: SimCommand) -> anyhow::Result<ExitCode> {
         SimCommand::Upgrade(a) => upgrade(a),
         SimCommand::Confirm(a) => confirm(a),
         SimCommand::Status(a) => status(a),
+        SimCommand::Attest(a) => super::sim_services::attest(a),
+        SimCommand::Its(c) => super::sim_services::its(c),
+        SimCommand::Identity(a) => super::sim_services::identity(&a.dir),
+        SimCommand::Fwu(a) => super::sim_services::fwu(a),
+        SimCommand::Decommission(a) => super::sim_services::decommission(&a.dir),
     }
 }
 
@@ -64,7 +80,7 @@ pub(crate) fn run(c: SimCommand) -> anyhow::Result<ExitCode> {
 #[derive(Args)]
 pub(crate) struct DirArg {
     /// Device directory.
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -119,6 +135,9 @@ fn create(a: CreateArgs) -> anyhow::Result<ExitCode> {
         parts.push(("scratch", s));
         parts.push(("status", s));
     }
+    // Trusted storage: the wrapped storage key, and two banks for the log.
+    parts.push(("its-key", s));
+    parts.push(("its", 4 * s));
     let total: u32 = parts.iter().map(|(_, n)| n).sum();
     let flash = FlashConfig {
         size: total,
@@ -156,7 +175,8 @@ fn create(a: CreateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn open(dir: &Path) -> anyhow::Result<(SimDevice, FlashLayout)> {
+/// Open the device in `dir` and its flash layout.
+pub(crate) fn open(dir: &Path) -> anyhow::Result<(SimDevice, FlashLayout)> {
     let dev = SimDevice::open(dir).with_context(|| {
         format!(
             "{}: no simulated device here (create one with `castellan sim create`)",
@@ -168,7 +188,8 @@ fn open(dir: &Path) -> anyhow::Result<(SimDevice, FlashLayout)> {
     Ok((dev, layout))
 }
 
-fn mode(layout: &FlashLayout) -> UpgradeMode {
+/// The upgrade strategy a layout allows (overwrite-only without a scratch partition).
+pub(crate) fn mode(layout: &FlashLayout) -> UpgradeMode {
     if layout.scratch.is_some() {
         UpgradeMode::Swap
     } else {
