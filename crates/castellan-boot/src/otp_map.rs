@@ -156,10 +156,10 @@ pub fn read_lifecycle<O: OtpFuses>(otp: &mut O) -> Result<Lifecycle, BootError> 
 
 /// Moves the lifecycle forward to `to` (never back: a lower state is refused with
 /// [`castellan_hal::HalError::Rollback`]). Entering [`Lifecycle::Secured`] needs a root-key
-/// hash and first locks both key regions.
+/// hash and first locks both key regions; decommissioning is possible from any state.
 pub fn advance_lifecycle<O: OtpFuses>(otp: &mut O, to: Lifecycle) -> Result<(), BootError> {
     check_otp(otp)?;
-    if to >= Lifecycle::Secured && read_lifecycle(otp)? < Lifecycle::Secured {
+    if to == Lifecycle::Secured && read_lifecycle(otp)? < Lifecycle::Secured {
         if read_root_key_hash(otp)?.is_none() {
             return Err(BootError::RootKeyNotProvisioned {
                 lifecycle: read_lifecycle(otp)?,

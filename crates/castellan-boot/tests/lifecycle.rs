@@ -134,3 +134,11 @@ fn psa_lifecycle_values() {
     // Any higher thermometer value (fuses blown past decommissioned) fails closed.
     assert_eq!(Lifecycle::from_thermometer(17), Lifecycle::Decommissioned);
 }
+
+#[test]
+fn an_unprovisioned_device_can_still_be_decommissioned() {
+    let mut d = Dev::blank(geometry(4, 0xFF));
+    advance_lifecycle(&mut d.sim.otp, Lifecycle::Decommissioned).unwrap();
+    assert_eq!(read_lifecycle(&mut d.sim.otp).unwrap(), Lifecycle::Decommissioned);
+    assert_eq!(d.boot().unwrap_err(), BootError::Decommissioned);
+}
