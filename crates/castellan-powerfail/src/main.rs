@@ -1,6 +1,8 @@
 //! `castellan-powerfail` (run by `cargo xtask powerfail`): sweeps every scenario on every flash
 //! geometry, two threads, progress on stderr, and prints as its last line
-//! `power-loss: <P> injection points, <F> failures`. Exits with 1 when F > 0.
+//! `power-loss: <P> injection points, <F> failures`. Exits with 1 when F > 0. Before the boot
+//! chain it runs the trusted-storage campaign of `castellan-services` (every set and remove of
+//! its scenario, every cut, on every geometry), which prints `its power-loss: …`.
 //!
 //! Options: `--threads N` (default 2), `--quick` (one geometry, no second cuts),
 //! `--every N` (second cuts at every N-th operation of the recovery boot only; default 1).
@@ -34,6 +36,14 @@ fn main() -> ExitCode {
             _ => return usage(),
         }
     }
+    // Trusted storage first (its line is informative); the boot chain's line comes last.
+    let its = if quick {
+        None
+    } else {
+        eprintln!("trusted storage (castellan-services ITS): every set and remove, every cut");
+        Some(castellan_services::powerloss::its_power_loss_campaign())
+    };
+    let its_failures = its.as_ref().map_or(0, |r| r.failures);
     let mut geoms = geometries();
     let nesting = if quick {
         geoms.truncate(1);
@@ -92,7 +102,7 @@ fn main() -> ExitCode {
         "power-loss: {} injection points, {} failures",
         total.points, total.failures
     );
-    if total.failures > 0 {
+    if total.failures > 0 || its_failures > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
