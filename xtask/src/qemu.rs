@@ -545,9 +545,21 @@ fn attestation(c: &Ctx) -> Result {
     Ok(())
 }
 
-/// `cargo xtask qemu-test [--bench]`.
+/// `cargo xtask qemu-test [--bench]`: the scenarios, then the closing line; fails when one
+/// failed.
 pub(crate) fn qemu_test(args: &[String]) -> Result {
     let bench = args.iter().any(|a| a == "--bench");
+    let (passed, failed) = scenarios(bench)?;
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        return Err(format!("{failed} QEMU scenario(s) failed"));
+    }
+    Ok(())
+}
+
+/// Builds and signs the firmware, runs every scenario (and the benchmark when `bench`), and
+/// returns (passed, failed). An error means nothing could run (build, signing, no QEMU).
+pub(crate) fn scenarios(bench: bool) -> Result<(u64, u64)> {
     let built = firmware::build()?;
     let key = firmware::root_key()?;
     let ctx = Ctx {
@@ -574,11 +586,7 @@ pub(crate) fn qemu_test(args: &[String]) -> Result {
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
-    if failed > 0 {
-        return Err(format!("{failed} QEMU scenario(s) failed"));
-    }
-    Ok(())
+    Ok((passed, failed))
 }
 
 /// The verification benchmark: a 256 KiB payload signed with the root key, verified in QEMU
