@@ -8,6 +8,13 @@
 //! executable started with [`CHILD_ARG`]: a binary that calls [`bench_connect`] must call
 //! [`run_child_if_requested`] first thing in `main`. Loopback only, every phase time-bounded.
 //!
+//! What is measured: "handshakes/s" counts complete connections (TCP + TLS handshake with client
+//! certificate + MQTT CONNECT/CONNACK, `connect_concurrency` in flight); "messages/s" counts QoS 1
+//! publishes acknowledged by the broker (ingest, ACL check, PUBACK; no subscriber, so no fan-out);
+//! memory is the broker's RSS growth divided by the open connections. The clients share the
+//! machine with the broker under test, so on a small machine the figures are a lower bound and
+//! vary with whatever else runs: compare the two columns of one run, not runs of different days.
+//!
 //! Fairness: both brokers get the same CA, server certificate (ECDSA P-256) and client
 //! certificates, both require a client certificate and map its CN to the username, and both
 //! enforce a per-device ACL of the same shape (Mosquitto through an `acl_file` with `%u`
