@@ -129,6 +129,12 @@ impl Row {
             }),
         }
     }
+    pub(crate) fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.at(i)? {
+            Value::Null => Ok(None),
+            _ => self.blob(i).map(Some),
+        }
+    }
     pub(crate) fn bool(&self, i: usize) -> Result<bool, StoreError> {
         Ok(self.int(i)? != 0)
     }
