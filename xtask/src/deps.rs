@@ -6,8 +6,12 @@ use std::process::Command;
 use crate::steps::{Result, run, succeeds};
 
 /// Python packages the interop tests run, pinned so that CI is reproducible.
-pub(crate) const PIP_PACKAGES: &[&str] =
-    &["imgtool==2.5.0", "pycose==1.1.0", "cbor2==6.2.1", "paho-mqtt==2.1.0"];
+pub(crate) const PIP_PACKAGES: &[&str] = &[
+    "imgtool==2.5.0",
+    "pycose==1.1.0",
+    "cbor2==6.2.1",
+    "paho-mqtt==2.1.0",
+];
 /// Debian packages the tests use: openssl (certificate interop), PostgreSQL (the store's
 /// second backend), SoftHSM2 (PKCS#11 CA keys), Mosquitto (broker interop and benchmark),
 /// QEMU and the Arm linker (firmware).

@@ -84,6 +84,15 @@ pub(crate) fn ci() -> Result {
         totals = run_tests(cargo().args(["test", "--workspace"]))?;
         Ok(())
     })?;
+    step("firmware in QEMU (cargo xtask qemu-test)", || {
+        let (passed, failed) = crate::qemu::scenarios(false)?;
+        totals.0 += passed;
+        totals.1 += failed;
+        if failed > 0 {
+            return Err(format!("{failed} QEMU scenario(s) failed"));
+        }
+        Ok(())
+    })?;
     step("power-loss proof", powerfail)?;
     step("fuzz (bounded)", || fuzz(FUZZ_TARGETS, 30))?;
     eprintln!("\nxtask ci: all steps passed in {:.0?}", t.elapsed());
@@ -177,7 +186,14 @@ fn fuzz(targets: &[&str], seconds: u32) -> Result {
 
 /// `cargo xtask powerfail`: the exhaustive power-loss sweep of the boot chain (release build).
 pub(crate) fn powerfail() -> Result {
-    run(cargo().args(["run", "--release", "--quiet", "-p", "castellan-powerfail", "--"]))
+    run(cargo().args([
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "castellan-powerfail",
+        "--",
+    ]))
 }
 
 /// Run the benchmarks (release build).
