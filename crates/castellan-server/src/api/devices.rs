@@ -1,0 +1,290 @@
+//! Registry endpoints: list and show devices (attestation status, last seen), latest
+//! telemetry, revoke, quarantine and release.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use castellan_pki::{RevocationReason, RevocationSet};
+use castellan_store::{Device, Revocation, unix_now};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AuditNote};
+use crate::core::Core;
+
+/// A device as the API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeviceJson {
+    /// Device id (= serial).
+    pub id: String,
+    /// Serial.
+    pub serial: String,
+    /// Device class.
+    pub device_class: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// PSA lifecycle (raw).
+    pub lifecycle: u32,
+    /// PSA lifecycle name.
+    pub lifecycle_name: String,
+    /// Latest attestation result: "unknown", "passed" or "failed".
+    pub attestation: String,
+    /// Why the latest appraisal failed, or a note.
+    pub attestation_reason: Option<String>,
+    /// IDevID serial, hex.
+    pub idevid_serial: String,
+    /// Current LDevID serial, hex.
+    pub ldevid_serial: Option<String>,
+    /// When it was onboarded (Unix seconds).
+    pub onboarded_at: Option<i64>,
+    /// When it was last seen (Unix seconds).
+    pub last_seen: Option<i64>,
+    /// Whether it is quarantined.
+    pub quarantined: bool,
+    /// Whether its IDevID or LDevID is revoked.
+    pub revoked: bool,
+    /// Whether it has a live MQTT connection.
+    pub connected: bool,
+    /// The firmware version it reports.
+    pub firmware_version: Option<String>,
+    /// Reference measurements (type, digest, signer id, version).
+    pub reference_measurements: Vec<crate::protocol::MeasurementJson>,
+    /// When the factory registered it (Unix seconds).
+    pub created_at: i64,
+}
+
+pub(crate) fn lifecycle_name(raw: u32) -> &'static str {
+    match raw & 0xf000 {
+        0x0000 => "unknown",
+        0x1000 => "assembly-and-test",
+        0x2000 => "psa-rot-provisioning",
+        0x3000 => "secured",
+        0x4000 => "non-psa-rot-debug",
+        0x5000 => "recoverable-psa-rot-debug",
+        0x6000 => "decommissioned",
+        _ => "invalid",
+    }
+}
+
+fn is_revoked(set: &RevocationSet, serial: &str) -> bool {
+    crate::authz::serial_bytes(&crate::authz::normalize_serial(serial))
+        .is_some_and(|s| set.is_revoked(&s))
+}
+
+async fn to_json(core: &Core, d: Device) -> DeviceJson {
+    let revoked = is_revoked(&core.revocations, &d.idevid_serial)
+        || d.ldevid_serial
+            .as_deref()
+            .is_some_and(|s| is_revoked(&core.revocations, s));
+    DeviceJson {
+        connected: core.is_connected(&d.id).await,
+        lifecycle_name: lifecycle_name(d.lifecycle).into(),
+        attestation: match d.attestation {
+            castellan_store::AttestationStatus::Passed => "passed",
+            castellan_store::AttestationStatus::Failed => "failed",
+            _ => "unknown",
+        }
+        .into(),
+        reference_measurements: d
+            .reference_measurements
+            .iter()
+            .map(|m| crate::protocol::MeasurementJson {
+                mtype: m.mtype.clone(),
+                digest: m.digest_hex.clone(),
+                signer_id: m.signer_id.clone(),
+                version: m.version.clone(),
+            })
+            .collect(),
+        revoked,
+        id: d.id,
+        serial: d.serial,
+        device_class: d.device_class,
+        tags: d.tags,
+        lifecycle: d.lifecycle,
+        attestation_reason: d.attestation_reason,
+        idevid_serial: d.idevid_serial,
+        ldevid_serial: d.ldevid_serial,
+        onboarded_at: d.onboarded_at,
+        last_seen: d.last_seen,
+        quarantined: d.quarantined,
+        firmware_version: d.firmware_version,
+        created_at: d.created_at,
+    }
+}
+
+async fn device_or_404(core: &Core, id: &str) -> Result<Device, ApiError> {
+    core.store
+        .device(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no device {id:?}")))
+}
+
+/// `GET /api/v1/devices`.
+pub(crate) async fn list(State(core): State<Arc<Core>>) -> Result<Json<Vec<DeviceJson>>, ApiError> {
+    let mut out = Vec::new();
+    for d in core.store.list_devices().await? {
+        out.push(to_json(&core, d).await);
+    }
+    Ok(Json(out))
+}
+
+/// `GET /api/v1/devices/{id}`.
+pub(crate) async fn get_one(
+    State(core): State<Arc<Core>>,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceJson>, ApiError> {
+    let d = device_or_404(&core, &id).await?;
+    Ok(Json(to_json(&core, d).await))
+}
+
+/// `?limit=` of the telemetry endpoint.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Limit {
+    limit: Option<u32>,
+}
+
+/// One telemetry message.
+#[derive(Debug, Serialize)]
+pub(crate) struct TelemetryJson {
+    at: i64,
+    payload: serde_json::Value,
+}
+
+/// `GET /api/v1/devices/{id}/telemetry?limit=N` (newest first, default 10, at most 100).
+pub(crate) async fn telemetry(
+    State(core): State<Arc<Core>>,
+    Path(id): Path<String>,
+    Query(q): Query<Limit>,
+) -> Result<Json<Vec<TelemetryJson>>, ApiError> {
+    device_or_404(&core, &id).await?;
+    let limit = q.limit.unwrap_or(10).clamp(1, 100);
+    let rows = core.store.latest_telemetry(&id, limit).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| TelemetryJson {
+                at: r.at,
+                payload: serde_json::from_str(&r.payload).unwrap_or(serde_json::Value::Null),
+            })
+            .collect(),
+    ))
+}
+
+/// Optional body of the revoke endpoint.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    /// RFC 5280 reason name (`keyCompromise`, `cessationOfOperation`, ...).
+    reason: Option<String>,
+}
+
+fn parse_reason(name: &str) -> Option<RevocationReason> {
+    (0u8..=10)
+        .filter_map(RevocationReason::from_code)
+        .find(|r| r.name().eq_ignore_ascii_case(name))
+}
+
+/// `POST /api/v1/devices/{id}/revoke`: revoke the IDevID and the LDevID, refuse the device at
+/// its next connection, close its open session.
+pub(crate) async fn revoke(
+    State(core): State<Arc<Core>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(AxumExt<AuditNote>, Json<serde_json::Value>), ApiError> {
+    let req: RevokeBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RevokeBody::default()
+    } else {
+        super::error::parse_json(&body)?
+    };
+    let reason = match req.reason.as_deref() {
+        None => RevocationReason::Unspecified,
+        Some(n) => parse_reason(n)
+            .ok_or_else(|| ApiError::BadRequest(format!("unknown revocation reason {n:?}")))?,
+    };
+    let d = device_or_404(&core, &id).await?;
+    let now = unix_now();
+    let mut revoked = Vec::new();
+    let certs = [
+        (Some(d.idevid_serial.clone()), "manufacturer"),
+        (d.ldevid_serial.clone(), "operational"),
+    ];
+    for (serial, issuer) in certs {
+        let Some(serial) = serial else { continue };
+        core.store
+            .revoke(&Revocation {
+                serial: serial.clone(),
+                issuer: issuer.into(),
+                reason: reason.code(),
+                revoked_at: now,
+                device_id: Some(id.clone()),
+            })
+            .await?;
+        revoked.push(serial);
+    }
+    core.reload_revocations().await?;
+    let closed = core.kick(&id).await.unwrap_or(false);
+    let note = format!(
+        "revoked {} ({reason}); {}",
+        revoked.join(", "),
+        if closed {
+            "open session closed"
+        } else {
+            "no open session"
+        }
+    );
+    Ok((
+        axum::Extension(AuditNote(note)),
+        Json(serde_json::json!({
+            "device_id": id,
+            "revoked_serials": revoked,
+            "reason": reason.name(),
+            "session_closed": closed,
+        })),
+    ))
+}
+
+type AxumExt<T> = axum::Extension<T>;
+
+/// `POST /api/v1/devices/{id}/quarantine`: restrict the device to the update channel (its
+/// session is closed; it reconnects with the quarantine policy).
+pub(crate) async fn quarantine(
+    State(core): State<Arc<Core>>,
+    Path(id): Path<String>,
+) -> Result<(AxumExt<AuditNote>, Json<serde_json::Value>), ApiError> {
+    set_quarantine(&core, &id, true).await
+}
+
+/// `DELETE /api/v1/devices/{id}/quarantine`: lift the restriction.
+pub(crate) async fn release(
+    State(core): State<Arc<Core>>,
+    Path(id): Path<String>,
+) -> Result<(AxumExt<AuditNote>, Json<serde_json::Value>), ApiError> {
+    set_quarantine(&core, &id, false).await
+}
+
+async fn set_quarantine(
+    core: &Core,
+    id: &str,
+    on: bool,
+) -> Result<(AxumExt<AuditNote>, Json<serde_json::Value>), ApiError> {
+    device_or_404(core, id).await?;
+    core.store.set_quarantined(id, on).await?;
+    let closed = core.kick(id).await.unwrap_or(false);
+    let note = format!(
+        "{}; {}",
+        if on {
+            "quarantined (update channel only)"
+        } else {
+            "released from quarantine"
+        },
+        if closed {
+            "session closed to apply the new policy"
+        } else {
+            "no open session"
+        }
+    );
+    Ok((
+        axum::Extension(AuditNote(note)),
+        Json(serde_json::json!({ "device_id": id, "quarantined": on, "session_closed": closed })),
+    ))
+}

@@ -1,0 +1,85 @@
+//! The one place where operator-API failures become HTTP responses: a status, a JSON body
+//! `{"error": "...", "reason": "..."}`, and the reason attached to the response so that the
+//! guard (see [`super::guard`]) can put it in the audit log.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Why an API request was refused or failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// No token, or an unknown, revoked or expired one (401).
+    Unauthenticated(String),
+    /// The caller's role may not do this (403).
+    Forbidden(String),
+    /// The request is malformed or invalid (400).
+    BadRequest(String),
+    /// The named device or record does not exist (404).
+    NotFound(String),
+    /// The record already exists (409).
+    Conflict(String),
+    /// The service failed (500); the detail is logged and audited.
+    Internal(String),
+}
+
+/// The reason of a refusal, attached to its response for the audit log.
+#[derive(Clone, Debug)]
+pub(crate) struct Refusal(pub(crate) String);
+
+/// A note on an allowed operator action, attached to its response for the audit log.
+#[derive(Clone, Debug)]
+pub(crate) struct AuditNote(pub(crate) String);
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &str) {
+        match self {
+            ApiError::Unauthenticated(r) => (StatusCode::UNAUTHORIZED, "unauthenticated", r),
+            ApiError::Forbidden(r) => (StatusCode::FORBIDDEN, "forbidden", r),
+            ApiError::BadRequest(r) => (StatusCode::BAD_REQUEST, "bad request", r),
+            ApiError::NotFound(r) => (StatusCode::NOT_FOUND, "not found", r),
+            ApiError::Conflict(r) => (StatusCode::CONFLICT, "conflict", r),
+            ApiError::Internal(r) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", r),
+        }
+    }
+}
+
+impl core::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (status, error, reason) = self.parts();
+        write!(f, "{} {error}: {reason}", status.as_u16())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error, reason) = self.parts();
+        if status.is_server_error() {
+            log::error!("API: {reason}");
+        }
+        let mut resp = (status, Json(json!({ "error": error, "reason": reason }))).into_response();
+        resp.extensions_mut().insert(Refusal(reason.to_string()));
+        resp
+    }
+}
+
+impl From<castellan_store::StoreError> for ApiError {
+    fn from(e: castellan_store::StoreError) -> Self {
+        use castellan_store::StoreError as S;
+        match e {
+            S::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            S::AlreadyExists { .. } => ApiError::Conflict(e.to_string()),
+            other => ApiError::Internal(format!("store: {other}")),
+        }
+    }
+}
+
+/// Parse a JSON request body, answering 400 with serde's message.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}

@@ -1,0 +1,265 @@
+//! The operator API (HTTPS, `Authorization: Bearer cst_…`): the routes of
+//! `docs/fleet-protocol.md`, each with the roles it admits, and the guard that enforces them.
+//!
+//! ```text
+//!  request ─▶ guard(route policy) ─▶ no/unknown token: 401 ─┐
+//!                                 ─▶ role not admitted: 403 ─┼─▶ audit (who, what, why)
+//!                                 ─▶ handler ─▶ 4xx refusal ─┤
+//!                                             ─▶ change done ─┘   (reads are not audited)
+//! ```
+//!
+//! Every route's roles are declared once, in [`ROUTES`]; the guard is the only place that
+//! authenticates, checks roles and audits, and [`ApiError`] the only place that turns failures
+//! into responses.
+
+mod admin;
+mod devices;
+mod error;
+mod factory;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post};
+use castellan_store::{Role, unix_now};
+
+pub use error::ApiError;
+pub(crate) use error::{AuditNote, Refusal};
+
+use crate::core::Core;
+
+/// The remote address of an HTTPS connection, attached to each of its requests.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RemoteAddr(pub(crate) SocketAddr);
+
+/// One guarded route: method, path, audit action and the roles it admits.
+#[derive(Clone, Copy, Debug)]
+pub struct RoutePolicy {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path pattern (axum syntax).
+    pub path: &'static str,
+    /// The audit log's name for the action.
+    pub action: &'static str,
+    /// Roles admitted.
+    pub roles: &'static [Role],
+}
+
+const ALL_ROLES: &[Role] = &[
+    Role::Admin,
+    Role::Operator,
+    Role::Auditor,
+    Role::ReleaseManager,
+];
+const READERS: &[Role] = &[Role::Admin, Role::Operator, Role::Auditor];
+const ADMIN_OPERATOR: &[Role] = &[Role::Admin, Role::Operator];
+const ADMIN: &[Role] = &[Role::Admin];
+const ADMIN_AUDITOR: &[Role] = &[Role::Admin, Role::Auditor];
+
+/// Every guarded route of the operator API and the roles it admits (the table of
+/// `docs/fleet-protocol.md`). `GET /api/v1/health` and `GET /api/v1/pki/ca` need no token.
+pub const ROUTES: &[RoutePolicy] = &[
+    RoutePolicy {
+        method: "POST",
+        path: "/api/v1/factory/devices",
+        action: "api.factory.register",
+        roles: ADMIN_OPERATOR,
+    },
+    RoutePolicy {
+        method: "GET",
+        path: "/api/v1/devices",
+        action: "api.devices.list",
+        roles: ALL_ROLES,
+    },
+    RoutePolicy {
+        method: "GET",
+        path: "/api/v1/devices/{id}",
+        action: "api.device.get",
+        roles: ALL_ROLES,
+    },
+    RoutePolicy {
+        method: "GET",
+        path: "/api/v1/devices/{id}/telemetry",
+        action: "api.device.telemetry",
+        roles: READERS,
+    },
+    RoutePolicy {
+        method: "POST",
+        path: "/api/v1/devices/{id}/revoke",
+        action: "api.device.revoke",
+        roles: ADMIN,
+    },
+    RoutePolicy {
+        method: "POST",
+        path: "/api/v1/devices/{id}/quarantine",
+        action: "api.device.quarantine",
+        roles: ADMIN_OPERATOR,
+    },
+    RoutePolicy {
+        method: "DELETE",
+        path: "/api/v1/devices/{id}/quarantine",
+        action: "api.device.release",
+        roles: ADMIN_OPERATOR,
+    },
+    RoutePolicy {
+        method: "POST",
+        path: "/api/v1/operators",
+        action: "api.operator.create",
+        roles: ADMIN,
+    },
+    RoutePolicy {
+        method: "GET",
+        path: "/api/v1/audit",
+        action: "api.audit.list",
+        roles: ADMIN_AUDITOR,
+    },
+    RoutePolicy {
+        method: "GET",
+        path: "/api/v1/audit/verify",
+        action: "api.audit.verify",
+        roles: ADMIN_AUDITOR,
+    },
+];
+
+/// The API's router.
+pub(crate) fn router(core: Arc<Core>) -> Router {
+    let mut router = Router::new()
+        .route("/api/v1/health", get(admin::health))
+        .route("/api/v1/pki/ca", get(admin::ca_bundle));
+    let mut by_path: Vec<(&'static str, MethodRouter<Arc<Core>>)> = Vec::new();
+    for policy in ROUTES {
+        let handler: MethodRouter<Arc<Core>> = match (policy.method, policy.path) {
+            ("POST", "/api/v1/factory/devices") => post(factory::register),
+            ("GET", "/api/v1/devices") => get(devices::list),
+            ("GET", "/api/v1/devices/{id}") => get(devices::get_one),
+            ("GET", "/api/v1/devices/{id}/telemetry") => get(devices::telemetry),
+            ("POST", "/api/v1/devices/{id}/revoke") => post(devices::revoke),
+            ("POST", "/api/v1/devices/{id}/quarantine") => post(devices::quarantine),
+            ("DELETE", "/api/v1/devices/{id}/quarantine") => delete(devices::release),
+            ("POST", "/api/v1/operators") => post(admin::create_operator),
+            ("GET", "/api/v1/audit") => get(admin::audit_list),
+            ("GET", "/api/v1/audit/verify") => get(admin::audit_verify),
+            _ => continue,
+        };
+        let guarded = handler.route_layer(middleware::from_fn_with_state(
+            (core.clone(), *policy),
+            guard,
+        ));
+        match by_path.iter_mut().find(|(p, _)| *p == policy.path) {
+            Some((_, existing)) => {
+                let merged = std::mem::take(existing).merge(guarded);
+                *existing = merged;
+            }
+            None => by_path.push((policy.path, guarded)),
+        }
+    }
+    for (path, method_router) in by_path {
+        router = router.route(path, method_router);
+    }
+    router
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .with_state(core)
+}
+
+/// Authenticate, check the role, run the handler, audit the outcome.
+async fn guard(
+    State((core, policy)): State<(Arc<Core>, RoutePolicy)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let target = req.uri().path().to_string();
+    let remote = req
+        .extensions()
+        .get::<RemoteAddr>()
+        .map(|r| r.0.to_string())
+        .unwrap_or_else(|| "?".into());
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    let Some(token) = token else {
+        let reason = "no API token (Authorization: Bearer cst_…)";
+        return refuse(
+            &core,
+            &format!("anonymous@{remote}"),
+            &policy,
+            &target,
+            ApiError::Unauthenticated(reason.into()),
+        )
+        .await;
+    };
+    let operator = match core.store.authenticate_token(&token, unix_now()).await {
+        Ok(Some(op)) => op,
+        Ok(None) => {
+            let reason = "unknown, revoked or expired API token";
+            return refuse(
+                &core,
+                &format!("anonymous@{remote}"),
+                &policy,
+                &target,
+                ApiError::Unauthenticated(reason.into()),
+            )
+            .await;
+        }
+        Err(e) => return ApiError::Internal(format!("token check: {e}")).into_response(),
+    };
+    if !policy.roles.contains(&operator.role) {
+        let allowed: Vec<&str> = policy.roles.iter().map(|r| r.as_str()).collect();
+        let reason = format!(
+            "role {} may not {} {} (allowed: {})",
+            operator.role,
+            policy.method,
+            policy.path,
+            allowed.join(", ")
+        );
+        return refuse(
+            &core,
+            &operator.name,
+            &policy,
+            &target,
+            ApiError::Forbidden(reason),
+        )
+        .await;
+    }
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if let Some(Refusal(reason)) = resp.extensions().get::<Refusal>() {
+        core.auditor
+            .append(&operator.name, policy.action, &target, false, reason)
+            .await;
+    } else if policy.method != Method::GET.as_str() && status.is_success() {
+        let note = resp
+            .extensions()
+            .get::<AuditNote>()
+            .map(|n| n.0.clone())
+            .unwrap_or_else(|| "done".into());
+        core.auditor
+            .append(&operator.name, policy.action, &target, true, &note)
+            .await;
+    }
+    resp
+}
+
+async fn refuse(
+    core: &Core,
+    actor: &str,
+    policy: &RoutePolicy,
+    target: &str,
+    err: ApiError,
+) -> Response {
+    let reason = match &err {
+        ApiError::Unauthenticated(r) | ApiError::Forbidden(r) => r.clone(),
+        other => other.to_string(),
+    };
+    core.auditor
+        .append(actor, policy.action, target, false, &reason)
+        .await;
+    err.into_response()
+}

@@ -1,0 +1,179 @@
+//! How to run the fleet service, and where its state lives.
+//!
+//! ```text
+//!  <state dir>/                    (default .castellan/server, created on first run, 0700)
+//!  ├── pki/                        root, manufacturer and operational CAs (keys 0600, or PKCS#11)
+//!  ├── tls/server.pem, server.key  the service's certificate (reissued at every start)
+//!  ├── tls/client-ca.pem           CAs a client certificate may come from (broker)
+//!  ├── tls/ca-bundle.pem           root + manufacturer + operational: what clients trust
+//!  ├── castellan.db                SQLite store (unless --database postgres://…)
+//!  ├── castellan.db.audit-head     audit anchor (audit-head with PostgreSQL)
+//!  └── admin.token                 first admin's API token (0600), written on first run
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use castellan_pki::KeyBackend;
+
+/// The default state directory.
+pub const DEFAULT_STATE_DIR: &str = ".castellan/server";
+/// The default MQTT (mutual TLS) listen address.
+pub const DEFAULT_MQTT_LISTEN: &str = "127.0.0.1:8883";
+/// The default HTTPS API listen address.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8443";
+
+/// Settings of [`crate::Server::start`].
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The state directory (created on first run).
+    pub state_dir: PathBuf,
+    /// The store: `None` for SQLite in `<state dir>/castellan.db`, or a `postgres://` URL (or
+    /// another SQLite path).
+    pub database: Option<String>,
+    /// The MQTT listener (port 0: any free port, see [`crate::ServerHandle::mqtt_addr`]).
+    pub mqtt_listen: SocketAddr,
+    /// The HTTPS API listener (port 0: any free port).
+    pub api_listen: SocketAddr,
+    /// DNS names and IP addresses of the service's TLS certificate.
+    pub server_names: Vec<String>,
+    /// Where the CA keys live.
+    pub key_backend: KeyBackend,
+    /// How long an onboarding nonce is valid.
+    pub nonce_ttl: Duration,
+    /// How often the in-memory revocation set is reloaded from the store (revocations made by
+    /// another service instance on the same database); this instance's revocations apply at
+    /// once.
+    pub revocation_refresh: Duration,
+}
+
+impl ServerConfig {
+    /// The defaults with state in `state_dir`.
+    pub fn new(state_dir: impl Into<PathBuf>) -> ServerConfig {
+        ServerConfig {
+            state_dir: state_dir.into(),
+            database: None,
+            mqtt_listen: parse_addr(DEFAULT_MQTT_LISTEN),
+            api_listen: parse_addr(DEFAULT_API_LISTEN),
+            server_names: vec!["localhost".into(), "127.0.0.1".into()],
+            key_backend: KeyBackend::Files,
+            nonce_ttl: Duration::from_secs(300),
+            revocation_refresh: Duration::from_secs(30),
+        }
+    }
+
+    /// The same configuration listening on free loopback ports (tests, demos).
+    pub fn with_ephemeral_ports(mut self) -> ServerConfig {
+        self.mqtt_listen = parse_addr("127.0.0.1:0");
+        self.api_listen = parse_addr("127.0.0.1:0");
+        self
+    }
+
+    /// The same configuration with the store at `database` (URL or SQLite path).
+    pub fn with_database(mut self, database: impl Into<String>) -> ServerConfig {
+        self.database = Some(database.into());
+        self
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig::new(DEFAULT_STATE_DIR)
+    }
+}
+
+fn parse_addr(s: &str) -> SocketAddr {
+    s.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// Where a running service keeps its state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatePaths {
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// The PKI directory (CA certificates; CA keys with file keys).
+    pub pki_dir: PathBuf,
+    /// The store's location (SQLite path, or the URL without its password).
+    pub database: String,
+    /// The audit anchor file.
+    pub audit_anchor: PathBuf,
+    /// The first admin's API token (written on first run only).
+    pub admin_token_file: PathBuf,
+    /// The service's certificate chain (leaf, operational CA, root), PEM.
+    pub server_cert: PathBuf,
+    /// The service's private key, PEM (0600).
+    pub server_key: PathBuf,
+    /// The CAs a client certificate may come from (manufacturer, operational, root), PEM.
+    pub client_ca: PathBuf,
+    /// Everything a client needs to trust (root, manufacturer, operational), PEM: pass it as
+    /// `--cafile` / `--cacert` to mosquitto clients and curl.
+    pub ca_bundle: PathBuf,
+}
+
+impl StatePaths {
+    /// The layout of `config`'s state directory, and the store location to open.
+    pub fn resolve(config: &ServerConfig) -> (StatePaths, String) {
+        let dir = &config.state_dir;
+        let (location, postgres) = database_location(dir, config.database.as_deref());
+        let tls = dir.join("tls");
+        let paths = StatePaths {
+            state_dir: dir.clone(),
+            pki_dir: dir.join("pki"),
+            audit_anchor: audit_anchor(dir, &location, postgres),
+            database: if postgres {
+                redact(&location)
+            } else {
+                location.clone()
+            },
+            admin_token_file: dir.join("admin.token"),
+            server_cert: tls.join("server.pem"),
+            server_key: tls.join("server.key"),
+            client_ca: tls.join("client-ca.pem"),
+            ca_bundle: tls.join("ca-bundle.pem"),
+        };
+        (paths, location)
+    }
+}
+
+/// The store location for a state directory and an optional `--database`: the URL or path
+/// given, else `<state dir>/castellan.db`; and whether it is PostgreSQL.
+pub fn database_location(state_dir: &Path, database: Option<&str>) -> (String, bool) {
+    match database {
+        Some(d) if d.starts_with("postgres://") || d.starts_with("postgresql://") => {
+            (d.to_string(), true)
+        }
+        Some(d) => (d.strip_prefix("sqlite:").unwrap_or(d).to_string(), false),
+        None => (
+            state_dir
+                .join("castellan.db")
+                .to_string_lossy()
+                .into_owned(),
+            false,
+        ),
+    }
+}
+
+/// Where the audit head anchor lives: beside a SQLite file (`<file>.audit-head`), or in the
+/// state directory (`audit-head`) for PostgreSQL, out of reach of the database's writers.
+pub fn audit_anchor(state_dir: &Path, location: &str, postgres: bool) -> PathBuf {
+    if postgres {
+        state_dir.join("audit-head")
+    } else {
+        PathBuf::from(format!("{location}.audit-head"))
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}

@@ -1,0 +1,70 @@
+//! The state every part of the running service shares: PKI, store, revocation set, broker
+//! handle and auditor.
+
+use std::sync::Arc;
+
+use castellan_broker::{BrokerError, BrokerHandle};
+use castellan_pki::{Pki, RevocationReason, RevocationSet, RevokedCert};
+use castellan_store::{Store, StoreError};
+use tokio::sync::RwLock;
+
+use crate::audit::Auditor;
+use crate::config::{ServerConfig, StatePaths};
+
+/// Shared by the operator API, the onboarding service and the [`crate::ServerHandle`].
+pub(crate) struct Core {
+    pub(crate) pki: Arc<Pki>,
+    pub(crate) store: Store,
+    pub(crate) revocations: RevocationSet,
+    /// Set once the broker runs; taken at shutdown.
+    pub(crate) broker: RwLock<Option<BrokerHandle>>,
+    pub(crate) auditor: Auditor,
+    pub(crate) config: ServerConfig,
+    pub(crate) paths: StatePaths,
+}
+
+impl Core {
+    /// Replace the in-memory revocation set with the store's list.
+    pub(crate) async fn reload_revocations(&self) -> Result<usize, StoreError> {
+        let entries: Vec<RevokedCert> = self
+            .store
+            .revocations()
+            .await?
+            .iter()
+            .filter_map(|r| {
+                RevokedCert::from_hex(
+                    &r.serial,
+                    RevocationReason::from_code(r.reason).unwrap_or(RevocationReason::Unspecified),
+                    r.revoked_at,
+                )
+            })
+            .collect();
+        let n = entries.len();
+        self.revocations.replace_all(entries);
+        Ok(n)
+    }
+
+    /// Close the MQTT session of `client_id` (the broker decides again at its reconnection).
+    pub(crate) async fn kick(&self, client_id: &str) -> Result<bool, BrokerError> {
+        match self.broker.read().await.as_ref() {
+            Some(b) => b.kick(client_id).await,
+            None => Err(BrokerError::NotRunning),
+        }
+    }
+
+    /// Whether `client_id` has a live MQTT connection.
+    pub(crate) async fn is_connected(&self, client_id: &str) -> bool {
+        match self.broker.read().await.as_ref() {
+            Some(b) => b.is_connected(client_id).await,
+            None => false,
+        }
+    }
+
+    /// Publish from the server (QoS 1).
+    pub(crate) async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), BrokerError> {
+        match self.broker.read().await.as_ref() {
+            Some(b) => b.publish(topic, payload, 1).await,
+            None => Err(BrokerError::NotRunning),
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The Castellan fleet service (`castellan serve`): one process that composes the PKI
+//! (`castellan-pki`), the registry and audit log (`castellan-store`, SQLite or PostgreSQL), the
+//! embedded mutual-TLS MQTT broker (`castellan-broker`) and attestation appraisal
+//! (`castellan-attest`) behind an HTTPS operator API. The wire contract with devices is
+//! `docs/fleet-protocol.md`; [`protocol`] holds its message types.
+//!
+//! ```text
+//!                 ┌──────────────────────────── castellan serve ─────────────────────────────┐
+//!  operator ─HTTPS─▶ api (axum): guard(role per route) ─▶ handlers ─▶ Store ◀─┐                │
+//!                 │                                          │  revoke: RevocationSet + kick  │
+//!  device ──mTLS──▶ broker (rmqtt) ─▶ authz (registry, revocation) ─▶ TopicPolicy            │
+//!   IDevID/LDevID │        └─ DeviceMessage ─▶ onboarding: nonce, appraisal, LDevID ─▶ Pki    │
+//!                 │  every decision ─▶ Auditor ─▶ hash-chained audit log (+ anchor file)      │
+//!                 └───────────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! Embedding (tests, `castellan demo`, the agent's tests):
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), castellan_server::ServerError> {
+//! use castellan_server::{Server, ServerConfig};
+//! let server = Server::start(ServerConfig::new("/tmp/state").with_ephemeral_ports()).await?;
+//! println!("API {} MQTT {}", server.api_url(), server.mqtt_addr());
+//! let token = server.admin_token(); // admin's API token (first run)
+//! let ca = &server.paths().ca_bundle; // what clients trust
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Decisions: the device id is the certificate serial/CN; an IDevID session may only onboard,
+//! an LDevID session gets its device policy (or the quarantine policy); revocation is checked
+//! in memory at every connection and a revoke closes the open session; operator reads are not
+//! audited, every change and every refusal is (who, what, why). TLS-level refusals (no
+//! certificate, unknown CA, TLS < 1.2) happen inside rustls before any hook and are only logged.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+mod audit;
+mod authz;
+pub mod config;
+mod core;
+mod error;
+mod https;
+mod onboarding;
+pub mod protocol;
+mod server;
+
+pub use api::{ApiError, ROUTES, RoutePolicy};
+pub use audit::Auditor;
+pub use config::{
+    DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, ServerConfig, StatePaths,
+};
+pub use error::ServerError;
+pub use onboarding::ACTION_ONBOARD;
+pub use server::{Server, ServerHandle};
