@@ -1,0 +1,209 @@
+//! Real peers: an interactive paho-mqtt device session (tests/peers/paho_device.py), mosquitto
+//! clients and openssl. A missing tool fails the test with the command that installs it.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+/// Panics with the install command when `tool` is not on PATH.
+pub fn require(tool: &str, install: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{tool}` is required by this test and is missing; install it with: {install}"
+    );
+}
+
+fn require_paho() {
+    require("python3", "apt-get install -y python3");
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import paho.mqtt.client"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "paho-mqtt is required by this test and is missing; install it with: pip install paho-mqtt"
+    );
+}
+
+pub fn p(path: &Path) -> String {
+    path.to_str().unwrap().to_owned()
+}
+
+/// One paho-mqtt device session.
+pub struct Paho {
+    child: Child,
+    stdin: ChildStdin,
+    rx: mpsc::UnboundedReceiver<Value>,
+    /// Every event read so far.
+    pub events: Vec<Value>,
+}
+
+impl Paho {
+    /// Connect as `client_id` with `cert`/`key`, subscribe to `subscribe`.
+    pub fn connect(
+        port: u16,
+        ca: &Path,
+        cert: &Path,
+        key: &Path,
+        client_id: &str,
+        subscribe: &[String],
+    ) -> Paho {
+        require_paho();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/paho_device.py");
+        let scenario = json!({
+            "host": "127.0.0.1", "port": port, "ca": p(ca), "cert": p(cert), "key": p(key),
+            "client_id": client_id, "version": "311", "subscribe": subscribe,
+        });
+        let mut child = Command::new("python3")
+            .arg("-u")
+            .arg(script)
+            .arg(scenario.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(out).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                if let Ok(v) = serde_json::from_str::<Value>(&l) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        Paho {
+            child,
+            stdin,
+            rx,
+            events: Vec::new(),
+        }
+    }
+
+    /// The first event (already read or arriving within `limit`) matching `pred`.
+    pub async fn wait(&mut self, pred: impl Fn(&Value) -> bool, limit: Duration) -> Option<Value> {
+        if let Some(e) = self.events.iter().find(|e| pred(e)) {
+            return Some(e.clone());
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(e)) => {
+                    self.events.push(e.clone());
+                    if pred(&e) {
+                        return Some(e);
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    pub async fn wait_event(&mut self, name: &str, limit: Duration) -> Option<Value> {
+        self.wait(|e| e["event"] == name, limit).await
+    }
+
+    /// The next message on `topic` not consumed yet.
+    pub async fn message_on(&mut self, topic: &str, limit: Duration) -> Option<String> {
+        let got = self
+            .wait(
+                |e| e["event"] == "message" && e["topic"] == topic && e["seen"].is_null(),
+                limit,
+            )
+            .await?;
+        if let Some(e) = self.events.iter_mut().find(|e| **e == got) {
+            e["seen"] = json!(true);
+        }
+        got["payload"].as_str().map(str::to_owned)
+    }
+
+    pub async fn publish(&mut self, topic: &str, payload: &str) {
+        let line = json!({ "publish": [topic, payload] }).to_string() + "\n";
+        let _ = self.stdin.write_all(line.as_bytes()).await;
+        let _ = self.stdin.flush().await;
+    }
+
+    pub async fn quit(mut self) {
+        let _ = self.stdin.write_all(b"{\"quit\": true}\n").await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+/// Runs a command with a time limit; returns (exit success, stdout+stderr).
+pub async fn run(cmd: &str, args: &[String], limit: Duration) -> (bool, String) {
+    let child = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
+    let out = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{cmd} {args:?} did not finish within {limit:?}"))
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// `mosquitto_pub` of one QoS 1 message as `client_id`, with an optional client certificate.
+pub async fn mosquitto_pub(
+    port: u16,
+    ca: &Path,
+    cert_key: Option<(&Path, &Path)>,
+    client_id: &str,
+    topic: &str,
+    payload: &str,
+) -> (bool, String) {
+    require("mosquitto_pub", "apt-get install -y mosquitto-clients");
+    let mut args: Vec<String> = vec![
+        "-h".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+        "--cafile".into(),
+        p(ca),
+        "-i".into(),
+        client_id.into(),
+        "-q".into(),
+        "1".into(),
+        "-t".into(),
+        topic.into(),
+        "-m".into(),
+        payload.into(),
+    ];
+    if let Some((cert, key)) = cert_key {
+        args.extend(["--cert".into(), p(cert), "--key".into(), p(key)]);
+    }
+    run("mosquitto_pub", &args, Duration::from_secs(15)).await
+}
+
+/// `openssl s_client` to `port` with `extra` arguments; returns (success, output).
+pub async fn s_client(port: u16, extra: &[&str]) -> (bool, String) {
+    require("openssl", "apt-get install -y openssl");
+    let mut args: Vec<String> = vec![
+        "s_client".into(),
+        "-connect".into(),
+        format!("127.0.0.1:{port}"),
+        "-brief".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    // stdin closed: s_client ends right after the handshake.
+    run("openssl", &args, Duration::from_secs(15)).await
+}
