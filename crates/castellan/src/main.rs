@@ -38,6 +38,11 @@ enum Command {
     /// Show SUIT update manifests.
     #[command(subcommand)]
     Suit(cmd::suit::SuitCommand),
+    /// Factory station: give simulated devices their identity (IDevID) and register them.
+    #[command(subcommand)]
+    Factory(cmd::factory::FactoryCommand),
+    /// Run a simulated device as a fleet member: onboard, telemetry, reconnect with backoff.
+    Agent(cmd::agent::AgentArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +55,8 @@ fn main() -> ExitCode {
         Command::Token(c) => cmd::token::run(c),
         Command::Suit(c) => cmd::suit::run(c),
         Command::Sim(c) => cmd::sim::run(c),
+        Command::Factory(c) => cmd::factory::run(c),
+        Command::Agent(a) => cmd::agent::run(a),
     };
     match result {
         Ok(code) => code,

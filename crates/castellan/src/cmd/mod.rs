@@ -1,6 +1,8 @@
 //! The subcommands of `castellan`, one module each.
 
+pub(crate) mod agent;
 pub(crate) mod demo;
+pub(crate) mod factory;
 pub(crate) mod image;
 pub(crate) mod keys;
 pub(crate) mod sim;

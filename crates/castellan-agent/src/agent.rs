@@ -1,0 +1,413 @@
+//! The device agent (`castellan agent`): boots the simulated device, onboards it when it has
+//! no LDevID yet, then stays connected with the LDevID: telemetry every interval, status with a
+//! last will, commands, and reconnection with exponential backoff and jitter when the server or
+//! the network goes away.
+//!
+//! ```text
+//!  power on ─▶ onboarded? ──no──▶ onboard (IDevID) ──refused──▶ stop with the server's reason
+//!                 │yes               │accepted
+//!                 ▼                  ▼
+//!  connect (LDevID, will: status offline) ─▶ status online ─▶ telemetry … ─▶ count reached: stop
+//!      ▲ backoff 1 s → 60 s + jitter        │ connection lost                │ cmd/reboot
+//!      └────────────────────────────────────┘                                 └─▶ power cycle
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+use crate::backoff::Backoff;
+use crate::error::{AgentError, read_text};
+use crate::identity::{DeviceRecord, IdentityFiles, open_key};
+use crate::mqtt::{ConnectOptions, Endpoint, Message, MqttConnection};
+use crate::onboard::onboard;
+use crate::secure::SecureWorld;
+
+/// Where the agent logs its steps (one line each).
+pub type Logger = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// A logger that prints `HH:MM:SS prefix message` on standard output.
+pub fn stdout_logger(prefix: &str) -> Logger {
+    let prefix = prefix.to_string();
+    Arc::new(move |line: &str| {
+        let s = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        println!(
+            "{:02}:{:02}:{:02} {prefix}{line}",
+            (s / 3600) % 24,
+            (s / 60) % 60,
+            s % 60
+        );
+    })
+}
+
+/// ITS asset holding the device's boot counter (u64, little-endian).
+pub const ITS_UID_BOOT_COUNT: u64 = 0xca57_0001;
+
+/// How an agent runs.
+#[derive(Clone)]
+pub struct AgentConfig {
+    /// The simulated device's directory (with its `identity/`).
+    pub device_dir: PathBuf,
+    /// The broker.
+    pub mqtt: Endpoint,
+    /// Time between telemetry messages.
+    pub interval: Duration,
+    /// Stop after this many telemetry messages (None: run until stopped).
+    pub count: Option<u64>,
+    /// Reconnection schedule.
+    pub backoff: Backoff,
+    /// How long onboarding may wait for the server's answers.
+    pub onboard_timeout: Duration,
+    /// Give up after this many consecutive failed connection attempts (None: never).
+    pub max_failures: Option<u32>,
+    /// Where the steps are logged.
+    pub log: Logger,
+}
+
+impl std::fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentConfig")
+            .field("device_dir", &self.device_dir)
+            .field("mqtt", &self.mqtt)
+            .field("interval", &self.interval)
+            .field("count", &self.count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AgentConfig {
+    /// Defaults of the protocol: telemetry every 5 s, run forever, backoff 1 s → 60 s.
+    pub fn new(device_dir: impl Into<PathBuf>, mqtt: Endpoint, log: Logger) -> AgentConfig {
+        AgentConfig {
+            device_dir: device_dir.into(),
+            mqtt,
+            interval: Duration::from_secs(5),
+            count: None,
+            backoff: Backoff::protocol_default(),
+            onboard_timeout: Duration::from_secs(30),
+            max_failures: None,
+            log,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentReport {
+    /// The device id.
+    pub device_id: String,
+    /// True when this run onboarded the device.
+    pub onboarded_now: bool,
+    /// Telemetry messages published (acknowledged by the broker).
+    pub messages_sent: u64,
+    /// Successful LDevID connections.
+    pub connections: u32,
+    /// Connections lost or refused, then retried.
+    pub reconnects: u32,
+    /// Reboots done on command.
+    pub reboots: u32,
+}
+
+/// Why an operational session ended.
+enum SessionEnd {
+    /// The telemetry count was reached.
+    Done,
+    /// The server asked for a reboot.
+    Reboot,
+}
+
+/// Runs the agent until its telemetry count is reached, onboarding is refused, or (with
+/// `max_failures`) the server stays unreachable.
+pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
+    let log = cfg.log.clone();
+    let files = IdentityFiles::of(&cfg.device_dir);
+    let record = files.record()?;
+    let mut report = AgentReport {
+        device_id: record.serial.clone(),
+        ..AgentReport::default()
+    };
+    let mut world = power_on(&cfg, &log)?;
+    let mut boot_count = count_boot(&world)?;
+    let mut started = Instant::now();
+    let mut backoff = cfg.backoff.clone();
+    loop {
+        let attempt = async {
+            if !files.is_onboarded() {
+                log(&format!(
+                    "no LDevID yet: onboarding with {} over {}",
+                    files.idevid().display(),
+                    cfg.mqtt
+                ));
+                onboard(
+                    &cfg.mqtt,
+                    &files,
+                    &record,
+                    &world,
+                    cfg.onboard_timeout,
+                    &*log,
+                )
+                .await?;
+                report.onboarded_now = true;
+            }
+            let mut session = Session {
+                cfg: &cfg,
+                files: &files,
+                record: &record,
+                world: &world,
+                report: &mut report,
+                backoff: &mut backoff,
+                boot_count,
+                started,
+            };
+            session.run().await
+        };
+        match attempt.await {
+            Ok(SessionEnd::Done) => {
+                log(&format!(
+                    "done: {} telemetry message(s) sent",
+                    report.messages_sent
+                ));
+                world.shut_down()?;
+                return Ok(report);
+            }
+            Ok(SessionEnd::Reboot) => {
+                log("rebooting on command");
+                world.shut_down()?;
+                world = power_on(&cfg, &log)?;
+                boot_count = count_boot(&world)?;
+                started = Instant::now();
+                report.reboots += 1;
+            }
+            Err(e) if e.is_transient() => {
+                report.reconnects += 1;
+                if cfg
+                    .max_failures
+                    .is_some_and(|m| backoff.attempts() + 1 >= m)
+                {
+                    log(&format!(
+                        "giving up after {} attempts: {e}",
+                        backoff.attempts() + 1
+                    ));
+                    world.shut_down()?;
+                    return Err(e);
+                }
+                let delay = backoff.next_delay();
+                log(&format!(
+                    "{e}; retrying in {:.1} s (attempt {})",
+                    delay.as_secs_f64(),
+                    backoff.attempts()
+                ));
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => {
+                log(&format!("stopping: {e}"));
+                let _ = world.shut_down();
+                return Err(e);
+            }
+        }
+    }
+}
+
+fn power_on(cfg: &AgentConfig, log: &Logger) -> Result<SecureWorld, AgentError> {
+    let world = SecureWorld::power_on(&cfg.device_dir)?;
+    let b = world.boot_info();
+    log(&format!(
+        "booted {}: lifecycle {:?}, {} measurement(s), firmware {}",
+        cfg.device_dir.display(),
+        b.lifecycle,
+        b.measurements.len(),
+        b.firmware_version()
+    ));
+    for m in &b.measurements {
+        log(&format!("  measured {m}"));
+    }
+    Ok(world)
+}
+
+/// Increments the boot counter kept in trusted storage and returns it.
+fn count_boot(world: &SecureWorld) -> Result<u64, AgentError> {
+    world.service(|svc| {
+        let mut buf = [0u8; 8];
+        let n = match svc.its_get(ITS_UID_BOOT_COUNT, 0, &mut buf) {
+            Ok(n) => n,
+            Err(castellan_services::ServiceError::DoesNotExist) => 0,
+            Err(e) => return Err(e),
+        };
+        let count = if n == 8 { u64::from_le_bytes(buf) } else { 0 } + 1;
+        svc.its_set(
+            ITS_UID_BOOT_COUNT,
+            &count.to_le_bytes(),
+            castellan_services::ItsFlags::NONE,
+        )?;
+        Ok(count)
+    })
+}
+
+/// One connection with the LDevID.
+struct Session<'a> {
+    cfg: &'a AgentConfig,
+    files: &'a IdentityFiles,
+    record: &'a DeviceRecord,
+    world: &'a SecureWorld,
+    report: &'a mut AgentReport,
+    backoff: &'a mut Backoff,
+    boot_count: u64,
+    started: Instant,
+}
+
+impl Session<'_> {
+    async fn run(&mut self) -> Result<SessionEnd, AgentError> {
+        let id = self.record.serial.clone();
+        let log = self.cfg.log.clone();
+        let key = open_key(self.record, self.files, Some(self.world), true)?;
+        let chain = format!(
+            "{}\n{}",
+            read_text(&self.files.ldevid())?,
+            read_text(&self.files.ldevid_chain())?
+        );
+        let tls = crate::tls::client_config(&read_text(&self.files.mqtt_ca())?, &chain, key)?;
+        let status = format!("dev/{id}/status");
+        let offline = Message {
+            topic: status.clone(),
+            payload: br#"{"online":false}"#.to_vec(),
+            qos: 1,
+            retain: true,
+        };
+        let keep_alive = (self.cfg.interval.as_secs() * 3).clamp(30, 600) as u16;
+        let opts = ConnectOptions {
+            client_id: id.clone(),
+            keep_alive_secs: keep_alive,
+            will: Some(offline.clone()),
+            connect_timeout: Duration::from_secs(10),
+        };
+        let mut conn = MqttConnection::connect(&self.cfg.mqtt, tls, &opts).await?;
+        self.report.connections += 1;
+        self.backoff.reset();
+        log(&format!(
+            "connected to {} with the LDevID as {id} (last will: offline)",
+            self.cfg.mqtt
+        ));
+        conn.subscribe(&format!("dev/{id}/cmd/#"), 1).await?;
+        conn.publish(&Message {
+            payload: br#"{"online":true}"#.to_vec(),
+            ..offline.clone()
+        })
+        .await?;
+        loop {
+            if self
+                .cfg
+                .count
+                .is_some_and(|c| self.report.messages_sent >= c)
+            {
+                conn.publish(&offline).await?;
+                conn.disconnect().await;
+                return Ok(SessionEnd::Done);
+            }
+            let sent = self.report.messages_sent + 1;
+            let telemetry = self.telemetry(sent);
+            conn.publish(&Message::qos1(
+                format!("dev/{id}/telemetry"),
+                telemetry.to_string(),
+            ))
+            .await?;
+            self.report.messages_sent = sent;
+            log(&format!("telemetry #{sent} sent: {telemetry}"));
+            if self.cfg.count.is_some_and(|c| sent >= c) {
+                continue;
+            }
+            let next = Instant::now() + self.cfg.interval;
+            loop {
+                let left = next.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                if let Some(m) = conn.recv(left).await? {
+                    if let Some(end) = self.command(&mut conn, &id, &m).await? {
+                        conn.publish(&offline).await?;
+                        conn.disconnect().await;
+                        return Ok(end);
+                    }
+                }
+            }
+        }
+    }
+
+    fn telemetry(&self, n: u64) -> serde_json::Value {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let uptime = self.started.elapsed().as_secs();
+        // A plausible sensor: a slow daily swing plus a wobble, one decimal.
+        let t = 21.0
+            + 3.0 * ((now % 86_400) as f64 / 86_400.0 * std::f64::consts::TAU).sin()
+            + 0.3 * ((n as f64) * 0.7).sin();
+        serde_json::json!({
+            "ts": now,
+            "uptime_s": uptime,
+            "boot_count": self.boot_count,
+            "firmware": self.world.boot_info().firmware_version(),
+            "temperature_c": (t * 10.0).round() / 10.0,
+            "messages_sent": n,
+        })
+    }
+
+    /// Handles a command; `Some` when the session must end.
+    async fn command(
+        &mut self,
+        conn: &mut MqttConnection,
+        id: &str,
+        m: &Message,
+    ) -> Result<Option<SessionEnd>, AgentError> {
+        let prefix = format!("dev/{id}/cmd/");
+        let Some(name) = m.topic.strip_prefix(&prefix) else {
+            return Ok(None);
+        };
+        let log = self.cfg.log.clone();
+        log(&format!("command {name} received"));
+        let (answer, end) = match name {
+            "reboot" => (
+                serde_json::json!({"ok": true, "rebooting": true}),
+                Some(SessionEnd::Reboot),
+            ),
+            "ping" => (serde_json::json!({"ok": true, "pong": true}), None),
+            "attest" => (self.attest(&m.payload), None),
+            other => (
+                serde_json::json!({"ok": false, "error": format!("unknown command {other}")}),
+                None,
+            ),
+        };
+        conn.publish(&Message::qos1(
+            format!("dev/{id}/up/{name}"),
+            answer.to_string(),
+        ))
+        .await?;
+        Ok(end)
+    }
+
+    /// `cmd/attest {"nonce": hex}` → a fresh attestation token.
+    fn attest(&self, payload: &[u8]) -> serde_json::Value {
+        let nonce = serde_json::from_slice::<serde_json::Value>(payload)
+            .ok()
+            .and_then(|v| v.get("nonce").and_then(|n| n.as_str()).map(str::to_string))
+            .and_then(|n| hex::decode(n).ok());
+        let Some(nonce) = nonce else {
+            return serde_json::json!({"ok": false, "error": "attest needs {\"nonce\": hex}"});
+        };
+        let token = self.world.service(move |svc| {
+            let mut out = vec![0u8; svc.attest_token_size(nonce.len())?];
+            let n = svc.attest_token(&nonce, -1, &mut out)?;
+            out.truncate(n);
+            Ok(out)
+        });
+        match token {
+            Ok(t) => serde_json::json!({"ok": true, "token": hex::encode(t)}),
+            Err(e) => serde_json::json!({"ok": false, "error": e.to_string()}),
+        }
+    }
+}

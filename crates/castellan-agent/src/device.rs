@@ -1,0 +1,313 @@
+//! The simulated device a factory station and an agent work on: its standard flash layout, a
+//! firmware kit (signing key, bootloader and application images) to build one from scratch, the
+//! boot chain, and the configuration its secure services start with. The `castellan sim`
+//! commands use the same helpers, so every simulated device is built and booted one way.
+//!
+//! ```text
+//!  FirmwareKit::load_or_create(dir)   signing-key.pem · bootloader.bin · app-<v>.bin
+//!        │ build_device(dir, kit)
+//!        ▼
+//!  SimDevice: root-key hash in OTP, key fuses locked, lifecycle secured, images flashed
+//!        │ boot_device()                      ROM stage → bootloader → BootReport
+//!        ▼
+//!  services_config() ─▶ SecureServices::from_boot_report (see `secure`)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use castellan_boot::{
+    BootConfig, BootReport, FlashLayout, Lifecycle, UpgradeMode, advance_lifecycle, boot,
+    lock_key_regions, program_root_key_hash, read_lifecycle, read_root_key_hash,
+};
+use castellan_hal::{Flash as _, Partition};
+use castellan_image::{KeyType, PublicKeyFormat, SignOptions, SigningKey, Version, sign_image};
+use castellan_services::{FwuConfig, ItsConfig, ServicesConfig};
+use castellan_sim::{DeviceConfig, FlashConfig, SimDevice};
+
+use crate::error::{AgentError, read, read_text, write};
+
+/// Implementation id reported by simulated devices (SHA-256 of "castellan-sim").
+pub const SIM_IMPLEMENTATION_ID: [u8; 32] = [
+    0x5c, 0x3e, 0x1b, 0x6a, 0x0d, 0x92, 0x47, 0x88, 0x21, 0x5f, 0xa0, 0x13, 0x77, 0xc4, 0x09, 0xe2,
+    0x3b, 0x68, 0xd1, 0x4f, 0x90, 0x2a, 0xb5, 0x06, 0xee, 0x71, 0x38, 0xcd, 0x14, 0x5b, 0x82, 0xf9,
+];
+
+/// Size of each image slot of the standard layout.
+pub const SLOT_SIZE: u32 = 0x20000;
+/// Size of the bootloader partition of the standard layout.
+pub const BOOTLOADER_SIZE: u32 = 0x10000;
+/// Flash sector size of the standard layout.
+pub const SECTOR_SIZE: u32 = 0x1000;
+/// Flash write size of the standard layout.
+pub const WRITE_SIZE: u32 = 4;
+
+/// The standard layout (what `castellan sim create` makes with its defaults): bootloader,
+/// primary, secondary, scratch, status, and the trusted-storage key area and banks.
+pub fn standard_config() -> DeviceConfig {
+    let s = SECTOR_SIZE;
+    let parts = [
+        ("bootloader", BOOTLOADER_SIZE),
+        ("primary", SLOT_SIZE),
+        ("secondary", SLOT_SIZE),
+        ("scratch", s),
+        ("status", s),
+        ("its-key", s),
+        ("its", 4 * s),
+    ];
+    let total: u32 = parts.iter().map(|(_, n)| n).sum();
+    let mut cfg = DeviceConfig::new(FlashConfig {
+        size: total,
+        sector_size: s,
+        write_size: WRITE_SIZE,
+        erased_value: 0xff,
+    });
+    let mut off = 0;
+    for (name, size) in parts {
+        cfg = cfg.with_partition(name, off, size);
+        off += size;
+    }
+    cfg
+}
+
+/// Opens the device saved in `dir` and reads its flash layout.
+pub fn open(dir: &Path) -> Result<(SimDevice, FlashLayout), AgentError> {
+    let dev = SimDevice::open(dir).map_err(|e| {
+        AgentError::Device(format!(
+            "{}: no simulated device here ({e}); create one with `castellan sim create` or \
+             `castellan factory provision --new`",
+            dir.display()
+        ))
+    })?;
+    let layout = FlashLayout::from_table(|n| dev.partition(n))
+        .map_err(|e| AgentError::Device(format!("{}: bad partition table: {e}", dir.display())))?;
+    Ok((dev, layout))
+}
+
+/// The upgrade strategy a layout allows (overwrite-only without a scratch partition).
+pub fn upgrade_mode(layout: &FlashLayout) -> UpgradeMode {
+    if layout.scratch.is_some() {
+        UpgradeMode::Swap
+    } else {
+        UpgradeMode::OverwriteOnly
+    }
+}
+
+/// Powers the device off and on and runs the boot chain (ROM stage, bootloader).
+pub fn boot_device(dev: &mut SimDevice, layout: &FlashLayout) -> Result<BootReport, AgentError> {
+    dev.power_cycle();
+    let config = BootConfig {
+        upgrade: upgrade_mode(layout),
+        ..BootConfig::default()
+    };
+    boot(&mut dev.flash, &mut dev.otp, &mut dev.uds, layout, &config)
+        .map_err(|e| AgentError::Boot(e.to_string()))
+}
+
+/// The configuration the device's secure services start with: trusted storage in the `its` and
+/// `its-key` partitions, the simulator's implementation id, and the update service over the
+/// boot slots with the root key.
+pub fn services_config(
+    dev: &SimDevice,
+    layout: &FlashLayout,
+) -> Result<ServicesConfig, AgentError> {
+    let part = |name: &str| {
+        dev.partition(name)
+            .ok_or_else(|| AgentError::Device(format!("the device has no `{name}` partition")))
+    };
+    let its = ItsConfig::new(part("its")?, part("its-key")?);
+    let root = read_root_key_hash(&dev.otp)
+        .map_err(|e| AgentError::Device(e.to_string()))?
+        .ok_or_else(|| AgentError::Device("no root key provisioned".into()))?;
+    Ok(
+        ServicesConfig::new(its, SIM_IMPLEMENTATION_ID).with_fwu(FwuConfig {
+            layout: *layout,
+            key: castellan_image::TrustedKey::Sha256OfSpki(root),
+            trial: true,
+        }),
+    )
+}
+
+/// Erases a partition and writes `data` at its start (padded to the write size).
+pub fn write_partition(
+    dev: &mut SimDevice,
+    part: Partition,
+    data: &[u8],
+) -> Result<(), AgentError> {
+    if data.len() > part.size as usize {
+        return Err(AgentError::InvalidInput(format!(
+            "the image ({} bytes) is larger than the partition ({} bytes)",
+            data.len(),
+            part.size
+        )));
+    }
+    let w = dev.flash.write_size();
+    let mut buf = data.to_vec();
+    buf.resize(data.len().div_ceil(w) * w, dev.flash.erased_value());
+    let e = |e: castellan_hal::HalError| AgentError::Device(format!("flash: {e:?}"));
+    part.erase_all(&mut dev.flash).map_err(e)?;
+    part.write(&mut dev.flash, 0, &buf).map_err(e)?;
+    Ok(())
+}
+
+/// What a factory line needs to build simulated devices from scratch: the firmware signing key
+/// (its hash becomes the root key in OTP) and the signed bootloader and application images.
+pub struct FirmwareKit {
+    /// Directory the kit is kept in.
+    pub dir: PathBuf,
+    /// The firmware signing key (ECDSA P-256).
+    pub key: SigningKey,
+    /// The signed bootloader (MCUboot format, boot-record type "BL").
+    pub bootloader: Vec<u8>,
+    /// The signed application (MCUboot format, type "APP", confirmed, padded to the slot).
+    pub app: Vec<u8>,
+    /// The application's version.
+    pub app_version: Version,
+}
+
+impl std::fmt::Debug for FirmwareKit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirmwareKit")
+            .field("dir", &self.dir)
+            .field("app_version", &self.app_version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The kit's file names.
+const KIT_KEY: &str = "signing-key.pem";
+const KIT_BOOTLOADER: &str = "bootloader.bin";
+
+impl FirmwareKit {
+    /// Loads the kit kept in `dir`, or creates it (a new signing key, bootloader 1.0.0 and
+    /// application `app_version`) and saves it there. Devices built from one kit share their
+    /// reference measurements.
+    pub fn load_or_create(dir: &Path, app_version: Version) -> Result<FirmwareKit, AgentError> {
+        let key_path = dir.join(KIT_KEY);
+        let key = if key_path.exists() {
+            SigningKey::from_pkcs8_pem(&read_text(&key_path)?)
+                .map_err(|e| AgentError::Pki(format!("{}: {e}", key_path.display())))?
+        } else {
+            let key = SigningKey::generate(KeyType::EcdsaP256);
+            let pem = key
+                .to_pkcs8_pem()
+                .map_err(|e| AgentError::Pki(e.to_string()))?;
+            write(&key_path, pem.as_bytes())?;
+            key
+        };
+        let bl_path = dir.join(KIT_BOOTLOADER);
+        let bootloader = if bl_path.exists() {
+            read(&bl_path)?
+        } else {
+            let image = sign_firmware(&key, "BL", Version::new(1, 0, 0, 0), b"bootloader")?;
+            write(&bl_path, &image)?;
+            image
+        };
+        let app_path = dir.join(format!("app-{app_version}.bin"));
+        let app = if app_path.exists() {
+            read(&app_path)?
+        } else {
+            let image = sign_firmware(&key, "APP", app_version, b"application")?;
+            write(&app_path, &image)?;
+            image
+        };
+        Ok(FirmwareKit {
+            dir: dir.to_path_buf(),
+            key,
+            bootloader,
+            app,
+            app_version,
+        })
+    }
+
+    /// An application image signed with the kit's key but with other contents (`variant`): what
+    /// an attacker who obtained a validly signed build, or a stale one, would flash. It boots;
+    /// its measurement differs from the reference.
+    pub fn other_app(&self, variant: &[u8]) -> Result<Vec<u8>, AgentError> {
+        sign_firmware(&self.key, "APP", self.app_version, variant)
+    }
+}
+
+/// Signs a synthetic firmware image of type `sw_type` (12 KiB of bytes derived from `label`).
+pub fn sign_firmware(
+    key: &SigningKey,
+    sw_type: &str,
+    version: Version,
+    label: &[u8],
+) -> Result<Vec<u8>, AgentError> {
+    let mut payload = Vec::with_capacity(12 * 1024);
+    payload.extend_from_slice(b"castellan simulated firmware: ");
+    payload.extend_from_slice(label);
+    let mut x: u32 = label.iter().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    });
+    while payload.len() < 12 * 1024 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        payload.push(x as u8);
+    }
+    let is_app = sw_type == "APP";
+    let opts = SignOptions {
+        version,
+        pad_header: true,
+        public_key_format: PublicKeyFormat::Full,
+        security_counter: Some(1),
+        boot_record: Some(sw_type.to_string()),
+        slot_size: if is_app { SLOT_SIZE } else { 0 },
+        align: WRITE_SIZE,
+        pad: is_app,
+        confirm: is_app,
+        ..SignOptions::default()
+    };
+    sign_image(&payload, key, &opts).map_err(|e| AgentError::Pki(format!("cannot sign: {e}")))
+}
+
+/// Builds a simulated device in `dir` (which must not hold one): the standard layout, the kit's
+/// key hash as root key in OTP, key fuses locked, lifecycle secured, bootloader and application
+/// flashed. The device then boots.
+///
+/// The lifecycle is secured before any key is generated on purpose: the DICE mode (and so
+/// `CDI_Seal` and `CDI_Attest`) changes with it, so keys made earlier would be lost.
+pub fn build_device(dir: &Path, kit: &FirmwareKit) -> Result<(), AgentError> {
+    let mut dev = SimDevice::create(dir, standard_config())
+        .map_err(|e| AgentError::Device(format!("cannot create {}: {e}", dir.display())))?;
+    let root = castellan_image::signer_id(&kit.key.public_spki_der());
+    let b = |e: castellan_boot::BootError| AgentError::Device(e.to_string());
+    program_root_key_hash(&mut dev.otp, &root).map_err(b)?;
+    advance_lifecycle(&mut dev.otp, Lifecycle::PsaRotProvisioning).map_err(b)?;
+    secure_lifecycle(&mut dev.otp)?;
+    let layout = FlashLayout::from_table(|n| dev.partition(n)).map_err(b)?;
+    write_partition(&mut dev, layout.bootloader, &kit.bootloader)?;
+    write_partition(&mut dev, layout.primary, &kit.app)?;
+    dev.save()
+        .map_err(|e| AgentError::Device(format!("cannot save: {e}")))
+}
+
+/// Locks the key fuses and moves the lifecycle to secured, unless it is there already.
+pub fn secure_lifecycle<O: castellan_hal::OtpFuses>(otp: &mut O) -> Result<bool, AgentError> {
+    let b = |e: castellan_boot::BootError| AgentError::Device(e.to_string());
+    let lc = read_lifecycle(otp).map_err(b)?;
+    match lc {
+        Lifecycle::Secured => Ok(false),
+        Lifecycle::AssemblyAndTest | Lifecycle::PsaRotProvisioning => {
+            if lc == Lifecycle::AssemblyAndTest {
+                advance_lifecycle(otp, Lifecycle::PsaRotProvisioning).map_err(b)?;
+            }
+            lock_key_regions(otp).map_err(b)?;
+            advance_lifecycle(otp, Lifecycle::Secured).map_err(b)?;
+            Ok(true)
+        }
+        other => Err(AgentError::Device(format!(
+            "lifecycle {other:?}: the device cannot be provisioned"
+        ))),
+    }
+}
+
+/// Replaces the application in the primary slot of the device in `dir` (tests and demo: the
+/// "tampered firmware" device).
+pub fn replace_app(dir: &Path, image: &[u8]) -> Result<(), AgentError> {
+    let (mut dev, layout) = open(dir)?;
+    write_partition(&mut dev, layout.primary, image)?;
+    dev.save()
+        .map_err(|e| AgentError::Device(format!("cannot save: {e}")))
+}

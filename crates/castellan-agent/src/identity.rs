@@ -1,0 +1,348 @@
+//! Device keys and the files that hold a device's certificates.
+//!
+//! A [`DeviceKey`] signs SHA-256 digests with ECDSA P-256 and tells its public key; that is all
+//! CSRs and TLS client authentication need. Two backends:
+//!
+//! | backend | where the private key lives | used for |
+//! |---|---|---|
+//! | [`ServiceKey`] | the device's crypto service (`sign_hash`), never exported | simulated MCUs |
+//! | [`PemKey`] | a PKCS#8 PEM file on disk | Linux-class devices, interop tests |
+//!
+//! ```text
+//!  identity/
+//!    device.json       serial, device class, firmware version, key backend
+//!    idevid.pem        factory identity (manufacturer CA)      chain.pem   manufacturer CA + root
+//!    mqtt-ca.pem       CA bundle that signs the server certificate
+//!    ldevid.pem        operational identity (operational CA)   ldevid-chain.pem
+//!    policy.json       the topics the server granted at onboarding
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use castellan_services::{Algorithm, KeyAttributes, KeyId, KeyType, KeyUsage};
+use p256::ecdsa::signature::hazmat::PrehashSigner as _;
+use p256::pkcs8::DecodePrivateKey as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{AgentError, read_text, write};
+use crate::secure::SecureWorld;
+
+/// Persistent key id of the operational (LDevID) key in the crypto service (user range).
+pub const KEY_ID_OPERATIONAL: KeyId = 0x0000_1d01;
+
+/// An ECDSA P-256 key that signs SHA-256 digests without showing its private half.
+pub trait DeviceKey: Send + Sync + std::fmt::Debug {
+    /// The public key, SEC1 uncompressed (65 bytes).
+    fn public_key(&self) -> [u8; 65];
+    /// ECDSA P-256 signature `r ‖ s` over a SHA-256 digest.
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<[u8; 64], AgentError>;
+}
+
+/// A key held by the crypto service of a simulated device.
+#[derive(Debug, Clone)]
+pub struct ServiceKey {
+    world: SecureWorld,
+    id: KeyId,
+    public: [u8; 65],
+}
+
+impl ServiceKey {
+    /// The device identity key (IDevID), generated in the crypto service if it does not exist
+    /// yet (`provision_identity_key`).
+    pub fn identity(world: &SecureWorld) -> Result<ServiceKey, AgentError> {
+        let public = world.service(|svc| svc.provision_identity_key())?;
+        Ok(ServiceKey {
+            world: world.clone(),
+            id: castellan_services::KEY_ID_DEVICE_IDENTITY,
+            public,
+        })
+    }
+
+    /// The existing key `id` (its public key read from the service).
+    pub fn existing(world: &SecureWorld, id: KeyId) -> Result<ServiceKey, AgentError> {
+        let public = world.service(move |svc| {
+            let mut out = [0u8; 65];
+            svc.export_public_key(id, &mut out)?;
+            Ok(out)
+        })?;
+        Ok(ServiceKey {
+            world: world.clone(),
+            id,
+            public,
+        })
+    }
+
+    /// A new operational key: any previous key under `id` is destroyed, then a persistent
+    /// P-256 signing key is generated inside the service (no `EXPORT` usage).
+    pub fn generate_operational(world: &SecureWorld, id: KeyId) -> Result<ServiceKey, AgentError> {
+        world.service(move |svc| {
+            match svc.destroy_key(id) {
+                Ok(()) | Err(castellan_services::ServiceError::DoesNotExist) => {}
+                Err(e) => return Err(e),
+            }
+            let attrs = KeyAttributes::new(KeyType::ECC_KEY_PAIR_SECP_R1)
+                .with_bits(256)
+                .with_usage(KeyUsage::SIGN_HASH.union(KeyUsage::VERIFY_HASH))
+                .with_algorithm(Algorithm::ECDSA_SHA_256)
+                .persistent(id);
+            svc.generate_key(&attrs)?;
+            Ok(())
+        })?;
+        Self::existing(world, id)
+    }
+
+    /// The key's identifier in the crypto service.
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+}
+
+impl DeviceKey for ServiceKey {
+    fn public_key(&self) -> [u8; 65] {
+        self.public
+    }
+
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<[u8; 64], AgentError> {
+        let (id, digest) = (self.id, *digest);
+        self.world.service(move |svc| {
+            let mut sig = [0u8; 64];
+            svc.sign_hash(id, Algorithm::ECDSA_SHA_256, &digest, &mut sig)?;
+            Ok(sig)
+        })
+    }
+}
+
+/// A key in a PKCS#8 PEM file (for Linux-class devices whose identity is a file, and interop
+/// tests).
+pub struct PemKey {
+    key: p256::ecdsa::SigningKey,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for PemKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PemKey")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PemKey {
+    /// Loads the P-256 key in `path`, or generates one there (mode 0600) when the file does not
+    /// exist.
+    pub fn load_or_generate(path: &Path) -> Result<PemKey, AgentError> {
+        if path.exists() {
+            let pem = read_text(path)?;
+            let key = p256::ecdsa::SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
+                AgentError::Pki(format!("{}: not a P-256 key: {e}", path.display()))
+            })?;
+            return Ok(PemKey {
+                key,
+                path: path.to_path_buf(),
+            });
+        }
+        use p256::elliptic_curve::Generate as _;
+        use p256::pkcs8::EncodePrivateKey as _;
+        let mut rng = getrandom::rand_core::UnwrapErr(getrandom::SysRng);
+        let key = p256::ecdsa::SigningKey::generate_from_rng(&mut rng);
+        let pem = key
+            .to_pkcs8_pem(Default::default())
+            .map_err(|e| AgentError::Pki(e.to_string()))?;
+        write(path, pem.as_bytes())?;
+        restrict_permissions(path)?;
+        Ok(PemKey {
+            key,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl DeviceKey for PemKey {
+    fn public_key(&self) -> [u8; 65] {
+        let point = self.key.verifying_key().to_sec1_point(false);
+        let mut out = [0u8; 65];
+        out.copy_from_slice(point.as_bytes());
+        out
+    }
+
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<[u8; 64], AgentError> {
+        let sig: p256::ecdsa::Signature = self
+            .key
+            .sign_prehash(digest)
+            .map_err(|e| AgentError::Pki(format!("signing failed: {e}")))?;
+        let mut out = [0u8; 64];
+        out.copy_from_slice(&sig.to_bytes());
+        Ok(out)
+    }
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) -> Result<(), AgentError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+        AgentError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) -> Result<(), AgentError> {
+    Ok(())
+}
+
+/// A PKCS#10 CSR (DER) for `key` with subject `CN=common_name`, signed by the key itself
+/// (inside the crypto service for a [`ServiceKey`]).
+pub fn build_csr(key: &dyn DeviceKey, common_name: &str) -> Result<Vec<u8>, AgentError> {
+    // serialNumber is a PrintableString, which has no '_': only add it when the serial fits.
+    let printable = common_name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-. ".contains(&b));
+    let serial = printable.then_some(common_name);
+    castellan_pki::build_csr(&key.public_key(), common_name, serial, |msg: &[u8]| {
+        let digest: [u8; 32] = Sha256::digest(msg).into();
+        key.sign_digest(&digest)
+    })
+    .map_err(|e| AgentError::Pki(format!("cannot build the CSR: {e}")))
+}
+
+/// Which backend holds a device's keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum KeyStorage {
+    /// The crypto service of the simulated device in the same directory.
+    Service,
+    /// PEM files (identity and operational keys) in the identity directory.
+    PemFile {
+        /// The identity key file.
+        identity: PathBuf,
+    },
+}
+
+/// What the factory recorded about a device (`identity/device.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    /// Serial number = device id = certificate CN.
+    pub serial: String,
+    /// Device class.
+    pub device_class: String,
+    /// Firmware version at the factory.
+    pub firmware_version: String,
+    /// Where the keys live.
+    pub keys: KeyStorage,
+}
+
+/// The identity files of a device, under `<device dir>/identity/`.
+#[derive(Debug, Clone)]
+pub struct IdentityFiles {
+    dir: PathBuf,
+}
+
+impl IdentityFiles {
+    /// The identity directory of the device in `device_dir`.
+    pub fn of(device_dir: &Path) -> IdentityFiles {
+        IdentityFiles {
+            dir: device_dir.join("identity"),
+        }
+    }
+
+    /// The identity directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `device.json`.
+    pub fn record_path(&self) -> PathBuf {
+        self.dir.join("device.json")
+    }
+    /// `idevid.pem`.
+    pub fn idevid(&self) -> PathBuf {
+        self.dir.join("idevid.pem")
+    }
+    /// `chain.pem` (manufacturer CA and root).
+    pub fn chain(&self) -> PathBuf {
+        self.dir.join("chain.pem")
+    }
+    /// `mqtt-ca.pem` (the CA bundle that signs the server certificate).
+    pub fn mqtt_ca(&self) -> PathBuf {
+        self.dir.join("mqtt-ca.pem")
+    }
+    /// `ldevid.pem`.
+    pub fn ldevid(&self) -> PathBuf {
+        self.dir.join("ldevid.pem")
+    }
+    /// `ldevid-chain.pem` (operational CA and root).
+    pub fn ldevid_chain(&self) -> PathBuf {
+        self.dir.join("ldevid-chain.pem")
+    }
+    /// `policy.json`.
+    pub fn policy(&self) -> PathBuf {
+        self.dir.join("policy.json")
+    }
+    /// `operational-key.pem` (PEM backend only).
+    pub fn operational_key_pem(&self) -> PathBuf {
+        self.dir.join("operational-key.pem")
+    }
+
+    /// Reads `device.json`.
+    pub fn record(&self) -> Result<DeviceRecord, AgentError> {
+        let path = self.record_path();
+        if !path.exists() {
+            return Err(AgentError::NotProvisioned(format!(
+                "{} is missing: run `castellan factory provision` first",
+                path.display()
+            )));
+        }
+        serde_json::from_str(&read_text(&path)?)
+            .map_err(|e| AgentError::Device(format!("{}: {e}", path.display())))
+    }
+
+    /// Writes `device.json`.
+    pub fn write_record(&self, record: &DeviceRecord) -> Result<(), AgentError> {
+        let json =
+            serde_json::to_string_pretty(record).map_err(|e| AgentError::Device(e.to_string()))?;
+        write(&self.record_path(), json.as_bytes())
+    }
+
+    /// True when the device holds an LDevID.
+    pub fn is_onboarded(&self) -> bool {
+        self.ldevid().exists()
+    }
+}
+
+/// Opens the key of `kind` (identity or operational) a device record names. The operational key
+/// must exist (it is made at onboarding).
+pub fn open_key(
+    record: &DeviceRecord,
+    files: &IdentityFiles,
+    world: Option<&SecureWorld>,
+    operational: bool,
+) -> Result<Arc<dyn DeviceKey>, AgentError> {
+    match (&record.keys, world) {
+        (KeyStorage::Service, Some(w)) => Ok(Arc::new(if operational {
+            ServiceKey::existing(w, KEY_ID_OPERATIONAL)?
+        } else {
+            ServiceKey::identity(w)?
+        })),
+        (KeyStorage::Service, None) => Err(AgentError::InvalidInput(
+            "the keys live in the simulated device's crypto service, which is not running".into(),
+        )),
+        (KeyStorage::PemFile { identity }, _) => {
+            let path = if operational {
+                files.operational_key_pem()
+            } else {
+                identity.clone()
+            };
+            if !path.exists() {
+                return Err(AgentError::NotProvisioned(format!(
+                    "{} is missing",
+                    path.display()
+                )));
+            }
+            Ok(Arc::new(PemKey::load_or_generate(&path)?))
+        }
+    }
+}

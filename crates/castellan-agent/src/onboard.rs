@@ -1,0 +1,215 @@
+//! Onboarding (fleet protocol, "Onboarding"): with its IDevID the device proves who it is, with
+//! a fresh attestation token over the server's nonce it proves what it runs, and with a CSR of a
+//! new operational key (generated in its crypto service) it asks for its LDevID.
+//!
+//! ```text
+//!  CONNECT (IDevID) · SUBSCRIBE dev/<id>/down/onboard/#
+//!  PUBLISH dev/<id>/up/onboard/hello {}            ──▶
+//!                                                  ◀── dev/<id>/down/onboard/challenge {"nonce"}
+//!  token = attest_token(nonce); key = generate; csr = build_csr(key)
+//!  PUBLISH dev/<id>/up/onboard/evidence {"token","csr"} ──▶
+//!                                                  ◀── dev/<id>/down/onboard/result
+//!  accepted: store ldevid.pem, ldevid-chain.pem, policy.json · refused: the server's reason
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::error::{AgentError, read_text, write};
+use crate::factory::check_certificate;
+use crate::identity::{
+    DeviceKey, DeviceRecord, IdentityFiles, KEY_ID_OPERATIONAL, KeyStorage, PemKey, ServiceKey,
+    build_csr, open_key,
+};
+use crate::mqtt::{ConnectOptions, Endpoint, Message, MqttConnection};
+use crate::secure::SecureWorld;
+
+/// The answer on `dev/<id>/down/onboard/result`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OnboardingResult {
+    /// True when the device was admitted.
+    pub accepted: bool,
+    /// Why it was refused.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The LDevID.
+    #[serde(default)]
+    pub ldevid_pem: Option<String>,
+    /// Operational CA and root.
+    #[serde(default)]
+    pub chain_pem: Option<String>,
+    /// The topics granted.
+    #[serde(default)]
+    pub policy: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Challenge {
+    nonce: String,
+}
+
+/// Onboards the device: returns once the LDevID is stored, or the server's refusal as
+/// [`AgentError::OnboardingRefused`].
+pub async fn onboard(
+    endpoint: &Endpoint,
+    files: &IdentityFiles,
+    record: &DeviceRecord,
+    world: &SecureWorld,
+    timeout: Duration,
+    log: &(dyn Fn(&str) + Send + Sync),
+) -> Result<(), AgentError> {
+    let id = &record.serial;
+    let identity = open_key(record, files, Some(world), false)?;
+    let chain = format!(
+        "{}\n{}",
+        read_text(&files.idevid())?,
+        read_text(&files.chain())?
+    );
+    let tls = crate::tls::client_config(&read_text(&files.mqtt_ca())?, &chain, identity)?;
+    let opts = ConnectOptions {
+        client_id: id.clone(),
+        keep_alive_secs: 30,
+        will: None,
+        connect_timeout: Duration::from_secs(10),
+    };
+    let mut conn = MqttConnection::connect(endpoint, tls, &opts).await?;
+    log(&format!(
+        "onboarding: connected to {endpoint} with the IDevID (TLS client key in the {})",
+        key_place(record)
+    ));
+    let down = format!("dev/{id}/down/onboard");
+    conn.subscribe(&format!("{down}/#"), 1).await?;
+    conn.publish(&Message::qos1(format!("dev/{id}/up/onboard/hello"), "{}"))
+        .await?;
+    log("onboarding: hello sent, waiting for the server's challenge");
+    let deadline = Instant::now() + timeout;
+    let (topic, payload) = wait_for(
+        &mut conn,
+        &[
+            format!("{down}/challenge").as_str(),
+            format!("{down}/result").as_str(),
+        ],
+        deadline,
+    )
+    .await?;
+    if topic.ends_with("/result") {
+        conn.disconnect().await;
+        return Err(refusal(&payload));
+    }
+    let challenge: Challenge = serde_json::from_slice(&payload)
+        .map_err(|e| AgentError::Protocol(format!("challenge: {e}")))?;
+    let nonce = hex::decode(&challenge.nonce)
+        .map_err(|_| AgentError::Protocol("the challenge nonce is not hex".into()))?;
+    if ![32, 48, 64].contains(&nonce.len()) {
+        return Err(AgentError::Protocol(format!(
+            "the challenge nonce has {} bytes (32, 48 or 64 expected)",
+            nonce.len()
+        )));
+    }
+    let token = world.service(move |svc| {
+        let mut out = vec![0u8; svc.attest_token_size(nonce.len())?];
+        let n = svc.attest_token(&nonce, -1, &mut out)?;
+        out.truncate(n);
+        Ok(out)
+    })?;
+    let operational = new_operational_key(record, files, world)?;
+    let csr = build_csr(operational.as_ref(), id)?;
+    let evidence = serde_json::json!({"token": hex::encode(&token), "csr": hex::encode(&csr)});
+    conn.publish(&Message::qos1(
+        format!("dev/{id}/up/onboard/evidence"),
+        evidence.to_string(),
+    ))
+    .await?;
+    log(&format!(
+        "onboarding: evidence sent (attestation token {} bytes over the nonce, CSR of a new \
+         operational key generated in the {})",
+        token.len(),
+        key_place(record)
+    ));
+    let (_, payload) = wait_for(&mut conn, &[format!("{down}/result").as_str()], deadline).await?;
+    conn.disconnect().await;
+    let result: OnboardingResult = serde_json::from_slice(&payload)
+        .map_err(|e| AgentError::Protocol(format!("onboarding result: {e}")))?;
+    if !result.accepted {
+        return Err(AgentError::OnboardingRefused(
+            result.reason.unwrap_or_else(|| "no reason given".into()),
+        ));
+    }
+    let ldevid = result
+        .ldevid_pem
+        .ok_or_else(|| AgentError::Protocol("accepted without an LDevID".into()))?;
+    check_certificate(&ldevid, id, &operational.public_key(), "LDevID")?;
+    write(
+        &files.ldevid_chain(),
+        result.chain_pem.unwrap_or_default().as_bytes(),
+    )?;
+    if let Some(policy) = result.policy {
+        write(&files.policy(), policy.to_string().as_bytes())?;
+    }
+    // Written last: its presence is what "onboarded" means.
+    write(&files.ldevid(), ldevid.as_bytes())?;
+    log("onboarding: accepted; LDevID stored");
+    Ok(())
+}
+
+fn key_place(record: &DeviceRecord) -> &'static str {
+    match record.keys {
+        KeyStorage::Service => "crypto service",
+        KeyStorage::PemFile { .. } => "PEM file",
+    }
+}
+
+fn refusal(payload: &[u8]) -> AgentError {
+    match serde_json::from_slice::<OnboardingResult>(payload) {
+        Ok(r) => {
+            AgentError::OnboardingRefused(r.reason.unwrap_or_else(|| "no reason given".into()))
+        }
+        Err(e) => AgentError::Protocol(format!("onboarding result: {e}")),
+    }
+}
+
+/// A new operational key in the device's key storage (replacing any earlier one).
+fn new_operational_key(
+    record: &DeviceRecord,
+    files: &IdentityFiles,
+    world: &SecureWorld,
+) -> Result<Arc<dyn DeviceKey>, AgentError> {
+    match record.keys {
+        KeyStorage::Service => Ok(Arc::new(ServiceKey::generate_operational(
+            world,
+            KEY_ID_OPERATIONAL,
+        )?)),
+        KeyStorage::PemFile { .. } => {
+            let path = files.operational_key_pem();
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(|source| AgentError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            Ok(Arc::new(PemKey::load_or_generate(&path)?))
+        }
+    }
+}
+
+/// Waits for a message on one of `topics` (others are ignored).
+async fn wait_for(
+    conn: &mut MqttConnection,
+    topics: &[&str],
+    deadline: Instant,
+) -> Result<(String, Vec<u8>), AgentError> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(AgentError::Timeout("the server's onboarding answer"));
+        }
+        if let Some(m) = conn.recv(left).await? {
+            if topics.contains(&m.topic.as_str()) {
+                return Ok((m.topic, m.payload));
+            }
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The device side against the real embedded broker (rmqtt, mutual TLS) and the real fleet PKI,
+//! with a small onboarding responder standing in for the fleet server's appraisal. It proves the
+//! parts the fleet server does not own: the TLS client key stays in the crypto service (rustls
+//! signs through `sign_hash`), the IDevID passes `openssl verify`, the MQTT client onboards and
+//! publishes, and a device whose firmware was replaced is refused.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use castellan_agent::factory::{RegistrationRequest, RegistrationResponse};
+use castellan_agent::{
+    AgentConfig, AgentError, Backoff, Endpoint, FirmwareKit, KeyChoice, ProvisionRequest,
+    build_device,
+};
+use castellan_broker::{AllowAllVerified, Broker, BrokerConfig, BrokerHandle, NoAudit};
+use castellan_image::Version;
+use castellan_pki::{CaKind, KeyBackend, LdevidKey, Pki};
+
+struct Fleet {
+    pki: Arc<Pki>,
+    broker: Arc<BrokerHandle>,
+    /// Registered IAK per device (what the factory recorded).
+    iaks: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    /// Telemetry topics received.
+    telemetry: Arc<Mutex<Vec<String>>>,
+}
+
+async fn fleet(dir: &Path) -> Fleet {
+    let pki = Arc::new(Pki::init(&dir.join("pki"), KeyBackend::Files).unwrap());
+    let server = pki.issue_server_cert(&["localhost", "127.0.0.1"]).unwrap();
+    let cert = dir.join("server.pem");
+    let key = dir.join("server.key");
+    let clients = dir.join("clients.pem");
+    std::fs::write(
+        &cert,
+        format!("{}{}", server.certificate.pem, server.chain_pem),
+    )
+    .unwrap();
+    std::fs::write(&key, server.key_pem.as_bytes()).unwrap();
+    std::fs::write(&clients, pki.client_ca_bundle_pem()).unwrap();
+    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let broker = Arc::new(
+        Broker::start(BrokerConfig::new(
+            listen,
+            cert,
+            key,
+            clients,
+            Arc::new(AllowAllVerified),
+            Arc::new(NoAudit),
+        ))
+        .await
+        .unwrap(),
+    );
+    let fleet = Fleet {
+        pki,
+        broker,
+        iaks: Arc::default(),
+        telemetry: Arc::default(),
+    };
+    responder(&fleet);
+    fleet
+}
+
+/// The onboarding half of the fleet server, reduced to what the protocol says: a nonce per
+/// hello, the token verified with the IAK the factory registered, an LDevID for the CSR.
+fn responder(fleet: &Fleet) {
+    let mut events = fleet.broker.subscribe_events();
+    let (pki, iaks, telemetry) = (
+        fleet.pki.clone(),
+        fleet.iaks.clone(),
+        fleet.telemetry.clone(),
+    );
+    let publisher = fleet.broker.clone();
+    tokio::spawn(async move {
+        let mut nonces = std::collections::HashMap::new();
+        while let Some(m) = events.recv().await {
+            let id = m.device_id.clone();
+            let down = format!("dev/{id}/down/onboard");
+            if m.topic.ends_with("/up/onboard/hello") {
+                let nonce: [u8; 32] =
+                    std::array::from_fn(|i| (i as u8) ^ 0x5a ^ nonces.len() as u8);
+                nonces.insert(id.clone(), nonce);
+                let body = serde_json::json!({"nonce": hex::encode(nonce)}).to_string();
+                publisher
+                    .publish(&format!("{down}/challenge"), body, 1)
+                    .await
+                    .unwrap();
+            } else if m.topic.ends_with("/up/onboard/evidence") {
+                let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+                let token = hex::decode(v["token"].as_str().unwrap()).unwrap();
+                let csr = hex::decode(v["csr"].as_str().unwrap()).unwrap();
+                let iak = iaks
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|(d, _)| *d == id)
+                    .map(|(_, k)| k.clone())
+                    .unwrap();
+                let key = castellan_attest::VerificationKey::Es256(
+                    p256::ecdsa::VerifyingKey::from_sec1_bytes(&iak).unwrap(),
+                );
+                let result = match castellan_attest::verify_token(&token, &key) {
+                    Ok(claims) if claims.nonce.as_slice() == nonces[&id].as_slice() => {
+                        let cert = pki.issue_ldevid(LdevidKey::Csr(&csr), &id).unwrap();
+                        serde_json::json!({"accepted": true, "ldevid_pem": cert.pem,
+                            "chain_pem": pki.chain_pem(CaKind::Operational),
+                            "policy": {"publish": [format!("dev/{id}/telemetry")], "subscribe": []}})
+                    }
+                    Ok(_) => serde_json::json!({"accepted": false, "reason": "nonce mismatch"}),
+                    Err(e) => serde_json::json!({"accepted": false,
+                        "reason": format!("attestation token refused: {e}")}),
+                };
+                publisher
+                    .publish(&format!("{down}/result"), result.to_string(), 1)
+                    .await
+                    .unwrap();
+            } else if m.topic.ends_with("/telemetry") {
+                telemetry.lock().unwrap().push(m.topic.clone());
+            }
+        }
+    });
+}
+
+/// The factory: the registrar issues the IDevID with the manufacturer CA directly.
+async fn provision(fleet: &Fleet, dir: &Path, kit: &FirmwareKit, serial: &str, keys: KeyChoice) {
+    build_device(dir, kit).unwrap();
+    let pki = fleet.pki.clone();
+    let iaks = fleet.iaks.clone();
+    let req = ProvisionRequest {
+        serial: serial.into(),
+        device_class: "sensor-v1".into(),
+        keys,
+    };
+    let done = castellan_agent::factory::provision_sim_device_with(
+        dir,
+        &req,
+        move |r: RegistrationRequest| async move {
+            let csr = hex::decode(&r.csr).unwrap();
+            let cert = pki.issue_idevid(&csr, &r.serial, &r.device_class).unwrap();
+            iaks.lock()
+                .unwrap()
+                .push((r.serial.clone(), hex::decode(&r.iak_public_key).unwrap()));
+            Ok(RegistrationResponse {
+                device_id: r.serial,
+                idevid_pem: cert.pem,
+                chain_pem: pki.chain_pem(CaKind::Manufacturer),
+                mqtt_ca_pem: pki.root_pem(),
+            })
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.device_id, serial);
+    assert_eq!(done.measurements.len(), 2);
+}
+
+fn config(dir: &Path, broker: &BrokerHandle, count: u64) -> AgentConfig {
+    let mut cfg = AgentConfig::new(
+        dir,
+        Endpoint::parse(&broker.local_addr().to_string()).unwrap(),
+        Arc::new(|l: &str| println!("agent: {l}")),
+    );
+    cfg.interval = Duration::from_millis(100);
+    cfg.count = Some(count);
+    cfg.backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(400));
+    cfg.max_failures = Some(5);
+    cfg.onboard_timeout = Duration::from_secs(10);
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_onboards_with_keys_that_never_leave_the_crypto_service() {
+    let t = tempfile::tempdir().unwrap();
+    let fleet = fleet(t.path()).await;
+    let kit = FirmwareKit::load_or_create(&t.path().join("kit"), Version::new(1, 0, 0, 0)).unwrap();
+    let dev = t.path().join("dev1");
+    provision(&fleet, &dev, &kit, "CSTL-0001", KeyChoice::CryptoService).await;
+
+    // The IDevID verifies against the fleet's CAs with OpenSSL.
+    let files = castellan_agent::IdentityFiles::of(&dev);
+    std::fs::write(
+        fleet.pki.dir().join("bundle-for-test.pem"),
+        fleet.pki.chain_pem(CaKind::Manufacturer),
+    )
+    .unwrap();
+    let out = std::process::Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(fleet.pki.dir().join("bundle-for-test.pem"))
+        .arg(files.idevid())
+        .output()
+        .expect("openssl is needed: apt-get install openssl");
+    assert!(
+        out.status.success(),
+        "openssl verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The identity key cannot be exported from the crypto service.
+    let world = castellan_agent::SecureWorld::power_on(&dev).unwrap();
+    let export = world
+        .call(|svc| {
+            let mut buf = [0u8; 64];
+            svc.export_key(castellan_services::KEY_ID_DEVICE_IDENTITY, &mut buf)
+        })
+        .unwrap();
+    assert!(export.is_err(), "the identity key was exported");
+    world.shut_down().unwrap();
+
+    let report = castellan_agent::run(config(&dev, &fleet.broker, 3))
+        .await
+        .unwrap();
+    assert!(report.onboarded_now);
+    assert_eq!(report.messages_sent, 3);
+    assert!(files.ldevid().exists());
+    // The operational key is not exportable either.
+    let world = castellan_agent::SecureWorld::power_on(&dev).unwrap();
+    let export = world
+        .call(|svc| {
+            let mut buf = [0u8; 64];
+            svc.export_key(castellan_agent::identity::KEY_ID_OPERATIONAL, &mut buf)
+        })
+        .unwrap();
+    assert!(export.is_err(), "the operational key was exported");
+    world.shut_down().unwrap();
+    let seen = fleet.telemetry.lock().unwrap().clone();
+    assert_eq!(seen, vec!["dev/CSTL-0001/telemetry"; 3]);
+
+    // A second run goes straight to the LDevID (no onboarding) and counts a new boot.
+    let report = castellan_agent::run(config(&dev, &fleet.broker, 1))
+        .await
+        .unwrap();
+    assert!(!report.onboarded_now);
+    assert_eq!(report.connections, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_replaced_firmware_is_refused_onboarding() {
+    let t = tempfile::tempdir().unwrap();
+    let fleet = fleet(t.path()).await;
+    let kit = FirmwareKit::load_or_create(&t.path().join("kit"), Version::new(1, 0, 0, 0)).unwrap();
+    let dev = t.path().join("dev2");
+    provision(&fleet, &dev, &kit, "CSTL-0002", KeyChoice::CryptoService).await;
+    // The attacker flashes another application, validly signed: it boots, but it is not the
+    // firmware the factory registered.
+    castellan_agent::device::replace_app(&dev, &kit.other_app(b"implant").unwrap()).unwrap();
+    let err = castellan_agent::run(config(&dev, &fleet.broker, 1))
+        .await
+        .unwrap_err();
+    match err {
+        AgentError::OnboardingRefused(reason) => {
+            assert!(reason.contains("attestation token refused"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other}"),
+    }
+    assert!(!castellan_agent::IdentityFiles::of(&dev).ldevid().exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pem_file_identity_onboards_too() {
+    let t = tempfile::tempdir().unwrap();
+    let fleet = fleet(t.path()).await;
+    let kit = FirmwareKit::load_or_create(&t.path().join("kit"), Version::new(1, 0, 0, 0)).unwrap();
+    let dev = t.path().join("dev3");
+    let pem = t.path().join("dev3-identity.pem");
+    provision(
+        &fleet,
+        &dev,
+        &kit,
+        "CSTL-0003",
+        KeyChoice::PemFile(pem.clone()),
+    )
+    .await;
+    assert!(pem.exists());
+    let report = castellan_agent::run(config(&dev, &fleet.broker, 1))
+        .await
+        .unwrap();
+    assert!(report.onboarded_now && report.messages_sent == 1);
+}

@@ -1,0 +1,88 @@
+//! `castellan agent`: runs a provisioned simulated device as a fleet member. It boots the device
+//! (boot chain and secure services), onboards it when it has no LDevID (attestation token over
+//! the server's nonce), then publishes telemetry with its LDevID and reconnects with backoff when
+//! the server or the network goes away.
+//!
+//! ```text
+//! castellan agent --device-dir dev1 --mqtt 127.0.0.1:8883 [--interval 5] [--count N | --once]
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use castellan_agent::{AgentConfig, AgentError, Backoff, Endpoint, stdout_logger};
+use clap::Args;
+
+/// Arguments of `castellan agent`.
+#[derive(Args)]
+pub(crate) struct AgentArgs {
+    /// The device directory (provisioned with `castellan factory provision`).
+    #[arg(long, value_name = "DIR")]
+    device_dir: PathBuf,
+    /// The fleet server's MQTT broker (mutual TLS).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8883")]
+    mqtt: String,
+    /// Seconds between telemetry messages.
+    #[arg(long, value_name = "SECONDS", default_value = "5")]
+    interval: f64,
+    /// Stop after this many telemetry messages.
+    #[arg(long, value_name = "N", conflicts_with = "once")]
+    count: Option<u64>,
+    /// Onboard if needed, send one telemetry message, stop.
+    #[arg(long)]
+    once: bool,
+    /// Longest wait between reconnection attempts, in seconds (the protocol's default: 60).
+    #[arg(long, value_name = "SECONDS", default_value = "60")]
+    backoff_max: f64,
+    /// First wait between reconnection attempts, in seconds (doubles up to --backoff-max).
+    #[arg(long, value_name = "SECONDS", default_value = "1")]
+    backoff_initial: f64,
+    /// Stop after this many consecutive failed connection attempts (default: never).
+    #[arg(long, value_name = "N")]
+    max_failures: Option<u32>,
+}
+
+fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s).with_context(|| format!("--{what} must be a positive number"))
+}
+
+/// Run the agent.
+pub(crate) fn run(a: AgentArgs) -> anyhow::Result<ExitCode> {
+    let endpoint = Endpoint::parse(&a.mqtt)?;
+    let mut cfg = AgentConfig::new(&a.device_dir, endpoint, stdout_logger(""));
+    cfg.interval = seconds(a.interval, "interval")?;
+    cfg.count = if a.once { Some(1) } else { a.count };
+    cfg.backoff = Backoff::new(
+        seconds(a.backoff_initial, "backoff-initial")?,
+        seconds(a.backoff_max, "backoff-max")?,
+    );
+    cfg.max_failures = a.max_failures;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    match rt.block_on(castellan_agent::run(cfg)) {
+        Ok(report) => {
+            println!(
+                "{}: {} telemetry message(s), {} connection(s), {} reconnect(s){}",
+                report.device_id,
+                report.messages_sent,
+                report.connections,
+                report.reconnects,
+                if report.onboarded_now {
+                    ", onboarded in this run"
+                } else {
+                    ""
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(AgentError::OnboardingRefused(reason)) => {
+            eprintln!("castellan: onboarding refused by the server: {reason}");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
