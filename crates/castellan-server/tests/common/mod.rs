@@ -224,3 +224,40 @@ pub fn tempdir() -> tempfile::TempDir {
 pub fn state_dir(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("state")
 }
+
+/// A device registered at the factory and onboarded (IDevID and LDevID files written).
+pub async fn enrolled(
+    server: &ServerHandle,
+    api: &Api,
+    admin: &str,
+    serial: &str,
+    seed: u64,
+    dir: &Path,
+) -> TestDevice {
+    let mut dev = TestDevice::new(serial, seed, dir);
+    register(api, admin, &mut dev).await;
+    let r = onboard(server, &mut dev, EvidenceKind::Honest).await;
+    assert!(r.accepted, "onboarding {serial}: {:?}", r.reason);
+    dev
+}
+
+/// A paho session of `dev` with its LDevID, subscribed to `subscribe`; waits for the SUBACK.
+pub async fn ldevid_session(
+    server: &ServerHandle,
+    dev: &TestDevice,
+    subscribe: &[&str],
+) -> (Paho, Value) {
+    let mut peer = Paho::connect(
+        server.mqtt_addr().port(),
+        &server.paths().ca_bundle,
+        &dev.cert("ldevid"),
+        &dev.key("ldevid"),
+        &dev.serial,
+        &subscribe.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+    );
+    let suback = peer
+        .wait_event("suback", Duration::from_secs(15))
+        .await
+        .unwrap_or_else(|| panic!("no SUBACK: {:?}", peer.events));
+    (peer, suback["codes"].clone())
+}
