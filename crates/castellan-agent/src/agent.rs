@@ -326,12 +326,13 @@ impl Session<'_> {
                 if left.is_zero() {
                     break;
                 }
-                if let Some(m) = conn.recv(left).await? {
-                    if let Some(end) = self.command(&mut conn, &id, &m).await? {
-                        conn.publish(&offline).await?;
-                        conn.disconnect().await;
-                        return Ok(end);
-                    }
+                let Some(m) = conn.recv(left).await? else {
+                    continue;
+                };
+                if let Some(end) = self.command(&mut conn, &id, &m).await? {
+                    conn.publish(&offline).await?;
+                    conn.disconnect().await;
+                    return Ok(end);
                 }
             }
         }

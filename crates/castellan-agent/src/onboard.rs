@@ -206,10 +206,10 @@ async fn wait_for(
         if left.is_zero() {
             return Err(AgentError::Timeout("the server's onboarding answer"));
         }
-        if let Some(m) = conn.recv(left).await? {
-            if topics.contains(&m.topic.as_str()) {
-                return Ok((m.topic, m.payload));
-            }
+        if let Some(m) = conn.recv(left).await?
+            && topics.contains(&m.topic.as_str())
+        {
+            return Ok((m.topic, m.payload));
         }
     }
 }

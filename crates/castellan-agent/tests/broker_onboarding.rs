@@ -18,11 +18,14 @@ use castellan_broker::{AllowAllVerified, Broker, BrokerConfig, BrokerHandle, NoA
 use castellan_image::Version;
 use castellan_pki::{CaKind, KeyBackend, LdevidKey, Pki};
 
+/// Device id and the IAK the factory registered for it.
+type IakRegistry = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 struct Fleet {
     pki: Arc<Pki>,
     broker: Arc<BrokerHandle>,
     /// Registered IAK per device (what the factory recorded).
-    iaks: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    iaks: IakRegistry,
     /// Telemetry topics received.
     telemetry: Arc<Mutex<Vec<String>>>,
 }
