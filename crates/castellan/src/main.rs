@@ -43,9 +43,21 @@ enum Command {
     Factory(cmd::factory::FactoryCommand),
     /// Run a simulated device as a fleet member: onboard, telemetry, reconnect with backoff.
     Agent(cmd::agent::AgentArgs),
+    /// Run the fleet service: HTTPS operator API, mutual-TLS MQTT broker, PKI, registry, audit.
+    Serve(cmd::serve::ServeArgs),
+    /// Verify the fleet service's hash-chained audit log.
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCommand),
+    /// Benchmarks: our MQTT broker against Mosquitto, same certificates, same run.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
+    // `castellan bench connect` runs our broker as a child of this executable.
+    if let Some(code) = castellan_broker::bench::run_child_if_requested() {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),
@@ -57,6 +69,9 @@ fn main() -> ExitCode {
         Command::Sim(c) => cmd::sim::run(c),
         Command::Factory(c) => cmd::factory::run(c),
         Command::Agent(a) => cmd::agent::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Audit(c) => cmd::audit::run(c),
+        Command::Bench(c) => cmd::bench::run(c),
     };
     match result {
         Ok(code) => code,

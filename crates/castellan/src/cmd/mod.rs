@@ -1,10 +1,13 @@
 //! The subcommands of `castellan`, one module each.
 
 pub(crate) mod agent;
+pub(crate) mod audit;
+pub(crate) mod bench;
 pub(crate) mod demo;
 pub(crate) mod factory;
 pub(crate) mod image;
 pub(crate) mod keys;
+pub(crate) mod serve;
 pub(crate) mod sim;
 pub(crate) mod sim_services;
 pub(crate) mod suit;

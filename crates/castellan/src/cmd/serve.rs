@@ -1,0 +1,135 @@
+//! `castellan serve`: the fleet service (HTTPS operator API, mutual-TLS MQTT broker, PKI,
+//! registry, onboarding, audit) in one process, on embedded defaults, until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use castellan_pki::{KeyBackend, Pkcs11Token};
+use castellan_server::{
+    DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, Server, ServerConfig,
+};
+use clap::Args;
+
+/// Arguments of `castellan serve`.
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// State directory: CAs, store, TLS files, admin token (created on first run).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+    /// Store location: a postgres:// URL, or a SQLite file (default: castellan.db in the
+    /// state directory).
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// MQTT listener (mutual TLS only; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_MQTT_LISTEN)]
+    mqtt: SocketAddr,
+    /// HTTPS operator API listener (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_API_LISTEN)]
+    api: SocketAddr,
+    /// DNS names and IP addresses of the service's TLS certificate (repeat the option).
+    #[arg(long = "name", value_name = "NAME", default_values = ["localhost", "127.0.0.1"])]
+    names: Vec<String>,
+    /// Keep the CA keys in a PKCS#11 token: the module (e.g. /usr/lib/softhsm/libsofthsm2.so).
+    #[arg(long, value_name = "SO", requires = "pkcs11_token")]
+    pkcs11_module: Option<PathBuf>,
+    /// The PKCS#11 token label.
+    #[arg(long, value_name = "LABEL")]
+    pkcs11_token: Option<String>,
+    /// The PKCS#11 user PIN (default: the CASTELLAN_PKCS11_PIN environment variable, which
+    /// keeps it out of the process list).
+    #[arg(long, value_name = "PIN")]
+    pkcs11_pin: Option<String>,
+}
+
+/// Run the service until Ctrl-C or SIGTERM.
+pub(crate) fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(a))
+}
+
+async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = ServerConfig::new(&a.state_dir);
+    config.database = a.database.clone();
+    config.mqtt_listen = a.mqtt;
+    config.api_listen = a.api;
+    config.server_names = a.names.clone();
+    if let (Some(module), Some(label)) = (&a.pkcs11_module, &a.pkcs11_token) {
+        let pin = match &a.pkcs11_pin {
+            Some(p) => p.clone(),
+            None => std::env::var("CASTELLAN_PKCS11_PIN")
+                .context("--pkcs11-module needs --pkcs11-pin or CASTELLAN_PKCS11_PIN")?,
+        };
+        let token = Pkcs11Token::open(module, label, &pin)
+            .with_context(|| format!("cannot open PKCS#11 token {label:?}"))?;
+        config.key_backend = KeyBackend::Pkcs11(token);
+    }
+    let server = Server::start(config)
+        .await
+        .context("the fleet service did not start")?;
+    let paths = server.paths().clone();
+    println!("castellan serve: fleet service running");
+    println!("  state        {}", paths.state_dir.display());
+    println!("  store        {}", paths.database);
+    println!("  operator API {}", server.api_url());
+    println!("  MQTT (mTLS)  mqtts://{}", server.mqtt_addr());
+    println!("  CA bundle    {}", paths.ca_bundle.display());
+    for (ca, location) in server.pki().key_locations() {
+        println!("  {:<12} {location}", format!("{} key", ca.name()));
+    }
+    match (server.first_run(), server.admin_token()) {
+        (true, Some(_)) => println!(
+            "  admin token  {} (created now, mode 0600: keep it secret)",
+            paths.admin_token_file.display()
+        ),
+        (false, Some(_)) => println!("  admin token  {}", paths.admin_token_file.display()),
+        (_, None) => println!(
+            "  admin token  {} is gone: create operators with a token you kept",
+            paths.admin_token_file.display()
+        ),
+    }
+    let token = paths.admin_token_file.display();
+    println!();
+    println!("next:");
+    println!(
+        "  curl --cacert {} -H \"Authorization: Bearer $(cat {token})\" {}/api/v1/devices",
+        paths.ca_bundle.display(),
+        server.api_url()
+    );
+    println!(
+        "  castellan factory provision --server {} --token-file {token} --device-dir .castellan/devices/CSTL-0001 --serial CSTL-0001 --new",
+        server.api_url()
+    );
+    println!(
+        "  castellan agent --device-dir .castellan/devices/CSTL-0001 --mqtt {}",
+        server.mqtt_addr()
+    );
+    println!(
+        "  castellan audit verify --state-dir {}",
+        paths.state_dir.display()
+    );
+    println!("Ctrl-C stops the service.");
+    wait_for_signal().await;
+    println!("stopping: closing sessions, writing the last audit records");
+    server.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

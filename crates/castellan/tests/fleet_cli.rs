@@ -1,0 +1,206 @@
+//! The fleet service's commands as a user runs them: `castellan serve` (help, startup output,
+//! clean stop on SIGTERM), `castellan audit verify` (intact, modified, removed; SQLite and
+//! PostgreSQL) and `castellan bench connect` (a small run against Mosquitto).
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use castellan_server::{Server, ServerConfig};
+use castellan_store::testing::{TestStore, each_backend};
+
+fn castellan() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_castellan"))
+}
+
+#[test]
+fn serve_help_names_the_defaults() {
+    let out = castellan().args(["serve", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        ".castellan/server",
+        "127.0.0.1:8883",
+        "127.0.0.1:8443",
+        "postgres://",
+        "--pkcs11-module",
+    ] {
+        assert!(
+            help.contains(needle),
+            "help does not mention {needle}:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn serve_prints_where_everything_is_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut child = castellan()
+        .args([
+            "serve",
+            "--mqtt",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+            "--state-dir",
+        ])
+        .arg(&state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut out = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        out.push_str(&line);
+        out.push('\n');
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    for needle in [
+        "operator API https://127.0.0.1:",
+        "mqtts://127.0.0.1:",
+        "admin.token",
+        "ca-bundle.pem",
+        "castellan factory provision",
+        "castellan agent",
+    ] {
+        assert!(
+            out.contains(needle),
+            "startup output lacks {needle}:\n{out}"
+        );
+    }
+    let token = std::fs::read_to_string(state.join("admin.token")).unwrap();
+    assert!(token.starts_with("cst_"));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "castellan serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "{exit}");
+    // The stop itself is audited, and the log verifies.
+    let verify = castellan()
+        .args(["audit", "verify", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(text.contains("3 entries, chain intact"), "{text}");
+}
+
+fn verify_cli(state: &std::path::Path, t: &TestStore) -> (bool, String) {
+    let mut cmd = castellan();
+    cmd.args(["audit", "verify", "--state-dir"])
+        .arg(state)
+        .args(["--database", &t.location]);
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_names_a_modified_or_removed_entry() {
+    each_backend(async |t: &TestStore| {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let config = ServerConfig::new(&state)
+            .with_ephemeral_ports()
+            .with_database(t.location.clone());
+        let server = Server::start(config).await.unwrap();
+        server.shutdown().await;
+        let server = Server::start(
+            ServerConfig::new(&state)
+                .with_ephemeral_ports()
+                .with_database(t.location.clone()),
+        )
+        .await
+        .unwrap();
+        server.shutdown().await;
+        let entries = t.store.audit_entries(0, 100).await.unwrap();
+        assert_eq!(entries.len(), 5, "start, admin, stop, start, stop");
+
+        let (ok, out) = verify_cli(&state, t);
+        assert!(ok, "{out}");
+        assert!(out.contains("5 entries, chain intact"), "{out}");
+
+        let original = entries[2].reason.replace('\'', "''");
+        t.raw_execute("UPDATE audit_log SET reason = 'nothing happened' WHERE seq = 3")
+            .await;
+        let (ok, out) = verify_cli(&state, t);
+        assert!(!ok);
+        assert!(out.contains("entry 3 was modified"), "{out}");
+
+        t.raw_execute(&format!(
+            "UPDATE audit_log SET reason = '{original}' WHERE seq = 3"
+        ))
+        .await;
+        assert!(verify_cli(&state, t).0, "restored entry verifies again");
+        t.raw_execute("DELETE FROM audit_log WHERE seq = 2").await;
+        let (ok, out) = verify_cli(&state, t);
+        assert!(!ok);
+        assert!(out.contains("entry 2 is missing"), "{out}");
+    })
+    .await;
+}
+
+#[test]
+fn bench_connect_compares_with_mosquitto() {
+    let out = castellan()
+        .args([
+            "bench",
+            "connect",
+            "--clients",
+            "5",
+            "--messages",
+            "2",
+            "--timeout",
+            "60",
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    for needle in [
+        "castellan (rmqtt",
+        "mosquitto",
+        "handshakes/s",
+        "messages/s",
+        "KiB per connection",
+        "ratio",
+    ] {
+        assert!(
+            text.contains(needle),
+            "bench output lacks {needle}:\n{text}"
+        );
+    }
+}
