@@ -243,10 +243,12 @@ async fn telemetry(core: &Core, id: &str, payload: &[u8], now: i64) {
     if let Err(e) = core.store.record_telemetry(id, now, &text).await {
         log::warn!("telemetry from {id} not stored: {e}");
     }
-    if let Some(fw) = value.get("firmware").and_then(|f| f.as_str()) {
-        if fw.len() <= 64 {
-            let _ = core.store.set_firmware_version(id, fw).await;
-        }
+    if let Some(fw) = value
+        .get("firmware")
+        .and_then(|f| f.as_str())
+        .filter(|f| f.len() <= 64)
+    {
+        let _ = core.store.set_firmware_version(id, fw).await;
     }
     let _ = core.store.touch_device(id, now).await;
 }

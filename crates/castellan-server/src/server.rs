@@ -50,13 +50,7 @@ impl Server {
     pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         let (paths, location) = StatePaths::resolve(&config);
         create_private_dir(&paths.state_dir)?;
-        create_private_dir(
-            &paths
-                .server_cert
-                .parent()
-                .unwrap_or(&paths.state_dir)
-                .to_path_buf(),
-        )?;
+        create_private_dir(paths.server_cert.parent().unwrap_or(&paths.state_dir))?;
         let pki = {
             let dir = paths.pki_dir.clone();
             let backend = config.key_backend.clone();
@@ -114,15 +108,16 @@ impl Server {
         })?;
         let acceptor = https::acceptor(&core.paths.server_cert, &core.paths.server_key)?;
         let (stop, stop_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(https::serve(
-            listener,
-            acceptor,
-            api::router(core.clone()),
-            stop_rx.clone(),
-        )));
-        tasks.push(tokio::spawn(onboarding::run(core.clone(), events)));
-        tasks.push(tokio::spawn(refresh_revocations(core.clone(), stop_rx)));
+        let tasks = vec![
+            tokio::spawn(https::serve(
+                listener,
+                acceptor,
+                api::router(core.clone()),
+                stop_rx.clone(),
+            )),
+            tokio::spawn(onboarding::run(core.clone(), events)),
+            tokio::spawn(refresh_revocations(core.clone(), stop_rx)),
+        ];
         core.auditor
             .append(
                 "system",

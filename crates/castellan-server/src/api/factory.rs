@@ -79,12 +79,10 @@ pub(crate) async fn register(
             version: m.version.clone(),
         });
     }
-    if let Some(v) = &req.firmware_version {
-        if v.len() > 64 {
-            return Err(ApiError::BadRequest(
-                "firmware_version is at most 64 characters".into(),
-            ));
-        }
+    if req.firmware_version.as_ref().is_some_and(|v| v.len() > 64) {
+        return Err(ApiError::BadRequest(
+            "firmware_version is at most 64 characters".into(),
+        ));
     }
     if core.store.device(&req.serial).await?.is_some()
         || core.store.device_by_serial(&req.serial).await?.is_some()
