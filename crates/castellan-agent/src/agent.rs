@@ -213,6 +213,39 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
     }
 }
 
+/// Powers on an onboarded device and opens a bare MQTT connection with its LDevID (no will, no
+/// subscription): for tools and tests that act as the device, e.g. to show that the broker
+/// refuses a topic outside its policy. Keep the returned [`SecureWorld`] while connecting.
+pub async fn connect_operational(
+    device_dir: &std::path::Path,
+    mqtt: &Endpoint,
+) -> Result<(MqttConnection, SecureWorld), AgentError> {
+    let files = IdentityFiles::of(device_dir);
+    let record = files.record()?;
+    if !files.is_onboarded() {
+        return Err(AgentError::NotProvisioned(format!(
+            "{} has no LDevID: run `castellan agent` first",
+            device_dir.display()
+        )));
+    }
+    let world = SecureWorld::power_on(device_dir)?;
+    let key = open_key(&record, &files, Some(&world), true)?;
+    let chain = format!(
+        "{}\n{}",
+        read_text(&files.ldevid())?,
+        read_text(&files.ldevid_chain())?
+    );
+    let tls = crate::tls::client_config(&read_text(&files.mqtt_ca())?, &chain, key)?;
+    let opts = ConnectOptions {
+        client_id: record.serial.clone(),
+        keep_alive_secs: 30,
+        will: None,
+        connect_timeout: Duration::from_secs(10),
+    };
+    let conn = MqttConnection::connect(mqtt, tls, &opts).await?;
+    Ok((conn, world))
+}
+
 fn power_on(cfg: &AgentConfig, log: &Logger) -> Result<SecureWorld, AgentError> {
     let world = SecureWorld::power_on(&cfg.device_dir)?;
     let b = world.boot_info();

@@ -31,7 +31,7 @@ pub mod onboard;
 pub mod secure;
 pub mod tls;
 
-pub use agent::{AgentConfig, AgentReport, Logger, run, stdout_logger};
+pub use agent::{AgentConfig, AgentReport, Logger, connect_operational, run, stdout_logger};
 pub use api::FleetApi;
 pub use backoff::Backoff;
 pub use device::{FirmwareKit, build_device};
