@@ -1,0 +1,208 @@
+//! The device side's commands as a user runs them: `castellan factory provision` (one device
+//! built from scratch, then a bulk run with its progress line), `castellan agent --once`
+//! against a running fleet service, and `castellan demo` end to end (exit 0, every step shown).
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use castellan_server::{Server, ServerConfig};
+
+fn castellan(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_castellan"));
+    c.current_dir(dir).args(args);
+    c
+}
+
+async fn output(mut c: Command) -> Output {
+    tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn factory_provision_and_agent_against_a_running_fleet_service() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let state = d.join("state");
+    let server = Server::start(ServerConfig::new(&state).with_ephemeral_ports())
+        .await
+        .unwrap();
+    let api = server.api_url();
+    let mqtt = server.mqtt_addr().to_string();
+    let token = state.join("admin.token");
+    let token = token.to_str().unwrap();
+
+    // One device, built from scratch; the CA bundle is found beside the token file.
+    let o = output(castellan(
+        d,
+        &[
+            "factory",
+            "provision",
+            "--server",
+            &api,
+            "--token-file",
+            token,
+            "--device-dir",
+            "dev1",
+            "--serial",
+            "CSTL-0100",
+            "--class",
+            "meter-v2",
+            "--new",
+        ],
+    ))
+    .await;
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("registered CSTL-0100 (meter-v2)"), "{out}");
+    assert!(out.contains("crypto service (never exported)"), "{out}");
+    assert!(d.join("dev1/identity/idevid.pem").exists());
+
+    // The same device again: refused, nothing overwritten.
+    let o = output(castellan(
+        d,
+        &[
+            "factory",
+            "provision",
+            "--server",
+            &api,
+            "--token-file",
+            token,
+            "--device-dir",
+            "dev1",
+            "--serial",
+            "CSTL-0100",
+        ],
+    ))
+    .await;
+    assert!(!o.status.success());
+    assert!(text(&o).contains("already holds an IDevID"), "{}", text(&o));
+
+    // Bulk: three new devices with a progress line.
+    let o = output(castellan(
+        d,
+        &[
+            "factory",
+            "provision",
+            "--server",
+            &api,
+            "--token-file",
+            token,
+            "--device-dir",
+            "fleet",
+            "--count",
+            "3",
+            "--prefix",
+            "BULK-",
+        ],
+    ))
+    .await;
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("3/3 devices, 0 failed"), "{out}");
+    assert!(out.contains("provisioned 3 of 3"), "{out}");
+    for s in ["BULK-0001", "BULK-0002", "BULK-0003"] {
+        assert!(d.join("fleet").join(s).join("identity/idevid.pem").exists());
+    }
+
+    // The agent onboards the first device and sends one message.
+    let started = Instant::now();
+    let o = output(castellan(
+        d,
+        &["agent", "--device-dir", "dev1", "--mqtt", &mqtt, "--once"],
+    ))
+    .await;
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    for needle in [
+        "onboarding: connected",
+        "onboarding: accepted; LDevID stored",
+        "connected to",
+        "telemetry #1 sent",
+        "CSTL-0100: 1 telemetry message(s), 1 connection(s), 0 reconnect(s), onboarded in this run",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let rows = server
+        .store()
+        .latest_telemetry("CSTL-0100", 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    server.shutdown().await;
+
+    // With the server gone, the agent backs off and gives up when told to.
+    let o = output(castellan(
+        d,
+        &[
+            "agent",
+            "--device-dir",
+            "dev1",
+            "--mqtt",
+            &mqtt,
+            "--once",
+            "--backoff-initial",
+            "0.1",
+            "--backoff-max",
+            "0.2",
+            "--max-failures",
+            "3",
+        ],
+    ))
+    .await;
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("retrying in") && out.contains("giving up after 3 attempts"),
+        "{out}"
+    );
+}
+
+#[test]
+fn demo_runs_end_to_end_on_embedded_defaults() {
+    let t = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let o = castellan(t.path(), &["demo", "--messages", "2"])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    for needle in [
+        "[6] The fleet service starts",
+        "CSTL-0001: identity key",
+        "CSTL-0004: identity key",
+        "onboarding: accepted",
+        "telemetry #2 sent",
+        "secured   passed",
+        "refused: attestation token refused",
+        "chain verification: intact",
+        "Where to look next",
+        "castellan agent --device-dir",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    // The forged publish on another device's topic is refused and audited.
+    assert!(
+        out.contains("tries to publish on CSTL-0002's telemetry topic"),
+        "{out}"
+    );
+    assert!(
+        out.contains("mqtt.publish dev/CSTL-0002/telemetry refused"),
+        "{out}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "the demo took {:?}",
+        started.elapsed()
+    );
+}
