@@ -20,14 +20,16 @@ use castellan_pki::{CaKind, KeyBackend, LdevidKey, Pki};
 
 /// Device id and the IAK the factory registered for it.
 type IakRegistry = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+/// Topic and payload of each message a device published outside onboarding.
+type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 struct Fleet {
     pki: Arc<Pki>,
     broker: Arc<BrokerHandle>,
     /// Registered IAK per device (what the factory recorded).
     iaks: IakRegistry,
-    /// Telemetry topics received.
-    telemetry: Arc<Mutex<Vec<String>>>,
+    /// Other device messages received (topic, payload).
+    telemetry: Received,
 }
 
 async fn fleet(dir: &Path) -> Fleet {
@@ -119,8 +121,11 @@ fn responder(fleet: &Fleet) {
                     .publish(&format!("{down}/result"), result.to_string(), 1)
                     .await
                     .unwrap();
-            } else if m.topic.ends_with("/telemetry") {
-                telemetry.lock().unwrap().push(m.topic.clone());
+            } else {
+                telemetry
+                    .lock()
+                    .unwrap()
+                    .push((m.topic.clone(), m.payload.to_vec()));
             }
         }
     });
@@ -228,7 +233,14 @@ async fn device_onboards_with_keys_that_never_leave_the_crypto_service() {
         .unwrap();
     assert!(export.is_err(), "the operational key was exported");
     world.shut_down().unwrap();
-    let seen = fleet.telemetry.lock().unwrap().clone();
+    let seen: Vec<String> = fleet
+        .telemetry
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| t.clone())
+        .filter(|t| t.ends_with("/telemetry"))
+        .collect();
     assert_eq!(seen, vec!["dev/CSTL-0001/telemetry"; 3]);
 
     // A second run goes straight to the LDevID (no onboarding) and counts a new boot.
@@ -281,4 +293,58 @@ async fn pem_file_identity_onboards_too() {
         .await
         .unwrap();
     assert!(report.onboarded_now && report.messages_sent == 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboot_command_power_cycles_the_device_and_it_comes_back() {
+    let t = tempfile::tempdir().unwrap();
+    let fleet = fleet(t.path()).await;
+    let kit = FirmwareKit::load_or_create(&t.path().join("kit"), Version::new(1, 0, 0, 0)).unwrap();
+    let dev = t.path().join("dev5");
+    provision(&fleet, &dev, &kit, "CSTL-0005", KeyChoice::CryptoService).await;
+    let agent = tokio::spawn(castellan_agent::run(config(&dev, &fleet.broker, 6)));
+    let telemetry = |fleet: &Fleet| -> Vec<serde_json::Value> {
+        fleet
+            .telemetry
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _)| t.ends_with("/telemetry"))
+            .map(|(_, p)| serde_json::from_slice(p).unwrap())
+            .collect()
+    };
+    for _ in 0..100 {
+        if telemetry(&fleet).len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    fleet
+        .broker
+        .publish("dev/CSTL-0005/cmd/reboot", "{}", 1)
+        .await
+        .unwrap();
+    let report = agent.await.unwrap().unwrap();
+    assert_eq!(report.reboots, 1);
+    assert_eq!(report.connections, 2);
+    let rows = telemetry(&fleet);
+    assert_eq!(rows.first().unwrap()["boot_count"], 1);
+    assert_eq!(rows.last().unwrap()["boot_count"], 2, "{rows:?}");
+    assert_eq!(rows.last().unwrap()["messages_sent"], 6);
+    // The device answered the command before going down, and said it was going offline.
+    let topics: Vec<String> = fleet
+        .telemetry
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect();
+    assert!(
+        topics.contains(&"dev/CSTL-0005/up/reboot".to_string()),
+        "{topics:?}"
+    );
+    assert!(
+        topics.contains(&"dev/CSTL-0005/status".to_string()),
+        "{topics:?}"
+    );
 }
