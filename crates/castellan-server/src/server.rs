@@ -294,6 +294,8 @@ async fn first_admin(core: &Core) -> Result<(Option<String>, bool), ServerError>
     Ok((token, false))
 }
 
+/// Every `revocation_refresh`: reload the revocation set (revocations by other instances) and
+/// delete expired onboarding nonces.
 async fn refresh_revocations(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(core.config.revocation_refresh);
     tick.tick().await;
@@ -302,6 +304,10 @@ async fn refresh_revocations(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {
                 if let Err(e) = core.reload_revocations().await {
                     log::warn!("revocation refresh: {e}");
+                }
+                // Unanswered challenges would otherwise pile up in the store.
+                if let Err(e) = core.store.purge_expired_nonces(unix_now()).await {
+                    log::warn!("nonce purge: {e}");
                 }
             }
             _ = stop.changed() => return,
