@@ -7,24 +7,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, anyhow, bail};
-use castellan_boot::{BootConfig, BootReport, FlashLayout, boot, read_root_key_hash};
-use castellan_image::TrustedKey;
+use castellan_agent::device;
+use castellan_boot::{BootReport, FlashLayout};
 use castellan_services::{
-    FwuConfig, InstallStatus, ItsConfig, ItsFlags, OtpCounterMap, SecureServices, ServiceError,
-    ServicesConfig, fwu::COMPONENT_APPLICATION, sim::sim_platform,
+    InstallStatus, ItsFlags, OtpCounterMap, SecureServices, ServiceError,
+    fwu::COMPONENT_APPLICATION, sim::sim_platform,
 };
 use castellan_sim::{SimDevice, SimFlash, SimOtp, SimRng};
 use clap::{Args, Subcommand};
 use p256::pkcs8::EncodePublicKey as _;
 
-use super::sim::{mode, open};
+use super::sim::open;
 use super::{read_file, write_file};
-
-/// Implementation id reported by simulated devices (SHA-256 of "castellan-sim").
-const SIM_IMPLEMENTATION_ID: [u8; 32] = [
-    0x5c, 0x3e, 0x1b, 0x6a, 0x0d, 0x92, 0x47, 0x88, 0x21, 0x5f, 0xa0, 0x13, 0x77, 0xc4, 0x09, 0xe2,
-    0x3b, 0x68, 0xd1, 0x4f, 0x90, 0x2a, 0xb5, 0x06, 0xee, 0x71, 0x38, 0xcd, 0x14, 0x5b, 0x82, 0xf9,
-];
 
 /// Arguments of `castellan sim attest`.
 #[derive(Args)]
@@ -100,13 +94,7 @@ struct Session {
 impl Session {
     fn start(dir: &Path) -> anyhow::Result<Session> {
         let (mut dev, layout) = open(dir)?;
-        dev.power_cycle();
-        let config = BootConfig {
-            upgrade: mode(&layout),
-            ..BootConfig::default()
-        };
-        let report = boot(&mut dev.flash, &mut dev.otp, &mut dev.uds, &layout, &config)
-            .map_err(|e| anyhow!("the device does not boot: {e}"))?;
+        let report = device::boot_device(&mut dev, &layout)?;
         Ok(Session {
             dev,
             layout,
@@ -115,22 +103,7 @@ impl Session {
     }
 
     fn services(&mut self) -> anyhow::Result<SimServices<'_>> {
-        let its = ItsConfig::new(
-            self.dev
-                .partition("its")
-                .context("the device has no `its` partition")?,
-            self.dev
-                .partition("its-key")
-                .context("the device has no `its-key` partition")?,
-        );
-        let root = read_root_key_hash(&self.dev.otp)
-            .map_err(|e| anyhow!("{e}"))?
-            .context("no root key provisioned")?;
-        let config = ServicesConfig::new(its, SIM_IMPLEMENTATION_ID).with_fwu(FwuConfig {
-            layout: self.layout,
-            key: TrustedKey::Sha256OfSpki(root),
-            trial: true,
-        });
+        let config = device::services_config(&self.dev, &self.layout)?;
         let platform = sim_platform(&mut self.dev).map_err(service_err)?;
         SecureServices::from_boot_report(platform, config, &self.report).map_err(service_err)
     }
