@@ -108,6 +108,114 @@ fn serve_prints_where_everything_is_and_stops_cleanly_on_sigterm() {
     assert!(text.contains("3 entries, chain intact"), "{text}");
 }
 
+/// Start `castellan serve` with `extra` arguments and environment, read its startup output,
+/// stop it with SIGTERM; returns the output.
+fn serve_once(state: &std::path::Path, extra: &[&str], env: &[(&str, &std::path::Path)]) -> String {
+    let mut cmd = castellan();
+    cmd.args([
+        "serve",
+        "--mqtt",
+        "127.0.0.1:0",
+        "--api",
+        "127.0.0.1:0",
+        "--state-dir",
+    ])
+    .arg(state)
+    .args(extra)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut out = String::new();
+    while let Some(Ok(line)) = lines.next() {
+        out.push_str(&line);
+        out.push('\n');
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+    assert!(status.success(), "castellan serve failed: {out}{err}");
+    out
+}
+
+#[test]
+fn serve_with_ca_keys_in_a_softhsm2_token() {
+    for tool in ["/usr/lib/softhsm/libsofthsm2.so", "/usr/bin/softhsm2-util"] {
+        assert!(
+            std::path::Path::new(tool).exists(),
+            "{tool} is missing; install it with: apt-get install -y softhsm2"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("softhsm2.conf");
+    let tokens = dir.path().join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let init = Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "castellan-ca",
+            "--so-pin",
+            "12345678",
+            "--pin",
+            "87654321",
+        ])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let state = dir.path().join("state");
+    let args = [
+        "--pkcs11-module",
+        "/usr/lib/softhsm/libsofthsm2.so",
+        "--pkcs11-token",
+        "castellan-ca",
+        "--pkcs11-pin",
+        "87654321",
+    ];
+    let first = serve_once(&state, &args, &[("SOFTHSM2_CONF", &conf)]);
+    for ca in ["root", "manufacturer", "operational"] {
+        assert!(
+            first.contains(&format!(
+                "PKCS#11 key \"castellan-{ca}-ca\" in token \"castellan-ca\""
+            )),
+            "{ca} CA key not in the token:\n{first}"
+        );
+    }
+    let key_files: Vec<_> = std::fs::read_dir(state.join("pki"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".key"))
+        .collect();
+    assert!(key_files.is_empty(), "CA key files written: {key_files:?}");
+    // A restart finds the same CAs in the token.
+    let root = std::fs::read(state.join("pki/root-ca.pem")).unwrap();
+    serve_once(&state, &args, &[("SOFTHSM2_CONF", &conf)]);
+    assert_eq!(std::fs::read(state.join("pki/root-ca.pem")).unwrap(), root);
+}
+
 fn verify_cli(state: &std::path::Path, t: &TestStore) -> (bool, String) {
     let mut cmd = castellan();
     cmd.args(["audit", "verify", "--state-dir"])
