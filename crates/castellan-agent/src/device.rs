@@ -303,6 +303,24 @@ pub fn secure_lifecycle<O: castellan_hal::OtpFuses>(otp: &mut O) -> Result<bool,
     }
 }
 
+/// Moves the device in `dir` to secured (key fuses locked) with the device off, as a factory
+/// programmer does before the first secured boot; `false` when it was secured already.
+///
+/// Do it before the secure services ever run: storage they format in an earlier lifecycle
+/// state is sealed under that state's `CDI_Seal` (DICE mode "not configured") and bound to the
+/// storage replay counters, so after the transition it neither mounts nor can be wiped and
+/// formatted again (that would look like a rollback). Such a device reports why at its first
+/// secured boot.
+pub fn secure_offline(dir: &Path) -> Result<bool, AgentError> {
+    let (mut dev, _) = open(dir)?;
+    if !secure_lifecycle(&mut dev.otp)? {
+        return Ok(false);
+    }
+    dev.save()
+        .map_err(|e| AgentError::Device(format!("cannot save: {e}")))?;
+    Ok(true)
+}
+
 /// Replaces the application in the primary slot of the device in `dir` (tests and demo: the
 /// "tampered firmware" device).
 pub fn replace_app(dir: &Path, image: &[u8]) -> Result<(), AgentError> {

@@ -166,20 +166,22 @@ where
             files.idevid().display()
         )));
     }
-    let mut world = SecureWorld::power_on(dir)?;
-    let mut secured_now = false;
+    // Keys are bound to the DICE mode, which changes with the lifecycle: secure first (fuses,
+    // device off), then boot, then generate keys.
+    let secured_now = device::secure_offline(dir)?;
+    let world = SecureWorld::power_on(dir)?;
     if world.boot_info().lifecycle != Lifecycle::Secured {
-        // Keys are bound to the DICE mode, which changes with the lifecycle: secure first, then
-        // reboot, then generate keys.
-        world.call(|svc| device::secure_lifecycle(svc.platform_mut().counter.inner_mut()))??;
-        world.shut_down()?;
-        world = SecureWorld::power_on(dir)?;
-        secured_now = true;
-        if world.boot_info().lifecycle != Lifecycle::Secured {
-            return Err(AgentError::Device(
-                "the lifecycle did not move to secured".into(),
-            ));
-        }
+        return Err(AgentError::Device(
+            "the lifecycle did not move to secured".into(),
+        ));
+    }
+    let storage_ok = world.call(|svc| svc.its_status().map(|_| ()))?;
+    if let Err(e) = storage_ok {
+        return Err(AgentError::Device(format!(
+            "trusted storage does not mount ({}): it was initialised before the device was \
+             secured; provision devices before their first boot",
+            crate::secure::service_err(e)
+        )));
     }
     let (key, storage): (Box<dyn DeviceKey>, KeyStorage) = match &req.keys {
         KeyChoice::CryptoService => (Box::new(ServiceKey::identity(&world)?), KeyStorage::Service),

@@ -134,6 +134,16 @@ fn responder(fleet: &Fleet) {
 /// The factory: the registrar issues the IDevID with the manufacturer CA directly.
 async fn provision(fleet: &Fleet, dir: &Path, kit: &FirmwareKit, serial: &str, keys: KeyChoice) {
     build_device(dir, kit).unwrap();
+    register(fleet, dir, serial, keys).await;
+}
+
+/// The factory's registration of a device that is already built.
+async fn register(
+    fleet: &Fleet,
+    dir: &Path,
+    serial: &str,
+    keys: KeyChoice,
+) -> castellan_agent::ProvisionedDevice {
     let pki = fleet.pki.clone();
     let iaks = fleet.iaks.clone();
     let req = ProvisionRequest {
@@ -162,6 +172,7 @@ async fn provision(fleet: &Fleet, dir: &Path, kit: &FirmwareKit, serial: &str, k
     .unwrap();
     assert_eq!(done.device_id, serial);
     assert_eq!(done.measurements.len(), 2);
+    done
 }
 
 fn config(dir: &Path, broker: &BrokerHandle, count: u64) -> AgentConfig {
@@ -346,5 +357,75 @@ async fn reboot_command_power_cycles_the_device_and_it_comes_back() {
     assert!(
         topics.contains(&"dev/CSTL-0005/status".to_string()),
         "{topics:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_still_in_provisioning_is_secured_before_its_keys_are_made() {
+    use castellan_boot::{Lifecycle, advance_lifecycle, program_root_key_hash};
+    let t = tempfile::tempdir().unwrap();
+    let fleet = fleet(t.path()).await;
+    let kit = FirmwareKit::load_or_create(&t.path().join("kit"), Version::new(1, 0, 0, 0)).unwrap();
+    // As `castellan sim provision --lifecycle provisioning` leaves it: root key, fuses open,
+    // never booted.
+    let dev = t.path().join("dev6");
+    let mut sim =
+        castellan_sim::SimDevice::create(&dev, castellan_agent::device::standard_config()).unwrap();
+    let root = castellan_image::signer_id(&kit.key.public_spki_der());
+    program_root_key_hash(&mut sim.otp, &root).unwrap();
+    advance_lifecycle(&mut sim.otp, Lifecycle::PsaRotProvisioning).unwrap();
+    let layout = castellan_boot::FlashLayout::from_table(|n| sim.partition(n)).unwrap();
+    castellan_agent::device::write_partition(&mut sim, layout.bootloader, &kit.bootloader).unwrap();
+    castellan_agent::device::write_partition(&mut sim, layout.primary, &kit.app).unwrap();
+    sim.save().unwrap();
+
+    let done = register(&fleet, &dev, "CSTL-0006", KeyChoice::CryptoService).await;
+    assert!(done.secured_now);
+    let world = castellan_agent::SecureWorld::power_on(&dev).unwrap();
+    assert_eq!(world.boot_info().lifecycle, Lifecycle::Secured);
+    // The IAK registered is the one of the secured boot (DICE mode normal): onboarding passes.
+    assert_eq!(world.boot_info().iak_public_key, done.iak_public_key);
+    world.shut_down().unwrap();
+    let report = castellan_agent::run(config(&dev, &fleet.broker, 1))
+        .await
+        .unwrap();
+    assert!(report.onboarded_now);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_whose_storage_predates_securing_is_refused_with_the_reason() {
+    use castellan_boot::{Lifecycle, advance_lifecycle, program_root_key_hash};
+    let t = tempfile::tempdir().unwrap();
+    let fleet = fleet(t.path()).await;
+    let kit = FirmwareKit::load_or_create(&t.path().join("kit"), Version::new(1, 0, 0, 0)).unwrap();
+    let dev = t.path().join("dev7");
+    let mut sim =
+        castellan_sim::SimDevice::create(&dev, castellan_agent::device::standard_config()).unwrap();
+    let root = castellan_image::signer_id(&kit.key.public_spki_der());
+    program_root_key_hash(&mut sim.otp, &root).unwrap();
+    advance_lifecycle(&mut sim.otp, Lifecycle::PsaRotProvisioning).unwrap();
+    let layout = castellan_boot::FlashLayout::from_table(|n| sim.partition(n)).unwrap();
+    castellan_agent::device::write_partition(&mut sim, layout.bootloader, &kit.bootloader).unwrap();
+    castellan_agent::device::write_partition(&mut sim, layout.primary, &kit.app).unwrap();
+    sim.save().unwrap();
+    // The secure services run once in provisioning: storage is sealed to that state.
+    castellan_agent::SecureWorld::power_on(&dev)
+        .unwrap()
+        .shut_down()
+        .unwrap();
+    let req = ProvisionRequest {
+        serial: "CSTL-0007".into(),
+        device_class: "sensor-v1".into(),
+        keys: KeyChoice::CryptoService,
+    };
+    let err = castellan_agent::factory::provision_sim_device_with(&dev, &req, |_| async {
+        panic!("a device that cannot keep its identity key must not be registered")
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("initialised before the device was secured"),
+        "{err}"
     );
 }
