@@ -396,7 +396,6 @@ async fn a_device_still_in_provisioning_is_secured_before_its_keys_are_made() {
 async fn a_device_whose_storage_predates_securing_is_refused_with_the_reason() {
     use castellan_boot::{Lifecycle, advance_lifecycle, program_root_key_hash};
     let t = tempfile::tempdir().unwrap();
-    let fleet = fleet(t.path()).await;
     let kit = FirmwareKit::load_or_create(&t.path().join("kit"), Version::new(1, 0, 0, 0)).unwrap();
     let dev = t.path().join("dev7");
     let mut sim =

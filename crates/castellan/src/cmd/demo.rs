@@ -170,6 +170,12 @@ fn where_next_images(i: &Images) {
     );
 }
 
+/// Log lines of one simulated device, indented under the step.
+fn device_log(serial: &str) -> castellan_agent::Logger {
+    let serial = serial.to_string();
+    std::sync::Arc::new(move |line: &str| println!("    {serial} | {line}"))
+}
+
 /// Removes a directory the demo recreates (only the demo's own subdirectories).
 fn fresh(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() {
@@ -298,7 +304,7 @@ async fn fleet_steps(
         let mut cfg = AgentConfig::new(
             devices_dir.join(serial),
             endpoint.clone(),
-            castellan_agent::stdout_logger(&format!("    {serial} | ")),
+            device_log(serial),
         );
         cfg.interval = Duration::from_secs(1);
         cfg.count = Some(a.messages.max(1));
@@ -353,11 +359,7 @@ async fn fleet_steps(
     );
     let intruder_dir = devices_dir.join(&intruder);
     castellan_agent::device::replace_app(&intruder_dir, &kit.other_app(b"implant")?)?;
-    let mut cfg = AgentConfig::new(
-        &intruder_dir,
-        endpoint.clone(),
-        castellan_agent::stdout_logger(&format!("    {intruder} | ")),
-    );
+    let mut cfg = AgentConfig::new(&intruder_dir, endpoint.clone(), device_log(&intruder));
     cfg.count = Some(1);
     cfg.max_failures = Some(3);
     match castellan_agent::run(cfg).await {
