@@ -139,6 +139,9 @@ fn psa_lifecycle_values() {
 fn an_unprovisioned_device_can_still_be_decommissioned() {
     let mut d = Dev::blank(geometry(4, 0xFF));
     advance_lifecycle(&mut d.sim.otp, Lifecycle::Decommissioned).unwrap();
-    assert_eq!(read_lifecycle(&mut d.sim.otp).unwrap(), Lifecycle::Decommissioned);
+    assert_eq!(
+        read_lifecycle(&mut d.sim.otp).unwrap(),
+        Lifecycle::Decommissioned
+    );
     assert_eq!(d.boot().unwrap_err(), BootError::Decommissioned);
 }
