@@ -42,9 +42,14 @@ pub struct ServerConfig {
     pub key_backend: KeyBackend,
     /// How long an onboarding nonce is valid.
     pub nonce_ttl: Duration,
+    /// Most MQTT connections being authenticated at once. Each one holds a blocking thread
+    /// while the registry is asked (and SQLite needs another): keep it well under the runtime's
+    /// blocking pool (512 threads by default) so that connection storms queue instead of
+    /// exhausting it.
+    pub mqtt_max_handshaking: usize,
     /// How often the in-memory revocation set is reloaded from the store (revocations made by
-    /// another service instance on the same database); this instance's revocations apply at
-    /// once.
+    /// another service instance on the same database; this instance's revocations apply at
+    /// once), and expired onboarding nonces are deleted.
     pub revocation_refresh: Duration,
 }
 
@@ -59,6 +64,7 @@ impl ServerConfig {
             server_names: vec!["localhost".into(), "127.0.0.1".into()],
             key_backend: KeyBackend::Files,
             nonce_ttl: Duration::from_secs(300),
+            mqtt_max_handshaking: 128,
             revocation_refresh: Duration::from_secs(30),
         }
     }

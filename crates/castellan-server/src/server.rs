@@ -78,15 +78,16 @@ impl Server {
             revocations: revocations.clone(),
             runtime: tokio::runtime::Handle::current(),
         });
-        let broker = Broker::start(BrokerConfig::new(
+        let mut broker_config = BrokerConfig::new(
             config.mqtt_listen,
             &paths.server_cert,
             &paths.server_key,
             &paths.client_ca,
             authorizer,
             Arc::new(auditor.clone()),
-        ))
-        .await?;
+        );
+        broker_config.max_handshaking = config.mqtt_max_handshaking.max(1);
+        let broker = Broker::start(broker_config).await?;
         let mqtt_addr = broker.local_addr();
         let events = broker.subscribe_events();
         let core = Arc::new(Core {
