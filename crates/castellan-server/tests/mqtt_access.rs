@@ -298,3 +298,83 @@ async fn quarantined_device_is_restricted_to_the_update_channel_and_released() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn attack_unknown_superseded_or_decommissioned_identities_refused() {
+    each_backend(async |t: &TestStore| {
+        let tmp = tempdir();
+        let server = start_server(t, &state_dir(&tmp)).await;
+        let api = Api::new(&server);
+        let admin = server.admin_token().unwrap().to_string();
+        let port = server.mqtt_addr().port();
+        let ca = server.paths().ca_bundle.clone();
+        let mut dev = enrolled(&server, &api, &admin, "CSTL-0401", 61, tmp.path()).await;
+
+        // A valid certificate of our own CA for a device the registry does not know.
+        let ghost = TestDevice::new("GHOST-1", 62, tmp.path());
+        let csr = ghost.csr_for_new_key("ldevid");
+        let cert = server
+            .pki()
+            .issue_ldevid(castellan_pki::LdevidKey::Csr(&csr), "GHOST-1")
+            .unwrap();
+        std::fs::write(ghost.cert("ldevid"), &cert.pem).unwrap();
+        let (ok, out) = peers::mosquitto_pub(
+            port,
+            &ca,
+            Some((&ghost.cert("ldevid"), &ghost.key("ldevid"))),
+            "GHOST-1",
+            "dev/GHOST-1/status",
+            "{}",
+        )
+        .await;
+        assert!(!ok, "unknown device connected: {out}");
+        assert!(audit_has_refusal(&server, "mqtt.connect", "unknown device GHOST-1").await);
+
+        // Re-onboarding supersedes the previous LDevID.
+        std::fs::copy(dev.cert("ldevid"), dev.cert("old")).unwrap();
+        std::fs::copy(dev.key("ldevid"), dev.key("old")).unwrap();
+        let again = onboard(&server, &mut dev, EvidenceKind::Honest).await;
+        assert!(again.accepted);
+        let (ok, out) = peers::mosquitto_pub(
+            port,
+            &ca,
+            Some((&dev.cert("old"), &dev.key("old"))),
+            "CSTL-0401",
+            "dev/CSTL-0401/status",
+            "{}",
+        )
+        .await;
+        assert!(!ok, "superseded LDevID connected: {out}");
+        assert!(audit_has_refusal(&server, "mqtt.connect", "revoked (superseded)").await);
+        let (ok, out) = peers::mosquitto_pub(
+            port,
+            &ca,
+            Some((&dev.cert("ldevid"), &dev.key("ldevid"))),
+            "CSTL-0401",
+            "dev/CSTL-0401/status",
+            "{}",
+        )
+        .await;
+        assert!(ok, "the new LDevID: {out}");
+
+        // A decommissioned device is refused whatever it presents.
+        server
+            .store()
+            .set_lifecycle("CSTL-0401", 0x6000)
+            .await
+            .unwrap();
+        let (ok, _) = peers::mosquitto_pub(
+            port,
+            &ca,
+            Some((&dev.cert("ldevid"), &dev.key("ldevid"))),
+            "CSTL-0401",
+            "dev/CSTL-0401/status",
+            "{}",
+        )
+        .await;
+        assert!(!ok, "decommissioned device connected");
+        assert!(audit_has_refusal(&server, "mqtt.connect", "decommissioned").await);
+        server.shutdown().await;
+    })
+    .await;
+}
