@@ -28,6 +28,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
 use castellan_store::{Role, unix_now};
 
+pub use admin::AuditEntryJson;
+pub use devices::DeviceJson;
 pub use error::ApiError;
 pub(crate) use error::{AuditNote, Refusal};
 
