@@ -3,7 +3,7 @@
 //! initial attestation key (IAK), which never leaves this module.
 //!
 //! ```text
-//!  CDI_Attest ──HKDF──▶ IAK (P-256) ──▶ instance id = 0x01 ‖ SHA-256(IAK public, SEC1 uncompressed)
+//!  CDI_Seal ──HKDF──▶ IAK (P-256) ──▶ instance id = 0x01 ‖ SHA-256(IAK public, SEC1 uncompressed)
 //!  boot record (bootloader) ──▶ software components {type, SHA-256 value, signer id, version}
 //!  nonce (32/48/64) · lifecycle (OTP) · boot seed (random per boot) · implementation id (config)
 //!        └──────────────▶ encode_token(claims, IAK signer) ──▶ COSE_Sign1 token
@@ -11,22 +11,26 @@
 //!
 //! # How the attestation key is bound to the device
 //!
-//! Castellan derives the IAK from the DICE `CDI_Attest` the boot chain hands to the secure
-//! partition (`kdf` module: HKDF-SHA-256 to a P-256 scalar, retried on the rare out-of-range
-//! value). `CDI_Attest` is a function of the UDS (unique to the chip, locked by the ROM stage)
-//! and of every measurement of the boot chain, so:
-//! - the key is unique to the device and exists only while that device runs that boot chain;
-//! - any change of bootloader or secure image (or a switch to debug mode) yields another key,
-//!   so a verifier holding the IAK public key of a known-good configuration refuses tokens of
-//!   any other configuration even before looking at the claims;
-//! - nothing is stored: there is no key file to steal, and decommissioning needs no erase of it.
+//! Castellan derives the IAK from the DICE `CDI_Seal` the boot chain hands to the secure
+//! partition (`kdf` module: HKDF-SHA-256 with its own label, to a P-256 scalar, retried on the
+//! rare out-of-range value). `CDI_Seal` is a function of the UDS (unique to the chip, locked by
+//! the ROM stage), of the signing authorities of the bootloader and of the application, and of
+//! the DICE mode (lifecycle), so:
+//! - the key is unique to the device and never stored: there is no key file to steal, and
+//!   decommissioning needs no erase of it;
+//! - it survives firmware updates signed by the same authority, so the public key the factory
+//!   registers verifies every later token, after any number of updates (the property update
+//!   campaigns need to check "the device attested the new measurement");
+//! - firmware signed by another authority, or a device in debug mode, gets another key, so its
+//!   tokens do not verify at all;
+//! - what runs is reported by the software-components claim, built from the bootloader's boot
+//!   record (the bootloader measured the image before it ran it); the verifier compares it with
+//!   the reference values of the release it expects.
 //!
-//! The verifier learns the public key out of band: at provisioning the factory reads
-//! [`crate::SecureServices::attestation_public_key`] (and the instance id) for the registry, or
-//! from a DICE certificate chain. The alternative binding, an IAK generated once at
-//! provisioning and kept in trusted storage, survives updates (measurements then come only from
-//! the software-components claim); it can be built from the crypto service's
-//! [`crate::crypto::types::KEY_ID_DEVICE_IDENTITY`]-style persistent keys but is not the default.
+//! The earlier choice, `CDI_Attest`, changes with every measurement, so the registered key
+//! stopped verifying after the first update. The verifier learns the public key out of band: at
+//! provisioning the factory reads [`crate::SecureServices::attestation_public_key`] (and the
+//! instance id) for the registry.
 
 use core::fmt::Write as _;
 
@@ -131,9 +135,9 @@ pub(crate) struct Attestation {
 }
 
 impl Attestation {
-    /// Derives the IAK from `cdi_attest`, draws the boot seed, keeps the boot record.
+    /// Derives the IAK from `cdi_seal`, draws the boot seed, keeps the boot record.
     pub(crate) fn new<F, C, R: RandomSource>(
-        cdi_attest: &[u8; kdf::KEY_LEN],
+        cdi_seal: &[u8; kdf::KEY_LEN],
         implementation_id: [u8; 32],
         boot_record: &[BootRecordEntry],
         certification_reference: Option<&'static str>,
@@ -145,7 +149,7 @@ impl Attestation {
                 "the boot record must hold 1 to 4 measured components",
             ));
         }
-        let iak = kdf::attestation_key(cdi_attest)?;
+        let iak = kdf::attestation_key(cdi_seal)?;
         let mut iak_public = [0u8; P256_PUBLIC_KEY_LEN];
         iak_public.copy_from_slice(iak.verifying_key().to_sec1_point(false).as_bytes());
         let mut instance_id = [0u8; INSTANCE_ID_LEN];

@@ -3,13 +3,19 @@
 //! ```text
 //!  CDI_Seal   ── HKDF-SHA256(salt = SALT, info = "its storage wrapping key") ──▶ SWK (AES-256)
 //!                 SWK wraps the random storage root key (SRK) kept in the key area
-//!  CDI_Attest ── HKDF-SHA256(salt = SALT, info = "attestation key P-256" ‖ i) ──▶ IAK scalar
+//!  CDI_Seal   ── HKDF-SHA256(salt = SALT, info = "attestation key P-256" ‖ i) ──▶ IAK scalar
 //!                 i = 0, 1, ... until the 32 bytes are a valid P-256 scalar (1 ≤ d < n)
 //! ```
 //!
-//! `CDI_Seal` depends on the boot chain's signing authority and mode only, so sealed storage
-//! survives updates signed by the same authority; `CDI_Attest` depends on every measurement, so
-//! the attestation key changes whenever the measured code changes.
+//! `CDI_Seal` depends on the boot chain's signing authorities, the lifecycle (DICE mode) and the
+//! UDS only, so sealed storage *and the attestation key* survive updates signed by the same
+//! authority: the registry records the IAK once, at the factory, and every later token —
+//! after any number of updates — verifies with it (as TF-M's device-bound IAK). What runs is
+//! reported in the token's measured components (the bootloader's boot record), which the
+//! verifier compares with the release's reference values. A firmware signed by another
+//! authority, or a device in debug mode, gets another key and its tokens do not verify.
+//! (`CDI_Attest`, which changes with every measurement, is not used for a long-lived key:
+//! see docs/updates.md, "Attestation key across updates".)
 
 use hkdf::Hkdf;
 use p256::ecdsa::SigningKey;
@@ -39,9 +45,10 @@ pub(crate) fn storage_wrapping_key(
     Ok(out)
 }
 
-/// The initial attestation key, a P-256 key derived from `CDI_Attest`.
-pub(crate) fn attestation_key(cdi_attest: &[u8; KEY_LEN]) -> Result<SigningKey, ServiceError> {
-    let hk = Hkdf::<Sha256>::new(Some(SALT), cdi_attest);
+/// The attestation key, a P-256 key derived from `CDI_Seal` (stable across updates by the same
+/// authority; separated from the storage key by its HKDF info).
+pub(crate) fn attestation_key(cdi_seal: &[u8; KEY_LEN]) -> Result<SigningKey, ServiceError> {
+    let hk = Hkdf::<Sha256>::new(Some(SALT), cdi_seal);
     for i in 0u8..=u8::MAX {
         let mut d = Zeroizing::new([0u8; KEY_LEN]);
         hk.expand_multi_info(&[INFO_IAK, &[i]], d.as_mut_slice())

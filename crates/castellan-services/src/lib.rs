@@ -22,7 +22,7 @@
 //!  NS call gate ──▶ SecureServices<F: Flash, C: MonotonicCounter, R: RandomSource>
 //!                    ├─ its        log-structured store, AES-256-GCM, intent/commit replay counters
 //!                    ├─ crypto     P-256 ECDSA, AES-GCM, HKDF-SHA-256; keys in RAM or in ITS
-//!                    ├─ attest     RFC 9783 token, IAK derived from CDI_Attest
+//!                    ├─ attest     RFC 9783 token, IAK derived from CDI_Seal
 //!                    ├─ fwu        PSA FWU state machine over castellan-boot's slots
 //!                    └─ lifecycle  OTP thermometer; decommission = crypto-erase + fuse
 //! ```
@@ -33,7 +33,7 @@
 //! |---|---|---|---|
 //! | storage wrapping key (SWK) | HKDF(CDI_Seal) | RAM (derived at boot) | never |
 //! | storage root key (SRK) | RNG at format | key area, wrapped under SWK | never |
-//! | attestation key (IAK) | HKDF(CDI_Attest) → P-256 | RAM | public key only |
+//! | attestation key (IAK) | HKDF(CDI_Seal) → P-256 | RAM | public key only |
 //! | device identity key | RNG on the device at provisioning | ITS, namespace crypto | public key only |
 //! | caller keys | generate / import / derive | RAM slots or ITS | only with `EXPORT` |
 //!

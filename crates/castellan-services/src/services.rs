@@ -5,7 +5,7 @@
 //! ```text
 //!  NSC veneer ─▶ SecureServices ─┬─ its_*            trusted storage (client namespace)
 //!                                ├─ generate_key …   crypto (keys in RAM / storage "crypto")
-//!                                ├─ attest_token     initial attestation (IAK from CDI_Attest)
+//!                                ├─ attest_token     initial attestation (IAK from CDI_Seal)
 //!                                ├─ fwu_*            firmware update over the bootloader's slots
 //!                                └─ lifecycle_*      PSA lifecycle (OTP), decommission
 //! ```
@@ -80,7 +80,7 @@ pub struct SecureServices<F, C, R> {
 impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
     /// Starts the services with the CDIs the boot chain handed over and its boot record.
     ///
-    /// Derives the attestation key from `CDI_Attest`, draws the boot seed, reads the
+    /// Derives the attestation key from `CDI_Seal`, draws the boot seed, reads the
     /// lifecycle and mounts trusted storage with `CDI_Seal` (formatting a blank device). A
     /// storage that does not mount (rollback, corruption) does not stop the other services:
     /// every storage call then returns that error, and persistent keys are unavailable. Only a
@@ -122,7 +122,7 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
         last_boot: LastBoot,
     ) -> Result<Self, ServiceError> {
         let attest = Attestation::new(
-            cdis.attest(),
+            cdis.seal(),
             config.implementation_id,
             boot_record,
             config.certification_reference,

@@ -211,8 +211,18 @@ fn update_installs_for_trial_and_stays_once_accepted() {
             "2.0.0+0",
             "the token measures the trial image"
         );
-        // CDI_Attest changed with the measurement, CDI_Seal did not (same signer).
-        assert_ne!(svc.attestation_public_key(), iak_v1);
+        // The IAK (from CDI_Seal) is the one registered for v1: the registry's key verifies
+        // the token of the updated device, and the token reports the new measurement.
+        assert_eq!(svc.attestation_public_key(), iak_v1);
+        let nonce = [9u8; 32];
+        let mut t = vec![0u8; svc.attest_token_size(32).unwrap()];
+        let n = svc.attest_token(&nonce, -1, &mut t).unwrap();
+        let key = castellan_attest::VerificationKey::p256_from_sec1(&iak_v1).unwrap();
+        let claims = castellan_attest::verify_token(&t[..n], &key).unwrap();
+        assert_eq!(
+            claims.software_components[1].version.as_deref(),
+            Some("2.0.0+0")
+        );
         let mut out = [0u8; 32];
         let n = svc.its_get(1, 0, &mut out).unwrap();
         assert_eq!(&out[..n], b"sealed by v1");

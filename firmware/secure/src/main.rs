@@ -2,7 +2,7 @@
 //!
 //! It takes the bootloader's hand-off (boot record, DICE CDIs) and starts the secure services
 //! of `castellan-services` on the board's parts (crypto, trusted storage sealed under
-//! CDI_Seal, attestation with a key derived from CDI_Attest, lifecycle), sets up the split of
+//! CDI_Seal, attestation with a key derived from CDI_Seal, lifecycle), sets up the split of
 //! memory (SAU, MPC, NSCCFG), and starts the non-secure application unprivileged. From then on
 //! it runs only when the application calls a veneer of the gate ([`gate`]) or when the
 //! non-secure side faults ([`faults`]).
@@ -103,7 +103,7 @@ fn main() -> ! {
     drop(cdis);
     match svc.its_status() {
         Ok(s) => println!(
-            "[secure] services up: trusted storage mounted ({} assets), attestation key derived from CDI_Attest",
+            "[secure] services up: trusted storage mounted ({} assets), attestation key derived from CDI_Seal",
             s.assets
         ),
         Err(e) => println!("[secure] services up; trusted storage NOT mounted: {e}"),

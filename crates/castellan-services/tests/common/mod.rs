@@ -132,10 +132,26 @@ pub fn boot_record() -> [BootRecordEntry; 2] {
 
 /// The CDIs the ROM stage derives for a bootloader measuring `bl_hash` (UDS read, then locked).
 pub fn cdis(dev: &mut SimDevice, bl_hash: &[u8; 32]) -> Cdis {
+    cdis_signed_by(dev, bl_hash, &SIGNER)
+}
+
+/// The CDIs for a bootloader measuring `bl_hash` signed by the key whose hash is `signer`.
+pub fn cdis_signed_by(dev: &mut SimDevice, bl_hash: &[u8; 32], signer: &[u8; 32]) -> Cdis {
     let mut uds = [0u8; 32];
     dev.uds.read(&mut uds).unwrap();
     dev.uds.lock();
-    rom_stage_cdis(&uds, bl_hash, &SIGNER, Mode::Normal).unwrap()
+    rom_stage_cdis(&uds, bl_hash, signer, Mode::Normal).unwrap()
+}
+
+/// Boots with a bootloader measuring `bl_hash` and signed by `signer`.
+pub fn boot_signed_by<'a>(
+    dev: &'a mut SimDevice,
+    bl_hash: &[u8; 32],
+    signer: &[u8; 32],
+) -> Services<'a> {
+    let cdis = cdis_signed_by(dev, bl_hash, signer);
+    let config = ServicesConfig::new(its_config(), IMPLEMENTATION_ID);
+    SecureServices::new(platform(dev), config, &cdis, &boot_record()).unwrap()
 }
 
 /// Boots the secure partition of `dev` (4-byte writes unless the device says otherwise).
