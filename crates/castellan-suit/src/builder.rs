@@ -567,6 +567,22 @@ impl ManifestBuilder {
             .collect();
         Ok(seal(&manifest, &members, &[*signer]))
     }
+
+    /// The severable and integrated members [`ManifestBuilder::build`] adds, for
+    /// [`seal_with_signatures`] after an external signature.
+    pub fn members<'a>(&'a self, built: &'a BuiltManifest) -> Vec<EnvelopeMember<'a>> {
+        built
+            .severed
+            .iter()
+            .map(|(k, c)| EnvelopeMember::Severable(*k, c))
+            .chain(self.images.iter().filter_map(|i| {
+                Some(EnvelopeMember::Integrated(
+                    i.uri.as_deref()?,
+                    i.integrated.as_deref()?,
+                ))
+            }))
+            .collect()
+    }
 }
 
 /// An unsigned manifest from [`ManifestBuilder::build_manifest`].
@@ -590,12 +606,37 @@ pub enum EnvelopeMember<'a> {
 /// Wraps `manifest` (the encoded `SUIT_Manifest` map) in a signed envelope: SHA-256 manifest
 /// digest, one COSE_Sign1 per signer, plus `members`.
 pub fn seal(manifest: &[u8], members: &[EnvelopeMember<'_>], signers: &[Signer<'_>]) -> Vec<u8> {
+    let signatures: Vec<(SignatureAlgorithm, Vec<u8>)> = signers
+        .iter()
+        .map(|s| {
+            let tbs = to_be_signed(manifest, s.algorithm());
+            (s.algorithm(), s.sign(&tbs))
+        })
+        .collect();
+    seal_with_signatures(manifest, members, &signatures)
+}
+
+/// The bytes a signer using `algorithm` signs for `manifest` (the COSE `Sig_structure` over the
+/// manifest digest): for keys that cannot be handed to [`Signer`] (PKCS#11 tokens, HSMs). Sign
+/// them elsewhere (ES256/ESP256: SHA-256 then ECDSA, signature as `r ‖ s`; EdDSA: the bytes
+/// themselves), then call [`seal_with_signatures`].
+pub fn to_be_signed(manifest: &[u8], algorithm: SignatureAlgorithm) -> Vec<u8> {
+    let digest = sha256_suit_digest(&enc_bytes(manifest));
+    sig_structure(&protected_header(algorithm), &digest)
+}
+
+/// [`seal`] with signatures made elsewhere over [`to_be_signed`]'s bytes.
+pub fn seal_with_signatures(
+    manifest: &[u8],
+    members: &[EnvelopeMember<'_>],
+    signatures: &[(SignatureAlgorithm, Vec<u8>)],
+) -> Vec<u8> {
     let manifest_bstr = enc_bytes(manifest);
     let digest = sha256_suit_digest(&manifest_bstr);
-    let mut auth = enc_head(MAJOR_ARRAY, 1 + signers.len() as u64);
+    let mut auth = enc_head(MAJOR_ARRAY, 1 + signatures.len() as u64);
     auth.extend(enc_bytes(&digest));
-    for s in signers {
-        auth.extend(enc_bytes(&cose_sign1(s, &digest)));
+    for (alg, sig) in signatures {
+        auth.extend(enc_bytes(&cose_sign1(*alg, sig)));
     }
     let mut entries = vec![
         (enc_int(crate::command::ENVELOPE_AUTH), enc_bytes(&auth)),
@@ -612,20 +653,28 @@ pub fn seal(manifest: &[u8], members: &[EnvelopeMember<'_>], signers: &[Signer<'
     out
 }
 
-/// A COSE_Sign1_Tagged over the detached `payload`.
-fn cose_sign1(signer: &Signer<'_>, payload: &[u8]) -> Vec<u8> {
-    let protected = enc_map(vec![(enc_int(1), enc_int(signer.algorithm().cose_id()))]);
+fn protected_header(algorithm: SignatureAlgorithm) -> Vec<u8> {
+    enc_map(vec![(enc_int(1), enc_int(algorithm.cose_id()))])
+}
+
+/// The COSE `Sig_structure` of a COSE_Sign1 with a detached `payload`.
+fn sig_structure(protected: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut msg = enc_head(MAJOR_ARRAY, 4);
     msg.extend(enc_text("Signature1"));
-    msg.extend(enc_bytes(&protected));
+    msg.extend(enc_bytes(protected));
     msg.extend(enc_bytes(&[]));
     msg.extend(enc_bytes(payload));
-    let sig = signer.sign(&msg);
+    msg
+}
+
+/// A COSE_Sign1_Tagged with a detached payload and the signature `sig`.
+fn cose_sign1(algorithm: SignatureAlgorithm, sig: &[u8]) -> Vec<u8> {
+    let protected = protected_header(algorithm);
     let mut out = enc_head(MAJOR_TAG, TAG_COSE_SIGN1);
     out.extend(enc_head(MAJOR_ARRAY, 4));
     out.extend(enc_bytes(&protected));
     out.extend(enc_head(MAJOR_MAP, 0));
     out.push(0xf6);
-    out.extend(enc_bytes(&sig));
+    out.extend(enc_bytes(sig));
     out
 }

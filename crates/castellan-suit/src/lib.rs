@@ -52,6 +52,7 @@ mod cose;
 mod digest;
 mod envelope;
 mod error;
+pub mod ids;
 mod manifest;
 mod platform;
 mod processor;

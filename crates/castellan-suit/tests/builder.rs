@@ -312,3 +312,31 @@ print('ok')
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A signature made outside the builder (as a PKCS#11 token would) over `to_be_signed` gives
+/// the same envelope as the in-memory signer, and it authenticates.
+#[test]
+fn external_signature_matches_the_in_memory_signer() {
+    use castellan_suit::builder::{seal_with_signatures, to_be_signed};
+    use p256::ecdsa::signature::Signer as _;
+    let key = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+    let manifest = castellan_suit::builder::ManifestBuilder::new(3, &[1u8; 16], &[2u8; 16])
+        .image(castellan_suit::builder::ImageSpec::new(
+            &[b"app"],
+            b"payload",
+        ))
+        .build_manifest()
+        .unwrap();
+    let alg = castellan_suit::SignatureAlgorithm::Es256;
+    let tbs = to_be_signed(&manifest.manifest, alg);
+    let sig: p256::ecdsa::Signature = key.sign(&tbs);
+    let external = seal_with_signatures(&manifest.manifest, &[], &[(alg, sig.to_bytes().to_vec())]);
+    let internal = castellan_suit::builder::seal(
+        &manifest.manifest,
+        &[],
+        &[castellan_suit::builder::Signer::Es256(&key)],
+    );
+    assert_eq!(external, internal, "RFC 6979 signatures are deterministic");
+    let anchor = castellan_suit::TrustAnchor::P256(*key.verifying_key());
+    castellan_suit::authenticate(&external, &[anchor]).unwrap();
+}
