@@ -9,8 +9,20 @@
 //!  device ── dev/<id>/up/onboard/evidence  Evidence {token, csr}     ──▶ server (appraisal)
 //!  device ◀─ dev/<id>/down/onboard/result     OnboardResult              ── server
 //! ```
+//!
+//! Over-the-air updates (releases, campaigns, offers, reports) are in [`update`], re-exported
+//! here.
 
 use serde::{Deserialize, Serialize};
+
+pub mod update;
+
+pub use update::{
+    CHUNK_HEADER_LEN, CampaignCounts, CampaignDeviceJson, CampaignJson, CampaignRequest, Cancel,
+    Fetch, HttpsSource, Offer, OnThreshold, ReleaseJson, ReleaseKeyRequest, ReleaseRequest,
+    RollbackRequest, Status, UpdateChallenge, UpdateEvidence, UpdateResult, UpdateState,
+    decode_chunk, encode_chunk,
+};
 
 /// The body of `POST /api/v1/factory/devices`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +73,10 @@ pub struct FactoryResponse {
     /// The CA bundle that signs the server certificate (operational CA and root), PEM: what
     /// the device trusts when it connects to the broker.
     pub mqtt_ca_pem: String,
+    /// The release trust anchor (P-256 public key, SEC1 uncompressed, hex) the station stores
+    /// in the device's trusted storage; absent while no release key is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_public_key: Option<String>,
 }
 
 /// The server's challenge (`dev/<id>/down/onboard/challenge`).
@@ -145,5 +161,42 @@ pub mod topics {
     /// `dev/<id>/status`.
     pub fn status(id: &str) -> String {
         format!("dev/{id}/status")
+    }
+    /// `dev/<id>/down/update/offer`: the server offers a release ([`super::Offer`]).
+    pub fn update_offer(id: &str) -> String {
+        format!("dev/{id}/down/update/offer")
+    }
+    /// `dev/<id>/up/update/status`: the device's progress ([`super::Status`]).
+    pub fn update_status(id: &str) -> String {
+        format!("dev/{id}/up/update/status")
+    }
+    /// `dev/<id>/up/update/fetch`: the device asks for bytes ([`super::Fetch`]).
+    pub fn update_fetch(id: &str) -> String {
+        format!("dev/{id}/up/update/fetch")
+    }
+    /// `dev/<id>/down/update/chunk/<release_id>`: bytes of the image
+    /// ([`super::encode_chunk`]).
+    pub fn update_chunk(id: &str, release_id: &str) -> String {
+        format!("dev/{id}/down/update/chunk/{release_id}")
+    }
+    /// `dev/<id>/down/update/challenge`: the post-update nonce ([`super::UpdateChallenge`]).
+    pub fn update_challenge(id: &str) -> String {
+        format!("dev/{id}/down/update/challenge")
+    }
+    /// `dev/<id>/up/update/evidence`: the post-update token ([`super::UpdateEvidence`]).
+    pub fn update_evidence(id: &str) -> String {
+        format!("dev/{id}/up/update/evidence")
+    }
+    /// `dev/<id>/down/update/result`: the verdict ([`super::UpdateResult`]).
+    pub fn update_result(id: &str) -> String {
+        format!("dev/{id}/down/update/result")
+    }
+    /// `dev/<id>/down/update/cancel`: the campaign was aborted ([`super::Cancel`]).
+    pub fn update_cancel(id: &str) -> String {
+        format!("dev/{id}/down/update/cancel")
+    }
+    /// `dev/<id>/down/update/#`: what a device subscribes to for updates.
+    pub fn update_down_filter(id: &str) -> String {
+        format!("dev/{id}/down/update/#")
     }
 }

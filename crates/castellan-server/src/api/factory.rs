@@ -125,6 +125,7 @@ pub(crate) async fn register(
             idevid_pem: idevid.pem,
             chain_pem: core.pki.chain_pem(CaKind::Manufacturer),
             mqtt_ca_pem: core.pki.chain_pem(CaKind::Operational),
+            release_public_key: None,
         }),
     ))
 }
