@@ -86,6 +86,10 @@ fn enc_int(i: i64) -> Vec<u8> {
     v
 }
 
+fn enc_uint(v: u64) -> Vec<u8> {
+    enc_head(crate::cbor::MAJOR_UINT, v)
+}
+
 fn enc_head(major: u8, n: u64) -> Vec<u8> {
     let mut v = Vec::new();
     let _ = cbor::put_head(&mut v, major, n);
@@ -213,6 +217,12 @@ impl Parameters {
     /// soft-failure (only valid inside try-each / run-sequence).
     pub fn soft_failure(self, on: bool) -> Self {
         self.p(Parameter::SoftFailure, vec![if on { 0xf5 } else { 0xf4 }])
+    }
+
+    /// Castellan's release expiry, custom parameter
+    /// [`CUSTOM_PARAMETER_EXPIRES`](crate::CUSTOM_PARAMETER_EXPIRES) (unix seconds).
+    pub fn expires(self, unix: u64) -> Self {
+        self.raw(crate::CUSTOM_PARAMETER_EXPIRES, enc_uint(unix))
     }
 
     /// strict-order.
@@ -382,6 +392,7 @@ pub struct ManifestBuilder {
     description: Option<String>,
     sever: bool,
     overrides: Vec<(Section, Sequence)>,
+    expires: Option<u64>,
 }
 
 impl ManifestBuilder {
@@ -396,6 +407,7 @@ impl ManifestBuilder {
             description: None,
             sever: false,
             overrides: Vec::new(),
+            expires: None,
         }
     }
 
@@ -414,6 +426,16 @@ impl ManifestBuilder {
     /// Adds a text section with an English manifest description.
     pub fn description(mut self, text: &str) -> Self {
         self.description = Some(text.into());
+        self
+    }
+
+    /// Makes the release expire at `unix` (seconds): a set-parameters with custom parameter
+    /// [`CUSTOM_PARAMETER_EXPIRES`](crate::CUSTOM_PARAMETER_EXPIRES) is appended to the shared
+    /// sequence (generated or given with [`ManifestBuilder::sequence`]), where
+    /// [`AuthenticatedManifest::expires`](crate::AuthenticatedManifest::expires) reads it. A device
+    /// that knows the time refuses the manifest from then on (freeze protection).
+    pub fn expires(mut self, unix: u64) -> Self {
+        self.expires = Some(unix);
         self
     }
 
@@ -498,7 +520,12 @@ impl ManifestBuilder {
             ids.extend(component_id(&segs));
         }
         let mut common = vec![(enc_int(key::COMPONENTS), ids)];
-        if let Some(shared) = self.generated(Section::Shared) {
+        let mut shared = self.generated(Section::Shared);
+        if let Some(unix) = self.expires {
+            let expiry = Parameters::new().expires(unix);
+            shared = Some(shared.unwrap_or_default().set_parameters(&expiry));
+        }
+        if let Some(shared) = shared {
             common.push((enc_int(key::SHARED_SEQUENCE), enc_bytes(&shared.to_cbor())));
         }
         let mut m = vec![

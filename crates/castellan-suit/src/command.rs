@@ -31,6 +31,12 @@ pub(crate) mod key {
     pub const SHARED_SEQUENCE: i64 = 4;
 }
 
+/// Castellan's custom parameter "castellan-expires" (custom parameters are the negative codes
+/// below -256): the unix time (seconds) at which a release stops being installable, set in the
+/// shared sequence. Read it with
+/// [`AuthenticatedManifest::expires`](crate::AuthenticatedManifest::expires).
+pub const CUSTOM_PARAMETER_EXPIRES: i64 = -257;
+
 /// A command sequence (or the text) of the manifest.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -283,7 +283,12 @@ fn describe_parameters(
     for _ in 0..n {
         let code = r.int()?;
         indent(out, level);
-        let name = Parameter::from_code(code).map_or("unknown parameter", Parameter::name);
+        let name = match Parameter::from_code(code) {
+            Some(p) => p.name(),
+            None if code == crate::CUSTOM_PARAMETER_EXPIRES => "castellan-expires",
+            None if code < -256 => "custom parameter",
+            None => "unknown parameter",
+        };
         let _ = write!(out, "{name} ({code}): ");
         if code == Parameter::ImageDigest.code() {
             let raw = r.bytes()?;

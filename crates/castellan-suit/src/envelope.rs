@@ -24,7 +24,7 @@
 //! ```
 
 use crate::cbor::{MAJOR_NINT, MAJOR_TAG, MAJOR_TEXT, MAJOR_UINT, Reader};
-use crate::command::{ENVELOPE_AUTH, ENVELOPE_MANIFEST, Section, TAG_ENVELOPE, key};
+use crate::command::{Directive, ENVELOPE_AUTH, ENVELOPE_MANIFEST, Section, TAG_ENVELOPE, key};
 use crate::cose::{self, BlockOutcome, SignatureAlgorithm, TrustAnchor};
 use crate::digest::SuitDigest;
 use crate::error::{Part, SuitError};
@@ -309,6 +309,65 @@ impl<'a> AuthenticatedManifest<'a> {
             Member::Present(t) => Some(t),
             _ => None,
         }
+    }
+
+    /// The value (raw CBOR item) of the custom parameter `code` (below -256) as the shared
+    /// sequence's top-level set-parameters / override-parameters leave it: override replaces an
+    /// earlier value, set keeps the first. `None` when the shared sequence does not set it.
+    ///
+    /// The processor itself ignores custom parameters, as the draft allows; this accessor is how
+    /// a device reads one it defines (Castellan's release expiry,
+    /// [`CUSTOM_PARAMETER_EXPIRES`](crate::CUSTOM_PARAMETER_EXPIRES)). Only the shared sequence is
+    /// read: it runs before every procedure, so a parameter there applies to the whole manifest.
+    pub fn custom_parameter(&self, code: i64) -> Result<Option<&'a [u8]>, SuitError> {
+        let Some(shared) = self.manifest.shared else {
+            return Ok(None);
+        };
+        let mut r = Reader::new(shared, Part::Sequence);
+        let n = r.array()?;
+        if n % 2 != 0 {
+            return Err(SuitError::Malformed(Part::Sequence));
+        }
+        let mut found = None;
+        for _ in 0..n / 2 {
+            let command = r.int()?;
+            let set = command == Directive::SetParameters.code();
+            if !set && command != Directive::OverrideParameters.code() {
+                r.skip()?;
+                continue;
+            }
+            let mut map = Reader::new(r.raw_item()?, Part::Parameters);
+            for _ in 0..map.map()? {
+                let key = map.int()?;
+                let value = map.raw_item()?;
+                if key == code && (!set || found.is_none()) {
+                    found = Some(value);
+                }
+            }
+            map.finish()?;
+        }
+        r.finish()?;
+        Ok(found)
+    }
+
+    /// Castellan's release expiry: the unsigned integer of custom parameter
+    /// [`CUSTOM_PARAMETER_EXPIRES`](crate::CUSTOM_PARAMETER_EXPIRES) ("castellan-expires", unix
+    /// seconds) in the shared sequence, `None` when the manifest does not expire. A value that
+    /// is not an unsigned integer is [`SuitError::Malformed`] (`Part::Parameters`).
+    ///
+    /// The manifest is authenticated, so the date is the release authority's; a device that
+    /// knows the time refuses a manifest at or after it (freeze attacks, RFC 9124 §4.2.4).
+    pub fn expires(&self) -> Result<Option<u64>, SuitError> {
+        let Some(raw) = self.custom_parameter(crate::CUSTOM_PARAMETER_EXPIRES)? else {
+            return Ok(None);
+        };
+        let mut r = Reader::new(raw, Part::Parameters);
+        if r.peek_major()? != MAJOR_UINT {
+            return Err(SuitError::Malformed(Part::Parameters));
+        }
+        let v = r.uint()?;
+        r.finish()?;
+        Ok(Some(v))
     }
 
     /// Refuses a manifest older than the device's stored sequence number.

@@ -31,7 +31,9 @@
 //! - Multi-component manifests must start every top-level sequence with set-component-index.
 //! - Not implemented (refused with a typed error, never ignored): dependencies and
 //!   process-dependency (trust-domains draft), encryption info, unknown commands/parameters.
-//!   Custom parameters (< -256) are ignored as the draft allows. COSE_Sign/Mac blocks are
+//!   Custom parameters (< -256) are ignored by the commands, as the draft allows; a device reads
+//!   one it defines from the shared sequence with `AuthenticatedManifest::custom_parameter`
+//!   (Castellan's release expiry, -257 "castellan-expires": `AuthenticatedManifest::expires`). COSE_Sign/Mac blocks are
 //!   skipped; at least one COSE_Sign1 must verify with a trusted key.
 
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -63,7 +65,7 @@ pub mod builder;
 #[cfg(feature = "std")]
 mod describe;
 
-pub use command::{Command, Condition, Directive, Parameter, Section};
+pub use command::{CUSTOM_PARAMETER_EXPIRES, Command, Condition, Directive, Parameter, Section};
 pub use cose::{SignatureAlgorithm, TrustAnchor};
 pub use digest::{DigestAlgorithm, SuitDigest};
 pub use envelope::{
@@ -73,7 +75,7 @@ pub use envelope::{
 pub use error::{Part, PlatformError, SuitError};
 pub use manifest::{ComponentId, MAX_COMPONENT_ID_SEGMENTS, MAX_COMPONENTS, Segments};
 pub use platform::{Component, DeviceIdentity, Identifier, Platform, Record};
-pub use processor::{MAX_NESTING, Procedure, Processor, process};
+pub use processor::{MAX_NESTING, Procedure, Processor, SharedParameters, process};
 pub use transfer::CHUNK_SIZE;
 
 #[cfg(feature = "std")]

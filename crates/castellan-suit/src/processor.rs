@@ -99,6 +99,49 @@ impl<'p, P: Platform + ?Sized> Processor<'p, P> {
     }
 }
 
+/// The parameters the shared sequence leaves for one component: what a device needs to know
+/// about the payload before it downloads a byte (its size, to refuse endless data; its digest).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SharedParameters<'a> {
+    /// image-digest, when set.
+    pub image_digest: Option<SuitDigest<'a>>,
+    /// image-size, when set.
+    pub image_size: Option<u64>,
+    /// uri, when set.
+    pub uri: Option<&'a str>,
+    /// component-slot, when set.
+    pub component_slot: Option<u64>,
+}
+
+impl<'p, P: Platform + ?Sized> Processor<'p, P> {
+    /// Runs only the shared sequence, the compatibility check of every procedure: the rollback
+    /// check, every listed component known to the platform, and the shared sequence's conditions
+    /// (vendor and class identifiers, ...). Nothing is fetched or written. Returns the parameters
+    /// it left for component `index`.
+    ///
+    /// A device calls this when a manifest is offered, to refuse it before a byte of the payload
+    /// is transferred, and to learn the payload's size and digest.
+    pub fn run_shared<'a>(
+        &mut self,
+        manifest: &AuthenticatedManifest<'a>,
+        index: usize,
+    ) -> Result<SharedParameters<'a>, SuitError> {
+        manifest.check_rollback(self.last_sequence_number)?;
+        let mut machine = Machine::new(&mut *self.platform, manifest)?;
+        machine.run_top(Section::Shared, None)?;
+        let p = machine.params(index)?;
+        if index >= machine.count {
+            return Err(SuitError::InvalidComponentIndex(index as u64));
+        }
+        Ok(SharedParameters {
+            image_digest: p.digest,
+            image_size: p.size,
+            uri: p.uri,
+            component_slot: p.slot,
+        })
+    }
+}
+
 /// Verifies, authenticates and runs `envelope` in one call; returns the manifest's sequence
 /// number for the caller to store once it succeeded.
 pub fn process<P: Platform + ?Sized>(
