@@ -159,6 +159,13 @@ pub enum StoreError {
         /// Its key.
         key: String,
     },
+    /// A release's sequence number is not above the latest release of its class.
+    SequenceNotNewer {
+        /// The sequence number offered.
+        offered: u64,
+        /// The class's latest sequence number.
+        latest: u64,
+    },
     /// The onboarding nonce is unknown or was already used.
     NonceUnknown,
     /// The onboarding nonce has expired.
@@ -201,6 +208,10 @@ impl fmt::Display for StoreError {
             }
             StoreError::NotFound { what, key } => write!(f, "no {what} {key:?}"),
             StoreError::AlreadyExists { what, key } => write!(f, "{what} {key:?} already exists"),
+            StoreError::SequenceNotNewer { offered, latest } => write!(
+                f,
+                "sequence number {offered} is not above the class's latest release ({latest})"
+            ),
             StoreError::NonceUnknown => f.write_str("the nonce is unknown or was already used"),
             StoreError::NonceExpired => f.write_str("the nonce has expired"),
             StoreError::NonceWrongDevice => {

@@ -1,9 +1,11 @@
 //! The fleet service's storage: device registry, telemetry, revocations, operators and API
-//! tokens, onboarding nonces and a hash-chained audit log, over SQLite (the embedded default:
-//! one file, WAL) or PostgreSQL (by URL), with one code path for both.
+//! tokens, onboarding nonces, releases and update campaigns, and a hash-chained audit log,
+//! over SQLite (the embedded default: one file, WAL) or PostgreSQL (by URL), with one code path
+//! for both.
 //!
 //! ```text
 //!  castellan serve ──▶ Store ──▶ registry · telemetry · revocations · access · nonces · audit
+//!                                releases · campaigns
 //!                                  │ portable SQL, `$n` parameters, written once
 //!                                  ▼
 //!                             db::Session ──▶ SQLite (rusqlite)  |  PostgreSQL (tokio-postgres)
@@ -18,10 +20,12 @@
 
 mod access;
 mod audit;
+mod campaigns;
 mod db;
 mod error;
 mod migrate;
 mod registry;
+mod releases;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -30,12 +34,16 @@ use std::sync::Arc;
 
 pub use access::{Operator, Role};
 pub use audit::{AuditEntry, AuditRecord, AuditReport, Decision};
+pub use campaigns::{
+    Campaign, CampaignDevice, CampaignState, DOWNLOAD_TOKEN_PREFIX, DeviceUpdateState, NewCampaign,
+};
 pub use db::Backend;
 pub use error::{AuditViolation, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use registry::{
     AttestationStatus, Device, NewDevice, ReferenceMeasurement, Revocation, TelemetryRecord,
 };
+pub use releases::{NewRelease, Release, ReleaseKey};
 
 /// Settings of a store. [`StoreOptions::default`] is what `castellan serve` uses.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -25,10 +25,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "attestation_key",
         sql: include_str!("../migrations/0002_attestation_key.sql"),
     },
+    Migration {
+        version: 3,
+        name: "updates",
+        sql: include_str!("../migrations/0003_updates.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The per-engine spelling of the few types that differ.
 fn substitute(sql: &str, backend: Backend) -> String {
