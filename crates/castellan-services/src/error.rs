@@ -114,6 +114,190 @@ pub enum ServiceError {
     Token(castellan_attest::Error),
     /// A firmware update candidate is not an acceptable image (from `castellan-image`).
     CandidateRejected(castellan_image::ImageError),
+    /// The update client refused an update manifest, its payload or a step of the update
+    /// (see [`UpdateRefusal`]).
+    UpdateRefused(UpdateRefusal),
+}
+
+/// Why the update client ([`crate::update`]) refused a manifest, a payload block or a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UpdateRefusal {
+    /// No release trust anchor was provisioned: the device refuses every update.
+    NoTrustAnchor,
+    /// The envelope is larger than the update client keeps.
+    EnvelopeTooLarge {
+        /// Its length.
+        len: usize,
+        /// The largest envelope kept ([`crate::update::MAX_ENVELOPE_LEN`]).
+        max: usize,
+    },
+    /// The SUIT processor refused the manifest or the payload: not authenticated by the trust
+    /// anchor, another vendor or device class, malformed, or a payload whose size or digest
+    /// is not the manifest's.
+    Manifest(castellan_suit::SuitError),
+    /// The manifest's sequence number is not above the installed one (a rollback, or a
+    /// replayed offer of an earlier campaign).
+    NotNewer {
+        /// The manifest's sequence number.
+        offered: u64,
+        /// The sequence number of the installed release.
+        installed: u64,
+    },
+    /// Another update with a higher sequence number is already pending.
+    OlderThanPending {
+        /// The manifest's sequence number.
+        offered: u64,
+        /// The pending update's sequence number.
+        pending: u64,
+    },
+    /// The release expired (freeze protection): the device's time is at or past the
+    /// manifest's `castellan-expires`.
+    Expired {
+        /// The manifest's expiry, unix seconds.
+        expires: u64,
+        /// The device's time, unix seconds.
+        now: u64,
+    },
+    /// The shared sequence does not give the image size (needed to refuse endless data).
+    NoImageSize,
+    /// The shared sequence does not give a SHA-256 image digest.
+    NoImageDigest,
+    /// The image is larger than the secondary slot takes.
+    ImageTooLarge {
+        /// The manifest's image size.
+        size: u64,
+        /// The largest image the slot takes.
+        max: u32,
+    },
+    /// Bytes beyond the manifest's image size were offered ("endless data"); nothing was
+    /// written.
+    EndlessData {
+        /// The manifest's image size.
+        image_size: u32,
+        /// Where the offered block would have ended.
+        end: u64,
+    },
+    /// A block does not start where the download stands.
+    OutOfOrder {
+        /// The offset the next block must have.
+        expected: u32,
+        /// The offset of the block offered.
+        offset: u64,
+    },
+    /// `update_finish` before the whole image was received.
+    Incomplete {
+        /// Bytes received.
+        received: u32,
+        /// The manifest's image size.
+        image_size: u32,
+    },
+    /// No update is in progress (call `update_begin` first).
+    NothingInProgress,
+    /// An update is installed and waits for its reboot, or runs on trial: it must be
+    /// accepted, rejected or reverted before another one starts.
+    InstallInProgress,
+}
+
+impl UpdateRefusal {
+    /// The PSA status a call gate returns for this refusal.
+    pub const fn psa_status(&self) -> i32 {
+        use castellan_suit::SuitError as S;
+        match self {
+            UpdateRefusal::Manifest(
+                S::Unauthenticated
+                | S::ManifestDigestMismatch
+                | S::DigestMismatch { .. }
+                | S::SizeMismatch { .. }
+                | S::PayloadTooLarge { .. },
+            ) => psa::ERROR_INVALID_SIGNATURE,
+            UpdateRefusal::Manifest(S::ConditionFailed { .. } | S::RolledBack { .. })
+            | UpdateRefusal::NoTrustAnchor
+            | UpdateRefusal::NotNewer { .. }
+            | UpdateRefusal::OlderThanPending { .. }
+            | UpdateRefusal::Expired { .. } => psa::ERROR_NOT_PERMITTED,
+            UpdateRefusal::Manifest(_)
+            | UpdateRefusal::EnvelopeTooLarge { .. }
+            | UpdateRefusal::NoImageSize
+            | UpdateRefusal::NoImageDigest
+            | UpdateRefusal::ImageTooLarge { .. }
+            | UpdateRefusal::EndlessData { .. }
+            | UpdateRefusal::OutOfOrder { .. } => psa::ERROR_INVALID_ARGUMENT,
+            UpdateRefusal::Incomplete { .. }
+            | UpdateRefusal::NothingInProgress
+            | UpdateRefusal::InstallInProgress => psa::ERROR_BAD_STATE,
+        }
+    }
+}
+
+impl fmt::Display for UpdateRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use castellan_suit::{Condition, SuitError};
+        match self {
+            UpdateRefusal::NoTrustAnchor => f.write_str(
+                "no release trust anchor is provisioned: the device refuses every update",
+            ),
+            UpdateRefusal::EnvelopeTooLarge { len, max } => write!(
+                f,
+                "the manifest envelope has {len} bytes, more than the {max} the device keeps"
+            ),
+            UpdateRefusal::Manifest(SuitError::ConditionFailed {
+                condition: Condition::ClassIdentifier,
+                ..
+            }) => f.write_str("the manifest is for another device class"),
+            UpdateRefusal::Manifest(SuitError::ConditionFailed {
+                condition: Condition::VendorIdentifier,
+                ..
+            }) => f.write_str("the manifest is for another vendor"),
+            UpdateRefusal::Manifest(SuitError::Unauthenticated) => f.write_str(
+                "the manifest is not signed by the release trust anchor (not authenticated)",
+            ),
+            UpdateRefusal::Manifest(e) => write!(f, "manifest refused: {e}"),
+            UpdateRefusal::NotNewer { offered, installed } => write!(
+                f,
+                "manifest sequence {offered} is not newer than the installed {installed}"
+            ),
+            UpdateRefusal::OlderThanPending { offered, pending } => write!(
+                f,
+                "manifest sequence {offered} is older than the pending update's {pending}"
+            ),
+            UpdateRefusal::Expired { expires, now } => write!(
+                f,
+                "the release expired at {expires} (unix seconds) and the device's time is {now}"
+            ),
+            UpdateRefusal::NoImageSize => {
+                f.write_str("the manifest's shared sequence gives no image size")
+            }
+            UpdateRefusal::NoImageDigest => {
+                f.write_str("the manifest's shared sequence gives no SHA-256 image digest")
+            }
+            UpdateRefusal::ImageTooLarge { size, max } => write!(
+                f,
+                "the image has {size} bytes, the secondary slot takes at most {max}"
+            ),
+            UpdateRefusal::EndlessData { image_size, end } => write!(
+                f,
+                "endless data: a block ending at byte {end} goes beyond the manifest's image                  size of {image_size} bytes"
+            ),
+            UpdateRefusal::OutOfOrder { expected, offset } => write!(
+                f,
+                "a block at offset {offset}, but the download stands at {expected}"
+            ),
+            UpdateRefusal::Incomplete {
+                received,
+                image_size,
+            } => write!(
+                f,
+                "only {received} of the image's {image_size} bytes were received"
+            ),
+            UpdateRefusal::NothingInProgress => {
+                f.write_str("no update is in progress (begin one with a manifest first)")
+            }
+            UpdateRefusal::InstallInProgress => {
+                f.write_str("an update is installed and waits for its reboot or its acceptance")
+            }
+        }
+    }
 }
 
 impl ServiceError {
@@ -147,6 +331,7 @@ impl ServiceError {
                 psa::ERROR_INVALID_ARGUMENT
             }
             ServiceError::Token(_) => psa::ERROR_GENERIC_ERROR,
+            ServiceError::UpdateRefused(r) => r.psa_status(),
             ServiceError::CandidateRejected(e) => match e {
                 ImageError::HashMismatch
                 | ImageError::MissingKey
@@ -177,6 +362,12 @@ pub fn status_of<T>(result: &Result<T, ServiceError>) -> i32 {
 impl From<HalError> for ServiceError {
     fn from(e: HalError) -> Self {
         ServiceError::Hardware(e)
+    }
+}
+
+impl From<UpdateRefusal> for ServiceError {
+    fn from(r: UpdateRefusal) -> Self {
+        ServiceError::UpdateRefused(r)
     }
 }
 
@@ -232,6 +423,7 @@ impl fmt::Display for ServiceError {
             ServiceError::Crypto(what) => write!(f, "cryptographic operation failed: {what}"),
             ServiceError::Token(e) => write!(f, "attestation token: {e}"),
             ServiceError::CandidateRejected(e) => write!(f, "update candidate refused: {e}"),
+            ServiceError::UpdateRefused(r) => write!(f, "update refused: {r}"),
         }
     }
 }

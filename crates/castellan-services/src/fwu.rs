@@ -216,6 +216,65 @@ impl Fwu {
         })
     }
 
+    /// The component's state.
+    pub fn state(&self) -> FwuState {
+        self.state
+    }
+
+    /// Bytes of the image received so far in WRITING (the next block's offset).
+    pub fn written(&self) -> u32 {
+        self.written
+    }
+
+    /// Largest image the secondary slot takes.
+    pub fn max_size(&self) -> u32 {
+        self.max_size
+    }
+
+    /// The bootloader's layout and key this service works with.
+    pub fn config(&self) -> &FwuConfig {
+        &self.config
+    }
+
+    /// READY → WRITING without erasing what the secondary slot holds before `offset`: the
+    /// update client resumes a download interrupted by a reboot. `offset` must be a multiple
+    /// of the sector size (the client records progress only at sector boundaries, so every
+    /// byte before it was written completely); `offset..end` rounded up to whole sectors is
+    /// erased again, since a cut may have left a torn write anywhere after it.
+    pub(crate) fn resume<F: Flash>(
+        &mut self,
+        flash: &mut F,
+        offset: u32,
+        end: u32,
+    ) -> Result<(), ServiceError> {
+        self.expect(&[FwuState::Ready])?;
+        let sector = flash.erase_size() as u32;
+        if sector == 0 || offset % sector != 0 || offset > end || end > self.max_size {
+            return Err(ServiceError::InvalidArgument(
+                "a download resumes at a sector boundary inside the image",
+            ));
+        }
+        let slot = self.config.layout.secondary;
+        let stop = end.div_ceil(sector).saturating_mul(sector).min(slot.size);
+        if stop > offset {
+            slot.erase(flash, offset, stop)?;
+        }
+        self.state = FwuState::Writing;
+        self.error = 0;
+        self.written = offset;
+        self.flushed = offset;
+        self.candidate = None;
+        Ok(())
+    }
+
+    /// Writes the pending partial write unit of the image (padded with the erased value), so
+    /// that the whole image can be read back from the slot before `finish`.
+    pub(crate) fn flush_pending<F: Flash>(&mut self, flash: &mut F) -> Result<(), ServiceError> {
+        self.expect(&[FwuState::Writing])?;
+        let r = self.flush(flash);
+        self.fail_on_error(r)
+    }
+
     /// `psa_fwu_query`.
     pub fn query(&self, component: ComponentId) -> Result<ComponentInfo, ServiceError> {
         check_component(component)?;
@@ -267,6 +326,11 @@ impl Fwu {
         self.expect(&[FwuState::Writing])?;
         if block.is_empty() {
             return Err(ServiceError::InvalidArgument("the block is empty"));
+        }
+        if self.flushed > self.written {
+            return Err(ServiceError::BadState(
+                "the image's last write unit was flushed: no more blocks are accepted",
+            ));
         }
         if offset != self.written as usize {
             return Err(ServiceError::InvalidArgument(
@@ -424,7 +488,7 @@ impl Fwu {
     fn store<F: Flash>(&mut self, flash: &mut F, mut block: &[u8]) -> Result<(), ServiceError> {
         let ws = flash.write_size();
         let slot = self.config.layout.secondary;
-        let pending = (self.written - self.flushed) as usize;
+        let pending = self.written.saturating_sub(self.flushed) as usize;
         if pending > 0 {
             let take = (ws - pending).min(block.len());
             let (head, rest) = block.split_at(take);
@@ -456,7 +520,7 @@ impl Fwu {
     /// Writes the pending partial unit, padded with the erased value.
     fn flush<F: Flash>(&mut self, flash: &mut F) -> Result<(), ServiceError> {
         let ws = flash.write_size();
-        let pending = (self.written - self.flushed) as usize;
+        let pending = self.written.saturating_sub(self.flushed) as usize;
         if pending == 0 {
             return Ok(());
         }
@@ -494,7 +558,7 @@ impl Fwu {
 }
 
 /// The `error` recorded when a trial image was rolled back.
-const ROLLED_BACK: i32 = psa::ERROR_GENERIC_ERROR;
+pub(crate) const ROLLED_BACK: i32 = psa::ERROR_GENERIC_ERROR;
 
 fn check_component(component: ComponentId) -> Result<(), ServiceError> {
     if component == COMPONENT_APPLICATION {

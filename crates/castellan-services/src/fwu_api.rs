@@ -78,10 +78,12 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
         fwu.reject(&mut self.platform.flash, error)
     }
 
-    /// `psa_fwu_accept` (see [`Fwu::accept`]).
+    /// `psa_fwu_accept` (see [`Fwu::accept`]). With the update client configured, the
+    /// accepted update's manifest sequence number is then stored as the installed one.
     pub fn fwu_accept(&mut self) -> Result<(), ServiceError> {
         self.usable()?;
         let fwu = self.fwu.as_mut().ok_or(NO_FWU)?;
-        fwu.accept(&mut self.platform.flash)
+        fwu.accept(&mut self.platform.flash)?;
+        self.update_after_accept()
     }
 }

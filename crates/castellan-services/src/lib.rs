@@ -24,6 +24,7 @@
 //!                    ├─ crypto     P-256 ECDSA, AES-GCM, HKDF-SHA-256; keys in RAM or in ITS
 //!                    ├─ attest     RFC 9783 token, IAK derived from CDI_Seal
 //!                    ├─ fwu        PSA FWU state machine over castellan-boot's slots
+//!                    ├─ update     SUIT update client: manifest checks, download, install
 //!                    └─ lifecycle  OTP thermometer; decommission = crypto-erase + fuse
 //! ```
 //!
@@ -89,6 +90,8 @@ pub mod powerloss;
 mod services;
 #[cfg(feature = "std")]
 pub mod sim;
+pub mod update;
+mod update_api;
 
 pub use attest::{BootRecordEntry, ImageVersion};
 pub use castellan_attest::Lifecycle;
@@ -96,7 +99,7 @@ pub use crypto::types::{
     Algorithm, KEY_ID_DEVICE_IDENTITY, KEY_ID_IAK, KeyAttributes, KeyId, KeyType, KeyUsage,
     Lifetime,
 };
-pub use error::{ServiceError, psa, status_of};
+pub use error::{ServiceError, UpdateRefusal, psa, status_of};
 pub use fwu::{ComponentInfo, FwuConfig, FwuState, InstallStatus, LastBoot};
 pub use its::{Its, ItsConfig, ItsFlags, ItsInfo, ItsStatus};
 pub use platform::{
@@ -104,3 +107,4 @@ pub use platform::{
     STORAGE_COMMIT_COUNTER, STORAGE_COUNTER_WORD, STORAGE_COUNTER_WORDS, STORAGE_INTENT_COUNTER,
 };
 pub use services::{SecureServices, ServicesConfig};
+pub use update::{UpdateConfig, UpdatePlan, UpdateState, UpdateStatus};

@@ -7,6 +7,7 @@
 //!                                ├─ generate_key …   crypto (keys in RAM / storage "crypto")
 //!                                ├─ attest_token     initial attestation (IAK from CDI_Seal)
 //!                                ├─ fwu_*            firmware update over the bootloader's slots
+//!                                ├─ update_*         SUIT update client (manifests in the secure world)
 //!                                └─ lifecycle_*      PSA lifecycle (OTP), decommission
 //! ```
 
@@ -21,6 +22,7 @@ use crate::attest::{Attestation, BootRecordEntry, INSTANCE_ID_LEN, MAX_BOOT_RECO
 use crate::crypto::{KeyStore, P256_PUBLIC_KEY_LEN};
 use crate::fwu::{Fwu, FwuConfig, LastBoot};
 use crate::its::{Its, ItsConfig, ItsFlags, ItsInfo, ItsStatus};
+use crate::update::{UpdateClient, UpdateConfig};
 use crate::{LIFECYCLE_COUNTER, Platform, ServiceError, kdf, lifecycle};
 
 /// What the secure services need to know about the device.
@@ -38,6 +40,9 @@ pub struct ServicesConfig {
     pub verification_service: Option<&'static str>,
     /// The firmware update service's slots and key (`None`: no update service).
     pub fwu: Option<FwuConfig>,
+    /// The update client's vendor and class identifiers (`None`: no update client; it also
+    /// needs `fwu`).
+    pub update: Option<UpdateConfig>,
 }
 
 impl ServicesConfig {
@@ -51,6 +56,7 @@ impl ServicesConfig {
             certification_reference: None,
             verification_service: None,
             fwu: None,
+            update: None,
         }
     }
 
@@ -58,6 +64,15 @@ impl ServicesConfig {
     pub const fn with_fwu(self, fwu: FwuConfig) -> Self {
         ServicesConfig {
             fwu: Some(fwu),
+            ..self
+        }
+    }
+
+    /// The same configuration with the SUIT update client for the identifiers of `update`
+    /// (the firmware update service must be configured too).
+    pub const fn with_update(self, update: UpdateConfig) -> Self {
+        ServicesConfig {
+            update: Some(update),
             ..self
         }
     }
@@ -75,6 +90,8 @@ pub struct SecureServices<F, C, R> {
     pub(crate) decommissioned: bool,
     /// The update service, when configured.
     pub(crate) fwu: Option<Fwu>,
+    /// The update client's RAM state.
+    pub(crate) update: UpdateClient,
 }
 
 impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
@@ -154,6 +171,7 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
             cdi_seal: Zeroizing::new(*cdis.seal()),
             decommissioned,
             fwu,
+            update: UpdateClient::default(),
         })
     }
 

@@ -6,7 +6,7 @@
 //!  0  magic  C5 'I' 'T' 'S'     first byte neither 0x00 nor 0xFF: a started write is never "erased"
 //!  4  kind   1 data · 2 tombstone · 3 commit
 //!  5  flags  PSA storage flags of the asset (commit: 0)
-//!  6  ns     namespace: 0 client (psa_its_*), 1 crypto keystore
+//!  6  ns     namespace: 0 client (psa_its_*), 1 crypto keystore, 2 update client
 //!  7  0
 //!  8  seq    u32  sequence number of the transaction that wrote the entry
 //!  12 c      u32  replay counter value bound to that transaction
@@ -69,6 +69,8 @@ pub(crate) enum Namespace {
     Client = 0,
     /// Persistent keys of the crypto service.
     Crypto = 1,
+    /// The update client's state: release trust anchor, installed sequence number, download.
+    Update = 2,
 }
 
 /// A parsed entry header.
