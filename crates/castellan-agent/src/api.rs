@@ -82,6 +82,41 @@ impl FleetApi {
     }
 }
 
+impl FleetApi {
+    /// `PUT` a JSON body, answer as JSON.
+    pub async fn put<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, AgentError> {
+        let r = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        answer(r).await
+    }
+
+    /// `GET` raw bytes (a release's image).
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, AgentError> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = r.status();
+        if !status.is_success() {
+            return answer::<serde_json::Value>(r).await.map(|_| Vec::new());
+        }
+        Ok(r.bytes().await.map_err(transport)?.to_vec())
+    }
+}
+
 fn transport(e: reqwest::Error) -> AgentError {
     // Show the whole cause chain: reqwest's top-level message alone says little.
     let mut msg = e.to_string();

@@ -45,6 +45,12 @@ enum Command {
     Agent(cmd::agent::AgentArgs),
     /// Run the fleet service: HTTPS operator API, mutual-TLS MQTT broker, PKI, registry, audit.
     Serve(cmd::serve::ServeArgs),
+    /// Releases: register the release key, build and sign a release, list and show releases.
+    #[command(subcommand)]
+    Release(cmd::release::ReleaseCommand),
+    /// Update campaigns: canary and waves, health gates, pause, resume, abort, rollback.
+    #[command(subcommand)]
+    Campaign(cmd::campaign::CampaignCommand),
     /// Verify the fleet service's hash-chained audit log.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
@@ -70,6 +76,8 @@ fn main() -> ExitCode {
         Command::Factory(c) => cmd::factory::run(c),
         Command::Agent(a) => cmd::agent::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Release(c) => cmd::release::run(c),
+        Command::Campaign(c) => cmd::campaign::run(c),
         Command::Audit(c) => cmd::audit::run(c),
         Command::Bench(c) => cmd::bench::run(c),
     };

@@ -3,10 +3,13 @@
 pub(crate) mod agent;
 pub(crate) mod audit;
 pub(crate) mod bench;
+pub(crate) mod campaign;
 pub(crate) mod demo;
 pub(crate) mod factory;
+pub(crate) mod fleet_api;
 pub(crate) mod image;
 pub(crate) mod keys;
+pub(crate) mod release;
 pub(crate) mod serve;
 pub(crate) mod sim;
 pub(crate) mod sim_services;
