@@ -16,8 +16,9 @@
 use std::path::{Path, PathBuf};
 
 use castellan_boot::{
-    BootConfig, BootReport, FlashLayout, Lifecycle, UpgradeMode, advance_lifecycle, boot,
-    lock_key_regions, program_root_key_hash, read_lifecycle, read_root_key_hash,
+    BootConfig, BootReport, DowngradePolicy, FlashLayout, Lifecycle, UpgradeMode,
+    advance_lifecycle, boot, lock_key_regions, program_root_key_hash, read_lifecycle,
+    read_root_key_hash,
 };
 use castellan_hal::{Flash as _, Partition};
 use castellan_image::{KeyType, PublicKeyFormat, SignOptions, SigningKey, Version, sign_image};
@@ -69,6 +70,11 @@ pub fn standard_config() -> DeviceConfig {
     cfg
 }
 
+/// The downgrade policy of simulated fleet devices, in the bootloader and the update service:
+/// the security counter decides, so a campaign can roll back to the previous release (signed
+/// again with a newer manifest) while releases below the counter stay refused.
+pub const DOWNGRADE_POLICY: DowngradePolicy = DowngradePolicy::SecurityCounter;
+
 /// Opens the device saved in `dir` and reads its flash layout.
 pub fn open(dir: &Path) -> Result<(SimDevice, FlashLayout), AgentError> {
     let dev = SimDevice::open(dir).map_err(|e| {
@@ -97,6 +103,7 @@ pub fn boot_device(dev: &mut SimDevice, layout: &FlashLayout) -> Result<BootRepo
     dev.power_cycle();
     let config = BootConfig {
         upgrade: upgrade_mode(layout),
+        downgrade: DOWNGRADE_POLICY,
         ..BootConfig::default()
     };
     boot(&mut dev.flash, &mut dev.otp, &mut dev.uds, layout, &config)
@@ -118,13 +125,13 @@ pub fn services_config(
     let root = read_root_key_hash(&dev.otp)
         .map_err(|e| AgentError::Device(e.to_string()))?
         .ok_or_else(|| AgentError::Device("no root key provisioned".into()))?;
-    Ok(
-        ServicesConfig::new(its, SIM_IMPLEMENTATION_ID).with_fwu(FwuConfig {
-            layout: *layout,
-            key: castellan_image::TrustedKey::Sha256OfSpki(root),
-            trial: true,
-        }),
+    let fwu = FwuConfig::new(
+        *layout,
+        castellan_image::TrustedKey::Sha256OfSpki(root),
+        true,
     )
+    .with_downgrade(DOWNGRADE_POLICY);
+    Ok(ServicesConfig::new(its, SIM_IMPLEMENTATION_ID).with_fwu(fwu))
 }
 
 /// Erases a partition and writes `data` at its start (padded to the write size).

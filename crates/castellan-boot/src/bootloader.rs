@@ -40,6 +40,22 @@ pub enum AppKey<'a> {
     Spki(&'a [u8]),
 }
 
+/// Which candidates count as forbidden downgrades (MCUboot's `MCUBOOT_DOWNGRADE_PREVENTION`).
+/// Whatever the policy, a candidate whose security counter is below the OTP counter is always
+/// refused ([`crate::UpgradeRefusal::Rollback`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DowngradePolicy {
+    /// A candidate with a lower version than the running image is refused
+    /// ([`crate::UpgradeRefusal::Downgrade`]).
+    #[default]
+    Version,
+    /// Only the security counter decides (MCUboot with `MCUBOOT_HW_ROLLBACK_PROT`, what TF-M
+    /// ships): a lower version is accepted when its security counter is not below the OTP
+    /// counter. A release manager rolls back to the previous release (signed again with a
+    /// newer manifest) and blocks vulnerable releases by raising the counter of the fixed one.
+    SecurityCounter,
+}
+
 /// Bootloader settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BootConfig<'a> {
@@ -47,6 +63,8 @@ pub struct BootConfig<'a> {
     pub upgrade: UpgradeMode,
     /// The key application images are verified with.
     pub app_key: AppKey<'a>,
+    /// Which lower-version candidates are refused.
+    pub downgrade: DowngradePolicy,
 }
 
 /// Which slot booted.
@@ -188,6 +206,7 @@ pub fn bootloader_stage<F: Flash, O: OtpFuses>(
             layout,
             g,
             key,
+            downgrade: config.downgrade,
         };
         if swap {
             ctx.swap_mode()?

@@ -78,9 +78,13 @@
 //! The running image's security counter (SEC_CNT TLV; none counts as 0) must be at least the
 //! OTP counter, or nothing boots ([`BootError::PrimaryRollback`]). The counter is raised to the
 //! image's value only once the image is confirmed, so a test image can still be reverted. A
-//! candidate below the counter, above what the counter can hold, or with a lower version than
-//! the running image is refused ([`UpgradeRefusal`]). The counters are thermometer codes in
-//! OTP: nothing, not even a torn program, can lower them.
+//! candidate below the counter or above what the counter can hold is refused
+//! ([`UpgradeRefusal`]); so is one with a lower version than the running image under
+//! [`DowngradePolicy::Version`] (the default). Under [`DowngradePolicy::SecurityCounter`]
+//! (MCUboot's `MCUBOOT_HW_ROLLBACK_PROT`, as TF-M ships it) the counter alone decides, so a
+//! fleet can roll back to the previous release and block a vulnerable one by raising the
+//! counter of its fix. The counters are thermometer codes in OTP: nothing, not even a torn
+//! program, can lower them.
 //!
 //! # OTP map and lifecycle policy
 //!
@@ -138,8 +142,8 @@ mod trailer;
 mod upgrade;
 
 pub use bootloader::{
-    AppKey, BOOTLOADER_STAGE_CONFIG, BootConfig, BootReport, CounterChange, Slot, app_trusted_key,
-    boot, bootloader_stage, measure_slot,
+    AppKey, BOOTLOADER_STAGE_CONFIG, BootConfig, BootReport, CounterChange, DowngradePolicy, Slot,
+    app_trusted_key, boot, bootloader_stage, measure_slot,
 };
 pub use error::{BootError, UpgradeRefusal};
 pub use flashio::SlotReader;

@@ -14,7 +14,7 @@ use crate::layout::{FlashLayout, Geometry, align_up};
 use crate::otp_map::{CounterId, read_security_counter, security_counter_max};
 use crate::swap::{self, entries_for};
 use crate::trailer::{mark_request, read_slot_trailer, write_trailer};
-use crate::{BootError, UpgradeRefusal};
+use crate::{BootError, DowngradePolicy, UpgradeRefusal};
 
 /// How upgrades are installed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -106,11 +106,13 @@ pub(crate) struct Ctx<'a, F, O> {
     pub layout: &'a FlashLayout,
     pub g: Geometry,
     pub key: TrustedKey<'a>,
+    pub downgrade: DowngradePolicy,
 }
 
 impl<F: Flash, O: OtpFuses> Ctx<'_, F, O> {
     /// Checks the image in the secondary slot as an upgrade (`upgrade`: with downgrade
-    /// prevention against the running image) or as a revert target.
+    /// prevention against the running image under [`DowngradePolicy::Version`]) or as a revert
+    /// target. The security counter is checked against the OTP counter in every case.
     fn check_secondary(
         &mut self,
         upgrade: bool,
@@ -137,7 +139,7 @@ impl<F: Flash, O: OtpFuses> Ctx<'_, F, O> {
                 stored,
             }));
         }
-        if upgrade {
+        if upgrade && self.downgrade == DowngradePolicy::Version {
             // A primary slot that does not verify (e.g. an overwrite cut half-way) has no
             // version to protect; the security counter still applies.
             if let Ok(cur) = verify_slot(self.flash, self.layout.primary, &self.g, self.key)? {

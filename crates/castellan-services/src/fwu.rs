@@ -24,14 +24,15 @@
 //! the next `start` erases the slot anyway). Writes are sequential; a block may have any
 //! length, a partial write unit is kept in RAM until the next block or `finish`.
 //!
-//! The candidate is verified (signature with the configured key, and no downgrade below the
-//! running version) at `finish` and again at `install`, right before the request is written:
+//! The candidate is verified (signature with the configured key, and no downgrade: below the
+//! running version, or under [`DowngradePolicy::SecurityCounter`] below the running image's
+//! security counter) at `finish` and again at `install`, right before the request is written:
 //! the secondary slot may be writable by the non-secure world in between. The bootloader
 //! verifies it a third time before it swaps anything, and checks the anti-rollback counter.
 
 use castellan_boot::{
-    BootError, BootReport, FlashLayout, Geometry, InstallKind, SlotReader, UpgradeAction,
-    UpgradeRefusal, confirm_image, read_slot_trailer, request_upgrade,
+    BootError, BootReport, DowngradePolicy, FlashLayout, Geometry, InstallKind, SlotReader,
+    UpgradeAction, UpgradeRefusal, confirm_image, read_slot_trailer, request_upgrade,
 };
 use castellan_hal::Flash;
 use castellan_image::{ImageError, ImageLayout, TrustedKey, Version, verify};
@@ -116,6 +117,28 @@ pub struct FwuConfig {
     pub key: TrustedKey<'static>,
     /// Install for a trial run (test swap, confirmed by `accept`) rather than permanently.
     pub trial: bool,
+    /// Which older candidates are refused: the bootloader's policy
+    /// ([`castellan_boot::BootConfig::downgrade`]), so that the service never stages what the
+    /// bootloader would refuse.
+    pub downgrade: DowngradePolicy,
+}
+
+impl FwuConfig {
+    /// Slots of `layout`, candidates verified with `key`, installed for a trial run when
+    /// `trial`, lower versions refused ([`DowngradePolicy::Version`]).
+    pub const fn new(layout: FlashLayout, key: TrustedKey<'static>, trial: bool) -> Self {
+        FwuConfig {
+            layout,
+            key,
+            trial,
+            downgrade: DowngradePolicy::Version,
+        }
+    }
+
+    /// The same configuration with the downgrade policy `downgrade`.
+    pub const fn with_downgrade(self, downgrade: DowngradePolicy) -> Self {
+        FwuConfig { downgrade, ..self }
+    }
 }
 
 /// What the bootloader did about updates at the last boot, as the service needs to know it.
@@ -156,6 +179,9 @@ pub struct Fwu {
     state: FwuState,
     error: i32,
     running: Version,
+    /// The running image's security counter (no counter: 0); `None` when the policy is
+    /// [`DowngradePolicy::Version`] or the running image does not verify.
+    running_counter: Option<u32>,
     candidate: Option<Version>,
     max_size: u32,
     /// Bytes of the image received so far.
@@ -202,11 +228,31 @@ impl Fwu {
         let running = ImageLayout::read(&mut src)
             .map(|l| l.header.version)
             .unwrap_or_default();
+        // The running image was verified by the bootloader; its counter is at least the OTP
+        // counter (or nothing would boot), and what the OTP counter becomes once it is
+        // confirmed.
+        let running_counter = match config.downgrade {
+            DowngradePolicy::Version => None,
+            DowngradePolicy::SecurityCounter => {
+                let len = config
+                    .layout
+                    .primary
+                    .size
+                    .saturating_sub(g.trailer_reserved());
+                let mut src = SlotReader::with_len(flash, config.layout.primary, len);
+                let verified = verify(&mut src, config.key);
+                if let Some(hal) = src.hal_error() {
+                    return Err(ServiceError::Hardware(hal));
+                }
+                verified.ok().map(|v| v.security_counter.unwrap_or(0))
+            }
+        };
         Ok(Fwu {
             config,
             state,
             error,
             running,
+            running_counter,
             candidate: None,
             max_size,
             written: 0,
@@ -548,10 +594,23 @@ impl Fwu {
             (Err(e), _) => return Err(ServiceError::CandidateRejected(e)),
         };
         let version = image.version();
-        if version < self.running {
-            return Err(ServiceError::NotPermitted(
-                "the candidate is older than the running image (downgrade)",
-            ));
+        match self.running_counter {
+            // The security counter decides: a lower version with a counter not below the
+            // running image's is a rollback the release authority allowed.
+            Some(floor) if self.config.downgrade == DowngradePolicy::SecurityCounter => {
+                if image.security_counter.unwrap_or(0) < floor {
+                    return Err(ServiceError::NotPermitted(
+                        "the candidate's security counter is below the running image's                          (anti-rollback)",
+                    ));
+                }
+            }
+            _ => {
+                if version < self.running {
+                    return Err(ServiceError::NotPermitted(
+                        "the candidate is older than the running image (downgrade)",
+                    ));
+                }
+            }
         }
         Ok(version)
     }

@@ -11,7 +11,8 @@
 //!  let report = castellan_boot::boot(&mut flash, &mut otp, &mut uds, &layout, &boot_config)?;
 //!  let platform = Platform::new(flash, OtpCounterMap::castellan(otp)?, rng);
 //!  let config = ServicesConfig::new(ItsConfig::new(its_area, its_key_area), implementation_id)
-//!      .with_fwu(FwuConfig { layout, key: TrustedKey::Sha256OfSpki(app_key_hash), trial: true });
+//!      .with_fwu(FwuConfig::new(layout, TrustedKey::Sha256OfSpki(app_key_hash), true))
+//!      .with_update(UpdateConfig::for_class("castellan", "sensor-v1"));
 //!  let mut services = SecureServices::from_boot_report(platform, config, &report)?;
 //!  // call gate: status_of(&services.its_set(uid, data, flags)) → i32 …
 //! ```

@@ -5,7 +5,9 @@
 use castellan_hal::{Flash, MonotonicCounter, RandomSource};
 
 use crate::fwu::InstallStatus;
-use crate::update::{Ctx, TRUST_ANCHOR_LEN, UpdatePlan, UpdateStatus};
+use crate::update::{
+    Ctx, TRUST_ANCHOR_LEN, UpdatePlan, UpdateStatus, provision_anchor, read_anchor,
+};
 use crate::{SecureServices, ServiceError};
 
 const NO_UPDATE: ServiceError =
@@ -15,14 +17,19 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
     /// Stores the release trust anchor (the release key's P-256 public key, SEC1 uncompressed,
     /// 65 bytes) once, write-once, where no `psa_its_*` caller can reach it. Provisioning the
     /// same key again succeeds; another key is [`ServiceError::NotPermitted`]. Without an
-    /// anchor every update is refused.
+    /// anchor every update is refused. Needs only trusted storage (a factory station may
+    /// provision it before the device knows its class).
     pub fn update_provision_trust_anchor(&mut self, sec1_p256: &[u8]) -> Result<(), ServiceError> {
-        self.update_ctx()?.provision(sec1_p256)
+        self.usable()?;
+        let its = self.its.as_mut().map_err(|e| *e)?;
+        provision_anchor(its, &mut self.platform, sec1_p256)
     }
 
     /// The provisioned release trust anchor, if any.
     pub fn update_trust_anchor(&mut self) -> Result<Option<[u8; TRUST_ANCHOR_LEN]>, ServiceError> {
-        self.update_ctx()?.trust_anchor()
+        self.usable()?;
+        let its = self.its.as_mut().map_err(|e| *e)?;
+        read_anchor(its, &mut self.platform)
     }
 
     /// Checks an offered SUIT envelope and starts (or resumes) its download, before a byte of

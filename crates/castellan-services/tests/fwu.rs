@@ -103,11 +103,7 @@ impl Rig {
     }
 
     fn services(&mut self, report: &BootReport) -> Services<'_> {
-        let fwu = FwuConfig {
-            layout: self.layout,
-            key: TrustedKey::Sha256OfSpki(self.root_hash),
-            trial: true,
-        };
+        let fwu = FwuConfig::new(self.layout, TrustedKey::Sha256OfSpki(self.root_hash), true);
         let its = ItsConfig::new(
             self.dev.partition("its").unwrap(),
             self.dev.partition("its-key").unwrap(),

@@ -102,6 +102,7 @@ fn main() -> ! {
     let config = BootConfig {
         upgrade: UpgradeMode::Swap,
         app_key: AppKey::Otp,
+        ..BootConfig::default()
     };
     let report = match castellan_boot::bootloader_stage(&mut flash, &mut otp, &LAYOUT, &config, rom)
     {

@@ -48,50 +48,52 @@ fn manifest_err(e: castellan_suit::SuitError) -> ServiceError {
     refused(UpdateRefusal::Manifest(e))
 }
 
+/// `update_provision_trust_anchor`: stores the release key once (the same key again is
+/// accepted, another one refused). Needs only trusted storage.
+pub(crate) fn provision_anchor<F: Flash, C: MonotonicCounter, R: RandomSource>(
+    its: &mut Its,
+    p: &mut Platform<F, C, R>,
+    sec1: &[u8],
+) -> Result<(), ServiceError> {
+    if sec1.len() != TRUST_ANCHOR_LEN || p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1).is_err() {
+        return Err(ServiceError::InvalidArgument(
+            "the release trust anchor must be a P-256 public key, SEC1 uncompressed (65 bytes)",
+        ));
+    }
+    if let Some(existing) = read_anchor(its, p)? {
+        return if existing.as_slice() == sec1 {
+            Ok(())
+        } else {
+            Err(ServiceError::NotPermitted(
+                "another release trust anchor is provisioned (write-once)",
+            ))
+        };
+    }
+    its.set_in(
+        p,
+        Namespace::Update,
+        ITS_UID_TRUST_ANCHOR,
+        sec1,
+        ItsFlags::WRITE_ONCE,
+    )
+}
+
+/// The provisioned release key, if any.
+pub(crate) fn read_anchor<F: Flash, C: MonotonicCounter, R: RandomSource>(
+    its: &mut Its,
+    p: &mut Platform<F, C, R>,
+) -> Result<Option<[u8; TRUST_ANCHOR_LEN]>, ServiceError> {
+    let mut key = [0u8; TRUST_ANCHOR_LEN];
+    match its.get_in(p, Namespace::Update, ITS_UID_TRUST_ANCHOR, 0, &mut key) {
+        Ok(TRUST_ANCHOR_LEN) => Ok(Some(key)),
+        Ok(_) => Err(ServiceError::StorageCorrupt("the release trust anchor")),
+        Err(ServiceError::DoesNotExist) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl<F: Flash, C: MonotonicCounter, R: RandomSource> Ctx<'_, F, C, R> {
     // --- steps ---------------------------------------------------------------------------
-
-    /// `update_provision_trust_anchor`: stores the release key once (the same key again is
-    /// accepted, another one refused).
-    pub(crate) fn provision(&mut self, sec1: &[u8]) -> Result<(), ServiceError> {
-        if sec1.len() != TRUST_ANCHOR_LEN
-            || p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1).is_err()
-        {
-            return Err(ServiceError::InvalidArgument(
-                "the release trust anchor must be a P-256 public key, SEC1 uncompressed (65 bytes)",
-            ));
-        }
-        if let Some(existing) = self.trust_anchor()? {
-            return if existing.as_slice() == sec1 {
-                Ok(())
-            } else {
-                Err(ServiceError::NotPermitted(
-                    "another release trust anchor is provisioned (write-once)",
-                ))
-            };
-        }
-        self.its.set_in(
-            self.p,
-            Namespace::Update,
-            ITS_UID_TRUST_ANCHOR,
-            sec1,
-            ItsFlags::WRITE_ONCE,
-        )
-    }
-
-    /// The provisioned release key, if any.
-    pub(crate) fn trust_anchor(&mut self) -> Result<Option<[u8; TRUST_ANCHOR_LEN]>, ServiceError> {
-        let mut key = [0u8; TRUST_ANCHOR_LEN];
-        match self
-            .its
-            .get_in(self.p, Namespace::Update, ITS_UID_TRUST_ANCHOR, 0, &mut key)
-        {
-            Ok(TRUST_ANCHOR_LEN) => Ok(Some(key)),
-            Ok(_) => Err(ServiceError::StorageCorrupt("the release trust anchor")),
-            Err(ServiceError::DoesNotExist) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
 
     /// `update_begin`.
     pub(crate) fn begin(
@@ -471,9 +473,7 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> Ctx<'_, F, C, R> {
     }
 
     fn anchor(&mut self) -> Result<TrustAnchor, ServiceError> {
-        let key = self
-            .trust_anchor()?
-            .ok_or(refused(UpdateRefusal::NoTrustAnchor))?;
+        let key = read_anchor(self.its, self.p)?.ok_or(refused(UpdateRefusal::NoTrustAnchor))?;
         p256::ecdsa::VerifyingKey::from_sec1_bytes(&key)
             .map(TrustAnchor::P256)
             .map_err(|_| ServiceError::StorageCorrupt("the release trust anchor"))

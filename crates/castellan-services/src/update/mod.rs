@@ -47,7 +47,7 @@
 mod client;
 mod slot;
 
-pub(crate) use client::{Ctx, UpdateClient};
+pub(crate) use client::{Ctx, UpdateClient, provision_anchor, read_anchor};
 
 /// ITS uid (update namespace) of the release trust anchor.
 pub const ITS_UID_TRUST_ANCHOR: u64 = 0xca57_0100;
