@@ -51,6 +51,16 @@ pub struct ServerConfig {
     /// another service instance on the same database; this instance's revocations apply at
     /// once), and expired onboarding nonces are deleted.
     pub revocation_refresh: Duration,
+    /// How often the campaign engine evaluates cohorts, waves, timeouts and thresholds (it
+    /// also runs at once after a device finishes or an operator acts).
+    pub campaign_tick: Duration,
+    /// Largest image chunk sent on MQTT (the offer's `chunk_size`).
+    pub update_chunk_size: u32,
+    /// The vendor name the SUIT vendor and class ids derive from.
+    pub vendor: String,
+    /// The API base URL devices use for HTTPS downloads (`https://host:port`). `None`: the
+    /// first server name and the bound API port.
+    pub public_api_url: Option<String>,
 }
 
 impl ServerConfig {
@@ -66,6 +76,10 @@ impl ServerConfig {
             nonce_ttl: Duration::from_secs(300),
             mqtt_max_handshaking: 128,
             revocation_refresh: Duration::from_secs(30),
+            campaign_tick: Duration::from_millis(500),
+            update_chunk_size: 4096,
+            vendor: castellan_suit::ids::DEFAULT_VENDOR.to_string(),
+            public_api_url: None,
         }
     }
 

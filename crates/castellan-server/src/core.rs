@@ -1,5 +1,5 @@
 //! The state every part of the running service shares: PKI, store, revocation set, broker
-//! handle and auditor.
+//! handle, auditor and the campaign engine's state.
 
 use std::sync::Arc;
 
@@ -21,6 +21,8 @@ pub(crate) struct Core {
     pub(crate) auditor: Auditor,
     pub(crate) config: ServerConfig,
     pub(crate) paths: StatePaths,
+    /// The campaign engine's in-memory state.
+    pub(crate) updates: crate::campaign::EngineState,
 }
 
 impl Core {

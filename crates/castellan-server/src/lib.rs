@@ -38,16 +38,19 @@
 pub mod api;
 mod audit;
 mod authz;
+mod campaign;
 pub mod config;
 mod core;
 mod error;
 mod https;
 mod onboarding;
 pub mod protocol;
+mod release_check;
 mod server;
 
 pub use api::{ApiError, ROUTES, RoutePolicy};
 pub use audit::Auditor;
+pub use campaign::{ACTION_CAMPAIGN, ACTION_DEVICE, ACTION_DOWNLOAD, ACTION_FETCH, ACTION_REPORT};
 pub use config::{
     DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, ServerConfig, StatePaths,
 };

@@ -29,9 +29,20 @@ use crate::protocol::{Challenge, Evidence, OnboardResult, PolicyJson, topics};
 /// The audit action of an onboarding decision.
 pub const ACTION_ONBOARD: &str = "onboard";
 
-/// Consume device messages until the broker stops.
-pub(crate) async fn run(core: Arc<Core>, mut rx: mpsc::Receiver<DeviceMessage>) {
+/// Consume device messages until the broker stops. Update messages go to the campaign engine
+/// through `updates`, in order.
+pub(crate) async fn run(
+    core: Arc<Core>,
+    mut rx: mpsc::Receiver<DeviceMessage>,
+    updates: mpsc::Sender<DeviceMessage>,
+) {
     while let Some(msg) = rx.recv().await {
+        if msg.topic.contains("/up/update/") {
+            if updates.send(msg).await.is_err() {
+                log::warn!("campaign engine stopped: update message dropped");
+            }
+            continue;
+        }
         let core = core.clone();
         // One task per message: an appraisal never holds up other devices' telemetry.
         tokio::spawn(async move { handle(&core, msg).await });

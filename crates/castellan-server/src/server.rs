@@ -1,5 +1,5 @@
 //! Starting and stopping the whole service: state directory, PKI, store, service certificate,
-//! broker, onboarding service, HTTPS API, first admin token.
+//! broker, onboarding service, campaign engine, HTTPS API, first admin token.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,7 +15,7 @@ use crate::audit::Auditor;
 use crate::authz::StoreAuthorizer;
 use crate::config::{ServerConfig, StatePaths};
 use crate::core::Core;
-use crate::{ServerError, api, https, onboarding};
+use crate::{ServerError, api, campaign, https, onboarding};
 
 /// The fleet service.
 #[derive(Debug)]
@@ -98,6 +98,7 @@ impl Server {
             auditor,
             config,
             paths,
+            updates: crate::campaign::EngineState::default(),
         });
         core.reload_revocations().await?;
 
@@ -108,7 +109,20 @@ impl Server {
             detail: e.to_string(),
         })?;
         let acceptor = https::acceptor(&core.paths.server_cert, &core.paths.server_key)?;
+        core.updates
+            .set_api_base(match &core.config.public_api_url {
+                Some(url) => url.trim_end_matches('/').to_string(),
+                None => format!(
+                    "https://{}:{}",
+                    core.config
+                        .server_names
+                        .first()
+                        .map_or("localhost", String::as_str),
+                    api_addr.port()
+                ),
+            });
         let (stop, stop_rx) = watch::channel(false);
+        let (update_tx, update_rx) = tokio::sync::mpsc::channel(4096);
         let tasks = vec![
             tokio::spawn(https::serve(
                 listener,
@@ -116,7 +130,9 @@ impl Server {
                 api::router(core.clone()),
                 stop_rx.clone(),
             )),
-            tokio::spawn(onboarding::run(core.clone(), events)),
+            tokio::spawn(onboarding::run(core.clone(), events, update_tx)),
+            tokio::spawn(campaign::run_messages(core.clone(), update_rx)),
+            tokio::spawn(campaign::run(core.clone(), stop_rx.clone())),
             tokio::spawn(refresh_revocations(core.clone(), stop_rx)),
         ];
         core.auditor

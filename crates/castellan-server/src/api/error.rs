@@ -19,8 +19,11 @@ pub enum ApiError {
     BadRequest(String),
     /// The named device or record does not exist (404).
     NotFound(String),
-    /// The record already exists (409).
+    /// The record already exists, or the action does not fit its current state (409).
     Conflict(String),
+    /// The request is well-formed but refused on its content, e.g. a release that does not
+    /// verify (422).
+    Unprocessable(String),
     /// The service failed (500); the detail is logged and audited.
     Internal(String),
 }
@@ -41,6 +44,7 @@ impl ApiError {
             ApiError::BadRequest(r) => (StatusCode::BAD_REQUEST, "bad request", r),
             ApiError::NotFound(r) => (StatusCode::NOT_FOUND, "not found", r),
             ApiError::Conflict(r) => (StatusCode::CONFLICT, "conflict", r),
+            ApiError::Unprocessable(r) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", r),
             ApiError::Internal(r) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", r),
         }
     }

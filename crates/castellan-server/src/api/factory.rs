@@ -1,6 +1,7 @@
 //! `POST /api/v1/factory/devices`: factory registration. The CSR's self-signature is verified,
 //! the manufacturer CA issues the IDevID, and the registry records serial, class, certificate,
-//! attestation key and reference measurements with the lifecycle secured.
+//! attestation key and reference measurements with the lifecycle secured. The answer carries
+//! the release trust anchor, when set, for the station to store in the device.
 
 use std::sync::Arc;
 
@@ -110,6 +111,7 @@ pub(crate) async fn register(
     core.store
         .register_device_with_iak(&device, &iak, unix_now())
         .await?;
+    let release_key = core.store.release_key().await?;
     let note = format!(
         "IDevID {} issued to {} (class {}, {} reference measurements)",
         idevid.serial_hex(),
@@ -125,7 +127,7 @@ pub(crate) async fn register(
             idevid_pem: idevid.pem,
             chain_pem: core.pki.chain_pem(CaKind::Manufacturer),
             mqtt_ca_pem: core.pki.chain_pem(CaKind::Operational),
-            release_public_key: None,
+            release_public_key: release_key.map(|k| hex::encode(k.public_key)),
         }),
     ))
 }

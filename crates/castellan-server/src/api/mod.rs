@@ -9,29 +9,35 @@
 //! ```
 //!
 //! Every route's roles are declared once, in [`ROUTES`]; the guard is the only place that
-//! authenticates, checks roles and audits, and [`ApiError`] the only place that turns failures
-//! into responses.
+//! authenticates operators, checks roles and audits, and [`ApiError`] the only place that turns
+//! failures into responses. The one route outside the table is the devices' image download
+//! (`GET /api/v1/updates/{campaign_id}/image`), authorised by a per-device download token.
 
 mod admin;
+mod campaigns;
 mod devices;
+mod download;
 mod error;
 mod factory;
+mod releases;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use castellan_store::{Role, unix_now};
 
 pub use admin::AuditEntryJson;
 pub use devices::DeviceJson;
 pub use error::ApiError;
 pub(crate) use error::{AuditNote, Refusal};
+pub(crate) use factory::check_name;
 
 use crate::core::Core;
 
@@ -62,6 +68,10 @@ const READERS: &[Role] = &[Role::Admin, Role::Operator, Role::Auditor];
 const ADMIN_OPERATOR: &[Role] = &[Role::Admin, Role::Operator];
 const ADMIN: &[Role] = &[Role::Admin];
 const ADMIN_AUDITOR: &[Role] = &[Role::Admin, Role::Auditor];
+/// Releases and campaigns change only by the release manager: not even an admin (separation
+/// of duties: whoever manages operators cannot also push firmware).
+const RELEASE_MANAGER: &[Role] = &[Role::ReleaseManager];
+const RELEASE_MANAGER_ADMIN: &[Role] = &[Role::ReleaseManager, Role::Admin];
 
 /// Every guarded route of the operator API and the roles it admits (the table of
 /// `docs/fleet-protocol.md`). `GET /api/v1/health` and `GET /api/v1/pki/ca` need no token.
@@ -126,13 +136,87 @@ pub const ROUTES: &[RoutePolicy] = &[
         action: "api.audit.verify",
         roles: ADMIN_AUDITOR,
     },
+    RoutePolicy {
+        method: "PUT",
+        path: "/api/v1/release-key",
+        action: "api.release_key.set",
+        roles: ADMIN,
+    },
+    RoutePolicy {
+        method: "POST",
+        path: "/api/v1/releases",
+        action: "api.release.create",
+        roles: RELEASE_MANAGER,
+    },
+    RoutePolicy {
+        method: "GET",
+        path: "/api/v1/releases",
+        action: "api.releases.list",
+        roles: ALL_ROLES,
+    },
+    RoutePolicy {
+        method: "GET",
+        path: "/api/v1/releases/{id}",
+        action: "api.release.get",
+        roles: ALL_ROLES,
+    },
+    RoutePolicy {
+        method: "GET",
+        path: "/api/v1/releases/{id}/image",
+        action: "api.release.image",
+        roles: RELEASE_MANAGER_ADMIN,
+    },
+    RoutePolicy {
+        method: "POST",
+        path: "/api/v1/campaigns",
+        action: "api.campaign.create",
+        roles: RELEASE_MANAGER,
+    },
+    RoutePolicy {
+        method: "GET",
+        path: "/api/v1/campaigns",
+        action: "api.campaigns.list",
+        roles: ALL_ROLES,
+    },
+    RoutePolicy {
+        method: "GET",
+        path: "/api/v1/campaigns/{id}",
+        action: "api.campaign.get",
+        roles: ALL_ROLES,
+    },
+    RoutePolicy {
+        method: "POST",
+        path: "/api/v1/campaigns/{id}/pause",
+        action: "api.campaign.pause",
+        roles: RELEASE_MANAGER,
+    },
+    RoutePolicy {
+        method: "POST",
+        path: "/api/v1/campaigns/{id}/resume",
+        action: "api.campaign.resume",
+        roles: RELEASE_MANAGER,
+    },
+    RoutePolicy {
+        method: "POST",
+        path: "/api/v1/campaigns/{id}/abort",
+        action: "api.campaign.abort",
+        roles: RELEASE_MANAGER,
+    },
+    RoutePolicy {
+        method: "POST",
+        path: "/api/v1/campaigns/{id}/rollback",
+        action: "api.campaign.rollback",
+        roles: RELEASE_MANAGER,
+    },
 ];
 
 /// The API's router.
 pub(crate) fn router(core: Arc<Core>) -> Router {
     let mut router = Router::new()
         .route("/api/v1/health", get(admin::health))
-        .route("/api/v1/pki/ca", get(admin::ca_bundle));
+        .route("/api/v1/pki/ca", get(admin::ca_bundle))
+        // Devices, with the download token of their offer (not an operator token).
+        .route("/api/v1/updates/{campaign_id}/image", get(download::image));
     let mut by_path: Vec<(&'static str, MethodRouter<Arc<Core>>)> = Vec::new();
     for policy in ROUTES {
         let handler: MethodRouter<Arc<Core>> = match (policy.method, policy.path) {
@@ -146,6 +230,20 @@ pub(crate) fn router(core: Arc<Core>) -> Router {
             ("POST", "/api/v1/operators") => post(admin::create_operator),
             ("GET", "/api/v1/audit") => get(admin::audit_list),
             ("GET", "/api/v1/audit/verify") => get(admin::audit_verify),
+            ("PUT", "/api/v1/release-key") => put(releases::set_key),
+            ("POST", "/api/v1/releases") => {
+                post(releases::create).layer(DefaultBodyLimit::max(releases::MAX_RELEASE_BODY))
+            }
+            ("GET", "/api/v1/releases") => get(releases::list),
+            ("GET", "/api/v1/releases/{id}") => get(releases::get_one),
+            ("GET", "/api/v1/releases/{id}/image") => get(releases::image),
+            ("POST", "/api/v1/campaigns") => post(campaigns::create),
+            ("GET", "/api/v1/campaigns") => get(campaigns::list),
+            ("GET", "/api/v1/campaigns/{id}") => get(campaigns::get_one),
+            ("POST", "/api/v1/campaigns/{id}/pause") => post(campaigns::pause),
+            ("POST", "/api/v1/campaigns/{id}/resume") => post(campaigns::resume),
+            ("POST", "/api/v1/campaigns/{id}/abort") => post(campaigns::abort),
+            ("POST", "/api/v1/campaigns/{id}/rollback") => post(campaigns::rollback),
             _ => continue,
         };
         let guarded = handler.route_layer(middleware::from_fn_with_state(
@@ -230,6 +328,8 @@ async fn guard(
         )
         .await;
     }
+    let mut req = req;
+    req.extensions_mut().insert(operator.clone());
     let resp = next.run(req).await;
     let status = resp.status();
     if let Some(Refusal(reason)) = resp.extensions().get::<Refusal>() {

@@ -1,0 +1,473 @@
+//! The device side of a campaign: progress reports, MQTT chunk requests and the post-update
+//! attestation, from the messages devices publish under `dev/<id>/up/update/…`.
+//!
+//! ```text
+//!  status   ─▶ current campaign? (else ignored + audited) ─▶ progress (never backwards)
+//!              confirmed ─▶ nonce (store) ─▶ down/update/challenge
+//!              failed / reverted ─▶ device failed
+//!  fetch    ─▶ current campaign's release, device in progress, offset ≤ size
+//!              ─▶ down/update/chunk/<release_id>: offset (u64 BE) ‖ ≤ chunk_size bytes
+//!  evidence ─▶ token signed by the IAK registered at the factory, over the outstanding nonce
+//!              (single use), every component as the registry expects with the last one the
+//!              release's measurement (digest, signer id, version, exactly)
+//!              ─▶ updated: registry gets the new firmware version and reference measurements
+//!              ─▶ down/update/result
+//! ```
+//!
+//! "Current campaign" is the running or paused campaign the device is a member of; a report
+//! naming any other campaign (an earlier one, replayed) changes nothing and is audited.
+
+use std::sync::Arc;
+
+use castellan_attest::{VerificationKey, verify_token};
+use castellan_broker::DeviceMessage;
+use castellan_store::{
+    AttestationStatus, Campaign, CampaignDevice, DeviceUpdateState, ReferenceMeasurement, Release,
+    unix_now,
+};
+
+use super::{ACTION_DEVICE, ACTION_FETCH, ACTION_REPORT, fail_device, to_json};
+use crate::core::Core;
+use crate::protocol::{
+    Fetch, Status, UpdateChallenge, UpdateEvidence, UpdateResult, UpdateState, encode_chunk, topics,
+};
+
+/// Handle one message a device published under `dev/<id>/up/update/`.
+pub(crate) async fn handle(core: &Core, msg: &DeviceMessage) {
+    let id = msg.device_id.as_str();
+    let prefix = format!("dev/{id}/up/update/");
+    let Some(rest) = msg.topic.strip_prefix(&prefix) else {
+        return;
+    };
+    let now = unix_now();
+    match rest {
+        "status" => status(core, id, &msg.payload, now).await,
+        "fetch" => fetch(core, id, &msg.payload, now).await,
+        "evidence" => evidence(core, id, &msg.payload, now).await,
+        other => log::info!("{id}: update message on unknown topic up/update/{other} dropped"),
+    }
+    let _ = core.store.touch_device(id, now).await;
+}
+
+/// The image of a release (cached: images do not change).
+pub(crate) async fn image_of(core: &Core, release_id: &str) -> Result<Arc<Vec<u8>>, String> {
+    if let Some(img) = core
+        .updates
+        .images
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(release_id)
+    {
+        return Ok(img.clone());
+    }
+    let img = core
+        .store
+        .release_image(release_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no release {release_id}"))?;
+    let img = Arc::new(img);
+    core.updates
+        .images
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(release_id.to_string(), img.clone());
+    Ok(img)
+}
+
+async fn refuse(core: &Core, id: &str, action: &str, target: &str, reason: &str) {
+    log::warn!("{id}: {action} {target} ignored: {reason}");
+    core.auditor.append(id, action, target, false, reason).await;
+}
+
+/// The device's current campaign and membership when `campaign_id` is it and the device is
+/// not finished; otherwise the report is refused (audited) and `None` returned.
+async fn current(
+    core: &Core,
+    id: &str,
+    campaign_id: &str,
+    what: &str,
+) -> Option<(Campaign, CampaignDevice)> {
+    let found = match core.store.active_campaign_of_device(id).await {
+        Ok(f) => f,
+        Err(e) => {
+            log::warn!("{id}: {what} for campaign {campaign_id} not handled: {e}");
+            return None;
+        }
+    };
+    let reason = match &found {
+        None => format!(
+            "{what} for campaign {campaign_id}, but the device is in no running or paused campaign"
+        ),
+        Some((c, _)) if c.id != campaign_id => format!(
+            "{what} for campaign {campaign_id}, which is not the device's current campaign ({})",
+            c.id
+        ),
+        Some((_, m)) if m.state.is_terminal() => format!(
+            "{what} for campaign {campaign_id}, where the device is already {}",
+            m.state
+        ),
+        Some((_, m)) if m.state == DeviceUpdateState::Pending => format!(
+            "{what} for campaign {campaign_id}, which has not offered the device its release yet"
+        ),
+        Some(_) => return found,
+    };
+    refuse(core, id, ACTION_REPORT, campaign_id, &reason).await;
+    None
+}
+
+/// Position of a state in the flow (progress never goes backwards).
+fn rank(s: DeviceUpdateState) -> u8 {
+    match s {
+        DeviceUpdateState::Pending => 0,
+        DeviceUpdateState::Offered => 1,
+        DeviceUpdateState::Downloading => 2,
+        DeviceUpdateState::Installing => 3,
+        DeviceUpdateState::Rebooting => 4,
+        DeviceUpdateState::Confirming => 5,
+        DeviceUpdateState::Updated | DeviceUpdateState::Failed => 6,
+    }
+}
+
+async fn status(core: &Core, id: &str, payload: &[u8], now: i64) {
+    let s: Status = match serde_json::from_slice(payload) {
+        Ok(s) => s,
+        Err(e) => {
+            return refuse(
+                core,
+                id,
+                ACTION_REPORT,
+                id,
+                &format!("malformed status: {e}"),
+            )
+            .await;
+        }
+    };
+    let Some((c, m)) = current(core, id, &s.campaign_id, "status report").await else {
+        return;
+    };
+    if s.release_id != c.release_id {
+        let reason = format!(
+            "status report for release {} in campaign {}, which rolls out {}",
+            s.release_id, c.id, c.release_id
+        );
+        return refuse(core, id, ACTION_REPORT, &c.id, &reason).await;
+    }
+    let detail = s.reason.as_deref().unwrap_or("no reason given");
+    let next = match s.state {
+        UpdateState::Accepted | UpdateState::Downloading | UpdateState::Downloaded => {
+            DeviceUpdateState::Downloading
+        }
+        UpdateState::Installing => DeviceUpdateState::Installing,
+        UpdateState::Rebooting => DeviceUpdateState::Rebooting,
+        UpdateState::Confirmed => DeviceUpdateState::Confirming,
+        UpdateState::Failed => {
+            let reason = format!("the device reported failed: {detail}");
+            return fail_device(core, &c, id, &reason, now).await;
+        }
+        UpdateState::Reverted => {
+            let reason = format!("the trial image was reverted: {detail}");
+            return fail_device(core, &c, id, &reason, now).await;
+        }
+    };
+    if rank(next) < rank(m.state) {
+        log::info!(
+            "{id}: campaign {}: {} report after {} ignored (progress never goes back)",
+            c.id,
+            s.state.as_str(),
+            m.state
+        );
+        return;
+    }
+    if next == DeviceUpdateState::Confirming {
+        // A fresh challenge each time the device says confirmed (it may have missed one).
+        match core.store.issue_update_nonce(&c.id, id, now).await {
+            Ok(Some(nonce)) => {
+                let body = UpdateChallenge {
+                    campaign_id: c.id.clone(),
+                    nonce: hex::encode(nonce),
+                };
+                if let Err(e) = core
+                    .publish(&topics::update_challenge(id), to_json(&body))
+                    .await
+                {
+                    log::warn!("{id}: cannot send the update challenge: {e}");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => log::warn!("{id}: cannot issue an update nonce: {e}"),
+        }
+        return;
+    }
+    let release_size = core
+        .store
+        .release(&c.release_id)
+        .await
+        .ok()
+        .flatten()
+        .map_or(u64::MAX, |r| r.image_size);
+    if let Err(e) = core
+        .store
+        .record_campaign_progress(&c.id, id, next, s.offset.min(release_size), None, now)
+        .await
+    {
+        log::warn!("{id}: progress not recorded: {e}");
+    }
+}
+
+async fn fetch(core: &Core, id: &str, payload: &[u8], now: i64) {
+    let f: Fetch = match serde_json::from_slice(payload) {
+        Ok(f) => f,
+        Err(e) => {
+            return refuse(core, id, ACTION_FETCH, id, &format!("malformed fetch: {e}")).await;
+        }
+    };
+    let found = core
+        .store
+        .active_campaign_of_device(id)
+        .await
+        .ok()
+        .flatten();
+    let (c, m) = match found {
+        Some((c, m)) if c.release_id == f.release_id && m.state.is_in_progress() => (c, m),
+        Some((c, _)) if c.release_id != f.release_id => {
+            let reason = format!(
+                "fetch of release {}, but the device's campaign {} rolls out {}",
+                f.release_id, c.id, c.release_id
+            );
+            return refuse(core, id, ACTION_FETCH, &f.release_id, &reason).await;
+        }
+        Some((c, m)) => {
+            let reason = format!(
+                "fetch of release {} while the device is {} in campaign {}",
+                f.release_id, m.state, c.id
+            );
+            return refuse(core, id, ACTION_FETCH, &f.release_id, &reason).await;
+        }
+        None => {
+            let reason = format!(
+                "fetch of release {}, but the device is in no running or paused campaign",
+                f.release_id
+            );
+            return refuse(core, id, ACTION_FETCH, &f.release_id, &reason).await;
+        }
+    };
+    let image = match image_of(core, &f.release_id).await {
+        Ok(i) => i,
+        Err(e) => return log::warn!("{id}: fetch not served: {e}"),
+    };
+    let size = image.len() as u64;
+    if f.offset > size {
+        let reason = format!(
+            "fetch at offset {} is past the end of release {} ({size} bytes)",
+            f.offset, f.release_id
+        );
+        return refuse(core, id, ACTION_FETCH, &f.release_id, &reason).await;
+    }
+    let max = u64::from(f.length.min(core.config.update_chunk_size.max(1)));
+    let end = size.min(f.offset.saturating_add(max));
+    let bytes = usize::try_from(f.offset)
+        .ok()
+        .zip(usize::try_from(end).ok())
+        .and_then(|(a, b)| image.get(a..b))
+        .unwrap_or_default();
+    if let Err(e) = core
+        .publish(
+            &topics::update_chunk(id, &f.release_id),
+            encode_chunk(f.offset, bytes),
+        )
+        .await
+    {
+        log::warn!("{id}: cannot send a chunk: {e}");
+    }
+    // Progress, at most one write per second per device.
+    let moved = m.state == DeviceUpdateState::Offered
+        || (m.state == DeviceUpdateState::Downloading && m.updated_at != now);
+    if moved {
+        let _ = core
+            .store
+            .record_campaign_progress(&c.id, id, DeviceUpdateState::Downloading, end, None, now)
+            .await;
+    }
+}
+
+async fn evidence(core: &Core, id: &str, payload: &[u8], now: i64) {
+    let ev: UpdateEvidence = match serde_json::from_slice(payload) {
+        Ok(e) => e,
+        Err(e) => {
+            return refuse(
+                core,
+                id,
+                ACTION_REPORT,
+                id,
+                &format!("malformed evidence: {e}"),
+            )
+            .await;
+        }
+    };
+    let Some((c, m)) = current(core, id, &ev.campaign_id, "evidence").await else {
+        return;
+    };
+    if m.state != DeviceUpdateState::Confirming {
+        let reason = format!(
+            "evidence for campaign {} before the device confirmed (it is {})",
+            c.id, m.state
+        );
+        return refuse(core, id, ACTION_REPORT, &c.id, &reason).await;
+    }
+    let release = match core.store.release(&c.release_id).await {
+        Ok(Some(r)) => r,
+        _ => return log::warn!("{id}: release {} unavailable", c.release_id),
+    };
+    let result = match appraise(core, id, &c, &release, &ev.token).await {
+        Ok(refs) => {
+            let finished = core
+                .store
+                .finish_campaign_device(&c.id, id, DeviceUpdateState::Updated, None, now)
+                .await
+                .unwrap_or(false);
+            if finished {
+                record_update(core, id, &release, &refs).await;
+                core.auditor
+                    .append(
+                        "system",
+                        ACTION_DEVICE,
+                        id,
+                        true,
+                        &format!(
+                            "campaign {}: updated: attested release {} ({} {} digest {})",
+                            c.id,
+                            release.id,
+                            release.measurement.mtype,
+                            release.measurement.version,
+                            release.measurement.digest_hex
+                        ),
+                    )
+                    .await;
+                core.updates.wake();
+            }
+            UpdateResult {
+                campaign_id: c.id.clone(),
+                updated: finished,
+                reason: None,
+            }
+        }
+        Err(reason) => {
+            let reason = format!("post-update attestation failed: {reason}");
+            fail_device(core, &c, id, &reason, now).await;
+            if let Err(e) = core
+                .store
+                .set_attestation(id, AttestationStatus::Failed, Some(&reason))
+                .await
+            {
+                log::warn!("{id}: attestation status not recorded: {e}");
+            }
+            UpdateResult {
+                campaign_id: c.id.clone(),
+                updated: false,
+                reason: Some(reason),
+            }
+        }
+    };
+    if let Err(e) = core
+        .publish(&topics::update_result(id), to_json(&result))
+        .await
+    {
+        log::warn!("{id}: cannot send the update result: {e}");
+    }
+}
+
+/// The registry now expects the release: firmware version, reference measurements, status.
+async fn record_update(core: &Core, id: &str, release: &Release, refs: &[ReferenceMeasurement]) {
+    let note = format!("post-update token shows release {}", release.id);
+    let results = [
+        core.store.set_reference_measurements(id, refs).await,
+        core.store.set_firmware_version(id, &release.version).await,
+        core.store
+            .set_attestation(id, AttestationStatus::Passed, Some(&note))
+            .await,
+    ];
+    for r in results {
+        if let Err(e) = r {
+            log::error!("{id}: updated, but the registry was not updated: {e}");
+        }
+    }
+}
+
+/// Appraise a post-update token; `Ok` holds the device's new reference measurements.
+async fn appraise(
+    core: &Core,
+    id: &str,
+    c: &Campaign,
+    release: &Release,
+    token_hex: &str,
+) -> Result<Vec<ReferenceMeasurement>, String> {
+    let token = hex::decode(token_hex.trim()).map_err(|_| "the token is not hex".to_string())?;
+    let store_err = |e: castellan_store::StoreError| format!("registry error: {e}");
+    let device = core
+        .store
+        .device(id)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| format!("unknown device {id}"))?;
+    let iak = core
+        .store
+        .iak_public_key(id)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| {
+            "no attestation key was registered for this device at the factory".to_string()
+        })?;
+    let key = VerificationKey::p256_from_sec1(&iak)
+        .map_err(|e| format!("the registered attestation key is unusable: {e}"))?;
+    let claims = verify_token(&token, &key).map_err(|e| format!("token refused: {e}"))?;
+    if !core
+        .store
+        .consume_update_nonce(&c.id, id, &claims.nonce)
+        .await
+        .map_err(store_err)?
+    {
+        return Err("the token is not over the challenge's nonce (or it was used)".into());
+    }
+    let expected = release.measurement.clone();
+    let mut refs = device.reference_measurements.clone();
+    match refs.iter().rposition(|m| m.mtype == expected.mtype) {
+        Some(i) => {
+            if let Some(slot) = refs.get_mut(i) {
+                *slot = expected.clone();
+            }
+        }
+        None => match refs.last_mut() {
+            Some(last) => *last = expected.clone(),
+            None => refs.push(expected.clone()),
+        },
+    }
+    let reference = crate::onboarding::reference_values(&castellan_store::Device {
+        reference_measurements: refs.clone(),
+        ..device
+    })?;
+    reference
+        .check(&claims, &claims.nonce)
+        .map_err(|e| format!("appraisal failed: {e}"))?;
+    let last = claims
+        .software_components
+        .last()
+        .ok_or_else(|| "the token has no software component".to_string())?;
+    let shows_release = last.measurement_type.as_deref() == Some(expected.mtype.as_str())
+        && hex::encode(&last.measurement_value) == expected.digest_hex
+        && hex::encode(&last.signer_id) == expected.signer_id
+        && last.version.as_deref() == Some(expected.version.as_str());
+    if !shows_release {
+        return Err(format!(
+            "the last software component ({} {} digest {}) is not release {} ({} {} digest {})",
+            last.measurement_type.as_deref().unwrap_or("?"),
+            last.version.as_deref().unwrap_or("?"),
+            hex::encode(&last.measurement_value),
+            release.id,
+            expected.mtype,
+            expected.version,
+            expected.digest_hex
+        ));
+    }
+    Ok(refs)
+}
