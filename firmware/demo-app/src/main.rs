@@ -12,9 +12,12 @@
 //! | `poke-secure` | reads secure RAM directly: must fault (SecureFault, reported by the secure side) |
 //! | `gate-pointers` | hands the gate pointers into secure memory: must be refused |
 //! | `ns-semihost` | tries a semihosting call (host file access) itself: must fault |
+//! | `anchor <hex>` | provisions the release trust anchor (see [`ota`]) |
+//! | `ota check\|install\|status\|cancel` | over-the-air update through the secure partition's SUIT client (see [`ota`]) |
 #![no_std]
 #![no_main]
 
+mod ota;
 mod update;
 
 use castellan_gate::client::{self, power_off};
@@ -49,6 +52,11 @@ fn main() -> ! {
                 power_off(2)
             }
         },
+        "anchor" => ota::anchor(words.next().unwrap_or("")),
+        "ota" => {
+            let sub = words.next();
+            ota::run(&info, sub, words.next())
+        }
         "poke-secure" => poke_secure(),
         "gate-pointers" => gate_pointers(),
         "ns-semihost" => ns_semihost(),
@@ -93,7 +101,7 @@ fn telemetry(info: &BootInfo) {
 }
 
 /// Trusted-storage asset holding the number of boots the application has seen.
-const UID_BOOT_COUNT: u32 = 1;
+pub(crate) const UID_BOOT_COUNT: u32 = 1;
 
 /// Counts this boot in trusted storage (sealed by the secure side, persistent across resets,
 /// updates and QEMU restarts).
@@ -137,7 +145,7 @@ pub fn print_hex(prefix: &str, bytes: &[u8]) {
     let _ = client::console_write(b"\n");
 }
 
-fn unhex(s: &str, out: &mut [u8]) -> Option<usize> {
+pub(crate) fn unhex(s: &str, out: &mut [u8]) -> Option<usize> {
     let b = s.as_bytes();
     if !b.len().is_multiple_of(2) || b.len() / 2 > out.len() {
         return None;

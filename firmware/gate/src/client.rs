@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use crate::{BOOT_INFO_SIZE, BootInfo};
+use crate::{BOOT_INFO_SIZE, BootInfo, UPDATE_STATUS_SIZE, UpdateStatus};
 
 unsafe extern "C" {
     fn csl_console_write(ptr: *const u8, len: u32) -> i32;
@@ -17,6 +17,12 @@ unsafe extern "C" {
     fn csl_fwu_accept() -> i32;
     fn csl_its_set(uid: u32, data: *const u8, len: u32) -> i32;
     fn csl_its_get(uid: u32, out: *mut u8, cap: u32) -> i32;
+    fn csl_update_anchor(key: *const u8, len: u32) -> i32;
+    fn csl_update_begin(envelope: *const u8, len: u32, now: u32) -> i32;
+    fn csl_update_write(offset: u32, data: *const u8, len: u32) -> i32;
+    fn csl_update_finish() -> i32;
+    fn csl_update_cancel() -> i32;
+    fn csl_update_status(out: *mut UpdateStatus, size: u32) -> i32;
     fn csl_system_reset() -> i32;
     fn csl_power_off(code: u32) -> i32;
 }
@@ -111,6 +117,50 @@ pub fn its_get(uid: u32, out: &mut [u8]) -> Result<usize, i32> {
     // Safety: `out` is ours; the gate validates it.
     let r = unsafe { csl_its_get(uid, out.as_mut_ptr(), len32(out.len())) };
     usize::try_from(r).map_err(|_| r)
+}
+
+/// Provisions the release trust anchor (P-256 public key, SEC1 uncompressed, 65 bytes) into
+/// trusted storage, write-once: a second call is refused with `ALREADY_EXISTS`.
+pub fn update_anchor(key: &[u8]) -> i32 {
+    // Safety: `key` is ours; the gate validates the range before it copies it.
+    unsafe { csl_update_anchor(key.as_ptr(), len32(key.len())) }
+}
+
+/// Starts (or resumes) an update from a SUIT envelope: the secure partition authenticates it
+/// with the release trust anchor and checks vendor, class, sequence number and (when `now`,
+/// unix seconds, is not 0) expiry before anything is written. Returns the offset where the
+/// download continues (0 for a new update).
+pub fn update_begin(envelope: &[u8], now: u32) -> i32 {
+    // Safety: `envelope` is ours; the gate validates it and copies it whole before use.
+    unsafe { csl_update_begin(envelope.as_ptr(), len32(envelope.len()), now) }
+}
+
+/// Writes a block of the payload at `offset` (blocks in order); returns the bytes received so
+/// far.
+pub fn update_write(offset: u32, data: &[u8]) -> i32 {
+    // Safety: `data` is ours; the gate validates it.
+    unsafe { csl_update_write(offset, data.as_ptr(), len32(data.len())) }
+}
+
+/// Checks the payload against the manifest (size, digest), verifies the image and requests its
+/// installation for a trial run at the next boot (`SUCCESS_REBOOT`).
+pub fn update_finish() -> i32 {
+    // Safety: no arguments.
+    unsafe { csl_update_finish() }
+}
+
+/// Abandons the update in progress.
+pub fn update_cancel() -> i32 {
+    // Safety: no arguments.
+    unsafe { csl_update_cancel() }
+}
+
+/// The update client's state.
+pub fn update_status() -> Result<UpdateStatus, i32> {
+    let mut s = UpdateStatus::zeroed();
+    // Safety: `s` is ours and writable; the gate validates it.
+    let r = unsafe { csl_update_status(&mut s, len32(UPDATE_STATUS_SIZE)) };
+    if r < 0 { Err(r) } else { Ok(s) }
 }
 
 /// Resets the device (only the secure side may).

@@ -35,12 +35,26 @@ pub mod status {
     pub const BAD_STATE: i32 = -137;
     /// The output buffer is too small.
     pub const BUFFER_TOO_SMALL: i32 = -138;
+    /// The item already exists (a write-once asset that is set).
+    pub const ALREADY_EXISTS: i32 = -139;
     /// The item does not exist.
     pub const DOES_NOT_EXIST: i32 = -140;
+    /// Not enough memory.
+    pub const INSUFFICIENT_MEMORY: i32 = -141;
+    /// Not enough storage (the image does not fit, storage is full).
+    pub const INSUFFICIENT_STORAGE: i32 = -142;
     /// Storage failure.
     pub const STORAGE_FAILURE: i32 = -146;
+    /// Not enough entropy.
+    pub const INSUFFICIENT_ENTROPY: i32 = -148;
     /// The image or data failed verification.
     pub const INVALID_SIGNATURE: i32 = -149;
+    /// Stored data is corrupt (or rolled back).
+    pub const DATA_CORRUPT: i32 = -152;
+    /// Data is invalid (a malformed manifest or image).
+    pub const DATA_INVALID: i32 = -153;
+    /// Success, and a reboot completes the operation (`PSA_SUCCESS_REBOOT`).
+    pub const SUCCESS_REBOOT: i32 = 1;
 
     /// A short name for a status, for logs.
     pub fn name(s: i32) -> &'static str {
@@ -53,9 +67,16 @@ pub mod status {
             INVALID_ARGUMENT => "invalid argument",
             BAD_STATE => "bad state",
             BUFFER_TOO_SMALL => "buffer too small",
+            ALREADY_EXISTS => "already exists",
             DOES_NOT_EXIST => "does not exist",
+            INSUFFICIENT_MEMORY => "insufficient memory",
+            INSUFFICIENT_STORAGE => "insufficient storage",
             STORAGE_FAILURE => "storage failure",
+            INSUFFICIENT_ENTROPY => "insufficient entropy",
             INVALID_SIGNATURE => "invalid signature",
+            DATA_CORRUPT => "data corrupt",
+            DATA_INVALID => "data invalid",
+            SUCCESS_REBOOT => "success, reboot required",
             _ => "unknown status",
         }
     }
@@ -151,6 +172,98 @@ pub const BOOT_INFO_SIZE: usize = core::mem::size_of::<BootInfo>();
 
 /// Largest attestation token the gate returns.
 pub const TOKEN_CAP: usize = 1024;
+
+/// Largest SUIT envelope `csl_update_begin` takes (it is copied into secure memory whole; the
+/// update client keeps at most this much: `castellan_services::update::MAX_ENVELOPE_LEN`).
+pub const ENVELOPE_CAP: usize = 1024;
+
+/// Largest block `csl_update_write` takes in one call.
+pub const UPDATE_BLOCK_CAP: usize = 1024;
+
+/// Length of a release trust anchor (`csl_update_anchor`): a P-256 public key, SEC1
+/// uncompressed.
+pub const TRUST_ANCHOR_LEN: usize = 65;
+
+/// The device class this firmware belongs to: manifests must name its class id
+/// (`castellan_suit::ids::class_id(vendor_id("castellan"), "an505-v1")`).
+pub const DEVICE_CLASS: &str = "an505-v1";
+
+/// The vendor name the device's vendor id derives from (`castellan_suit::ids::DEFAULT_VENDOR`).
+pub const VENDOR: &str = "castellan";
+
+/// What `csl_update_status` reports about the secure partition's SUIT update client.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpdateStatus {
+    /// [`update_state`] code.
+    pub state: u32,
+    /// 1 when a release trust anchor is provisioned.
+    pub anchor: u32,
+    /// PSA status of why the last update failed after its installation (0 if none).
+    pub error: i32,
+    /// Bytes of the payload received so far (or the resume offset after a reboot).
+    pub received: u32,
+    /// The image size the pending manifest names (0 when none is downloading).
+    pub image_size: u32,
+    /// Reserved (0).
+    pub reserved: u32,
+    /// Sequence number of the pending manifest (0 when none).
+    pub sequence: u64,
+    /// Sequence number of the installed release (0 before the first update).
+    pub installed_sequence: u64,
+}
+
+impl UpdateStatus {
+    /// An all-zero record.
+    pub const fn zeroed() -> Self {
+        UpdateStatus {
+            state: 0,
+            anchor: 0,
+            error: 0,
+            received: 0,
+            image_size: 0,
+            reserved: 0,
+            sequence: 0,
+            installed_sequence: 0,
+        }
+    }
+}
+
+/// Size of [`UpdateStatus`] in bytes.
+pub const UPDATE_STATUS_SIZE: usize = core::mem::size_of::<UpdateStatus>();
+
+/// States of the SUIT update client ([`UpdateStatus::state`]), after
+/// `castellan_services::update::UpdateState`.
+pub mod update_state {
+    /// No update in progress.
+    pub const IDLE: u32 = 0;
+    /// A manifest is authenticated; the payload is being received.
+    pub const DOWNLOADING: u32 = 1;
+    /// Verified and installed: the bootloader swaps it in for a trial at the next reboot.
+    pub const STAGED: u32 = 2;
+    /// The new image runs on trial: accept keeps it.
+    pub const TRIAL: u32 = 3;
+    /// The trial image was rejected; the previous image comes back at the next reboot.
+    pub const REJECTED: u32 = 4;
+    /// The trial image was not accepted and the previous image runs again.
+    pub const REVERTED: u32 = 5;
+    /// The update failed after its installation ([`super::UpdateStatus::error`]).
+    pub const FAILED: u32 = 6;
+
+    /// A short name for a state.
+    pub fn name(s: u32) -> &'static str {
+        match s {
+            IDLE => "idle",
+            DOWNLOADING => "downloading",
+            STAGED => "staged for the next boot",
+            TRIAL => "trial",
+            REJECTED => "rejected",
+            REVERTED => "reverted",
+            FAILED => "failed",
+            _ => "unknown",
+        }
+    }
+}
 
 #[cfg(feature = "client")]
 pub mod client;

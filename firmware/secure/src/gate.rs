@@ -22,7 +22,7 @@ use crate::state::{self, State};
 use crate::{faults, fwu};
 
 /// Copies `len` bytes at non-secure `addr` into `dst` after checking the range.
-fn copy_in(addr: u32, len: u32, dst: &mut [u8]) -> Result<(), i32> {
+pub(crate) fn copy_in(addr: u32, len: u32, dst: &mut [u8]) -> Result<(), i32> {
     let n = usize::try_from(len).map_err(|_| status::INVALID_ARGUMENT)?;
     let dst = dst.get_mut(..n).ok_or(status::INVALID_ARGUMENT)?;
     if !tz::ns_range_ok(addr, len, Access::Read) {
@@ -34,7 +34,7 @@ fn copy_in(addr: u32, len: u32, dst: &mut [u8]) -> Result<(), i32> {
 }
 
 /// Copies `data` to non-secure `addr` (a buffer of `cap` bytes) after checking the range.
-fn copy_out(addr: u32, cap: u32, data: &[u8]) -> Result<(), i32> {
+pub(crate) fn copy_out(addr: u32, cap: u32, data: &[u8]) -> Result<(), i32> {
     if !tz::ns_range_ok(addr, cap, Access::Write) {
         return Err(status::PROGRAMMER_ERROR);
     }
@@ -48,7 +48,7 @@ fn copy_out(addr: u32, cap: u32, data: &[u8]) -> Result<(), i32> {
 }
 
 /// Runs a service call: marks the gate, takes the state, folds the result into a status.
-fn call(f: impl FnOnce(&mut State) -> Result<i32, i32>) -> i32 {
+pub(crate) fn call(f: impl FnOnce(&mut State) -> Result<i32, i32>) -> i32 {
     faults::enter_gate();
     let r = state::with(f).unwrap_or_else(|e| e);
     faults::leave_gate();
@@ -247,10 +247,12 @@ pub extern "cmse-nonsecure-entry" fn csl_fwu_install(permanent: u32) -> i32 {
     call(|s| fwu::install(s, permanent != 0))
 }
 
-/// Accepts (confirms) the running image.
+/// Accepts (confirms) the running image. A trial image the firmware-update service knows
+/// (installed through the SUIT update client, or staged raw) is accepted by the service, which
+/// also stores the accepted release's sequence number.
 #[unsafe(no_mangle)]
 pub extern "cmse-nonsecure-entry" fn csl_fwu_accept() -> i32 {
-    call(fwu::accept)
+    call(crate::update::accept)
 }
 
 /// Resets the device.

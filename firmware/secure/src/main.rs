@@ -16,6 +16,7 @@ mod faults;
 mod fwu;
 mod gate;
 mod state;
+mod update;
 
 use castellan_dice::Cdis;
 use castellan_platform_an505::handoff::{self, Handoff, STAGE_BOOTLOADER};
@@ -26,9 +27,11 @@ use castellan_platform_an505::map::{
 use castellan_platform_an505::{
     DrbgRng, EXIT_SECURE_ERROR, HostFlash, HostOtp, halt, println, semihosting, tz,
 };
+use castellan_gate::upgrade;
+use castellan_image::TrustedKey;
 use castellan_services::{
-    BootRecordEntry, ImageVersion, ItsConfig, OtpCounterMap, Platform, SecureServices,
-    ServicesConfig,
+    BootRecordEntry, FwuConfig, ImageVersion, ItsConfig, LastBoot, OtpCounterMap, Platform,
+    SecureServices, ServicesConfig, UpdateConfig, psa,
 };
 use cortex_m_rt::entry;
 use sha2::{Digest as _, Sha256};
@@ -65,6 +68,17 @@ fn boot_record(h: &Handoff) -> ([BootRecordEntry; 4], usize) {
     (out, n)
 }
 
+/// What the bootloader did about a pending update, as the firmware-update service needs it.
+fn last_boot(h: &Handoff) -> LastBoot {
+    match h.boot.upgrade {
+        _ if h.boot.confirmed == 0 => LastBoot::Trial,
+        upgrade::INSTALLED_PERMANENT | upgrade::INSTALLED_OVERWRITE => LastBoot::Installed,
+        upgrade::REVERTED => LastBoot::RolledBack,
+        upgrade::REFUSED => LastBoot::Refused(psa::ERROR_NOT_PERMITTED),
+        _ => LastBoot::Nothing,
+    }
+}
+
 #[entry]
 fn main() -> ! {
     println!("[secure] Castellan secure partition");
@@ -88,16 +102,29 @@ fn main() -> ! {
     }
     // Safety: the ROM window is secure code SRAM, loaded by QEMU and never written.
     let rom = unsafe { core::slice::from_raw_parts(ROM_BASE as *const u8, ROM_WINDOW) };
+    // Update candidates must be signed by the key of the running image (the bootloader checks
+    // it again against the key hash in OTP), and manifests must name this board's class.
+    let app_signer = h.measurements().get(1).map(|m| m.signer_id).unwrap_or([0; 32]);
     let config = ServicesConfig::new(
         ItsConfig::new(PART_STORAGE, PART_STORAGE_KEY),
         Sha256::digest(rom).into(),
-    );
+    )
+    .with_fwu(FwuConfig::new(
+        fwu::LAYOUT,
+        TrustedKey::Sha256OfSpki(app_signer),
+        true,
+    ))
+    .with_update(UpdateConfig::for_class(
+        castellan_gate::VENDOR,
+        castellan_gate::DEVICE_CLASS,
+    ));
     let (record, n) = boot_record(&h);
-    let svc = SecureServices::new(
+    let svc = SecureServices::start(
         Platform::new(flash, counters, rng),
         config,
         &cdis,
         record.get(..n).unwrap_or(&[]),
+        last_boot(&h),
     )
     .unwrap_or_else(|e| fail(format_args!("secure services did not start: {e}")));
     drop(cdis);
