@@ -61,7 +61,11 @@ fn expected() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             "/api/v1/releases/ROLE-DEV",
             vec![ADMIN, OPERATOR, AUDITOR, RELEASE],
         ),
-        ("GET", "/api/v1/releases/ROLE-DEV/image", vec![ADMIN, RELEASE]),
+        (
+            "GET",
+            "/api/v1/releases/ROLE-DEV/image",
+            vec![ADMIN, RELEASE],
+        ),
         ("POST", "/api/v1/campaigns", vec![RELEASE]),
         (
             "GET",

@@ -39,6 +39,10 @@ pub struct TestDevice {
     pub dev: SimDevice,
     /// The application the device runs now (what its tokens report).
     pub app_hash: [u8; 32],
+    /// The signer id of that application.
+    pub app_signer: [u8; 32],
+    /// Its version.
+    pub app_version: ImageVersion,
     /// Where the device keeps its certificates and keys.
     pub dir: PathBuf,
 }
@@ -57,6 +61,8 @@ impl TestDevice {
             serial: serial.into(),
             dev,
             app_hash: APP_HASH,
+            app_signer: SIGNER,
+            app_version: ImageVersion::new(1, 2, 3, 0),
             dir,
         }
     }
@@ -64,8 +70,7 @@ impl TestDevice {
     fn boot_record(&self) -> [BootRecordEntry; 2] {
         [
             BootRecordEntry::new("BL", BL_HASH, SIGNER, ImageVersion::new(1, 0, 0, 0)).unwrap(),
-            BootRecordEntry::new("APP", self.app_hash, SIGNER, ImageVersion::new(1, 2, 3, 0))
-                .unwrap(),
+            BootRecordEntry::new("APP", self.app_hash, self.app_signer, self.app_version).unwrap(),
         ]
     }
 
@@ -121,8 +126,13 @@ impl TestDevice {
             iak_public_key: hex::encode(iak),
             firmware_version: Some("1.2.3".into()),
             reference_measurements: vec![
-                measurement("BL", &BL_HASH, "1.0.0+0"),
-                measurement("APP", &APP_HASH, "1.2.3+0"),
+                measurement("BL", &BL_HASH, &SIGNER, "1.0.0+0"),
+                measurement(
+                    "APP",
+                    &self.app_hash,
+                    &self.app_signer,
+                    &self.app_version.to_string(),
+                ),
             ],
             tags: vec!["site-a".into()],
         }
@@ -166,11 +176,16 @@ impl TestDevice {
     }
 }
 
-fn measurement(mtype: &str, digest: &[u8; 32], version: &str) -> MeasurementJson {
+fn measurement(
+    mtype: &str,
+    digest: &[u8; 32],
+    signer: &[u8; 32],
+    version: &str,
+) -> MeasurementJson {
     MeasurementJson {
         mtype: mtype.into(),
         digest: hex::encode(digest),
-        signer_id: hex::encode(SIGNER),
+        signer_id: hex::encode(signer),
         version: version.into(),
     }
 }

@@ -128,6 +128,38 @@ impl Paho {
         got["payload"].as_str().map(str::to_owned)
     }
 
+    /// The next message on `topic` not consumed yet, as bytes (binary payloads).
+    pub async fn bytes_on(&mut self, topic: &str, limit: Duration) -> Option<Vec<u8>> {
+        let got = self
+            .wait(
+                |e| e["event"] == "message" && e["topic"] == topic && e["seen"].is_null(),
+                limit,
+            )
+            .await?;
+        if let Some(e) = self.events.iter_mut().find(|e| **e == got) {
+            e["seen"] = json!(true);
+        }
+        got["payload_hex"]
+            .as_str()
+            .and_then(|h| hex::decode(h).ok())
+    }
+
+    /// Every message received on `topic` so far (consumed or not).
+    pub fn received_on(&self, topic: &str) -> usize {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "message" && e["topic"] == topic)
+            .count()
+    }
+
+    /// Read the events that arrived within `limit` (to count messages that should not come).
+    pub async fn drain(&mut self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while let Ok(Some(e)) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
+            self.events.push(e);
+        }
+    }
+
     pub async fn publish(&mut self, topic: &str, payload: &str) {
         let line = json!({ "publish": [topic, payload] }).to_string() + "\n";
         let _ = self.stdin.write_all(line.as_bytes()).await;

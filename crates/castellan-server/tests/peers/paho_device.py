@@ -3,7 +3,8 @@ tests: one connection that subscribes and publishes as the device would, driven 
 
 argv[1]: JSON {host, port, ca, cert, key, client_id, version ("311"|"5"), subscribe: [filters]}.
 stdin: one JSON command per line: {"publish": [topic, payload]} or {"quit": true}.
-stdout: one JSON event per line: connected {rc}, suback {codes}, message {topic, payload},
+stdout: one JSON event per line: connected {rc}, suback {codes}, message {topic, payload,
+payload_hex},
 published {mid}, disconnected {rc}, error {detail}.
 """
 
@@ -45,7 +46,8 @@ def main():
         emit(event="published", mid=mid)
 
     def on_message(c, userdata, msg):
-        emit(event="message", topic=msg.topic, payload=msg.payload.decode("utf-8", "replace"))
+        emit(event="message", topic=msg.topic, payload=msg.payload.decode("utf-8", "replace"),
+             payload_hex=msg.payload.hex())
 
     def on_disconnect(c, userdata, flags, reason_code, properties):
         emit(event="disconnected", rc=reason_code.value)
