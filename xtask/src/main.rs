@@ -13,6 +13,7 @@
 mod deps;
 mod firmware;
 mod qemu;
+mod qemu_suit;
 mod steps;
 
 use std::process::ExitCode;

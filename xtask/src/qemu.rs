@@ -24,15 +24,15 @@ const DOWNLOAD_ADDR: u32 = 0x2830_0000;
 const BENCH_ADDR: u32 = 0x1010_0000;
 
 /// What one QEMU run printed and how it ended.
-struct Run {
-    output: String,
-    status: Option<i32>,
-    timed_out: bool,
+pub(crate) struct Run {
+    pub(crate) output: String,
+    pub(crate) status: Option<i32>,
+    pub(crate) timed_out: bool,
 }
 
 /// Runs QEMU once in `cwd` with `kernel`, the semihosting command line `append`, raw blobs
 /// loaded at addresses, optionally with `-icount shift=0`.
-fn qemu(
+pub(crate) fn qemu(
     kernel: &Path,
     cwd: &Path,
     append: Option<&str>,
@@ -99,18 +99,18 @@ fn qemu(
 }
 
 /// Everything the scenarios share: the build, the key, the signed images.
-struct Ctx {
-    built: Built,
-    key: SigningKey,
-    bootloader: Vec<u8>,
-    v1: Vec<u8>,
-    root: PathBuf,
+pub(crate) struct Ctx {
+    pub(crate) built: Built,
+    pub(crate) key: SigningKey,
+    pub(crate) bootloader: Vec<u8>,
+    pub(crate) v1: Vec<u8>,
+    pub(crate) root: PathBuf,
 }
 
 impl Ctx {
     /// A fresh device directory: flash with `bootloader` and `primary`, a secured OTP bank with
     /// a random UDS, host entropy.
-    fn device(&self, name: &str, bootloader: &[u8], primary: &[u8]) -> Result<PathBuf> {
+    pub(crate) fn device(&self, name: &str, bootloader: &[u8], primary: &[u8]) -> Result<PathBuf> {
         let dir = self.root.join(name.replace(' ', "-"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -133,7 +133,7 @@ impl Ctx {
     }
 
     /// Boots the device in `dir` with `command`, optionally with a downloaded update.
-    fn boot(&self, dir: &Path, command: &str, download: Option<&[u8]>) -> Result<Run> {
+    pub(crate) fn boot(&self, dir: &Path, command: &str, download: Option<&[u8]>) -> Result<Run> {
         let mut blobs = Vec::new();
         if let Some(img) = download {
             let mut blob = (img.len() as u32).to_le_bytes().to_vec();
@@ -145,17 +145,17 @@ impl Ctx {
         qemu(&self.built.rom, dir, Some(command), &blobs, false)
     }
 
-    fn app(&self, version: &str, counter: u32) -> Result<Vec<u8>> {
+    pub(crate) fn app(&self, version: &str, counter: u32) -> Result<Vec<u8>> {
         firmware::sign_app(&self.built, &self.key, version, counter)
     }
 }
 
-fn write(path: &Path, data: &[u8]) -> Result {
+pub(crate) fn write(path: &Path, data: &[u8]) -> Result {
     std::fs::write(path, data).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Checks a run: exit status, lines that must appear in this order, text that must not.
-fn check(run: &Run, status: i32, in_order: &[&str], absent: &[&str]) -> Result {
+pub(crate) fn check(run: &Run, status: i32, in_order: &[&str], absent: &[&str]) -> Result {
     let tail = || {
         let lines: Vec<&str> = run.output.lines().collect();
         lines[lines.len().saturating_sub(12)..].join("\n      ")
@@ -232,6 +232,26 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     (
         "attestation token from QEMU verifies on the host",
         attestation,
+    ),
+    (
+        "SUIT update: signed envelope and image installed through the secure partition, confirmed; replay refused",
+        crate::qemu_suit::good_update,
+    ),
+    (
+        "SUIT update: envelope signed by another key refused in the secure partition",
+        crate::qemu_suit::other_key,
+    ),
+    (
+        "SUIT update: tampered image refused in the secure partition",
+        crate::qemu_suit::tampered_image,
+    ),
+    (
+        "SUIT update: manifest for another device class refused",
+        crate::qemu_suit::wrong_class,
+    ),
+    (
+        "SUIT update: no release trust anchor, every update refused",
+        crate::qemu_suit::no_anchor,
     ),
 ];
 
