@@ -12,6 +12,8 @@
 //!  scenario  start state · action under cuts · acceptable outcomes
 //!  sweep     every cut, then every second cut during recovery (snapshot/restore)
 //!  check     the invariants, boot after boot, and the settled state
+//!  update    the over-the-air update path (secure services' update client, reboot into the
+//!            trial image, acceptance) cut at every operation, then driven as the agent does
 //!  main      all geometries × scenarios on 2 threads; last line
 //!            `power-loss: <P> injection points, <F> failures`
 //! ```
@@ -20,6 +22,7 @@ pub mod check;
 pub mod fixture;
 pub mod scenario;
 pub mod sweep;
+pub mod update;
 
 pub use scenario::Scenario;
 pub use sweep::{Nesting, SweepStats, sweep};

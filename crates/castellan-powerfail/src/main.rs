@@ -2,7 +2,11 @@
 //! geometry, two threads, progress on stderr, and prints as its last line
 //! `power-loss: <P> injection points, <F> failures`. Exits with 1 when F > 0. Before the boot
 //! chain it runs the trusted-storage campaign of `castellan-services` (every set and remove of
-//! its scenario, every cut, on every geometry), which prints `its power-loss: …`.
+//! its scenario, every cut, on every geometry), which prints `its power-loss: …`, and the
+//! over-the-air update path (update client, trial reboot, acceptance: [`update`]), which prints
+//! `update power-loss: …` (`--every N` thins it out as the second cuts).
+//!
+//! [`update`]: castellan_powerfail::update
 //!
 //! Options: `--threads N` (default 2), `--quick` (one geometry, no second cuts),
 //! `--every N` (second cuts at every N-th operation of the recovery boot only; default 1).
@@ -14,6 +18,7 @@ use std::time::Instant;
 
 use castellan_powerfail::fixture::{Images, geometries};
 use castellan_powerfail::sweep::GeometryName;
+use castellan_powerfail::update::{Paths, UpdateFixture, update_geometries, update_sweep};
 use castellan_powerfail::{Nesting, Scenario, SweepStats, sweep};
 
 fn main() -> ExitCode {
@@ -91,6 +96,12 @@ fn main() -> ExitCode {
             });
         }
     });
+    let update = if quick {
+        None
+    } else {
+        Some(update_campaign(threads, every))
+    };
+    let update_failures = update.map_or(0, |u| u.failures);
     let total = total.into_inner().unwrap_or_default();
     eprintln!(
         "{} geometries x {} scenarios in {:.1} s on {threads} threads",
@@ -102,11 +113,68 @@ fn main() -> ExitCode {
         "power-loss: {} injection points, {} failures",
         total.points, total.failures
     );
-    if total.failures > 0 || its_failures > 0 {
+    if total.failures > 0 || its_failures > 0 || update_failures > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The over-the-air update path (update client, reboot into the trial image, acceptance) on
+/// every geometry; prints `update power-loss: <P> injection points, <F> failures`.
+fn update_campaign(threads: usize, every: u64) -> SweepStats {
+    eprintln!(
+        "over-the-air update (castellan-services update client + boot chain): every cut of \
+         download, finish, install, trial reboot, accept"
+    );
+    let fx = UpdateFixture::new(&Images::new());
+    let geoms = update_geometries();
+    let next = AtomicUsize::new(0);
+    let total = Mutex::new(SweepStats::default());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while let Some(g) = geoms.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let t = Instant::now();
+                    let (stats, paths) = update_sweep(*g, &fx, every).unwrap_or_else(|e| {
+                        let stats = SweepStats {
+                            points: 0,
+                            failures: 1,
+                            examples: vec![e],
+                            ops: 0,
+                        };
+                        (stats, Paths::default())
+                    });
+                    eprintln!(
+                        "[{}] {:<18} {:>3} ops, {:>6} injection points, {} failures ({:.1} s; \
+                         {} resumed, {} restarted, {} trials accepted, {} retried)",
+                        GeometryName(*g),
+                        "ota-update",
+                        stats.ops,
+                        stats.points,
+                        stats.failures,
+                        t.elapsed().as_secs_f64(),
+                        paths.resumed,
+                        paths.restarted,
+                        paths.trials,
+                        paths.retried
+                    );
+                    for e in &stats.examples {
+                        eprintln!("    FAIL {e}");
+                    }
+                    if let Ok(mut t) = total.lock() {
+                        t.merge(&stats);
+                    }
+                }
+            });
+        }
+    });
+    let total = total.into_inner().unwrap_or_default();
+    println!(
+        "update power-loss: {} injection points, {} failures",
+        total.points, total.failures
+    );
+    total
 }
 
 fn usage() -> ExitCode {

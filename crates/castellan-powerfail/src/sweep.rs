@@ -42,7 +42,8 @@ pub struct SweepStats {
 }
 
 impl SweepStats {
-    fn fail(&mut self, what: String) {
+    /// Counts a failure and keeps its description among the first few.
+    pub fn fail(&mut self, what: String) {
         self.failures += 1;
         if self.examples.len() < 5 {
             self.examples.push(what);
