@@ -13,6 +13,7 @@
 mod deps;
 mod firmware;
 mod qemu;
+mod qemu_campaign;
 mod qemu_suit;
 mod steps;
 
@@ -28,7 +29,8 @@ fn usage() -> ExitCode {
          bench                    run the benchmarks\n  \
          powerfail                exhaustive power-loss proof of the boot chain\n  \
          firmware                 build the Cortex-M33 images (mps2-an505) and print their footprint\n  \
-         qemu-test [--bench]      run the firmware scenarios in QEMU (and the verification bench)\n"
+         qemu-test [--bench]      run the firmware scenarios in QEMU (and the verification bench)\n  \
+         qemu-campaign            a fleet service updates the QEMU device in a campaign (end to end)\n"
     );
     ExitCode::from(2)
 }
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         "powerfail" => steps::powerfail(),
         "firmware" => firmware::firmware_cmd(rest),
         "qemu-test" => qemu::qemu_test(rest),
+        "qemu-campaign" => qemu_campaign::qemu_campaign(rest),
         "-h" | "--help" | "help" => return usage(),
         other => {
             eprintln!("xtask: unknown command `{other}`");

@@ -93,6 +93,14 @@ pub(crate) fn ci() -> Result {
         }
         Ok(())
     })?;
+    step(
+        "QEMU device in an update campaign (cargo xtask qemu-campaign)",
+        || {
+            crate::qemu_campaign::qemu_campaign(&[])?;
+            totals.0 += 1;
+            Ok(())
+        },
+    )?;
     step("power-loss proof", powerfail)?;
     step("fuzz (bounded)", || fuzz(FUZZ_TARGETS, 30))?;
     eprintln!("\nxtask ci: all steps passed in {:.0?}", t.elapsed());

@@ -250,7 +250,15 @@ impl Link<'_> {
             Some(r) => format!("{}: {r}", state.as_str()),
             None => state.as_str().to_string(),
         };
-        self.log(&format!("update: reported {text}"));
+        if state == UpdateState::Downloading && offer.image_size > 0 {
+            self.log(&format!(
+                "update: reported downloading {offset} of {} bytes ({}%)",
+                offer.image_size,
+                offset * 100 / offer.image_size
+            ));
+        } else {
+            self.log(&format!("update: reported {text}"));
+        }
         self.report.statuses.push(text);
         Ok(())
     }
