@@ -87,6 +87,21 @@ pub struct ReleaseSpec<'a> {
     pub vendor: &'a str,
     /// A human-readable description (manifest text).
     pub description: Option<&'a str>,
+    /// When the release expires (Unix seconds): devices that know the time refuse it from then
+    /// on, so an attacker who withholds newer releases cannot keep a fleet on this one for ever
+    /// (freeze attack). `None` only for tests of that very refusal's absence.
+    pub expires_unix: Option<u64>,
+}
+
+/// How long a release stays valid by default: 90 days, as TUF's targets metadata.
+pub const DEFAULT_VALIDITY_SECS: u64 = 90 * 24 * 3600;
+
+/// Now + [`DEFAULT_VALIDITY_SECS`].
+pub fn default_expiry() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        + DEFAULT_VALIDITY_SECS
 }
 
 /// The URI a release's manifest names for its payload (devices fetch from the offer, so this
@@ -115,6 +130,9 @@ pub fn build_envelope(
     let mut builder = ManifestBuilder::new(spec.sequence, &vendor, &class).image(image_spec);
     if let Some(d) = spec.description {
         builder = builder.description(d);
+    }
+    if let Some(t) = spec.expires_unix {
+        builder = builder.expires(t);
     }
     let built = builder.build_manifest().map_err(ReleaseError::Suit)?;
     let alg = SignatureAlgorithm::Es256;

@@ -29,6 +29,7 @@ fn spec(class: &str, sequence: u64) -> ReleaseSpec<'_> {
         sequence,
         vendor: castellan_suit::ids::DEFAULT_VENDOR,
         description: Some("test release"),
+        expires_unix: Some(4_000_000_000),
     }
 }
 
@@ -72,6 +73,7 @@ fn envelope_authenticates_with_the_release_key_only_and_names_class_and_digest()
     let env = build_envelope(&img, &spec("sensor-v1", 5), &key).unwrap();
     let manifest = castellan_suit::authenticate(&env, &[anchor(&key)]).unwrap();
     assert_eq!(manifest.sequence_number(), 5);
+    assert_eq!(manifest.expires().unwrap(), Some(4_000_000_000));
     let other = FileKey::generate();
     assert!(castellan_suit::authenticate(&env, &[anchor(&other)]).is_err());
     let text = castellan_suit::describe(&env).unwrap();
