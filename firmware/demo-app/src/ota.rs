@@ -104,7 +104,11 @@ pub fn run(info: &BootInfo, sub: Option<&str>, now: Option<&str>) -> ! {
         Some("cancel") => {
             let r = client::update_cancel();
             println!("[app] ota: cancel: {}", status::name(r));
-            power_off(if r == status::SUCCESS { 0 } else { EXIT_REFUSED })
+            power_off(if r == status::SUCCESS {
+                0
+            } else {
+                EXIT_REFUSED
+            })
         }
         _ => {
             println!("[app] usage: ota check|install|status|cancel");
@@ -234,10 +238,7 @@ fn install(info: &BootInfo, now: u32) -> ! {
 
 /// The trial boot: the self-test decides whether the new image is kept.
 fn trial(info: &BootInfo) -> ! {
-    println!(
-        "[app] ota: running {} on trial; self-test",
-        V(info.version)
-    );
+    println!("[app] ota: running {} on trial; self-test", V(info.version));
     if let Some(why) = self_test() {
         println!("[app] ota: self-test FAILED ({why}): not accepting; rebooting");
         client::system_reset()

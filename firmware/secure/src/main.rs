@@ -19,6 +19,8 @@ mod state;
 mod update;
 
 use castellan_dice::Cdis;
+use castellan_gate::upgrade;
+use castellan_image::TrustedKey;
 use castellan_platform_an505::handoff::{self, Handoff, STAGE_BOOTLOADER};
 use castellan_platform_an505::map::{
     NS_CODE_START, NS_EXEC, NS_RAM_START, PART_STORAGE, PART_STORAGE_KEY, ROM_BASE, VENEER_BASE,
@@ -27,8 +29,6 @@ use castellan_platform_an505::map::{
 use castellan_platform_an505::{
     DrbgRng, EXIT_SECURE_ERROR, HostFlash, HostOtp, halt, println, semihosting, tz,
 };
-use castellan_gate::upgrade;
-use castellan_image::TrustedKey;
 use castellan_services::{
     BootRecordEntry, FwuConfig, ImageVersion, ItsConfig, LastBoot, OtpCounterMap, Platform,
     SecureServices, ServicesConfig, UpdateConfig, psa,
@@ -104,7 +104,11 @@ fn main() -> ! {
     let rom = unsafe { core::slice::from_raw_parts(ROM_BASE as *const u8, ROM_WINDOW) };
     // Update candidates must be signed by the key of the running image (the bootloader checks
     // it again against the key hash in OTP), and manifests must name this board's class.
-    let app_signer = h.measurements().get(1).map(|m| m.signer_id).unwrap_or([0; 32]);
+    let app_signer = h
+        .measurements()
+        .get(1)
+        .map(|m| m.signer_id)
+        .unwrap_or([0; 32]);
     let config = ServicesConfig::new(
         ItsConfig::new(PART_STORAGE, PART_STORAGE_KEY),
         Sha256::digest(rom).into(),
