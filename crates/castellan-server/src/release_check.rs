@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!  envelope ─▶ castellan_suit::authenticate(release trust anchor)        (COSE_Sign1, digest)
+//!           ─▶ not expired (castellan-expires, when present)
 //!           ─▶ one component ["castellan", "app"]
 //!           ─▶ the SUIT processor, the very one devices run, over the uploaded image with a
 //!              checking Platform: vendor id and class id conditions, fetch (digest + size while
@@ -44,22 +45,36 @@ pub(crate) struct CheckedRelease {
     pub(crate) image_version: String,
     /// The image's security counter (0 without one).
     pub(crate) security_counter: u32,
+    /// When the manifest expires (Unix seconds), if it does.
+    pub(crate) expires: Option<u64>,
 }
 
 /// Check `envelope` and `image` for devices of `device_class` of vendor `vendor`, with the
-/// release trust anchor `anchor_sec1`. `Err` is the refusal's reason.
+/// release trust anchor `anchor_sec1`, at time `now` (Unix seconds). `Err` is the refusal's
+/// reason.
 pub(crate) fn check_release(
     anchor_sec1: &[u8],
     vendor: &str,
     device_class: &str,
     image: &[u8],
     envelope: &[u8],
+    now: i64,
 ) -> Result<CheckedRelease, String> {
     let anchor = TrustAnchor::p256_from_sec1(anchor_sec1)
         .ok_or_else(|| "the stored release trust anchor is not a P-256 key".to_string())?;
     let manifest = castellan_suit::authenticate(envelope, &[anchor]).map_err(|e| {
         format!("the manifest does not authenticate with the release trust anchor: {e}")
     })?;
+    let expires = manifest
+        .expires()
+        .map_err(|e| format!("the manifest's expiry (castellan-expires) is malformed: {e}"))?;
+    if let Some(at) = expires
+        && i64::try_from(at).is_ok_and(|at| at <= now)
+    {
+        return Err(format!(
+            "the release expired at {at} (now {now}): devices refuse it"
+        ));
+    }
     let only_app = manifest.component_count() == 1
         && manifest
             .component_id(0)
@@ -79,6 +94,7 @@ pub(crate) fn check_release(
     Ok(CheckedRelease {
         sequence: manifest.sequence_number(),
         image_sha256: Sha256::digest(image).into(),
+        expires,
         ..facts
     })
 }
@@ -114,6 +130,7 @@ fn image_facts(image: &[u8]) -> Result<CheckedRelease, String> {
         signer_id: verified.signer_id,
         image_version: verified.version().to_string(),
         security_counter: verified.security_counter.unwrap_or(0),
+        expires: None,
     })
 }
 

@@ -471,3 +471,53 @@ async fn restart_resumes_a_running_campaign() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn expired_release_stops_its_campaign() {
+    each_backend(async |t: &TestStore| {
+        let f = fleet(t).await;
+        let a = f.enroll("EXP-A", 120).await;
+        let image = f.kit.image(v(2, 0, 0), 1, b"short-lived");
+        let expires = castellan_store::unix_now() as u64 + 5;
+        let manifest = manifest_expiring(&f.kit.release_key, 2, &image, expires);
+        let (status, body) = f
+            .api
+            .call(
+                "POST",
+                "/api/v1/releases",
+                Some(&f.rm),
+                Some(&release_body(CLASS, "2.0.0", &image, &manifest)),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let mut ua = Updater::connect(&f.server, &a).await;
+        let c = f.campaign(&request("sensor-v1-2", 1, &["100%"])).await;
+        let offer = ua.expect_offer().await;
+        ua.status(
+            &offer.campaign_id,
+            &offer.release_id,
+            UpdateState::Accepted,
+            0,
+            None,
+        )
+        .await;
+        // The device stalls; the release expires under the campaign.
+        let c = f.wait(&c.campaign_id, 20, |c| c.state == "aborted").await;
+        assert!(c.reason.as_deref().unwrap().contains("expired at"), "{c:?}");
+        assert!(ua.cancel(Duration::from_secs(10)).await.is_some());
+        let (status, body) = f
+            .api
+            .call(
+                "POST",
+                "/api/v1/campaigns",
+                Some(&f.rm),
+                Some(&serde_json::to_value(request("sensor-v1-2", 1, &["100%"])).unwrap()),
+            )
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert!(body["reason"].as_str().unwrap().contains("expired"));
+        ua.quit().await;
+        f.server.shutdown().await;
+    })
+    .await;
+}

@@ -349,3 +349,36 @@ async fn attack_update_started_by_operator_without_release_manager_role() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn attack_release_expired() {
+    each_backend(async |t: &TestStore| {
+        let f = fleet(t).await;
+        f.register("REL-1", 1).await;
+        // A validly signed release whose manifest expired (withheld, then replayed: a freeze).
+        let image = f.kit.image(v(2, 0, 0), 1, b"stale");
+        let now = castellan_store::unix_now() as u64;
+        let manifest = manifest_expiring(&f.kit.release_key, 2, &image, now - 60);
+        refused(
+            &f,
+            &release_body(CLASS, "2.0.0", &image, &manifest),
+            "the release expired at",
+        )
+        .await;
+        // One that expires later is accepted and says when.
+        let manifest = manifest_expiring(&f.kit.release_key, 2, &image, now + 3600);
+        let (status, body) = f
+            .api
+            .call(
+                "POST",
+                "/api/v1/releases",
+                Some(&f.rm),
+                Some(&release_body(CLASS, "2.0.0", &image, &manifest)),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["expires_at"], json!(now + 3600));
+        f.server.shutdown().await;
+    })
+    .await;
+}

@@ -30,10 +30,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "updates",
         sql: include_str!("../migrations/0003_updates.sql"),
     },
+    Migration {
+        version: 4,
+        name: "release_expiry",
+        sql: include_str!("../migrations/0004_release_expiry.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The per-engine spelling of the few types that differ.
 fn substitute(sql: &str, backend: Backend) -> String {

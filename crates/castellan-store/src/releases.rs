@@ -1,4 +1,4 @@
-//! Releases and the release trust anchor (schema 3).
+//! Releases and the release trust anchor (schemas 3 and 4).
 //!
 //! The trust anchor (the release key's public key) is set once: the table holds at most one row
 //! and a second [`Store::set_release_key`] fails with [`StoreError::AlreadyExists`]. A release
@@ -45,6 +45,8 @@ pub struct NewRelease {
     pub security_counter: u32,
     /// Release notes.
     pub notes: Option<String>,
+    /// When the manifest expires (Unix seconds), if it does.
+    pub expires_at: Option<i64>,
     /// Who uploaded it.
     pub created_by: String,
 }
@@ -72,6 +74,8 @@ pub struct Release {
     pub security_counter: u32,
     /// Release notes.
     pub notes: Option<String>,
+    /// When the manifest expires (Unix seconds), if it does.
+    pub expires_at: Option<i64>,
     /// When it was uploaded (Unix seconds).
     pub created_at: i64,
     /// Who uploaded it.
@@ -90,7 +94,7 @@ macro_rules! release_select {
         concat!(
             "SELECT id, device_class, version, sequence, manifest, image_size, image_sha256, ",
             "measurement_type, measurement_digest, signer_id, measurement_version, ",
-            "security_counter, notes, created_at, created_by FROM releases ",
+            "security_counter, notes, created_at, created_by, expires_at FROM releases ",
             $where
         )
     };
@@ -123,6 +127,7 @@ fn release_from_row(r: &Row) -> Result<Release, StoreError> {
         notes: r.opt_text(12)?,
         created_at: r.int(13)?,
         created_by: r.text(14)?,
+        expires_at: r.opt_int(15)?,
     })
 }
 
@@ -205,8 +210,9 @@ impl Store {
             s.exec(
                 "INSERT INTO releases (id, device_class, version, sequence, image, manifest, \
                  image_size, image_sha256, measurement_type, measurement_digest, \
-                 measurement_version, signer_id, security_counter, notes, created_at, created_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 measurement_version, signer_id, security_counter, notes, created_at, created_by, \
+                 expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                 vec![
                     r.id.as_str().into(),
                     r.device_class.as_str().into(),
@@ -224,6 +230,7 @@ impl Store {
                     r.notes.clone().into(),
                     at.into(),
                     r.created_by.as_str().into(),
+                    r.expires_at.into(),
                 ],
             )
             .await

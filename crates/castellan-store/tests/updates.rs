@@ -27,6 +27,7 @@ fn release(class: &str, sequence: u64, counter: u32) -> NewRelease {
         },
         security_counter: counter,
         notes: Some("notes".into()),
+        expires_at: (sequence == 2).then_some(1_900_000_000),
         created_by: "rm".into(),
     }
 }
@@ -76,6 +77,7 @@ async fn releases_round_trip_and_sequence_must_grow_per_class() {
         assert_eq!(got.measurement, r2.measurement);
         assert_eq!(got.signer_id(), "51".repeat(32));
         assert_eq!(got.notes.as_deref(), Some("notes"));
+        assert_eq!(got.expires_at, Some(1_900_000_000));
         assert_eq!(got.created_at, 10);
         assert_eq!(
             s.release_image("sensor-v1-2").await.unwrap(),
@@ -107,6 +109,10 @@ async fn releases_round_trip_and_sequence_must_grow_per_class() {
         assert_eq!(
             s.latest_release_sequence("sensor-v1").await.unwrap(),
             Some(5)
+        );
+        assert_eq!(
+            s.release("sensor-v1-5").await.unwrap().unwrap().expires_at,
+            None
         );
         assert_eq!(s.latest_release_sequence("nope").await.unwrap(), None);
         let ids: Vec<String> = s

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  POST /api/v1/releases {device_class, version, image, manifest (base64)}
-//!   ─▶ release_check: envelope authenticates with the trust anchor; the SUIT processor over
+//!   ─▶ release_check: envelope authenticates with the trust anchor, not expired; the SUIT
+//!      processor over
 //!      the image: vendor, class, digest, size; the image verifies with its own key
 //!   ─▶ against the fleet: sequence above the class's latest; signer id = the one registered
 //!      for devices of the class (their last reference measurement); security counter not
@@ -113,8 +114,9 @@ pub(crate) async fn create(
             image.clone(),
             manifest.clone(),
         );
+        let now = unix_now();
         tokio::task::spawn_blocking(move || {
-            check_release(&key.public_key, &vendor, &class, &image, &manifest)
+            check_release(&key.public_key, &vendor, &class, &image, &manifest, now)
         })
         .await
         .map_err(|e| ApiError::Internal(format!("release check task: {e}")))?
@@ -156,6 +158,9 @@ pub(crate) async fn create(
         },
         security_counter: checked.security_counter,
         notes: req.notes.clone(),
+        expires_at: checked
+            .expires
+            .map(|e| i64::try_from(e).unwrap_or(i64::MAX)),
         created_by: op.name.clone(),
     };
     core.store
@@ -251,6 +256,7 @@ pub(crate) fn release_json(r: &Release) -> ReleaseJson {
             version: r.measurement.version.clone(),
         },
         notes: r.notes.clone(),
+        expires_at: r.expires_at,
         created_at: r.created_at,
         created_by: r.created_by.clone(),
     }

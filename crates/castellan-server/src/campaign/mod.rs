@@ -3,6 +3,7 @@
 //! ```text
 //!  every tick (ServerConfig::campaign_tick) and after each finished device / operator action:
 //!   for each running or paused campaign (state in the store: a restart resumes it):
+//!     release expired ─▶ abort
 //!     timeouts ─▶ in-progress devices without progress for device_timeout_s fail
 //!     thresholds ─▶ failed ≥ max_failures, or failed/(failed+updated) ≥ rate once ≥ min_sample
 //!                   (both since the last resume) ─▶ pause or abort, reason recorded
@@ -134,6 +135,11 @@ async fn tick_campaign(
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("release {} is missing", c.release_id))?;
+    // An expired release: devices refuse it, nothing more can succeed.
+    if let Some(why) = expired(&release, now) {
+        abort(core, c, "system", &why, now).await?;
+        return Ok(());
+    }
     let mut members = members_of(core, &c.id).await?;
     // Timeouts.
     let timeout = i64::try_from(spec.device_timeout_s).unwrap_or(i64::MAX);
@@ -576,6 +582,9 @@ pub(crate) async fn create(
             release.id, release.device_class, req.device_class
         )));
     }
+    if let Some(why) = expired(&release, unix_now()) {
+        return Err(ApiError::Unprocessable(why));
+    }
     spec.devices = None;
     let _guard = core.updates.lock.lock().await;
     start(core, &release, spec, actor, None).await
@@ -742,6 +751,9 @@ pub(crate) async fn rollback(
     let _guard = core.updates.lock.lock().await;
     let c = campaign_or_404(core, id).await?;
     let rollback = release_or_refuse(core, release_id).await?;
+    if let Some(why) = expired(&rollback, unix_now()) {
+        return Err(ApiError::Unprocessable(why));
+    }
     let source = release_or_refuse(core, &c.release_id).await?;
     if rollback.device_class != source.device_class {
         return Err(ApiError::Unprocessable(format!(
@@ -825,6 +837,16 @@ async fn release_or_refuse(core: &Core, id: &str) -> Result<Release, ApiError> {
         .release(id)
         .await?
         .ok_or_else(|| ApiError::Unprocessable(format!("no release {id:?}")))
+}
+
+/// Why `release` cannot be rolled out any more, if it expired.
+fn expired(release: &Release, now: i64) -> Option<String> {
+    release.expires_at.filter(|at| *at <= now).map(|at| {
+        format!(
+            "release {} expired at {at} (now {now}): devices refuse it",
+            release.id
+        )
+    })
 }
 
 fn new_campaign_id() -> Result<String, ApiError> {

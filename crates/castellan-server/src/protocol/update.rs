@@ -72,6 +72,9 @@ pub struct ReleaseJson {
     /// Release notes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// When the manifest expires (Unix seconds; its `castellan-expires` parameter), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
     /// When it was uploaded (Unix seconds).
     pub created_at: i64,
     /// Who uploaded it (operator name).

@@ -125,6 +125,24 @@ pub fn manifest_for(
         .unwrap()
 }
 
+/// [`manifest_with`] for [`CLASS`], expiring at `expires` (Unix seconds).
+pub fn manifest_expiring(
+    key: &p256::ecdsa::SigningKey,
+    sequence: u64,
+    image: &[u8],
+    expires: u64,
+) -> Vec<u8> {
+    let vendor_id = castellan_suit::ids::vendor_id("castellan");
+    let class_id = castellan_suit::ids::class_id(&vendor_id, CLASS);
+    let spec = ImageSpec::new(&[b"castellan", b"app"], image)
+        .uri(&format!("castellan:release/{CLASS}/{sequence}"));
+    ManifestBuilder::new(sequence, &vendor_id, &class_id)
+        .image(spec)
+        .expires(expires)
+        .build(&Signer::Es256(key))
+        .unwrap()
+}
+
 /// What a device running `image` attests: (MCUboot digest, signer id, version).
 pub fn measurement_of(image: &[u8]) -> ([u8; 32], [u8; 32], Version) {
     let d = castellan_image::describe(image, 0xFF).unwrap();
