@@ -1,15 +1,19 @@
 //! The device agent (`castellan agent`): boots the simulated device, onboards it when it has
 //! no LDevID yet, then stays connected with the LDevID: telemetry every interval, status with a
-//! last will, commands, and reconnection with exponential backoff and jitter when the server or
-//! the network goes away.
+//! last will, commands, over-the-air updates ([`crate::update`]: offers, downloads, the trial
+//! image's self-test and acceptance, attestation of the result), and reconnection with
+//! exponential backoff and jitter when the server or the network goes away. An update never
+//! onboards the device again: its LDevID stays valid, and the attestation key survives updates
+//! signed by the same authority.
 //!
 //! ```text
 //!  power on ─▶ onboarded? ──no──▶ onboard (IDevID) ──refused──▶ stop with the server's reason
 //!                 │yes               │accepted
 //!                 ▼                  ▼
 //!  connect (LDevID, will: status offline) ─▶ status online ─▶ telemetry … ─▶ count reached: stop
-//!      ▲ backoff 1 s → 60 s + jitter        │ connection lost                │ cmd/reboot
-//!      └────────────────────────────────────┘                                 └─▶ power cycle
+//!      ▲ backoff 1 s → 60 s + jitter        │ connection lost                │ cmd/reboot,
+//!      └────────────────────────────────────┘                                 │ update installed
+//!                                                                             └─▶ power cycle
 //! ```
 
 use std::path::PathBuf;
@@ -24,6 +28,7 @@ use crate::identity::{DeviceRecord, IdentityFiles, open_key};
 use crate::mqtt::{ConnectOptions, Endpoint, Message, MqttConnection};
 use crate::onboard::onboard;
 use crate::secure::SecureWorld;
+use crate::update::{Next, Updater};
 
 /// Where the agent logs its steps (one line each).
 pub type Logger = Arc<dyn Fn(&str) + Send + Sync>;
@@ -67,6 +72,9 @@ pub struct AgentConfig {
     pub max_failures: Option<u32>,
     /// Where the steps are logged.
     pub log: Logger,
+    /// Stops the agent gracefully when notified (the device is saved; a later run continues
+    /// where this one stopped, an update download included).
+    pub stop: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -92,6 +100,7 @@ impl AgentConfig {
             onboard_timeout: Duration::from_secs(30),
             max_failures: None,
             log,
+            stop: None,
         }
     }
 }
@@ -109,16 +118,24 @@ pub struct AgentReport {
     pub connections: u32,
     /// Connections lost or refused, then retried.
     pub reconnects: u32,
-    /// Reboots done on command.
+    /// Reboots done (on command, or into and out of an update's trial image).
     pub reboots: u32,
+    /// Updates whose trial image passed its self-test and was accepted.
+    pub updates_confirmed: u32,
+    /// Updates refused or failed (reported `failed`).
+    pub updates_failed: u32,
+    /// Updates whose trial image was reverted (reported `reverted`).
+    pub updates_reverted: u32,
 }
 
 /// Why an operational session ended.
 enum SessionEnd {
-    /// The telemetry count was reached.
+    /// The telemetry count was reached, or the agent was told to stop.
     Done,
     /// The server asked for a reboot.
     Reboot,
+    /// An update needs a power cycle (into the trial image, or to revert it).
+    UpdateReboot,
 }
 
 /// Runs the agent until its telemetry count is reached, onboarding is refused, or (with
@@ -135,6 +152,8 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
     let mut boot_count = count_boot(&world)?;
     let mut started = Instant::now();
     let mut backoff = cfg.backoff.clone();
+    let ca_pem = read_text(&files.mqtt_ca()).unwrap_or_default();
+    let mut updater = Updater::new(&record.serial, files.update_journal(), ca_pem, log.clone());
     loop {
         let attempt = async {
             if !files.is_onboarded() {
@@ -161,12 +180,26 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
                 world: &world,
                 report: &mut report,
                 backoff: &mut backoff,
+                updater: &mut updater,
                 boot_count,
                 started,
             };
             session.run().await
         };
-        match attempt.await {
+        let outcome = attempt.await;
+        report.updates_confirmed = updater.counts.confirmed;
+        report.updates_failed = updater.counts.failed;
+        report.updates_reverted = updater.counts.reverted;
+        match outcome {
+            Ok(SessionEnd::UpdateReboot) => {
+                log("rebooting for the update");
+                world.shut_down()?;
+                updater.powered_off();
+                world = power_on(&cfg, &log)?;
+                boot_count = count_boot(&world)?;
+                started = Instant::now();
+                report.reboots += 1;
+            }
             Ok(SessionEnd::Done) => {
                 log(&format!(
                     "done: {} telemetry message(s) sent",
@@ -178,6 +211,7 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
             Ok(SessionEnd::Reboot) => {
                 log("rebooting on command");
                 world.shut_down()?;
+                updater.powered_off();
                 world = power_on(&cfg, &log)?;
                 boot_count = count_boot(&world)?;
                 started = Instant::now();
@@ -262,6 +296,14 @@ fn power_on(cfg: &AgentConfig, log: &Logger) -> Result<SecureWorld, AgentError> 
     Ok(world)
 }
 
+/// Completes when `stop` is notified (never without one).
+async fn stopped(stop: Option<&tokio::sync::Notify>) {
+    match stop {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Increments the boot counter kept in trusted storage and returns it.
 fn count_boot(world: &SecureWorld) -> Result<u64, AgentError> {
     world.service(|svc| {
@@ -289,6 +331,7 @@ struct Session<'a> {
     world: &'a SecureWorld,
     report: &'a mut AgentReport,
     backoff: &'a mut Backoff,
+    updater: &'a mut Updater,
     boot_count: u64,
     started: Instant,
 }
@@ -326,11 +369,20 @@ impl Session<'_> {
             self.cfg.mqtt
         ));
         conn.subscribe(&format!("dev/{id}/cmd/#"), 1).await?;
+        conn.subscribe(&self.updater.filter(), 1).await?;
         conn.publish(&Message {
             payload: br#"{"online":true}"#.to_vec(),
             ..offline.clone()
         })
         .await?;
+        // Connected again: the self-test of a trial image passes its first half here.
+        if self.updater.on_connect(&mut conn, self.world).await? == Next::Reboot {
+            conn.publish(&offline).await?;
+            conn.disconnect().await;
+            return Ok(SessionEnd::UpdateReboot);
+        }
+        let stop = self.cfg.stop.clone();
+        let cmd_prefix = format!("dev/{id}/cmd/");
         loop {
             if self
                 .cfg
@@ -359,10 +411,36 @@ impl Session<'_> {
                 if left.is_zero() {
                     break;
                 }
-                let Some(m) = conn.recv(left).await? else {
-                    continue;
+                // Come back often enough to drive a download (HTTPS ranges, fetch timeouts).
+                let wait = if self.updater.busy() {
+                    Duration::ZERO
+                } else {
+                    left.min(Duration::from_millis(500))
                 };
-                if let Some(end) = self.command(&mut conn, &id, &m).await? {
+                let received = tokio::select! {
+                    r = conn.recv(wait) => r?,
+                    () = stopped(stop.as_deref()) => {
+                        log("stopping on request");
+                        conn.publish(&offline).await?;
+                        conn.disconnect().await;
+                        return Ok(SessionEnd::Done);
+                    }
+                };
+                let mut end = None;
+                if let Some(m) = received {
+                    if m.topic.starts_with(&cmd_prefix) {
+                        end = self.command(&mut conn, &id, &m).await?;
+                    } else if self.updater.on_message(&mut conn, self.world, &m).await?
+                        == Next::Reboot
+                    {
+                        end = Some(SessionEnd::UpdateReboot);
+                    }
+                }
+                if end.is_none() && self.updater.tick(&mut conn, self.world).await? == Next::Reboot
+                {
+                    end = Some(SessionEnd::UpdateReboot);
+                }
+                if let Some(end) = end {
                     conn.publish(&offline).await?;
                     conn.disconnect().await;
                     return Ok(end);

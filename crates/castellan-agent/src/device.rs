@@ -22,7 +22,7 @@ use castellan_boot::{
 };
 use castellan_hal::{Flash as _, Partition};
 use castellan_image::{KeyType, PublicKeyFormat, SignOptions, SigningKey, Version, sign_image};
-use castellan_services::{FwuConfig, ItsConfig, ServicesConfig};
+use castellan_services::{FwuConfig, ItsConfig, ServicesConfig, UpdateConfig};
 use castellan_sim::{DeviceConfig, FlashConfig, SimDevice};
 
 use crate::error::{AgentError, read, read_text, write};
@@ -111,11 +111,25 @@ pub fn boot_device(dev: &mut SimDevice, layout: &FlashLayout) -> Result<BootRepo
 }
 
 /// The configuration the device's secure services start with: trusted storage in the `its` and
-/// `its-key` partitions, the simulator's implementation id, and the update service over the
-/// boot slots with the root key.
+/// `its-key` partitions, the simulator's implementation id, the update service over the boot
+/// slots with the root key, and — once the factory recorded the device's class beside it
+/// (`identity/device.json`) — the update client for that class of the default vendor.
 pub fn services_config(
     dev: &SimDevice,
     layout: &FlashLayout,
+) -> Result<ServicesConfig, AgentError> {
+    let class = dev
+        .dir()
+        .and_then(|d| crate::identity::IdentityFiles::of(d).record().ok())
+        .map(|r| r.device_class);
+    services_config_for(dev, layout, class.as_deref())
+}
+
+/// [`services_config`] for a device of class `class` (`None`: no update client).
+pub fn services_config_for(
+    dev: &SimDevice,
+    layout: &FlashLayout,
+    class: Option<&str>,
 ) -> Result<ServicesConfig, AgentError> {
     let part = |name: &str| {
         dev.partition(name)
@@ -131,7 +145,17 @@ pub fn services_config(
         true,
     )
     .with_downgrade(DOWNGRADE_POLICY);
-    Ok(ServicesConfig::new(its, SIM_IMPLEMENTATION_ID).with_fwu(fwu))
+    let config = ServicesConfig::new(its, SIM_IMPLEMENTATION_ID).with_fwu(fwu);
+    Ok(match class {
+        Some(class) => config.with_update(update_ids(class)),
+        None => config,
+    })
+}
+
+/// The update identifiers of device class `class` of the fleet's default vendor
+/// (`castellan_suit::ids`): what the release tool puts in the manifests of the class.
+pub fn update_ids(class: &str) -> UpdateConfig {
+    UpdateConfig::for_class(castellan_suit::ids::DEFAULT_VENDOR, class)
 }
 
 /// Erases a partition and writes `data` at its start (padded to the write size).
@@ -226,6 +250,20 @@ impl FirmwareKit {
         })
     }
 
+    /// A release image of the application (what `castellan release create` uploads): signed
+    /// with the kit's key, not padded to the slot and not confirmed (it is installed for a
+    /// trial run), version `version`, security counter `security_counter`, its payload derived
+    /// from `label`. A label containing `CASTELLAN-SELFTEST-FAIL` makes firmware that fails the
+    /// agent's self-test after the update.
+    pub fn release_app(
+        &self,
+        version: Version,
+        security_counter: u32,
+        label: &[u8],
+    ) -> Result<Vec<u8>, AgentError> {
+        sign_release(&self.key, version, security_counter, label)
+    }
+
     /// An application image signed with the kit's key but with other contents (`variant`): what
     /// an attacker who obtained a validly signed build, or a stale one, would flash. It boots;
     /// its measurement differs from the reference.
@@ -234,13 +272,28 @@ impl FirmwareKit {
     }
 }
 
-/// Signs a synthetic firmware image of type `sw_type` (12 KiB of bytes derived from `label`).
-pub fn sign_firmware(
+/// Signs a synthetic application image for an update (see [`FirmwareKit::release_app`]).
+pub fn sign_release(
     key: &SigningKey,
-    sw_type: &str,
     version: Version,
+    security_counter: u32,
     label: &[u8],
 ) -> Result<Vec<u8>, AgentError> {
+    let opts = SignOptions {
+        version,
+        pad_header: true,
+        public_key_format: PublicKeyFormat::Full,
+        security_counter: Some(security_counter),
+        boot_record: Some("APP".into()),
+        align: WRITE_SIZE,
+        ..SignOptions::default()
+    };
+    sign_image(&synthetic_payload(label), key, &opts)
+        .map_err(|e| AgentError::Pki(format!("cannot sign: {e}")))
+}
+
+/// 12 KiB of firmware bytes: a readable prefix with `label`, then bytes derived from it.
+fn synthetic_payload(label: &[u8]) -> Vec<u8> {
     let mut payload = Vec::with_capacity(12 * 1024);
     payload.extend_from_slice(b"castellan simulated firmware: ");
     payload.extend_from_slice(label);
@@ -253,6 +306,17 @@ pub fn sign_firmware(
         x ^= x << 5;
         payload.push(x as u8);
     }
+    payload
+}
+
+/// Signs a synthetic firmware image of type `sw_type` (12 KiB of bytes derived from `label`).
+pub fn sign_firmware(
+    key: &SigningKey,
+    sw_type: &str,
+    version: Version,
+    label: &[u8],
+) -> Result<Vec<u8>, AgentError> {
+    let payload = synthetic_payload(label);
     let is_app = sw_type == "APP";
     let opts = SignOptions {
         version,

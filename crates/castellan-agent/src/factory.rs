@@ -12,6 +12,8 @@
 //!    │ build_csr ── sign_hash ─────────▶ r‖s
 //!    │ POST /api/v1/factory/devices {serial, class, csr, iak, measurements} ──────────▶ IDevID
 //!    │ check CN and key of the IDevID; write identity/{idevid,chain,mqtt-ca}.pem, device.json
+//!    │ update_provision_trust_anchor(release key) ─▶ ITS, write-once (when the fleet has one)
+//!    │ (device.json's class gives the update client the class id of its manifests)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -80,6 +82,10 @@ pub struct RegistrationResponse {
     pub chain_pem: String,
     /// The CA bundle that signs the server certificate.
     pub mqtt_ca_pem: String,
+    /// The release trust anchor (P-256 SEC1 uncompressed, hex) the station stores in the
+    /// device, when the fleet has a release key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_public_key: Option<String>,
 }
 
 /// Where the factory keeps a device's identity keys.
@@ -118,6 +124,9 @@ pub struct ProvisionedDevice {
     pub measurements: Vec<ReferenceMeasurement>,
     /// True when the station had to secure the lifecycle (lock fuses) first.
     pub secured_now: bool,
+    /// True when the server gave a release trust anchor and the device stored it (without one
+    /// the device refuses every update).
+    pub release_trust_anchor: bool,
 }
 
 /// Checks a serial against the protocol's device-id syntax.
@@ -210,6 +219,17 @@ where
     };
     let answer = register(registration).await?;
     check_certificate(&answer.idevid_pem, &req.serial, &key.public_key(), "IDevID")?;
+    let release_key = match &answer.release_public_key {
+        Some(hex_key) => Some(hex::decode(hex_key.trim()).map_err(|_| {
+            AgentError::Protocol("the release public key from the server is not hex".into())
+        })?),
+        None => None,
+    };
+    if let Some(anchor) = release_key.clone() {
+        // Write-once, in the update client's own storage: from now on the device accepts only
+        // manifests signed by the fleet's release key.
+        world.service(move |svc| svc.update_provision_trust_anchor(&anchor))?;
+    }
     write(&files.idevid(), answer.idevid_pem.as_bytes())?;
     write(&files.chain(), answer.chain_pem.as_bytes())?;
     write(&files.mqtt_ca(), answer.mqtt_ca_pem.as_bytes())?;
@@ -227,6 +247,7 @@ where
         iak_public_key: info.iak_public_key,
         measurements,
         secured_now,
+        release_trust_anchor: release_key.is_some(),
     })
 }
 

@@ -15,6 +15,7 @@
 //!    mqtt-ca.pem       CA bundle that signs the server certificate
 //!    ldevid.pem        operational identity (operational CA)   ldevid-chain.pem
 //!    policy.json       the topics the server granted at onboarding
+//!    update.json       the update in progress (offer and phase), while there is one
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -305,6 +306,11 @@ impl IdentityFiles {
         let json =
             serde_json::to_string_pretty(record).map_err(|e| AgentError::Device(e.to_string()))?;
         write(&self.record_path(), json.as_bytes())
+    }
+
+    /// The agent's update journal (which campaign the device works on, across reboots).
+    pub fn update_journal(&self) -> PathBuf {
+        self.dir.join("update.json")
     }
 
     /// True when the device holds an LDevID.

@@ -10,6 +10,8 @@
 //!        ├── factory::provision_sim_device ── HTTPS (FleetApi) ──▶ IDevID      (castellan factory)
 //!        └── agent::run ── MQTT over mutual TLS (tls + mqtt) ──▶ onboarding ──▶ LDevID
 //!                                                              ──▶ telemetry, status, commands
+//!                                                              ──▶ updates (update: offer, chunks
+//!                                                                  or HTTPS ranges → update_*)
 //! ```
 //!
 //! Private keys: TLS client authentication goes through a rustls signer that calls the crypto
@@ -30,6 +32,7 @@ pub mod mqtt;
 pub mod onboard;
 pub mod secure;
 pub mod tls;
+pub mod update;
 
 pub use agent::{AgentConfig, AgentReport, Logger, connect_operational, run, stdout_logger};
 pub use api::FleetApi;

@@ -2,7 +2,9 @@
 //! with a small onboarding responder standing in for the fleet server's appraisal. It proves the
 //! parts the fleet server does not own: the TLS client key stays in the crypto service (rustls
 //! signs through `sign_hash`), the IDevID passes `openssl verify`, the MQTT client onboards and
-//! publishes, and a device whose firmware was replaced is refused.
+//! publishes, and a device whose firmware was replaced is refused (its token verifies with the
+//! registered IAK, which survives firmware changes by the same authority, but shows another
+//! measurement).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,8 +20,8 @@ use castellan_broker::{AllowAllVerified, Broker, BrokerConfig, BrokerHandle, NoA
 use castellan_image::Version;
 use castellan_pki::{CaKind, KeyBackend, LdevidKey, Pki};
 
-/// Device id and the IAK the factory registered for it.
-type IakRegistry = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+/// Device id, the IAK the factory registered for it, and the reference APP measurement.
+type IakRegistry = Arc<Mutex<Vec<(String, Vec<u8>, Vec<u8>)>>>;
 /// Topic and payload of each message a device published outside onboarding.
 type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
@@ -96,17 +98,28 @@ fn responder(fleet: &Fleet) {
                 let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
                 let token = hex::decode(v["token"].as_str().unwrap()).unwrap();
                 let csr = hex::decode(v["csr"].as_str().unwrap()).unwrap();
-                let iak = iaks
+                let (iak, reference) = iaks
                     .lock()
                     .unwrap()
                     .iter()
-                    .find(|(d, _)| *d == id)
-                    .map(|(_, k)| k.clone())
+                    .find(|(d, _, _)| *d == id)
+                    .map(|(_, k, r)| (k.clone(), r.clone()))
                     .unwrap();
                 let key = castellan_attest::VerificationKey::Es256(
                     p256::ecdsa::VerifyingKey::from_sec1_bytes(&iak).unwrap(),
                 );
                 let result = match castellan_attest::verify_token(&token, &key) {
+                    // The IAK survives updates by the same authority, so the measurements
+                    // decide what runs: the APP entry must be the factory's reference.
+                    Ok(claims)
+                        if claims
+                            .software_components
+                            .last()
+                            .is_none_or(|c| c.measurement_value != reference) =>
+                    {
+                        serde_json::json!({"accepted": false,
+                            "reason": "attestation token refused: the APP measurement is not the reference"})
+                    }
                     Ok(claims) if claims.nonce.as_slice() == nonces[&id].as_slice() => {
                         let cert = pki.issue_ldevid(LdevidKey::Csr(&csr), &id).unwrap();
                         serde_json::json!({"accepted": true, "ldevid_pem": cert.pem,
@@ -157,14 +170,23 @@ async fn register(
         move |r: RegistrationRequest| async move {
             let csr = hex::decode(&r.csr).unwrap();
             let cert = pki.issue_idevid(&csr, &r.serial, &r.device_class).unwrap();
-            iaks.lock()
-                .unwrap()
-                .push((r.serial.clone(), hex::decode(&r.iak_public_key).unwrap()));
+            let app = r
+                .reference_measurements
+                .iter()
+                .find(|m| m.sw_type == "APP")
+                .map(|m| hex::decode(&m.digest).unwrap())
+                .unwrap();
+            iaks.lock().unwrap().push((
+                r.serial.clone(),
+                hex::decode(&r.iak_public_key).unwrap(),
+                app,
+            ));
             Ok(RegistrationResponse {
                 device_id: r.serial,
                 idevid_pem: cert.pem,
                 chain_pem: pki.chain_pem(CaKind::Manufacturer),
                 mqtt_ca_pem: pki.root_pem(),
+                release_public_key: None,
             })
         },
     )
