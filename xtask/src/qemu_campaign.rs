@@ -4,7 +4,9 @@
 //! example: a fleet service in that process (SQLite in a temporary directory), the bridge
 //! registering and onboarding the device, a release and a campaign made through the HTTPS API,
 //! and the wait until the campaign reports the device `updated` (which the server does only
-//! after the attested new measurement).
+//! after the attested new measurement). A second campaign then offers the older version
+//! (signed again with the new security counter): the device must refuse it in its secure
+//! partition, and the campaign must record the device's reason.
 //!
 //! The fleet side runs in a separate process (`cargo run --example`) rather than in xtask
 //! itself, so that xtask stays a quick, std-only build that can install tools before anything
@@ -38,6 +40,10 @@ pub(crate) fn qemu_campaign(_args: &[String]) -> Result {
     let v2 = ctx.app(VERSION, 2)?;
     let image = ctx.root.join(format!("release-{VERSION}.bin"));
     write(&image, &v2)?;
+    // The older version signed again with the new security counter: the server accepts the
+    // release, the device refuses the downgrade.
+    let older = ctx.root.join("release-1.0.0-counter-2.bin");
+    write(&older, &ctx.app("1.0.0", 2)?)?;
     eprintln!(
         "xtask: device {SERIAL} provisioned in {} (1.0.0, secured); release image {VERSION} ({} bytes)",
         dir.display(),
@@ -60,6 +66,8 @@ pub(crate) fn qemu_campaign(_args: &[String]) -> Result {
         .arg(&dir)
         .arg("--image")
         .arg(&image)
+        .arg("--downgrade-image")
+        .arg(&older)
         .args(["--version", VERSION, "--serial", SERIAL])
         .stdout(Stdio::piped());
     let mut child = c.spawn().map_err(|e| format!("cannot start {c:?}: {e}"))?;

@@ -14,8 +14,14 @@
 //!  server ──challenge──▶ token from the secure partition ──▶ server appraises: updated
 //! ```
 //!
+//! With `--downgrade-image`, a second campaign then offers an older image (version 1.0.0
+//! signed again with the current security counter, which the server accepts): the device's
+//! secure partition refuses it (version downgrade), the campaign records the device `failed`
+//! with the device's own reason, and the device still boots the new version.
+//!
 //! Usage: `qemu_campaign --rom <castellan-rom ELF> --device <device dir> --image <signed v2>
-//! --version <version> [--serial an505-0001] [--timeout-s 600]`.
+//! --version <version> [--downgrade-image <signed older image>] [--serial an505-0001]
+//! [--timeout-s 600]`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +44,7 @@ struct Args {
     device: PathBuf,
     image: PathBuf,
     version: String,
+    downgrade: Option<PathBuf>,
     serial: String,
     timeout: Duration,
 }
@@ -47,6 +54,7 @@ fn args() -> Result<Args, String> {
     let mut device = None;
     let mut image = None;
     let mut version = None;
+    let mut downgrade = None;
     let mut serial = "an505-0001".to_string();
     let mut timeout = Duration::from_secs(600);
     let mut it = std::env::args().skip(1);
@@ -57,6 +65,7 @@ fn args() -> Result<Args, String> {
             "--device" => device = Some(PathBuf::from(val()?)),
             "--image" => image = Some(PathBuf::from(val()?)),
             "--version" => version = Some(val()?),
+            "--downgrade-image" => downgrade = Some(PathBuf::from(val()?)),
             "--serial" => serial = val()?,
             "--timeout-s" => {
                 timeout = Duration::from_secs(val()?.parse().map_err(|_| "--timeout-s: seconds")?)
@@ -69,6 +78,7 @@ fn args() -> Result<Args, String> {
         device: device.ok_or("--device is required")?,
         image: image.ok_or("--image is required")?,
         version: version.ok_or("--version is required")?,
+        downgrade,
         serial,
         timeout,
     })
@@ -180,55 +190,22 @@ async fn run() -> Result<String, String> {
     let link = tokio::spawn(async move { castellan_bridge::run(&session_cfg, &link_device).await });
 
     // The release: the MCUboot image v2 and its SUIT envelope, signed with the release key.
-    let sequence = 1;
-    let vendor = castellan_suit::ids::vendor_id(castellan_suit::ids::DEFAULT_VENDOR);
-    let class = castellan_suit::ids::class_id(&vendor, DEVICE_CLASS);
-    let digest: [u8; 32] = castellan_image::HashAlg::Sha256
-        .digest(&image)
-        .as_bytes()
-        .try_into()
-        .map_err(|_| "SHA-256 is not 32 bytes")?;
-    let spec = ImageSpec::with_digest(&[b"castellan", b"app"], digest, image.len() as u64)
-        .uri(&format!("castellan:release/{DEVICE_CLASS}/{sequence}"));
-    let envelope = ManifestBuilder::new(sequence, &vendor, &class)
-        .image(spec)
-        .description(&format!("Castellan QEMU firmware {}", a.version))
-        .build(&Signer::Es256(&release_key))
-        .map_err(|e| format!("building the envelope: {e}"))?;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let release: ReleaseJson = rm
-        .post(
-            "/api/v1/releases",
-            &json!({
-                "device_class": DEVICE_CLASS,
-                "version": a.version,
-                "image": b64.encode(&image),
-                "manifest": b64.encode(&envelope),
-                "notes": "QEMU end-to-end campaign",
-            }),
-        )
-        .await
-        .map_err(|e| format!("creating the release: {e}"))?;
-    step(&format!(
-        "release {} created: {} bytes, measurement {} {}",
-        release.release_id,
-        release.image_size,
-        release.measurement.mtype,
-        release.measurement.version
-    ));
-    let mut req = CampaignRequest::new(&release.release_id, DEVICE_CLASS);
-    req.device_timeout_s = a.timeout.as_secs();
-    let campaign: CampaignJson = rm
-        .post("/api/v1/campaigns", &req)
-        .await
-        .map_err(|e| format!("creating the campaign: {e}"))?;
-    step(&format!(
-        "campaign {} created ({})",
-        campaign.campaign_id, campaign.state
-    ));
+    let release = release(&rm, &release_key, 1, &a.version, &image).await?;
+    let campaign = campaign(&rm, &release, a.timeout).await?;
 
     // Watch the campaign until the device is updated (or failed).
-    let outcome = watch(&rm, &campaign.campaign_id, &reg.device_id, a.timeout).await;
+    let mut outcome = watch(&rm, &campaign.campaign_id, &reg.device_id, a.timeout).await;
+    let mut refused = None;
+    if let (Ok(state), Some(path)) = (&outcome, &a.downgrade)
+        && state == "updated"
+    {
+        let older = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let r = downgrade(&rm, &release_key, &older, &reg.device_id, a.timeout).await;
+        match r {
+            Ok(reason) => refused = Some(reason),
+            Err(e) => outcome = Err(e),
+        }
+    }
     stop.store(true, Ordering::SeqCst);
     let report = tokio::time::timeout(Duration::from_secs(10), link).await;
     let device_json: Result<Value, _> = admin
@@ -272,10 +249,111 @@ async fn run() -> Result<String, String> {
         ));
     }
     step(&format!("the device boots {} (confirmed)", boot.version));
+    if let Some(reason) = refused {
+        step(&format!(
+            "the older release was refused by the device ({reason}); it still runs {}",
+            boot.version
+        ));
+    }
     Ok(format!(
         "qemu-campaign: device {} updated to {} (attested)",
         reg.device_id, a.version
     ))
+}
+
+/// Uploads release `sequence` of `image` (envelope signed with `key`) as the release manager.
+async fn release(
+    rm: &FleetApi,
+    key: &p256::ecdsa::SigningKey,
+    sequence: u64,
+    version: &str,
+    image: &[u8],
+) -> Result<ReleaseJson, String> {
+    let vendor = castellan_suit::ids::vendor_id(castellan_suit::ids::DEFAULT_VENDOR);
+    let class = castellan_suit::ids::class_id(&vendor, DEVICE_CLASS);
+    let digest: [u8; 32] = castellan_image::HashAlg::Sha256
+        .digest(image)
+        .as_bytes()
+        .try_into()
+        .map_err(|_| "SHA-256 is not 32 bytes")?;
+    let spec = ImageSpec::with_digest(&[b"castellan", b"app"], digest, image.len() as u64)
+        .uri(&format!("castellan:release/{DEVICE_CLASS}/{sequence}"));
+    let envelope = ManifestBuilder::new(sequence, &vendor, &class)
+        .image(spec)
+        .description(&format!("Castellan QEMU firmware {version}"))
+        .build(&Signer::Es256(key))
+        .map_err(|e| format!("building the envelope: {e}"))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let release: ReleaseJson = rm
+        .post(
+            "/api/v1/releases",
+            &json!({
+                "device_class": DEVICE_CLASS,
+                "version": version,
+                "image": b64.encode(image),
+                "manifest": b64.encode(&envelope),
+                "notes": "QEMU end-to-end campaign",
+            }),
+        )
+        .await
+        .map_err(|e| format!("creating release {sequence}: {e}"))?;
+    step(&format!(
+        "release {} created: {} bytes, measurement {} {}",
+        release.release_id,
+        release.image_size,
+        release.measurement.mtype,
+        release.measurement.version
+    ));
+    Ok(release)
+}
+
+/// Starts a campaign for `release` over the whole class.
+async fn campaign(
+    rm: &FleetApi,
+    release: &ReleaseJson,
+    timeout: Duration,
+) -> Result<CampaignJson, String> {
+    let mut req = CampaignRequest::new(&release.release_id, DEVICE_CLASS);
+    req.device_timeout_s = timeout.as_secs();
+    let campaign: CampaignJson = rm
+        .post("/api/v1/campaigns", &req)
+        .await
+        .map_err(|e| format!("creating the campaign: {e}"))?;
+    step(&format!(
+        "campaign {} created ({})",
+        campaign.campaign_id, campaign.state
+    ));
+    Ok(campaign)
+}
+
+/// Offers the older image (sequence 2) and expects the device to refuse it; returns the
+/// device's reason as the campaign recorded it.
+async fn downgrade(
+    rm: &FleetApi,
+    key: &p256::ecdsa::SigningKey,
+    older: &[u8],
+    device: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let release = release(rm, key, 2, "1.0.0", older).await?;
+    let c = campaign(rm, &release, timeout).await?;
+    let state = watch(rm, &c.campaign_id, device, timeout).await?;
+    let c: CampaignJson = rm
+        .get(&format!("/api/v1/campaigns/{}", c.campaign_id))
+        .await
+        .map_err(|e| format!("reading the campaign: {e}"))?;
+    let reason = c
+        .devices
+        .iter()
+        .find(|d| d.device_id == device)
+        .and_then(|d| d.reason.clone())
+        .unwrap_or_default();
+    if state != "failed" || !reason.contains("downgrade") {
+        return Err(format!(
+            "the older release ended {state} ({reason}); the device should have refused it as a downgrade"
+        ));
+    }
+    Ok(reason)
 }
 
 /// Polls the campaign, printing the device's state changes, until it is updated or failed.
