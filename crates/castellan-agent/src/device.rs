@@ -45,11 +45,18 @@ pub const WRITE_SIZE: u32 = 4;
 /// The standard layout (what `castellan sim create` makes with its defaults): bootloader,
 /// primary, secondary, scratch, status, and the trusted-storage key area and banks.
 pub fn standard_config() -> DeviceConfig {
+    standard_config_with_slot(SLOT_SIZE)
+}
+
+/// The standard layout with image slots of `slot` bytes (rounded up to whole sectors), for
+/// devices that take larger releases (benchmarks).
+pub fn standard_config_with_slot(slot: u32) -> DeviceConfig {
     let s = SECTOR_SIZE;
+    let slot = slot.max(SLOT_SIZE).next_multiple_of(s);
     let parts = [
         ("bootloader", BOOTLOADER_SIZE),
-        ("primary", SLOT_SIZE),
-        ("secondary", SLOT_SIZE),
+        ("primary", slot),
+        ("secondary", slot),
         ("scratch", s),
         ("status", s),
         ("its-key", s),
@@ -264,6 +271,28 @@ impl FirmwareKit {
         sign_release(&self.key, version, security_counter, label)
     }
 
+    /// [`FirmwareKit::release_app`] (security counter 1) of about `image_size` bytes (at least
+    /// the 12 KiB of a synthetic payload): for benchmarks of larger releases.
+    pub fn release_image(
+        &self,
+        version: Version,
+        image_size: usize,
+        label: &[u8],
+    ) -> Result<Vec<u8>, AgentError> {
+        let small = self.release_app(version, 1, label)?;
+        let overhead = small.len().saturating_sub(12 * 1024);
+        let mut payload = synthetic_payload(label);
+        let want = image_size.saturating_sub(overhead).max(payload.len());
+        let mut x = payload.len() as u32 ^ 0x9e37_79b9;
+        while payload.len() < want {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            payload.push(x as u8);
+        }
+        sign_app_payload(&self.key, version, 1, &payload)
+    }
+
     /// An application image signed with the kit's key but with other contents (`variant`): what
     /// an attacker who obtained a validly signed build, or a stale one, would flash. It boots;
     /// its measurement differs from the reference.
@@ -279,6 +308,15 @@ pub fn sign_release(
     security_counter: u32,
     label: &[u8],
 ) -> Result<Vec<u8>, AgentError> {
+    sign_app_payload(key, version, security_counter, &synthetic_payload(label))
+}
+
+fn sign_app_payload(
+    key: &SigningKey,
+    version: Version,
+    security_counter: u32,
+    payload: &[u8],
+) -> Result<Vec<u8>, AgentError> {
     let opts = SignOptions {
         version,
         pad_header: true,
@@ -288,8 +326,7 @@ pub fn sign_release(
         align: WRITE_SIZE,
         ..SignOptions::default()
     };
-    sign_image(&synthetic_payload(label), key, &opts)
-        .map_err(|e| AgentError::Pki(format!("cannot sign: {e}")))
+    sign_image(payload, key, &opts).map_err(|e| AgentError::Pki(format!("cannot sign: {e}")))
 }
 
 /// 12 KiB of firmware bytes: a readable prefix with `label`, then bytes derived from it.
@@ -340,7 +377,12 @@ pub fn sign_firmware(
 /// The lifecycle is secured before any key is generated on purpose: the DICE mode (and so
 /// `CDI_Seal` and `CDI_Attest`) changes with it, so keys made earlier would be lost.
 pub fn build_device(dir: &Path, kit: &FirmwareKit) -> Result<(), AgentError> {
-    let mut dev = SimDevice::create(dir, standard_config())
+    build_device_with_slot(dir, kit, SLOT_SIZE)
+}
+
+/// [`build_device`] with image slots of `slot` bytes ([`standard_config_with_slot`]).
+pub fn build_device_with_slot(dir: &Path, kit: &FirmwareKit, slot: u32) -> Result<(), AgentError> {
+    let mut dev = SimDevice::create(dir, standard_config_with_slot(slot))
         .map_err(|e| AgentError::Device(format!("cannot create {}: {e}", dir.display())))?;
     let root = castellan_image::signer_id(&kit.key.public_spki_der());
     let b = |e: castellan_boot::BootError| AgentError::Device(e.to_string());
@@ -399,4 +441,45 @@ pub fn replace_app(dir: &Path, image: &[u8]) -> Result<(), AgentError> {
     write_partition(&mut dev, layout.primary, image)?;
     dev.save()
         .map_err(|e| AgentError::Device(format!("cannot save: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn larger_releases_fit_larger_slots_and_boot() {
+        let t = tempfile::tempdir().unwrap();
+        let kit =
+            FirmwareKit::load_or_create(&t.path().join("kit"), Version::new(1, 0, 0, 0)).unwrap();
+        let image = kit
+            .release_image(Version::new(2, 0, 0, 0), 200 * 1024, b"big")
+            .unwrap();
+        assert!(
+            image.len().abs_diff(200 * 1024) < 64,
+            "{} bytes for 200 KiB",
+            image.len()
+        );
+        let root = castellan_image::signer_id(&kit.key.public_spki_der());
+        let v = castellan_image::verify(
+            &mut &image[..],
+            castellan_image::TrustedKey::Sha256OfSpki(root),
+        )
+        .unwrap();
+        assert_eq!(v.version(), Version::new(2, 0, 0, 0));
+
+        let dir = t.path().join("dev");
+        build_device_with_slot(&dir, &kit, 256 * 1024).unwrap();
+        let (mut dev, layout) = open(&dir).unwrap();
+        assert_eq!(layout.secondary.size, 256 * 1024);
+        let report = boot_device(&mut dev, &layout).unwrap();
+        assert!(report.confirmed);
+        let config = services_config(&dev, &layout).unwrap();
+        assert_eq!(
+            config.update, None,
+            "no device record yet: no update client"
+        );
+        let config = services_config_for(&dev, &layout, Some("bench-v1")).unwrap();
+        assert_eq!(config.update, Some(update_ids("bench-v1")));
+    }
 }
