@@ -253,6 +253,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         "SUIT update: no release trust anchor, every update refused",
         crate::qemu_suit::no_anchor,
     ),
+    (
+        "SUIT update: expired release refused (freeze attack)",
+        crate::qemu_suit::expired,
+    ),
 ];
 
 fn good_boot(c: &Ctx) -> Result {

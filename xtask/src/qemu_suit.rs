@@ -42,6 +42,17 @@ pub(crate) fn envelope(
     key: &P256SigningKey,
     image: &[u8],
 ) -> Result<Vec<u8>> {
+    envelope_expiring(seq, class, key, image, None)
+}
+
+/// [`envelope`] that expires at `expires` (unix seconds) when given.
+fn envelope_expiring(
+    seq: u64,
+    class: &str,
+    key: &P256SigningKey,
+    image: &[u8],
+    expires: Option<u64>,
+) -> Result<Vec<u8>> {
     let vendor = ids::vendor_id(ids::DEFAULT_VENDOR);
     let class_id = ids::class_id(&vendor, class);
     let digest: [u8; 32] = castellan_image::HashAlg::Sha256
@@ -51,9 +62,11 @@ pub(crate) fn envelope(
         .map_err(|_| "SHA-256 is not 32 bytes")?;
     let spec = ImageSpec::with_digest(&COMPONENT, digest, image.len() as u64)
         .uri(&format!("castellan:release/{class}/{seq}"));
-    ManifestBuilder::new(seq, &vendor, &class_id)
-        .image(spec)
-        .build(&Signer::Es256(key))
+    let mut b = ManifestBuilder::new(seq, &vendor, &class_id).image(spec);
+    if let Some(t) = expires {
+        b = b.expires(t);
+    }
+    b.build(&Signer::Es256(key))
         .map_err(|e| format!("building the envelope: {e}"))
 }
 
@@ -253,6 +266,37 @@ pub(crate) fn no_anchor(c: &Ctx) -> Result {
             "[app] ota: manifest refused: not permitted",
         ],
         &[],
+    )?;
+    still_v1(c, &dir)
+}
+
+pub(crate) fn expired(c: &Ctx) -> Result {
+    let key = release_key()?;
+    let dir = provisioned(c, "suit-expired", &key)?;
+    let v2 = c.app("2.0.0", 2)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    let env = envelope_expiring(1, DEVICE_CLASS, &key, &v2, Some(now - 3600))?;
+    // The runner tells the device the time (the board has no clock).
+    let run = run_with(
+        c,
+        &dir,
+        &format!("ota install {now}"),
+        Some(&download(&env, &v2)),
+    )?;
+    check(
+        &run,
+        1,
+        &[
+            &format!(
+                "[secure] update: begin refused: the release expired at {} (unix seconds) and the device's time is {now}",
+                now - 3600
+            ),
+            "[app] ota: manifest refused: not permitted",
+        ],
+        &["[app] ota: writing", "test swap"],
     )?;
     still_v1(c, &dir)
 }

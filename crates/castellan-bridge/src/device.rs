@@ -5,8 +5,8 @@
 //! |---|---|---|
 //! | [`QemuDevice::identity`] / [`QemuDevice::attest`] | `attest <nonce>` | the IAK public key and a token over the nonce |
 //! | [`QemuDevice::store_trust_anchor`] | `anchor <key>` | `[app] anchor: release trust anchor stored` |
-//! | [`QemuDevice::update_check`] | `ota check` + envelope | `[app] ota: manifest accepted: …` or the secure partition's refusal |
-//! | [`QemuDevice::update_install`] | `ota install` + envelope + image | progress, the trial boot, `[app] ota: update confirmed: …` |
+//! | [`QemuDevice::update_check`] | `ota check <now>` + envelope | `[app] ota: manifest accepted: …` or the secure partition's refusal |
+//! | [`QemuDevice::update_install`] | `ota install <now>` + envelope + image | progress, the trial boot, `[app] ota: update confirmed: …` |
 //! | [`QemuDevice::boot`] | `boot` | telemetry (running version, confirmed or on trial) |
 //!
 //! The download buffer (`castellan-demo-app`'s `ota` module) is built by [`update_download`].
@@ -186,7 +186,8 @@ impl QemuDevice {
         &self,
         envelope: &[u8],
     ) -> Result<Result<ManifestAccepted, String>, BridgeError> {
-        let cmd = "ota check";
+        let cmd = format!("ota check {}", unix_now());
+        let cmd = cmd.as_str();
         let out = self
             .qemu
             .run_quiet(cmd, Some(&update_download(envelope, &[])))?;
@@ -209,7 +210,8 @@ impl QemuDevice {
         image: &[u8],
         on_event: &mut dyn FnMut(InstallEvent),
     ) -> Result<InstallOutcome, BridgeError> {
-        let cmd = "ota install";
+        let cmd = format!("ota install {}", unix_now());
+        let cmd = cmd.as_str();
         let mut on_line = |line: &str| {
             if line.starts_with("[app] ota: writing ") {
                 on_event(InstallEvent::Writing);
@@ -245,6 +247,17 @@ impl QemuDevice {
             )),
         }
     }
+}
+
+/// The host's time in unix seconds, handed to the device with update commands (the board has
+/// no clock): with it the secure partition refuses expired releases. The bridge is trusted
+/// with the time no more than with the link: a bridge that lies about it can keep a device on
+/// an old release, as it could by withholding updates; a compromised server cannot.
+fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+        .unwrap_or(0)
 }
 
 /// The rest of the first line after `prefix`, decoded from hex.
