@@ -286,6 +286,20 @@ impl Link<'_> {
             .map_err(|e| BridgeError::Protocol(format!("the QEMU run failed: {e}")))??;
         let accepted = match verdict {
             Ok(a) => a,
+            Err(why) if already_installed(&why) => {
+                // The device runs this release already (its earlier report was lost, or the
+                // bridge restarted before the post-update attestation): say so; the server
+                // believes only the attestation that follows.
+                Staged::remove(&self.cfg.state_dir, &offer.release_id);
+                return self
+                    .status(
+                        offer,
+                        UpdateState::Confirmed,
+                        offer.image_size,
+                        Some(format!("already installed ({why})")),
+                    )
+                    .await;
+            }
             Err(why) => {
                 return self.status(offer, UpdateState::Failed, 0, Some(why)).await;
             }
@@ -515,6 +529,18 @@ impl Link<'_> {
     }
 }
 
+/// True when the device refused a manifest because it is the release it already runs
+/// (`manifest sequence N is not newer than the installed N`).
+fn already_installed(reason: &str) -> bool {
+    let Some(rest) = reason.strip_prefix("manifest sequence ") else {
+        return false;
+    };
+    match rest.split_once(" is not newer than the installed ") {
+        Some((offered, installed)) => offered == installed && !offered.is_empty(),
+        None => false,
+    }
+}
+
 enum ChunkWait {
     Bytes(Vec<u8>),
     Cancelled,
@@ -616,6 +642,20 @@ mod tests {
         assert_eq!(s.len(), 0);
         Staged::remove(dir.path(), "an505-v1-2");
         assert!(!dir.path().join("update/an505-v1-2.part").exists());
+    }
+
+    #[test]
+    fn only_the_installed_release_counts_as_already_installed() {
+        assert!(already_installed(
+            "manifest sequence 4 is not newer than the installed 4"
+        ));
+        // An older release (a replayed offer) is a refusal, not a success.
+        assert!(!already_installed(
+            "manifest sequence 3 is not newer than the installed 4"
+        ));
+        assert!(!already_installed(
+            "the manifest is for another device class"
+        ));
     }
 
     #[test]
