@@ -21,7 +21,12 @@
 //! * [`factory`] — registration (`POST /api/v1/factory/devices`) and the release trust anchor;
 //! * [`onboard`] — attested onboarding with the IDevID, the LDevID stored;
 //! * [`session`] — the operational link: offers, download over MQTT chunks, install, reboot,
-//!   confirmation, post-update attestation.
+//!   confirmation, post-update attestation;
+//! * [`protocol`] — the fleet protocol's messages (checked against the server's own types).
+//!
+//! The `castellan-bridge` command (`register`, `onboard`, `run`) drives these for one device;
+//! `cargo xtask qemu-campaign` runs them against a fleet service in a real campaign
+//! (`examples/qemu_campaign.rs`).
 
 #![forbid(unsafe_code)]
 
