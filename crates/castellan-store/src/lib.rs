@@ -20,6 +20,7 @@
 
 mod access;
 mod audit;
+mod campaign_devices;
 mod campaigns;
 mod db;
 mod error;

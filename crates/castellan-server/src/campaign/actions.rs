@@ -1,0 +1,293 @@
+//! What the release manager does to campaigns through the API: create one (cohort assigned to
+//! waves), pause, resume (thresholds count from there), abort, roll back (a new campaign for the
+//! devices a campaign updated), and read them. Each takes the engine lock.
+
+use castellan_store::{
+    Campaign, CampaignState, DeviceUpdateState, NewCampaign, Release, StoreError, unix_now,
+};
+
+use super::plan::{self, CampaignSpec};
+use super::{ACTION_CAMPAIGN, abort, campaign_json, cohort, expired, members_of, pause};
+use crate::api::ApiError;
+use crate::core::Core;
+use crate::protocol::{CampaignJson, CampaignRequest};
+
+/// Create a campaign from an operator's request.
+pub(crate) async fn create(
+    core: &Core,
+    req: &CampaignRequest,
+    actor: &str,
+) -> Result<CampaignJson, ApiError> {
+    let mut spec = CampaignSpec::from_request(req).map_err(ApiError::BadRequest)?;
+    for t in &req.tags {
+        crate::api::check_name("tag", t)?;
+    }
+    let release = release_or_refuse(core, &req.release_id).await?;
+    if release.device_class != req.device_class {
+        return Err(ApiError::Unprocessable(format!(
+            "release {} is for class {}, not {}",
+            release.id, release.device_class, req.device_class
+        )));
+    }
+    if let Some(why) = expired(&release, unix_now()) {
+        return Err(ApiError::Unprocessable(why));
+    }
+    spec.devices = None;
+    let _guard = core.updates.lock.lock().await;
+    start(core, &release, spec, actor, None).await
+}
+
+/// Insert a campaign with its initial cohort assigned to waves; the engine takes it from there.
+async fn start(
+    core: &Core,
+    release: &Release,
+    spec: CampaignSpec,
+    actor: &str,
+    rollback_of: Option<&str>,
+) -> Result<CampaignJson, ApiError> {
+    let devices = core.store.list_devices().await?;
+    let id = new_campaign_id()?;
+    let draft = Campaign {
+        id: id.clone(),
+        release_id: release.id.clone(),
+        device_class: release.device_class.clone(),
+        spec: String::new(),
+        state: CampaignState::Running,
+        wave: 0,
+        reason: None,
+        rollback_of: None,
+        baseline_failed: 0,
+        baseline_updated: 0,
+        created_at: 0,
+        created_by: actor.into(),
+        updated_at: 0,
+    };
+    let cohort = cohort(core, &devices, &draft, &spec, release);
+    if cohort.is_empty() {
+        return Err(ApiError::Unprocessable(format!(
+            "no device is eligible: none of class {}{} is onboarded, not quarantined or revoked, \
+             and not already running release {}",
+            release.device_class,
+            if spec.tags.is_empty() {
+                String::new()
+            } else {
+                format!(" with tags {}", spec.tags.join(", "))
+            },
+            release.id
+        )));
+    }
+    let members = spec.assign(&cohort);
+    let new = NewCampaign {
+        id: id.clone(),
+        release_id: release.id.clone(),
+        device_class: release.device_class.clone(),
+        spec: serde_json::to_string(&spec)
+            .map_err(|e| ApiError::Internal(format!("campaign settings: {e}")))?,
+        rollback_of: rollback_of.map(str::to_string),
+        created_by: actor.into(),
+    };
+    core.store
+        .create_campaign(&new, &members, unix_now())
+        .await
+        .map_err(|e| match e {
+            StoreError::AlreadyExists { key, .. } => ApiError::Conflict(format!(
+                "campaign {key} of class {} is running or paused: finish, abort or roll it \
+                 back first",
+                release.device_class
+            )),
+            other => other.into(),
+        })?;
+    core.updates.wake();
+    let c = core
+        .store
+        .campaign(&id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("the new campaign vanished".into()))?;
+    let json = campaign_json(core, &c).await?;
+    core.auditor
+        .append(
+            actor,
+            ACTION_CAMPAIGN,
+            &id,
+            true,
+            &format!(
+                "created for release {} ({} devices, canary {}, waves {})",
+                release.id,
+                members.len(),
+                spec.canary,
+                spec.waves.join(" ")
+            ),
+        )
+        .await;
+    Ok(json)
+}
+
+/// An operator's pause, resume or abort.
+pub(crate) async fn act(
+    core: &Core,
+    id: &str,
+    action: &str,
+    actor: &str,
+) -> Result<CampaignJson, ApiError> {
+    let _guard = core.updates.lock.lock().await;
+    let c = campaign_or_404(core, id).await?;
+    let now = unix_now();
+    let reason = format!("{action} by {actor}");
+    let changed = match action {
+        "pause" => pause(core, &c, actor, &reason, now)
+            .await
+            .map_err(ApiError::Internal)?,
+        "abort" => abort(core, &c, actor, &reason, now)
+            .await
+            .map_err(ApiError::Internal)?,
+        "resume" => {
+            let counts = plan::count(&members_of(core, id).await.map_err(ApiError::Internal)?);
+            let changed = core
+                .store
+                .transition_campaign(
+                    id,
+                    &[CampaignState::Paused],
+                    CampaignState::Running,
+                    None,
+                    now,
+                )
+                .await?
+                .is_some();
+            if changed {
+                core.store
+                    .set_campaign_baseline(id, counts.failed, counts.updated)
+                    .await?;
+                core.auditor
+                    .append(
+                        actor,
+                        ACTION_CAMPAIGN,
+                        id,
+                        true,
+                        &format!(
+                            "resumed by {actor} (thresholds count from here: {} failed, {} \
+                             updated so far)",
+                            counts.failed, counts.updated
+                        ),
+                    )
+                    .await;
+            }
+            changed
+        }
+        _ => return Err(ApiError::NotFound(format!("no campaign action {action:?}"))),
+    };
+    if !changed {
+        return Err(ApiError::Conflict(format!(
+            "campaign {id} is {}: cannot {action} it",
+            c.state
+        )));
+    }
+    core.updates.wake();
+    let c = campaign_or_404(core, id).await?;
+    campaign_json(core, &c).await
+}
+
+/// Roll back what campaign `id` did: a new campaign with `release_id` (the previous release's
+/// image, re-signed with a newer sequence) for every device it updated. An active campaign `id`
+/// is aborted first.
+pub(crate) async fn rollback(
+    core: &Core,
+    id: &str,
+    release_id: &str,
+    actor: &str,
+) -> Result<CampaignJson, ApiError> {
+    let _guard = core.updates.lock.lock().await;
+    let c = campaign_or_404(core, id).await?;
+    let rollback = release_or_refuse(core, release_id).await?;
+    if let Some(why) = expired(&rollback, unix_now()) {
+        return Err(ApiError::Unprocessable(why));
+    }
+    let source = release_or_refuse(core, &c.release_id).await?;
+    if rollback.device_class != source.device_class {
+        return Err(ApiError::Unprocessable(format!(
+            "release {} is for class {}, campaign {id} for {}",
+            rollback.id, rollback.device_class, source.device_class
+        )));
+    }
+    if rollback.sequence <= source.sequence {
+        return Err(ApiError::Unprocessable(format!(
+            "release {} (sequence {}) is not newer than the campaign's release {} (sequence {}): \
+             devices would refuse it",
+            rollback.id, rollback.sequence, source.id, source.sequence
+        )));
+    }
+    let previous = core
+        .store
+        .releases_of_class(&source.device_class)
+        .await?
+        .into_iter()
+        .filter(|r| r.sequence < source.sequence)
+        .max_by_key(|r| r.sequence)
+        .ok_or_else(|| {
+            ApiError::Unprocessable(format!(
+                "release {} has no earlier release of class {} to roll back to",
+                source.id, source.device_class
+            ))
+        })?;
+    if rollback.image_sha256 != previous.image_sha256 {
+        return Err(ApiError::Unprocessable(format!(
+            "the image of release {} (SHA-256 {}) is not the image of the previous release {} \
+             (SHA-256 {})",
+            rollback.id, rollback.image_sha256, previous.id, previous.image_sha256
+        )));
+    }
+    let updated: Vec<String> = members_of(core, id)
+        .await
+        .map_err(ApiError::Internal)?
+        .into_iter()
+        .filter(|m| m.state == DeviceUpdateState::Updated)
+        .map(|m| m.device_id)
+        .collect();
+    if updated.is_empty() {
+        return Err(ApiError::Unprocessable(format!(
+            "campaign {id} updated no device: nothing to roll back"
+        )));
+    }
+    let mut spec = CampaignSpec::of(&c).map_err(ApiError::Internal)?;
+    spec.canary = 0;
+    spec.waves = vec!["100%".into()];
+    spec.tags = Vec::new();
+    spec.devices = Some(updated);
+    if c.state.is_active() {
+        abort(
+            core,
+            &c,
+            actor,
+            &format!("rolled back by {actor} with release {}", rollback.id),
+            unix_now(),
+        )
+        .await
+        .map_err(ApiError::Internal)?;
+    }
+    start(core, &rollback, spec, actor, Some(id)).await
+}
+
+/// A campaign as the API shows it.
+pub(crate) async fn view(core: &Core, id: &str) -> Result<CampaignJson, ApiError> {
+    let c = campaign_or_404(core, id).await?;
+    campaign_json(core, &c).await
+}
+
+async fn campaign_or_404(core: &Core, id: &str) -> Result<Campaign, ApiError> {
+    core.store
+        .campaign(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign {id:?}")))
+}
+
+async fn release_or_refuse(core: &Core, id: &str) -> Result<Release, ApiError> {
+    core.store
+        .release(id)
+        .await?
+        .ok_or_else(|| ApiError::Unprocessable(format!("no release {id:?}")))
+}
+
+fn new_campaign_id() -> Result<String, ApiError> {
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b).map_err(|_| ApiError::Internal("random source failed".into()))?;
+    Ok(format!("cmp-{}", hex::encode(b)))
+}
