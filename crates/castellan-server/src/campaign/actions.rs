@@ -215,19 +215,44 @@ pub(crate) async fn rollback(
             rollback.id, rollback.sequence, source.id, source.sequence
         )));
     }
-    let previous = core
+    // The previous release: the newest earlier release of the class that a campaign actually
+    // put on devices (a release never rolled out, or one whose campaign failed everywhere, is
+    // not a state the fleet was in).
+    let mut earlier: Vec<_> = core
         .store
         .releases_of_class(&source.device_class)
         .await?
         .into_iter()
         .filter(|r| r.sequence < source.sequence)
-        .max_by_key(|r| r.sequence)
-        .ok_or_else(|| {
-            ApiError::Unprocessable(format!(
-                "release {} has no earlier release of class {} to roll back to",
-                source.id, source.device_class
-            ))
-        })?;
+        .collect();
+    earlier.sort_by_key(|r| std::cmp::Reverse(r.sequence));
+    let campaigns = core.store.list_campaigns().await?;
+    let mut previous = None;
+    for r in earlier {
+        let mut deployed = false;
+        for other in campaigns.iter().filter(|o| o.release_id == r.id) {
+            let members = members_of(core, &other.id)
+                .await
+                .map_err(ApiError::Internal)?;
+            if members
+                .iter()
+                .any(|m| m.state == DeviceUpdateState::Updated)
+            {
+                deployed = true;
+                break;
+            }
+        }
+        if deployed {
+            previous = Some(r);
+            break;
+        }
+    }
+    let previous = previous.ok_or_else(|| {
+        ApiError::Unprocessable(format!(
+            "no release of class {} before {} was deployed by a campaign: nothing to roll back to",
+            source.device_class, source.id
+        ))
+    })?;
     if rollback.image_sha256 != previous.image_sha256 {
         return Err(ApiError::Unprocessable(format!(
             "the image of release {} (SHA-256 {}) is not the image of the previous release {} \

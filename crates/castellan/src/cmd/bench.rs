@@ -14,6 +14,9 @@ use clap::{Args, Subcommand};
 pub(crate) enum BenchCommand {
     /// Connect benchmark: our broker vs Mosquitto, same certificates, same run (loopback).
     Connect(ConnectArgs),
+    /// Rollout benchmark: a release to N simulated devices, time to 100 % updated and attested,
+    /// server CPU and peak memory, against the hashing and signature floor of the same bytes.
+    Rollout(super::bench_rollout::RolloutArgs),
 }
 
 /// Arguments of `castellan bench connect`.
@@ -40,6 +43,7 @@ pub(crate) struct ConnectArgs {
 pub(crate) fn run(c: BenchCommand) -> anyhow::Result<ExitCode> {
     match c {
         BenchCommand::Connect(a) => connect(a),
+        BenchCommand::Rollout(a) => super::bench_rollout::rollout(a),
     }
 }
 

@@ -213,16 +213,25 @@ fn rollback(a: &RollbackArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .find(|r| r.release_id == campaign.release_id)
             .with_context(|| format!("release {} is gone", campaign.release_id))?;
-        // The previous release: the newest of the class below the campaign's, whose image is
+        // The previous release: the newest release of the class below the campaign's that a
+        // campaign actually put on devices (a release that was never rolled out, or whose
+        // campaign failed everywhere, is no "previous" state of the fleet), and whose image is
         // not the campaign's own (an earlier rollback of the same image would loop).
+        let campaigns: Vec<CampaignJson> = api.get("/api/v1/campaigns").await?;
+        let deployed = |r: &ReleaseJson| {
+            campaigns
+                .iter()
+                .any(|c| c.release_id == r.release_id && c.counts.updated > 0)
+        };
         let previous = releases
             .iter()
             .filter(|r| r.device_class == current.device_class && r.sequence < current.sequence)
             .filter(|r| r.measurement.digest != current.measurement.digest)
+            .filter(|r| deployed(r))
             .max_by_key(|r| r.sequence)
             .with_context(|| {
                 format!(
-                    "no earlier release of class {} to roll back to",
+                    "no earlier release of class {} was deployed by a campaign: nothing to roll                      back to",
                     current.device_class
                 )
             })?;
@@ -245,6 +254,7 @@ fn rollback(a: &RollbackArgs) -> anyhow::Result<ExitCode> {
                 device_class: &current.device_class,
                 sequence: None,
                 notes: Some(&notes),
+                expires_unix: None,
             },
         )
         .await?;

@@ -41,7 +41,7 @@ pub(crate) struct DemoArgs {
     images_only: bool,
 }
 
-fn say(step: usize, text: &str) {
+pub(crate) fn say(step: usize, text: &str) {
     println!("\n[{step}] {text}");
 }
 
@@ -213,7 +213,8 @@ async fn fleet(a: &DemoArgs, images: &Images) -> anyhow::Result<()> {
     let ca = std::fs::read_to_string(&paths.ca_bundle)
         .with_context(|| format!("cannot read {}", paths.ca_bundle.display()))?;
     let api = FleetApi::new(&server.api_url(), &token, &ca)?;
-    let result = fleet_steps(a, &server, &api, &devices_dir).await;
+    let rm = super::demo_update::release_manager(&a.dir, &api, &server.api_url(), &ca).await?;
+    let result = fleet_steps(a, &server, &api, &rm, &devices_dir).await;
     server.shutdown().await;
     let serials = result?;
 
@@ -258,6 +259,7 @@ async fn fleet_steps(
     a: &DemoArgs,
     server: &ServerHandle,
     api: &FleetApi,
+    rm: &super::demo_update::ReleaseManager,
     devices_dir: &Path,
 ) -> anyhow::Result<Vec<String>> {
     let n = a.devices;
@@ -391,7 +393,10 @@ async fn fleet_steps(
     world.shut_down()?;
     server.flush_audit().await;
 
-    say(12, "Every decision is in the hash-chained audit log.");
+    super::demo_update::campaign_steps(12, rm, api, &kit, &serials, devices_dir, &endpoint).await?;
+    server.flush_audit().await;
+
+    say(15, "Every decision is in the hash-chained audit log.");
     let audit: Vec<Value> = api.get("/api/v1/audit?limit=1000").await?;
     let refusals: Vec<&Value> = audit
         .iter()

@@ -3,8 +3,10 @@
 pub(crate) mod agent;
 pub(crate) mod audit;
 pub(crate) mod bench;
+pub(crate) mod bench_rollout;
 pub(crate) mod campaign;
 pub(crate) mod demo;
+pub(crate) mod demo_update;
 pub(crate) mod factory;
 pub(crate) mod fleet_api;
 pub(crate) mod image;

@@ -105,6 +105,9 @@ pub(crate) struct CreateArgs {
     /// Release notes (also the manifest's description).
     #[arg(long)]
     notes: Option<String>,
+    /// Days until the release expires: devices refuse it afterwards (freeze protection).
+    #[arg(long, default_value_t = 90)]
+    expires_in_days: u64,
     /// Write the signed SUIT envelope here as well.
     #[arg(long, value_name = "FILE")]
     envelope_out: Option<PathBuf>,
@@ -193,6 +196,8 @@ pub(crate) struct NewRelease<'a> {
     pub device_class: &'a str,
     pub sequence: Option<u64>,
     pub notes: Option<&'a str>,
+    /// Unix seconds; `None`: [`castellan_release::default_expiry`].
+    pub expires_unix: Option<u64>,
 }
 
 /// Builds the envelope for `new.image`, signs it with `key` and uploads the release; returns
@@ -212,13 +217,17 @@ pub(crate) async fn upload_release(
         sequence,
         vendor: castellan_suit::ids::DEFAULT_VENDOR,
         description: new.notes,
+        expires_unix: Some(
+            new.expires_unix
+                .unwrap_or_else(castellan_release::default_expiry),
+        ),
     };
     let envelope = build_envelope(new.image, &spec, key.signer())?;
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let req = ReleaseRequest {
         device_class: new.device_class.to_string(),
-        version: facts.version.to_string(),
+        version: release_version(&facts.version),
         image: b64.encode(new.image),
         manifest: b64.encode(&envelope),
         notes: new.notes.map(str::to_string),
@@ -228,6 +237,16 @@ pub(crate) async fn upload_release(
         .await
         .context("the server refused the release")?;
     Ok((release, envelope))
+}
+
+/// The version as the fleet shows it (and devices report it in telemetry): `major.minor.revision`,
+/// with `+build` only when the build number is set.
+pub(crate) fn release_version(v: &castellan_image::Version) -> String {
+    if v.build == 0 {
+        format!("{}.{}.{}", v.major, v.minor, v.revision)
+    } else {
+        v.to_string()
+    }
 }
 
 /// One above the highest sequence of the class's releases.
@@ -258,6 +277,7 @@ async fn create(api: &FleetApi, a: &CreateArgs) -> anyhow::Result<ReleaseJson> {
             device_class: &a.device_class,
             sequence: a.sequence,
             notes: a.notes.as_deref(),
+            expires_unix: Some(now_unix() + a.expires_in_days.max(1) * 24 * 3600),
         },
     )
     .await?;
@@ -265,6 +285,12 @@ async fn create(api: &FleetApi, a: &CreateArgs) -> anyhow::Result<ReleaseJson> {
         super::write_file(out, &envelope)?;
     }
     Ok(release)
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn print_release(r: &ReleaseJson) {
