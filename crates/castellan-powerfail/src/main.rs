@@ -3,13 +3,16 @@
 //! `power-loss: <P> injection points, <F> failures`. Exits with 1 when F > 0. Before the boot
 //! chain it runs the trusted-storage campaign of `castellan-services` (every set and remove of
 //! its scenario, every cut, on every geometry), which prints `its power-loss: …`, and the
-//! over-the-air update path (update client, trial reboot, acceptance: [`update`]), which prints
-//! `update power-loss: …` (`--every N` thins it out as the second cuts).
+//! over-the-air update path (update client, trial reboot, acceptance: [`update`]; a cut at every
+//! operation, then a second cut at every 7th operation of each recovery, or every N-th with
+//! `--update-stride N` or a larger `--every N`), which prints `update power-loss: …`.
 //!
 //! [`update`]: castellan_powerfail::update
 //!
 //! Options: `--threads N` (default 2), `--quick` (one geometry, no second cuts),
-//! `--every N` (second cuts at every N-th operation of the recovery boot only; default 1).
+//! `--every N` (second cuts at every N-th operation of the recovery boot only; default 1),
+//! `--update-stride N` (second cuts of the update sweep at every N-th operation of the
+//! recovery; default 7, 1 for all of them: about 7 times longer).
 
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     let mut threads = 2usize;
     let mut quick = false;
     let mut every = 1u64;
+    let mut update_stride = UPDATE_SECOND_CUT_STRIDE;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -36,6 +40,10 @@ fn main() -> ExitCode {
             "--quick" => quick = true,
             "--every" => match it.next().and_then(|n| n.parse().ok()) {
                 Some(n) if n > 0 => every = n,
+                _ => return usage(),
+            },
+            "--update-stride" => match it.next().and_then(|n| n.parse().ok()) {
+                Some(n) if n > 0 => update_stride = n,
                 _ => return usage(),
             },
             _ => return usage(),
@@ -99,7 +107,7 @@ fn main() -> ExitCode {
     let update = if quick {
         None
     } else {
-        Some(update_campaign(threads, every))
+        Some(update_campaign(threads, every.max(update_stride)))
     };
     let update_failures = update.map_or(0, |u| u.failures);
     let total = total.into_inner().unwrap_or_default();
@@ -122,10 +130,14 @@ fn main() -> ExitCode {
 
 /// The over-the-air update path (update client, reboot into the trial image, acceptance) on
 /// every geometry; prints `update power-loss: <P> injection points, <F> failures`.
-fn update_campaign(threads: usize, every: u64) -> SweepStats {
+fn update_campaign(threads: usize, stride: u64) -> SweepStats {
+    // First cuts at every operation; second cuts (during the recovery) at every n-th.
+    let nesting = Nesting::Every(stride);
     eprintln!(
         "over-the-air update (castellan-services update client + boot chain): every cut of \
-         download, finish, install, trial reboot, accept"
+         download, finish, install, trial reboot, accept; second cuts at every {}th operation \
+         of each recovery",
+        stride
     );
     let fx = UpdateFixture::new(&Images::new());
     let geoms = update_geometries();
@@ -136,7 +148,7 @@ fn update_campaign(threads: usize, every: u64) -> SweepStats {
             scope.spawn(|| {
                 while let Some(g) = geoms.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let t = Instant::now();
-                    let (stats, paths) = update_sweep(*g, &fx, every).unwrap_or_else(|e| {
+                    let (stats, paths) = update_sweep(*g, &fx, 1, nesting).unwrap_or_else(|e| {
                         let stats = SweepStats {
                             points: 0,
                             failures: 1,
@@ -177,7 +189,11 @@ fn update_campaign(threads: usize, every: u64) -> SweepStats {
     total
 }
 
+/// Second cuts of the update sweep at every n-th operation of the recovery (at least), which
+/// keeps the whole run within a few minutes on two cores.
+const UPDATE_SECOND_CUT_STRIDE: u64 = 7;
+
 fn usage() -> ExitCode {
-    eprintln!("usage: castellan-powerfail [--threads N] [--quick] [--every N]");
+    eprintln!("usage: castellan-powerfail [--threads N] [--quick] [--every N] [--update-stride N]");
     ExitCode::from(2)
 }

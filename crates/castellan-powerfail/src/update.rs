@@ -31,7 +31,7 @@ use castellan_suit::builder::{ImageSpec, ManifestBuilder, Parameters, Sequence, 
 use castellan_suit::{Directive, Section};
 
 use crate::fixture::{Images, SECTOR, SLOT_SECTORS, root_key, write_partition};
-use crate::sweep::SweepStats;
+use crate::sweep::{Nesting, SweepStats};
 
 /// Flash of the update sweep: the boot harness's partitions, then the storage key (1 sector)
 /// and trusted storage (8 sectors: two banks of 2 KiB).
@@ -320,11 +320,20 @@ fn check_boot(
 /// The action of the sweep: the agent's loop from the start state until B is installed,
 /// reboots included; returns the operations it did (all boots together).
 pub fn update_action(dev: &mut SimDevice, fx: &UpdateFixture) -> Result<u64, Stop> {
-    let mut floor = 1;
+    drive(dev, fx, 1, &mut Paths::default())
+}
+
+/// The agent's loop until the update is installed, an armed cut counting across reboots;
+/// returns the operations done. `floor`: the counter before.
+fn drive(
+    dev: &mut SimDevice,
+    fx: &UpdateFixture,
+    mut floor: u32,
+    paths: &mut Paths,
+) -> Result<u64, Stop> {
     let mut ops = 0;
-    let mut paths = Paths::default();
     for _ in 0..MAX_BOOTS {
-        let next = agent_boot(dev, fx, &mut floor, &mut paths)?;
+        let next = agent_boot(dev, fx, &mut floor, paths)?;
         if next == Next::Done {
             return Ok(ops + dev.ops());
         }
@@ -333,6 +342,10 @@ pub fn update_action(dev: &mut SimDevice, fx: &UpdateFixture) -> Result<u64, Sto
     Err(Stop::Broken(format!(
         "the update did not complete within {MAX_BOOTS} boots"
     )))
+}
+
+fn counter(dev: &mut SimDevice) -> Result<u32, String> {
+    read_security_counter(&mut dev.otp, CounterId::Application).map_err(|e| e.to_string())
 }
 
 /// After a cut: power up and drive the device until it settles, then check the settled state.
@@ -398,11 +411,14 @@ fn check_settled(dev: &mut SimDevice, fx: &UpdateFixture) -> Result<(), String> 
 }
 
 /// Sweeps a cut at every operation (every `every`-th, for a quicker run) of the update path
-/// on a device of geometry `flash`; returns the counts and the paths the recoveries took.
+/// on a device of geometry `flash`, and per `nesting` a second cut during the recovery (which
+/// resumes downloads, accepts trial images, retries reverted ones); returns the counts and the
+/// paths the recoveries took.
 pub fn update_sweep(
     flash: FlashConfig,
     fx: &UpdateFixture,
     every: u64,
+    nesting: Nesting,
 ) -> Result<(SweepStats, Paths), String> {
     let mut dev = update_setup(flash, fx)?;
     let start = dev.snapshot();
@@ -424,8 +440,39 @@ pub fn update_sweep(
                 continue;
             }
         }
+        dev.power_cycle();
+        let after_cut = dev.snapshot();
         if let Err(m) = recover_and_check_update(&mut dev, fx, &mut paths) {
             stats.fail(format!("update cut {plan:?}: {m}"));
+        }
+        let second_every = match nesting {
+            Nesting::Off => continue,
+            Nesting::Full => 1,
+            Nesting::Every(n) => n.max(1),
+        };
+        // The recovery's own operations, then a second cut at each of them.
+        dev.restore(&after_cut).map_err(|e| e.to_string())?;
+        let floor = counter(&mut dev)?;
+        let Ok(recovery_ops) = drive(&mut dev, fx, floor, &mut Paths::default()) else {
+            continue; // reported above
+        };
+        for second in FaultPlan::all(recovery_ops).filter(|p| p.at % second_every == 0) {
+            dev.restore(&after_cut).map_err(|e| e.to_string())?;
+            dev.arm(second);
+            stats.points += 1;
+            match drive(&mut dev, fx, floor, &mut paths) {
+                Err(Stop::PowerLoss) => {}
+                other => {
+                    stats.fail(format!(
+                        "update cut {plan:?} then {second:?}: the recovery returned {other:?}, \
+                         not a power loss"
+                    ));
+                    continue;
+                }
+            }
+            if let Err(m) = recover_and_check_update(&mut dev, fx, &mut paths) {
+                stats.fail(format!("update cut {plan:?} then {second:?}: {m}"));
+            }
         }
     }
     Ok((stats, paths))

@@ -4,6 +4,7 @@
 //! boots and settles with the update installed (resumed, or retried after a revert). The full
 //! matrix is `cargo xtask powerfail`.
 
+use castellan_powerfail::Nesting;
 use castellan_powerfail::fixture::{Images, SECTOR};
 use castellan_powerfail::update::{
     UPDATE_FLASH_SIZE, UpdateFixture, recover_and_check_update, update_action, update_setup,
@@ -19,7 +20,7 @@ fn geometry() -> FlashConfig {
 fn every_cut_of_the_update_path_recovers() {
     let fx = UpdateFixture::new(&Images::new());
     let t = std::time::Instant::now();
-    let (st, paths) = update_sweep(geometry(), &fx, 1).unwrap();
+    let (st, paths) = update_sweep(geometry(), &fx, 1, Nesting::Off).unwrap();
     eprintln!(
         "{} ops, {} injection points, {} failures in {:.1} s; {paths:?}",
         st.ops,

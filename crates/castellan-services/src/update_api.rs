@@ -86,9 +86,10 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
     }
 
     /// After `fwu_accept`: stores the accepted update's sequence number (no-op without an
-    /// update client or a pending update).
+    /// update client, without mounted trusted storage, or without a pending update; the next
+    /// update call rolls it forward then).
     pub(crate) fn update_after_accept(&mut self) -> Result<(), ServiceError> {
-        if self.config.update.is_none() {
+        if self.config.update.is_none() || self.its.is_err() {
             return Ok(());
         }
         self.update_ctx()?.reconcile()

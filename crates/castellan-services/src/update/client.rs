@@ -244,13 +244,16 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> Ctx<'_, F, C, R> {
                 return Err(self.fail_download(e));
             }
         }
-        let status = match self.fwu.install(&mut self.p.flash) {
-            Ok(s) => s,
-            Err(e) => return Err(self.fail_download(e)),
-        };
+        // "Installed" is stored before the install request: once the request may exist, a
+        // reboot may swap the slots, and a download must never be resumed into a secondary
+        // slot that holds the previous image. A cut in between leaves "installed" without a
+        // request: reported as failed, and the update starts again from the first byte.
         p.phase = Phase::Installed;
         self.store_pending(&p)?;
-        Ok(status)
+        match self.fwu.install(&mut self.p.flash) {
+            Ok(s) => Ok(s),
+            Err(e) => Err(self.fail_download(e)),
+        }
     }
 
     /// `update_status`.

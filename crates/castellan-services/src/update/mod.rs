@@ -36,8 +36,9 @@
 //! # Power loss
 //!
 //! The pending record is written before the slot is erased, the progress offset only at
-//! sector boundaries of bytes already written, the phase "installed" after the install
-//! request. After a cut the device boots the old image (or, once the request is written, the
+//! sector boundaries of bytes already written, the phase "installed" before the install request
+//! (so that a download is never resumed into a secondary slot a swap has filled with the
+//! previous image). After a cut the device boots the old image (or, once the request is written, the
 //! bootloader swaps the new one in for trial) and [`UpdateState`] says what to do: resume the
 //! download (`update_begin` with the same envelope erases from the stored offset on and
 //! continues), accept the trial image, or report the failure and start again. The installed
