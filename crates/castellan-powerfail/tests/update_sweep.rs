@@ -57,3 +57,21 @@ fn the_checker_rejects_a_device_left_on_the_old_image() {
     // And the real action settles it.
     update_action(&mut dev, &fx).unwrap();
 }
+
+#[test]
+fn a_second_cut_during_the_recovery_recovers_too() {
+    // After each cut, a second one at every 9th operation of the recovery (resumed downloads,
+    // accepted trials, retries): a double cut must not leave a download resumed into a slot
+    // a swap has filled with the previous image.
+    let fx = UpdateFixture::new(&Images::new());
+    let t = std::time::Instant::now();
+    let (st, paths) = update_sweep(geometry(), &fx, 1, Nesting::Every(9)).unwrap();
+    eprintln!(
+        "{} injection points, {} failures in {:.1} s; {paths:?}",
+        st.points,
+        st.failures,
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(st.failures, 0, "{:#?}", st.examples);
+    assert!(st.points > 3 * st.ops * 3, "only {} points", st.points);
+}
