@@ -227,3 +227,41 @@ async fn campaigns_update_simulated_devices_pause_on_a_bad_release_and_roll_back
     agents.abort_all();
     server.shutdown().await;
 }
+
+/// `castellan bench rollout` on a small cohort: every figure is printed, with the ratios to the
+/// floor measured in the same run.
+#[test]
+fn bench_rollout_reports_time_server_cpu_memory_and_the_floor() {
+    let t = tempfile::tempdir().unwrap();
+    let o = castellan(
+        t.path(),
+        &[
+            "bench",
+            "rollout",
+            "--devices",
+            "3",
+            "--image-size",
+            "65536",
+            "--dir",
+        ],
+    )
+    .arg(t.path().join("work"))
+    .output()
+    .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    for needle in [
+        "updated 3/3",
+        "rollout, wall clock",
+        "server CPU (user + system) during the rollout",
+        "server peak memory (VmHWM, whole run)",
+        "floor: hashing + signature checks, same bytes",
+        "rollout / floor",
+    ] {
+        assert!(out.contains(needle), "{needle} missing:\n{out}");
+    }
+    assert!(
+        !t.path().join("work").exists(),
+        "the working directory is removed"
+    );
+}

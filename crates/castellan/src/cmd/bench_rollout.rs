@@ -312,7 +312,7 @@ async fn run(a: &RolloutArgs, dir: &Path, server: &ServerProcess) -> anyhow::Res
         let devices: Vec<Value> = admin.get("/api/v1/devices").await?;
         let onboarded = devices
             .iter()
-            .filter(|d| d["attestation"] == "verified")
+            .filter(|d| d["attestation"] == "passed")
             .count();
         println!(
             "  onboarding: {onboarded}/{} devices ({:.0} s)",

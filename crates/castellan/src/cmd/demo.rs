@@ -3,7 +3,9 @@
 //! process (SQLite, built-in broker, free ports), provisions simulated devices at the factory,
 //! lets them boot, onboard with an attestation token and send telemetry, shows the fleet as the
 //! operator API sees it, shows a device with replaced firmware and a device reaching for another
-//! device's topic refused (with the audit log's reasons), and says where to look next.
+//! device's topic refused, rolls a signed release out in a campaign (canary, then every device,
+//! each attesting the new measurement), lets a broken release pause its own campaign, shows the
+//! audit log's reasons, and says where to look next.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -251,7 +253,16 @@ async fn fleet(a: &DemoArgs, images: &Images) -> anyhow::Result<()> {
         images.key_path.display(),
         images.tampered_path.display()
     );
-    println!("  docs/fleet-protocol.md for the protocol, docs/README.md for the design");
+    println!(
+        "  castellan release create --key {} --image IMG --token-file TOKEN   sign and upload a release",
+        a.dir.join("release-key.pem").display()
+    );
+    println!(
+        "  castellan campaign create --release sensor-v1-1 --waves 25%,100% --watch   roll it out"
+    );
+    println!(
+        "  docs/updates.md for updates, docs/fleet-protocol.md for the protocol, docs/README.md for the design"
+    );
     Ok(())
 }
 
