@@ -141,6 +141,11 @@ async fn update_over_mqtt_is_installed_confirmed_and_attested() {
         (1, 1, 0)
     );
     // The next boot runs the new image, confirmed; the journal is gone.
+    assert!(
+        !castellan_agent::IdentityFiles::of(&dir)
+            .update_journal()
+            .exists()
+    );
     let world = castellan_agent::SecureWorld::power_on(&dir).unwrap();
     assert!(world.boot_info().confirmed);
     assert_eq!(world.boot_info().firmware_version(), "1.1.0");
@@ -255,12 +260,16 @@ async fn a_download_resumes_after_the_agent_restarts() {
         .await;
     fleet.offer("CSTL-U4", "camp-4", &release, None).await;
     fleet
-        .wait_for("the stall", |s| {
-            s.fetches.iter().any(|(_, o, _)| *o >= 9000)
+        .wait_for("9216 bytes written (progress stored at 8192)", |s| {
+            s.statuses
+                .iter()
+                .any(|(_, v)| v["state"] == "downloading" && v["offset"].as_u64() >= Some(9216))
         })
         .await;
     stop.notify_one();
     agent.await.unwrap().unwrap();
+    // Let the broker deliver the last fetches of the first run.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let before = fleet.state.lock().unwrap().fetches.len();
     assert!(
         castellan_agent::IdentityFiles::of(&dir)
@@ -281,6 +290,11 @@ async fn a_download_resumes_after_the_agent_restarts() {
     assert_eq!(
         first_after, 8192,
         "resumed at the last stored sector: {fetches:?}"
+    );
+    let from_zero = fetches.iter().filter(|(_, o, _)| *o == 0).count();
+    assert_eq!(
+        from_zero, 1,
+        "only the first run started at byte 0: {fetches:?}"
     );
     assert!(fleet.state.lock().unwrap().results[0].1);
     let accepted = fleet.status("CSTL-U4", "accepted").unwrap();
@@ -423,4 +437,83 @@ async fn refused_offers_are_reported_before_any_byte_and_cancel_discards() {
     let status = world.service(|svc| svc.update_status()).unwrap();
     assert_eq!(status.state, castellan_services::UpdateState::Idle);
     world.shut_down().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_of_the_installed_release_is_confirmed_and_an_older_one_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let fleet = Fleet::start(t.path()).await;
+    let kit = device(&fleet, t.path(), "CSTL-U7").await;
+    let dir = t.path().join("CSTL-U7");
+    let old = Release::new(
+        &kit,
+        &fleet.release_key,
+        1,
+        Version::new(1, 1, 0, 0),
+        b"r1",
+        |b| b,
+    );
+    let new = Release::new(
+        &kit,
+        &fleet.release_key,
+        2,
+        Version::new(1, 2, 0, 0),
+        b"r2",
+        |b| b,
+    );
+    let (stop, agent) = spawn_agent(&fleet, &dir);
+    fleet
+        .wait_for("telemetry", |s| !s.telemetry.is_empty())
+        .await;
+    fleet.offer("CSTL-U7", "camp-2", &new, None).await;
+    fleet
+        .wait_for("the result", |s| !s.results.is_empty())
+        .await;
+    stop.notify_one();
+    agent.await.unwrap().unwrap();
+
+    // A new run (no memory of the campaign): the same offer again, then an older release.
+    let sent = fleet.state.lock().unwrap().telemetry.len();
+    let (stop, agent) = spawn_agent(&fleet, &dir);
+    fleet
+        .wait_for("telemetry of the new run", |s| s.telemetry.len() > sent)
+        .await;
+    let before = fleet.states("CSTL-U7").len();
+    fleet.offer("CSTL-U7", "camp-2", &new, None).await;
+    fleet
+        .wait_for("a report", |s| {
+            s.statuses.iter().filter(|(d, _)| d == "CSTL-U7").count() > before
+        })
+        .await;
+    let again = fleet
+        .state
+        .lock()
+        .unwrap()
+        .statuses
+        .last()
+        .unwrap()
+        .1
+        .clone();
+    assert_eq!(again["state"], "confirmed", "{again}");
+    assert!(
+        again["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already installed")
+    );
+    fleet.offer("CSTL-U7", "camp-1-replayed", &old, None).await;
+    fleet
+        .wait_for("the refusal", |s| {
+            s.statuses
+                .iter()
+                .any(|(_, v)| v["campaign_id"] == "camp-1-replayed")
+        })
+        .await;
+    let refused = fleet.status("CSTL-U7", "failed").unwrap();
+    assert_eq!(
+        refused["reason"],
+        "manifest sequence 1 is not newer than the installed 2"
+    );
+    stop.notify_one();
+    agent.await.unwrap().unwrap();
 }

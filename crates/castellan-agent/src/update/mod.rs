@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use castellan_services::{ServiceError, UpdateState};
+use castellan_services::{ServiceError, UpdateRefusal, UpdateState};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -373,6 +373,27 @@ impl Updater {
         };
         let now = now_unix();
         match world.call(move |svc| svc.update_begin(&manifest, Some(now)))? {
+            Err(ServiceError::UpdateRefused(UpdateRefusal::NotNewer { offered, installed }))
+                if offered == installed =>
+            {
+                // The device runs this release already (its report was lost, or the server
+                // restarted): say so; the server's challenge and the measurement decide.
+                (self.log)(&format!(
+                    "update {release} of campaign {campaign}: manifest sequence {offered} is \
+                     the installed one; reporting it confirmed"
+                ));
+                let why = format!("already installed (manifest sequence {offered})");
+                self.report(
+                    conn,
+                    &campaign,
+                    &release,
+                    State::Confirmed,
+                    offer.image_size,
+                    Some(why),
+                )
+                .await?;
+                Ok(Next::Continue)
+            }
             Err(e) => {
                 self.counts.failed += 1;
                 let why = reason(&e);
