@@ -1,0 +1,91 @@
+//! The MQTT topics of the protocol. A device's session with its IDevID may use only
+//! `dev/<id>/up/onboard/#` and `dev/<id>/down/onboard/#`; with its LDevID, what its
+//! [`crate::PolicyJson`] grants (telemetry, status, the update topics).
+//!
+//! ```text
+//!  dev/<id>/up/onboard/{hello,evidence}        dev/<id>/down/onboard/{challenge,result}
+//!  dev/<id>/telemetry   dev/<id>/status
+//!  dev/<id>/up/update/{status,fetch,evidence}  dev/<id>/down/update/{offer,challenge,result,
+//!                                                                   cancel,chunk/<release_id>}
+//! ```
+
+/// `dev/<id>/up/onboard/hello`: the device asks for a challenge.
+pub fn hello(id: &str) -> String {
+    format!("dev/{id}/up/onboard/hello")
+}
+
+/// `dev/<id>/down/onboard/challenge`: the server's nonce.
+pub fn challenge(id: &str) -> String {
+    format!("dev/{id}/down/onboard/challenge")
+}
+
+/// `dev/<id>/up/onboard/evidence`: the device's token and CSR.
+pub fn evidence(id: &str) -> String {
+    format!("dev/{id}/up/onboard/evidence")
+}
+
+/// `dev/<id>/down/onboard/result`: the verdict.
+pub fn result(id: &str) -> String {
+    format!("dev/{id}/down/onboard/result")
+}
+
+/// `dev/<id>/down/onboard/#`: what an onboarding device subscribes to.
+pub fn onboard_down_filter(id: &str) -> String {
+    format!("dev/{id}/down/onboard/#")
+}
+
+/// `dev/<id>/telemetry`.
+pub fn telemetry(id: &str) -> String {
+    format!("dev/{id}/telemetry")
+}
+
+/// `dev/<id>/status`.
+pub fn status(id: &str) -> String {
+    format!("dev/{id}/status")
+}
+
+/// `dev/<id>/down/update/offer`: the server offers a release ([`crate::Offer`]).
+pub fn update_offer(id: &str) -> String {
+    format!("dev/{id}/down/update/offer")
+}
+
+/// `dev/<id>/up/update/status`: the device's progress ([`crate::Status`]).
+pub fn update_status(id: &str) -> String {
+    format!("dev/{id}/up/update/status")
+}
+
+/// `dev/<id>/up/update/fetch`: the device asks for bytes ([`crate::Fetch`]).
+pub fn update_fetch(id: &str) -> String {
+    format!("dev/{id}/up/update/fetch")
+}
+
+/// `dev/<id>/down/update/chunk/<release_id>`: bytes of the image
+/// ([`crate::encode_chunk`]).
+pub fn update_chunk(id: &str, release_id: &str) -> String {
+    format!("dev/{id}/down/update/chunk/{release_id}")
+}
+
+/// `dev/<id>/down/update/challenge`: the post-update nonce ([`crate::UpdateChallenge`]).
+pub fn update_challenge(id: &str) -> String {
+    format!("dev/{id}/down/update/challenge")
+}
+
+/// `dev/<id>/up/update/evidence`: the post-update token ([`crate::UpdateEvidence`]).
+pub fn update_evidence(id: &str) -> String {
+    format!("dev/{id}/up/update/evidence")
+}
+
+/// `dev/<id>/down/update/result`: the verdict ([`crate::UpdateResult`]).
+pub fn update_result(id: &str) -> String {
+    format!("dev/{id}/down/update/result")
+}
+
+/// `dev/<id>/down/update/cancel`: the campaign was aborted ([`crate::Cancel`]).
+pub fn update_cancel(id: &str) -> String {
+    format!("dev/{id}/down/update/cancel")
+}
+
+/// `dev/<id>/down/update/#`: what a device subscribes to for updates.
+pub fn update_down_filter(id: &str) -> String {
+    format!("dev/{id}/down/update/#")
+}
