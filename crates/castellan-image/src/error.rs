@@ -2,6 +2,9 @@
 
 use core::fmt;
 
+use crate::key::KeyType;
+use crate::verify::HashAlg;
+
 /// Which TLV area a TLV was found in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "std", derive(serde::Serialize))]
@@ -18,6 +21,53 @@ impl fmt::Display for TlvArea {
         f.write_str(match self {
             TlvArea::Protected => "protected",
             TlvArea::Unprotected => "unprotected",
+        })
+    }
+}
+
+/// An algorithm an image or key uses, named in [`ImageError::UnsupportedAlgorithm`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// A signature algorithm (the key's type).
+    Signature(KeyType),
+    /// An image hash algorithm.
+    Hash(HashAlg),
+}
+
+impl Algorithm {
+    /// The cargo feature of this crate that builds the algorithm in.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Algorithm::Signature(KeyType::Ed25519) => "ed25519",
+            Algorithm::Signature(KeyType::EcdsaP256) => "p256",
+            Algorithm::Signature(KeyType::EcdsaP384) => "p384",
+            // SHA-256 is always built in.
+            Algorithm::Hash(HashAlg::Sha256) => "",
+            Algorithm::Hash(HashAlg::Sha384 | HashAlg::Sha512) => "sha512",
+        }
+    }
+
+    /// Whether this build of the crate verifies the algorithm.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Algorithm::Signature(KeyType::Ed25519) => cfg!(feature = "ed25519"),
+            Algorithm::Signature(KeyType::EcdsaP256) => cfg!(feature = "p256"),
+            Algorithm::Signature(KeyType::EcdsaP384) => cfg!(feature = "p384"),
+            Algorithm::Hash(HashAlg::Sha256) => true,
+            Algorithm::Hash(HashAlg::Sha384 | HashAlg::Sha512) => cfg!(feature = "sha512"),
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Algorithm::Signature(KeyType::Ed25519) => "Ed25519",
+            Algorithm::Signature(KeyType::EcdsaP256) => "ECDSA P-256",
+            Algorithm::Signature(KeyType::EcdsaP384) => "ECDSA P-384",
+            Algorithm::Hash(HashAlg::Sha256) => "SHA-256",
+            Algorithm::Hash(HashAlg::Sha384) => "SHA-384",
+            Algorithm::Hash(HashAlg::Sha512) => "SHA-512",
         })
     }
 }
@@ -133,6 +183,9 @@ pub enum ImageError {
     BadSignature,
     /// The trusted key (or the PUBKEY in the image) is not a supported SubjectPublicKeyInfo.
     BadPublicKey,
+    /// The image's hash or the key's signature algorithm is valid MCUboot but left out of this
+    /// build (its cargo feature is off): the image cannot be verified here and is refused.
+    UnsupportedAlgorithm(Algorithm),
     /// The slot trailer is not valid (bad magic or field value).
     BadTrailer,
     /// An image does not fit in its slot together with its trailer.
@@ -202,6 +255,11 @@ impl fmt::Display for ImageError {
             ),
             BadSignature => f.write_str("signature does not verify with the trusted key"),
             BadPublicKey => f.write_str("the public key is not a supported SubjectPublicKeyInfo"),
+            UnsupportedAlgorithm(alg) => write!(
+                f,
+                "{alg} is not supported by this build of the verifier (castellan-image feature `{}` is off)",
+                alg.feature()
+            ),
             BadTrailer => f.write_str("the slot trailer is invalid"),
             TooLargeForSlot { needed, slot_size } => write!(
                 f,

@@ -18,6 +18,13 @@
 //! [`ImageError`] naming the problem for any input; it never panics. With the `std` feature
 //! the crate also signs images ([`sign_image`]) byte-identically to `imgtool sign`, handles
 //! PKCS#8 key files, and describes images for `castellan image info`.
+//!
+//! Features choose the algorithms the verifier links (all on by default and with `std`):
+//! `ed25519`, `p256`, `p384` (signatures) and `sha512` (SHA-384 and SHA-512 image hashes;
+//! SHA-256 is always built in). A device that only ever sees ECDSA P-256 over SHA-256 builds
+//! with `default-features = false, features = ["p256"]`; an image using an algorithm left out
+//! is refused with [`ImageError::UnsupportedAlgorithm`] naming it, never verified by a
+//! weaker path.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -48,7 +55,7 @@ mod keyfile;
 #[cfg(feature = "std")]
 mod sign;
 
-pub use error::{ImageError, TlvArea};
+pub use error::{Algorithm, ImageError, TlvArea};
 pub use header::{ImageHeader, Version};
 pub use key::{KeyType, PublicKey, TrustedKey, signer_id};
 pub use source::ImageSource;

@@ -2,12 +2,13 @@
 //! header + payload + protected TLVs, the key named by the image, and the signature over the
 //! hash. No heap, no panic: every byte of the image is treated as hostile.
 
-use pkcs8::DecodePublicKey;
-use sha2::{Digest as _, Sha256, Sha384, Sha512};
+use sha2::{Digest as _, Sha256};
+#[cfg(feature = "sha512")]
+use sha2::{Sha384, Sha512};
 use subtle::ConstantTimeEq;
 
 use crate::ImageError;
-use crate::error::TlvArea;
+use crate::error::{Algorithm, TlvArea};
 use crate::header::{IMAGE_HEADER_SIZE, ImageHeader, Version};
 use crate::key::{KeyType, PublicKey, TrustedKey, signer_id};
 use crate::source::ImageSource;
@@ -22,7 +23,8 @@ const MAX_SIG_LEN: usize = 112;
 /// Bytes hashed per read.
 const HASH_CHUNK: usize = 512;
 
-/// Hash algorithm of an image's hash TLV.
+/// Hash algorithm of an image's hash TLV. SHA-384 and SHA-512 are verified only with the
+/// `sha512` feature; without it they are refused by name ([`ImageError::UnsupportedAlgorithm`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "std", derive(serde::Serialize))]
 pub enum HashAlg {
@@ -63,9 +65,29 @@ impl HashAlg {
         }
     }
 
-    /// Hash `data` in one go.
+    /// Whether this build hashes with the algorithm (SHA-256 always; SHA-384 and SHA-512 with
+    /// the `sha512` feature).
+    pub fn is_supported(self) -> bool {
+        Algorithm::Hash(self).is_supported()
+    }
+
+    /// Hash `data` in one go, or [`ImageError::UnsupportedAlgorithm`] when the algorithm is
+    /// left out of this build.
+    pub fn try_digest(self, data: &[u8]) -> Result<ImageDigest, ImageError> {
+        let mut h = Hasher::new(self)?;
+        h.update(data);
+        Ok(h.finish())
+    }
+
+    /// Hash `data` in one go. Defined when every hash algorithm is built in (feature `sha512`,
+    /// which `std` turns on); otherwise use [`HashAlg::try_digest`].
+    #[cfg(feature = "sha512")]
     pub fn digest(self, data: &[u8]) -> ImageDigest {
-        let mut h = Hasher::new(self);
+        let mut h = match self {
+            HashAlg::Sha256 => Hasher::Sha256(Sha256::new()),
+            HashAlg::Sha384 => Hasher::Sha384(Sha384::new()),
+            HashAlg::Sha512 => Hasher::Sha512(Sha512::new()),
+        };
         h.update(data);
         h.finish()
     }
@@ -102,26 +124,34 @@ impl ImageDigest {
     }
 }
 
-/// Incremental hash over any of the three algorithms.
+/// Incremental hash over the algorithms this build has.
 pub(crate) enum Hasher {
     Sha256(Sha256),
+    #[cfg(feature = "sha512")]
     Sha384(Sha384),
+    #[cfg(feature = "sha512")]
     Sha512(Sha512),
 }
 
 impl Hasher {
-    pub(crate) fn new(alg: HashAlg) -> Hasher {
+    pub(crate) fn new(alg: HashAlg) -> Result<Hasher, ImageError> {
         match alg {
-            HashAlg::Sha256 => Hasher::Sha256(Sha256::new()),
-            HashAlg::Sha384 => Hasher::Sha384(Sha384::new()),
-            HashAlg::Sha512 => Hasher::Sha512(Sha512::new()),
+            HashAlg::Sha256 => Ok(Hasher::Sha256(Sha256::new())),
+            #[cfg(feature = "sha512")]
+            HashAlg::Sha384 => Ok(Hasher::Sha384(Sha384::new())),
+            #[cfg(feature = "sha512")]
+            HashAlg::Sha512 => Ok(Hasher::Sha512(Sha512::new())),
+            #[allow(unreachable_patterns)] // every hash built in: nothing left to refuse
+            other => Err(ImageError::UnsupportedAlgorithm(Algorithm::Hash(other))),
         }
     }
 
     pub(crate) fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(data),
+            #[cfg(feature = "sha512")]
             Hasher::Sha384(h) => h.update(data),
+            #[cfg(feature = "sha512")]
             Hasher::Sha512(h) => h.update(data),
         }
     }
@@ -133,10 +163,12 @@ impl Hasher {
                 copy_prefix(&mut bytes, &h.finalize());
                 HashAlg::Sha256
             }
+            #[cfg(feature = "sha512")]
             Hasher::Sha384(h) => {
                 copy_prefix(&mut bytes, &h.finalize());
                 HashAlg::Sha384
             }
+            #[cfg(feature = "sha512")]
             Hasher::Sha512(h) => {
                 copy_prefix(&mut bytes, &h.finalize());
                 HashAlg::Sha512
@@ -435,7 +467,7 @@ pub(crate) fn hash_region<S: ImageSource + ?Sized>(
     alg: HashAlg,
     end: u32,
 ) -> Result<ImageDigest, ImageError> {
-    let mut h = Hasher::new(alg);
+    let mut h = Hasher::new(alg)?;
     let mut buf = [0u8; HASH_CHUNK];
     let mut off = 0u32;
     while off < end {
@@ -468,6 +500,9 @@ pub fn verify<S: ImageSource + ?Sized>(
             len: hash_tlv.len,
         });
     }
+    if !alg.is_supported() {
+        return Err(ImageError::UnsupportedAlgorithm(Algorithm::Hash(alg)));
+    }
     let digest = hash_region(src, alg, layout.hashed_end())?;
     let mut expected = [0u8; 64];
     let expected = expected
@@ -492,7 +527,7 @@ pub fn verify<S: ImageSource + ?Sized>(
             let mut named = [0u8; 64];
             let named = named.get_mut(..alg.digest_len()).ok_or(ImageError::Read)?;
             src.read(kh.offset, named)?;
-            if !bool::from(alg.digest(der).as_bytes().ct_eq(named)) {
+            if !bool::from(alg.try_digest(der)?.as_bytes().ct_eq(named)) {
                 return Err(ImageError::KeyMismatch);
             }
             der
@@ -554,6 +589,7 @@ pub fn verify<S: ImageSource + ?Sized>(
 }
 
 /// Strip imgtool's optional zero padding after a DER ECDSA signature.
+#[cfg(any(feature = "p256", feature = "p384"))]
 fn der_signature(sig: &[u8]) -> Result<&[u8], ImageError> {
     let body = usize::from(*sig.get(1).ok_or(ImageError::BadSignature)?);
     let (der, pad) = sig
@@ -565,6 +601,12 @@ fn der_signature(sig: &[u8]) -> Result<&[u8], ImageError> {
     Ok(der)
 }
 
+/// The signature over the digest, for the algorithms this build has. A key type left out never
+/// gets here ([`PublicKey::from_spki_der`] refuses it first).
+#[cfg_attr(
+    not(any(feature = "ed25519", feature = "p256", feature = "p384")),
+    allow(unused_variables)
+)]
 fn check_signature(
     key: &PublicKey,
     alg: HashAlg,
@@ -572,8 +614,8 @@ fn check_signature(
     sig_kind: u16,
     sig: &[u8],
 ) -> Result<(), ImageError> {
-    use p256::ecdsa::signature::hazmat::PrehashVerifier;
     match (key, sig_kind, alg) {
+        #[cfg(feature = "ed25519")]
         (PublicKey::Ed25519(k), kind::ED25519, HashAlg::Sha256 | HashAlg::Sha512) => {
             let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| {
                 ImageError::BadTlvLength {
@@ -584,13 +626,17 @@ fn check_signature(
             k.verify_strict(digest.as_bytes(), &sig)
                 .map_err(|_| ImageError::BadSignature)
         }
+        #[cfg(feature = "p256")]
         (PublicKey::P256(k), kind::ECDSA_SIG, HashAlg::Sha256) => {
+            use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
             let sig = p256::ecdsa::Signature::from_der(der_signature(sig)?)
                 .map_err(|_| ImageError::BadSignature)?;
             k.verify_prehash(digest.as_bytes(), &sig)
                 .map_err(|_| ImageError::BadSignature)
         }
+        #[cfg(feature = "p384")]
         (PublicKey::P384(k), kind::ECDSA_SIG, HashAlg::Sha384) => {
+            use p384::ecdsa::signature::hazmat::PrehashVerifier as _;
             let sig = p384::ecdsa::Signature::from_der(der_signature(sig)?)
                 .map_err(|_| ImageError::BadSignature)?;
             k.verify_prehash(digest.as_bytes(), &sig)
@@ -601,11 +647,9 @@ fn check_signature(
 }
 
 /// Parse a trusted key given as DER SubjectPublicKeyInfo, for callers that want to check it
-/// once up front (e.g. when provisioning a root key).
+/// once up front (e.g. when provisioning a root key). A key of an algorithm left out of this
+/// build is [`ImageError::UnsupportedAlgorithm`]: no image signed with it could be verified.
 pub fn check_trusted_key(spki_der: &[u8]) -> Result<KeyType, ImageError> {
-    if ed25519_dalek::VerifyingKey::from_public_key_der(spki_der).is_ok() {
-        return Ok(KeyType::Ed25519);
-    }
     Ok(PublicKey::from_spki_der(spki_der)?.key_type())
 }
 
@@ -615,10 +659,28 @@ mod tests {
 
     #[test]
     fn digest_from_bytes_round_trips_and_checks_the_length() {
-        let d = HashAlg::Sha256.digest(b"castellan");
+        let d = HashAlg::Sha256.try_digest(b"castellan").unwrap();
         let back = ImageDigest::from_bytes(HashAlg::Sha256, d.as_bytes()).unwrap();
         assert_eq!(back, d);
         assert_eq!(ImageDigest::from_bytes(HashAlg::Sha384, d.as_bytes()), None);
         assert_eq!(ImageDigest::from_bytes(HashAlg::Sha256, &[0u8; 31]), None);
+    }
+
+    #[test]
+    fn try_digest_hashes_exactly_the_algorithms_built_in() {
+        use sha2::Digest as _;
+        let d = HashAlg::Sha256.try_digest(b"abc").unwrap();
+        assert_eq!(d.as_bytes(), sha2::Sha256::digest(b"abc").as_slice());
+        for alg in [HashAlg::Sha384, HashAlg::Sha512] {
+            let r = alg.try_digest(b"abc");
+            if cfg!(feature = "sha512") {
+                assert_eq!(r.unwrap().as_bytes().len(), alg.digest_len());
+            } else {
+                assert_eq!(
+                    r,
+                    Err(ImageError::UnsupportedAlgorithm(Algorithm::Hash(alg)))
+                );
+            }
+        }
     }
 }

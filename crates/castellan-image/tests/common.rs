@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: keys, signed images, and surgery on TLV areas.
 #![allow(dead_code)]
+#![cfg(feature = "std")]
 
 use castellan_image::{ImageLayout, KeyType, SignOptions, SigningKey, Version, sign_image};
 

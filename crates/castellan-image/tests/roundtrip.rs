@@ -2,6 +2,9 @@
 //! reflected in what verification reports; random corruption is never accepted and never
 //! panics.
 
+// Signing needs `std` (which brings every algorithm); tests/algorithms.rs covers the rest.
+#![cfg(feature = "std")]
+
 mod common;
 
 use castellan_image::trailer::{FlagState, MagicState, read_trailer};

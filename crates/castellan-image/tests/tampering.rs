@@ -1,6 +1,9 @@
 //! One named test per tampering of a signed image: each must be refused with the error that
 //! names it, for both signature algorithms.
 
+// Signing needs `std` (which brings every algorithm); tests/algorithms.rs covers the rest.
+#![cfg(feature = "std")]
+
 mod common;
 
 use castellan_image::tlv::kind;
