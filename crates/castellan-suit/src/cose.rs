@@ -2,8 +2,9 @@
 //!
 //! The payload is the bstr-wrapped `SUIT_Digest` of the authentication wrapper. Supported
 //! algorithms: ES256 (-7) and ESP256 (-9) with P-256/SHA-256 (same verification; ESP256 only
-//! fixes the curve and hash), EdDSA (-8) and Ed25519 (-19) with Ed25519. The `Sig_structure` is
-//! built in a fixed stack buffer; the cryptography is RustCrypto `p256` and `ed25519-dalek`.
+//! fixes the curve and hash), and with the `eddsa` feature EdDSA (-8) and Ed25519 (-19) with
+//! Ed25519 (without it they are unknown algorithms: the block is skipped). The `Sig_structure`
+//! is built in a fixed stack buffer; the cryptography is RustCrypto `p256` and `ed25519-dalek`.
 
 use p256::ecdsa::signature::Verifier as _;
 
@@ -22,19 +23,23 @@ pub enum SignatureAlgorithm {
     Es256,
     /// ECDSA using P-256 and SHA-256 (-9, fully specified; RFC 9864).
     Esp256,
-    /// EdDSA (-8), used with Ed25519.
+    /// EdDSA (-8), used with Ed25519 (feature `eddsa`).
+    #[cfg(feature = "eddsa")]
     EdDsa,
-    /// Ed25519 (-19, fully specified; RFC 9864).
+    /// Ed25519 (-19, fully specified; RFC 9864) (feature `eddsa`).
+    #[cfg(feature = "eddsa")]
     Ed25519,
 }
 
 impl SignatureAlgorithm {
-    /// Maps a COSE algorithm id.
+    /// Maps a COSE algorithm id; `None` for an algorithm this build does not verify.
     pub fn from_cose(id: i64) -> Option<Self> {
         match id {
             -7 => Some(SignatureAlgorithm::Es256),
             -9 => Some(SignatureAlgorithm::Esp256),
+            #[cfg(feature = "eddsa")]
             -8 => Some(SignatureAlgorithm::EdDsa),
+            #[cfg(feature = "eddsa")]
             -19 => Some(SignatureAlgorithm::Ed25519),
             _ => None,
         }
@@ -45,7 +50,9 @@ impl SignatureAlgorithm {
         match self {
             SignatureAlgorithm::Es256 => -7,
             SignatureAlgorithm::Esp256 => -9,
+            #[cfg(feature = "eddsa")]
             SignatureAlgorithm::EdDsa => -8,
+            #[cfg(feature = "eddsa")]
             SignatureAlgorithm::Ed25519 => -19,
         }
     }
@@ -55,7 +62,9 @@ impl SignatureAlgorithm {
         match self {
             SignatureAlgorithm::Es256 => "ES256",
             SignatureAlgorithm::Esp256 => "ESP256",
+            #[cfg(feature = "eddsa")]
             SignatureAlgorithm::EdDsa => "EdDSA",
+            #[cfg(feature = "eddsa")]
             SignatureAlgorithm::Ed25519 => "Ed25519",
         }
     }
@@ -63,10 +72,12 @@ impl SignatureAlgorithm {
 
 /// A public key the device trusts to sign manifests.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum TrustAnchor {
     /// A P-256 key: accepts ES256 and ESP256 signatures.
     P256(p256::ecdsa::VerifyingKey),
-    /// An Ed25519 key: accepts EdDSA and Ed25519 signatures.
+    /// An Ed25519 key: accepts EdDSA and Ed25519 signatures (feature `eddsa`).
+    #[cfg(feature = "eddsa")]
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
@@ -78,7 +89,8 @@ impl TrustAnchor {
             .map(TrustAnchor::P256)
     }
 
-    /// An Ed25519 key from its 32 bytes.
+    /// An Ed25519 key from its 32 bytes (feature `eddsa`).
+    #[cfg(feature = "eddsa")]
     pub fn ed25519_from_bytes(bytes: &[u8; 32]) -> Option<Self> {
         ed25519_dalek::VerifyingKey::from_bytes(bytes)
             .ok()
@@ -93,6 +105,7 @@ impl TrustAnchor {
                     Err(_) => false,
                 }
             }
+            #[cfg(feature = "eddsa")]
             (
                 TrustAnchor::Ed25519(key),
                 SignatureAlgorithm::EdDsa | SignatureAlgorithm::Ed25519,
@@ -102,6 +115,7 @@ impl TrustAnchor {
                     .is_ok(),
                 Err(_) => false,
             },
+            #[allow(unreachable_patterns)] // P-256 only (no `eddsa`): every pair is matched above
             _ => false,
         }
     }
@@ -218,11 +232,14 @@ mod tests {
             protected_algorithm(&[0xa1, 0x01, 0x28]),
             Ok(Some(SignatureAlgorithm::Esp256))
         );
-        // {1: -8}
+        // {1: -8}: EdDSA, an unsupported algorithm without the `eddsa` feature
+        #[cfg(feature = "eddsa")]
         assert_eq!(
             protected_algorithm(&[0xa1, 0x01, 0x27]),
             Ok(Some(SignatureAlgorithm::EdDsa))
         );
+        #[cfg(not(feature = "eddsa"))]
+        assert_eq!(protected_algorithm(&[0xa1, 0x01, 0x27]), Ok(None));
         // {1: -35} (ES384): not supported here
         assert_eq!(protected_algorithm(&[0xa1, 0x01, 0x38, 0x22]), Ok(None));
         // {1: -7, 2: [99]}: an unknown critical header disables the block

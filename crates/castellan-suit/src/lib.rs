@@ -35,6 +35,11 @@
 //!   one it defines from the shared sequence with `AuthenticatedManifest::custom_parameter`
 //!   (Castellan's release expiry, -257 "castellan-expires": `AuthenticatedManifest::expires`). COSE_Sign/Mac blocks are
 //!   skipped; at least one COSE_Sign1 must verify with a trusted key.
+//!
+//! Features: `std` (host builder and `describe`, brings `eddsa`) and `eddsa` (EdDSA/Ed25519
+//! COSE_Sign1 and Ed25519 trust anchors), both default. ES256/ESP256 are always built in; a
+//! device that only takes ES256 manifests turns default features off and does not link Ed25519
+//! (EdDSA blocks are then skipped as an unsupported algorithm).
 
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]

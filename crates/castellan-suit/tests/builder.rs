@@ -2,6 +2,10 @@
 //! labels, multiple signatures, severable elements, `describe`, and an interoperability check of
 //! the produced envelopes with an independent COSE implementation (Python pycose).
 
+// The shared support builds envelopes with the host builder (`std`); tests/eddsa_feature.rs
+// runs without it.
+#![cfg(feature = "std")]
+
 mod common;
 
 use castellan_suit::builder::{EnvelopeMember, ImageSpec, ManifestBuilder, Signer, seal};

@@ -7,6 +7,10 @@
 //! re-signed with a test key) and assert the complete flow: what is fetched from which URI, what
 //! is copied, what is invoked.
 
+// The shared support builds envelopes with the host builder (`std`); tests/eddsa_feature.rs
+// runs without it.
+#![cfg(feature = "std")]
+
 mod common;
 
 use castellan_suit::{

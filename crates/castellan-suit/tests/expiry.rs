@@ -2,6 +2,10 @@
 //! parameter -257 "castellan-expires" in the shared sequence) and the shared sequence run alone
 //! (compatibility check, image size and digest), without fetching anything.
 
+// The shared support builds envelopes with the host builder (`std`); tests/eddsa_feature.rs
+// runs without it.
+#![cfg(feature = "std")]
+
 mod common;
 
 use castellan_suit::builder::{ImageSpec, ManifestBuilder, Parameters, Sequence, Signer};

@@ -2,6 +2,10 @@
 //! soft-failure, component index forms, write/check-content, copy/swap, integrated payloads,
 //! invoke arguments, and the typed refusals for what the processor does not support.
 
+// The shared support builds envelopes with the host builder (`std`); tests/eddsa_feature.rs
+// runs without it.
+#![cfg(feature = "std")]
+
 mod common;
 
 use castellan_suit::builder::{ImageSpec, ManifestBuilder, Parameters, Sequence, Signer, seal};

@@ -1,6 +1,10 @@
 //! The RFC 9124 threats that apply to a manifest processor, one named test each (plus variants).
 //! Every test asserts the typed refusal and that the device was not changed or run.
 
+// The shared support builds envelopes with the host builder (`std`); tests/eddsa_feature.rs
+// runs without it.
+#![cfg(feature = "std")]
+
 mod common;
 
 use castellan_suit::builder::{
