@@ -71,22 +71,9 @@ pub struct RegistrationRequest {
     pub reference_measurements: Vec<ReferenceMeasurement>,
 }
 
-/// Answer of `POST /api/v1/factory/devices` (201).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RegistrationResponse {
-    /// The registered device id.
-    pub device_id: String,
-    /// The IDevID certificate.
-    pub idevid_pem: String,
-    /// Manufacturer CA and root.
-    pub chain_pem: String,
-    /// The CA bundle that signs the server certificate.
-    pub mqtt_ca_pem: String,
-    /// The release trust anchor (P-256 SEC1 uncompressed, hex) the station stores in the
-    /// device, when the fleet has a release key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub release_public_key: Option<String>,
-}
+/// Answer of `POST /api/v1/factory/devices` (201): the server's own type, read where it is
+/// declared (`castellan_protocol::FactoryResponse`).
+pub use castellan_protocol::FactoryResponse as RegistrationResponse;
 
 /// Where the factory keeps a device's identity keys.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use castellan_protocol::{Challenge, Evidence, OnboardResult, WireMessage as _, topics};
 use tokio::time::Instant;
 
 use crate::error::{AgentError, read_text, write};
@@ -26,30 +26,6 @@ use crate::identity::{
 };
 use crate::mqtt::{ConnectOptions, Endpoint, Message, MqttConnection};
 use crate::secure::SecureWorld;
-
-/// The answer on `dev/<id>/down/onboard/result`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct OnboardingResult {
-    /// True when the device was admitted.
-    pub accepted: bool,
-    /// Why it was refused.
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// The LDevID.
-    #[serde(default)]
-    pub ldevid_pem: Option<String>,
-    /// Operational CA and root.
-    #[serde(default)]
-    pub chain_pem: Option<String>,
-    /// The topics granted.
-    #[serde(default)]
-    pub policy: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct Challenge {
-    nonce: String,
-}
 
 /// Onboards the device: returns once the LDevID is stored, or the server's refusal as
 /// [`AgentError::OnboardingRefused`].
@@ -80,35 +56,26 @@ pub async fn onboard(
         "onboarding: connected to {endpoint} with the IDevID (TLS client key in the {})",
         key_place(record)
     ));
-    let down = format!("dev/{id}/down/onboard");
-    conn.subscribe(&format!("{down}/#"), 1).await?;
-    conn.publish(&Message::qos1(format!("dev/{id}/up/onboard/hello"), "{}"))
+    let challenge_topic = topics::challenge(id);
+    let result_topic = topics::result(id);
+    conn.subscribe(&topics::onboard_down_filter(id), 1).await?;
+    conn.publish(&Message::qos1(topics::hello(id), "{}"))
         .await?;
     log("onboarding: hello sent, waiting for the server's challenge");
     let deadline = Instant::now() + timeout;
     let (topic, payload) = wait_for(
         &mut conn,
-        &[
-            format!("{down}/challenge").as_str(),
-            format!("{down}/result").as_str(),
-        ],
+        &[challenge_topic.as_str(), result_topic.as_str()],
         deadline,
     )
     .await?;
-    if topic.ends_with("/result") {
+    if topic == result_topic {
         conn.disconnect().await;
         return Err(refusal(&payload));
     }
-    let challenge: Challenge = serde_json::from_slice(&payload)
-        .map_err(|e| AgentError::Protocol(format!("challenge: {e}")))?;
-    let nonce = hex::decode(&challenge.nonce)
-        .map_err(|_| AgentError::Protocol("the challenge nonce is not hex".into()))?;
-    if ![32, 48, 64].contains(&nonce.len()) {
-        return Err(AgentError::Protocol(format!(
-            "the challenge nonce has {} bytes (32, 48 or 64 expected)",
-            nonce.len()
-        )));
-    }
+    let nonce = Challenge::parse(&payload)
+        .and_then(|c| c.nonce_bytes())
+        .map_err(|e| AgentError::Protocol(e.to_string()))?;
     let token = world.service(move |svc| {
         let mut out = vec![0u8; svc.attest_token_size(nonce.len())?];
         let n = svc.attest_token(&nonce, -1, &mut out)?;
@@ -117,26 +84,23 @@ pub async fn onboard(
     })?;
     let operational = new_operational_key(record, files, world)?;
     let csr = build_csr(operational.as_ref(), id)?;
-    let evidence = serde_json::json!({"token": hex::encode(&token), "csr": hex::encode(&csr)});
-    conn.publish(&Message::qos1(
-        format!("dev/{id}/up/onboard/evidence"),
-        evidence.to_string(),
-    ))
-    .await?;
+    let evidence = Evidence {
+        token: hex::encode(&token),
+        csr: hex::encode(&csr),
+    };
+    conn.publish(&Message::qos1(topics::evidence(id), evidence.to_payload()))
+        .await?;
     log(&format!(
         "onboarding: evidence sent (attestation token {} bytes over the nonce, CSR of a new \
          operational key generated in the {})",
         token.len(),
         key_place(record)
     ));
-    let (_, payload) = wait_for(&mut conn, &[format!("{down}/result").as_str()], deadline).await?;
+    let (_, payload) = wait_for(&mut conn, &[result_topic.as_str()], deadline).await?;
     conn.disconnect().await;
-    let result: OnboardingResult = serde_json::from_slice(&payload)
-        .map_err(|e| AgentError::Protocol(format!("onboarding result: {e}")))?;
+    let result = OnboardResult::parse(&payload).map_err(|e| AgentError::Protocol(e.to_string()))?;
     if !result.accepted {
-        return Err(AgentError::OnboardingRefused(
-            result.reason.unwrap_or_else(|| "no reason given".into()),
-        ));
+        return Err(AgentError::OnboardingRefused(result.reason_text().into()));
     }
     let ldevid = result
         .ldevid_pem
@@ -147,7 +111,7 @@ pub async fn onboard(
         result.chain_pem.unwrap_or_default().as_bytes(),
     )?;
     if let Some(policy) = result.policy {
-        write(&files.policy(), policy.to_string().as_bytes())?;
+        write(&files.policy(), &policy.to_payload())?;
     }
     // Written last: its presence is what "onboarded" means.
     write(&files.ldevid(), ldevid.as_bytes())?;
@@ -163,11 +127,9 @@ fn key_place(record: &DeviceRecord) -> &'static str {
 }
 
 fn refusal(payload: &[u8]) -> AgentError {
-    match serde_json::from_slice::<OnboardingResult>(payload) {
-        Ok(r) => {
-            AgentError::OnboardingRefused(r.reason.unwrap_or_else(|| "no reason given".into()))
-        }
-        Err(e) => AgentError::Protocol(format!("onboarding result: {e}")),
+    match OnboardResult::parse(payload) {
+        Ok(r) => AgentError::OnboardingRefused(r.reason_text().into()),
+        Err(e) => AgentError::Protocol(e.to_string()),
     }
 }
 

@@ -84,6 +84,12 @@ impl From<AgentError> for BridgeError {
     }
 }
 
+impl From<castellan_protocol::ProtocolError> for BridgeError {
+    fn from(e: castellan_protocol::ProtocolError) -> Self {
+        BridgeError::Protocol(e.to_string())
+    }
+}
+
 impl BridgeError {
     /// True when retrying later may help (network, server, timeouts), false when the device or
     /// the configuration said no.

@@ -143,13 +143,7 @@ pub async fn register(
         answer.device_id
     ));
     let mut trust_anchor_stored = false;
-    if let Some(hex_key) = &answer.release_public_key {
-        let anchor: [u8; 65] = hex::decode(hex_key)
-            .ok()
-            .and_then(|k| k.try_into().ok())
-            .ok_or_else(|| {
-                BridgeError::Protocol("the release public key is not 65 bytes of hex".into())
-            })?;
+    if let Some(anchor) = answer.release_public_key_bytes()? {
         let d = device.clone();
         tokio::task::spawn_blocking(move || d.store_trust_anchor(&anchor))
             .await

@@ -22,7 +22,7 @@
 //! * [`onboard`] — attested onboarding with the IDevID, the LDevID stored;
 //! * [`session`] — the operational link: offers, download over MQTT chunks, install, reboot,
 //!   confirmation, post-update attestation;
-//! * [`protocol`] — the fleet protocol's messages (checked against the server's own types).
+//! * [`protocol`] — the fleet protocol's messages: `castellan-protocol`, the server's own types.
 //!
 //! The `castellan-bridge` command (`register`, `onboard`, `run`) drives these for one device;
 //! `cargo xtask qemu-campaign` runs them against a fleet service in a real campaign
@@ -34,8 +34,9 @@ pub mod device;
 mod error;
 pub mod factory;
 pub mod onboard;
-pub mod protocol;
 pub mod qemu;
+
+pub use castellan_protocol as protocol;
 pub mod session;
 
 use std::sync::Arc;

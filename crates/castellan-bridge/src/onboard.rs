@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::protocol::{Challenge, Evidence, OnboardResult, topics};
+use crate::protocol::{Challenge, Evidence, OnboardResult, WireMessage as _, topics};
 use castellan_agent::Endpoint;
 use castellan_agent::PemKey;
 use castellan_agent::factory::check_certificate;
@@ -67,16 +67,7 @@ pub async fn onboard(
         conn.disconnect().await;
         return Err(refusal(&payload));
     }
-    let challenge: Challenge = serde_json::from_slice(&payload)
-        .map_err(|e| BridgeError::Protocol(format!("challenge: {e}")))?;
-    let nonce = hex::decode(&challenge.nonce)
-        .map_err(|_| BridgeError::Protocol("the challenge nonce is not hex".into()))?;
-    if ![32, 48, 64].contains(&nonce.len()) {
-        return Err(BridgeError::Protocol(format!(
-            "the challenge nonce has {} bytes (32, 48 or 64 expected)",
-            nonce.len()
-        )));
-    }
+    let nonce = Challenge::parse(&payload).and_then(|c| c.nonce_bytes())?;
     let d = device.clone();
     let token = tokio::task::spawn_blocking(move || d.attest(&nonce))
         .await
@@ -87,23 +78,19 @@ pub async fn onboard(
         token: hex::encode(&token),
         csr: hex::encode(&csr),
     };
-    conn.publish(&Message::qos1(
-        topics::evidence(&id),
-        serde_json::to_vec(&evidence).unwrap_or_default(),
-    ))
-    .await?;
+    conn.publish(&Message::qos1(topics::evidence(&id), evidence.to_payload()))
+        .await?;
     log(&format!(
         "onboarding: evidence sent (token of {} bytes made by the secure partition over the server's nonce)",
         token.len()
     ));
     let (_, payload) = wait_for(&mut conn, &[&result_topic], deadline).await?;
     conn.disconnect().await;
-    let result: OnboardResult = serde_json::from_slice(&payload)
-        .map_err(|e| BridgeError::Protocol(format!("onboarding result: {e}")))?;
+    let result = OnboardResult::parse(&payload)?;
     if !result.accepted {
         return Err(BridgeError::Refused(format!(
             "onboarding: {}",
-            result.reason.unwrap_or_else(|| "no reason given".into())
+            result.reason_text()
         )));
     }
     let ldevid = result
@@ -115,10 +102,7 @@ pub async fn onboard(
         result.chain_pem.unwrap_or_default().as_bytes(),
     )?;
     if let Some(policy) = result.policy {
-        write(
-            &files.policy(),
-            serde_json::to_vec(&policy).unwrap_or_default().as_slice(),
-        )?;
+        write(&files.policy(), &policy.to_payload())?;
     }
     // Written last: its presence is what "onboarded" means.
     write(&files.ldevid(), ldevid.as_bytes())?;
@@ -139,12 +123,9 @@ fn new_operational_key(files: &IdentityFiles) -> Result<Arc<PemKey>, BridgeError
 }
 
 fn refusal(payload: &[u8]) -> BridgeError {
-    match serde_json::from_slice::<OnboardResult>(payload) {
-        Ok(r) => BridgeError::Refused(format!(
-            "onboarding: {}",
-            r.reason.unwrap_or_else(|| "no reason given".into())
-        )),
-        Err(e) => BridgeError::Protocol(format!("onboarding result: {e}")),
+    match OnboardResult::parse(payload) {
+        Ok(r) => BridgeError::Refused(format!("onboarding: {}", r.reason_text())),
+        Err(e) => e.into(),
     }
 }
 

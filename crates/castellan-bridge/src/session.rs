@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use crate::protocol::{
     Cancel, Fetch, Offer, Status, UpdateChallenge, UpdateEvidence, UpdateResult, UpdateState,
-    decode_chunk, topics,
+    WireMessage as _, decode_chunk, topics,
 };
 use castellan_agent::identity::{IdentityFiles, open_key};
 use castellan_agent::mqtt::{ConnectOptions, Message, MqttConnection};
@@ -189,17 +189,14 @@ impl Link<'_> {
     async fn dispatch(&mut self, m: Message) -> Result<(), BridgeError> {
         let id = self.id.clone();
         if m.topic == topics::update_offer(&id) {
-            let offer: Offer = serde_json::from_slice(&m.payload)
-                .map_err(|e| BridgeError::Protocol(format!("offer: {e}")))?;
+            let offer = Offer::parse(&m.payload)?;
             self.report.offers += 1;
             self.offer(&offer).await
         } else if m.topic == topics::update_challenge(&id) {
-            let c: UpdateChallenge = serde_json::from_slice(&m.payload)
-                .map_err(|e| BridgeError::Protocol(format!("challenge: {e}")))?;
+            let c = UpdateChallenge::parse(&m.payload)?;
             self.challenge(&c).await
         } else if m.topic == topics::update_result(&id) {
-            let r: UpdateResult = serde_json::from_slice(&m.payload)
-                .map_err(|e| BridgeError::Protocol(format!("result: {e}")))?;
+            let r = UpdateResult::parse(&m.payload)?;
             self.log(&format!(
                 "update: the server says campaign {}: {}{}",
                 r.campaign_id,
@@ -214,8 +211,7 @@ impl Link<'_> {
                 .push((r.campaign_id, r.updated, r.reason));
             Ok(())
         } else if m.topic == topics::update_cancel(&id) {
-            let c: Cancel = serde_json::from_slice(&m.payload)
-                .map_err(|e| BridgeError::Protocol(format!("cancel: {e}")))?;
+            let c = Cancel::parse(&m.payload)?;
             self.log(&format!(
                 "update: campaign {} cancelled (nothing in progress)",
                 c.campaign_id
@@ -243,7 +239,7 @@ impl Link<'_> {
         self.conn
             .publish(&Message::qos1(
                 topics::update_status(&self.id),
-                serde_json::to_vec(&s).unwrap_or_default(),
+                s.to_payload(),
             ))
             .await?;
         let text = match &reason {
@@ -268,15 +264,13 @@ impl Link<'_> {
             "update: offer of release {} ({}, {} bytes) in campaign {}",
             offer.release_id, offer.version, offer.image_size, offer.campaign_id
         ));
-        let Ok(envelope) = hex::decode(&offer.manifest) else {
-            return self
-                .status(
-                    offer,
-                    UpdateState::Failed,
-                    0,
-                    Some("the offer's manifest is not hex".into()),
-                )
-                .await;
+        let envelope = match offer.manifest_bytes() {
+            Ok(e) => e,
+            Err(e) => {
+                return self
+                    .status(offer, UpdateState::Failed, 0, Some(e.to_string()))
+                    .await;
+            }
         };
         // The secure partition authenticates the manifest before a byte is downloaded.
         let d = self.device.clone();
@@ -357,7 +351,7 @@ impl Link<'_> {
                 self.conn
                     .publish(&Message::qos1(
                         topics::update_fetch(&self.id),
-                        serde_json::to_vec(&fetch).unwrap_or_default(),
+                        fetch.to_payload(),
                     ))
                     .await?;
                 match self.wait_chunk(offer, &chunk_topic, offset).await? {
@@ -430,8 +424,7 @@ impl Link<'_> {
                 }
             }
             if m.topic == cancel_topic
-                && serde_json::from_slice::<Cancel>(&m.payload)
-                    .is_ok_and(|c| c.campaign_id == offer.campaign_id)
+                && Cancel::parse(&m.payload).is_ok_and(|c| c.campaign_id == offer.campaign_id)
             {
                 return Ok(ChunkWait::Cancelled);
             }
@@ -504,8 +497,7 @@ impl Link<'_> {
     }
 
     async fn challenge(&mut self, c: &UpdateChallenge) -> Result<(), BridgeError> {
-        let nonce = hex::decode(&c.nonce)
-            .map_err(|_| BridgeError::Protocol("the update challenge nonce is not hex".into()))?;
+        let nonce = c.nonce_bytes()?;
         let d = self.device.clone();
         let token = tokio::task::spawn_blocking(move || d.attest(&nonce))
             .await
@@ -517,7 +509,7 @@ impl Link<'_> {
         self.conn
             .publish(&Message::qos1(
                 topics::update_evidence(&self.id),
-                serde_json::to_vec(&ev).unwrap_or_default(),
+                ev.to_payload(),
             ))
             .await?;
         self.report.evidence_sent += 1;

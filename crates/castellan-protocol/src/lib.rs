@@ -104,6 +104,7 @@ wire_messages! {
     Challenge => "challenge",
     Evidence => "evidence",
     OnboardResult => "onboarding result",
+    PolicyJson => "policy",
     ReleaseKeyRequest => "release key request",
     ReleaseRequest => "release request",
     ReleaseJson => "release",

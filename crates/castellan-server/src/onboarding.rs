@@ -24,7 +24,7 @@ use castellan_store::{AttestationStatus, Device, Revocation, StoreError, unix_no
 use tokio::sync::mpsc;
 
 use crate::core::Core;
-use crate::protocol::{Challenge, Evidence, OnboardResult, PolicyJson, topics};
+use crate::protocol::{Challenge, Evidence, OnboardResult, policy_json, topics};
 
 /// The audit action of an onboarding decision.
 pub const ACTION_ONBOARD: &str = "onboard";
@@ -187,7 +187,7 @@ async fn appraise_and_issue(
         accepted: true,
         ldevid_pem: Some(ldevid.pem),
         chain_pem: Some(core.pki.chain_pem(CaKind::Operational)),
-        policy: Some(PolicyJson::from(&policy)),
+        policy: Some(policy_json(&policy)),
         reason: None,
     })
 }
