@@ -1,7 +1,9 @@
 //! `SUIT_Digest` (`[algorithm-id, digest-bytes]`) and the hash functions behind it.
 //!
-//! Algorithm identifiers are COSE algorithm ids: SHA-256 (-16, mandatory), SHA-384 (-43) and
-//! SHA-512 (-44). Hashing comes from the RustCrypto `sha2` crate.
+//! Algorithm identifiers are COSE algorithm ids: SHA-256 (-16, mandatory, always built in), and
+//! with the `sha512` feature SHA-384 (-43) and SHA-512 (-44); without it those are
+//! [`SuitError::UnsupportedDigestAlgorithm`] like any unknown id. Hashing comes from the
+//! RustCrypto `sha2` crate.
 
 use sha2::Digest as _;
 use subtle::ConstantTimeEq;
@@ -15,18 +17,22 @@ use crate::error::{Part, SuitError};
 pub enum DigestAlgorithm {
     /// SHA-256, COSE id -16 (mandatory to implement).
     Sha256,
-    /// SHA-384, COSE id -43.
+    /// SHA-384, COSE id -43 (feature `sha512`).
+    #[cfg(feature = "sha512")]
     Sha384,
-    /// SHA-512, COSE id -44.
+    /// SHA-512, COSE id -44 (feature `sha512`).
+    #[cfg(feature = "sha512")]
     Sha512,
 }
 
 impl DigestAlgorithm {
-    /// Maps a COSE algorithm id.
+    /// Maps a COSE algorithm id; `None` for an algorithm this build does not implement.
     pub fn from_cose(id: i64) -> Option<Self> {
         match id {
             -16 => Some(DigestAlgorithm::Sha256),
+            #[cfg(feature = "sha512")]
             -43 => Some(DigestAlgorithm::Sha384),
+            #[cfg(feature = "sha512")]
             -44 => Some(DigestAlgorithm::Sha512),
             _ => None,
         }
@@ -36,7 +42,9 @@ impl DigestAlgorithm {
     pub fn cose_id(self) -> i64 {
         match self {
             DigestAlgorithm::Sha256 => -16,
+            #[cfg(feature = "sha512")]
             DigestAlgorithm::Sha384 => -43,
+            #[cfg(feature = "sha512")]
             DigestAlgorithm::Sha512 => -44,
         }
     }
@@ -45,7 +53,9 @@ impl DigestAlgorithm {
     pub fn output_len(self) -> usize {
         match self {
             DigestAlgorithm::Sha256 => 32,
+            #[cfg(feature = "sha512")]
             DigestAlgorithm::Sha384 => 48,
+            #[cfg(feature = "sha512")]
             DigestAlgorithm::Sha512 => 64,
         }
     }
@@ -54,7 +64,9 @@ impl DigestAlgorithm {
     pub fn name(self) -> &'static str {
         match self {
             DigestAlgorithm::Sha256 => "sha-256",
+            #[cfg(feature = "sha512")]
             DigestAlgorithm::Sha384 => "sha-384",
+            #[cfg(feature = "sha512")]
             DigestAlgorithm::Sha512 => "sha-512",
         }
     }
@@ -109,7 +121,9 @@ impl<'a> SuitDigest<'a> {
 #[derive(Clone)]
 pub(crate) enum Hasher {
     Sha256(sha2::Sha256),
+    #[cfg(feature = "sha512")]
     Sha384(sha2::Sha384),
+    #[cfg(feature = "sha512")]
     Sha512(sha2::Sha512),
 }
 
@@ -130,7 +144,9 @@ impl Hasher {
     pub(crate) fn new(alg: DigestAlgorithm) -> Self {
         match alg {
             DigestAlgorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            #[cfg(feature = "sha512")]
             DigestAlgorithm::Sha384 => Hasher::Sha384(sha2::Sha384::new()),
+            #[cfg(feature = "sha512")]
             DigestAlgorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
         }
     }
@@ -138,7 +154,9 @@ impl Hasher {
     pub(crate) fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(data),
+            #[cfg(feature = "sha512")]
             Hasher::Sha384(h) => h.update(data),
+            #[cfg(feature = "sha512")]
             Hasher::Sha512(h) => h.update(data),
         }
     }
@@ -156,7 +174,9 @@ impl Hasher {
         };
         match self {
             Hasher::Sha256(h) => put(&h.finalize()),
+            #[cfg(feature = "sha512")]
             Hasher::Sha384(h) => put(&h.finalize()),
+            #[cfg(feature = "sha512")]
             Hasher::Sha512(h) => put(&h.finalize()),
         }
         out
@@ -193,6 +213,46 @@ mod tests {
             SuitDigest::decode(&[0x82, 0x30, 0x41, 0x00]),
             Err(SuitError::UnsupportedDigestAlgorithm(-17))
         );
+    }
+
+    #[test]
+    fn sha384_and_sha512_follow_the_feature() {
+        // [-43, h'00' × 48] and [-44, h'00' × 64]
+        let mut d384 = [0u8; 53];
+        d384[..3].copy_from_slice(&[0x82, 0x38, 0x2a]);
+        d384[3..5].copy_from_slice(&[0x58, 48]);
+        let mut d512 = [0u8; 69];
+        d512[..3].copy_from_slice(&[0x82, 0x38, 0x2b]);
+        d512[3..5].copy_from_slice(&[0x58, 64]);
+        for (enc, id) in [(&d384[..], -43), (&d512[..], -44)] {
+            let got = SuitDigest::decode(enc).map(|d| d.algorithm.cose_id());
+            if cfg!(feature = "sha512") {
+                assert_eq!(got, Ok(id));
+            } else {
+                assert_eq!(got, Err(SuitError::UnsupportedDigestAlgorithm(id)));
+            }
+        }
+    }
+
+    #[cfg(feature = "sha512")]
+    #[test]
+    fn sha384_and_sha512_of_abc_match_known_values() {
+        let d384 = hex::decode(
+            "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7",
+        )
+        .unwrap();
+        let d512 = hex::decode(
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+        )
+        .unwrap();
+        for (algorithm, bytes) in [
+            (DigestAlgorithm::Sha384, &d384),
+            (DigestAlgorithm::Sha512, &d512),
+        ] {
+            let d = SuitDigest { algorithm, bytes };
+            assert!(d.matches(b"abc"));
+            assert!(!d.matches(b"abd"));
+        }
     }
 
     #[test]

@@ -36,10 +36,12 @@
 //!   (Castellan's release expiry, -257 "castellan-expires": `AuthenticatedManifest::expires`). COSE_Sign/Mac blocks are
 //!   skipped; at least one COSE_Sign1 must verify with a trusted key.
 //!
-//! Features: `std` (host builder and `describe`, brings `eddsa`) and `eddsa` (EdDSA/Ed25519
-//! COSE_Sign1 and Ed25519 trust anchors), both default. ES256/ESP256 are always built in; a
-//! device that only takes ES256 manifests turns default features off and does not link Ed25519
-//! (EdDSA blocks are then skipped as an unsupported algorithm).
+//! Features, all default: `std` (host builder and `describe`; brings the two others), `eddsa`
+//! (EdDSA/Ed25519 COSE_Sign1 and Ed25519 trust anchors) and `sha512` (SHA-384/SHA-512
+//! `SUIT_Digest`s). ES256/ESP256 and SHA-256 are always built in; a device that only takes
+//! ES256 manifests with SHA-256 digests turns default features off and links neither Ed25519
+//! nor SHA-512 (EdDSA blocks are then skipped as an unsupported algorithm, SHA-384/512 digests
+//! are `SuitError::UnsupportedDigestAlgorithm`).
 
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
