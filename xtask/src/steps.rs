@@ -8,7 +8,13 @@ use std::time::Instant;
 pub(crate) type Result<T = ()> = std::result::Result<T, String>;
 
 /// Fuzz targets, one per parser of hostile input (see `fuzz/Cargo.toml`).
-const FUZZ_TARGETS: &[&str] = &["image_verify", "attest_token", "suit_envelope", "x509_cert"];
+const FUZZ_TARGETS: &[&str] = &[
+    "image_verify",
+    "attest_token",
+    "suit_envelope",
+    "x509_cert",
+    "protocol_messages",
+];
 
 /// The repository root (xtask lives one level below it).
 pub(crate) fn root() -> PathBuf {
