@@ -71,13 +71,22 @@ pub(crate) fn ci() -> Result {
             "-D",
             "warnings",
         ]))?;
-        // Device crates must also build and lint without std.
-        for p in ["castellan-image", "castellan-attest", "castellan-suit"] {
+        // Device crates must also build and lint without std, with no algorithm features and
+        // with the firmware's selection (ECDSA P-256 / SHA-256 only; see firmware/Cargo.toml).
+        for (p, features) in [
+            ("castellan-image", ""),
+            ("castellan-image", "p256"),
+            ("castellan-attest", ""),
+            ("castellan-suit", ""),
+            ("castellan-services", "p256"),
+        ] {
             run(cargo().args([
                 "clippy",
                 "-p",
                 p,
                 "--no-default-features",
+                "--features",
+                features,
                 "--",
                 "-D",
                 "warnings",
