@@ -151,31 +151,57 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Issue a fresh 32-byte post-update nonce to a device that confirmed its image (it moves to
-    /// confirming; a previous nonce is replaced). `None` when the device is not a member or is
-    /// finished.
+    /// The post-update nonce of a device that confirmed its image (it moves to confirming): the
+    /// outstanding one if a challenge is still unanswered, so that a repeated `confirmed`
+    /// report (a lost or late message) gets the same challenge again instead of invalidating
+    /// the one the device is answering; else a fresh 32-byte nonce. `None` when the device is
+    /// not a member or is finished.
     pub async fn issue_update_nonce(
         &self,
         campaign_id: &str,
         device_id: &str,
         at: i64,
     ) -> Result<Option<[u8; 32]>, StoreError> {
-        let mut nonce = [0u8; 32];
-        getrandom::fill(&mut nonce).map_err(|_| StoreError::Random)?;
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh).map_err(|_| StoreError::Random)?;
         let mut s = self.session().await?;
-        let n = s
-            .exec(
-                "UPDATE campaign_devices SET state = 'confirming', nonce = $3, updated_at = $4 \
-                 WHERE campaign_id = $1 AND device_id = $2 AND state NOT IN ('updated', 'failed')",
-                vec![
-                    campaign_id.into(),
-                    device_id.into(),
-                    hex::encode(nonce).into(),
-                    at.into(),
-                ],
-            )
-            .await?;
-        Ok((n == 1).then_some(nonce))
+        s.begin().await?;
+        let r = async {
+            let n = s
+                .exec(
+                    "UPDATE campaign_devices SET state = 'confirming', \
+                     nonce = COALESCE(nonce, $3), updated_at = $4 \
+                     WHERE campaign_id = $1 AND device_id = $2 \
+                     AND state NOT IN ('updated', 'failed')",
+                    vec![
+                        campaign_id.into(),
+                        device_id.into(),
+                        hex::encode(fresh).into(),
+                        at.into(),
+                    ],
+                )
+                .await?;
+            if n != 1 {
+                return Ok(None);
+            }
+            let row = s
+                .query_opt(
+                    "SELECT nonce FROM campaign_devices WHERE campaign_id = $1 AND device_id = $2",
+                    vec![campaign_id.into(), device_id.into()],
+                )
+                .await?;
+            let stored = match row {
+                Some(r) => r.opt_text(0)?,
+                None => None,
+            };
+            let mut nonce = [0u8; 32];
+            match stored.map(|t| hex::decode_to_slice(t, &mut nonce)) {
+                Some(Ok(())) => Ok(Some(nonce)),
+                _ => Ok(Some(fresh)),
+            }
+        }
+        .await;
+        finish(&mut s, r).await
     }
 
     /// Use up the device's outstanding post-update nonce if it is `nonce`. Whatever the

@@ -287,12 +287,20 @@ async fn device_progress_tokens_nonces_and_final_states() {
         let m = s.campaign_device("c1", "d1").await.unwrap().unwrap();
         assert_eq!(m.state, DeviceUpdateState::Confirming);
         assert_eq!(m.nonce.as_deref(), Some(&nonce[..]));
+        // A repeated `confirmed` (a lost message) gets the outstanding challenge again, so the
+        // answer the device is computing stays valid.
+        assert_eq!(
+            s.issue_update_nonce("c1", "d1", 10).await.unwrap(),
+            Some(nonce)
+        );
         assert!(!s.consume_update_nonce("c1", "d1", &[0; 32]).await.unwrap());
         assert!(
             !s.consume_update_nonce("c1", "d1", &nonce).await.unwrap(),
             "a wrong guess used the nonce up"
         );
-        let nonce = s.issue_update_nonce("c1", "d1", 11).await.unwrap().unwrap();
+        let fresh = s.issue_update_nonce("c1", "d1", 11).await.unwrap().unwrap();
+        assert_ne!(fresh, nonce, "a used nonce is never issued again");
+        let nonce = fresh;
         assert!(s.consume_update_nonce("c1", "d1", &nonce).await.unwrap());
         assert!(!s.consume_update_nonce("c1", "d1", &nonce).await.unwrap());
         // Updated: final; nothing moves it again.

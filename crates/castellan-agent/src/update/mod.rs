@@ -62,7 +62,7 @@ pub(crate) enum Next {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Journal {
     offer: Offer,
-    /// `downloading` or `rebooting`.
+    /// `downloading`, `rebooting`, or `confirmed` (accepted; the report may still be owed).
     phase: String,
 }
 
@@ -171,6 +171,11 @@ impl Updater {
                     return Ok(Next::Reboot);
                 }
                 world.service(|svc| svc.fwu_accept())?;
+                // Remember the acceptance before reporting it: if the report is lost (the
+                // connection drops), the next connection reports it again (Idle branch).
+                if let Some(j) = &journal {
+                    self.write_journal(&j.offer, "confirmed");
+                }
                 self.counts.confirmed += 1;
                 (self.log)(&format!(
                     "update: trial image passed its self-test (connected, firmware {}); \
@@ -211,7 +216,15 @@ impl Updater {
             }
             UpdateState::Staged | UpdateState::Rejected => return Ok(Next::Reboot),
             UpdateState::Idle => {
-                if journal.is_some() {
+                if let Some(j) = journal.filter(|j| j.phase == "confirmed") {
+                    // Accepted on an earlier connection whose `confirmed` report may be lost.
+                    let (c, r) = (j.offer.campaign_id, j.offer.release_id);
+                    let size = j.offer.image_size;
+                    self.report(conn, &c, &r, State::Confirmed, size, None)
+                        .await?;
+                    self.confirmed.push((c, j.offer.manifest));
+                    self.clear_journal();
+                } else if self.load_journal().is_some() {
                     self.clear_journal();
                 }
             }
@@ -746,9 +759,14 @@ impl Updater {
     }
 
     fn save_journal(&self, phase: &str) {
-        let Some(d) = &self.active else { return };
+        if let Some(d) = &self.active {
+            self.write_journal(&d.offer, phase);
+        }
+    }
+
+    fn write_journal(&self, offer: &Offer, phase: &str) {
         let j = Journal {
-            offer: d.offer.clone(),
+            offer: offer.clone(),
             phase: phase.to_string(),
         };
         if let Ok(text) = serde_json::to_vec_pretty(&j)

@@ -298,18 +298,32 @@ async fn run(a: &RolloutArgs, dir: &Path, server: &ServerProcess) -> anyhow::Res
     let endpoint = Endpoint::parse(&server.mqtt)?;
     let quiet: castellan_agent::Logger = Arc::new(|_: &str| {});
     let mut agents = tokio::task::JoinSet::new();
-    for serial in &serials {
+    let started = Instant::now();
+    // Devices come online in batches, as a fleet powers up over time: a thousand attested
+    // onboardings at the same instant only measure the queue in front of the server.
+    for (i, serial) in serials.iter().enumerate() {
         let mut cfg = AgentConfig::new(
             dir.join("devices").join(serial),
             endpoint.clone(),
             quiet.clone(),
         );
         cfg.interval = Duration::from_secs(3600);
+        cfg.onboard_timeout = Duration::from_secs(120);
         agents.spawn(castellan_agent::run(cfg));
+        if (i + 1) % a.concurrency.max(1) == 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
-    let started = Instant::now();
     loop {
-        let devices: Vec<Value> = admin.get("/api/v1/devices").await?;
+        // A busy server may answer late: keep asking rather than give up.
+        let devices: Vec<Value> = match admin.get("/api/v1/devices").await {
+            Ok(d) => d,
+            Err(e) => {
+                println!("  onboarding: the API did not answer ({e}); asking again");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
         let onboarded = devices
             .iter()
             .filter(|d| d["attestation"] == "passed")
@@ -344,6 +358,7 @@ async fn run(a: &RolloutArgs, dir: &Path, server: &ServerProcess) -> anyhow::Res
     )
     .await?;
     let req = CampaignRequest {
+        device_timeout_s: 300,
         canary: (a.devices / 100).max(1),
         waves: vec!["10%".into(), "100%".into()],
         max_failures: 0,
@@ -354,32 +369,51 @@ async fn run(a: &RolloutArgs, dir: &Path, server: &ServerProcess) -> anyhow::Res
     let t0 = Instant::now();
     let mut c: CampaignJson = manager.post("/api/v1/campaigns", &req).await?;
     let mut last_print = Instant::now();
+    let mut last_line = String::new();
     while c.state == "running" {
-        if last_print.elapsed() > Duration::from_secs(2) {
-            println!("  {}", progress_line(&c));
+        let line = progress_line(&c);
+        if line != last_line || last_print.elapsed() > Duration::from_secs(30) {
+            println!("  {:>6.1} s  {line}", t0.elapsed().as_secs_f64());
             last_print = Instant::now();
+            last_line = line;
         }
         if t0.elapsed() > Duration::from_secs(a.timeout) {
             bail!("the rollout did not finish in {} s", a.timeout);
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        c = manager
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        match manager
             .get(&format!("/api/v1/campaigns/{}", c.campaign_id))
-            .await?;
+            .await
+        {
+            Ok(next) => c = next,
+            Err(e) => println!("  the API did not answer ({e}); asking again"),
+        }
     }
     let rollout_s = t0.elapsed().as_secs_f64();
     let server_cpu_s = server.cpu_seconds()? - cpu0;
-    println!("  {}", progress_line(&c));
+    println!("  {:>6.1} s  {}", rollout_s, progress_line(&c));
+    agents.abort_all();
     if c.state != "completed" || c.counts.updated != a.devices {
+        let mut reasons = std::collections::BTreeMap::<String, u32>::new();
+        for d in c.devices.iter().filter(|d| d.state != "updated") {
+            let why = format!(
+                "{}: {}",
+                d.state,
+                d.reason.as_deref().unwrap_or("no reason")
+            );
+            *reasons.entry(why).or_default() += 1;
+        }
+        for (why, n) in &reasons {
+            eprintln!("  {n} device(s) {why}");
+        }
         bail!(
-            "the campaign ended {} with {} of {} updated: {}",
+            "the campaign ended {} with {} of {} updated after {rollout_s:.1} s: {}",
             c.state,
             c.counts.updated,
             a.devices,
             c.reason.unwrap_or_default()
         );
     }
-    agents.abort_all();
 
     let anchor = key.signer().public_key();
     let n = serials.len();
