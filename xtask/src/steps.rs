@@ -96,7 +96,7 @@ pub(crate) fn ci() -> Result {
     })?;
     let mut totals = (0u64, 0u64);
     step("cargo test", || {
-        totals = run_tests(cargo().args(["test", "--workspace"]))?;
+        totals = run_tests(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
         Ok(())
     })?;
     step("firmware in QEMU (cargo xtask qemu-test)", || {
