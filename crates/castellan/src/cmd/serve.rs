@@ -71,6 +71,9 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let server = Server::start(config)
         .await
         .context("the fleet service did not start")?;
+    // Listen for the stop signals before saying how to stop: a SIGTERM sent as soon as the
+    // last line is read must not find the default action (immediate death) still in place.
+    let stop = stop_signal();
     let paths = server.paths().clone();
     println!("castellan serve: fleet service running");
     println!("  state        {}", paths.state_dir.display());
@@ -113,23 +116,29 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         paths.state_dir.display()
     );
     println!("Ctrl-C stops the service.");
-    wait_for_signal().await;
+    stop.await;
     println!("stopping: closing sessions, writing the last audit records");
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
+/// A future that completes on Ctrl-C or SIGTERM; the handlers are in place when it returns.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let term = {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        signal(SignalKind::terminate()).ok()
+    };
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = ctrl_c => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = ctrl_c.await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
