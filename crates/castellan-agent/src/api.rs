@@ -70,28 +70,27 @@ impl FleetApi {
         path: &str,
         body: &B,
     ) -> Result<T, AgentError> {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .map_err(transport)?;
-        answer(r).await
+        self.send_json(reqwest::Method::POST, path, body).await
     }
-}
 
-impl FleetApi {
     /// `PUT` a JSON body, answer as JSON.
     pub async fn put<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
     ) -> Result<T, AgentError> {
+        self.send_json(reqwest::Method::PUT, path, body).await
+    }
+
+    async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T, AgentError> {
         let r = self
             .http
-            .put(format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .json(body)
             .send()

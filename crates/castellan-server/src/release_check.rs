@@ -19,8 +19,6 @@
 
 use std::cell::RefCell;
 
-use castellan_image::TrustedKey;
-use castellan_image::tlv::kind;
 use castellan_suit::{
     Command, Component, ComponentId, Condition, Identifier, Platform, PlatformError, Procedure,
     Processor, Record, SuitError, TrustAnchor,
@@ -93,43 +91,22 @@ pub(crate) fn check_release(
     let facts = image_facts(image)?;
     Ok(CheckedRelease {
         sequence: manifest.sequence_number(),
-        image_sha256: Sha256::digest(image).into(),
         expires,
         ..facts
     })
 }
 
-/// Verify the MCUboot image with the key it embeds and read its measurement.
+/// Verify the MCUboot image with the key it embeds and read its measurement (the same reading
+/// the release tool makes: `castellan_release::image_facts`).
 fn image_facts(image: &[u8]) -> Result<CheckedRelease, String> {
-    let description = castellan_image::describe(image, 0xFF)
-        .map_err(|e| format!("the image is not an MCUboot image: {e}"))?;
-    let pubkey = description
-        .tlv_area
-        .tlvs_prot
-        .iter()
-        .chain(description.tlv_area.tlvs.iter())
-        .find(|t| t.kind == kind::PUBKEY)
-        .ok_or_else(|| {
-            "the image does not embed its public key (PUBKEY TLV: sign it with \
-             --public-key-format full)"
-                .to_string()
-        })?;
-    let spki = hex::decode(&pubkey.data)
-        .map_err(|_| "the image's PUBKEY TLV cannot be read".to_string())?;
-    let verified = castellan_image::verify(&mut &image[..], TrustedKey::Spki(&spki))
-        .map_err(|e| format!("the image does not verify: {e}"))?;
-    let measurement: [u8; 32] = verified
-        .digest
-        .as_bytes()
-        .try_into()
-        .map_err(|_| "the image is not hashed with SHA-256".to_string())?;
+    let facts = castellan_release::image_facts(image).map_err(|e| e.to_string())?;
     Ok(CheckedRelease {
         sequence: 0,
-        image_sha256: [0; 32],
-        measurement,
-        signer_id: verified.signer_id,
-        image_version: verified.version().to_string(),
-        security_counter: verified.security_counter.unwrap_or(0),
+        image_sha256: facts.file_sha256,
+        measurement: facts.measurement,
+        signer_id: facts.signer_id,
+        image_version: facts.version.to_string(),
+        security_counter: facts.security_counter,
         expires: None,
     })
 }
