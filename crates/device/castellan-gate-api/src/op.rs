@@ -28,7 +28,7 @@
 //!  SignHash               key id      hash ▷      len = 32    sig ◁ (64)  64
 //!  DestroyKey             key id                                          0
 //!  GenerateSigningKey     key id                                          0
-//!  LastRefusal            out ◁       size = 228                          0
+//!  LastRefusal            out ◁       size = 288                          0
 //!  (▷ read by the secure side, ◁ written by it; every pointer is checked before use)
 //! ```
 

@@ -7,7 +7,7 @@
 //!  UpdateStatus (40)   state · anchor · error(i32) · received · image_size · reserved
 //!                      · sequence(u64) · installed_sequence(u64)
 //!  ItsSummary (28)     assets · live_bytes · bank_size · active_bank · write_offset · seq · counter
-//!  Refusal (228)       status(i32) · kind · values[2](u64) · reason_start · text_len · text[200]
+//!  Refusal (288)       status(i32) · kind · values[2](u64) · reason_start · text_len · text[256]
 //!  (u32 unless marked; every integer little-endian)
 //! ```
 
@@ -374,7 +374,7 @@ impl ItsSummary {
 }
 
 /// Bytes of text in [`Refusal`].
-pub const REFUSAL_TEXT_CAP: usize = 200;
+pub const REFUSAL_TEXT_CAP: usize = 256;
 /// Encoded size of [`Refusal`].
 pub const REFUSAL_SIZE: usize = 4 + 4 + 2 * 8 + 4 + 4 + REFUSAL_TEXT_CAP;
 

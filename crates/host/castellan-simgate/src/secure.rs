@@ -46,8 +46,12 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SimSecure<F, C, R> {
         self
     }
 
-    /// Runs one gate call for a caller whose memory is `mem` (the firmware's dispatcher).
+    /// Runs one gate call for a caller whose memory is `mem` (the firmware's dispatcher). The
+    /// refusal kept is the last call's: a call clears it, except the one that reads it.
     pub fn call<M: NsMemory>(&mut self, op: Op, args: [u32; 4], mem: &mut M) -> i32 {
+        if op != Op::LastRefusal {
+            self.last = None;
+        }
         dispatch(op, args, mem, self)
     }
 
