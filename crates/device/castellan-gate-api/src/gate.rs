@@ -16,7 +16,7 @@ use crate::records::{
     BOOT_INFO_SIZE, BootInfo, ITS_SUMMARY_SIZE, ItsSummary, REFUSAL_SIZE, Refusal,
     UPDATE_STATUS_SIZE, UpdateStatus,
 };
-use crate::{Op, psa};
+use crate::{Op, Reg, psa};
 
 /// A refused or failed gate call: the PSA status the secure side returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +52,51 @@ pub enum Arg<'a> {
     /// Output: address and capacity ([`crate::Reg::Out`], [`crate::Reg::OutCap`]), or the
     /// address alone when the operation fixes the size ([`crate::Reg::OutFixed`]).
     Out(&'a mut [u8]),
+}
+
+impl Arg<'_> {
+    /// The bytes of a buffer argument (none for an integer).
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Arg::Int(_) => &[],
+            Arg::In(b) => b,
+            Arg::Out(b) => b,
+        }
+    }
+}
+
+/// The four registers of a call of `op` with `args`: integers as they are, each buffer as the
+/// address `addr` gives it (called with the argument's index) followed by its length or
+/// capacity, unless [`Op::regs`] fixes the size. `None` when `args` do not match the layout
+/// (or a fixed-size output is too small).
+pub fn registers(
+    op: Op,
+    args: &[Arg<'_>],
+    mut addr: impl FnMut(usize, &Arg<'_>) -> u32,
+) -> Option<[u32; 4]> {
+    let layout = op.regs();
+    let mut r = [0u32; 4];
+    let mut i = 0;
+    for (n, arg) in args.iter().enumerate() {
+        let len = u32::try_from(arg.bytes().len()).ok()?;
+        match (arg, layout.get(i).copied()?) {
+            (Arg::Int(v), Reg::Int) => {
+                *r.get_mut(i)? = *v;
+                i += 1;
+            }
+            (Arg::In(_), Reg::In) | (Arg::Out(_), Reg::Out) => {
+                *r.get_mut(i)? = addr(n, arg);
+                *r.get_mut(i + 1)? = len;
+                i += 2;
+            }
+            (Arg::Out(b), Reg::OutFixed(size)) if b.len() >= size => {
+                *r.get_mut(i)? = addr(n, arg);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    Some(r)
 }
 
 fn ok(r: i32) -> Result<u32, GateError> {
@@ -219,5 +264,40 @@ pub trait SecureGate {
     /// Powers the (emulated) device off with `code` (returns only when refused).
     fn power_off(&mut self, code: u32) -> GateError {
         GateError(self.invoke(Op::PowerOff, &mut [Arg::Int(code)]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_follow_the_layout() {
+        let nonce = [1u8; 32];
+        let mut out = [0u8; 100];
+        let args = [Arg::In(&nonce), Arg::Out(&mut out)];
+        let r = registers(Op::AttestToken, &args, |n, _| 0x100 * (n as u32 + 1));
+        assert_eq!(r, Some([0x100, 32, 0x200, 100]));
+        let mut sig = [0u8; 64];
+        let args = [Arg::Int(7), Arg::In(&nonce), Arg::Out(&mut sig)];
+        let r = registers(Op::SignHash, &args, |n, _| n as u32);
+        assert_eq!(r, Some([7, 1, 32, 2]));
+    }
+
+    #[test]
+    fn a_mismatch_is_refused() {
+        let mut small = [0u8; 10];
+        let hash = [0u8; 32];
+        let args = [Arg::Int(7), Arg::In(&hash), Arg::Out(&mut small)];
+        assert_eq!(registers(Op::SignHash, &args, |_, _| 0), None);
+        assert_eq!(registers(Op::ItsSet, &[Arg::In(&hash)], |_, _| 0), None);
+        let five = [
+            Arg::Int(0),
+            Arg::Int(0),
+            Arg::Int(0),
+            Arg::Int(0),
+            Arg::Int(0),
+        ];
+        assert_eq!(registers(Op::FwuStart, &five, |_, _| 0), None);
     }
 }

@@ -37,7 +37,7 @@ mod records;
 
 pub use backend::{Access, Event, Fault, GateBackend, GateServices, NsMemory, UpdateBegun};
 pub use dispatch::dispatch;
-pub use gate::{Arg, GateError, SecureGate};
+pub use gate::{Arg, GateError, SecureGate, registers};
 pub use op::{
     CONSOLE_MAX, ENVELOPE_CAP, FWU_CHUNK, HASH_LEN, ITS_CHUNK, NONCE_LENS, NONCE_MAX, Op,
     PUBLIC_KEY_LEN, Reg, SIGNATURE_LEN, TOKEN_CAP, TRUST_ANCHOR_LEN, UPDATE_BLOCK_CAP,

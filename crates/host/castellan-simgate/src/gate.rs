@@ -13,7 +13,7 @@
 //! [`OwnedArg`] carries a call's arguments across threads (the agent's secure world runs on
 //! a thread of its own).
 
-use castellan_gate_api::{Arg, Op, Reg, SecureGate, psa};
+use castellan_gate_api::{Arg, Op, SecureGate, psa, registers};
 
 use crate::memory::{NS_RAM_BASE, SimNsMemory};
 
@@ -62,13 +62,6 @@ impl<S: GateCall> SecureGate for SimGate<'_, S> {
     }
 }
 
-/// An output laid out in non-secure memory, to copy back after the call.
-struct Placed {
-    arg: usize,
-    addr: u32,
-    len: usize,
-}
-
 /// Lays `args` out in `mem` as [`Op::regs`] says, runs the call, copies the outputs back.
 pub fn invoke<S: GateCall + ?Sized>(
     secure: &mut S,
@@ -76,56 +69,31 @@ pub fn invoke<S: GateCall + ?Sized>(
     op: Op,
     args: &mut [Arg<'_>],
 ) -> i32 {
-    let regs = op.regs();
-    let mut r = [0u32; 4];
-    let mut i = 0;
-    let mut at = NS_RAM_BASE;
+    // Outputs laid out in non-secure memory (argument index, address, length), to copy back.
     let mut outs = Vec::new();
-    for (n, arg) in args.iter().enumerate() {
-        let reg = regs.get(i).copied().unwrap_or(Reg::Unused);
-        let bytes: &[u8] = match arg {
-            Arg::Int(_) => &[],
-            Arg::In(b) => b,
-            Arg::Out(b) => b,
-        };
-        let Ok(len) = u32::try_from(bytes.len()) else {
-            return psa::ERROR_INVALID_ARGUMENT;
-        };
-        match (arg, reg) {
-            (Arg::Int(v), Reg::Int) => {
-                r[i] = *v;
-                i += 1;
-                continue;
-            }
-            (Arg::In(_), Reg::In) | (Arg::Out(_), Reg::Out) => {
-                r[i] = at;
-                r[i + 1] = len;
-                i += 2;
-            }
-            (Arg::Out(_), Reg::OutFixed(_)) => {
-                r[i] = at;
-                i += 1;
-            }
-            // The typed calls never mismatch a layout; a hand-made call may.
-            _ => return psa::ERROR_INVALID_ARGUMENT,
-        }
+    let mut at = NS_RAM_BASE;
+    let regs = registers(op, args, |n, arg| {
+        let bytes = arg.bytes();
+        let addr = at;
         // The caller's buffer as it is in its memory (a buffer too large for the simulated RAM
         // is passed with its length but not copied: the secure side refuses it by its caps or
         // by its range, as it would on the hardware).
-        if mem.put(at, bytes) && matches!(arg, Arg::Out(_)) {
-            outs.push(Placed {
-                arg: n,
-                addr: at,
-                len: bytes.len(),
-            });
+        if mem.put(addr, bytes) && matches!(arg, Arg::Out(_)) {
+            outs.push((n, addr, bytes.len()));
         }
+        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
         at = at.saturating_add(len.next_multiple_of(8));
-    }
-    let status = secure.gate_call(op, r, mem);
-    for p in outs {
-        if let Some(Arg::Out(b)) = args.get_mut(p.arg) {
-            if let Some(b) = b.get_mut(..p.len) {
-                mem.get(p.addr, b);
+        addr
+    });
+    // The typed calls never mismatch a layout; a hand-made call may.
+    let Some(regs) = regs else {
+        return psa::ERROR_INVALID_ARGUMENT;
+    };
+    let status = secure.gate_call(op, regs, mem);
+    for (n, addr, len) in outs {
+        if let Some(Arg::Out(b)) = args.get_mut(n) {
+            if let Some(b) = b.get_mut(..len) {
+                mem.get(addr, b);
             }
         }
     }
