@@ -59,15 +59,15 @@ impl GateBackend for State {
     }
 
     fn fwu_start(&mut self, size: u32) -> Result<(), i32> {
-        fwu::start(self, size).map(drop)
+        fwu::start(self, size)
     }
 
     fn fwu_write(&mut self, offset: u32, data: &[u8]) -> Result<(), i32> {
-        fwu::write(self, offset, data).map(drop)
+        fwu::write(self, offset, data)
     }
 
     fn fwu_install(&mut self, permanent: bool) -> Result<(), i32> {
-        fwu::install(self, permanent).map(drop)
+        fwu::install(self, permanent)
     }
 
     fn fwu_accept(&mut self) -> Result<(), i32> {
@@ -146,7 +146,7 @@ fn accept(s: &mut State) -> Result<(), i32> {
         .fwu_query(castellan_services::fwu::COMPONENT_APPLICATION)
         .is_ok_and(|i| i.state == castellan_services::FwuState::Trial);
     if !trial {
-        return fwu::accept(s).map(drop);
+        return fwu::accept(s);
     }
     s.svc.fwu_accept().map_err(|e| {
         refused("accept", &e);

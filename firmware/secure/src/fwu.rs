@@ -52,7 +52,7 @@ pub enum Fwu {
 }
 
 /// Starts a candidate of `size` bytes: erases the secondary slot.
-pub fn start(s: &mut State, size: u32) -> Result<i32, i32> {
+pub fn start(s: &mut State, size: u32) -> Result<(), i32> {
     if size == 0 || size > PART_SECONDARY.size - TRAILER_RESERVED {
         return Err(psa::ERROR_INVALID_ARGUMENT);
     }
@@ -61,11 +61,11 @@ pub fn start(s: &mut State, size: u32) -> Result<i32, i32> {
         .map_err(|_| psa::ERROR_STORAGE_FAILURE)?;
     s.fwu = Fwu::Writing { size };
     println!("[secure] fwu: receiving a candidate image of {size} bytes into the secondary slot");
-    Ok(psa::SUCCESS)
+    Ok(())
 }
 
 /// Writes `data` at `offset` of the candidate.
-pub fn write(s: &mut State, offset: u32, data: &[u8]) -> Result<i32, i32> {
+pub fn write(s: &mut State, offset: u32, data: &[u8]) -> Result<(), i32> {
     let Fwu::Writing { size } = s.fwu else {
         return Err(psa::ERROR_BAD_STATE);
     };
@@ -87,11 +87,11 @@ pub fn write(s: &mut State, offset: u32, data: &[u8]) -> Result<i32, i32> {
     PART_SECONDARY
         .write(s.flash(), offset, dst)
         .map_err(|_| psa::ERROR_STORAGE_FAILURE)?;
-    Ok(psa::SUCCESS)
+    Ok(())
 }
 
 /// Requests installation at the next boot.
-pub fn install(s: &mut State, permanent: bool) -> Result<i32, i32> {
+pub fn install(s: &mut State, permanent: bool) -> Result<(), i32> {
     let Fwu::Writing { size } = s.fwu else {
         return Err(psa::ERROR_BAD_STATE);
     };
@@ -106,18 +106,18 @@ pub fn install(s: &mut State, permanent: bool) -> Result<i32, i32> {
         layout.header.version,
         if permanent { "permanent" } else { "test" }
     );
-    Ok(psa::SUCCESS)
+    Ok(())
 }
 
 /// Accepts the running image.
-pub fn accept(s: &mut State) -> Result<i32, i32> {
+pub fn accept(s: &mut State) -> Result<(), i32> {
     if s.confirmed {
-        return Ok(psa::SUCCESS);
+        return Ok(());
     }
     confirm_image(s.flash(), &LAYOUT).map_err(|_| psa::ERROR_STORAGE_FAILURE)?;
     s.confirmed = true;
     println!(
         "[secure] fwu: running image accepted (image_ok set; the counter rises at the next boot)"
     );
-    Ok(psa::SUCCESS)
+    Ok(())
 }
