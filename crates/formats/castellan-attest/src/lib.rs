@@ -121,6 +121,8 @@ mod claims;
 #[cfg(feature = "std")]
 mod decode;
 #[cfg(feature = "std")]
+mod hex_serde;
+#[cfg(feature = "std")]
 mod verify;
 
 pub use encode::{
