@@ -38,12 +38,16 @@ pub type SimServices = SecureServices<SimFlash, OtpCounterMap<SimOtp>, SimRng>;
 /// The secure side of the device's gate.
 type Secure = SimSecure<SimFlash, OtpCounterMap<SimOtp>, SimRng>;
 
+/// A gate call's answer: its status, its outputs and, when it was refused, why (read with
+/// `LastRefusal` right after it, before any other call).
+type Answer = (i32, Vec<OwnedArg>, Option<gate::Refusal>);
+
 /// A look at the services from outside the gate (a debug probe on the secure world).
 type Probe = Box<dyn FnOnce(&mut SimServices) + Send>;
 
 enum Msg {
-    /// A gate call: the operation, its arguments, where to send the status and outputs.
-    Gate(Op, Vec<OwnedArg>, mpsc::Sender<(i32, Vec<OwnedArg>)>),
+    /// A gate call: the operation, its arguments, where to send the answer.
+    Gate(Op, Vec<OwnedArg>, mpsc::Sender<Answer>),
     Probe(Probe),
     Stop(mpsc::Sender<Result<(), AgentError>>),
 }
@@ -117,6 +121,26 @@ impl std::fmt::Debug for SecureWorld {
     }
 }
 
+/// Why the secure side refused the call that returned `e` (`record`: its refusal record).
+fn refused(e: GateError, record: Option<&gate::Refusal>) -> Refused {
+    match record {
+        Some(r) if r.status == e.status() => Refused {
+            status: r.status,
+            text: r.text().to_string(),
+            reason: r.reason().to_string(),
+            not_newer: (r.kind == refusal_kind::UPDATE_NOT_NEWER)
+                .then_some((r.values[0], r.values[1])),
+        },
+        // Refused by the gate's own checks (a length, a range): only the status.
+        _ => Refused {
+            status: e.status(),
+            text: e.name().to_string(),
+            reason: e.name().to_string(),
+            not_newer: None,
+        },
+    }
+}
+
 /// A service error as an [`AgentError`], with its PSA status.
 pub fn service_err(e: ServiceError) -> AgentError {
     AgentError::Service(format!("{e} (PSA status {})", e.psa_status()))
@@ -127,6 +151,8 @@ pub fn service_err(e: ServiceError) -> AgentError {
 pub struct WorldGate<'a> {
     world: &'a SecureWorld,
     gone: bool,
+    /// Why the last refused call was refused.
+    refusal: Option<gate::Refusal>,
 }
 
 impl SecureGate for WorldGate<'_> {
@@ -138,8 +164,11 @@ impl SecureGate for WorldGate<'_> {
             return psa::ERROR_GENERIC_ERROR;
         }
         match rx.recv() {
-            Ok((status, owned)) => {
+            Ok((status, owned, refusal)) => {
                 OwnedArg::copy_back(&owned, args);
+                if refusal.is_some() {
+                    self.refusal = refusal;
+                }
                 status
             }
             Err(_) => {
@@ -194,6 +223,7 @@ impl SecureWorld {
         WorldGate {
             world: self,
             gone: false,
+            refusal: None,
         }
     }
 
@@ -208,10 +238,7 @@ impl SecureWorld {
         if g.gone {
             return Err(AgentError::SecureWorldGone);
         }
-        match r {
-            Ok(v) => Ok(Ok(v)),
-            Err(e) => self.refused(e).map(Err),
-        }
+        Ok(r.map_err(|e| refused(e, g.refusal.as_ref())))
     }
 
     /// Runs `f` over the gate; a refused call is an [`AgentError::Service`] with the secure
@@ -221,31 +248,6 @@ impl SecureWorld {
         f: impl FnOnce(&mut WorldGate<'_>) -> Result<T, GateError>,
     ) -> Result<T, AgentError> {
         self.refusing(f)?.map_err(|r| r.to_error())
-    }
-
-    /// Why the secure side refused the call that returned `e`.
-    fn refused(&self, e: GateError) -> Result<Refused, AgentError> {
-        let mut g = self.gate();
-        let record = g.last_refusal();
-        if g.gone {
-            return Err(AgentError::SecureWorldGone);
-        }
-        Ok(match record {
-            Ok(r) if r.status == e.status() => Refused {
-                status: r.status,
-                text: r.text().to_string(),
-                reason: r.reason().to_string(),
-                not_newer: (r.kind == refusal_kind::UPDATE_NOT_NEWER)
-                    .then_some((r.values[0], r.values[1])),
-            },
-            // Refused by the gate's own checks (a length, a range): only the status.
-            _ => Refused {
-                status: e.status(),
-                text: e.name().to_string(),
-                reason: e.name().to_string(),
-                not_newer: None,
-            },
-        })
     }
 
     /// An attestation token over `nonce` (PSA initial attestation).
@@ -357,7 +359,8 @@ fn serve(dir: &Path, ready: &mpsc::Sender<Result<BootInfo, AgentError>>, rx: &mp
                 let mut args = OwnedArg::as_args(&mut owned);
                 let status = castellan_simgate::invoke(&mut secure, &mut mem, op, &mut args);
                 drop(args);
-                let _ = reply.send((status, owned));
+                let refusal = (status < 0).then(|| last_refusal(&mut secure, &mut mem));
+                let _ = reply.send((status, owned, refusal.flatten()));
             }
             Msg::Probe(probe) => probe(secure.services_mut()),
             Msg::Stop(reply) => {
@@ -369,6 +372,13 @@ fn serve(dir: &Path, ready: &mpsc::Sender<Result<BootInfo, AgentError>>, rx: &mp
         let _ = save(&mut dev, secure.services());
     }
     let _ = save(&mut dev, secure.services());
+}
+
+/// The refusal record of the call just made (through the gate: `LastRefusal`).
+fn last_refusal(secure: &mut Secure, mem: &mut SimNsMemory) -> Option<gate::Refusal> {
+    let mut b = [0u8; gate::REFUSAL_SIZE];
+    let status = castellan_simgate::invoke(secure, mem, Op::LastRefusal, &mut [Arg::Out(&mut b)]);
+    (status >= 0).then(|| gate::Refusal::decode(&b))
 }
 
 fn start_services(dir: &Path) -> Result<(SimDevice, Secure, BootInfo), AgentError> {
