@@ -151,7 +151,7 @@ pub fn service_err(e: ServiceError) -> AgentError {
 pub struct WorldGate<'a> {
     world: &'a SecureWorld,
     gone: bool,
-    /// Why the last refused call was refused.
+    /// Why the last call was refused (when it was, by a service).
     refusal: Option<gate::Refusal>,
 }
 
@@ -166,9 +166,7 @@ impl SecureGate for WorldGate<'_> {
         match rx.recv() {
             Ok((status, owned, refusal)) => {
                 OwnedArg::copy_back(&owned, args);
-                if refusal.is_some() {
-                    self.refusal = refusal;
-                }
+                self.refusal = refusal;
                 status
             }
             Err(_) => {
