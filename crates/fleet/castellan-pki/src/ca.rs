@@ -23,12 +23,10 @@ use rcgen::{
 use sha2::{Digest as _, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use crate::parse::{
-    ParsedCertificate, der_to_pem, parse_certificate, verify_csr, verify_signed_by,
-};
 use crate::pkcs11::Pkcs11Token;
 use crate::revocation::RevokedCert;
-use crate::signer::{RcgenSigner, SubjectKey, write_file_mode};
+use crate::signer::{SubjectKey, rcgen_signer, write_file_mode};
+use crate::x509::{ParsedCertificate, der_to_pem, parse_certificate, verify_csr, verify_signed_by};
 use crate::{CaKind, CaSigner, FileKey, PkiError};
 
 /// Where the CA private keys live.
@@ -288,7 +286,7 @@ impl Pki {
         check_name("device id", device_id)?;
         let public_key = match key {
             LdevidKey::Csr(der) => verify_csr(der)?.public_key,
-            LdevidKey::PublicKey(bytes) => crate::parse::parse_public_key(bytes)?,
+            LdevidKey::PublicKey(bytes) => crate::x509::parse_public_key(bytes)?,
         };
         let dn = self.dn(device_id, OU_DEVICE);
         let not_after = days_from_now(self.config.ldevid_validity_days);
@@ -393,7 +391,7 @@ impl Pki {
             key_identifier_method: self.ca(ca).params.key_identifier_method.clone(),
         };
         let ca = self.ca(ca);
-        let adapter = RcgenSigner::new(ca.signer.as_ref());
+        let adapter = rcgen_signer(ca.signer.as_ref());
         let issuer = rcgen::Issuer::from_params(&ca.params, &adapter);
         let crl = params.signed_by(&issuer).map_err(|e| adapter.error(e))?;
         let der = crl.der().to_vec();
@@ -486,7 +484,7 @@ fn sign_certificate(
     params: &CertificateParams,
     public_key: [u8; 65],
 ) -> Result<IssuedCertificate, PkiError> {
-    let adapter = RcgenSigner::new(ca.signer.as_ref());
+    let adapter = rcgen_signer(ca.signer.as_ref());
     let issuer = rcgen::Issuer::from_params(&ca.params, &adapter);
     let cert = params
         .signed_by(&SubjectKey(public_key), &issuer)
@@ -540,7 +538,7 @@ fn open_ca(
         let pem =
             std::fs::read_to_string(&cert_path).map_err(PkiError::io("CA certificate file"))?;
         let cert =
-            crate::parse::parse_certificate_pem(&pem).map_err(|_| PkiError::BadCaCertificate {
+            crate::x509::parse_certificate_pem(&pem).map_err(|_| PkiError::BadCaCertificate {
                 ca: kind,
                 reason: "not a PEM X.509 certificate",
             })?;
@@ -596,7 +594,7 @@ fn open_ca(
     ];
     params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(&public_key));
     params.use_authority_key_identifier_extension = root.is_some();
-    let adapter = RcgenSigner::new(signer.as_ref());
+    let adapter = rcgen_signer(signer.as_ref());
     let der = match root {
         None => params
             .self_signed(&adapter)
@@ -677,7 +675,7 @@ fn params_from_cert(cert: &ParsedCertificate, kind: CaKind) -> Result<Certificat
 fn check_issuer_name_reproduced(ca: &Ca) -> Result<(), PkiError> {
     let throwaway = FileKey::generate();
     let pk = CaSigner::public_key(&throwaway);
-    let adapter = RcgenSigner::new(&throwaway);
+    let adapter = rcgen_signer(&throwaway);
     let issuer = rcgen::Issuer::from_params(&ca.params, &adapter);
     let mut params = CertificateParams::default();
     params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(&pk));
