@@ -106,16 +106,11 @@ impl ParsedCertificate {
 /// are errors; nothing here panics.
 pub fn parse_certificate(der: &[u8]) -> Result<ParsedCertificate, X509Error> {
     const WHAT: &str = "certificate";
-    if der.len() > MAX_DER_LEN {
-        return Err(X509Error::Malformed {
-            what: WHAT,
-            reason: "larger than 16 KiB",
-        });
-    }
-    let (_, outer_alg, outer_sig) = signed_envelope(der).ok_or(X509Error::Malformed {
-        what: WHAT,
-        reason: "not a DER SEQUENCE of signed part, algorithm and signature",
-    })?;
+    let (outer_alg, outer_sig) = checked_envelope(
+        der,
+        WHAT,
+        "not a DER SEQUENCE of signed part, algorithm and signature",
+    )?;
     let (rest, cert) = X509Certificate::from_der(der).map_err(|_| X509Error::Malformed {
         what: WHAT,
         reason: "not a DER X.509 certificate",
@@ -245,16 +240,11 @@ pub struct CsrInfo {
 /// private key). Only ECDSA P-256 with SHA-256 is accepted.
 pub fn verify_csr(der: &[u8]) -> Result<CsrInfo, X509Error> {
     const WHAT: &str = "CSR";
-    if der.len() > MAX_DER_LEN {
-        return Err(X509Error::Malformed {
-            what: WHAT,
-            reason: "larger than 16 KiB",
-        });
-    }
-    let (_, outer_alg, outer_sig) = signed_envelope(der).ok_or(X509Error::Malformed {
-        what: WHAT,
-        reason: "not a DER SEQUENCE of request info, algorithm and signature",
-    })?;
+    let (outer_alg, outer_sig) = checked_envelope(
+        der,
+        WHAT,
+        "not a DER SEQUENCE of request info, algorithm and signature",
+    )?;
     let (rest, csr) =
         X509CertificationRequest::from_der(der).map_err(|_| X509Error::Malformed {
             what: WHAT,
@@ -284,6 +274,27 @@ pub fn verify_csr(der: &[u8]) -> Result<CsrInfo, X509Error> {
         requested_common_name: first_attr(&info.subject, &OID_X509_COMMON_NAME),
         requested_serial_number: first_attr(&info.subject, &OID_X509_SERIALNUMBER),
     })
+}
+
+/// What every signed structure passes first: the size limit, then the strict outer envelope
+/// (`not_envelope` says what was expected). Returns the algorithm and the signature BIT STRING
+/// content.
+fn checked_envelope<'a>(
+    der: &'a [u8],
+    what: &'static str,
+    not_envelope: &'static str,
+) -> Result<(&'a [u8], &'a [u8]), X509Error> {
+    if der.len() > MAX_DER_LEN {
+        return Err(X509Error::Malformed {
+            what,
+            reason: "larger than 16 KiB",
+        });
+    }
+    let (_, alg, sig) = signed_envelope(der).ok_or(X509Error::Malformed {
+        what,
+        reason: not_envelope,
+    })?;
+    Ok((alg, sig))
 }
 
 fn first_attr(name: &X509Name<'_>, oid: &x509_parser::der_parser::Oid<'_>) -> Option<String> {

@@ -4,7 +4,7 @@
 
 use castellan_x509::signing::{RawSigner, RcgenSigner};
 use castellan_x509::{
-    MAX_DER_LEN, X509Error, build_csr, parse_certificate, parse_certificate_pem, parse_public_key,
+    X509Error, build_csr, parse_certificate, parse_certificate_pem, parse_public_key,
     sec1_uncompressed, verify_csr, verify_signed_by,
 };
 use p256::ecdsa::signature::Signer as _;
@@ -105,7 +105,7 @@ fn a_certificate_parses_verifies_and_survives_pem() {
 }
 
 #[test]
-fn every_truncation_flip_and_trailing_byte_of_a_certificate_is_refused() {
+fn every_truncation_and_flip_of_a_certificate_is_refused() {
     let key = TestKey::new(9);
     let der = self_signed(&key);
     for len in 0..der.len() {
@@ -126,21 +126,6 @@ fn every_truncation_flip_and_trailing_byte_of_a_certificate_is_refused() {
             assert!(verify_signed_by(&cert, &issuer).is_err(), "flip at {i}");
         }
     }
-    let mut d = der.clone();
-    d.push(0);
-    assert_eq!(
-        parse_certificate(&d).unwrap_err(),
-        X509Error::Malformed {
-            what: "certificate",
-            reason: "trailing bytes after the certificate"
-        }
-    );
-    let big = vec![0x30u8; MAX_DER_LEN + 1];
-    assert!(matches!(
-        parse_certificate(&big),
-        Err(X509Error::Malformed { .. })
-    ));
-    assert!(matches!(verify_csr(&big), Err(X509Error::Malformed { .. })));
 }
 
 #[test]
