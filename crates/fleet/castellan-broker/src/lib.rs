@@ -1,7 +1,7 @@
 //! Castellan's embedded MQTT broker: [rmqtt](https://crates.io/crates/rmqtt) 0.24.0 behind a single
 //! mutual-TLS listener, with the device identity taken from the client certificate and per-device
 //! least-privilege topics. The fleet server (`castellan serve`) starts it and talks to it through a
-//! [`BrokerHandle`]. The connect benchmark against Mosquitto is `castellan-bench`; the test MQTT
+//! [`BrokerHandle`]. The connect benchmark against Mosquitto is `castellan-connect-bench`; the test MQTT
 //! client and throwaway PKI are in `castellan-testkit`.
 //!
 //! ```text

@@ -125,7 +125,7 @@ impl BrokerProcess {
             let _ = child.wait();
             return Err(BenchError::Bench(format!(
                 "the broker child did not report its port (got {line:?}); does the binary call \
-                 castellan_bench::run_child_if_requested() at the start of main?"
+                 castellan_connect_bench::run_child_if_requested() at the start of main?"
             )));
         };
         Ok(Self {
