@@ -47,6 +47,9 @@ pub enum AgentError {
     NotProvisioned(String),
     /// A caller-supplied value is invalid (serial, address, option).
     InvalidInput(String),
+    /// The link to a device that runs elsewhere (the QEMU device behind its bridge) failed;
+    /// the cause is that link's own error.
+    DeviceLink(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl fmt::Display for AgentError {
@@ -68,6 +71,7 @@ impl fmt::Display for AgentError {
             AgentError::Protocol(m) => write!(f, "protocol: {m}"),
             AgentError::NotProvisioned(m) => write!(f, "not provisioned: {m}"),
             AgentError::InvalidInput(m) => write!(f, "invalid input: {m}"),
+            AgentError::DeviceLink(e) => write!(f, "device: {e}"),
         }
     }
 }
@@ -76,6 +80,7 @@ impl std::error::Error for AgentError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             AgentError::Io { source, .. } => Some(source),
+            AgentError::DeviceLink(e) => Some(e.as_ref()),
             _ => None,
         }
     }

@@ -27,8 +27,26 @@ use crate::identity::{
 use crate::mqtt::{ConnectOptions, Endpoint, Message, MqttConnection};
 use crate::secure::SecureWorld;
 
-/// Onboards the device: returns once the LDevID is stored, or the server's refusal as
-/// [`AgentError::OnboardingRefused`].
+/// What onboarding asks of a device, whatever runs it (the simulated agent, the QEMU device's
+/// bridge): the key of its IDevID for the TLS handshake, an attestation token over the server's
+/// nonce made by its secure partition, and a new operational key whose CSR asks for the LDevID.
+pub trait OnboardingDevice: Sync {
+    /// The IDevID's key for the TLS client handshake.
+    fn identity_key(&self) -> Result<Arc<dyn DeviceKey>, AgentError>;
+    /// An attestation token over `nonce`, made by the device's secure partition.
+    fn attest<'a>(&'a self, nonce: &'a [u8]) -> AttestFuture<'a>;
+    /// A new operational key (replacing any earlier one), for the CSR.
+    fn new_operational_key(&self) -> Result<Arc<dyn DeviceKey>, AgentError>;
+    /// Where the keys live, for the log ("crypto service", "PEM file").
+    fn key_place(&self) -> &'static str;
+}
+
+/// The answer of [`OnboardingDevice::attest`] (a QEMU run for the QEMU device).
+pub type AttestFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, AgentError>> + Send + 'a>>;
+
+/// Onboards the simulated device: returns once the LDevID is stored, or the server's refusal
+/// as [`AgentError::OnboardingRefused`].
 pub async fn onboard(
     endpoint: &Endpoint,
     files: &IdentityFiles,
@@ -37,16 +55,36 @@ pub async fn onboard(
     timeout: Duration,
     log: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(), AgentError> {
-    let id = &record.serial;
-    let identity = open_key(record, files, Some(world), false)?;
+    let device = SimulatedDevice {
+        files,
+        record,
+        world,
+    };
+    onboard_device(endpoint, files, &record.serial, &device, timeout, log).await
+}
+
+/// The fleet protocol's onboarding exchange for device `id`, whose identity files are `files`:
+/// the one implementation every device runs.
+pub async fn onboard_device<D: OnboardingDevice>(
+    endpoint: &Endpoint,
+    files: &IdentityFiles,
+    id: &str,
+    device: &D,
+    timeout: Duration,
+    log: &(dyn Fn(&str) + Send + Sync),
+) -> Result<(), AgentError> {
     let chain = format!(
         "{}\n{}",
         read_text(&files.idevid())?,
         read_text(&files.chain())?
     );
-    let tls = crate::tls::client_config(&read_text(&files.mqtt_ca())?, &chain, identity)?;
+    let tls = crate::tls::client_config(
+        &read_text(&files.mqtt_ca())?,
+        &chain,
+        device.identity_key()?,
+    )?;
     let opts = ConnectOptions {
-        client_id: id.clone(),
+        client_id: id.to_owned(),
         keep_alive_secs: 30,
         will: None,
         connect_timeout: Duration::from_secs(10),
@@ -54,7 +92,7 @@ pub async fn onboard(
     let mut conn = MqttConnection::connect(endpoint, tls, &opts).await?;
     log(&format!(
         "onboarding: connected to {endpoint} with the IDevID (TLS client key in the {})",
-        key_place(record)
+        device.key_place()
     ));
     let challenge_topic = topics::challenge(id);
     let result_topic = topics::result(id);
@@ -76,8 +114,8 @@ pub async fn onboard(
     let nonce = Challenge::parse(&payload)
         .and_then(|c| c.nonce_bytes())
         .map_err(|e| AgentError::Protocol(e.to_string()))?;
-    let token = world.attest_token(&nonce)?;
-    let operational = new_operational_key(record, files, world)?;
+    let token = device.attest(&nonce).await?;
+    let operational = device.new_operational_key()?;
     let csr = build_csr(operational.as_ref(), id)?;
     let evidence = Evidence {
         token: hex::encode(&token),
@@ -89,7 +127,7 @@ pub async fn onboard(
         "onboarding: evidence sent (attestation token {} bytes over the nonce, CSR of a new \
          operational key generated in the {})",
         token.len(),
-        key_place(record)
+        device.key_place()
     ));
     let (_, payload) = wait_for(&mut conn, &[result_topic.as_str()], deadline).await?;
     conn.disconnect().await;
@@ -112,6 +150,32 @@ pub async fn onboard(
     write(&files.ldevid(), ldevid.as_bytes())?;
     log("onboarding: accepted; LDevID stored");
     Ok(())
+}
+
+/// The simulated device: keys in its crypto service (or PEM files), tokens from its secure
+/// world, both through its call gate.
+struct SimulatedDevice<'a> {
+    files: &'a IdentityFiles,
+    record: &'a DeviceRecord,
+    world: &'a SecureWorld,
+}
+
+impl OnboardingDevice for SimulatedDevice<'_> {
+    fn identity_key(&self) -> Result<Arc<dyn DeviceKey>, AgentError> {
+        open_key(self.record, self.files, Some(self.world), false)
+    }
+
+    fn attest<'a>(&'a self, nonce: &'a [u8]) -> AttestFuture<'a> {
+        Box::pin(async move { self.world.attest_token(nonce) })
+    }
+
+    fn new_operational_key(&self) -> Result<Arc<dyn DeviceKey>, AgentError> {
+        new_operational_key(self.record, self.files, self.world)
+    }
+
+    fn key_place(&self) -> &'static str {
+        key_place(self.record)
+    }
 }
 
 fn key_place(record: &DeviceRecord) -> &'static str {
@@ -139,21 +203,24 @@ fn new_operational_key(
             world,
             KEY_ID_OPERATIONAL,
         )?)),
-        KeyStorage::PemFile { .. } => {
-            let path = files.operational_key_pem();
-            if path.exists() {
-                std::fs::remove_file(&path).map_err(|source| AgentError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-            }
-            Ok(Arc::new(PemKey::load_or_generate(&path)?))
-        }
+        KeyStorage::PemFile { .. } => Ok(Arc::new(fresh_operational_pem_key(files)?)),
     }
 }
 
-/// Waits for a message on one of `topics` (others are ignored).
-async fn wait_for(
+/// A new operational key in a PEM file (the earlier one, if any, is removed first).
+pub fn fresh_operational_pem_key(files: &IdentityFiles) -> Result<PemKey, AgentError> {
+    let path = files.operational_key_pem();
+    if path.exists() {
+        std::fs::remove_file(&path).map_err(|source| AgentError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    PemKey::load_or_generate(&path)
+}
+
+/// Waits for a message on one of `topics` (others are ignored) until `deadline`.
+pub async fn wait_for(
     conn: &mut MqttConnection,
     topics: &[&str],
     deadline: Instant,
