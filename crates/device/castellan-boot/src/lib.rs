@@ -17,6 +17,11 @@
 //! boots). The application side uses [`confirm_image`] and [`request_upgrade`] (MCUboot's
 //! `boot_set_confirmed` / `boot_set_pending`); provisioning uses the functions of the OTP map.
 //!
+//! What the running image and its secure partition share with this crate (the slot layout, the
+//! slot trailer, measurements, the boot report and the error type) lives in `castellan-slots`,
+//! as MCUboot keeps `bootutil_public` apart from the loader, and is re-exported here: the secure
+//! partition links that crate without the swap engine.
+//!
 //! # Flash layout
 //!
 //! ```text
