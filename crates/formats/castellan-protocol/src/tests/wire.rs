@@ -89,6 +89,7 @@ fn onboarding_messages_are_written_as_on_the_wire() {
                 subscribe: vec!["dev/x/down/update/#".into()],
             }),
             reason: None,
+            code: None,
         },
         r#"{"accepted":true,"ldevid_pem":"L","chain_pem":"C","policy":{"publish":["dev/x/telemetry"],"subscribe":["dev/x/down/update/#"]}}"#,
     );
@@ -99,8 +100,20 @@ fn onboarding_messages_are_written_as_on_the_wire() {
             chain_pem: None,
             policy: None,
             reason: Some("token nonce mismatch".into()),
+            code: None,
         },
         r#"{"accepted":false,"reason":"token nonce mismatch"}"#,
+    );
+    golden(
+        &p::OnboardResult {
+            accepted: false,
+            ldevid_pem: None,
+            chain_pem: None,
+            policy: None,
+            reason: Some("nonce refused".into()),
+            code: Some("attestation.nonce_mismatch".into()),
+        },
+        r#"{"accepted":false,"reason":"nonce refused","code":"attestation.nonce_mismatch"}"#,
     );
 }
 
@@ -277,6 +290,7 @@ fn device_update_messages_are_written_as_on_the_wire() {
         campaign_id: "cmp-1".into(),
         updated: true,
         reason: None,
+        code: None,
     };
     golden(&result, r#"{"campaign_id":"cmp-1","updated":true}"#);
     result.updated = false;
@@ -284,6 +298,11 @@ fn device_update_messages_are_written_as_on_the_wire() {
     golden(
         &result,
         r#"{"campaign_id":"cmp-1","updated":false,"reason":"the measurement is not the release's"}"#,
+    );
+    result.code = Some("attestation.not_the_release".into());
+    golden(
+        &result,
+        r#"{"campaign_id":"cmp-1","updated":false,"reason":"the measurement is not the release's","code":"attestation.not_the_release"}"#,
     );
     golden(
         &p::Cancel {
