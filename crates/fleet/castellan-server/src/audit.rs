@@ -100,6 +100,12 @@ impl Auditor {
     }
 }
 
+/// An audit reason with the refusal's stable machine code in front: `[code] reason`, so that a
+/// reader of the log (or a tool) finds the kind of refusal without parsing the human text.
+pub(crate) fn with_code(code: &str, reason: &str) -> String {
+    format!("[{code}] {reason}")
+}
+
 impl castellan_broker::AuditSink for Auditor {
     fn record(&self, actor: &str, action: &str, target: &str, allowed: bool, reason: &str) {
         let _ = self.tx.send(Msg::Record {

@@ -9,7 +9,9 @@
 //!  operator ─HTTPS─▶ api (axum): guard(role per route) ─▶ handlers ─▶ Store ◀─┐                │
 //!                 │                                          │  revoke: RevocationSet + kick  │
 //!  device ──mTLS──▶ broker (rmqtt) ─▶ authz (registry, revocation) ─▶ TopicPolicy            │
-//!   IDevID/LDevID │        └─ DeviceMessage ─▶ onboarding: nonce, appraisal, LDevID ─▶ Pki    │
+//!   IDevID/LDevID │        └─ DeviceMessage ─▶ router (Topic) ─▶ onboarding: appraisal, LDevID │
+//!                 │                                     ├─▶ telemetry, status ─▶ Store           │
+//!                 │                                     └─▶ campaign engine (CampaignError)      │
 //!                 │  every decision ─▶ Auditor ─▶ hash-chained audit log (+ anchor file)      │
 //!                 └───────────────────────────────────────────────────────────────────────────┘
 //! ```
@@ -36,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+mod appraisal;
 mod audit;
 mod authz;
 mod campaign;
@@ -43,17 +46,24 @@ pub mod config;
 mod core;
 mod error;
 mod https;
+mod names;
 mod onboarding;
 pub mod protocol;
 mod release_check;
+mod router;
 mod server;
+mod telemetry;
 
 pub use api::{ApiError, ROUTES, RoutePolicy};
+pub use appraisal::Refusal as AttestationRefusal;
 pub use audit::Auditor;
-pub use campaign::{ACTION_CAMPAIGN, ACTION_DEVICE, ACTION_DOWNLOAD, ACTION_FETCH, ACTION_REPORT};
+pub use campaign::{
+    ACTION_CAMPAIGN, ACTION_DEVICE, ACTION_DOWNLOAD, ACTION_FETCH, ACTION_REPORT, CampaignError,
+    SpecError,
+};
 pub use config::{
     DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, ServerConfig, StatePaths,
 };
 pub use error::ServerError;
-pub use onboarding::ACTION_ONBOARD;
+pub use onboarding::{ACTION_ONBOARD, OnboardRefusal};
 pub use server::{Server, ServerHandle};

@@ -1,5 +1,5 @@
 //! Starting and stopping the whole service: state directory, PKI, store, service certificate,
-//! broker, onboarding service, campaign engine, HTTPS API, first admin token.
+//! broker, inbound router (onboarding, telemetry), campaign engine, HTTPS API, first admin token.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,7 +15,7 @@ use crate::audit::Auditor;
 use crate::authz::StoreAuthorizer;
 use crate::config::{ServerConfig, StatePaths};
 use crate::core::Core;
-use crate::{ServerError, api, campaign, https, onboarding};
+use crate::{ServerError, api, campaign, https, router};
 
 /// The fleet service.
 #[derive(Debug)]
@@ -130,7 +130,7 @@ impl Server {
                 api::router(core.clone()),
                 stop_rx.clone(),
             )),
-            tokio::spawn(onboarding::run(core.clone(), events, update_tx)),
+            tokio::spawn(router::run(core.clone(), events, update_tx)),
             tokio::spawn(campaign::run_messages(core.clone(), update_rx)),
             tokio::spawn(campaign::run(core.clone(), stop_rx.clone())),
             tokio::spawn(refresh_revocations(core.clone(), stop_rx)),

@@ -82,6 +82,32 @@ impl From<castellan_store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::CampaignError> for ApiError {
+    fn from(e: crate::CampaignError) -> Self {
+        use crate::CampaignError as C;
+        match e {
+            C::Store(e) => e.into(),
+            C::Spec(_) | C::InvalidName { .. } => ApiError::BadRequest(e.to_string()),
+            C::NotFound { .. } | C::UnknownAction { .. } => ApiError::NotFound(e.to_string()),
+            C::WrongState { .. } | C::AlreadyActive { .. } => ApiError::Conflict(e.to_string()),
+            C::NoRelease { .. }
+            | C::WrongClass { .. }
+            | C::Expired { .. }
+            | C::NoEligibleDevice { .. }
+            | C::RollbackClass { .. }
+            | C::RollbackNotNewer { .. }
+            | C::NothingToRollBackTo { .. }
+            | C::RollbackImage { .. }
+            | C::NothingUpdated { .. } => ApiError::Unprocessable(e.to_string()),
+            C::StoredSpec { .. }
+            | C::WriteSpec(_)
+            | C::ReleaseMissing { .. }
+            | C::Vanished
+            | C::Random => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 /// Parse a JSON request body, answering 400 with serde's message.
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
