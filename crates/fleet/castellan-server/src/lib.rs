@@ -59,11 +59,12 @@ pub use appraisal::Refusal as AttestationRefusal;
 pub use audit::Auditor;
 pub use campaign::{
     ACTION_CAMPAIGN, ACTION_DEVICE, ACTION_DOWNLOAD, ACTION_FETCH, ACTION_REPORT, CampaignError,
-    SpecError,
+    ReportRefusal, SpecError,
 };
 pub use config::{
     DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, ServerConfig, StatePaths,
 };
 pub use error::ServerError;
 pub use onboarding::{ACTION_ONBOARD, OnboardRefusal};
+pub use release_check::ReleaseRefusal;
 pub use server::{Server, ServerHandle};

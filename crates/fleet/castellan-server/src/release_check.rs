@@ -116,6 +116,30 @@ pub enum ReleaseRefusal {
     Image(castellan_release::ReleaseError),
 }
 
+impl ReleaseRefusal {
+    /// The stable machine code of the refusal (API answer, audit log).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReleaseRefusal::Anchor => "release.anchor_unusable",
+            ReleaseRefusal::NotAuthenticated(_) => "release.not_authenticated",
+            ReleaseRefusal::BadExpiry(_) => "release.bad_expiry",
+            ReleaseRefusal::Expired { .. } => "release.expired",
+            ReleaseRefusal::Components => "release.components",
+            ReleaseRefusal::Vendor { .. } => "release.wrong_vendor",
+            ReleaseRefusal::Class { .. } => "release.wrong_class",
+            ReleaseRefusal::OneDevice => "release.for_one_device",
+            ReleaseRefusal::Digest { .. } => "release.digest_mismatch",
+            ReleaseRefusal::Size { .. } => "release.size_mismatch",
+            ReleaseRefusal::Apply(_) => "release.not_applicable",
+            ReleaseRefusal::NoVendorCheck => "release.no_vendor_check",
+            ReleaseRefusal::NoClassCheck => "release.no_class_check",
+            ReleaseRefusal::NotInstalled { .. } => "release.not_installed",
+            ReleaseRefusal::NoImageMatch => "release.no_image_match",
+            ReleaseRefusal::Image(_) => "release.image_unverified",
+        }
+    }
+}
+
 /// What the checks established about a release.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CheckedRelease {

@@ -14,15 +14,88 @@
 //! removes its directory when the process exits.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use crate::{Backend, Store, StoreOptions};
 
 /// The system user PostgreSQL runs as when the tests run as root.
 pub const PG_USER: &str = "castellan-pg";
 const SOCKET_PORT: u16 = 5432;
+
+/// Why the test PostgreSQL server could not be installed, started, stopped or used.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgError {
+    /// PostgreSQL is not installed and installing it (as root) did not work.
+    #[error("PostgreSQL is missing and `apt-get install -y postgresql` did not install it")]
+    InstallFailed,
+    /// PostgreSQL is not installed and the tests do not run as root.
+    #[error(
+        "PostgreSQL is missing: install it with `sudo apt-get install -y postgresql` (the tests \
+         need /usr/lib/postgresql/*/bin/initdb)"
+    )]
+    Missing,
+    /// A tool could not be run at all.
+    #[error("{what}: cannot run: {source}")]
+    Spawn {
+        /// The tool (`initdb`, `pg_ctl start`, …).
+        what: &'static str,
+        /// The operating system's error.
+        source: Arc<std::io::Error>,
+    },
+    /// A tool ran and failed.
+    #[error("{what} failed ({status}): {output}")]
+    Failed {
+        /// The tool.
+        what: &'static str,
+        /// Its exit status.
+        status: ExitStatus,
+        /// What it printed.
+        output: String,
+    },
+    /// The server did not start; its log says why.
+    #[error("{cause}\nserver log:\n{log}")]
+    Start {
+        /// What `pg_ctl start` said.
+        cause: Box<PgError>,
+        /// The server's log.
+        log: String,
+    },
+    /// A file or directory of the server could not be made.
+    #[error("{what}: {source}")]
+    Io {
+        /// Which (`temporary directory`, `socket dir`, `watchdog`).
+        what: &'static str,
+        /// The operating system's error.
+        source: Arc<std::io::Error>,
+    },
+    /// The server refused a connection or a statement.
+    #[error("{what}: {source}")]
+    Sql {
+        /// What was being done.
+        what: &'static str,
+        /// PostgreSQL's error.
+        source: Arc<tokio_postgres::Error>,
+    },
+}
+
+impl PgError {
+    fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> PgError {
+        move |e| PgError::Io {
+            what,
+            source: Arc::new(e),
+        }
+    }
+
+    fn sql(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> PgError {
+        move |e| PgError::Sql {
+            what,
+            source: Arc::new(e),
+        }
+    }
+}
 
 /// A PostgreSQL server in a temporary directory.
 #[derive(Debug)]
@@ -56,10 +129,11 @@ fn find_bin() -> Option<PathBuf> {
     versions.pop().map(|(_, b)| b)
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("{what}: cannot run: {e}"))?;
+fn run(cmd: &mut Command, what: &'static str) -> Result<String, PgError> {
+    let out = cmd.output().map_err(|e| PgError::Spawn {
+        what,
+        source: Arc::new(e),
+    })?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -68,13 +142,17 @@ fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
     if out.status.success() {
         Ok(text)
     } else {
-        Err(format!("{what} failed ({}): {text}", out.status))
+        Err(PgError::Failed {
+            what,
+            status: out.status,
+            output: text,
+        })
     }
 }
 
 impl PgServer {
     /// Install (if needed and possible), initialise and start a new server.
-    pub fn start() -> Result<PgServer, String> {
+    pub fn start() -> Result<PgServer, PgError> {
         let root = is_root();
         let bin = match find_bin() {
             Some(b) => b,
@@ -94,17 +172,9 @@ impl PgServer {
                         .status();
                     install();
                 }
-                find_bin().ok_or(
-                    "PostgreSQL is missing and `apt-get install -y postgresql` did not install it",
-                )?
+                find_bin().ok_or(PgError::InstallFailed)?
             }
-            None => {
-                return Err(
-                    "PostgreSQL is missing: install it with `sudo apt-get install -y postgresql` \
-                            (the tests need /usr/lib/postgresql/*/bin/initdb)"
-                        .into(),
-                );
-            }
+            None => return Err(PgError::Missing),
         };
         let run_as = if root {
             if Command::new("id")
@@ -132,7 +202,7 @@ impl PgServer {
         let dir = tempfile::Builder::new()
             .prefix("castellan-pg-")
             .tempdir()
-            .map_err(|e| format!("temporary directory: {e}"))?
+            .map_err(PgError::io("temporary directory"))?
             .keep();
         if let Some(user) = &run_as {
             run(Command::new("chown").arg(user).arg(&dir), "chown")?;
@@ -144,7 +214,7 @@ impl PgServer {
             next_db: AtomicU32::new(0),
             keep_dir: false,
         };
-        std::fs::create_dir_all(server.socket_dir()).map_err(|e| format!("socket dir: {e}"))?;
+        std::fs::create_dir_all(server.socket_dir()).map_err(PgError::io("socket dir"))?;
         if let Some(user) = &server.run_as {
             run(
                 Command::new("chown").arg(user).arg(server.socket_dir()),
@@ -176,8 +246,8 @@ impl PgServer {
 
     /// One server for the whole test process, started on first use and stopped (directory
     /// removed) by a watchdog when the process exits.
-    pub fn shared() -> Result<&'static PgServer, String> {
-        static SHARED: OnceLock<Result<PgServer, String>> = OnceLock::new();
+    pub fn shared() -> Result<&'static PgServer, PgError> {
+        static SHARED: OnceLock<Result<PgServer, PgError>> = OnceLock::new();
         SHARED
             .get_or_init(|| {
                 let mut server = PgServer::start()?;
@@ -218,7 +288,7 @@ impl PgServer {
         }
     }
 
-    fn pg_ctl_start(&self) -> Result<(), String> {
+    fn pg_ctl_start(&self) -> Result<(), PgError> {
         let opts = format!(
             "-k {} -p {SOCKET_PORT} -c listen_addresses= -c fsync=off -c full_page_writes=off -c max_connections=200",
             self.socket_dir().display()
@@ -244,15 +314,15 @@ impl PgServer {
             .stderr(Stdio::piped()),
             "pg_ctl start",
         )
-        .map_err(|e| {
-            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
-            format!("{e}\nserver log:\n{log}")
+        .map_err(|e| PgError::Start {
+            cause: Box::new(e),
+            log: std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default(),
         })?;
         Ok(())
     }
 
     /// Stop the server (`mode`: "fast" or "immediate", the latter being a crash).
-    pub fn stop(&self, mode: &str) -> Result<(), String> {
+    pub fn stop(&self, mode: &str) -> Result<(), PgError> {
         run(
             &mut self.cmd(
                 "pg_ctl",
@@ -272,7 +342,7 @@ impl PgServer {
 
     /// Crash the server (`pg_ctl stop -m immediate`: no checkpoint, recovery from the WAL on
     /// start) and start it again.
-    pub fn crash_and_restart(&self) -> Result<(), String> {
+    pub fn crash_and_restart(&self) -> Result<(), PgError> {
         self.stop("immediate")?;
         self.pg_ctl_start()
     }
@@ -286,23 +356,23 @@ impl PgServer {
     }
 
     /// Create a fresh, empty database and return its URL.
-    pub async fn create_database(&self) -> Result<String, String> {
+    pub async fn create_database(&self) -> Result<String, PgError> {
         let n = self.next_db.fetch_add(1, Ordering::SeqCst);
         let name = format!("t{}_{n}", std::process::id());
         let (client, conn) = tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
             .await
-            .map_err(|e| format!("connect to the test server: {e}"))?;
+            .map_err(PgError::sql("connect to the test server"))?;
         let task = tokio::spawn(conn);
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
-            .map_err(|e| format!("CREATE DATABASE: {e}"))?;
+            .map_err(PgError::sql("CREATE DATABASE"))?;
         drop(client);
         let _ = task.await;
         Ok(self.url(&name))
     }
 
-    fn spawn_watchdog(&self) -> Result<(), String> {
+    fn spawn_watchdog(&self) -> Result<(), PgError> {
         let pid = std::process::id();
         let stop = self.cmd(
             "pg_ctl",
@@ -329,7 +399,7 @@ impl PgServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("watchdog: {e}"))?;
+            .map_err(PgError::io("watchdog"))?;
         Ok(())
     }
 }

@@ -1,11 +1,16 @@
 //! The one place where operator-API failures become HTTP responses: a status, a JSON body
-//! `{"error": "...", "reason": "..."}`, and the reason attached to the response so that the
-//! guard (see [`super::guard`]) can put it in the audit log.
+//! `{"error": "...", "reason": "..."}` (plus `"code"`, a stable machine code, for refusals that
+//! have one), and the reason attached to the response so that the guard (see [`super::guard`])
+//! can put it in the audit log. The campaign engine's and the release checks' own error types
+//! are mapped to a status here.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+use crate::audit::with_code;
+use crate::release_check::ReleaseRefusal;
 
 /// Why an API request was refused or failed.
 #[derive(Debug)]
@@ -24,6 +29,14 @@ pub enum ApiError {
     /// The request is well-formed but refused on its content, e.g. a release that does not
     /// verify (422).
     Unprocessable(String),
+    /// As [`ApiError::Unprocessable`], with the refusal's stable machine code
+    /// (`release.digest_mismatch`), which the answer and the audit entry carry.
+    Rejected {
+        /// The stable code.
+        code: &'static str,
+        /// The human reason.
+        reason: String,
+    },
     /// The service failed (500); the detail is logged and audited.
     Internal(String),
 }
@@ -44,7 +57,9 @@ impl ApiError {
             ApiError::BadRequest(r) => (StatusCode::BAD_REQUEST, "bad request", r),
             ApiError::NotFound(r) => (StatusCode::NOT_FOUND, "not found", r),
             ApiError::Conflict(r) => (StatusCode::CONFLICT, "conflict", r),
-            ApiError::Unprocessable(r) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", r),
+            ApiError::Unprocessable(r) | ApiError::Rejected { reason: r, .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", r)
+            }
             ApiError::Internal(r) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", r),
         }
     }
@@ -65,8 +80,18 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             log::error!("API: {reason}");
         }
-        let mut resp = (status, Json(json!({ "error": error, "reason": reason }))).into_response();
-        resp.extensions_mut().insert(Refusal(reason.to_string()));
+        let (body, audited) = match &self {
+            ApiError::Rejected { code, .. } => (
+                json!({ "error": error, "reason": reason, "code": code }),
+                with_code(code, reason),
+            ),
+            _ => (
+                json!({ "error": error, "reason": reason }),
+                reason.to_string(),
+            ),
+        };
+        let mut resp = (status, Json(body)).into_response();
+        resp.extensions_mut().insert(Refusal(audited));
         resp
     }
 }
@@ -104,6 +129,15 @@ impl From<crate::CampaignError> for ApiError {
             | C::ReleaseMissing { .. }
             | C::Vanished
             | C::Random => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<ReleaseRefusal> for ApiError {
+    fn from(e: ReleaseRefusal) -> Self {
+        ApiError::Rejected {
+            code: e.code(),
+            reason: e.to_string(),
         }
     }
 }

@@ -24,6 +24,7 @@ use castellan_store::{
     unix_now,
 };
 
+use super::report::{ReportRefusal, refuse};
 use super::{
     ACTION_DEVICE, ACTION_FETCH, ACTION_REPORT, CampaignError, FAIL_REPORTED, FAIL_REVERTED,
     fail_device,
@@ -73,18 +74,13 @@ pub(crate) async fn image_of(core: &Core, release_id: &str) -> Result<Arc<Vec<u8
     Ok(img)
 }
 
-async fn refuse(core: &Core, id: &str, action: &str, target: &str, reason: &str) {
-    log::warn!("{id}: {action} {target} ignored: {reason}");
-    core.auditor.append(id, action, target, false, reason).await;
-}
-
 /// The device's current campaign and membership when `campaign_id` is it and the device is
 /// not finished; otherwise the report is refused (audited) and `None` returned.
 async fn current(
     core: &Core,
     id: &str,
     campaign_id: &str,
-    what: &str,
+    what: &'static str,
 ) -> Option<(Campaign, CampaignDevice)> {
     let found = match core.store.active_campaign_of_device(id).await {
         Ok(f) => f,
@@ -93,24 +89,25 @@ async fn current(
             return None;
         }
     };
-    let reason = match &found {
-        None => format!(
-            "{what} for campaign {campaign_id}, but the device is in no running or paused campaign"
-        ),
-        Some((c, _)) if c.id != campaign_id => format!(
-            "{what} for campaign {campaign_id}, which is not the device's current campaign ({})",
-            c.id
-        ),
-        Some((_, m)) if m.state.is_terminal() => format!(
-            "{what} for campaign {campaign_id}, where the device is already {}",
-            m.state
-        ),
-        Some((_, m)) if m.state == DeviceUpdateState::Pending => format!(
-            "{what} for campaign {campaign_id}, which has not offered the device its release yet"
-        ),
+    let campaign = campaign_id.to_string();
+    let refusal = match &found {
+        None => ReportRefusal::NoCampaign { what, campaign },
+        Some((c, _)) if c.id != campaign_id => ReportRefusal::NotCurrent {
+            what,
+            campaign,
+            current: c.id.clone(),
+        },
+        Some((_, m)) if m.state.is_terminal() => ReportRefusal::Finished {
+            what,
+            campaign,
+            state: m.state,
+        },
+        Some((_, m)) if m.state == DeviceUpdateState::Pending => {
+            ReportRefusal::NotOffered { what, campaign }
+        }
         Some(_) => return found,
     };
-    refuse(core, id, ACTION_REPORT, campaign_id, &reason).await;
+    refuse(core, id, ACTION_REPORT, campaign_id, &refusal).await;
     None
 }
 
@@ -130,26 +127,24 @@ fn rank(s: DeviceUpdateState) -> u8 {
 async fn status(core: &Core, id: &str, payload: &[u8], now: i64) {
     let s: Status = match serde_json::from_slice(payload) {
         Ok(s) => s,
-        Err(e) => {
-            return refuse(
-                core,
-                id,
-                ACTION_REPORT,
-                id,
-                &format!("malformed status: {e}"),
-            )
-            .await;
+        Err(source) => {
+            let refusal = ReportRefusal::Malformed {
+                message: "status",
+                source,
+            };
+            return refuse(core, id, ACTION_REPORT, id, &refusal).await;
         }
     };
     let Some((c, m)) = current(core, id, &s.campaign_id, "status report").await else {
         return;
     };
     if s.release_id != c.release_id {
-        let reason = format!(
-            "status report for release {} in campaign {}, which rolls out {}",
-            s.release_id, c.id, c.release_id
-        );
-        return refuse(core, id, ACTION_REPORT, &c.id, &reason).await;
+        let refusal = ReportRefusal::WrongRelease {
+            release: s.release_id.clone(),
+            campaign: c.id.clone(),
+            rolls_out: c.release_id.clone(),
+        };
+        return refuse(core, id, ACTION_REPORT, &c.id, &refusal).await;
     }
     let detail = s.reason.as_deref().unwrap_or("no reason given");
     let next = match s.state {
@@ -216,8 +211,12 @@ async fn status(core: &Core, id: &str, payload: &[u8], now: i64) {
 async fn fetch(core: &Core, id: &str, payload: &[u8], now: i64) {
     let f: Fetch = match serde_json::from_slice(payload) {
         Ok(f) => f,
-        Err(e) => {
-            return refuse(core, id, ACTION_FETCH, id, &format!("malformed fetch: {e}")).await;
+        Err(source) => {
+            let refusal = ReportRefusal::Malformed {
+                message: "fetch",
+                source,
+            };
+            return refuse(core, id, ACTION_FETCH, id, &refusal).await;
         }
     };
     let found = core
@@ -226,41 +225,41 @@ async fn fetch(core: &Core, id: &str, payload: &[u8], now: i64) {
         .await
         .ok()
         .flatten();
-    let (c, m) = match found {
-        Some((c, m)) if c.release_id == f.release_id && m.state.is_in_progress() => (c, m),
-        Some((c, _)) if c.release_id != f.release_id => {
-            let reason = format!(
-                "fetch of release {}, but the device's campaign {} rolls out {}",
-                f.release_id, c.id, c.release_id
-            );
-            return refuse(core, id, ACTION_FETCH, &f.release_id, &reason).await;
+    let refusal = match found {
+        Some((c, m)) if c.release_id == f.release_id && m.state.is_in_progress() => {
+            return serve_fetch(core, id, &f, &c, &m, now).await;
         }
-        Some((c, m)) => {
-            let reason = format!(
-                "fetch of release {} while the device is {} in campaign {}",
-                f.release_id, m.state, c.id
-            );
-            return refuse(core, id, ACTION_FETCH, &f.release_id, &reason).await;
-        }
-        None => {
-            let reason = format!(
-                "fetch of release {}, but the device is in no running or paused campaign",
-                f.release_id
-            );
-            return refuse(core, id, ACTION_FETCH, &f.release_id, &reason).await;
-        }
+        Some((c, _)) if c.release_id != f.release_id => ReportRefusal::FetchWrongRelease {
+            release: f.release_id.clone(),
+            campaign: c.id,
+            rolls_out: c.release_id,
+        },
+        Some((c, m)) => ReportRefusal::FetchNotInProgress {
+            release: f.release_id.clone(),
+            state: m.state,
+            campaign: c.id,
+        },
+        None => ReportRefusal::FetchNoCampaign {
+            release: f.release_id.clone(),
+        },
     };
+    refuse(core, id, ACTION_FETCH, &f.release_id, &refusal).await;
+}
+
+/// Answer a fetch of a device downloading its campaign's release `c`.
+async fn serve_fetch(core: &Core, id: &str, f: &Fetch, c: &Campaign, m: &CampaignDevice, now: i64) {
     let image = match image_of(core, &f.release_id).await {
         Ok(i) => i,
         Err(e) => return log::warn!("{id}: fetch not served: {e}"),
     };
     let size = image.len() as u64;
     if f.offset > size {
-        let reason = format!(
-            "fetch at offset {} is past the end of release {} ({size} bytes)",
-            f.offset, f.release_id
-        );
-        return refuse(core, id, ACTION_FETCH, &f.release_id, &reason).await;
+        let refusal = ReportRefusal::PastEnd {
+            offset: f.offset,
+            release: f.release_id.clone(),
+            size,
+        };
+        return refuse(core, id, ACTION_FETCH, &f.release_id, &refusal).await;
     }
     let max = u64::from(f.length.min(core.config.update_chunk_size.max(1)));
     let end = size.min(f.offset.saturating_add(max));
@@ -292,26 +291,23 @@ async fn fetch(core: &Core, id: &str, payload: &[u8], now: i64) {
 async fn evidence(core: &Core, id: &str, payload: &[u8], now: i64) {
     let ev: UpdateEvidence = match serde_json::from_slice(payload) {
         Ok(e) => e,
-        Err(e) => {
-            return refuse(
-                core,
-                id,
-                ACTION_REPORT,
-                id,
-                &format!("malformed evidence: {e}"),
-            )
-            .await;
+        Err(source) => {
+            let refusal = ReportRefusal::Malformed {
+                message: "evidence",
+                source,
+            };
+            return refuse(core, id, ACTION_REPORT, id, &refusal).await;
         }
     };
     let Some((c, m)) = current(core, id, &ev.campaign_id, "evidence").await else {
         return;
     };
     if m.state != DeviceUpdateState::Confirming {
-        let reason = format!(
-            "evidence for campaign {} before the device confirmed (it is {})",
-            c.id, m.state
-        );
-        return refuse(core, id, ACTION_REPORT, &c.id, &reason).await;
+        let refusal = ReportRefusal::NotConfirmed {
+            campaign: c.id.clone(),
+            state: m.state,
+        };
+        return refuse(core, id, ACTION_REPORT, &c.id, &refusal).await;
     }
     let release = match core.store.release(&c.release_id).await {
         Ok(Some(r)) => r,

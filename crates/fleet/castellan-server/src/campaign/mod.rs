@@ -25,6 +25,7 @@ mod actions;
 mod device;
 mod error;
 mod plan;
+mod report;
 mod tick;
 mod view;
 
@@ -40,6 +41,7 @@ pub(crate) use actions::{act, create, rollback, view};
 pub(crate) use device::image_of;
 pub use error::{CampaignError, SpecError};
 pub(crate) use plan::CampaignSpec;
+pub use report::ReportRefusal;
 pub(crate) use view::campaign_json;
 
 use crate::audit::with_code;
