@@ -15,12 +15,7 @@ use sha2::{Digest as _, Sha256};
 /// Upload `body` as the release manager; it must be refused with 422 naming `needle`, and the
 /// audit log must hold the refusal with that reason.
 async fn refused(f: &Fleet, body: &serde_json::Value, needle: &str) {
-    let (status, resp) = f
-        .api
-        .call("POST", "/api/v1/releases", Some(&f.rm), Some(body))
-        .await;
-    assert_eq!(status, 422, "{resp}");
-    assert_eq!(resp["error"], "unprocessable");
+    let resp = upload_unprocessable(f, body).await;
     let reason = resp["reason"].as_str().unwrap();
     assert!(reason.contains(needle), "{reason}");
     assert!(
@@ -32,12 +27,7 @@ async fn refused(f: &Fleet, body: &serde_json::Value, needle: &str) {
 /// Upload `body` as the release manager; the release checks must refuse it with 422 and the
 /// stable `code`, which the audit entry carries in front of the reason.
 async fn rejected(f: &Fleet, body: &serde_json::Value, code: &str) {
-    let (status, resp) = f
-        .api
-        .call("POST", "/api/v1/releases", Some(&f.rm), Some(body))
-        .await;
-    assert_eq!(status, 422, "{resp}");
-    assert_eq!(resp["error"], "unprocessable");
+    let resp = upload_unprocessable(f, body).await;
     assert_eq!(resp["code"], code, "{resp}");
     let reason = resp["reason"].as_str().unwrap();
     assert!(
@@ -49,6 +39,17 @@ async fn rejected(f: &Fleet, body: &serde_json::Value, code: &str) {
         .await,
         "no audit entry for {code}"
     );
+}
+
+/// Upload `body` as the release manager; it must be answered 422; returns the answer.
+async fn upload_unprocessable(f: &Fleet, body: &serde_json::Value) -> serde_json::Value {
+    let (status, resp) = f
+        .api
+        .call("POST", "/api/v1/releases", Some(&f.rm), Some(body))
+        .await;
+    assert_eq!(status, 422, "{resp}");
+    assert_eq!(resp["error"], "unprocessable");
+    resp
 }
 
 async fn releases(f: &Fleet) -> Vec<ReleaseJson> {

@@ -13,96 +13,41 @@ fn valid_id() -> impl Strategy<Value = String> {
 }
 
 fn every_topic(id: &str, release: &str) -> Vec<(String, Topic)> {
-    let t = |s: String, topic: Topic| (s, topic);
-    let id_ = || id.to_string();
+    let onboard = |kind| Topic::Onboard {
+        id: id.into(),
+        kind,
+    };
+    let up = |kind| Topic::UpdateUp {
+        id: id.into(),
+        kind,
+    };
+    let down = |kind| Topic::UpdateDown {
+        id: id.into(),
+        kind,
+    };
+    let chunk = Topic::UpdateChunk {
+        id: id.into(),
+        release: release.into(),
+    };
     vec![
-        t(
-            topics::hello(id),
-            Topic::Onboard {
-                id: id_(),
-                kind: OnboardKind::Hello,
-            },
-        ),
-        t(
-            topics::challenge(id),
-            Topic::Onboard {
-                id: id_(),
-                kind: OnboardKind::Challenge,
-            },
-        ),
-        t(
-            topics::evidence(id),
-            Topic::Onboard {
-                id: id_(),
-                kind: OnboardKind::Evidence,
-            },
-        ),
-        t(
-            topics::result(id),
-            Topic::Onboard {
-                id: id_(),
-                kind: OnboardKind::Result,
-            },
-        ),
-        t(topics::telemetry(id), Topic::Telemetry { id: id_() }),
-        t(topics::status(id), Topic::Status { id: id_() }),
-        t(format!("dev/{id}/events"), Topic::Events { id: id_() }),
-        t(
-            topics::update_status(id),
-            Topic::UpdateUp {
-                id: id_(),
-                kind: UpdateUpKind::Status,
-            },
-        ),
-        t(
-            topics::update_fetch(id),
-            Topic::UpdateUp {
-                id: id_(),
-                kind: UpdateUpKind::Fetch,
-            },
-        ),
-        t(
-            topics::update_evidence(id),
-            Topic::UpdateUp {
-                id: id_(),
-                kind: UpdateUpKind::Evidence,
-            },
-        ),
-        t(
-            topics::update_offer(id),
-            Topic::UpdateDown {
-                id: id_(),
-                kind: UpdateDownKind::Offer,
-            },
-        ),
-        t(
+        (topics::hello(id), onboard(OnboardKind::Hello)),
+        (topics::challenge(id), onboard(OnboardKind::Challenge)),
+        (topics::evidence(id), onboard(OnboardKind::Evidence)),
+        (topics::result(id), onboard(OnboardKind::Result)),
+        (topics::telemetry(id), Topic::Telemetry { id: id.into() }),
+        (topics::status(id), Topic::Status { id: id.into() }),
+        (format!("dev/{id}/events"), Topic::Events { id: id.into() }),
+        (topics::update_status(id), up(UpdateUpKind::Status)),
+        (topics::update_fetch(id), up(UpdateUpKind::Fetch)),
+        (topics::update_evidence(id), up(UpdateUpKind::Evidence)),
+        (topics::update_offer(id), down(UpdateDownKind::Offer)),
+        (
             topics::update_challenge(id),
-            Topic::UpdateDown {
-                id: id_(),
-                kind: UpdateDownKind::Challenge,
-            },
+            down(UpdateDownKind::Challenge),
         ),
-        t(
-            topics::update_result(id),
-            Topic::UpdateDown {
-                id: id_(),
-                kind: UpdateDownKind::Result,
-            },
-        ),
-        t(
-            topics::update_cancel(id),
-            Topic::UpdateDown {
-                id: id_(),
-                kind: UpdateDownKind::Cancel,
-            },
-        ),
-        t(
-            topics::update_chunk(id, release),
-            Topic::UpdateChunk {
-                id: id_(),
-                release: release.to_string(),
-            },
-        ),
+        (topics::update_result(id), down(UpdateDownKind::Result)),
+        (topics::update_cancel(id), down(UpdateDownKind::Cancel)),
+        (topics::update_chunk(id, release), chunk),
     ]
 }
 

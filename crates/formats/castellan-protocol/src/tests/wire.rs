@@ -93,27 +93,22 @@ fn onboarding_messages_are_written_as_on_the_wire() {
         },
         r#"{"accepted":true,"ldevid_pem":"L","chain_pem":"C","policy":{"publish":["dev/x/telemetry"],"subscribe":["dev/x/down/update/#"]}}"#,
     );
+    let mut refused = p::OnboardResult {
+        accepted: false,
+        ldevid_pem: None,
+        chain_pem: None,
+        policy: None,
+        reason: Some("token nonce mismatch".into()),
+        code: None,
+    };
     golden(
-        &p::OnboardResult {
-            accepted: false,
-            ldevid_pem: None,
-            chain_pem: None,
-            policy: None,
-            reason: Some("token nonce mismatch".into()),
-            code: None,
-        },
+        &refused,
         r#"{"accepted":false,"reason":"token nonce mismatch"}"#,
     );
+    refused.code = Some("attestation.nonce_mismatch".into());
     golden(
-        &p::OnboardResult {
-            accepted: false,
-            ldevid_pem: None,
-            chain_pem: None,
-            policy: None,
-            reason: Some("nonce refused".into()),
-            code: Some("attestation.nonce_mismatch".into()),
-        },
-        r#"{"accepted":false,"reason":"nonce refused","code":"attestation.nonce_mismatch"}"#,
+        &refused,
+        r#"{"accepted":false,"reason":"token nonce mismatch","code":"attestation.nonce_mismatch"}"#,
     );
 }
 
