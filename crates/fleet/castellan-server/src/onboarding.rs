@@ -20,7 +20,6 @@ use castellan_pki::{CaKind, LdevidKey, PkiError, RevocationReason, RevokedCert};
 use castellan_store::{AttestationStatus, Revocation, StoreError};
 
 use crate::appraisal::{self, Refusal};
-use crate::audit::with_code;
 use crate::core::Core;
 use crate::protocol::{Challenge, Evidence, OnboardResult, WireMessage as _, policy_json, topics};
 
@@ -101,7 +100,7 @@ pub(crate) async fn evidence(core: &Core, id: &str, payload: &[u8], now: i64) {
                 log::warn!("onboarding {id}: cannot record the attestation status: {e}");
             }
             core.auditor
-                .append(id, ACTION_ONBOARD, id, false, &with_code(code, &reason))
+                .append_coded(id, ACTION_ONBOARD, id, false, Some(code), &reason)
                 .await;
             OnboardResult {
                 accepted: false,

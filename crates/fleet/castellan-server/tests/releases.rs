@@ -31,12 +31,7 @@ async fn rejected(f: &Fleet, body: &serde_json::Value, code: &str) {
     assert_eq!(resp["code"], code, "{resp}");
     let reason = resp["reason"].as_str().unwrap();
     assert!(
-        audit_has_refusal(
-            &f.server,
-            "api.release.create",
-            &format!("[{code}] {reason}")
-        )
-        .await,
+        audit_has_coded_refusal(&f.server, "api.release.create", code, reason).await,
         "no audit entry for {code}"
     );
 }

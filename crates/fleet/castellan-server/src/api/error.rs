@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::audit::with_code;
 use crate::release_check::ReleaseRefusal;
 
 /// Why an API request was refused or failed.
@@ -29,27 +28,47 @@ pub enum ApiError {
     /// The request is well-formed but refused on its content, e.g. a release that does not
     /// verify (422).
     Unprocessable(String),
-    /// As [`ApiError::Unprocessable`], with the refusal's stable machine code
-    /// (`release.digest_mismatch`), which the answer and the audit entry carry.
-    Rejected {
+    /// Any of the others with the refusal's stable machine code (`release.digest_mismatch`,
+    /// `campaign.wrong_state`), which the answer and the audit entry carry.
+    Coded {
         /// The stable code.
         code: &'static str,
-        /// The human reason.
-        reason: String,
+        /// The refusal (status and human reason).
+        error: Box<ApiError>,
     },
     /// The service failed (500); the detail is logged and audited.
     Internal(String),
 }
 
-/// The reason of a refusal, attached to its response for the audit log.
+/// The reason of a refusal (and its stable code, if any), attached to its response for the
+/// audit log.
 #[derive(Clone, Debug)]
-pub(crate) struct Refusal(pub(crate) String);
+pub(crate) struct Refusal {
+    pub(crate) reason: String,
+    pub(crate) code: Option<&'static str>,
+}
 
 /// A note on an allowed operator action, attached to its response for the audit log.
 #[derive(Clone, Debug)]
 pub(crate) struct AuditNote(pub(crate) String);
 
 impl ApiError {
+    /// A refusal with a stable code.
+    pub(crate) fn coded(code: &'static str, error: ApiError) -> ApiError {
+        ApiError::Coded {
+            code,
+            error: Box::new(error),
+        }
+    }
+
+    /// The stable machine code, when the refusal has one.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            ApiError::Coded { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &str) {
         match self {
             ApiError::Unauthenticated(r) => (StatusCode::UNAUTHORIZED, "unauthenticated", r),
@@ -57,9 +76,8 @@ impl ApiError {
             ApiError::BadRequest(r) => (StatusCode::BAD_REQUEST, "bad request", r),
             ApiError::NotFound(r) => (StatusCode::NOT_FOUND, "not found", r),
             ApiError::Conflict(r) => (StatusCode::CONFLICT, "conflict", r),
-            ApiError::Unprocessable(r) | ApiError::Rejected { reason: r, .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", r)
-            }
+            ApiError::Unprocessable(r) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", r),
+            ApiError::Coded { error, .. } => error.parts(),
             ApiError::Internal(r) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", r),
         }
     }
@@ -80,18 +98,16 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             log::error!("API: {reason}");
         }
-        let (body, audited) = match &self {
-            ApiError::Rejected { code, .. } => (
-                json!({ "error": error, "reason": reason, "code": code }),
-                with_code(code, reason),
-            ),
-            _ => (
-                json!({ "error": error, "reason": reason }),
-                reason.to_string(),
-            ),
+        let code = self.code();
+        let body = match code {
+            Some(code) => json!({ "error": error, "reason": reason, "code": code }),
+            None => json!({ "error": error, "reason": reason }),
         };
         let mut resp = (status, Json(body)).into_response();
-        resp.extensions_mut().insert(Refusal(audited));
+        resp.extensions_mut().insert(Refusal {
+            reason: reason.to_string(),
+            code,
+        });
         resp
     }
 }
@@ -110,7 +126,8 @@ impl From<castellan_store::StoreError> for ApiError {
 impl From<crate::CampaignError> for ApiError {
     fn from(e: crate::CampaignError) -> Self {
         use crate::CampaignError as C;
-        match e {
+        let code = e.code();
+        let error = match e {
             C::Store(e) => e.into(),
             C::Spec(_) | C::InvalidName { .. } => ApiError::BadRequest(e.to_string()),
             C::NotFound { .. } | C::UnknownAction { .. } => ApiError::NotFound(e.to_string()),
@@ -129,16 +146,14 @@ impl From<crate::CampaignError> for ApiError {
             | C::ReleaseMissing { .. }
             | C::Vanished
             | C::Random => ApiError::Internal(e.to_string()),
-        }
+        };
+        ApiError::coded(code, error)
     }
 }
 
 impl From<ReleaseRefusal> for ApiError {
     fn from(e: ReleaseRefusal) -> Self {
-        ApiError::Rejected {
-            code: e.code(),
-            reason: e.to_string(),
-        }
+        ApiError::coded(e.code(), ApiError::Unprocessable(e.to_string()))
     }
 }
 

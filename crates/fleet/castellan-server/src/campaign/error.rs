@@ -175,6 +175,35 @@ pub enum CampaignError {
     Store(#[from] StoreError),
 }
 
+impl CampaignError {
+    /// The stable machine code of the error (API answer, audit log).
+    pub fn code(&self) -> &'static str {
+        match self {
+            CampaignError::Spec(e) => e.code(),
+            CampaignError::InvalidName { .. } => "campaign.invalid_name",
+            CampaignError::NotFound { .. } => "campaign.not_found",
+            CampaignError::UnknownAction { .. } => "campaign.unknown_action",
+            CampaignError::WrongState { .. } => "campaign.wrong_state",
+            CampaignError::AlreadyActive { .. } => "campaign.already_active",
+            CampaignError::NoRelease { .. } => "campaign.no_release",
+            CampaignError::WrongClass { .. } => "campaign.wrong_class",
+            CampaignError::Expired { .. } => "campaign.release_expired",
+            CampaignError::NoEligibleDevice { .. } => "campaign.no_eligible_device",
+            CampaignError::RollbackClass { .. } => "campaign.rollback_wrong_class",
+            CampaignError::RollbackNotNewer { .. } => "campaign.rollback_not_newer",
+            CampaignError::NothingToRollBackTo { .. } => "campaign.nothing_to_roll_back_to",
+            CampaignError::RollbackImage { .. } => "campaign.rollback_image_mismatch",
+            CampaignError::NothingUpdated { .. } => "campaign.nothing_updated",
+            CampaignError::StoredSpec { .. } => "campaign.stored_settings_unreadable",
+            CampaignError::WriteSpec(_) => "campaign.settings_unwritable",
+            CampaignError::ReleaseMissing { .. } => "campaign.release_missing",
+            CampaignError::Vanished => "campaign.vanished",
+            CampaignError::Random => "campaign.random_failed",
+            CampaignError::Store(_) => "campaign.store",
+        }
+    }
+}
+
 /// Why a campaign's settings are invalid.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -194,4 +223,17 @@ pub enum SpecError {
     /// `device_timeout_s` of 0 or above 30 days.
     #[error("device_timeout_s must be 1 s to 30 days")]
     DeviceTimeout,
+}
+
+impl SpecError {
+    /// The stable machine code of the error (API answer, audit log).
+    pub fn code(&self) -> &'static str {
+        match self {
+            SpecError::Share(_) => "campaign.invalid_share",
+            SpecError::Wave(_) => "campaign.invalid_wave",
+            SpecError::TooManyWaves => "campaign.too_many_waves",
+            SpecError::FailureRate => "campaign.invalid_failure_rate",
+            SpecError::DeviceTimeout => "campaign.invalid_device_timeout",
+        }
+    }
 }

@@ -44,7 +44,6 @@ pub(crate) use plan::CampaignSpec;
 pub use report::ReportRefusal;
 pub(crate) use view::campaign_json;
 
-use crate::audit::with_code;
 use crate::core::Core;
 use crate::protocol::{Cancel, HttpsSource, Offer, WireMessage as _, topics};
 use crate::router::UpdateMessage;
@@ -246,13 +245,16 @@ pub(crate) async fn fail_device(
         .await
     {
         Ok(true) => {
-            audit_device(
-                core,
-                device_id,
-                false,
-                &with_code(code, &format!("campaign {}: failed: {reason}", c.id)),
-            )
-            .await;
+            core.auditor
+                .append_coded(
+                    "system",
+                    ACTION_DEVICE,
+                    device_id,
+                    false,
+                    Some(code),
+                    &format!("campaign {}: failed: {reason}", c.id),
+                )
+                .await;
             core.updates.wake();
         }
         Ok(false) => {}

@@ -1,9 +1,8 @@
 //! Why a device's update message (status, fetch, evidence) was ignored: a typed refusal with a
-//! stable code, logged and audited (`update.report`, `update.fetch`) with the code in front.
+//! stable code, logged and audited (`update.report`, `update.fetch`) with the code.
 
 use castellan_store::DeviceUpdateState;
 
-use crate::audit::with_code;
 use crate::core::Core;
 
 /// Why an update message of a device changed nothing.
@@ -147,12 +146,13 @@ pub(super) async fn refuse(
 ) {
     log::warn!("{id}: {action} {target} ignored: {refusal}");
     core.auditor
-        .append(
+        .append_coded(
             id,
             action,
             target,
             false,
-            &with_code(refusal.code(), &refusal.to_string()),
+            Some(refusal.code()),
+            &refusal.to_string(),
         )
         .await;
 }
