@@ -56,8 +56,9 @@ impl Server {
             let backend = config.key_backend.clone();
             tokio::task::spawn_blocking(move || Pki::init(&dir, backend))
                 .await
-                .map_err(|e| ServerError::Tls {
-                    detail: format!("PKI task: {e}"),
+                .map_err(|source| ServerError::Task {
+                    what: "PKI",
+                    source,
                 })??
         };
         let pki = Arc::new(pki);
@@ -104,9 +105,9 @@ impl Server {
 
         let (admin_token, first_run) = first_admin(&core).await?;
         let listener = https::bind(core.config.api_listen).await?;
-        let api_addr = listener.local_addr().map_err(|e| ServerError::Bind {
+        let api_addr = listener.local_addr().map_err(|source| ServerError::Bind {
             addr: core.config.api_listen,
-            detail: e.to_string(),
+            source,
         })?;
         let acceptor = https::acceptor(&core.paths.server_cert, &core.paths.server_key)?;
         core.updates

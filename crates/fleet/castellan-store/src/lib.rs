@@ -177,8 +177,9 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
-fn redact_url(url: &str) -> String {
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`: a database location fit
+/// for logs and the audit log.
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
