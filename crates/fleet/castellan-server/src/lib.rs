@@ -9,9 +9,9 @@
 //!  operator ─HTTPS─▶ api (axum): guard(role per route) ─▶ handlers ─▶ Store ◀─┐                │
 //!                 │                                          │  revoke: RevocationSet + kick  │
 //!  device ──mTLS──▶ broker (rmqtt) ─▶ authz (registry, revocation) ─▶ TopicPolicy            │
-//!   IDevID/LDevID │        └─ DeviceMessage ─▶ router (Topic) ─▶ onboarding: appraisal, LDevID │
-//!                 │                                     ├─▶ telemetry, status ─▶ Store           │
-//!                 │                                     └─▶ campaign engine (CampaignError)      │
+//!   IDevID/LDevID │        └─ DeviceMessage ─▶ router (Topic) ─┬▶ onboarding ─▶ appraisal    │
+//!                 │                                              ├▶ telemetry, status ─▶ Store │
+//!                 │                                              └▶ campaign engine ─▶ appraisal│
 //!                 │  every decision ─▶ Auditor ─▶ hash-chained audit log (+ anchor file)      │
 //!                 └───────────────────────────────────────────────────────────────────────────┘
 //! ```
@@ -32,8 +32,10 @@
 //! Decisions: the device id is the certificate serial/CN; an IDevID session may only onboard,
 //! an LDevID session gets its device policy (or the quarantine policy); revocation is checked
 //! in memory at every connection and a revoke closes the open session; operator reads are not
-//! audited, every change and every refusal is (who, what, why). TLS-level refusals (no
-//! certificate, unknown CA, TLS < 1.2) happen inside rustls before any hook and are only logged.
+//! audited, every change and every refusal is (who, what, why, and a refusal's stable code:
+//! [`AttestationRefusal`], [`OnboardRefusal`], [`ReportRefusal`], [`ReleaseRefusal`],
+//! [`CampaignError`]). TLS-level refusals (no certificate, unknown CA, TLS < 1.2) happen inside
+//! rustls before any hook and are only logged.
 
 #![forbid(unsafe_code)]
 
