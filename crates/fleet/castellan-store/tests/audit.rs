@@ -241,7 +241,8 @@ async fn attack_rehashed_chain_detected_by_anchor() {
         let mut sql = String::from("DELETE FROM audit_log;");
         for e in rows {
             sql.push_str(&format!(
-                "INSERT INTO audit_log VALUES ({}, {}, '{}', '{}', '{}', 'allowed', '{}', '{}', '{}');",
+                "INSERT INTO audit_log (seq, at, actor, action, target, decision, reason, prev_hash, \
+                 hash) VALUES ({}, {}, '{}', '{}', '{}', 'allowed', '{}', '{}', '{}');",
                 e.seq,
                 e.at,
                 e.actor,
