@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use castellan_broker::pki::{ClientCertOptions, TestPki};
+use castellan_testkit::test_pki::{ClientCertOptions, TestPki};
 use common::{path, require, run};
 
 #[tokio::test]

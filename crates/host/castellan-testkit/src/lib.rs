@@ -4,3 +4,5 @@
 
 #[cfg(feature = "fleet")]
 pub mod fleet;
+pub mod mqtt_client;
+pub mod test_pki;
