@@ -2,14 +2,16 @@
 //! every parse a device makes of what the server sends (offer, update challenge, update result,
 //! cancel, onboarding challenge and result, factory response, the binary chunk) and to the
 //! hex field readers behind them, then to the server-side reads of device and operator
-//! messages. Nothing may panic, and what a device reads must be written back as bytes that read
-//! as the same message (so the agent's journal and the bridge's reports keep what came in).
+//! messages, and to the topic reader (`Topic::parse`) as text. Nothing may panic, what a device
+//! reads must be written back as bytes that read as the same message (so the agent's journal and
+//! the bridge's reports keep what came in), and a topic that reads is written back to the same
+//! text, which reads as the same topic.
 #![no_main]
 
 use castellan_protocol::{
     CampaignJson, CampaignRequest, Cancel, Challenge, Evidence, FactoryRequest, FactoryResponse,
     Fetch, Offer, OnboardResult, PolicyJson, ReleaseJson, ReleaseKeyRequest, ReleaseRequest,
-    RollbackRequest, Status, UpdateChallenge, UpdateEvidence, UpdateResult, WireMessage,
+    RollbackRequest, Status, Topic, UpdateChallenge, UpdateEvidence, UpdateResult, WireMessage,
     decode_chunk, encode_chunk,
 };
 
@@ -66,4 +68,13 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = round_trip::<CampaignRequest>(data);
     let _ = round_trip::<RollbackRequest>(data);
     let _ = CampaignJson::parse(data);
+
+    // Topics (what the broker hands the server with each device message).
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(topic) = Topic::parse(text) {
+            let again = topic.to_string();
+            assert_eq!(again, text, "a topic is written back as it was read");
+            assert_eq!(Topic::parse(&again).as_ref(), Ok(&topic));
+        }
+    }
 });

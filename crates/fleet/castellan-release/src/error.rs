@@ -14,8 +14,15 @@ pub enum ReleaseError {
     Suit(castellan_suit::SuitError),
     /// The release key could not sign (file unreadable, token refused, ...).
     Sign(castellan_pki::PkiError),
-    /// The release key could not be loaded.
-    Key(String),
+    /// The release key's file could not be loaded.
+    KeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: castellan_pki::PkiError,
+    },
+    /// The release key could not be found on its PKCS#11 token.
+    Key(castellan_pki::PkiError),
     /// An input is not acceptable.
     Invalid(&'static str),
 }
@@ -29,6 +36,11 @@ impl fmt::Display for ReleaseError {
             ),
             ReleaseError::Suit(e) => write!(f, "the manifest could not be built: {e}"),
             ReleaseError::Sign(e) => write!(f, "the release key could not sign: {e}"),
+            ReleaseError::KeyFile { path, source } => write!(
+                f,
+                "release key: {}: {source} (make one with `castellan keygen -t ecdsa-p256 -k FILE`)",
+                path.display()
+            ),
             ReleaseError::Key(e) => write!(f, "release key: {e}"),
             ReleaseError::Invalid(what) => f.write_str(what),
         }

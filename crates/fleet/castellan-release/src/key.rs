@@ -42,13 +42,9 @@ impl ReleaseKey {
                 pin,
                 key_label,
             } => {
-                let token = Pkcs11Token::open(module, token_label, pin)
-                    .map_err(|e| ReleaseError::Key(e.to_string()))?;
-                Box::new(
-                    token
-                        .key(key_label)
-                        .map_err(|e| ReleaseError::Key(e.to_string()))?,
-                )
+                let token =
+                    Pkcs11Token::open(module, token_label, pin).map_err(ReleaseError::Key)?;
+                Box::new(token.key(key_label).map_err(ReleaseError::Key)?)
             }
         };
         Ok(ReleaseKey { signer })
@@ -66,10 +62,8 @@ impl ReleaseKey {
 }
 
 fn load_file(path: &Path) -> Result<FileKey, ReleaseError> {
-    FileKey::load(path).map_err(|e| {
-        ReleaseError::Key(format!(
-            "{}: {e} (make one with `castellan keygen -t ecdsa-p256 -k FILE`)",
-            path.display()
-        ))
+    FileKey::load(path).map_err(|source| ReleaseError::KeyFile {
+        path: path.to_path_buf(),
+        source,
     })
 }

@@ -60,6 +60,7 @@ impl Auditor {
                             target: &target,
                             decision: decision(allowed),
                             reason: &reason,
+                            code: None,
                         };
                         write_with_retry(&writer, &rec).await;
                     }
@@ -81,12 +82,27 @@ impl Auditor {
         allowed: bool,
         reason: &str,
     ) {
+        self.append_coded(actor, action, target, allowed, None, reason)
+            .await;
+    }
+
+    /// [`Auditor::append`] with the refusal's stable machine `code` beside its reason.
+    pub async fn append_coded(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        allowed: bool,
+        code: Option<&str>,
+        reason: &str,
+    ) {
         let rec = AuditRecord {
             actor,
             action,
             target,
             decision: decision(allowed),
             reason,
+            code,
         };
         write_with_retry(&self.store, &rec).await;
     }
@@ -129,11 +145,13 @@ async fn write_with_retry(store: &Store, rec: &AuditRecord<'_>) {
             Ok(_) => return,
             Err(e) if attempt == 5 => {
                 log::error!(
-                    "audit record LOST ({e}): actor={} action={} target={} decision={:?} reason={}",
+                    "audit record LOST ({e}): actor={} action={} target={} decision={:?} code={:?} \
+                     reason={}",
                     rec.actor,
                     rec.action,
                     rec.target,
                     rec.decision,
+                    rec.code,
                     rec.reason
                 );
             }

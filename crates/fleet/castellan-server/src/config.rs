@@ -142,7 +142,7 @@ impl StatePaths {
             pki_dir: dir.join("pki"),
             audit_anchor: audit_anchor(dir, &location, postgres),
             database: if postgres {
-                redact(&location)
+                castellan_store::redact_url(&location)
             } else {
                 location.clone()
             },
@@ -181,19 +181,5 @@ pub fn audit_anchor(state_dir: &Path, location: &str, postgres: bool) -> PathBuf
         state_dir.join("audit-head")
     } else {
         PathBuf::from(format!("{location}.audit-head"))
-    }
-}
-
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
     }
 }

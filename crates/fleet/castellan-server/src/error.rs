@@ -12,8 +12,8 @@ pub enum ServerError {
     Io {
         /// What was being accessed (a path).
         what: String,
-        /// The operating system's message.
-        detail: String,
+        /// The operating system's error.
+        source: std::io::Error,
     },
     /// The PKI could not be opened or could not issue a certificate.
     Pki(castellan_pki::PkiError),
@@ -21,26 +21,37 @@ pub enum ServerError {
     Store(castellan_store::StoreError),
     /// The MQTT broker could not start.
     Broker(castellan_broker::BrokerError),
-    /// The HTTPS listener could not be set up.
-    Tls {
-        /// What failed.
-        detail: String,
+    /// The HTTPS listener's certificate or key file could not be read.
+    TlsFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the PEM reader said.
+        source: rustls_pki_types::pem::Error,
+    },
+    /// The HTTPS listener's TLS configuration was refused.
+    Tls(rustls::Error),
+    /// A start-up task (on a blocking thread) panicked or was cancelled.
+    Task {
+        /// Which task (`"PKI"`).
+        what: &'static str,
+        /// Why it did not finish.
+        source: tokio::task::JoinError,
     },
     /// A listen address could not be bound.
     Bind {
         /// The address.
         addr: std::net::SocketAddr,
-        /// The operating system's message.
-        detail: String,
+        /// The operating system's error.
+        source: std::io::Error,
     },
 }
 
 impl ServerError {
     /// An [`ServerError::Io`] naming `path`.
     pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
-        move |e| ServerError::Io {
+        move |source| ServerError::Io {
             what: path.display().to_string(),
-            detail: e.to_string(),
+            source,
         }
     }
 }
@@ -48,17 +59,33 @@ impl ServerError {
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServerError::Io { what, detail } => write!(f, "{what}: {detail}"),
+            ServerError::Io { what, source } => write!(f, "{what}: {source}"),
             ServerError::Pki(e) => write!(f, "PKI: {e}"),
             ServerError::Store(e) => write!(f, "store: {e}"),
             ServerError::Broker(e) => write!(f, "MQTT broker: {e}"),
-            ServerError::Tls { detail } => write!(f, "HTTPS listener: {detail}"),
-            ServerError::Bind { addr, detail } => write!(f, "cannot listen on {addr}: {detail}"),
+            ServerError::TlsFile { path, source } => {
+                write!(f, "HTTPS listener: {}: {source}", path.display())
+            }
+            ServerError::Tls(e) => write!(f, "HTTPS listener: {e}"),
+            ServerError::Task { what, source } => write!(f, "{what} task: {source}"),
+            ServerError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
     }
 }
 
-impl std::error::Error for ServerError {}
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServerError::Io { source, .. } | ServerError::Bind { source, .. } => Some(source),
+            ServerError::TlsFile { source, .. } => Some(source),
+            ServerError::Tls(e) => Some(e),
+            ServerError::Task { source, .. } => Some(source),
+            ServerError::Pki(e) => Some(e),
+            ServerError::Store(e) => Some(e),
+            ServerError::Broker(e) => Some(e),
+        }
+    }
+}
 
 impl From<castellan_pki::PkiError> for ServerError {
     fn from(e: castellan_pki::PkiError) -> Self {

@@ -22,20 +22,22 @@ use crate::api::RemoteAddr;
 
 /// A TLS acceptor for the certificate chain and key in these PEM files.
 pub(crate) fn acceptor(cert_pem: &Path, key_pem: &Path) -> Result<TlsAcceptor, ServerError> {
-    let tls = |detail: String| ServerError::Tls { detail };
+    let file = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ServerError::TlsFile { path, source }
+    };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_pem)
-        .map_err(|e| tls(format!("{}: {e}", cert_pem.display())))?
+        .map_err(file(cert_pem))?
         .collect::<Result<_, _>>()
-        .map_err(|e| tls(format!("{}: {e}", cert_pem.display())))?;
-    let key = PrivateKeyDer::from_pem_file(key_pem)
-        .map_err(|e| tls(format!("{}: {e}", key_pem.display())))?;
+        .map_err(file(cert_pem))?;
+    let key = PrivateKeyDer::from_pem_file(key_pem).map_err(file(key_pem))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| tls(e.to_string()))?
+        .map_err(ServerError::Tls)?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| tls(e.to_string()))?;
+        .map_err(ServerError::Tls)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
@@ -107,8 +109,5 @@ async fn connection(
 pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|e| ServerError::Bind {
-            addr,
-            detail: e.to_string(),
-        })
+        .map_err(|source| ServerError::Bind { addr, source })
 }

@@ -9,7 +9,9 @@
 //!  operator ─HTTPS─▶ api (axum): guard(role per route) ─▶ handlers ─▶ Store ◀─┐                │
 //!                 │                                          │  revoke: RevocationSet + kick  │
 //!  device ──mTLS──▶ broker (rmqtt) ─▶ authz (registry, revocation) ─▶ TopicPolicy            │
-//!   IDevID/LDevID │        └─ DeviceMessage ─▶ onboarding: nonce, appraisal, LDevID ─▶ Pki    │
+//!   IDevID/LDevID │        └─ DeviceMessage ─▶ router (Topic) ─┬▶ onboarding ─▶ appraisal    │
+//!                 │                                              ├▶ telemetry, status ─▶ Store │
+//!                 │                                              └▶ campaign engine ─▶ appraisal│
 //!                 │  every decision ─▶ Auditor ─▶ hash-chained audit log (+ anchor file)      │
 //!                 └───────────────────────────────────────────────────────────────────────────┘
 //! ```
@@ -30,12 +32,15 @@
 //! Decisions: the device id is the certificate serial/CN; an IDevID session may only onboard,
 //! an LDevID session gets its device policy (or the quarantine policy); revocation is checked
 //! in memory at every connection and a revoke closes the open session; operator reads are not
-//! audited, every change and every refusal is (who, what, why). TLS-level refusals (no
-//! certificate, unknown CA, TLS < 1.2) happen inside rustls before any hook and are only logged.
+//! audited, every change and every refusal is (who, what, why, and a refusal's stable code:
+//! [`AttestationRefusal`], [`OnboardRefusal`], [`ReportRefusal`], [`ReleaseRefusal`],
+//! [`CampaignError`]). TLS-level refusals (no certificate, unknown CA, TLS < 1.2) happen inside
+//! rustls before any hook and are only logged.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
+mod appraisal;
 mod audit;
 mod authz;
 mod campaign;
@@ -43,17 +48,25 @@ pub mod config;
 mod core;
 mod error;
 mod https;
+mod names;
 mod onboarding;
 pub mod protocol;
 mod release_check;
+mod router;
 mod server;
+mod telemetry;
 
 pub use api::{ApiError, ROUTES, RoutePolicy};
+pub use appraisal::Refusal as AttestationRefusal;
 pub use audit::Auditor;
-pub use campaign::{ACTION_CAMPAIGN, ACTION_DEVICE, ACTION_DOWNLOAD, ACTION_FETCH, ACTION_REPORT};
+pub use campaign::{
+    ACTION_CAMPAIGN, ACTION_DEVICE, ACTION_DOWNLOAD, ACTION_FETCH, ACTION_REPORT, CampaignError,
+    ReportRefusal, SpecError,
+};
 pub use config::{
     DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, ServerConfig, StatePaths,
 };
 pub use error::ServerError;
-pub use onboarding::ACTION_ONBOARD;
+pub use onboarding::{ACTION_ONBOARD, OnboardRefusal};
+pub use release_check::ReleaseRefusal;
 pub use server::{Server, ServerHandle};

@@ -28,6 +28,118 @@ use sha2::{Digest as _, Sha256};
 /// The SUIT component every release installs: the application's update slot.
 pub(crate) const APP_COMPONENT: [&[u8]; 2] = [b"castellan", b"app"];
 
+/// Why an uploaded release was refused (the operator API answers 422 with the text).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReleaseRefusal {
+    /// The stored release trust anchor is not a P-256 key.
+    #[error("the stored release trust anchor is not a P-256 key")]
+    Anchor,
+    /// The envelope does not authenticate with the release trust anchor.
+    #[error("the manifest does not authenticate with the release trust anchor: {0}")]
+    NotAuthenticated(SuitError),
+    /// The `castellan-expires` parameter is malformed.
+    #[error("the manifest's expiry (castellan-expires) is malformed: {0}")]
+    BadExpiry(SuitError),
+    /// The manifest expired.
+    #[error("the release expired at {at} (now {now}): devices refuse it")]
+    Expired {
+        /// Its expiry (Unix seconds).
+        at: u64,
+        /// Now (Unix seconds).
+        now: i64,
+    },
+    /// The manifest does not name exactly the application component.
+    #[error("the manifest must name exactly one component, [\"castellan\", \"app\"]")]
+    Components,
+    /// The vendor-id condition failed.
+    #[error("the manifest's vendor id {seen} is not the fleet's ({expected}, vendor {vendor:?})")]
+    Vendor {
+        /// The manifest's vendor id, hex.
+        seen: String,
+        /// The fleet's, hex.
+        expected: String,
+        /// The fleet's vendor name.
+        vendor: String,
+    },
+    /// The class-id condition failed.
+    #[error("the manifest's class id {seen} is not the id of class {class} ({expected})")]
+    Class {
+        /// The manifest's class id, hex.
+        seen: String,
+        /// The class.
+        class: String,
+        /// The class's id, hex.
+        expected: String,
+    },
+    /// The manifest has a device-id condition.
+    #[error("the manifest is for one device (device-id condition): a release is for a class")]
+    OneDevice,
+    /// The image's digest is not the manifest's.
+    #[error("the manifest's image digest is not the image's SHA-256 ({sha256}): {error}")]
+    Digest {
+        /// The image's SHA-256, hex.
+        sha256: String,
+        /// What the processor said.
+        error: SuitError,
+    },
+    /// The image's size is not the manifest's.
+    #[error("the manifest's image size {expected} is not the image's ({size} bytes)")]
+    Size {
+        /// The manifest's size.
+        expected: u64,
+        /// The image's.
+        size: usize,
+    },
+    /// The processor refused for another reason.
+    #[error("the manifest cannot be applied to the image: {0}")]
+    Apply(SuitError),
+    /// No vendor-id condition ran.
+    #[error("the manifest does not check the vendor id")]
+    NoVendorCheck,
+    /// No class-id condition ran.
+    #[error("the manifest does not check the class id")]
+    NoClassCheck,
+    /// The manifest does not install the uploaded image.
+    #[error("the manifest does not install the uploaded image (SHA-256 {sha256}, {size} bytes)")]
+    NotInstalled {
+        /// The image's SHA-256, hex.
+        sha256: String,
+        /// The image's size.
+        size: usize,
+    },
+    /// No image-match condition ran.
+    #[error("the manifest does not check the image digest (image-match)")]
+    NoImageMatch,
+    /// The image does not verify with the key it embeds.
+    #[error(transparent)]
+    Image(castellan_release::ReleaseError),
+}
+
+impl ReleaseRefusal {
+    /// The stable machine code of the refusal (API answer, audit log).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReleaseRefusal::Anchor => "release.anchor_unusable",
+            ReleaseRefusal::NotAuthenticated(_) => "release.not_authenticated",
+            ReleaseRefusal::BadExpiry(_) => "release.bad_expiry",
+            ReleaseRefusal::Expired { .. } => "release.expired",
+            ReleaseRefusal::Components => "release.components",
+            ReleaseRefusal::Vendor { .. } => "release.wrong_vendor",
+            ReleaseRefusal::Class { .. } => "release.wrong_class",
+            ReleaseRefusal::OneDevice => "release.for_one_device",
+            ReleaseRefusal::Digest { .. } => "release.digest_mismatch",
+            ReleaseRefusal::Size { .. } => "release.size_mismatch",
+            ReleaseRefusal::Apply(_) => "release.not_applicable",
+            ReleaseRefusal::NoVendorCheck => "release.no_vendor_check",
+            ReleaseRefusal::NoClassCheck => "release.no_class_check",
+            ReleaseRefusal::NotInstalled { .. } => "release.not_installed",
+            ReleaseRefusal::NoImageMatch => "release.no_image_match",
+            ReleaseRefusal::Image(_) => "release.image_unverified",
+        }
+    }
+}
+
 /// What the checks established about a release.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CheckedRelease {
@@ -48,8 +160,7 @@ pub(crate) struct CheckedRelease {
 }
 
 /// Check `envelope` and `image` for devices of `device_class` of vendor `vendor`, with the
-/// release trust anchor `anchor_sec1`, at time `now` (Unix seconds). `Err` is the refusal's
-/// reason.
+/// release trust anchor `anchor_sec1`, at time `now` (Unix seconds).
 pub(crate) fn check_release(
     anchor_sec1: &[u8],
     vendor: &str,
@@ -57,30 +168,22 @@ pub(crate) fn check_release(
     image: &[u8],
     envelope: &[u8],
     now: i64,
-) -> Result<CheckedRelease, String> {
-    let anchor = TrustAnchor::p256_from_sec1(anchor_sec1)
-        .ok_or_else(|| "the stored release trust anchor is not a P-256 key".to_string())?;
-    let manifest = castellan_suit::authenticate(envelope, &[anchor]).map_err(|e| {
-        format!("the manifest does not authenticate with the release trust anchor: {e}")
-    })?;
-    let expires = manifest
-        .expires()
-        .map_err(|e| format!("the manifest's expiry (castellan-expires) is malformed: {e}"))?;
+) -> Result<CheckedRelease, ReleaseRefusal> {
+    let anchor = TrustAnchor::p256_from_sec1(anchor_sec1).ok_or(ReleaseRefusal::Anchor)?;
+    let manifest = castellan_suit::authenticate(envelope, &[anchor])
+        .map_err(ReleaseRefusal::NotAuthenticated)?;
+    let expires = manifest.expires().map_err(ReleaseRefusal::BadExpiry)?;
     if let Some(at) = expires
         && i64::try_from(at).is_ok_and(|at| at <= now)
     {
-        return Err(format!(
-            "the release expired at {at} (now {now}): devices refuse it"
-        ));
+        return Err(ReleaseRefusal::Expired { at, now });
     }
     let only_app = manifest.component_count() == 1
         && manifest
             .component_id(0)
             .is_some_and(|id| id.is(&APP_COMPONENT));
     if !only_app {
-        return Err(
-            "the manifest must name exactly one component, [\"castellan\", \"app\"]".into(),
-        );
+        return Err(ReleaseRefusal::Components);
     }
     let vendor_id = castellan_suit::ids::vendor_id(vendor);
     let class_id = castellan_suit::ids::class_id(&vendor_id, device_class);
@@ -98,8 +201,8 @@ pub(crate) fn check_release(
 
 /// Verify the MCUboot image with the key it embeds and read its measurement (the same reading
 /// the release tool makes: `castellan_release::image_facts`).
-fn image_facts(image: &[u8]) -> Result<CheckedRelease, String> {
-    let facts = castellan_release::image_facts(image).map_err(|e| e.to_string())?;
+fn image_facts(image: &[u8]) -> Result<CheckedRelease, ReleaseRefusal> {
+    let facts = castellan_release::image_facts(image).map_err(ReleaseRefusal::Image)?;
     Ok(CheckedRelease {
         sequence: 0,
         image_sha256: facts.file_sha256,
@@ -142,7 +245,7 @@ impl<'a> CheckingPlatform<'a> {
         }
     }
 
-    /// The refusal's reason, if any, after the processor ran.
+    /// The refusal, if any, after the processor ran.
     fn verdict(
         &self,
         processed: Result<(), SuitError>,
@@ -150,72 +253,66 @@ impl<'a> CheckingPlatform<'a> {
         vendor: &str,
         vendor_id: &[u8; 16],
         class_id: &[u8; 16],
-    ) -> Result<(), String> {
+    ) -> Result<(), ReleaseRefusal> {
         let size = self.image.len();
-        let sha = hex::encode(Sha256::digest(self.image));
-        let wrong_vendor = || {
-            format!(
-                "the manifest's vendor id {} is not the fleet's ({}, vendor {vendor:?})",
-                hex::encode(self.vendor_seen.borrow().as_deref().unwrap_or_default()),
-                hex::encode(vendor_id)
-            )
-        };
-        let wrong_class = || {
-            format!(
-                "the manifest's class id {} is not the id of class {device_class} ({})",
-                hex::encode(self.class_seen.borrow().as_deref().unwrap_or_default()),
-                hex::encode(class_id)
-            )
-        };
+        let sha256 = || hex::encode(Sha256::digest(self.image));
+        let seen =
+            |id: &RefCell<Option<Vec<u8>>>| hex::encode(id.borrow().as_deref().unwrap_or_default());
         if let Err(e) = processed {
             return Err(match e {
                 SuitError::ConditionFailed {
                     condition: Condition::VendorIdentifier,
                     ..
-                } => wrong_vendor(),
+                } => ReleaseRefusal::Vendor {
+                    seen: seen(&self.vendor_seen),
+                    expected: hex::encode(vendor_id),
+                    vendor: vendor.to_string(),
+                },
                 SuitError::ConditionFailed {
                     condition: Condition::ClassIdentifier,
                     ..
-                } => wrong_class(),
+                } => ReleaseRefusal::Class {
+                    seen: seen(&self.class_seen),
+                    class: device_class.to_string(),
+                    expected: hex::encode(class_id),
+                },
                 SuitError::ConditionFailed {
                     condition: Condition::DeviceIdentifier,
                     ..
-                } => "the manifest is for one device (device-id condition): a release is for a \
-                      class"
-                    .into(),
+                } => ReleaseRefusal::OneDevice,
                 SuitError::DigestMismatch { .. }
                 | SuitError::ConditionFailed {
                     condition: Condition::ImageMatch,
                     ..
-                } => format!("the manifest's image digest is not the image's SHA-256 ({sha}): {e}"),
-                SuitError::SizeMismatch { expected, .. } => format!(
-                    "the manifest's image size {expected} is not the image's ({size} bytes)"
-                ),
-                SuitError::PayloadTooLarge { limit, .. } => {
-                    format!("the manifest's image size {limit} is not the image's ({size} bytes)")
-                }
-                other => format!("the manifest cannot be applied to the image: {other}"),
+                } => ReleaseRefusal::Digest {
+                    sha256: sha256(),
+                    error: e,
+                },
+                SuitError::SizeMismatch { expected, .. } => ReleaseRefusal::Size { expected, size },
+                SuitError::PayloadTooLarge { limit, .. } => ReleaseRefusal::Size {
+                    expected: limit,
+                    size,
+                },
+                other => ReleaseRefusal::Apply(other),
             });
         }
         if self.device_condition {
-            return Err(
-                "the manifest is for one device (device-id condition): a release is for a class"
-                    .into(),
-            );
+            return Err(ReleaseRefusal::OneDevice);
         }
         if !self.passed.contains(&Condition::VendorIdentifier) {
-            return Err("the manifest does not check the vendor id".into());
+            return Err(ReleaseRefusal::NoVendorCheck);
         }
         if !self.passed.contains(&Condition::ClassIdentifier) {
-            return Err("the manifest does not check the class id".into());
+            return Err(ReleaseRefusal::NoClassCheck);
         }
         if !self.fetched || self.committed != Some(size as u64) || self.written != self.image {
-            return Err(format!(
-                "the manifest does not install the uploaded image (SHA-256 {sha}, {size} bytes)"
-            ));
+            return Err(ReleaseRefusal::NotInstalled {
+                sha256: sha256(),
+                size,
+            });
         }
         if !self.passed.contains(&Condition::ImageMatch) {
-            return Err("the manifest does not check the image digest (image-match)".into());
+            return Err(ReleaseRefusal::NoImageMatch);
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! Starting and stopping the whole service: state directory, PKI, store, service certificate,
-//! broker, onboarding service, campaign engine, HTTPS API, first admin token.
+//! broker, inbound router (onboarding, telemetry), campaign engine, HTTPS API, first admin token.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,7 +15,7 @@ use crate::audit::Auditor;
 use crate::authz::StoreAuthorizer;
 use crate::config::{ServerConfig, StatePaths};
 use crate::core::Core;
-use crate::{ServerError, api, campaign, https, onboarding};
+use crate::{ServerError, api, campaign, https, router};
 
 /// The fleet service.
 #[derive(Debug)]
@@ -56,8 +56,9 @@ impl Server {
             let backend = config.key_backend.clone();
             tokio::task::spawn_blocking(move || Pki::init(&dir, backend))
                 .await
-                .map_err(|e| ServerError::Tls {
-                    detail: format!("PKI task: {e}"),
+                .map_err(|source| ServerError::Task {
+                    what: "PKI",
+                    source,
                 })??
         };
         let pki = Arc::new(pki);
@@ -104,9 +105,9 @@ impl Server {
 
         let (admin_token, first_run) = first_admin(&core).await?;
         let listener = https::bind(core.config.api_listen).await?;
-        let api_addr = listener.local_addr().map_err(|e| ServerError::Bind {
+        let api_addr = listener.local_addr().map_err(|source| ServerError::Bind {
             addr: core.config.api_listen,
-            detail: e.to_string(),
+            source,
         })?;
         let acceptor = https::acceptor(&core.paths.server_cert, &core.paths.server_key)?;
         core.updates
@@ -130,7 +131,7 @@ impl Server {
                 api::router(core.clone()),
                 stop_rx.clone(),
             )),
-            tokio::spawn(onboarding::run(core.clone(), events, update_tx)),
+            tokio::spawn(router::run(core.clone(), events, update_tx)),
             tokio::spawn(campaign::run_messages(core.clone(), update_rx)),
             tokio::spawn(campaign::run(core.clone(), stop_rx.clone())),
             tokio::spawn(refresh_revocations(core.clone(), stop_rx)),

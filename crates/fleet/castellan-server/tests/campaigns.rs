@@ -125,6 +125,8 @@ async fn canary_then_waves_update_every_device_and_the_registry() {
             )
             .await;
         assert_eq!(status, 422, "{body}");
+        assert_eq!(body["code"], "campaign.no_eligible_device", "{body}");
+        // What the release manager reads.
         assert!(
             body["reason"]
                 .as_str()
@@ -222,8 +224,9 @@ async fn pause_on_threshold_then_resume() {
                     && e.reason.contains("paused: threshold crossed"))
         );
         // Pausing a paused campaign is refused; resuming works and counts from here.
-        let (status, _) = f.act(&id, "pause", None).await;
+        let (status, body) = f.act(&id, "pause", None).await;
         assert_eq!(status, 409);
+        assert_eq!(body["code"], "campaign.wrong_state", "{body}");
         let (status, body) = f.act(&id, "resume", None).await;
         assert_eq!(
             (status, body["state"].clone()),
@@ -285,8 +288,9 @@ async fn abort_sends_cancel_and_ends_the_download_token() {
         let (status, _, _) = f.api.get_raw(&path, &[("authorization", &auth)]).await;
         assert_eq!(status, 401);
         // Nothing more to do with an aborted campaign.
-        let (status, _) = f.act(&id, "resume", None).await;
+        let (status, body) = f.act(&id, "resume", None).await;
         assert_eq!(status, 409);
+        assert_eq!(body["code"], "campaign.wrong_state", "{body}");
         assert!(audit_has_refusal(&f.server, "update.download", "expired").await);
         ua.quit().await;
         f.server.shutdown().await;
@@ -375,6 +379,7 @@ async fn rollback_puts_the_previous_image_back_on_the_updated_devices() {
             )
             .await;
         assert_eq!(status, 422, "{body}");
+        assert_eq!(body["code"], "campaign.rollback_not_newer", "{body}");
         let (status, body) = f
             .act(
                 &c3.campaign_id,
@@ -515,7 +520,7 @@ async fn expired_release_stops_its_campaign() {
             )
             .await;
         assert_eq!(status, 422, "{body}");
-        assert!(body["reason"].as_str().unwrap().contains("expired"));
+        assert_eq!(body["code"], "campaign.release_expired", "{body}");
         ua.quit().await;
         f.server.shutdown().await;
     })

@@ -87,9 +87,11 @@ async fn onboarding_accepted_with_a_correct_token_then_device_operates() {
     .await;
 }
 
+/// Onboarding with the evidence of `kind_of` is refused with the stable `code`; the registry
+/// and the audit log hold the reason the device was given (the audit entry with the code).
 async fn refused_with(
     kind_of: impl Fn(&std::path::Path) -> (TestDevice, EvidenceKind),
-    needle: &str,
+    code: &str,
 ) {
     each_backend(async |t: &TestStore| {
         let tmp = tempdir();
@@ -102,10 +104,7 @@ async fn refused_with(
         assert!(!result.accepted);
         assert!(result.ldevid_pem.is_none() && result.policy.is_none());
         let reason = result.reason.unwrap();
-        assert!(
-            reason.contains(needle),
-            "reason {reason:?} does not say {needle:?}"
-        );
+        assert_eq!(result.code.as_deref(), Some(code), "{reason}");
         let (_, d) = api
             .call(
                 "GET",
@@ -118,7 +117,7 @@ async fn refused_with(
         assert_eq!(d["attestation_reason"], reason.as_str());
         assert!(d["ldevid_serial"].is_null());
         assert!(
-            audit_has_refusal(&server, ACTION_ONBOARD, &reason).await,
+            audit_has_coded_refusal(&server, ACTION_ONBOARD, code, &reason).await,
             "the refusal reason is not in the audit log"
         );
         server.shutdown().await;
@@ -135,7 +134,7 @@ async fn attack_onboarding_token_over_wrong_nonce_refused() {
                 EvidenceKind::WrongNonce,
             )
         },
-        "nonce",
+        "attestation.nonce_mismatch",
     )
     .await;
 }
@@ -150,7 +149,7 @@ async fn attack_onboarding_token_signed_by_another_key_refused() {
                 EvidenceKind::OtherKey(Box::new(other)),
             )
         },
-        "signature",
+        "attestation.bad_signature",
     )
     .await;
 }
@@ -168,12 +167,25 @@ async fn attack_onboarding_with_unexpected_measurement_refused() {
         dev.app_hash = [0xEE; 32];
         let result = onboard(&server, &mut dev, EvidenceKind::Honest).await;
         assert!(!result.accepted);
+        // What the device (and its operator) reads.
         let reason = result.reason.unwrap();
         assert!(
             reason.contains("measurement") && reason.contains("APP"),
             "{reason}"
         );
-        assert!(audit_has_refusal(&server, ACTION_ONBOARD, &reason).await);
+        assert_eq!(
+            result.code.as_deref(),
+            Some("attestation.measurement_mismatch")
+        );
+        assert!(
+            audit_has_coded_refusal(
+                &server,
+                ACTION_ONBOARD,
+                "attestation.measurement_mismatch",
+                &reason
+            )
+            .await
+        );
         server.shutdown().await;
     })
     .await;
@@ -194,8 +206,20 @@ async fn attack_onboarding_replayed_evidence_refused() {
         let replay = onboard(&server, &mut dev, EvidenceKind::Replay(token)).await;
         assert!(!replay.accepted);
         let reason = replay.reason.unwrap();
-        assert!(reason.contains("nonce"), "{reason}");
-        assert!(audit_has_refusal(&server, ACTION_ONBOARD, &reason).await);
+        assert_eq!(
+            replay.code.as_deref(),
+            Some("attestation.nonce_mismatch"),
+            "{reason}"
+        );
+        assert!(
+            audit_has_coded_refusal(
+                &server,
+                ACTION_ONBOARD,
+                "attestation.nonce_mismatch",
+                &reason
+            )
+            .await
+        );
         server.shutdown().await;
     })
     .await;

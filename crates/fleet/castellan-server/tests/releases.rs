@@ -15,18 +15,36 @@ use sha2::{Digest as _, Sha256};
 /// Upload `body` as the release manager; it must be refused with 422 naming `needle`, and the
 /// audit log must hold the refusal with that reason.
 async fn refused(f: &Fleet, body: &serde_json::Value, needle: &str) {
-    let (status, resp) = f
-        .api
-        .call("POST", "/api/v1/releases", Some(&f.rm), Some(body))
-        .await;
-    assert_eq!(status, 422, "{resp}");
-    assert_eq!(resp["error"], "unprocessable");
+    let resp = upload_unprocessable(f, body).await;
     let reason = resp["reason"].as_str().unwrap();
     assert!(reason.contains(needle), "{reason}");
     assert!(
         audit_has_refusal(&f.server, "api.release.create", needle).await,
         "no audit entry for {needle:?}"
     );
+}
+
+/// Upload `body` as the release manager; the release checks must refuse it with 422 and the
+/// stable `code`, which the audit entry carries in front of the reason.
+async fn rejected(f: &Fleet, body: &serde_json::Value, code: &str) {
+    let resp = upload_unprocessable(f, body).await;
+    assert_eq!(resp["code"], code, "{resp}");
+    let reason = resp["reason"].as_str().unwrap();
+    assert!(
+        audit_has_coded_refusal(&f.server, "api.release.create", code, reason).await,
+        "no audit entry for {code}"
+    );
+}
+
+/// Upload `body` as the release manager; it must be answered 422; returns the answer.
+async fn upload_unprocessable(f: &Fleet, body: &serde_json::Value) -> serde_json::Value {
+    let (status, resp) = f
+        .api
+        .call("POST", "/api/v1/releases", Some(&f.rm), Some(body))
+        .await;
+    assert_eq!(status, 422, "{resp}");
+    assert_eq!(resp["error"], "unprocessable");
+    resp
 }
 
 async fn releases(f: &Fleet) -> Vec<ReleaseJson> {
@@ -110,10 +128,10 @@ async fn attack_release_signed_by_another_key() {
         let image = f.kit.image(v(2, 0, 0), 1, b"evil");
         let thief = ReleaseKit::new();
         let manifest = thief.manifest(CLASS, 2, &image);
-        refused(
+        rejected(
             &f,
             &release_body(CLASS, "2.0.0", &image, &manifest),
-            "does not authenticate with the release trust anchor",
+            "release.not_authenticated",
         )
         .await;
         assert!(releases(&f).await.is_empty());
@@ -131,17 +149,17 @@ async fn attack_release_for_another_class_or_vendor() {
         // A manifest for gateways uploaded as a sensor release: devices of the class would
         // refuse it, and it must not get a sensor release id.
         let other_class = f.kit.manifest("gateway-v1", 2, &image);
-        refused(
+        rejected(
             &f,
             &release_body(CLASS, "2.0.0", &image, &other_class),
-            "is not the id of class sensor-v1",
+            "release.wrong_class",
         )
         .await;
         let other_vendor = manifest_with(&f.kit.release_key, "acme", CLASS, 2, &image);
-        refused(
+        rejected(
             &f,
             &release_body(CLASS, "2.0.0", &image, &other_vendor),
-            "vendor id",
+            "release.wrong_vendor",
         )
         .await;
         assert!(releases(&f).await.is_empty());
@@ -160,10 +178,10 @@ async fn attack_release_digest_or_size_mismatch() {
         other[100] ^= 0xff;
         // A signed manifest for one image, uploaded with another of the same size.
         let manifest = f.kit.manifest(CLASS, 2, &image);
-        refused(
+        rejected(
             &f,
             &release_body(CLASS, "2.0.0", &other, &manifest),
-            "image digest",
+            "release.digest_mismatch",
         )
         .await;
         let key = &f.kit.release_key;
@@ -171,6 +189,7 @@ async fn attack_release_digest_or_size_mismatch() {
         let n = image.len() as u64;
         for size in [n - 1, n + 1] {
             let m = manifest_for(key, "castellan", CLASS, 2, digest, size);
+            // The reason the release manager reads names the size.
             refused(
                 &f,
                 &release_body(CLASS, "2.0.0", &image, &m),
@@ -230,10 +249,10 @@ async fn attack_release_image_signed_by_another_image_key() {
         let at = broken.len() - 10;
         broken[at] ^= 1;
         let manifest = f.kit.manifest(CLASS, 2, &broken);
-        refused(
+        rejected(
             &f,
             &release_body(CLASS, "2.0.0", &broken, &manifest),
-            "the image does not verify",
+            "release.image_unverified",
         )
         .await;
         assert!(releases(&f).await.is_empty());
@@ -359,10 +378,10 @@ async fn attack_release_expired() {
         let image = f.kit.image(v(2, 0, 0), 1, b"stale");
         let now = castellan_store::unix_now() as u64;
         let manifest = manifest_expiring(&f.kit.release_key, 2, &image, now - 60);
-        refused(
+        rejected(
             &f,
             &release_body(CLASS, "2.0.0", &image, &manifest),
-            "the release expired at",
+            "release.expired",
         )
         .await;
         // One that expires later is accepted and says when.

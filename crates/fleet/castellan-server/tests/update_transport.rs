@@ -161,13 +161,14 @@ async fn attack_mqtt_chunk_past_the_end_refused() {
             .collect();
         assert_eq!(refused.len(), 3, "{refused:#?}");
         assert!(refused.iter().any(|e| {
-            e.reason
-                .contains(&format!("offset {} is past the end", size + 1))
+            e.code.as_deref() == Some("update.past_end")
+                && e.reason
+                    .contains(&format!("offset {} is past the end", size + 1))
         }));
         assert!(
             refused
                 .iter()
-                .any(|e| e.reason.contains("rolls out sensor-v1-2"))
+                .any(|e| e.code.as_deref() == Some("update.wrong_release"))
         );
         // Once the campaign ended, the device gets nothing.
         let (status, _) = f.act(&offer.campaign_id, "abort", None).await;
@@ -215,10 +216,8 @@ async fn attack_replayed_report_of_an_earlier_campaign_ignored() {
             .collect();
         assert_eq!(ignored.len(), 3, "{ignored:#?}");
         assert!(ignored.iter().all(|e| e.decision == Decision::Refused
-            && e.reason.contains(&format!(
-                "not the device's current campaign ({})",
-                c2.campaign_id
-            ))));
+            && e.code.as_deref() == Some("update.not_current_campaign")
+            && e.reason.ends_with(&format!("({})", c2.campaign_id))));
         assert_eq!(state_of(&f.get(old).await, "RPL-A"), "updated");
         assert_eq!(state_of(&f.get(&c2.campaign_id).await, "RPL-A"), "offered");
         // The current campaign still works.
@@ -230,7 +229,12 @@ async fn attack_replayed_report_of_an_earlier_campaign_ignored() {
             .await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(
-            audit_has_refusal(&f.server, ACTION_REPORT, "in no running or paused campaign").await
+            audit(&f.server)
+                .await
+                .iter()
+                .any(|e| e.action == ACTION_REPORT
+                    && e.decision == Decision::Refused
+                    && e.code.as_deref() == Some("update.no_campaign"))
         );
         assert_eq!(state_of(&f.get(&c2.campaign_id).await, "RPL-A"), "updated");
         up.quit().await;
@@ -256,6 +260,12 @@ async fn attack_evidence_with_the_old_measurement_fails() {
         let r = up.confirm(&mut dev, &offer).await;
         assert!(!r.updated);
         let reason = r.reason.unwrap();
+        assert_eq!(
+            r.code.as_deref(),
+            Some("attestation.measurement_mismatch"),
+            "{reason}"
+        );
+        // What the device and the operator read.
         assert!(
             reason.contains("post-update attestation failed"),
             "{reason}"

@@ -2,11 +2,14 @@
 //!
 //! ```text
 //!  entry n:  hash_n = SHA-256( hash_{n-1} || "castellan-audit-v1" || seq || at || actor
-//!                               || action || target || decision || reason )     (hash_0 = 0^32)
+//!                               || action || target || decision || reason [|| 1 || code] )
+//!            hash_0 = 0^32
 //! ```
 //!
 //! Integers are big-endian (seq u64, at i64), strings are a u32 big-endian length followed by
-//! their UTF-8 bytes, the decision is one byte (1 allowed, 2 refused). Appends run in a
+//! their UTF-8 bytes, the decision is one byte (1 allowed, 2 refused). A refusal's stable code
+//! (schema 5), when the entry has one, follows as a byte 1 and the string; an entry without a
+//! code hashes as before it existed. Appends run in a
 //! transaction that holds the table's write lock, so concurrent appends (threads, processes,
 //! service instances) never fork the chain. After each append the new head `(seq, hash)` is
 //! written to the anchor file; [`Store::verify_audit`] checks the whole chain and the anchor.
@@ -67,6 +70,8 @@ pub struct AuditRecord<'a> {
     pub decision: Decision,
     /// Why (a refusal's reason, or a note).
     pub reason: &'a str,
+    /// The refusal's stable machine code (`attestation.nonce_mismatch`), when it has one.
+    pub code: Option<&'a str>,
 }
 
 /// One entry of the log.
@@ -86,6 +91,8 @@ pub struct AuditEntry {
     pub decision: Decision,
     /// Why.
     pub reason: String,
+    /// The refusal's stable machine code, when it has one.
+    pub code: Option<String>,
     /// The previous entry's hash (zeros for the first).
     pub prev_hash: [u8; 32],
     /// This entry's hash.
@@ -126,6 +133,10 @@ fn entry_hash(prev: &[u8; 32], seq: u64, at: i64, rec: &AuditRecord<'_>) -> [u8;
     push_str(&mut buf, rec.target);
     buf.push(rec.decision.code());
     push_str(&mut buf, rec.reason);
+    if let Some(code) = rec.code {
+        buf.push(1);
+        push_str(&mut buf, code);
+    }
     let mut h = Sha256::new();
     h.update(prev);
     h.update(&buf);
@@ -146,6 +157,7 @@ struct RawEntry {
     target: String,
     decision: Option<Decision>,
     reason: String,
+    code: Option<String>,
     prev_hash: Option<[u8; 32]>,
     hash: Option<[u8; 32]>,
 }
@@ -162,6 +174,7 @@ impl RawEntry {
             reason: r.text(6)?,
             prev_hash: hash_from_hex(&r.text(7)?),
             hash: hash_from_hex(&r.text(8)?),
+            code: r.opt_text(9)?,
         })
     }
 
@@ -172,6 +185,7 @@ impl RawEntry {
             target: &self.target,
             decision,
             reason: &self.reason,
+            code: self.code.as_deref(),
         }
     }
 
@@ -196,12 +210,13 @@ impl RawEntry {
             action: self.action,
             target: self.target,
             reason: self.reason,
+            code: self.code,
         })
     }
 }
 
-const SELECT_ENTRIES: &str = "SELECT seq, at, actor, action, target, decision, reason, prev_hash, hash \
-     FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2";
+const SELECT_ENTRIES: &str = "SELECT seq, at, actor, action, target, decision, reason, prev_hash, hash, \
+     code FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2";
 
 impl Store {
     /// Append an entry at time `at` (Unix seconds); returns it with its sequence number and
@@ -229,8 +244,8 @@ impl Store {
             let seq = prev_seq + 1;
             let hash = entry_hash(&prev_hash, seq, at, rec);
             s.exec(
-                "INSERT INTO audit_log (seq, at, actor, action, target, decision, reason, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO audit_log (seq, at, actor, action, target, decision, reason, prev_hash, hash, code) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 vec![
                     i64::try_from(seq).unwrap_or(i64::MAX).into(),
                     at.into(),
@@ -241,6 +256,7 @@ impl Store {
                     rec.reason.into(),
                     hex::encode(prev_hash).into(),
                     hex::encode(hash).into(),
+                    rec.code.into(),
                 ],
             )
             .await?;
@@ -252,6 +268,7 @@ impl Store {
                 target: rec.target.into(),
                 decision: rec.decision,
                 reason: rec.reason.into(),
+                code: rec.code.map(str::to_string),
                 prev_hash,
                 hash,
             })

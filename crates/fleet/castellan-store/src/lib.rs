@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod attestation_key;
 mod audit;
 mod campaign_devices;
 mod campaigns;
@@ -27,6 +28,8 @@ mod error;
 mod migrate;
 mod registry;
 mod releases;
+mod revocations;
+mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -41,10 +44,10 @@ pub use campaigns::{
 pub use db::Backend;
 pub use error::{AuditViolation, StoreError};
 pub use migrate::SCHEMA_VERSION;
-pub use registry::{
-    AttestationStatus, Device, NewDevice, ReferenceMeasurement, Revocation, TelemetryRecord,
-};
+pub use registry::{AttestationStatus, Device, NewDevice, ReferenceMeasurement};
 pub use releases::{NewRelease, Release, ReleaseKey};
+pub use revocations::Revocation;
+pub use telemetry::TelemetryRecord;
 
 /// Settings of a store. [`StoreOptions::default`] is what `castellan serve` uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,8 +177,9 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
-fn redact_url(url: &str) -> String {
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`: a database location fit
+/// for logs and the audit log.
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };

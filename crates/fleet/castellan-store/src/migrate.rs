@@ -35,10 +35,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "release_expiry",
         sql: include_str!("../migrations/0004_release_expiry.sql"),
     },
+    Migration {
+        version: 5,
+        name: "audit_code",
+        sql: include_str!("../migrations/0005_audit_code.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The per-engine spelling of the few types that differ.
 fn substitute(sql: &str, backend: Backend) -> String {

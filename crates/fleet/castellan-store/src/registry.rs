@@ -1,8 +1,9 @@
-//! The device registry (identity, class, tags, certificates, lifecycle, attestation status,
-//! reference measurements, quarantine, firmware), device telemetry (latest N per device) and
-//! the revocation list.
+//! The device registry: identity, class, tags, certificates, lifecycle, attestation status,
+//! reference measurements, quarantine, firmware. The attestation key, telemetry and the
+//! revocation list have their own files.
 
 use crate::db::{Row, Session, Value};
+use crate::revocations::normalize_serial;
 use crate::{Store, StoreError};
 
 /// Result of the latest attestation appraisal of a device.
@@ -109,32 +110,6 @@ pub struct Device {
     pub firmware_version: Option<String>,
     /// When the factory registered it (Unix seconds).
     pub created_at: i64,
-}
-
-/// One telemetry message of a device.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TelemetryRecord {
-    /// The device.
-    pub device_id: String,
-    /// When it was received (Unix seconds).
-    pub at: i64,
-    /// The payload (JSON text).
-    pub payload: String,
-}
-
-/// One revoked certificate.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Revocation {
-    /// The certificate serial number, lowercase hex without leading zeros.
-    pub serial: String,
-    /// Which CA issued it ("manufacturer" or "operational").
-    pub issuer: String,
-    /// RFC 5280 CRLReason code.
-    pub reason: u8,
-    /// When it was revoked (Unix seconds).
-    pub revoked_at: i64,
-    /// The device it belonged to, if any.
-    pub device_id: Option<String>,
 }
 
 macro_rules! device_select {
@@ -367,119 +342,7 @@ impl Store {
         finish(&mut s, r).await
     }
 
-    /// Store a telemetry message, keeping only the latest [`crate::StoreOptions::telemetry_keep`]
-    /// per device.
-    pub async fn record_telemetry(
-        &self,
-        device_id: &str,
-        at: i64,
-        payload: &str,
-    ) -> Result<(), StoreError> {
-        let mut s = self.session().await?;
-        s.begin().await?;
-        let keep = self.inner.telemetry_keep;
-        let r = async {
-            s.exec(
-                "INSERT INTO telemetry (device_id, at, payload) VALUES ($1, $2, $3)",
-                vec![device_id.into(), at.into(), payload.into()],
-            )
-            .await?;
-            s.exec(
-                "DELETE FROM telemetry WHERE device_id = $1 AND id NOT IN \
-                 (SELECT id FROM telemetry WHERE device_id = $1 ORDER BY id DESC LIMIT $2)",
-                vec![device_id.into(), keep.into()],
-            )
-            .await?;
-            Ok(())
-        }
-        .await;
-        finish(&mut s, r).await
-    }
-
-    /// The device's latest telemetry, newest first.
-    pub async fn latest_telemetry(
-        &self,
-        device_id: &str,
-        limit: u32,
-    ) -> Result<Vec<TelemetryRecord>, StoreError> {
-        let mut s = self.session().await?;
-        let rows = s
-            .query(
-                "SELECT device_id, at, payload FROM telemetry WHERE device_id = $1 ORDER BY id DESC LIMIT $2",
-                vec![device_id.into(), i64::from(limit).into()],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TelemetryRecord {
-                    device_id: r.text(0)?,
-                    at: r.int(1)?,
-                    payload: r.text(2)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Add a certificate to the revocation list. Returns false when it was already revoked
-    /// (the first revocation's time and reason stand).
-    pub async fn revoke(&self, r: &Revocation) -> Result<bool, StoreError> {
-        let mut s = self.session().await?;
-        let n = s
-            .exec(
-                "INSERT INTO revocations (serial, issuer, reason, revoked_at, device_id) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (serial) DO NOTHING",
-                vec![
-                    normalize_serial(&r.serial).into(),
-                    r.issuer.as_str().into(),
-                    i64::from(r.reason).into(),
-                    r.revoked_at.into(),
-                    r.device_id.clone().into(),
-                ],
-            )
-            .await?;
-        Ok(n == 1)
-    }
-
-    /// Every revoked certificate, oldest first.
-    pub async fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
-        let mut s = self.session().await?;
-        let rows = s
-            .query(
-                "SELECT serial, issuer, reason, revoked_at, device_id FROM revocations ORDER BY revoked_at, serial",
-                vec![],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Revocation {
-                    serial: r.text(0)?,
-                    issuer: r.text(1)?,
-                    reason: u8::try_from(r.int(2)?).map_err(|_| StoreError::Corrupt {
-                        what: "revocation reason",
-                        value: r.text(0).unwrap_or_default(),
-                    })?,
-                    revoked_at: r.int(3)?,
-                    device_id: r.opt_text(4)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Whether the certificate with this serial (hex) is revoked, asking the database. The
-    /// broker's connect-time check uses the in-memory `castellan_pki::RevocationSet` loaded
-    /// from [`Store::revocations`]; this is the authoritative answer.
-    pub async fn is_revoked(&self, serial_hex: &str) -> Result<bool, StoreError> {
-        let mut s = self.session().await?;
-        let row = s
-            .query_opt(
-                "SELECT serial FROM revocations WHERE serial = $1",
-                vec![normalize_serial(serial_hex).into()],
-            )
-            .await?;
-        Ok(row.is_some())
-    }
-
-    async fn update_device(
+    pub(crate) async fn update_device(
         &self,
         sql: &'static str,
         id: &str,
@@ -488,17 +351,6 @@ impl Store {
         let mut s = self.session().await?;
         let n = s.exec(sql, vec![id.into(), value]).await?;
         found(n, id)
-    }
-}
-
-/// Lowercase hex without leading zero bytes, the one form serials are stored in.
-fn normalize_serial(serial: &str) -> String {
-    let lower = serial.trim().to_ascii_lowercase();
-    let trimmed = lower.trim_start_matches("00");
-    if trimmed.is_empty() {
-        "00".into()
-    } else {
-        trimmed.to_string()
     }
 }
 
@@ -527,7 +379,11 @@ pub(crate) async fn finish<T>(s: &mut Session, r: Result<T, StoreError>) -> Resu
     }
 }
 
-async fn insert_device(s: &mut Session, d: &NewDevice, at: i64) -> Result<(), StoreError> {
+pub(crate) async fn insert_device(
+    s: &mut Session,
+    d: &NewDevice,
+    at: i64,
+) -> Result<(), StoreError> {
     s.exec(
         "INSERT INTO devices (id, serial, device_class, idevid_der, idevid_serial, ldevid_serial, lifecycle, \
          attestation_status, attestation_reason, onboarded_at, last_seen, quarantined, firmware_version, created_at) \
@@ -611,71 +467,4 @@ async fn complete(s: &mut Session, mut d: Device) -> Result<Device, StoreError> 
         .map(|r| measurement_from_row(r, 0))
         .collect::<Result<_, _>>()?;
     Ok(d)
-}
-
-/// The attestation public key (IAK) recorded at the factory (schema 2).
-impl Store {
-    /// Record a device provisioned in the factory together with its attestation public key
-    /// (SEC1), in one transaction: a device is never registered without the key its onboarding
-    /// tokens must verify with. Fails with [`StoreError::AlreadyExists`] when its id or serial
-    /// is taken.
-    pub async fn register_device_with_iak(
-        &self,
-        d: &NewDevice,
-        iak_public_key: &[u8],
-        at: i64,
-    ) -> Result<(), StoreError> {
-        let mut s = self.session().await?;
-        s.begin().await?;
-        let r = async {
-            insert_device(&mut s, d, at).await?;
-            s.exec(
-                "UPDATE devices SET iak_public_key = $2 WHERE id = $1",
-                vec![d.id.as_str().into(), iak_public_key.into()],
-            )
-            .await
-            .map(|_| ())
-        }
-        .await;
-        finish(&mut s, r).await.map_err(|e| match e {
-            StoreError::Constraint { .. } => StoreError::AlreadyExists {
-                what: "device",
-                key: d.id.clone(),
-            },
-            other => other,
-        })
-    }
-
-    /// Replace the attestation public key of a device.
-    pub async fn set_iak_public_key(
-        &self,
-        id: &str,
-        iak_public_key: &[u8],
-    ) -> Result<(), StoreError> {
-        self.update_device(
-            "UPDATE devices SET iak_public_key = $2 WHERE id = $1",
-            id,
-            iak_public_key.into(),
-        )
-        .await
-    }
-
-    /// The attestation public key recorded for a device: `Ok(None)` when the device exists
-    /// without one, [`StoreError::NotFound`] when there is no such device.
-    pub async fn iak_public_key(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut s = self.session().await?;
-        let row = s
-            .query_opt(
-                "SELECT iak_public_key FROM devices WHERE id = $1",
-                vec![id.into()],
-            )
-            .await?;
-        match row {
-            None => Err(StoreError::NotFound {
-                what: "device",
-                key: id.into(),
-            }),
-            Some(r) => r.opt_blob(0),
-        }
-    }
 }

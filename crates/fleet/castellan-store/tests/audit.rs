@@ -12,6 +12,7 @@ fn rec<'a>(actor: &'a str, action: &'a str, target: &'a str) -> AuditRecord<'a> 
         target,
         decision: Decision::Allowed,
         reason: "ok",
+        code: None,
     }
 }
 
@@ -31,6 +32,7 @@ async fn fill(store: &Store, n: u64) {
                     target: &target,
                     decision,
                     reason: "test",
+                    code: None,
                 },
                 1_700_000_000 + i as i64,
             )
@@ -64,6 +66,7 @@ async fn appends_chain_and_verify() {
                     target: "dev-1",
                     decision: Decision::Refused,
                     reason: "role auditor may not decommission",
+                    code: None,
                 },
                 11,
             )
@@ -99,6 +102,47 @@ async fn attack_modified_audit_entry_detected() {
         );
         let msg = StoreError::AuditTampered(AuditViolation::Modified { seq: 4 }).to_string();
         assert!(msg.contains("entry 4 was modified"), "{msg}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_refusal_code_is_kept_and_covered_by_the_hash() {
+    each_backend(async |t: &TestStore| {
+        fill(&t.store, 2).await;
+        let coded = t
+            .store
+            .append_audit(
+                &AuditRecord {
+                    actor: "CSTL-0001",
+                    action: "onboard",
+                    target: "CSTL-0001",
+                    decision: Decision::Refused,
+                    reason: "nonce refused: unknown nonce",
+                    code: Some("attestation.nonce_mismatch"),
+                },
+                20,
+            )
+            .await
+            .unwrap();
+        t.store
+            .append_audit(&rec("system", "server.stop", "state"), 21)
+            .await
+            .unwrap();
+        let entries = t.store.audit_entries(0, 10).await.unwrap();
+        assert_eq!(entries.get(2), Some(&coded));
+        assert_eq!(coded.code.as_deref(), Some("attestation.nonce_mismatch"));
+        assert_eq!(entries.iter().filter(|e| e.code.is_some()).count(), 1);
+        assert_eq!(t.store.verify_audit().await.unwrap().count, 4);
+        // Dropping or changing the code is tampering like changing the reason.
+        t.raw_execute("UPDATE audit_log SET code = NULL WHERE seq = 3")
+            .await;
+        assert_eq!(
+            violation(t.store.verify_audit().await),
+            AuditViolation::Modified { seq: 3 },
+            "{}",
+            t.backend
+        );
     })
     .await;
 }
@@ -197,7 +241,8 @@ async fn attack_rehashed_chain_detected_by_anchor() {
         let mut sql = String::from("DELETE FROM audit_log;");
         for e in rows {
             sql.push_str(&format!(
-                "INSERT INTO audit_log VALUES ({}, {}, '{}', '{}', '{}', 'allowed', '{}', '{}', '{}');",
+                "INSERT INTO audit_log (seq, at, actor, action, target, decision, reason, prev_hash, \
+                 hash) VALUES ({}, {}, '{}', '{}', '{}', 'allowed', '{}', '{}', '{}');",
                 e.seq,
                 e.at,
                 e.actor,
@@ -235,6 +280,7 @@ async fn attack_modified_entry_rehashed_breaks_the_next_link() {
                     target: &e1.target,
                     decision: e1.decision,
                     reason: &e1.reason,
+                    code: None,
                 },
                 e1.at,
             )
@@ -249,6 +295,7 @@ async fn attack_modified_entry_rehashed_breaks_the_next_link() {
                     target: &e2.target,
                     decision: e2.decision,
                     reason: "covered up",
+                    code: None,
                 },
                 e2.at,
             )

@@ -37,6 +37,7 @@ async fn write_one(s: &Store, i: u64) -> Result<(), castellan_store::StoreError>
             target: &format!("dev-{i}"),
             decision: Decision::Allowed,
             reason: &reason,
+            code: None,
         },
         i as i64,
     )
@@ -100,6 +101,7 @@ async fn restart_loses_no_registry_or_audit_data() {
                     target: "c",
                     decision: Decision::Allowed,
                     reason: "d",
+                    code: None,
                 },
                 99,
             )

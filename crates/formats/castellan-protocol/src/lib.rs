@@ -2,7 +2,7 @@
 //! with the same types by the fleet server (`castellan-server`, which re-exports this crate as
 //! `castellan_server::protocol`), the simulated device agent (`castellan-agent`) and the QEMU
 //! host bridge (`castellan-bridge`). Hostile input from the other side is parsed here and only
-//! here ([`WireMessage::parse`], [`decode_chunk`], the `*_bytes` field readers); the fuzz target
+//! here ([`WireMessage::parse`], [`decode_chunk`], [`Topic::parse`], the `*_bytes` field readers); the fuzz target
 //! `fuzz/fuzz_targets/protocol_messages.rs` feeds it arbitrary bytes.
 //!
 //! ```text
@@ -24,7 +24,8 @@
 //!
 //! * [`onboard`] — factory registration and attested onboarding;
 //! * [`update`] — releases, campaigns and the device's update messages;
-//! * [`topics`] — the MQTT topics the messages travel on;
+//! * [`topic`] — the MQTT topics the messages travel on, typed ([`Topic::parse`] reads them);
+//! * [`topics`] — the same topics as strings (builders);
 //! * [`ProtocolError`] — why a message was refused.
 //!
 //! Telemetry (`dev/<id>/telemetry`) and status (`dev/<id>/status`) payloads are free-form JSON
@@ -44,6 +45,7 @@
 mod error;
 mod fields;
 pub mod onboard;
+pub mod topic;
 pub mod topics;
 pub mod update;
 
@@ -59,6 +61,7 @@ pub use onboard::{
     Challenge, Evidence, FactoryRequest, FactoryResponse, MeasurementJson, OnboardResult,
     PolicyJson,
 };
+pub use topic::{Direction, OnboardKind, Topic, TopicError, UpdateDownKind, UpdateUpKind};
 pub use update::{
     CHUNK_HEADER_LEN, CampaignCounts, CampaignDeviceJson, CampaignJson, CampaignRequest, Cancel,
     Fetch, HttpsSource, Offer, OnThreshold, ReleaseJson, ReleaseKeyRequest, ReleaseRequest,

@@ -121,6 +121,10 @@ pub struct OnboardResult {
     /// Why the device was refused (when refused); the same reason is in the audit log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The refusal's stable machine code (`attestation.nonce_mismatch`), when refused; the
+    /// audit log carries it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 impl OnboardResult {

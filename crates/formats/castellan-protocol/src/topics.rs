@@ -1,4 +1,5 @@
-//! The MQTT topics of the protocol. A device's session with its IDevID may use only
+//! The MQTT topics of the protocol, as strings: each builder writes one [`Topic`] (the typed
+//! form, which also reads topics back). A device's session with its IDevID may use only
 //! `dev/<id>/up/onboard/#` and `dev/<id>/down/onboard/#`; with its LDevID, what its
 //! [`crate::PolicyJson`] grants (telemetry, status, the update topics).
 //!
@@ -9,24 +10,50 @@
 //!                                                                   cancel,chunk/<release_id>}
 //! ```
 
+use crate::topic::{OnboardKind, Topic, UpdateDownKind, UpdateUpKind};
+
+fn onboard(id: &str, kind: OnboardKind) -> String {
+    Topic::Onboard {
+        id: id.into(),
+        kind,
+    }
+    .to_string()
+}
+
+fn update_up(id: &str, kind: UpdateUpKind) -> String {
+    Topic::UpdateUp {
+        id: id.into(),
+        kind,
+    }
+    .to_string()
+}
+
+fn update_down(id: &str, kind: UpdateDownKind) -> String {
+    Topic::UpdateDown {
+        id: id.into(),
+        kind,
+    }
+    .to_string()
+}
+
 /// `dev/<id>/up/onboard/hello`: the device asks for a challenge.
 pub fn hello(id: &str) -> String {
-    format!("dev/{id}/up/onboard/hello")
+    onboard(id, OnboardKind::Hello)
 }
 
 /// `dev/<id>/down/onboard/challenge`: the server's nonce.
 pub fn challenge(id: &str) -> String {
-    format!("dev/{id}/down/onboard/challenge")
+    onboard(id, OnboardKind::Challenge)
 }
 
 /// `dev/<id>/up/onboard/evidence`: the device's token and CSR.
 pub fn evidence(id: &str) -> String {
-    format!("dev/{id}/up/onboard/evidence")
+    onboard(id, OnboardKind::Evidence)
 }
 
 /// `dev/<id>/down/onboard/result`: the verdict.
 pub fn result(id: &str) -> String {
-    format!("dev/{id}/down/onboard/result")
+    onboard(id, OnboardKind::Result)
 }
 
 /// `dev/<id>/down/onboard/#`: what an onboarding device subscribes to.
@@ -36,53 +63,57 @@ pub fn onboard_down_filter(id: &str) -> String {
 
 /// `dev/<id>/telemetry`.
 pub fn telemetry(id: &str) -> String {
-    format!("dev/{id}/telemetry")
+    Topic::Telemetry { id: id.into() }.to_string()
 }
 
 /// `dev/<id>/status`.
 pub fn status(id: &str) -> String {
-    format!("dev/{id}/status")
+    Topic::Status { id: id.into() }.to_string()
 }
 
 /// `dev/<id>/down/update/offer`: the server offers a release ([`crate::Offer`]).
 pub fn update_offer(id: &str) -> String {
-    format!("dev/{id}/down/update/offer")
+    update_down(id, UpdateDownKind::Offer)
 }
 
 /// `dev/<id>/up/update/status`: the device's progress ([`crate::Status`]).
 pub fn update_status(id: &str) -> String {
-    format!("dev/{id}/up/update/status")
+    update_up(id, UpdateUpKind::Status)
 }
 
 /// `dev/<id>/up/update/fetch`: the device asks for bytes ([`crate::Fetch`]).
 pub fn update_fetch(id: &str) -> String {
-    format!("dev/{id}/up/update/fetch")
+    update_up(id, UpdateUpKind::Fetch)
 }
 
 /// `dev/<id>/down/update/chunk/<release_id>`: bytes of the image
 /// ([`crate::encode_chunk`]).
 pub fn update_chunk(id: &str, release_id: &str) -> String {
-    format!("dev/{id}/down/update/chunk/{release_id}")
+    Topic::UpdateChunk {
+        id: id.into(),
+        release: release_id.into(),
+    }
+    .to_string()
 }
 
 /// `dev/<id>/down/update/challenge`: the post-update nonce ([`crate::UpdateChallenge`]).
 pub fn update_challenge(id: &str) -> String {
-    format!("dev/{id}/down/update/challenge")
+    update_down(id, UpdateDownKind::Challenge)
 }
 
 /// `dev/<id>/up/update/evidence`: the post-update token ([`crate::UpdateEvidence`]).
 pub fn update_evidence(id: &str) -> String {
-    format!("dev/{id}/up/update/evidence")
+    update_up(id, UpdateUpKind::Evidence)
 }
 
 /// `dev/<id>/down/update/result`: the verdict ([`crate::UpdateResult`]).
 pub fn update_result(id: &str) -> String {
-    format!("dev/{id}/down/update/result")
+    update_down(id, UpdateDownKind::Result)
 }
 
 /// `dev/<id>/down/update/cancel`: the campaign was aborted ([`crate::Cancel`]).
 pub fn update_cancel(id: &str) -> String {
-    format!("dev/{id}/down/update/cancel")
+    update_down(id, UpdateDownKind::Cancel)
 }
 
 /// `dev/<id>/down/update/#`: what a device subscribes to for updates.

@@ -6,7 +6,6 @@
 //! registered IAK, which survives firmware changes by the same authority, but shows another
 //! measurement).
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +15,7 @@ use castellan_agent::{
     AgentConfig, AgentError, Backoff, Endpoint, FirmwareKit, KeyChoice, ProvisionRequest,
     build_device,
 };
-use castellan_broker::{AllowAllVerified, Broker, BrokerConfig, BrokerHandle, NoAudit};
+use castellan_broker::BrokerHandle;
 use castellan_image::Version;
 use castellan_pki::{CaKind, KeyBackend, LdevidKey, Pki};
 
@@ -36,30 +35,7 @@ struct Fleet {
 
 async fn fleet(dir: &Path) -> Fleet {
     let pki = Arc::new(Pki::init(&dir.join("pki"), KeyBackend::Files).unwrap());
-    let server = pki.issue_server_cert(&["localhost", "127.0.0.1"]).unwrap();
-    let cert = dir.join("server.pem");
-    let key = dir.join("server.key");
-    let clients = dir.join("clients.pem");
-    std::fs::write(
-        &cert,
-        format!("{}{}", server.certificate.pem, server.chain_pem),
-    )
-    .unwrap();
-    std::fs::write(&key, server.key_pem.as_bytes()).unwrap();
-    std::fs::write(&clients, pki.client_ca_bundle_pem()).unwrap();
-    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let broker = Arc::new(
-        Broker::start(BrokerConfig::new(
-            listen,
-            cert,
-            key,
-            clients,
-            Arc::new(AllowAllVerified),
-            Arc::new(NoAudit),
-        ))
-        .await
-        .unwrap(),
-    );
+    let broker = Arc::new(castellan_testkit::fleet::stand_in_broker(dir, &pki).await);
     let fleet = Fleet {
         pki,
         broker,

@@ -2,5 +2,7 @@
 //! tests run, and the fleet fixtures that several crates' tests share.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "fleet")]
+pub mod fleet;
 pub mod mqtt_client;
 pub mod test_pki;

@@ -89,6 +89,9 @@ pub struct AuditEntryJson {
     pub decision: String,
     /// Why.
     pub reason: String,
+    /// The refusal's stable machine code, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     /// The entry's hash, hex.
     pub hash: String,
 }
@@ -117,6 +120,7 @@ pub(crate) async fn audit_list(
                 }
                 .into(),
                 reason: e.reason,
+                code: e.code,
                 hash: hex::encode(e.hash),
             })
             .collect(),

@@ -124,7 +124,7 @@ pub(crate) async fn image(
     }
     let img = match image_of(&core, &campaign.release_id).await {
         Ok(i) => i,
-        Err(e) => return internal(&e),
+        Err(e) => return internal(&e.to_string()),
     };
     let size = img.len() as u64;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());

@@ -155,13 +155,7 @@ fn check_serial(serial: &str) -> Result<(), ApiError> {
 }
 
 pub(crate) fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with(['.', '-'])
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
+    if crate::names::is_valid_name(name) {
         Ok(())
     } else {
         Err(ApiError::BadRequest(format!(

@@ -332,9 +332,9 @@ async fn guard(
     req.extensions_mut().insert(operator.clone());
     let resp = next.run(req).await;
     let status = resp.status();
-    if let Some(Refusal(reason)) = resp.extensions().get::<Refusal>() {
+    if let Some(Refusal { reason, code }) = resp.extensions().get::<Refusal>() {
         core.auditor
-            .append(&operator.name, policy.action, &target, false, reason)
+            .append_coded(&operator.name, policy.action, &target, false, *code, reason)
             .await;
     } else if policy.method != Method::GET.as_str() && status.is_success() {
         let note = resp

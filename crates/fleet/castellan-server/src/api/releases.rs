@@ -120,7 +120,7 @@ pub(crate) async fn create(
         })
         .await
         .map_err(|e| ApiError::Internal(format!("release check task: {e}")))?
-        .map_err(ApiError::Unprocessable)?
+        .map_err(ApiError::from)?
     };
     if let Some(latest) = core.store.latest_release_sequence(&class).await?
         && checked.sequence <= latest

@@ -7,8 +7,9 @@ use castellan_store::{
 };
 
 use super::plan::{self, CampaignSpec};
-use super::{ACTION_CAMPAIGN, abort, campaign_json, cohort, expired, members_of, pause};
-use crate::api::ApiError;
+use super::{
+    ACTION_CAMPAIGN, CampaignError, abort, campaign_json, cohort, expired, members_of, pause,
+};
 use crate::core::Core;
 use crate::protocol::{CampaignJson, CampaignRequest};
 
@@ -17,20 +18,21 @@ pub(crate) async fn create(
     core: &Core,
     req: &CampaignRequest,
     actor: &str,
-) -> Result<CampaignJson, ApiError> {
-    let mut spec = CampaignSpec::from_request(req).map_err(ApiError::BadRequest)?;
-    for t in &req.tags {
-        crate::api::check_name("tag", t)?;
+) -> Result<CampaignJson, CampaignError> {
+    let mut spec = CampaignSpec::from_request(req)?;
+    if !req.tags.iter().all(|t| crate::names::is_valid_name(t)) {
+        return Err(CampaignError::InvalidName { what: "tag" });
     }
     let release = release_or_refuse(core, &req.release_id).await?;
     if release.device_class != req.device_class {
-        return Err(ApiError::Unprocessable(format!(
-            "release {} is for class {}, not {}",
-            release.id, release.device_class, req.device_class
-        )));
+        return Err(CampaignError::WrongClass {
+            release: release.id.clone(),
+            class: release.device_class.clone(),
+            requested: req.device_class.clone(),
+        });
     }
     if let Some(why) = expired(&release, unix_now()) {
-        return Err(ApiError::Unprocessable(why));
+        return Err(why);
     }
     spec.devices = None;
     let _guard = core.updates.lock.lock().await;
@@ -44,7 +46,7 @@ async fn start(
     spec: CampaignSpec,
     actor: &str,
     rollback_of: Option<&str>,
-) -> Result<CampaignJson, ApiError> {
+) -> Result<CampaignJson, CampaignError> {
     let devices = core.store.list_devices().await?;
     let id = new_campaign_id()?;
     let draft = Campaign {
@@ -64,25 +66,22 @@ async fn start(
     };
     let cohort = cohort(core, &devices, &draft, &spec, release);
     if cohort.is_empty() {
-        return Err(ApiError::Unprocessable(format!(
-            "no device is eligible: none of class {}{} is onboarded, not quarantined or revoked, \
-             and not already running release {}",
-            release.device_class,
-            if spec.tags.is_empty() {
+        return Err(CampaignError::NoEligibleDevice {
+            class: release.device_class.clone(),
+            tags: if spec.tags.is_empty() {
                 String::new()
             } else {
                 format!(" with tags {}", spec.tags.join(", "))
             },
-            release.id
-        )));
+            release: release.id.clone(),
+        });
     }
     let members = spec.assign(&cohort);
     let new = NewCampaign {
         id: id.clone(),
         release_id: release.id.clone(),
         device_class: release.device_class.clone(),
-        spec: serde_json::to_string(&spec)
-            .map_err(|e| ApiError::Internal(format!("campaign settings: {e}")))?,
+        spec: serde_json::to_string(&spec).map_err(CampaignError::WriteSpec)?,
         rollback_of: rollback_of.map(str::to_string),
         created_by: actor.into(),
     };
@@ -90,11 +89,10 @@ async fn start(
         .create_campaign(&new, &members, unix_now())
         .await
         .map_err(|e| match e {
-            StoreError::AlreadyExists { key, .. } => ApiError::Conflict(format!(
-                "campaign {key} of class {} is running or paused: finish, abort or roll it \
-                 back first",
-                release.device_class
-            )),
+            StoreError::AlreadyExists { key, .. } => CampaignError::AlreadyActive {
+                active: key,
+                class: release.device_class.clone(),
+            },
             other => other.into(),
         })?;
     core.updates.wake();
@@ -102,7 +100,7 @@ async fn start(
         .store
         .campaign(&id)
         .await?
-        .ok_or_else(|| ApiError::Internal("the new campaign vanished".into()))?;
+        .ok_or(CampaignError::Vanished)?;
     let json = campaign_json(core, &c).await?;
     core.auditor
         .append(
@@ -128,20 +126,16 @@ pub(crate) async fn act(
     id: &str,
     action: &str,
     actor: &str,
-) -> Result<CampaignJson, ApiError> {
+) -> Result<CampaignJson, CampaignError> {
     let _guard = core.updates.lock.lock().await;
     let c = campaign_or_404(core, id).await?;
     let now = unix_now();
     let reason = format!("{action} by {actor}");
     let changed = match action {
-        "pause" => pause(core, &c, actor, &reason, now)
-            .await
-            .map_err(ApiError::Internal)?,
-        "abort" => abort(core, &c, actor, &reason, now)
-            .await
-            .map_err(ApiError::Internal)?,
+        "pause" => pause(core, &c, actor, &reason, now).await?,
+        "abort" => abort(core, &c, actor, &reason, now).await?,
         "resume" => {
-            let counts = plan::count(&members_of(core, id).await.map_err(ApiError::Internal)?);
+            let counts = plan::count(&members_of(core, id).await?);
             let changed = core
                 .store
                 .transition_campaign(
@@ -173,13 +167,18 @@ pub(crate) async fn act(
             }
             changed
         }
-        _ => return Err(ApiError::NotFound(format!("no campaign action {action:?}"))),
+        _ => {
+            return Err(CampaignError::UnknownAction {
+                action: action.to_string(),
+            });
+        }
     };
     if !changed {
-        return Err(ApiError::Conflict(format!(
-            "campaign {id} is {}: cannot {action} it",
-            c.state
-        )));
+        return Err(CampaignError::WrongState {
+            id: id.to_string(),
+            state: c.state.to_string(),
+            action: action.to_string(),
+        });
     }
     core.updates.wake();
     let c = campaign_or_404(core, id).await?;
@@ -194,26 +193,29 @@ pub(crate) async fn rollback(
     id: &str,
     release_id: &str,
     actor: &str,
-) -> Result<CampaignJson, ApiError> {
+) -> Result<CampaignJson, CampaignError> {
     let _guard = core.updates.lock.lock().await;
     let c = campaign_or_404(core, id).await?;
     let rollback = release_or_refuse(core, release_id).await?;
     if let Some(why) = expired(&rollback, unix_now()) {
-        return Err(ApiError::Unprocessable(why));
+        return Err(why);
     }
     let source = release_or_refuse(core, &c.release_id).await?;
     if rollback.device_class != source.device_class {
-        return Err(ApiError::Unprocessable(format!(
-            "release {} is for class {}, campaign {id} for {}",
-            rollback.id, rollback.device_class, source.device_class
-        )));
+        return Err(CampaignError::RollbackClass {
+            release: rollback.id.clone(),
+            class: rollback.device_class.clone(),
+            campaign: id.to_string(),
+            campaign_class: source.device_class.clone(),
+        });
     }
     if rollback.sequence <= source.sequence {
-        return Err(ApiError::Unprocessable(format!(
-            "release {} (sequence {}) is not newer than the campaign's release {} (sequence {}): \
-             devices would refuse it",
-            rollback.id, rollback.sequence, source.id, source.sequence
-        )));
+        return Err(CampaignError::RollbackNotNewer {
+            release: rollback.id.clone(),
+            sequence: rollback.sequence,
+            source_release: source.id.clone(),
+            source_sequence: source.sequence,
+        });
     }
     // The previous release: the newest earlier release of the class that a campaign actually
     // put on devices (a release never rolled out, or one whose campaign failed everywhere, is
@@ -231,9 +233,7 @@ pub(crate) async fn rollback(
     for r in earlier {
         let mut deployed = false;
         for other in campaigns.iter().filter(|o| o.release_id == r.id) {
-            let members = members_of(core, &other.id)
-                .await
-                .map_err(ApiError::Internal)?;
+            let members = members_of(core, &other.id).await?;
             if members
                 .iter()
                 .any(|m| m.state == DeviceUpdateState::Updated)
@@ -247,32 +247,28 @@ pub(crate) async fn rollback(
             break;
         }
     }
-    let previous = previous.ok_or_else(|| {
-        ApiError::Unprocessable(format!(
-            "no release of class {} before {} was deployed by a campaign: nothing to roll back to",
-            source.device_class, source.id
-        ))
+    let previous = previous.ok_or_else(|| CampaignError::NothingToRollBackTo {
+        class: source.device_class.clone(),
+        release: source.id.clone(),
     })?;
     if rollback.image_sha256 != previous.image_sha256 {
-        return Err(ApiError::Unprocessable(format!(
-            "the image of release {} (SHA-256 {}) is not the image of the previous release {} \
-             (SHA-256 {})",
-            rollback.id, rollback.image_sha256, previous.id, previous.image_sha256
-        )));
+        return Err(CampaignError::RollbackImage {
+            release: rollback.id.clone(),
+            sha256: rollback.image_sha256.clone(),
+            previous: previous.id.clone(),
+            previous_sha256: previous.image_sha256.clone(),
+        });
     }
     let updated: Vec<String> = members_of(core, id)
-        .await
-        .map_err(ApiError::Internal)?
+        .await?
         .into_iter()
         .filter(|m| m.state == DeviceUpdateState::Updated)
         .map(|m| m.device_id)
         .collect();
     if updated.is_empty() {
-        return Err(ApiError::Unprocessable(format!(
-            "campaign {id} updated no device: nothing to roll back"
-        )));
+        return Err(CampaignError::NothingUpdated { id: id.to_string() });
     }
-    let mut spec = CampaignSpec::of(&c).map_err(ApiError::Internal)?;
+    let mut spec = CampaignSpec::of(&c)?;
     spec.canary = 0;
     spec.waves = vec!["100%".into()];
     spec.tags = Vec::new();
@@ -285,34 +281,33 @@ pub(crate) async fn rollback(
             &format!("rolled back by {actor} with release {}", rollback.id),
             unix_now(),
         )
-        .await
-        .map_err(ApiError::Internal)?;
+        .await?;
     }
     start(core, &rollback, spec, actor, Some(id)).await
 }
 
 /// A campaign as the API shows it.
-pub(crate) async fn view(core: &Core, id: &str) -> Result<CampaignJson, ApiError> {
+pub(crate) async fn view(core: &Core, id: &str) -> Result<CampaignJson, CampaignError> {
     let c = campaign_or_404(core, id).await?;
     campaign_json(core, &c).await
 }
 
-async fn campaign_or_404(core: &Core, id: &str) -> Result<Campaign, ApiError> {
+async fn campaign_or_404(core: &Core, id: &str) -> Result<Campaign, CampaignError> {
     core.store
         .campaign(id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no campaign {id:?}")))
+        .ok_or_else(|| CampaignError::NotFound { id: id.to_string() })
 }
 
-async fn release_or_refuse(core: &Core, id: &str) -> Result<Release, ApiError> {
+async fn release_or_refuse(core: &Core, id: &str) -> Result<Release, CampaignError> {
     core.store
         .release(id)
         .await?
-        .ok_or_else(|| ApiError::Unprocessable(format!("no release {id:?}")))
+        .ok_or_else(|| CampaignError::NoRelease { id: id.to_string() })
 }
 
-fn new_campaign_id() -> Result<String, ApiError> {
+fn new_campaign_id() -> Result<String, CampaignError> {
     let mut b = [0u8; 6];
-    getrandom::fill(&mut b).map_err(|_| ApiError::Internal("random source failed".into()))?;
+    getrandom::fill(&mut b).map_err(|_| CampaignError::Random)?;
     Ok(format!("cmp-{}", hex::encode(b)))
 }

@@ -19,38 +19,38 @@
 
 use std::sync::Arc;
 
-use castellan_attest::{VerificationKey, verify_token};
-use castellan_broker::DeviceMessage;
 use castellan_store::{
     AttestationStatus, Campaign, CampaignDevice, DeviceUpdateState, ReferenceMeasurement, Release,
     unix_now,
 };
 
-use super::{ACTION_DEVICE, ACTION_FETCH, ACTION_REPORT, fail_device, to_json};
+use super::report::{ReportRefusal, refuse};
+use super::{
+    ACTION_DEVICE, ACTION_FETCH, ACTION_REPORT, CampaignError, FAIL_REPORTED, FAIL_REVERTED,
+    fail_device,
+};
+use crate::appraisal;
 use crate::core::Core;
 use crate::protocol::{
-    Fetch, Status, UpdateChallenge, UpdateEvidence, UpdateResult, UpdateState, encode_chunk, topics,
+    Fetch, Status, UpdateChallenge, UpdateEvidence, UpdateResult, UpdateState, UpdateUpKind,
+    WireMessage as _, encode_chunk, topics,
 };
+use crate::router::UpdateMessage;
 
 /// Handle one message a device published under `dev/<id>/up/update/`.
-pub(crate) async fn handle(core: &Core, msg: &DeviceMessage) {
+pub(crate) async fn handle(core: &Core, msg: &UpdateMessage) {
     let id = msg.device_id.as_str();
-    let prefix = format!("dev/{id}/up/update/");
-    let Some(rest) = msg.topic.strip_prefix(&prefix) else {
-        return;
-    };
     let now = unix_now();
-    match rest {
-        "status" => status(core, id, &msg.payload, now).await,
-        "fetch" => fetch(core, id, &msg.payload, now).await,
-        "evidence" => evidence(core, id, &msg.payload, now).await,
-        other => log::info!("{id}: update message on unknown topic up/update/{other} dropped"),
+    match msg.kind {
+        UpdateUpKind::Status => status(core, id, &msg.payload, now).await,
+        UpdateUpKind::Fetch => fetch(core, id, &msg.payload, now).await,
+        UpdateUpKind::Evidence => evidence(core, id, &msg.payload, now).await,
     }
     let _ = core.store.touch_device(id, now).await;
 }
 
 /// The image of a release (cached: images do not change).
-pub(crate) async fn image_of(core: &Core, release_id: &str) -> Result<Arc<Vec<u8>>, String> {
+pub(crate) async fn image_of(core: &Core, release_id: &str) -> Result<Arc<Vec<u8>>, CampaignError> {
     if let Some(img) = core
         .updates
         .images
@@ -60,12 +60,11 @@ pub(crate) async fn image_of(core: &Core, release_id: &str) -> Result<Arc<Vec<u8
     {
         return Ok(img.clone());
     }
-    let img = core
-        .store
-        .release_image(release_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no release {release_id}"))?;
+    let img = core.store.release_image(release_id).await?.ok_or_else(|| {
+        CampaignError::ReleaseMissing {
+            id: release_id.to_string(),
+        }
+    })?;
     let img = Arc::new(img);
     core.updates
         .images
@@ -75,18 +74,13 @@ pub(crate) async fn image_of(core: &Core, release_id: &str) -> Result<Arc<Vec<u8
     Ok(img)
 }
 
-async fn refuse(core: &Core, id: &str, action: &str, target: &str, reason: &str) {
-    log::warn!("{id}: {action} {target} ignored: {reason}");
-    core.auditor.append(id, action, target, false, reason).await;
-}
-
 /// The device's current campaign and membership when `campaign_id` is it and the device is
 /// not finished; otherwise the report is refused (audited) and `None` returned.
 async fn current(
     core: &Core,
     id: &str,
     campaign_id: &str,
-    what: &str,
+    what: &'static str,
 ) -> Option<(Campaign, CampaignDevice)> {
     let found = match core.store.active_campaign_of_device(id).await {
         Ok(f) => f,
@@ -95,24 +89,25 @@ async fn current(
             return None;
         }
     };
-    let reason = match &found {
-        None => format!(
-            "{what} for campaign {campaign_id}, but the device is in no running or paused campaign"
-        ),
-        Some((c, _)) if c.id != campaign_id => format!(
-            "{what} for campaign {campaign_id}, which is not the device's current campaign ({})",
-            c.id
-        ),
-        Some((_, m)) if m.state.is_terminal() => format!(
-            "{what} for campaign {campaign_id}, where the device is already {}",
-            m.state
-        ),
-        Some((_, m)) if m.state == DeviceUpdateState::Pending => format!(
-            "{what} for campaign {campaign_id}, which has not offered the device its release yet"
-        ),
+    let campaign = campaign_id.to_string();
+    let refusal = match &found {
+        None => ReportRefusal::NoCampaign { what, campaign },
+        Some((c, _)) if c.id != campaign_id => ReportRefusal::NotCurrent {
+            what,
+            campaign,
+            current: c.id.clone(),
+        },
+        Some((_, m)) if m.state.is_terminal() => ReportRefusal::Finished {
+            what,
+            campaign,
+            state: m.state,
+        },
+        Some((_, m)) if m.state == DeviceUpdateState::Pending => {
+            ReportRefusal::NotOffered { what, campaign }
+        }
         Some(_) => return found,
     };
-    refuse(core, id, ACTION_REPORT, campaign_id, &reason).await;
+    refuse(core, id, ACTION_REPORT, campaign_id, &refusal).await;
     None
 }
 
@@ -132,26 +127,24 @@ fn rank(s: DeviceUpdateState) -> u8 {
 async fn status(core: &Core, id: &str, payload: &[u8], now: i64) {
     let s: Status = match serde_json::from_slice(payload) {
         Ok(s) => s,
-        Err(e) => {
-            return refuse(
-                core,
-                id,
-                ACTION_REPORT,
-                id,
-                &format!("malformed status: {e}"),
-            )
-            .await;
+        Err(source) => {
+            let refusal = ReportRefusal::Malformed {
+                message: "status",
+                source,
+            };
+            return refuse(core, id, ACTION_REPORT, id, &refusal).await;
         }
     };
     let Some((c, m)) = current(core, id, &s.campaign_id, "status report").await else {
         return;
     };
     if s.release_id != c.release_id {
-        let reason = format!(
-            "status report for release {} in campaign {}, which rolls out {}",
-            s.release_id, c.id, c.release_id
-        );
-        return refuse(core, id, ACTION_REPORT, &c.id, &reason).await;
+        let refusal = ReportRefusal::WrongRelease {
+            release: s.release_id.clone(),
+            campaign: c.id.clone(),
+            rolls_out: c.release_id.clone(),
+        };
+        return refuse(core, id, ACTION_REPORT, &c.id, &refusal).await;
     }
     let detail = s.reason.as_deref().unwrap_or("no reason given");
     let next = match s.state {
@@ -163,11 +156,11 @@ async fn status(core: &Core, id: &str, payload: &[u8], now: i64) {
         UpdateState::Confirmed => DeviceUpdateState::Confirming,
         UpdateState::Failed => {
             let reason = format!("the device reported failed: {detail}");
-            return fail_device(core, &c, id, &reason, now).await;
+            return fail_device(core, &c, id, FAIL_REPORTED, &reason, now).await;
         }
         UpdateState::Reverted => {
             let reason = format!("the trial image was reverted: {detail}");
-            return fail_device(core, &c, id, &reason, now).await;
+            return fail_device(core, &c, id, FAIL_REVERTED, &reason, now).await;
         }
     };
     if rank(next) < rank(m.state) {
@@ -188,7 +181,7 @@ async fn status(core: &Core, id: &str, payload: &[u8], now: i64) {
                     nonce: hex::encode(nonce),
                 };
                 if let Err(e) = core
-                    .publish(&topics::update_challenge(id), to_json(&body))
+                    .publish(&topics::update_challenge(id), body.to_payload())
                     .await
                 {
                     log::warn!("{id}: cannot send the update challenge: {e}");
@@ -218,8 +211,12 @@ async fn status(core: &Core, id: &str, payload: &[u8], now: i64) {
 async fn fetch(core: &Core, id: &str, payload: &[u8], now: i64) {
     let f: Fetch = match serde_json::from_slice(payload) {
         Ok(f) => f,
-        Err(e) => {
-            return refuse(core, id, ACTION_FETCH, id, &format!("malformed fetch: {e}")).await;
+        Err(source) => {
+            let refusal = ReportRefusal::Malformed {
+                message: "fetch",
+                source,
+            };
+            return refuse(core, id, ACTION_FETCH, id, &refusal).await;
         }
     };
     let found = core
@@ -228,41 +225,41 @@ async fn fetch(core: &Core, id: &str, payload: &[u8], now: i64) {
         .await
         .ok()
         .flatten();
-    let (c, m) = match found {
-        Some((c, m)) if c.release_id == f.release_id && m.state.is_in_progress() => (c, m),
-        Some((c, _)) if c.release_id != f.release_id => {
-            let reason = format!(
-                "fetch of release {}, but the device's campaign {} rolls out {}",
-                f.release_id, c.id, c.release_id
-            );
-            return refuse(core, id, ACTION_FETCH, &f.release_id, &reason).await;
+    let refusal = match found {
+        Some((c, m)) if c.release_id == f.release_id && m.state.is_in_progress() => {
+            return serve_fetch(core, id, &f, &c, &m, now).await;
         }
-        Some((c, m)) => {
-            let reason = format!(
-                "fetch of release {} while the device is {} in campaign {}",
-                f.release_id, m.state, c.id
-            );
-            return refuse(core, id, ACTION_FETCH, &f.release_id, &reason).await;
-        }
-        None => {
-            let reason = format!(
-                "fetch of release {}, but the device is in no running or paused campaign",
-                f.release_id
-            );
-            return refuse(core, id, ACTION_FETCH, &f.release_id, &reason).await;
-        }
+        Some((c, _)) if c.release_id != f.release_id => ReportRefusal::FetchWrongRelease {
+            release: f.release_id.clone(),
+            campaign: c.id,
+            rolls_out: c.release_id,
+        },
+        Some((c, m)) => ReportRefusal::FetchNotInProgress {
+            release: f.release_id.clone(),
+            state: m.state,
+            campaign: c.id,
+        },
+        None => ReportRefusal::FetchNoCampaign {
+            release: f.release_id.clone(),
+        },
     };
+    refuse(core, id, ACTION_FETCH, &f.release_id, &refusal).await;
+}
+
+/// Answer a fetch of a device downloading its campaign's release `c`.
+async fn serve_fetch(core: &Core, id: &str, f: &Fetch, c: &Campaign, m: &CampaignDevice, now: i64) {
     let image = match image_of(core, &f.release_id).await {
         Ok(i) => i,
         Err(e) => return log::warn!("{id}: fetch not served: {e}"),
     };
     let size = image.len() as u64;
     if f.offset > size {
-        let reason = format!(
-            "fetch at offset {} is past the end of release {} ({size} bytes)",
-            f.offset, f.release_id
-        );
-        return refuse(core, id, ACTION_FETCH, &f.release_id, &reason).await;
+        let refusal = ReportRefusal::PastEnd {
+            offset: f.offset,
+            release: f.release_id.clone(),
+            size,
+        };
+        return refuse(core, id, ACTION_FETCH, &f.release_id, &refusal).await;
     }
     let max = u64::from(f.length.min(core.config.update_chunk_size.max(1)));
     let end = size.min(f.offset.saturating_add(max));
@@ -294,32 +291,29 @@ async fn fetch(core: &Core, id: &str, payload: &[u8], now: i64) {
 async fn evidence(core: &Core, id: &str, payload: &[u8], now: i64) {
     let ev: UpdateEvidence = match serde_json::from_slice(payload) {
         Ok(e) => e,
-        Err(e) => {
-            return refuse(
-                core,
-                id,
-                ACTION_REPORT,
-                id,
-                &format!("malformed evidence: {e}"),
-            )
-            .await;
+        Err(source) => {
+            let refusal = ReportRefusal::Malformed {
+                message: "evidence",
+                source,
+            };
+            return refuse(core, id, ACTION_REPORT, id, &refusal).await;
         }
     };
     let Some((c, m)) = current(core, id, &ev.campaign_id, "evidence").await else {
         return;
     };
     if m.state != DeviceUpdateState::Confirming {
-        let reason = format!(
-            "evidence for campaign {} before the device confirmed (it is {})",
-            c.id, m.state
-        );
-        return refuse(core, id, ACTION_REPORT, &c.id, &reason).await;
+        let refusal = ReportRefusal::NotConfirmed {
+            campaign: c.id.clone(),
+            state: m.state,
+        };
+        return refuse(core, id, ACTION_REPORT, &c.id, &refusal).await;
     }
     let release = match core.store.release(&c.release_id).await {
         Ok(Some(r)) => r,
         _ => return log::warn!("{id}: release {} unavailable", c.release_id),
     };
-    let result = match appraise(core, id, &c, &release, &ev.token).await {
+    let result = match appraisal::after_update(&core.store, id, &c.id, &release, &ev.token).await {
         Ok(refs) => {
             let finished = core
                 .store
@@ -350,11 +344,13 @@ async fn evidence(core: &Core, id: &str, payload: &[u8], now: i64) {
                 campaign_id: c.id.clone(),
                 updated: finished,
                 reason: None,
+                code: None,
             }
         }
-        Err(reason) => {
-            let reason = format!("post-update attestation failed: {reason}");
-            fail_device(core, &c, id, &reason, now).await;
+        Err(refusal) => {
+            let code = refusal.code();
+            let reason = format!("post-update attestation failed: {refusal}");
+            fail_device(core, &c, id, code, &reason, now).await;
             if let Err(e) = core
                 .store
                 .set_attestation(id, AttestationStatus::Failed, Some(&reason))
@@ -366,11 +362,12 @@ async fn evidence(core: &Core, id: &str, payload: &[u8], now: i64) {
                 campaign_id: c.id.clone(),
                 updated: false,
                 reason: Some(reason),
+                code: Some(code.to_string()),
             }
         }
     };
     if let Err(e) = core
-        .publish(&topics::update_result(id), to_json(&result))
+        .publish(&topics::update_result(id), result.to_payload())
         .await
     {
         log::warn!("{id}: cannot send the update result: {e}");
@@ -392,82 +389,4 @@ async fn record_update(core: &Core, id: &str, release: &Release, refs: &[Referen
             log::error!("{id}: updated, but the registry was not updated: {e}");
         }
     }
-}
-
-/// Appraise a post-update token; `Ok` holds the device's new reference measurements.
-async fn appraise(
-    core: &Core,
-    id: &str,
-    c: &Campaign,
-    release: &Release,
-    token_hex: &str,
-) -> Result<Vec<ReferenceMeasurement>, String> {
-    let token = hex::decode(token_hex.trim()).map_err(|_| "the token is not hex".to_string())?;
-    let store_err = |e: castellan_store::StoreError| format!("registry error: {e}");
-    let device = core
-        .store
-        .device(id)
-        .await
-        .map_err(store_err)?
-        .ok_or_else(|| format!("unknown device {id}"))?;
-    let iak = core
-        .store
-        .iak_public_key(id)
-        .await
-        .map_err(store_err)?
-        .ok_or_else(|| {
-            "no attestation key was registered for this device at the factory".to_string()
-        })?;
-    let key = VerificationKey::p256_from_sec1(&iak)
-        .map_err(|e| format!("the registered attestation key is unusable: {e}"))?;
-    let claims = verify_token(&token, &key).map_err(|e| format!("token refused: {e}"))?;
-    if !core
-        .store
-        .consume_update_nonce(&c.id, id, &claims.nonce)
-        .await
-        .map_err(store_err)?
-    {
-        return Err("the token is not over the challenge's nonce (or it was used)".into());
-    }
-    let expected = release.measurement.clone();
-    let mut refs = device.reference_measurements.clone();
-    match refs.iter().rposition(|m| m.mtype == expected.mtype) {
-        Some(i) => {
-            if let Some(slot) = refs.get_mut(i) {
-                *slot = expected.clone();
-            }
-        }
-        None => match refs.last_mut() {
-            Some(last) => *last = expected.clone(),
-            None => refs.push(expected.clone()),
-        },
-    }
-    let reference = crate::onboarding::reference_values(&castellan_store::Device {
-        reference_measurements: refs.clone(),
-        ..device
-    })?;
-    reference
-        .check(&claims, &claims.nonce)
-        .map_err(|e| format!("appraisal failed: {e}"))?;
-    let last = claims
-        .software_components
-        .last()
-        .ok_or_else(|| "the token has no software component".to_string())?;
-    let shows_release = last.measurement_type.as_deref() == Some(expected.mtype.as_str())
-        && hex::encode(&last.measurement_value) == expected.digest_hex
-        && hex::encode(&last.signer_id) == expected.signer_id
-        && last.version.as_deref() == Some(expected.version.as_str());
-    if !shows_release {
-        return Err(format!(
-            "the last software component ({} {} digest {}) is not release {} ({} {} digest {})",
-            last.measurement_type.as_deref().unwrap_or("?"),
-            last.version.as_deref().unwrap_or("?"),
-            hex::encode(&last.measurement_value),
-            release.id,
-            expected.mtype,
-            expected.version,
-            expected.digest_hex
-        ));
-    }
-    Ok(refs)
 }

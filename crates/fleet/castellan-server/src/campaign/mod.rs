@@ -23,14 +23,15 @@
 
 mod actions;
 mod device;
+mod error;
 mod plan;
+mod report;
 mod tick;
 mod view;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
-use castellan_broker::DeviceMessage;
 use castellan_store::{
     Campaign, CampaignDevice, CampaignState, Device, DeviceUpdateState, Release,
 };
@@ -38,11 +39,14 @@ use tokio::sync::{Mutex, Notify, mpsc, watch};
 
 pub(crate) use actions::{act, create, rollback, view};
 pub(crate) use device::image_of;
+pub use error::{CampaignError, SpecError};
 pub(crate) use plan::CampaignSpec;
+pub use report::ReportRefusal;
 pub(crate) use view::campaign_json;
 
 use crate::core::Core;
-use crate::protocol::{Cancel, HttpsSource, Offer, topics};
+use crate::protocol::{Cancel, HttpsSource, Offer, WireMessage as _, topics};
+use crate::router::UpdateMessage;
 
 /// Audit action: a campaign was created, changed state or wave.
 pub const ACTION_CAMPAIGN: &str = "update.campaign";
@@ -54,6 +58,15 @@ pub const ACTION_REPORT: &str = "update.report";
 pub const ACTION_FETCH: &str = "update.fetch";
 /// Audit action: an HTTPS image download was refused.
 pub const ACTION_DOWNLOAD: &str = "update.download";
+
+/// Audit code of a device failed because its campaign was aborted.
+const FAIL_ABORTED: &str = "update.campaign_aborted";
+/// Audit code of a device failed for want of progress.
+const FAIL_TIMEOUT: &str = "update.timeout";
+/// Audit code of a device that reported its update failed.
+const FAIL_REPORTED: &str = "update.device_failed";
+/// Audit code of a device whose trial image was reverted.
+const FAIL_REVERTED: &str = "update.reverted";
 
 /// PSA lifecycle "decommissioned".
 const LIFECYCLE_DECOMMISSIONED: u32 = 0x6000;
@@ -99,7 +112,7 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
 
 /// Handle the devices' update messages in order (one device's reports must not overtake each
 /// other).
-pub(crate) async fn run_messages(core: Arc<Core>, mut rx: mpsc::Receiver<DeviceMessage>) {
+pub(crate) async fn run_messages(core: Arc<Core>, mut rx: mpsc::Receiver<UpdateMessage>) {
     while let Some(msg) = rx.recv().await {
         let _guard = core.updates.lock.lock().await;
         device::handle(&core, &msg).await;
@@ -109,11 +122,8 @@ pub(crate) async fn run_messages(core: Arc<Core>, mut rx: mpsc::Receiver<DeviceM
 pub(super) async fn members_of(
     core: &Core,
     campaign_id: &str,
-) -> Result<Vec<CampaignDevice>, String> {
-    core.store
-        .campaign_devices(campaign_id)
-        .await
-        .map_err(|e| e.to_string())
+) -> Result<Vec<CampaignDevice>, CampaignError> {
+    Ok(core.store.campaign_devices(campaign_id).await?)
 }
 
 /// Record whether a device is online; returns whether it was at the last look.
@@ -164,7 +174,7 @@ pub(super) async fn offer(
         https,
     };
     if let Err(e) = core
-        .publish(&topics::update_offer(device_id), to_json(&body))
+        .publish(&topics::update_offer(device_id), body.to_payload())
         .await
     {
         log::warn!(
@@ -214,11 +224,12 @@ fn eligible(core: &Core, d: &Device) -> bool {
         && !d.ldevid_serial.as_deref().is_some_and(revoked)
 }
 
-/// Fail a device (if not finished) and audit it.
+/// Fail a device (if not finished) and audit it, with the failure's stable `code`.
 pub(crate) async fn fail_device(
     core: &Core,
     c: &Campaign,
     device_id: &str,
+    code: &str,
     reason: &str,
     now: i64,
 ) {
@@ -234,13 +245,16 @@ pub(crate) async fn fail_device(
         .await
     {
         Ok(true) => {
-            audit_device(
-                core,
-                device_id,
-                false,
-                &format!("campaign {}: failed: {reason}", c.id),
-            )
-            .await;
+            core.auditor
+                .append_coded(
+                    "system",
+                    ACTION_DEVICE,
+                    device_id,
+                    false,
+                    Some(code),
+                    &format!("campaign {}: failed: {reason}", c.id),
+                )
+                .await;
             core.updates.wake();
         }
         Ok(false) => {}
@@ -260,7 +274,7 @@ pub(super) async fn pause(
     actor: &str,
     reason: &str,
     now: i64,
-) -> Result<bool, String> {
+) -> Result<bool, CampaignError> {
     let changed = core
         .store
         .transition_campaign(
@@ -270,8 +284,7 @@ pub(super) async fn pause(
             Some(reason),
             now,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     if changed.is_some() {
         core.auditor
             .append(
@@ -293,7 +306,7 @@ pub(super) async fn abort(
     actor: &str,
     reason: &str,
     now: i64,
-) -> Result<bool, String> {
+) -> Result<bool, CampaignError> {
     let changed = core
         .store
         .transition_campaign(
@@ -303,8 +316,7 @@ pub(super) async fn abort(
             Some(reason),
             now,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     if changed.is_none() {
         return Ok(false);
     }
@@ -323,7 +335,7 @@ pub(super) async fn abort(
                 campaign_id: c.id.clone(),
             };
             if let Err(e) = core
-                .publish(&topics::update_cancel(&m.device_id), to_json(&body))
+                .publish(&topics::update_cancel(&m.device_id), body.to_payload())
                 .await
             {
                 log::warn!(
@@ -336,6 +348,7 @@ pub(super) async fn abort(
                 core,
                 c,
                 &m.device_id,
+                FAIL_ABORTED,
                 &format!("campaign aborted: {reason}"),
                 now,
             )
@@ -346,15 +359,13 @@ pub(super) async fn abort(
 }
 
 /// Why `release` cannot be rolled out any more, if it expired.
-pub(super) fn expired(release: &Release, now: i64) -> Option<String> {
-    release.expires_at.filter(|at| *at <= now).map(|at| {
-        format!(
-            "release {} expired at {at} (now {now}): devices refuse it",
-            release.id
-        )
-    })
-}
-
-pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap_or_default()
+pub(super) fn expired(release: &Release, now: i64) -> Option<CampaignError> {
+    release
+        .expires_at
+        .filter(|at| *at <= now)
+        .map(|at| CampaignError::Expired {
+            release: release.id.clone(),
+            at,
+            now,
+        })
 }

@@ -14,6 +14,7 @@
 use castellan_store::{Campaign, CampaignDevice, DeviceUpdateState};
 use serde::{Deserialize, Serialize};
 
+use super::error::{CampaignError, SpecError};
 use crate::protocol::{CampaignCounts, CampaignRequest, OnThreshold};
 
 /// What a campaign was created with (stored as JSON in the campaign row).
@@ -51,19 +52,17 @@ pub(crate) enum WaveSize {
 
 impl WaveSize {
     /// `"25%"` or `"10"`.
-    pub(crate) fn parse(s: &str) -> Result<WaveSize, String> {
+    pub(crate) fn parse(s: &str) -> Result<WaveSize, SpecError> {
         let t = s.trim();
         if let Some(p) = t.strip_suffix('%') {
             match p.trim().parse::<u32>() {
                 Ok(v @ 1..=100) => Ok(WaveSize::Percent(v)),
-                _ => Err(format!("wave {s:?}: a share is 1% to 100%")),
+                _ => Err(SpecError::Share(s.to_string())),
             }
         } else {
             match t.parse::<u32>() {
                 Ok(v) if v >= 1 => Ok(WaveSize::Count(v)),
-                _ => Err(format!(
-                    "wave {s:?} is neither a share (\"25%\") nor a count (\"10\")"
-                )),
+                _ => Err(SpecError::Wave(s.to_string())),
             }
         }
     }
@@ -78,18 +77,18 @@ impl WaveSize {
 
 impl CampaignSpec {
     /// The settings of a request, validated.
-    pub(crate) fn from_request(req: &CampaignRequest) -> Result<CampaignSpec, String> {
+    pub(crate) fn from_request(req: &CampaignRequest) -> Result<CampaignSpec, SpecError> {
         for w in &req.waves {
             WaveSize::parse(w)?;
         }
         if req.waves.len() > 100 {
-            return Err("at most 100 waves".into());
+            return Err(SpecError::TooManyWaves);
         }
         if req.max_failure_rate > 100 {
-            return Err("max_failure_rate is a percentage (0 to 100)".into());
+            return Err(SpecError::FailureRate);
         }
         if req.device_timeout_s == 0 || req.device_timeout_s > 30 * 86_400 {
-            return Err("device_timeout_s must be 1 s to 30 days".into());
+            return Err(SpecError::DeviceTimeout);
         }
         Ok(CampaignSpec {
             tags: req.tags.clone(),
@@ -105,9 +104,11 @@ impl CampaignSpec {
     }
 
     /// The stored spec of a campaign.
-    pub(crate) fn of(c: &Campaign) -> Result<CampaignSpec, String> {
-        serde_json::from_str(&c.spec)
-            .map_err(|e| format!("campaign {}: stored settings unreadable: {e}", c.id))
+    pub(crate) fn of(c: &Campaign) -> Result<CampaignSpec, CampaignError> {
+        serde_json::from_str(&c.spec).map_err(|source| CampaignError::StoredSpec {
+            id: c.id.clone(),
+            source,
+        })
     }
 
     /// The highest wave index (the canary is 0).
@@ -232,15 +233,38 @@ mod tests {
 
     #[test]
     fn bad_waves_and_settings_are_refused() {
-        for bad in ["0%", "101%", "0", "x", "-1", ""] {
-            assert!(WaveSize::parse(bad).is_err(), "{bad}");
+        for bad in ["0%", "101%"] {
+            assert_eq!(
+                WaveSize::parse(bad),
+                Err(SpecError::Share(bad.into())),
+                "{bad}"
+            );
+        }
+        for bad in ["0", "x", "-1", ""] {
+            assert_eq!(
+                WaveSize::parse(bad),
+                Err(SpecError::Wave(bad.into())),
+                "{bad}"
+            );
         }
         let mut req = CampaignRequest::new("r", "c");
         req.max_failure_rate = 101;
-        assert!(CampaignSpec::from_request(&req).is_err());
+        assert_eq!(
+            CampaignSpec::from_request(&req),
+            Err(SpecError::FailureRate)
+        );
         req.max_failure_rate = 20;
         req.device_timeout_s = 0;
-        assert!(CampaignSpec::from_request(&req).is_err());
+        assert_eq!(
+            CampaignSpec::from_request(&req),
+            Err(SpecError::DeviceTimeout)
+        );
+        req.device_timeout_s = 60;
+        req.waves = vec!["100%".into(); 101];
+        assert_eq!(
+            CampaignSpec::from_request(&req),
+            Err(SpecError::TooManyWaves)
+        );
     }
 
     fn campaign(baseline_failed: u32, baseline_updated: u32) -> Campaign {

@@ -11,8 +11,8 @@ use castellan_store::{
 
 use super::plan::{self, CampaignSpec};
 use super::{
-    ACTION_CAMPAIGN, abort, audit_device, cohort, expired, fail_device, mark_online, members_of,
-    offer, pause,
+    ACTION_CAMPAIGN, CampaignError, FAIL_TIMEOUT, abort, audit_device, cohort, expired,
+    fail_device, mark_online, members_of, offer, pause,
 };
 use crate::core::Core;
 use crate::protocol::OnThreshold;
@@ -37,17 +37,18 @@ async fn tick_campaign(
     c: &Campaign,
     devices: &[Device],
     now: i64,
-) -> Result<(), String> {
+) -> Result<(), CampaignError> {
     let spec = CampaignSpec::of(c)?;
-    let release = core
-        .store
-        .release(&c.release_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("release {} is missing", c.release_id))?;
+    let release =
+        core.store
+            .release(&c.release_id)
+            .await?
+            .ok_or_else(|| CampaignError::ReleaseMissing {
+                id: c.release_id.clone(),
+            })?;
     // An expired release: devices refuse it, nothing more can succeed.
     if let Some(why) = expired(&release, now) {
-        abort(core, c, "system", &why, now).await?;
+        abort(core, c, "system", &why.to_string(), now).await?;
         return Ok(());
     }
     let mut members = members_of(core, &c.id).await?;
@@ -59,7 +60,7 @@ async fn tick_campaign(
                 "no progress for {} s (last state {})",
                 spec.device_timeout_s, m.state
             );
-            fail_device(core, c, &m.device_id, &reason, now).await;
+            fail_device(core, c, &m.device_id, FAIL_TIMEOUT, &reason, now).await;
         }
     }
     members = members_of(core, &c.id).await?;
@@ -81,8 +82,7 @@ async fn tick_campaign(
     let running = core
         .store
         .campaign(&c.id)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .is_some_and(|c| c.state == CampaignState::Running);
     if !running {
         // Paused: devices in progress continue (a reconnected one gets its offer again).
@@ -168,10 +168,7 @@ async fn tick_campaign(
         }
         if wave < spec.last_wave() {
             wave += 1;
-            core.store
-                .set_campaign_wave(&c.id, wave, now)
-                .await
-                .map_err(|e| e.to_string())?;
+            core.store.set_campaign_wave(&c.id, wave, now).await?;
             let counts = plan::count(&members);
             core.auditor
                 .append(
@@ -201,8 +198,7 @@ async fn tick_campaign(
                 Some(&reason),
                 now,
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if done.is_some() {
             core.auditor
                 .append(

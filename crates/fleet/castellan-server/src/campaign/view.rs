@@ -3,14 +3,17 @@
 
 use castellan_store::Campaign;
 
+use super::CampaignError;
 use super::plan::{self, CampaignSpec};
-use crate::api::ApiError;
 use crate::core::Core;
 use crate::protocol::{CampaignDeviceJson, CampaignJson};
 
 /// The JSON view of `c`, with its devices read from the store.
-pub(crate) async fn campaign_json(core: &Core, c: &Campaign) -> Result<CampaignJson, ApiError> {
-    let spec = CampaignSpec::of(c).map_err(ApiError::Internal)?;
+pub(crate) async fn campaign_json(
+    core: &Core,
+    c: &Campaign,
+) -> Result<CampaignJson, CampaignError> {
+    let spec = CampaignSpec::of(c)?;
     let members = core.store.campaign_devices(&c.id).await?;
     let counts = plan::count(&members);
     Ok(CampaignJson {

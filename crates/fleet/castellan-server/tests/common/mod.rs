@@ -251,6 +251,22 @@ pub async fn audit_has_refusal(server: &ServerHandle, action: &str, needle: &str
         .any(|e| e.decision == Decision::Refused && e.action == action && e.reason.contains(needle))
 }
 
+/// Whether the audit log has a refused entry for `action` with the stable `code` and exactly
+/// `reason`.
+pub async fn audit_has_coded_refusal(
+    server: &ServerHandle,
+    action: &str,
+    code: &str,
+    reason: &str,
+) -> bool {
+    audit(server).await.iter().any(|e| {
+        e.decision == Decision::Refused
+            && e.action == action
+            && e.code.as_deref() == Some(code)
+            && e.reason == reason
+    })
+}
+
 /// A temporary directory.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()

@@ -89,18 +89,26 @@ fn onboarding_messages_are_written_as_on_the_wire() {
                 subscribe: vec!["dev/x/down/update/#".into()],
             }),
             reason: None,
+            code: None,
         },
         r#"{"accepted":true,"ldevid_pem":"L","chain_pem":"C","policy":{"publish":["dev/x/telemetry"],"subscribe":["dev/x/down/update/#"]}}"#,
     );
+    let mut refused = p::OnboardResult {
+        accepted: false,
+        ldevid_pem: None,
+        chain_pem: None,
+        policy: None,
+        reason: Some("token nonce mismatch".into()),
+        code: None,
+    };
     golden(
-        &p::OnboardResult {
-            accepted: false,
-            ldevid_pem: None,
-            chain_pem: None,
-            policy: None,
-            reason: Some("token nonce mismatch".into()),
-        },
+        &refused,
         r#"{"accepted":false,"reason":"token nonce mismatch"}"#,
+    );
+    refused.code = Some("attestation.nonce_mismatch".into());
+    golden(
+        &refused,
+        r#"{"accepted":false,"reason":"token nonce mismatch","code":"attestation.nonce_mismatch"}"#,
     );
 }
 
@@ -277,6 +285,7 @@ fn device_update_messages_are_written_as_on_the_wire() {
         campaign_id: "cmp-1".into(),
         updated: true,
         reason: None,
+        code: None,
     };
     golden(&result, r#"{"campaign_id":"cmp-1","updated":true}"#);
     result.updated = false;
@@ -284,6 +293,11 @@ fn device_update_messages_are_written_as_on_the_wire() {
     golden(
         &result,
         r#"{"campaign_id":"cmp-1","updated":false,"reason":"the measurement is not the release's"}"#,
+    );
+    result.code = Some("attestation.not_the_release".into());
+    golden(
+        &result,
+        r#"{"campaign_id":"cmp-1","updated":false,"reason":"the measurement is not the release's","code":"attestation.not_the_release"}"#,
     );
     golden(
         &p::Cancel {

@@ -176,6 +176,10 @@ pub struct UpdateResult {
     /// Why not (or a note).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The refusal's stable machine code (`attestation.not_the_release`), when not updated;
+    /// the audit log carries it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// `dev/<id>/down/update/cancel`: the campaign was aborted; stop and discard the download.

@@ -7,7 +7,6 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,12 +14,13 @@ use std::time::Duration;
 use castellan_agent::factory::{RegistrationRequest, RegistrationResponse};
 use castellan_agent::update::protocol::{HttpsSource, encode_chunk};
 use castellan_agent::{AgentConfig, Backoff, Endpoint, FirmwareKit, KeyChoice, ProvisionRequest};
-use castellan_broker::{AllowAllVerified, Broker, BrokerConfig, BrokerHandle, NoAudit};
+use castellan_broker::BrokerHandle;
 use castellan_image::{TrustedKey, Version};
 use castellan_pki::{CaKind, KeyBackend, LdevidKey, Pki};
 use castellan_services::update::COMPONENT;
 use castellan_suit::builder::{ImageSpec, ManifestBuilder, Parameters, Sequence, Signer};
 use castellan_suit::{Directive, Section};
+use castellan_testkit::fleet::{release_key_hex, stand_in_broker};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -117,30 +117,7 @@ pub struct Fleet {
 impl Fleet {
     pub async fn start(dir: &Path) -> Fleet {
         let pki = Arc::new(Pki::init(&dir.join("pki"), KeyBackend::Files).unwrap());
-        let server = pki.issue_server_cert(&["localhost", "127.0.0.1"]).unwrap();
-        let cert = dir.join("server.pem");
-        let key = dir.join("server.key");
-        let clients = dir.join("clients.pem");
-        std::fs::write(
-            &cert,
-            format!("{}{}", server.certificate.pem, server.chain_pem),
-        )
-        .unwrap();
-        std::fs::write(&key, server.key_pem.as_bytes()).unwrap();
-        std::fs::write(&clients, pki.client_ca_bundle_pem()).unwrap();
-        let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let broker = Arc::new(
-            Broker::start(BrokerConfig::new(
-                listen,
-                cert,
-                key,
-                clients,
-                Arc::new(AllowAllVerified),
-                Arc::new(NoAudit),
-            ))
-            .await
-            .unwrap(),
-        );
+        let broker = Arc::new(stand_in_broker(dir, &pki).await);
         let fleet = Fleet {
             pki,
             broker,
@@ -156,12 +133,7 @@ impl Fleet {
         castellan_agent::build_device(dir, kit).unwrap();
         let pki = self.pki.clone();
         let state = self.state.clone();
-        let anchor = hex::encode(
-            self.release_key
-                .verifying_key()
-                .to_sec1_point(false)
-                .as_bytes(),
-        );
+        let anchor = release_key_hex(&self.release_key);
         let req = ProvisionRequest {
             serial: serial.into(),
             device_class: CLASS.into(),
