@@ -166,3 +166,44 @@ fn attack_sim_boot_refuses_a_bootloader_signed_with_another_key() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("boot refused"), "{out}");
 }
+
+#[test]
+fn sim_create_builds_the_catalog_reference_device_and_its_options() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    castellan(d, &["sim", "create", "std"]);
+    let std_dev = castellan_sim::SimDevice::open(&d.join("std")).unwrap();
+    assert_eq!(
+        std_dev.config(),
+        &castellan_devkit::REFERENCE.device_config()
+    );
+    let args = [
+        "sim",
+        "create",
+        "ow",
+        "--mode",
+        "overwrite",
+        "--slot-size",
+        "0x8000",
+        "--bootloader-size",
+        "0x2000",
+        "--sector-size",
+        "0x400",
+        "--write-size",
+        "16",
+        "--erased",
+        "0",
+    ];
+    castellan(d, &args);
+    let options = castellan_devkit::ReferenceOptions {
+        slot_size: 0x8000,
+        bootloader_size: 0x2000,
+        sector_size: 0x400,
+        write_size: 16,
+        erased_value: 0,
+        swap: false,
+    };
+    let ow = castellan_sim::SimDevice::open(&d.join("ow")).unwrap();
+    assert_eq!(ow.config(), &options.device_config());
+    assert_eq!(ow.config().partition("scratch"), None);
+}
