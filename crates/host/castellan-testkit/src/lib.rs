@@ -1,3 +1,5 @@
 //! Castellan test support (not published): the drivers for the external peers that interop
 //! tests run, and the fleet fixtures that several crates' tests share.
 #![forbid(unsafe_code)]
+
+pub mod peers;

@@ -14,14 +14,7 @@ use serde_json::Value;
 const CASTELLAN: &str = env!("CARGO_BIN_EXE_castellan");
 
 fn imgtool() -> Command {
-    let probe = Command::new("imgtool").arg("version").output();
-    match probe {
-        Ok(o) if o.status.success() => Command::new("imgtool"),
-        _ => panic!(
-            "imgtool is not installed: run `pip install imgtool` (or the README's test command, \
-             `cargo xtask ci`, which installs it)"
-        ),
-    }
+    castellan_testkit::peers::imgtool::command()
 }
 
 fn run(mut c: Command) -> Output {
