@@ -12,29 +12,26 @@
 
 use std::borrow::Cow;
 
-use castellan_boot::{
-    PARTITION_BOOTLOADER, PARTITION_PRIMARY, PARTITION_SCRATCH, PARTITION_SECONDARY,
-    PARTITION_STATUS,
-};
 use castellan_sim::{ERASED_VALUES, WRITE_SIZES};
 
 pub use crate::reference::REFERENCE;
-use crate::spec::{DEFAULT_OTP, DeviceSpec, PARTITION_ITS, PARTITION_ITS_KEY, Part};
+use crate::spec::{
+    BOOT_PARTS, DEFAULT_OTP, DeviceSpec, PARTITION_ITS, PARTITION_ITS_KEY, Part, swap_layout,
+};
 
 /// Sector of the small power-loss devices.
 const SMALL_SECTOR: u32 = 512;
 /// Sector of the services' update devices.
 const SERVICES_SECTOR: u32 = 1024;
 
-/// Boot partitions of the small power-loss devices: bootloader 1 sector, slots 4, scratch 1,
-/// status 1.
-const BOOT_MATRIX_PARTS: [Part; 5] = [
-    Part::new(PARTITION_BOOTLOADER, SMALL_SECTOR),
-    Part::new(PARTITION_PRIMARY, 4 * SMALL_SECTOR),
-    Part::new(PARTITION_SECONDARY, 4 * SMALL_SECTOR),
-    Part::new(PARTITION_SCRATCH, SMALL_SECTOR),
-    Part::new(PARTITION_STATUS, SMALL_SECTOR),
-];
+/// The power-loss devices: bootloader 1 sector, slots 4, scratch 1, status 1, storage key 1,
+/// trusted storage 8 (two banks of 2 KiB).
+const MATRIX_PARTS: [Part; 7] = swap_layout(
+    SMALL_SECTOR,
+    SMALL_SECTOR,
+    4 * SMALL_SECTOR,
+    8 * SMALL_SECTOR,
+);
 
 /// The boot chain's power-loss device: 8 KiB of flash in 512-byte sectors, the boot
 /// partitions, in every write size (1, 4, 8, 16) and erased value (0xFF, 0x00). The power-loss
@@ -51,7 +48,7 @@ pub const BOOT_MATRIX: DeviceSpec = DeviceSpec {
     sector_size: SMALL_SECTOR,
     write_sizes: &WRITE_SIZES,
     erased_values: &ERASED_VALUES,
-    parts: Cow::Borrowed(&BOOT_MATRIX_PARTS),
+    parts: Cow::Borrowed(MATRIX_PARTS.split_at(BOOT_PARTS).0),
     otp: DEFAULT_OTP,
 };
 
@@ -61,15 +58,7 @@ pub const UPDATE_MATRIX: DeviceSpec = DeviceSpec {
     name: "update-matrix",
     summary: "the over-the-air update's power-loss device: boot slots and trusted storage",
     flash_size: 24 * SMALL_SECTOR,
-    parts: Cow::Borrowed(&[
-        BOOT_MATRIX_PARTS[0],
-        BOOT_MATRIX_PARTS[1],
-        BOOT_MATRIX_PARTS[2],
-        BOOT_MATRIX_PARTS[3],
-        BOOT_MATRIX_PARTS[4],
-        Part::new(PARTITION_ITS_KEY, SMALL_SECTOR),
-        Part::new(PARTITION_ITS, 8 * SMALL_SECTOR),
-    ]),
+    parts: Cow::Borrowed(&MATRIX_PARTS),
     ..BOOT_MATRIX
 };
 
@@ -89,16 +78,6 @@ pub const SERVICES_ITS: DeviceSpec = DeviceSpec {
     otp: DEFAULT_OTP,
 };
 
-/// The boot partitions of the services' update devices, 1 KiB sectors.
-const SERVICES_BOOT_PARTS: [Part; 6] = [
-    Part::new(PARTITION_BOOTLOADER, 4 * SERVICES_SECTOR),
-    Part::new(PARTITION_PRIMARY, 8 * SERVICES_SECTOR),
-    Part::new(PARTITION_SECONDARY, 8 * SERVICES_SECTOR),
-    Part::new(PARTITION_SCRATCH, SERVICES_SECTOR),
-    Part::new(PARTITION_STATUS, SERVICES_SECTOR),
-    Part::new(PARTITION_ITS_KEY, SERVICES_SECTOR),
-];
-
 /// The update client's device: 32 KiB in 1 KiB sectors, bootloader (4 sectors), slots (8),
 /// scratch, status, storage key, trusted storage (4); write sizes 4 and 16, erased 0xFF.
 pub const SERVICES_UPDATE: DeviceSpec = DeviceSpec {
@@ -108,15 +87,12 @@ pub const SERVICES_UPDATE: DeviceSpec = DeviceSpec {
     sector_size: SERVICES_SECTOR,
     write_sizes: &[4, 16],
     erased_values: &[0xFF],
-    parts: Cow::Borrowed(&[
-        SERVICES_BOOT_PARTS[0],
-        SERVICES_BOOT_PARTS[1],
-        SERVICES_BOOT_PARTS[2],
-        SERVICES_BOOT_PARTS[3],
-        SERVICES_BOOT_PARTS[4],
-        SERVICES_BOOT_PARTS[5],
-        Part::new(PARTITION_ITS, 4 * SERVICES_SECTOR),
-    ]),
+    parts: Cow::Borrowed(&swap_layout(
+        SERVICES_SECTOR,
+        4 * SERVICES_SECTOR,
+        8 * SERVICES_SECTOR,
+        4 * SERVICES_SECTOR,
+    )),
     otp: DEFAULT_OTP,
 };
 
@@ -125,15 +101,12 @@ pub const SERVICES_UPDATE: DeviceSpec = DeviceSpec {
 pub const SERVICES_FWU: DeviceSpec = DeviceSpec {
     name: "services-fwu",
     summary: "the firmware-update service's device: boot slots (swap) and a small trusted storage",
-    parts: Cow::Borrowed(&[
-        SERVICES_BOOT_PARTS[0],
-        SERVICES_BOOT_PARTS[1],
-        SERVICES_BOOT_PARTS[2],
-        SERVICES_BOOT_PARTS[3],
-        SERVICES_BOOT_PARTS[4],
-        SERVICES_BOOT_PARTS[5],
-        Part::new(PARTITION_ITS, 2 * SERVICES_SECTOR),
-    ]),
+    parts: Cow::Borrowed(&swap_layout(
+        SERVICES_SECTOR,
+        4 * SERVICES_SECTOR,
+        8 * SERVICES_SECTOR,
+        2 * SERVICES_SECTOR,
+    )),
     ..SERVICES_UPDATE
 };
 

@@ -21,4 +21,4 @@ pub use catalog::{
     catalog,
 };
 pub use reference::ReferenceOptions;
-pub use spec::{DEFAULT_OTP, DeviceSpec, PARTITION_ITS, PARTITION_ITS_KEY, Part};
+pub use spec::{DEFAULT_OTP, DeviceSpec, PARTITION_ITS, PARTITION_ITS_KEY, Part, swap_layout};

@@ -11,13 +11,10 @@
 
 use std::borrow::Cow;
 
-use castellan_boot::{
-    PARTITION_BOOTLOADER, PARTITION_PRIMARY, PARTITION_SCRATCH, PARTITION_SECONDARY,
-    PARTITION_STATUS,
-};
+use castellan_boot::{PARTITION_SCRATCH, PARTITION_STATUS};
 use castellan_sim::DeviceConfig;
 
-use crate::spec::{DEFAULT_OTP, DeviceSpec, PARTITION_ITS, PARTITION_ITS_KEY, Part, packed_size};
+use crate::spec::{DEFAULT_OTP, DeviceSpec, Part, packed_size, swap_layout};
 
 /// Size of each image slot of the reference device.
 pub const SLOT_SIZE: u32 = 0x20000;
@@ -34,16 +31,7 @@ pub const ITS_SECTORS: u32 = 4;
 
 /// The partitions of a reference device with these sizes, swap partitions included.
 pub const fn parts(bootloader: u32, slot: u32, sector: u32) -> [Part; 7] {
-    [
-        Part::new(PARTITION_BOOTLOADER, bootloader),
-        Part::new(PARTITION_PRIMARY, slot),
-        Part::new(PARTITION_SECONDARY, slot),
-        Part::new(PARTITION_SCRATCH, sector),
-        Part::new(PARTITION_STATUS, sector),
-        // Trusted storage: the wrapped storage key, and two banks for the log.
-        Part::new(PARTITION_ITS_KEY, sector),
-        Part::new(PARTITION_ITS, ITS_SECTORS * sector),
-    ]
+    swap_layout(sector, bootloader, slot, ITS_SECTORS * sector)
 }
 
 /// The partitions of the reference device.

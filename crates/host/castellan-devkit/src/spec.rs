@@ -10,7 +10,10 @@
 
 use std::borrow::Cow;
 
-use castellan_boot::{BootError, FlashLayout};
+use castellan_boot::{
+    BootError, FlashLayout, PARTITION_BOOTLOADER, PARTITION_PRIMARY, PARTITION_SCRATCH,
+    PARTITION_SECONDARY, PARTITION_STATUS,
+};
 use castellan_hal::Partition;
 use castellan_sim::{DeviceConfig, FlashConfig, OtpConfig};
 
@@ -39,6 +42,24 @@ impl Part {
     pub const fn new(name: &'static str, size: u32) -> Self {
         Part { name, size }
     }
+}
+
+/// How many of [`swap_layout`]'s partitions the boot chain uses (the rest is trusted storage).
+pub const BOOT_PARTS: usize = 5;
+
+/// The partitions of a device with swap upgrades and trusted storage, in flash order:
+/// bootloader, primary and secondary slots, scratch and status (one sector each), the storage
+/// key (one sector) and the trusted-storage log (`its` bytes: two banks).
+pub const fn swap_layout(sector: u32, bootloader: u32, slot: u32, its: u32) -> [Part; 7] {
+    [
+        Part::new(PARTITION_BOOTLOADER, bootloader),
+        Part::new(PARTITION_PRIMARY, slot),
+        Part::new(PARTITION_SECONDARY, slot),
+        Part::new(PARTITION_SCRATCH, sector),
+        Part::new(PARTITION_STATUS, sector),
+        Part::new(PARTITION_ITS_KEY, sector),
+        Part::new(PARTITION_ITS, its),
+    ]
 }
 
 /// The bytes `parts` take, packed from address 0.

@@ -39,3 +39,10 @@ fn softhsm_configuration_points_at_the_token_directory() {
         "directories.tokendir = /tmp/tokens\nobjectstore.backend = file\nlog.level = ERROR\n"
     );
 }
+
+#[test]
+fn postgres_is_installed_by_the_test_command() {
+    // `cargo xtask deps` (run by the README's test command) installs it on this machine.
+    peers::postgres::require();
+    assert!(peers::postgres::installed());
+}
