@@ -20,20 +20,13 @@ use common::{SimDevice, now, write, write_cas};
 
 #[test]
 fn ca_keys_in_softhsm_token() {
-    softhsm::require();
     assert_eq!(SOFTHSM2_MODULE, softhsm::MODULE);
-    let tokens = tempfile::tempdir().unwrap();
-    let conf = tokens.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        castellan_testkit::peers::softhsm::config(tokens.path()),
-    )
-    .unwrap();
+    let tokens = softhsm::TokenDir::create();
     #[allow(unsafe_code)]
     // Safety: this is the only test in this binary, so no other thread reads the environment
     // while it is changed; SoftHSM2 reads the variable when the module is initialised below.
     unsafe {
-        std::env::set_var("SOFTHSM2_CONF", &conf);
+        std::env::set_var("SOFTHSM2_CONF", tokens.conf());
     }
     let module = Path::new(SOFTHSM2_MODULE);
     Pkcs11Token::initialize(module, "castellan-ca", "so-secret", "user-secret").unwrap();

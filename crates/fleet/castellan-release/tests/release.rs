@@ -104,19 +104,12 @@ fn release_key_from_a_pem_file_and_a_clear_error_for_a_missing_one() {
 
 #[test]
 fn release_key_in_a_pkcs11_token_signs_envelopes() {
-    castellan_testkit::peers::softhsm::require();
-    let tokens = tempfile::tempdir().unwrap();
-    let conf = tokens.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        castellan_testkit::peers::softhsm::config(tokens.path()),
-    )
-    .unwrap();
+    let tokens = castellan_testkit::peers::softhsm::TokenDir::create();
     #[allow(unsafe_code)]
     // Safety: the only test of this binary that touches the environment or SoftHSM2, and it
     // sets the variable before the module is loaded; other tests here do not read it.
     unsafe {
-        std::env::set_var("SOFTHSM2_CONF", &conf);
+        std::env::set_var("SOFTHSM2_CONF", tokens.conf());
     }
     let module = Path::new(SOFTHSM2_MODULE);
     Pkcs11Token::initialize(module, "release", "so-pin", "user-pin").unwrap();

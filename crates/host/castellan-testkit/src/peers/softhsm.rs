@@ -1,6 +1,6 @@
 //! SoftHSM2: a PKCS#11 token in files, where the tests keep CA and release keys.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How to install it.
 pub const INSTALL: &str = "sudo apt-get install -y softhsm2";
@@ -27,4 +27,34 @@ pub fn config(token_dir: &Path) -> String {
         "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
         token_dir.display()
     )
+}
+
+/// A fresh token directory with its configuration file in it, removed when dropped.
+#[derive(Debug)]
+pub struct TokenDir {
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+}
+
+impl TokenDir {
+    /// Requires SoftHSM2 ([`require`]), then makes the directory and writes its configuration.
+    #[track_caller]
+    pub fn create() -> TokenDir {
+        require();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("token directory: {e}"));
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(&conf, config(dir.path()))
+            .unwrap_or_else(|e| panic!("{}: {e}", conf.display()));
+        TokenDir { dir, conf }
+    }
+
+    /// The configuration file: what `SOFTHSM2_CONF` must name.
+    pub fn conf(&self) -> &Path {
+        &self.conf
+    }
+
+    /// The directory the tokens are kept in.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
 }
