@@ -82,6 +82,15 @@ struct Rig {
 }
 
 impl Rig {
+    /// Boots, uploads v2.0.0 (security counter 2) and installs it: staged for the next reset.
+    fn stage_v2(&mut self) {
+        let v2 = self.signed(2, Version::new(2, 0, 0, 0));
+        let report = self.boot();
+        let mut svc = self.services(&report);
+        upload(&mut svc, &v2).unwrap();
+        svc.fwu_install().unwrap();
+    }
+
     /// Provisioned device running application v1.0.0.
     fn new(write_size: u32) -> Rig {
         let mut dev = device(write_size);
@@ -241,12 +250,7 @@ fn update_installs_for_trial_and_stays_once_accepted() {
 #[test]
 fn trial_image_not_accepted_reverts_at_the_next_reset() {
     let mut rig = Rig::new(4);
-    let v2 = rig.signed(2, Version::new(2, 0, 0, 0));
-    let report = rig.boot();
-    let mut svc = rig.services(&report);
-    upload(&mut svc, &v2).unwrap();
-    svc.fwu_install().unwrap();
-    drop(svc);
+    rig.stage_v2();
     let report = rig.boot();
     let svc = rig.services(&report);
     assert_eq!(svc.fwu_query(APP).unwrap().state, FwuState::Trial);
@@ -264,12 +268,7 @@ fn trial_image_not_accepted_reverts_at_the_next_reset() {
 #[test]
 fn rejected_trial_reverts_and_reports_the_clients_error() {
     let mut rig = Rig::new(8);
-    let v2 = rig.signed(2, Version::new(2, 0, 0, 0));
-    let report = rig.boot();
-    let mut svc = rig.services(&report);
-    upload(&mut svc, &v2).unwrap();
-    svc.fwu_install().unwrap();
-    drop(svc);
+    rig.stage_v2();
     let report = rig.boot();
     let mut svc = rig.services(&report);
     assert_eq!(svc.fwu_reject(-4242), Ok(InstallStatus::RebootRequired));

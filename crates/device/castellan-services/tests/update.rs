@@ -244,13 +244,7 @@ fn a_device_without_a_trust_anchor_refuses_every_update() {
 fn security_counter_policy_lets_a_campaign_roll_back_to_the_previous_release() {
     let mut rig = Rig::new();
     rig.downgrade = DowngradePolicy::SecurityCounter;
-    let (b, env) = rig.release_b();
-    let (_, mut svc) = rig.power_on();
-    download(&mut svc, &env, &b, None).unwrap();
-    drop(svc);
-    let (_, mut svc) = rig.power_on();
-    svc.fwu_accept().unwrap();
-    drop(svc);
+    rig.install(1, &rig.image_b());
     // Roll back: the previous image (A, v1.0.0, same counter) under a newer manifest.
     let a_image = rig.app_a.clone();
     let env = rig.release(2, &a_image);
@@ -264,13 +258,7 @@ fn security_counter_policy_lets_a_campaign_roll_back_to_the_previous_release() {
 
     // Under the version policy the same rollback is refused by the update service.
     let mut rig = Rig::new();
-    let (b, env) = rig.release_b();
-    let (_, mut svc) = rig.power_on();
-    download(&mut svc, &env, &b, None).unwrap();
-    drop(svc);
-    let (_, mut svc) = rig.power_on();
-    svc.fwu_accept().unwrap();
-    drop(svc);
+    rig.install(1, &rig.image_b());
     let env = rig.release(2, &a_image);
     let (_, mut svc) = rig.power_on();
     let err = download(&mut svc, &env, &a_image, None).unwrap_err();

@@ -17,24 +17,11 @@ fn refusal(r: Result<impl std::fmt::Debug, ServiceError>) -> UpdateRefusal {
     }
 }
 
-/// Installs and accepts `image` with manifest sequence `seq`.
-fn install(rig: &mut Rig, seq: u64, image: &[u8]) -> Vec<u8> {
-    let env = rig.release(seq, image);
-    let (_, mut svc) = rig.power_on();
-    download(&mut svc, &env, image, None).unwrap();
-    drop(svc);
-    let (_, mut svc) = rig.power_on();
-    svc.fwu_accept().unwrap();
-    assert_eq!(svc.update_installed_sequence().unwrap(), seq);
-    drop(svc);
-    env
-}
-
 #[test]
 fn attack_rollback_older_sequence_refused() {
     let mut rig = Rig::new();
     let b = rig.image_b();
-    install(&mut rig, 5, &b);
+    rig.install(5, &b);
     // A validly signed manifest with an older sequence number (for a newer-looking image).
     let c = rig.image(b"application C", Version::new(1, 2, 0, 0), 1);
     let old = rig.release(4, &c);
@@ -240,9 +227,9 @@ fn attack_endless_data_refused() {
 fn attack_replayed_offer_of_earlier_campaign_refused() {
     let mut rig = Rig::new();
     let b = rig.image_b();
-    let first = install(&mut rig, 1, &b);
+    let first = rig.install(1, &b);
     let c = rig.image(b"application C", Version::new(1, 2, 0, 0), 1);
-    let current = install(&mut rig, 2, &c);
+    let current = rig.install(2, &c);
     let (_, mut svc) = rig.power_on();
     // The offer of campaign 1 replayed, and the current campaign's offer replayed.
     let why = refusal(svc.update_begin(&first, None));

@@ -204,6 +204,20 @@ impl Rig {
             .to_vec()
     }
 
+    /// Installs and accepts `image` with manifest sequence `seq` (download, trial reboot,
+    /// accept); returns the release's envelope.
+    pub fn install(&mut self, seq: u64, image: &[u8]) -> Vec<u8> {
+        let env = self.release(seq, image);
+        let (_, mut svc) = self.power_on();
+        download(&mut svc, &env, image, None).unwrap();
+        drop(svc);
+        let (_, mut svc) = self.power_on();
+        svc.fwu_accept().unwrap();
+        assert_eq!(svc.update_installed_sequence().unwrap(), seq);
+        drop(svc);
+        env
+    }
+
     /// Boots and checks that `img` runs, confirmed.
     pub fn assert_runs(&mut self, img: &[u8], what: &str) {
         let want = self.digest_of(img);
