@@ -314,13 +314,7 @@ fn encoder_accepts_dyn_fnmut_signer() {
 
 #[test]
 fn minimal_claims_without_optional_claims_round_trip() {
-    let component = [SwComponent {
-        measurement_type: None,
-        measurement_value: &common::BL_HASH,
-        version: None,
-        signer_id: &common::SIGNER,
-        measurement_desc: None,
-    }];
+    let component = [bare_component()];
     let claims = TokenClaims {
         boot_seed: None,
         certification_reference: None,
@@ -353,13 +347,7 @@ fn legacy_v2_profile_puts_boot_seed_under_2397() {
 fn one_buffer_encoder_is_correct_across_payload_length_head_sizes() {
     // Payload lengths crossing 255/256 change the bstr head from 2 to 3 bytes, which moves the
     // payload inside the buffer: every length must still give a token that verifies.
-    let component = [SwComponent {
-        measurement_type: None,
-        measurement_value: &common::BL_HASH,
-        version: None,
-        signer_id: &common::SIGNER,
-        measurement_desc: None,
-    }];
+    let component = [bare_component()];
     let sk = common::device_key();
     let vk = common::verification_key(&sk);
     let text = "v".repeat(120);
@@ -398,4 +386,15 @@ fn keys_of(v: &coset::cbor::Value) -> Vec<i128> {
         .iter()
         .map(|(k, _)| k.as_integer().unwrap().into())
         .collect()
+}
+
+/// A software component with only its measurement and signer (no optional fields).
+fn bare_component() -> SwComponent<'static> {
+    SwComponent {
+        measurement_type: None,
+        measurement_value: &common::BL_HASH,
+        version: None,
+        signer_id: &common::SIGNER,
+        measurement_desc: None,
+    }
 }
