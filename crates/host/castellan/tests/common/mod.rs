@@ -1,5 +1,6 @@
-//! What the command-line tests that drive a running fleet service share: the real binary as a
-//! command, its output without blocking the runtime, and `castellan factory provision`.
+//! What the command-line tests share: the real binary as a command (run to completion, or
+//! without blocking the runtime of a fleet service under test), `castellan factory provision`,
+//! and the trial-then-revert boots of a simulated device.
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -52,4 +53,28 @@ pub fn factory_provision(
     );
     c.args(extra);
     c
+}
+
+/// Runs `castellan args` in `dir`; returns (exit success, stdout + stderr).
+pub fn run(dir: &Path, args: &[&str]) -> (bool, String) {
+    let o = castellan(dir, args).output().unwrap();
+    (o.status.success(), text(&o))
+}
+
+/// Runs `castellan args` in `dir`, which must succeed; returns stdout + stderr.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let (success, out) = run(dir, args);
+    assert!(success, "castellan {args:?} failed:\n{out}");
+    out
+}
+
+/// The simulated device in `dir/dev` boots the unconfirmed trial image (1.1.0) once, then
+/// reverts to 1.0.0 at the next boot.
+pub fn assert_trial_boots_once_then_reverts(dir: &Path) {
+    assert!(ok(dir, &["sim", "boot", "dev"]).contains("verified APP 1.1.0+0"));
+    let out = ok(dir, &["sim", "boot", "dev"]);
+    assert!(
+        out.contains("revert swap done") && out.contains("verified APP 1.0.0+0"),
+        "{out}"
+    );
 }
