@@ -6,7 +6,7 @@
 //! | `reference` | 348 KiB, 4 KiB sectors | bootloader 64 KiB, slots 128 KiB, scratch, status, its-key, its (4 sectors) | write 4, erased 0xFF | agent, CLI, demo |
 //! | `boot-matrix` | 8 KiB, 512 B sectors | bootloader 1, slots 4, scratch 1, status 1 (sectors) | write 1, 4, 8, 16 × erased 0xFF, 0x00 | power-loss sweep, boot tests |
 //! | `update-matrix` | 12 KiB, 512 B sectors | `boot-matrix`'s, then its-key 1, its 8 | write 1, 4, 8, 16 × erased 0xFF, 0x00 | power-loss update sweep |
-//! | `services-its` | 8 KiB, 512 B sectors | its-key 1, its 4 | write 4 × erased 0xFF (also 1, 8, 16, 0x00) | services tests, fleet tests |
+//! | `services-its` | 8 KiB, 512 B sectors | its-key 1, its 4 | write 4, 1, 8, 16 × erased 0xFF, 0x00 | secure services tests |
 //! | `services-update` | 32 KiB, 1 KiB sectors | bootloader 4, slots 8, scratch 1, status 1, its-key 1, its 4 | write 4, 16 × erased 0xFF | update client tests |
 //! | `services-fwu` | 32 KiB, 1 KiB sectors | as `services-update` with its 2 | write 4, 16 × erased 0xFF | firmware-update service tests |
 
