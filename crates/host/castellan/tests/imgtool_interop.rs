@@ -222,6 +222,7 @@ fn ed25519_images_are_byte_identical_to_imgtool() {
 
 #[test]
 fn public_keys_agree_and_openssl_reads_our_keys() {
+    castellan_testkit::peers::openssl::require();
     let d = Dir::new();
     for t in ["ed25519", "ecdsa-p256"] {
         for key in keygen_both(&d, t) {
