@@ -9,7 +9,10 @@
 //! * `cargo xtask powerfail` — cut power at every flash operation of upgrade, revert and confirm
 //!   on every flash geometry; last line `power-loss: <P> injection points, <F> failures`.
 //! * `cargo xtask bench` — the benchmarks whose ratios `docs/benchmarks.md` records.
+//! * `cargo xtask arch [--check]` — the crate graph in `docs/architecture.md`, from
+//!   `cargo metadata`, and the layering rule (device and formats never use fleet crates).
 
+mod arch;
 mod deps;
 mod firmware;
 mod qemu;
@@ -24,6 +27,7 @@ fn usage() -> ExitCode {
         "usage: cargo xtask <command>\n\n\
          commands:\n  \
          ci                       install tools, then fmt, clippy, tests, fuzz, power-loss proof\n  \
+         arch [--check]           write (or check) the crate graph in docs/architecture.md; check the layering rule\n  \
          deps                     install the tools the tests need (pip, cargo-fuzz, apt)\n  \
          fuzz [--seconds N] [T…]  run fuzz targets for N seconds each (default 30)\n  \
          bench                    run the benchmarks\n  \
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let result = match cmd.as_str() {
         "ci" => steps::ci(),
+        "arch" => arch::arch_cmd(rest),
         "deps" => deps::install_all(),
         "fuzz" => steps::fuzz_cmd(rest),
         "bench" => steps::bench(),

@@ -94,6 +94,10 @@ pub(crate) fn ci() -> Result {
         }
         Ok(())
     })?;
+    step(
+        "crate graph and layering rule (cargo xtask arch --check)",
+        || crate::arch::arch_cmd(&["--check".to_owned()]),
+    )?;
     let mut totals = (0u64, 0u64);
     step("cargo test", || {
         totals = run_tests(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;

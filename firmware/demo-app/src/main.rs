@@ -20,24 +20,24 @@
 mod ota;
 mod update;
 
-use castellan_gate::client::{self, power_off};
-use castellan_gate::{BootInfo, println, status, upgrade};
+use castellan_gate::client::{Veneers, power_off};
+use castellan_gate::{BootInfo, GateError, SecureGate as _, println, psa, upgrade};
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 
 #[entry]
 fn main() -> ! {
     println!("[app] Castellan demo application (non-secure world, unprivileged)");
-    let info = match client::boot_info() {
+    let info = match Veneers.boot_info() {
         Ok(i) => i,
         Err(e) => {
-            println!("[app] boot info unavailable: {}", status::name(e));
+            println!("[app] boot info unavailable: {}", e.name());
             power_off(1)
         }
     };
     telemetry(&info);
     boot_count();
     let mut buf = [0u8; 200];
-    let n = usize::try_from(client::command(&mut buf)).unwrap_or(0);
+    let n = Veneers.command(&mut buf).unwrap_or(0);
     let line = core::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("");
     let mut words = line.split_ascii_whitespace();
     match words.next().unwrap_or("boot") {
@@ -100,6 +100,11 @@ fn telemetry(info: &BootInfo) {
     }
 }
 
+/// The PSA status of a gate call's result.
+pub(crate) fn code<T>(r: Result<T, GateError>) -> i32 {
+    r.map_or_else(GateError::status, |_| psa::SUCCESS)
+}
+
 /// Trusted-storage asset holding the number of boots the application has seen.
 pub(crate) const UID_BOOT_COUNT: u32 = 1;
 
@@ -107,29 +112,27 @@ pub(crate) const UID_BOOT_COUNT: u32 = 1;
 /// updates and QEMU restarts).
 fn boot_count() {
     let mut b = [0u8; 4];
-    let count = match client::its_get(UID_BOOT_COUNT, &mut b) {
+    let count = match Veneers.its_get(UID_BOOT_COUNT, &mut b) {
         Ok(4) => u32::from_le_bytes(b),
-        Ok(_) | Err(status::DOES_NOT_EXIST) => 0,
+        Ok(_) => 0,
+        Err(e) if e.status() == psa::ERROR_DOES_NOT_EXIST => 0,
         Err(e) => {
-            println!(
-                "[app] telemetry: trusted storage unavailable: {}",
-                status::name(e)
-            );
+            println!("[app] telemetry: trusted storage unavailable: {}", e.name());
             return;
         }
     }
     .saturating_add(1);
-    let r = client::its_set(UID_BOOT_COUNT, &count.to_le_bytes());
+    let r = code(Veneers.its_set(UID_BOOT_COUNT, &count.to_le_bytes()));
     println!(
         "[app] telemetry: boot count {count} (trusted storage: {})",
-        status::name(r)
+        psa::name(r)
     );
 }
 
 /// Prints `prefix` then `bytes` in hex on one line.
 pub fn print_hex(prefix: &str, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let _ = client::console_write(prefix.as_bytes());
+    let _ = Veneers.console_write(prefix.as_bytes());
     let mut line = [0u8; 128];
     for chunk in bytes.chunks(64) {
         let mut n = 0;
@@ -140,9 +143,9 @@ pub fn print_hex(prefix: &str, bytes: &[u8]) {
             }
             n += 2;
         }
-        let _ = client::console_write(line.get(..n).unwrap_or(&[]));
+        let _ = Veneers.console_write(line.get(..n).unwrap_or(&[]));
     }
-    let _ = client::console_write(b"\n");
+    let _ = Veneers.console_write(b"\n");
 }
 
 pub(crate) fn unhex(s: &str, out: &mut [u8]) -> Option<usize> {
@@ -169,22 +172,22 @@ fn attest(nonce_hex: &str) -> ! {
         power_off(2)
     };
     let mut key = [0u8; 65];
-    match client::attest_public_key(&mut key) {
+    match Veneers.attest_public_key(&mut key) {
         Ok(k) => print_hex(
             "[app] attestation public key: ",
             key.get(..k).unwrap_or(&[]),
         ),
-        Err(e) => println!("[app] attestation key unavailable: {}", status::name(e)),
+        Err(e) => println!("[app] attestation key unavailable: {}", e.name()),
     }
     let mut token = [0u8; castellan_gate::TOKEN_CAP];
-    match client::attest_token(nonce.get(..n).unwrap_or(&[]), &mut token) {
+    match Veneers.attest_token(nonce.get(..n).unwrap_or(&[]), &mut token) {
         Ok(len) => {
             println!("[app] attestation token: {len} bytes");
             print_hex("[app] attestation token: ", token.get(..len).unwrap_or(&[]));
             power_off(0)
         }
         Err(e) => {
-            println!("[app] attestation refused: {}", status::name(e));
+            println!("[app] attestation refused: {}", e.name());
             power_off(1)
         }
     }
@@ -216,25 +219,25 @@ fn gate_pointers() -> ! {
     ];
     let mut refused = 0;
     for (what, addr, len) in cases {
-        let r = client::console_write_at(addr, len);
-        println!("[app] gate given {what}: {}", status::name(r));
-        if r == status::PROGRAMMER_ERROR {
+        let r = Veneers::console_write_at(addr, len);
+        println!("[app] gate given {what}: {}", psa::name(r));
+        if r == psa::ERROR_PROGRAMMER_ERROR {
             refused += 1;
         }
     }
     let mut out = [0u8; 8];
-    let r = client::attest_public_key(&mut out);
+    let r = Veneers.attest_public_key(&mut out);
     println!(
         "[app] gate given a too-small output buffer: {}",
-        r.err().map_or("accepted", status::name)
+        r.err().map_or("accepted", GateError::name)
     );
-    let ok = client::console_write(b"[app] gate given a valid buffer: printed\n");
+    let ok = code(Veneers.console_write(b"[app] gate given a valid buffer: printed\n"));
     println!(
         "[app] gate pointer checks: {refused} of {} refused, valid buffer {}",
         cases.len(),
-        status::name(ok)
+        psa::name(ok)
     );
-    power_off(if refused == cases.len() && ok == status::SUCCESS {
+    power_off(if refused == cases.len() && ok == psa::SUCCESS {
         0
     } else {
         1

@@ -24,10 +24,12 @@
 //! | `ota status` | prints the update client's state |
 //! | `ota cancel` | abandons an update in progress |
 
-use castellan_gate::client::{self, power_off};
-use castellan_gate::{BootInfo, UPDATE_BLOCK_CAP, println, status, update_state, upgrade};
+use castellan_gate::client::{Veneers, power_off, system_reset};
+use castellan_gate::{
+    BootInfo, SecureGate as _, UPDATE_BLOCK_CAP, println, psa, update_state, upgrade,
+};
 
-use crate::{V, unhex};
+use crate::{V, code, unhex};
 
 const DOWNLOAD: usize = 0x2830_0000;
 /// End of non-secure RAM (exclusive).
@@ -82,12 +84,12 @@ pub fn anchor(hex: &str) -> ! {
         println!("[app] anchor: expected a SEC1 P-256 public key (130 hex digits)");
         power_off(EXIT_USAGE)
     }
-    let r = client::update_anchor(&key);
-    if r == status::SUCCESS {
+    let r = code(Veneers.update_anchor(&key));
+    if r == psa::SUCCESS {
         println!("[app] anchor: release trust anchor stored (write-once)");
         power_off(0)
     }
-    println!("[app] anchor: refused: {}", status::name(r));
+    println!("[app] anchor: refused: {}", psa::name(r));
     power_off(EXIT_REFUSED)
 }
 
@@ -102,13 +104,9 @@ pub fn run(info: &BootInfo, sub: Option<&str>, now: Option<&str>) -> ! {
             power_off(0)
         }
         Some("cancel") => {
-            let r = client::update_cancel();
-            println!("[app] ota: cancel: {}", status::name(r));
-            power_off(if r == status::SUCCESS {
-                0
-            } else {
-                EXIT_REFUSED
-            })
+            let r = code(Veneers.update_cancel());
+            println!("[app] ota: cancel: {}", psa::name(r));
+            power_off(if r == psa::SUCCESS { 0 } else { EXIT_REFUSED })
         }
         _ => {
             println!("[app] usage: ota check|install|status|cancel");
@@ -118,7 +116,7 @@ pub fn run(info: &BootInfo, sub: Option<&str>, now: Option<&str>) -> ! {
 }
 
 fn print_status() {
-    match client::update_status() {
+    match Veneers.update_status() {
         Ok(s) => println!(
             "[app] ota: status: {}, trust anchor {}, pending sequence {}, installed sequence {}, {} of {} bytes",
             update_state::name(s.state),
@@ -128,7 +126,7 @@ fn print_status() {
             s.received,
             s.image_size
         ),
-        Err(e) => println!("[app] ota: status unavailable: {}", status::name(e)),
+        Err(e) => println!("[app] ota: status unavailable: {}", e.name()),
     }
 }
 
@@ -145,12 +143,14 @@ fn envelope_or_stop() -> Download {
 /// Hands the envelope to the secure partition; stops the run when it is refused. Returns the
 /// status and the offset where the download continues.
 fn begin(d: &Download, now: u32) -> (castellan_gate::UpdateStatus, usize) {
-    let r = client::update_begin(d.envelope, now);
-    let Ok(resume) = usize::try_from(r) else {
-        println!("[app] ota: manifest refused: {}", status::name(r));
-        power_off(EXIT_REFUSED)
+    let resume = match Veneers.update_begin(d.envelope, now) {
+        Ok(offset) => offset as usize,
+        Err(e) => {
+            println!("[app] ota: manifest refused: {}", e.name());
+            power_off(EXIT_REFUSED)
+        }
     };
-    match client::update_status() {
+    match Veneers.update_status() {
         Ok(s) => {
             println!(
                 "[app] ota: manifest accepted: sequence {}, payload {} bytes",
@@ -159,7 +159,7 @@ fn begin(d: &Download, now: u32) -> (castellan_gate::UpdateStatus, usize) {
             (s, resume)
         }
         Err(e) => {
-            println!("[app] ota: status unavailable: {}", status::name(e));
+            println!("[app] ota: status unavailable: {}", e.name());
             power_off(EXIT_REFUSED)
         }
     }
@@ -212,11 +212,11 @@ fn install(info: &BootInfo, now: u32) -> ! {
     while offset < total {
         let end = (offset + UPDATE_BLOCK_CAP).min(total);
         let block = d.payload.get(offset..end).unwrap_or(&[]);
-        let r = client::update_write(offset as u32, block);
+        let r = code(Veneers.update_write(offset as u32, block));
         if r < 0 {
             println!(
                 "[app] ota: payload refused at byte {offset}: {}",
-                status::name(r)
+                psa::name(r)
             );
             power_off(EXIT_REFUSED)
         }
@@ -227,13 +227,13 @@ fn install(info: &BootInfo, now: u32) -> ! {
         }
     }
     println!("[app] ota: written {total} of {total} bytes; finishing");
-    let r = client::update_finish();
-    if r != status::SUCCESS_REBOOT {
-        println!("[app] ota: update refused: {}", status::name(r));
+    let r = Veneers.update_finish().unwrap_or_else(|e| e.status());
+    if r != psa::SUCCESS_REBOOT {
+        println!("[app] ota: update refused: {}", psa::name(r));
         power_off(EXIT_REFUSED)
     }
     println!("[app] ota: installed for a trial run; rebooting");
-    client::system_reset()
+    system_reset()
 }
 
 /// The trial boot: the self-test decides whether the new image is kept.
@@ -241,11 +241,11 @@ fn trial(info: &BootInfo) -> ! {
     println!("[app] ota: running {} on trial; self-test", V(info.version));
     if let Some(why) = self_test() {
         println!("[app] ota: self-test FAILED ({why}): not accepting; rebooting");
-        client::system_reset()
+        system_reset()
     }
-    let r = client::fwu_accept();
-    if r != status::SUCCESS {
-        println!("[app] ota: accept failed: {}", status::name(r));
+    let r = code(Veneers.fwu_accept());
+    if r != psa::SUCCESS {
+        println!("[app] ota: accept failed: {}", psa::name(r));
         power_off(EXIT_REFUSED)
     }
     print_status();
@@ -260,14 +260,14 @@ fn trial(info: &BootInfo) -> ! {
 /// depends on answer (trusted storage, attestation, the update client).
 fn self_test() -> Option<&'static str> {
     let mut b = [0u8; 4];
-    if client::its_get(crate::UID_BOOT_COUNT, &mut b).is_err() {
+    if Veneers.its_get(crate::UID_BOOT_COUNT, &mut b).is_err() {
         return Some("trusted storage does not answer");
     }
     let mut token = [0u8; castellan_gate::TOKEN_CAP];
-    if client::attest_token(&[0x5a; 32], &mut token).is_err() {
+    if Veneers.attest_token(&[0x5a; 32], &mut token).is_err() {
         return Some("no attestation token");
     }
-    if client::update_status().is_err() {
+    if Veneers.update_status().is_err() {
         return Some("the update client does not answer");
     }
     None

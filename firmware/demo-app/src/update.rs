@@ -4,10 +4,10 @@
 //! The runner ("the network") leaves the image in non-secure RAM at 0x2830_0000: a 32-bit
 //! length, then the MCUboot image.
 
-use castellan_gate::client::{self, power_off};
-use castellan_gate::{BootInfo, println, status, upgrade};
+use castellan_gate::client::{Veneers, power_off, system_reset};
+use castellan_gate::{BootInfo, SecureGate as _, println, psa, upgrade};
 
-use crate::V;
+use crate::{V, code};
 
 const DOWNLOAD: usize = 0x2830_0000;
 const DOWNLOAD_MAX: usize = 0x8_0000;
@@ -66,11 +66,11 @@ pub fn run(info: &BootInfo, mode: Mode) -> ! {
     }
     if info.confirmed == 0 {
         if accept {
-            let r = client::fwu_accept();
+            let r = code(Veneers.fwu_accept());
             println!(
                 "[app] health check passed: accepting {} ({})",
                 V(info.version),
-                status::name(r)
+                psa::name(r)
             );
             println!("[app] rebooting to show the accepted image stays");
         } else {
@@ -79,7 +79,7 @@ pub fn run(info: &BootInfo, mode: Mode) -> ! {
                 V(info.version)
             );
         }
-        client::system_reset()
+        system_reset()
     }
     let Some(img) = download() else {
         println!("[app] no update downloaded");
@@ -101,25 +101,21 @@ pub fn run(info: &BootInfo, mode: Mode) -> ! {
         V(candidate),
         img.len()
     );
-    let r = client::fwu_start(img.len() as u32);
-    if r != status::SUCCESS {
-        println!("[app] fwu start failed: {}", status::name(r));
+    let r = code(Veneers.fwu_start(img.len() as u32));
+    if r != psa::SUCCESS {
+        println!("[app] fwu start failed: {}", psa::name(r));
         power_off(1)
     }
     for (i, chunk) in img.chunks(256).enumerate() {
-        let r = client::fwu_write((i * 256) as u32, chunk);
-        if r != status::SUCCESS {
-            println!(
-                "[app] fwu write at {:#x} failed: {}",
-                i * 256,
-                status::name(r)
-            );
+        let r = code(Veneers.fwu_write((i * 256) as u32, chunk));
+        if r != psa::SUCCESS {
+            println!("[app] fwu write at {:#x} failed: {}", i * 256, psa::name(r));
             power_off(1)
         }
     }
-    let r = client::fwu_install(false);
-    if r != status::SUCCESS {
-        println!("[app] fwu install refused: {}", status::name(r));
+    let r = code(Veneers.fwu_install(false));
+    if r != psa::SUCCESS {
+        println!("[app] fwu install refused: {}", psa::name(r));
         power_off(1)
     }
     if mode == Mode::StageOnly {
@@ -127,5 +123,5 @@ pub fn run(info: &BootInfo, mode: Mode) -> ! {
         power_off(0)
     }
     println!("[app] candidate staged for a test run; rebooting");
-    client::system_reset()
+    system_reset()
 }

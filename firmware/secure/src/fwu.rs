@@ -13,7 +13,7 @@
 //! service only checks that what it stages is shaped like an image that fits the slot.
 
 use castellan_boot::{FlashLayout, confirm_image, request_upgrade};
-use castellan_gate::status;
+use castellan_gate::psa;
 use castellan_hal::Flash;
 use castellan_platform_an505::load::layout_of;
 use castellan_platform_an505::map::{
@@ -52,72 +52,72 @@ pub enum Fwu {
 }
 
 /// Starts a candidate of `size` bytes: erases the secondary slot.
-pub fn start(s: &mut State, size: u32) -> Result<i32, i32> {
+pub fn start(s: &mut State, size: u32) -> Result<(), i32> {
     if size == 0 || size > PART_SECONDARY.size - TRAILER_RESERVED {
-        return Err(status::INVALID_ARGUMENT);
+        return Err(psa::ERROR_INVALID_ARGUMENT);
     }
     PART_SECONDARY
         .erase_all(s.flash())
-        .map_err(|_| status::STORAGE_FAILURE)?;
+        .map_err(|_| psa::ERROR_STORAGE_FAILURE)?;
     s.fwu = Fwu::Writing { size };
     println!("[secure] fwu: receiving a candidate image of {size} bytes into the secondary slot");
-    Ok(status::SUCCESS)
+    Ok(())
 }
 
 /// Writes `data` at `offset` of the candidate.
-pub fn write(s: &mut State, offset: u32, data: &[u8]) -> Result<i32, i32> {
+pub fn write(s: &mut State, offset: u32, data: &[u8]) -> Result<(), i32> {
     let Fwu::Writing { size } = s.fwu else {
-        return Err(status::BAD_STATE);
+        return Err(psa::ERROR_BAD_STATE);
     };
-    let len = u32::try_from(data.len()).map_err(|_| status::INVALID_ARGUMENT)?;
-    let end = offset.checked_add(len).ok_or(status::INVALID_ARGUMENT)?;
+    let len = u32::try_from(data.len()).map_err(|_| psa::ERROR_INVALID_ARGUMENT)?;
+    let end = offset.checked_add(len).ok_or(psa::ERROR_INVALID_ARGUMENT)?;
     let unit = s.flash().write_size() as u32;
     if end > size || !offset.is_multiple_of(unit) || (!len.is_multiple_of(unit) && end != size) {
-        return Err(status::INVALID_ARGUMENT);
+        return Err(psa::ERROR_INVALID_ARGUMENT);
     }
     // The last chunk is padded with erased bytes to the write unit.
     let mut buf = [0xffu8; 260];
     let padded = len.div_ceil(unit) * unit;
     let dst = buf
         .get_mut(..padded as usize)
-        .ok_or(status::INVALID_ARGUMENT)?;
+        .ok_or(psa::ERROR_INVALID_ARGUMENT)?;
     if let Some(d) = dst.get_mut(..data.len()) {
         d.copy_from_slice(data);
     }
     PART_SECONDARY
         .write(s.flash(), offset, dst)
-        .map_err(|_| status::STORAGE_FAILURE)?;
-    Ok(status::SUCCESS)
+        .map_err(|_| psa::ERROR_STORAGE_FAILURE)?;
+    Ok(())
 }
 
 /// Requests installation at the next boot.
-pub fn install(s: &mut State, permanent: bool) -> Result<i32, i32> {
+pub fn install(s: &mut State, permanent: bool) -> Result<(), i32> {
     let Fwu::Writing { size } = s.fwu else {
-        return Err(status::BAD_STATE);
+        return Err(psa::ERROR_BAD_STATE);
     };
-    let layout = layout_of(s.flash(), PART_SECONDARY).map_err(|_| status::INVALID_SIGNATURE)?;
+    let layout = layout_of(s.flash(), PART_SECONDARY).map_err(|_| psa::ERROR_INVALID_SIGNATURE)?;
     if layout.end() > size {
-        return Err(status::INVALID_SIGNATURE);
+        return Err(psa::ERROR_INVALID_SIGNATURE);
     }
-    request_upgrade(s.flash(), &LAYOUT, permanent).map_err(|_| status::STORAGE_FAILURE)?;
+    request_upgrade(s.flash(), &LAYOUT, permanent).map_err(|_| psa::ERROR_STORAGE_FAILURE)?;
     s.fwu = Fwu::Staged;
     println!(
         "[secure] fwu: candidate {} staged for a {} install at the next boot",
         layout.header.version,
         if permanent { "permanent" } else { "test" }
     );
-    Ok(status::SUCCESS)
+    Ok(())
 }
 
 /// Accepts the running image.
-pub fn accept(s: &mut State) -> Result<i32, i32> {
+pub fn accept(s: &mut State) -> Result<(), i32> {
     if s.confirmed {
-        return Ok(status::SUCCESS);
+        return Ok(());
     }
-    confirm_image(s.flash(), &LAYOUT).map_err(|_| status::STORAGE_FAILURE)?;
+    confirm_image(s.flash(), &LAYOUT).map_err(|_| psa::ERROR_STORAGE_FAILURE)?;
     s.confirmed = true;
     println!(
         "[secure] fwu: running image accepted (image_ok set; the counter rises at the next boot)"
     );
-    Ok(status::SUCCESS)
+    Ok(())
 }

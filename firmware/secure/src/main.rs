@@ -12,11 +12,11 @@
 // stable toolchain with RUSTC_BOOTSTRAP=1 (see docs/firmware.md).
 #![feature(cmse_nonsecure_entry)]
 
+mod backend;
 mod faults;
 mod fwu;
 mod gate;
 mod state;
-mod update;
 
 use castellan_dice::Cdis;
 use castellan_gate::upgrade;

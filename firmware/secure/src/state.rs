@@ -6,7 +6,7 @@
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use castellan_gate::status;
+use castellan_gate::psa;
 use castellan_platform_an505::handoff::Handoff;
 use castellan_platform_an505::{DrbgRng, HostFlash, HostOtp};
 use castellan_services::{OtpCounterMap, SecureServices};
@@ -62,12 +62,12 @@ pub fn init(s: State) {
 /// Runs `f` on the state, or returns `BAD_STATE` when it is busy or not initialised.
 pub fn with<R>(f: impl FnOnce(&mut State) -> Result<R, i32>) -> Result<R, i32> {
     if BUSY.swap(true, Ordering::Acquire) {
-        return Err(status::BAD_STATE);
+        return Err(psa::ERROR_BAD_STATE);
     }
     // Safety: BUSY is held: this is the only live reference until it is released below.
     let r = match unsafe { (*SLOT.0.get()).as_mut() } {
         Some(s) => f(s),
-        None => Err(status::BAD_STATE),
+        None => Err(psa::ERROR_BAD_STATE),
     };
     BUSY.store(false, Ordering::Release);
     r

@@ -11,43 +11,8 @@ use core::fmt;
 use castellan_hal::HalError;
 use castellan_image::ImageError;
 
-/// PSA status codes (`psa_status_t`) as the PSA Certified APIs (and TF-M) number them.
-pub mod psa {
-    /// `PSA_SUCCESS`.
-    pub const SUCCESS: i32 = 0;
-    /// `PSA_ERROR_GENERIC_ERROR`.
-    pub const ERROR_GENERIC_ERROR: i32 = -132;
-    /// `PSA_ERROR_NOT_PERMITTED`.
-    pub const ERROR_NOT_PERMITTED: i32 = -133;
-    /// `PSA_ERROR_NOT_SUPPORTED`.
-    pub const ERROR_NOT_SUPPORTED: i32 = -134;
-    /// `PSA_ERROR_INVALID_ARGUMENT`.
-    pub const ERROR_INVALID_ARGUMENT: i32 = -135;
-    /// `PSA_ERROR_INVALID_HANDLE`.
-    pub const ERROR_INVALID_HANDLE: i32 = -136;
-    /// `PSA_ERROR_BAD_STATE`.
-    pub const ERROR_BAD_STATE: i32 = -137;
-    /// `PSA_ERROR_BUFFER_TOO_SMALL`.
-    pub const ERROR_BUFFER_TOO_SMALL: i32 = -138;
-    /// `PSA_ERROR_ALREADY_EXISTS`.
-    pub const ERROR_ALREADY_EXISTS: i32 = -139;
-    /// `PSA_ERROR_DOES_NOT_EXIST`.
-    pub const ERROR_DOES_NOT_EXIST: i32 = -140;
-    /// `PSA_ERROR_INSUFFICIENT_MEMORY`.
-    pub const ERROR_INSUFFICIENT_MEMORY: i32 = -141;
-    /// `PSA_ERROR_INSUFFICIENT_STORAGE`.
-    pub const ERROR_INSUFFICIENT_STORAGE: i32 = -142;
-    /// `PSA_ERROR_STORAGE_FAILURE`.
-    pub const ERROR_STORAGE_FAILURE: i32 = -146;
-    /// `PSA_ERROR_INSUFFICIENT_ENTROPY`.
-    pub const ERROR_INSUFFICIENT_ENTROPY: i32 = -148;
-    /// `PSA_ERROR_INVALID_SIGNATURE`.
-    pub const ERROR_INVALID_SIGNATURE: i32 = -149;
-    /// `PSA_ERROR_DATA_CORRUPT`.
-    pub const ERROR_DATA_CORRUPT: i32 = -152;
-    /// `PSA_ERROR_DATA_INVALID`.
-    pub const ERROR_DATA_INVALID: i32 = -153;
-}
+/// PSA status codes (`psa_status_t`): the gate's one definition, re-exported.
+pub use castellan_gate_api::psa;
 
 /// Why a secure service refused or failed a call. Every variant says what is wrong and maps to
 /// one PSA status code ([`ServiceError::psa_status`]).

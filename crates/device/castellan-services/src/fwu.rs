@@ -45,7 +45,7 @@ pub type ComponentId = u8;
 pub const COMPONENT_APPLICATION: ComponentId = 0;
 
 /// `PSA_SUCCESS_REBOOT`: the installation needs a reboot to complete.
-pub const SUCCESS_REBOOT: i32 = 1;
+pub const SUCCESS_REBOOT: i32 = psa::SUCCESS_REBOOT;
 
 /// Largest write unit this service buffers (a flash write size above it is refused).
 const MAX_UNIT: usize = 64;

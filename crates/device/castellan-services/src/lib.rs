@@ -82,6 +82,7 @@ mod crypto_api;
 mod error;
 pub mod fwu;
 mod fwu_api;
+pub mod gate;
 pub mod its;
 mod kdf;
 pub mod lifecycle;

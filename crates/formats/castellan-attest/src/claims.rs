@@ -18,16 +18,20 @@ pub struct Claims {
     /// Raw PSA security lifecycle (see [`Claims::lifecycle_state`]).
     pub lifecycle: u16,
     /// Immutable PSA RoT implementation id (32 bytes).
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "crate::hex_serde::bytes")]
     pub implementation_id: Vec<u8>,
     /// Instance id (UEID, 33 bytes starting `0x01`).
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "crate::hex_serde::bytes")]
     pub instance_id: Vec<u8>,
     /// The challenge the token answers.
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "crate::hex_serde::bytes")]
     pub nonce: Vec<u8>,
     /// Boot seed, when present.
-    #[serde(with = "hex_opt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "crate::hex_serde::opt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub boot_seed: Option<Vec<u8>>,
     /// PSA Certified reference, when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,13 +50,13 @@ pub struct Component {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measurement_type: Option<String>,
     /// Hash of the component image.
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "crate::hex_serde::bytes")]
     pub measurement_value: Vec<u8>,
     /// Version text, when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// Hash of the key that signed the component.
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "crate::hex_serde::bytes")]
     pub signer_id: Vec<u8>,
     /// Hash algorithm name, when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,39 +155,5 @@ mod profile_text {
         let text = String::deserialize(d)?;
         Profile::from_text(&text)
             .ok_or_else(|| serde::de::Error::custom(format!("unknown PSA profile {text:?}")))
-    }
-}
-
-/// Serde for byte strings as lowercase hex.
-mod hex_bytes {
-    use super::*;
-
-    pub(super) fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(b))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        hex::decode(text).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Serde for optional byte strings as lowercase hex.
-mod hex_opt {
-    use super::*;
-
-    pub(super) fn serialize<S: Serializer>(b: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match b {
-            Some(b) => s.serialize_some(&hex::encode(b)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Vec<u8>>, D::Error> {
-        let text = Option::<String>::deserialize(d)?;
-        text.map(|t| hex::decode(t).map_err(serde::de::Error::custom))
-            .transpose()
     }
 }

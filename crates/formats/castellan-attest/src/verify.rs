@@ -111,7 +111,7 @@ pub struct ReferenceValues {
     /// Lifecycle states accepted (default: secured only).
     pub accepted_lifecycles: Vec<Lifecycle>,
     /// The implementation id the device class must report, if checked.
-    #[serde(default, with = "hex_opt")]
+    #[serde(default, with = "crate::hex_serde::opt")]
     pub implementation_id: Option<Vec<u8>>,
     /// Components that must be present and match.
     pub components: Vec<ExpectedComponent>,
@@ -140,10 +140,10 @@ pub struct ExpectedComponent {
     pub measurement_type: String,
     /// Accepted measurement values (e.g. current and previous release during a rollout);
     /// empty: any value (then the signer and version are what is checked).
-    #[serde(with = "hex_list")]
+    #[serde(with = "crate::hex_serde::list")]
     pub measurement_values: Vec<Vec<u8>>,
     /// Expected signer id, if checked.
-    #[serde(default, with = "hex_opt")]
+    #[serde(default, with = "crate::hex_serde::opt")]
     pub signer_id: Option<Vec<u8>>,
     /// Minimum version (`major.minor.revision[+build]`), if checked.
     #[serde(default)]
@@ -297,40 +297,6 @@ fn parse_decimal(s: &str) -> Option<u64> {
         return None;
     }
     s.parse().ok()
-}
-
-mod hex_opt {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(b: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match b {
-            Some(b) => s.serialize_some(&hex::encode(b)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Vec<u8>>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|t| hex::decode(t).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
-
-mod hex_list {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(list: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(list.iter().map(hex::encode))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
-        Vec::<String>::deserialize(d)?
-            .into_iter()
-            .map(|t| hex::decode(t).map_err(serde::de::Error::custom))
-            .collect()
-    }
 }
 
 #[cfg(test)]

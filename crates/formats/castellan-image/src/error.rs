@@ -2,8 +2,8 @@
 
 use core::fmt;
 
+use crate::digest::HashAlg;
 use crate::key::KeyType;
-use crate::verify::HashAlg;
 
 /// Which TLV area a TLV was found in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,12 +8,13 @@
 
 use std::vec::Vec;
 
+use crate::digest::HashAlg;
 use crate::header::{IMAGE_HEADER_SIZE, IMAGE_MAGIC, ImageHeader, Version};
 use crate::key::KeyType;
 use crate::keyfile::SigningKey;
 use crate::tlv::{TLV_INFO_MAGIC, TLV_PROT_INFO_MAGIC, kind};
 use crate::trailer::{self, FLAG_SET, TrailerLayout};
-use crate::verify::{Dependency, HashAlg};
+use crate::verify::Dependency;
 
 /// How the image names its signing key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

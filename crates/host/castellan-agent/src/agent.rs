@@ -306,19 +306,17 @@ async fn stopped(stop: Option<&tokio::sync::Notify>) {
 
 /// Increments the boot counter kept in trusted storage and returns it.
 fn count_boot(world: &SecureWorld) -> Result<u64, AgentError> {
-    world.service(|svc| {
+    use castellan_gate_api::{SecureGate as _, psa};
+    let uid = ITS_UID_BOOT_COUNT as u32;
+    world.with_gate(|g| {
         let mut buf = [0u8; 8];
-        let n = match svc.its_get(ITS_UID_BOOT_COUNT, 0, &mut buf) {
+        let n = match g.its_get(uid, &mut buf) {
             Ok(n) => n,
-            Err(castellan_services::ServiceError::DoesNotExist) => 0,
+            Err(e) if e.status() == psa::ERROR_DOES_NOT_EXIST => 0,
             Err(e) => return Err(e),
         };
         let count = if n == 8 { u64::from_le_bytes(buf) } else { 0 } + 1;
-        svc.its_set(
-            ITS_UID_BOOT_COUNT,
-            &count.to_le_bytes(),
-            castellan_services::ItsFlags::NONE,
-        )?;
+        g.its_set(uid, &count.to_le_bytes())?;
         Ok(count)
     })
 }
@@ -511,12 +509,7 @@ impl Session<'_> {
         let Some(nonce) = nonce else {
             return serde_json::json!({"ok": false, "error": "attest needs {\"nonce\": hex}"});
         };
-        let token = self.world.service(move |svc| {
-            let mut out = vec![0u8; svc.attest_token_size(nonce.len())?];
-            let n = svc.attest_token(&nonce, -1, &mut out)?;
-            out.truncate(n);
-            Ok(out)
-        });
+        let token = self.world.attest_token(&nonce);
         match token {
             Ok(t) => serde_json::json!({"ok": true, "token": hex::encode(t)}),
             Err(e) => serde_json::json!({"ok": false, "error": e.to_string()}),

@@ -19,6 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use castellan_boot::{Lifecycle, Measurement};
+use castellan_gate_api::SecureGate as _;
 use serde::{Deserialize, Serialize};
 
 use crate::api::FleetApi;
@@ -171,12 +172,12 @@ where
             "the lifecycle did not move to secured".into(),
         ));
     }
-    let storage_ok = world.call(|svc| svc.its_status().map(|_| ()))?;
-    if let Err(e) = storage_ok {
+    let storage_ok = world.refusing(|g| g.its_status().map(|_| ()))?;
+    if let Err(r) = storage_ok {
         return Err(AgentError::Device(format!(
             "trusted storage does not mount ({}): it was initialised before the device was \
              secured; provision devices before their first boot",
-            crate::secure::service_err(e)
+            r.to_error()
         )));
     }
     let (key, storage): (Box<dyn DeviceKey>, KeyStorage) = match &req.keys {
@@ -215,7 +216,7 @@ where
     if let Some(anchor) = release_key.clone() {
         // Write-once, in the update client's own storage: from now on the device accepts only
         // manifests signed by the fleet's release key.
-        world.service(move |svc| svc.update_provision_trust_anchor(&anchor))?;
+        world.with_gate(|g| g.update_anchor(&anchor))?;
     }
     write(&files.idevid(), answer.idevid_pem.as_bytes())?;
     write(&files.chain(), answer.chain_pem.as_bytes())?;

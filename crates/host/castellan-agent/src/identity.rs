@@ -21,7 +21,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use castellan_services::{Algorithm, KeyAttributes, KeyId, KeyType, KeyUsage};
+use castellan_gate_api::{SecureGate as _, psa};
+use castellan_services::KeyId;
 use p256::ecdsa::signature::hazmat::PrehashSigner as _;
 use p256::pkcs8::DecodePrivateKey as _;
 use serde::{Deserialize, Serialize};
@@ -53,7 +54,7 @@ impl ServiceKey {
     /// The device identity key (IDevID), generated in the crypto service if it does not exist
     /// yet (`provision_identity_key`).
     pub fn identity(world: &SecureWorld) -> Result<ServiceKey, AgentError> {
-        let public = world.service(|svc| svc.provision_identity_key())?;
+        let public = world.with_gate(|g| g.identity_key())?;
         Ok(ServiceKey {
             world: world.clone(),
             id: castellan_services::KEY_ID_DEVICE_IDENTITY,
@@ -63,9 +64,9 @@ impl ServiceKey {
 
     /// The existing key `id` (its public key read from the service).
     pub fn existing(world: &SecureWorld, id: KeyId) -> Result<ServiceKey, AgentError> {
-        let public = world.service(move |svc| {
+        let public = world.with_gate(|g| {
             let mut out = [0u8; 65];
-            svc.export_public_key(id, &mut out)?;
+            g.export_public_key(id, &mut out)?;
             Ok(out)
         })?;
         Ok(ServiceKey {
@@ -78,18 +79,14 @@ impl ServiceKey {
     /// A new operational key: any previous key under `id` is destroyed, then a persistent
     /// P-256 signing key is generated inside the service (no `EXPORT` usage).
     pub fn generate_operational(world: &SecureWorld, id: KeyId) -> Result<ServiceKey, AgentError> {
-        world.service(move |svc| {
-            match svc.destroy_key(id) {
-                Ok(()) | Err(castellan_services::ServiceError::DoesNotExist) => {}
+        world.with_gate(|g| {
+            match g.destroy_key(id) {
+                Ok(()) => {}
+                Err(e) if e.status() == psa::ERROR_DOES_NOT_EXIST => {}
                 Err(e) => return Err(e),
             }
-            let attrs = KeyAttributes::new(KeyType::ECC_KEY_PAIR_SECP_R1)
-                .with_bits(256)
-                .with_usage(KeyUsage::SIGN_HASH.union(KeyUsage::VERIFY_HASH))
-                .with_algorithm(Algorithm::ECDSA_SHA_256)
-                .persistent(id);
-            svc.generate_key(&attrs)?;
-            Ok(())
+            // A persistent P-256 signing key, sign and verify with ECDSA SHA-256, no `EXPORT`.
+            g.generate_signing_key(id)
         })?;
         Self::existing(world, id)
     }
@@ -107,11 +104,7 @@ impl DeviceKey for ServiceKey {
 
     fn sign_digest(&self, digest: &[u8; 32]) -> Result<[u8; 64], AgentError> {
         let (id, digest) = (self.id, *digest);
-        self.world.service(move |svc| {
-            let mut sig = [0u8; 64];
-            svc.sign_hash(id, Algorithm::ECDSA_SHA_256, &digest, &mut sig)?;
-            Ok(sig)
-        })
+        self.world.with_gate(|g| g.sign_hash(id, &digest))
     }
 }
 

@@ -42,4 +42,4 @@ pub use error::AgentError;
 pub use factory::{KeyChoice, ProvisionRequest, ProvisionedDevice, provision_sim_device};
 pub use identity::{DeviceKey, IdentityFiles, PemKey, ServiceKey};
 pub use mqtt::Endpoint;
-pub use secure::{BootInfo, SecureWorld};
+pub use secure::{BootInfo, Refused, SecureWorld, WorldGate};

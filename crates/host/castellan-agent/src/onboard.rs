@@ -76,12 +76,7 @@ pub async fn onboard(
     let nonce = Challenge::parse(&payload)
         .and_then(|c| c.nonce_bytes())
         .map_err(|e| AgentError::Protocol(e.to_string()))?;
-    let token = world.service(move |svc| {
-        let mut out = vec![0u8; svc.attest_token_size(nonce.len())?];
-        let n = svc.attest_token(&nonce, -1, &mut out)?;
-        out.truncate(n);
-        Ok(out)
-    })?;
+    let token = world.attest_token(&nonce)?;
     let operational = new_operational_key(record, files, world)?;
     let csr = build_csr(operational.as_ref(), id)?;
     let evidence = Evidence {

@@ -28,14 +28,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use castellan_services::{ServiceError, UpdateRefusal, UpdateState};
+use castellan_gate_api::{GateError, SecureGate};
+use castellan_services::UpdateState;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::agent::Logger;
 use crate::error::{AgentError, read_text, write};
 use crate::mqtt::{Message, MqttConnection};
-use crate::secure::SecureWorld;
+use crate::secure::{Refused, SecureWorld};
 use https::RangeClient;
 use protocol::{Cancel, Challenge, Evidence, Fetch, Offer, State, Status, UpdateResult};
 
@@ -114,11 +115,27 @@ fn now_unix() -> u64 {
 }
 
 /// The text a `failed` report carries: the secure services' typed refusal.
-fn reason(e: &ServiceError) -> String {
-    match e {
-        ServiceError::UpdateRefused(r) => r.to_string(),
-        other => other.to_string(),
-    }
+fn reason(r: &Refused) -> String {
+    r.reason.clone()
+}
+
+/// What the update client accepted of a manifest.
+struct Plan {
+    sequence: u64,
+    image_size: u32,
+    resume_offset: u32,
+}
+
+/// Starts (or resumes) an update from `manifest` through the gate: the resume offset, then the
+/// pending manifest's sequence number and image size from the update client's state.
+fn begin(g: &mut impl SecureGate, manifest: &[u8], now: u32) -> Result<Plan, GateError> {
+    let resume_offset = g.update_begin(manifest, now)?;
+    let status = g.update_status()?;
+    Ok(Plan {
+        sequence: status.sequence,
+        image_size: status.image_size,
+        resume_offset,
+    })
 }
 
 impl Updater {
@@ -159,7 +176,7 @@ impl Updater {
         conn: &mut MqttConnection,
         world: &SecureWorld,
     ) -> Result<Next, AgentError> {
-        let status = world.service(|svc| svc.update_status())?;
+        let status = world.update_status()?;
         let journal = self.load_journal();
         match status.state {
             UpdateState::Trial => {
@@ -170,7 +187,7 @@ impl Updater {
                     ));
                     return Ok(Next::Reboot);
                 }
-                world.service(|svc| svc.fwu_accept())?;
+                world.with_gate(|g| g.fwu_accept())?;
                 // Remember the acceptance before reporting it: if the report is lost (the
                 // connection drops), the next connection reports it again (Idle branch).
                 if let Some(j) = &journal {
@@ -248,7 +265,7 @@ impl Updater {
             self.report(conn, &c, &r, state, 0, Some(why.to_string()))
                 .await?;
         }
-        world.service(|svc| svc.update_cancel())?;
+        world.with_gate(|g| g.update_cancel())?;
         self.clear_journal();
         Ok(())
     }
@@ -385,10 +402,12 @@ impl Updater {
             return Ok(Next::Continue);
         };
         let now = now_unix();
-        match world.call(move |svc| svc.update_begin(&manifest, Some(now)))? {
-            Err(ServiceError::UpdateRefused(UpdateRefusal::NotNewer { offered, installed }))
-                if offered == installed =>
-            {
+        let now = u32::try_from(now).unwrap_or(u32::MAX);
+        match world.refusing(|g| begin(g, &manifest, now))? {
+            Err(Refused {
+                not_newer: Some((offered, installed)),
+                ..
+            }) if offered == installed => {
                 // The device runs this release already (its report was lost, or the server
                 // restarted): say so; the server's challenge and the measurement decide.
                 (self.log)(&format!(
@@ -555,7 +574,7 @@ impl Updater {
     ) -> Result<Next, AgentError> {
         let mut next = Some((offset, bytes));
         while let Some((at, data)) = next.take() {
-            match world.call(move |svc| svc.update_write(at, &data))? {
+            match world.update_write(at, &data)? {
                 Ok(received) => {
                     let Some(d) = self.active.as_mut() else {
                         return Ok(Next::Continue);
@@ -610,7 +629,7 @@ impl Updater {
             .await?;
         self.report(conn, &c, &r, State::Installing, size, None)
             .await?;
-        match world.call(|svc| svc.update_finish())? {
+        match world.refusing(|g| g.update_finish())? {
             Ok(_) => {
                 self.save_journal("rebooting");
                 self.active = None;
@@ -643,7 +662,7 @@ impl Updater {
         (self.log)(&format!("update {} failed: {why}", d.offer.release_id));
         // The services dropped a refused payload already; a refused block leaves a download
         // to abandon.
-        let _ = world.call(|svc| svc.update_cancel());
+        let _ = world.refusing(|g| g.update_cancel());
         self.clear_journal();
         let (c, r) = (d.offer.campaign_id, d.offer.release_id);
         self.report(
@@ -669,7 +688,7 @@ impl Updater {
             return Ok(());
         }
         self.active = None;
-        match world.call(|svc| svc.update_cancel())? {
+        match world.refusing(|g| g.update_cancel())? {
             Ok(()) => {
                 self.clear_journal();
                 (self.log)(&format!(
@@ -694,12 +713,7 @@ impl Updater {
             (self.log)("update: the challenge nonce is not hex");
             return Ok(());
         };
-        let token = world.service(move |svc| {
-            let mut out = vec![0u8; svc.attest_token_size(nonce.len())?];
-            let n = svc.attest_token(&nonce, -1, &mut out)?;
-            out.truncate(n);
-            Ok(out)
-        });
+        let token = world.attest_token(&nonce);
         let token = match token {
             Ok(t) => t,
             Err(e) => {
@@ -786,12 +800,7 @@ impl Updater {
 /// (its payload does not carry [`SELFTEST_FAIL_MARKER`]).
 fn self_test(world: &SecureWorld) -> Result<(), String> {
     let image = world
-        .call(|svc| {
-            let part = svc.config().fwu.map(|f| f.layout.primary)?;
-            let mut buf = vec![0u8; part.size as usize];
-            part.read(&mut svc.platform_mut().flash, 0, &mut buf).ok()?;
-            Some(buf)
-        })
+        .running_image()
         .map_err(|e| e.to_string())?
         .ok_or("the primary slot cannot be read")?;
     if image

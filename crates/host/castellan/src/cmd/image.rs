@@ -8,12 +8,15 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use castellan_image::trailer::{FlagState, MagicState};
 use castellan_image::{
-    Dependency, HashAlg, PublicKeyFormat, SignOptions, SigningKey, TrustedKey, Version, describe,
+    HashAlg, PublicKeyFormat, SignOptions, SigningKey, TrustedKey, Version, describe,
     header::FLAG_NAMES, public_spki_from_pem, sign_image, verify,
 };
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{parse_int, read_file, read_text, write_file};
+use super::args::{
+    Dependencies, parse_dependencies, parse_erased, parse_u16, parse_u32, parse_version,
+};
+use super::{read_file, read_text, write_file};
 
 /// `castellan image …`
 #[derive(Subcommand)]
@@ -121,67 +124,13 @@ pub(crate) struct SignArgs {
     outfile: PathBuf,
 }
 
-fn parse_version(s: &str) -> Result<Version, String> {
-    Version::parse(s).ok_or_else(|| format!("`{s}` is not a version of the form maj.min.rev+build"))
-}
-
-fn parse_u16(s: &str) -> Result<u16, String> {
-    u16::try_from(parse_int(s)?).map_err(|_| format!("`{s}` does not fit in 16 bits"))
-}
-
-fn parse_u32(s: &str) -> Result<u32, String> {
-    u32::try_from(parse_int(s)?).map_err(|_| format!("`{s}` does not fit in 32 bits"))
-}
-
-fn parse_erased(s: &str) -> Result<u8, String> {
-    match parse_int(s)? {
-        0 => Ok(0),
-        0xff => Ok(0xff),
-        _ => Err("erased value must be 0 or 0xff".into()),
-    }
-}
-
-/// The parsed value of `--dependencies`.
-#[derive(Clone, Debug)]
-struct Dependencies(Vec<Dependency>);
-
-/// Parse imgtool's dependency syntax: `(image, version)` pairs separated by commas.
-fn parse_dependencies(s: &str) -> Result<Dependencies, String> {
-    let mut out = Vec::new();
-    for group in s.split(')') {
-        let group = group.trim().trim_start_matches(',').trim();
-        if group.is_empty() {
-            continue;
-        }
-        let inner = group
-            .strip_prefix('(')
-            .ok_or_else(|| format!("`{s}`: expected `(image, version)` pairs"))?;
-        let (id, version) = inner
-            .split_once(',')
-            .ok_or_else(|| format!("`{group})`: expected `(image, version)`"))?;
-        let image_id =
-            u8::try_from(parse_int(id)?).map_err(|_| format!("`{id}`: image id too large"))?;
-        out.push(Dependency {
-            image_id,
-            min_version: parse_version(version.trim())?,
-        });
-    }
-    if out.is_empty() {
-        return Err(format!("`{s}`: no dependency given"));
-    }
-    Ok(Dependencies(out))
-}
-
 fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
     let pem = read_text(&a.key)?;
     let key = SigningKey::from_pkcs8_pem(&pem).with_context(|| format!("{}", a.key.display()))?;
     let security_counter = match a.security_counter.as_deref() {
         None => None,
         Some("auto") => Some(a.version.auto_security_counter()),
-        Some(n) => Some(
-            u32::try_from(parse_int(n).map_err(anyhow::Error::msg)?)
-                .context("security counter does not fit in 32 bits")?,
-        ),
+        Some(n) => Some(parse_u32(n).context("security counter")?),
     };
     let opts = SignOptions {
         version: a.version,

@@ -1,6 +1,7 @@
 //! The subcommands of `castellan`, one module each.
 
 pub(crate) mod agent;
+pub(crate) mod args;
 pub(crate) mod audit;
 pub(crate) mod bench;
 pub(crate) mod bench_rollout;
@@ -49,16 +50,4 @@ pub(crate) fn read_binary_or_hex(path: &Path) -> anyhow::Result<Vec<u8>> {
 /// Write a file, naming it in the error.
 pub(crate) fn write_file(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, data).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Parse an integer written in decimal or with a 0x / 0o / 0b prefix, as imgtool accepts.
-pub(crate) fn parse_int(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (digits, radix) = match s.get(..2) {
-        Some("0x" | "0X") => (&s[2..], 16),
-        Some("0o" | "0O") => (&s[2..], 8),
-        Some("0b" | "0B") => (&s[2..], 2),
-        _ => (s, 10),
-    };
-    u64::from_str_radix(digits, radix).map_err(|_| format!("`{s}` is not a number"))
 }

@@ -26,7 +26,8 @@ use castellan_image::{public_spki_from_pem, signer_id};
 use castellan_sim::{FaultPhase, FaultPlan, SimDevice};
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{parse_int, read_file, read_text};
+use super::args::parse_u32;
+use super::{read_file, read_text};
 
 /// `castellan sim …`
 #[derive(Subcommand)]
@@ -115,10 +116,6 @@ pub(crate) struct CreateArgs {
     /// Upgrade strategy.
     #[arg(long, value_enum, default_value = "swap")]
     mode: ModeArg,
-}
-
-fn parse_u32(s: &str) -> Result<u32, String> {
-    u32::try_from(parse_int(s)?).map_err(|_| format!("`{s}` does not fit in 32 bits"))
 }
 
 fn create(a: CreateArgs) -> anyhow::Result<ExitCode> {
