@@ -1,6 +1,7 @@
-//! Fuzz target for the X.509 parsers of `castellan-pki` (certificates and CSRs from devices and
-//! TLS clients, the broker's DER): arbitrary bytes go to the certificate parser, the CSR
-//! verifier, the public-key reader and `Pki::identify_client` of a real PKI. Any panic is a bug.
+//! Fuzz target for `castellan-x509`, the parser of certificates and CSRs from devices and TLS
+//! clients (the broker's DER): arbitrary bytes go to the certificate parser, the CSR verifier,
+//! the public-key reader, and `Pki::identify_client` of a real PKI (castellan-pki, which builds on
+//! castellan-x509). Any panic is a bug.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -17,13 +18,13 @@ fn pki() -> Option<&'static Pki> {
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Ok(cert) = castellan_pki::parse_certificate(data) {
+    if let Ok(cert) = castellan_x509::parse_certificate(data) {
         let _ = cert.serial_hex();
         let _ = cert.pem();
-        let _ = castellan_pki::verify_signed_by(&cert, &cert);
+        let _ = castellan_x509::verify_signed_by(&cert, &cert);
     }
-    let _ = castellan_pki::verify_csr(data);
-    let _ = castellan_pki::parse_public_key(data);
+    let _ = castellan_x509::verify_csr(data);
+    let _ = castellan_x509::parse_public_key(data);
     if let Some(pki) = pki() {
         let _ = pki.identify_client(data, 1_700_000_000);
     }

@@ -12,7 +12,7 @@
 //! verifies signature, key, security counter and version before installing anything); the
 //! service only checks that what it stages is shaped like an image that fits the slot.
 
-use castellan_boot::{FlashLayout, confirm_image, request_upgrade};
+use castellan_slots::{FlashLayout, confirm_image, request_upgrade};
 use castellan_gate::psa;
 use castellan_hal::Flash;
 use castellan_platform_an505::load::layout_of;

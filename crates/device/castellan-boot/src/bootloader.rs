@@ -2,24 +2,23 @@
 //! verification of the primary slot, anti-rollback, the boot record and the application's DICE
 //! CDIs, gathered in a [`BootReport`].
 
-use core::fmt;
-
-use castellan_dice::{Cdis, Config, HIDDEN_SIZE, INLINE_CONFIG_SIZE, InputValues, Mode};
+use castellan_dice::{Config, HIDDEN_SIZE, INLINE_CONFIG_SIZE, InputValues};
 use castellan_dice::{measurement_to_authority_hash, measurement_to_code_hash};
 use castellan_hal::{Flash, HardwareUniqueSecret, OtpFuses, Partition};
 use castellan_image::{ImageError, TrustedKey};
 
 use crate::flashio::verify_slot;
-use crate::layout::{FlashLayout, Geometry};
-use crate::measure::{BootRecord, Measurement};
 use crate::otp_map::{
     CounterId, raise_security_counter, read_app_key_hash, read_lifecycle, read_root_key_hash,
     read_security_counter, security_counter_max,
 };
 use crate::rom::{RomHandoff, rom_stage};
-use crate::trailer::read_slot_trailer;
-use crate::upgrade::{Ctx, UpgradeAction, UpgradeMode};
-use crate::{BootError, Lifecycle};
+use crate::upgrade::{Ctx, UpgradeMode};
+use castellan_slots::BootError;
+use castellan_slots::read_slot_trailer;
+use castellan_slots::{BootRecord, Measurement};
+use castellan_slots::{BootReport, CounterChange, DowngradePolicy, Slot};
+use castellan_slots::{FlashLayout, Geometry};
 
 /// The DICE configuration input the bootloader uses for the application layer: byte 0 bit 0
 /// (MSB first) "verified boot enabled", as the ROM stage's.
@@ -40,22 +39,6 @@ pub enum AppKey<'a> {
     Spki(&'a [u8]),
 }
 
-/// Which candidates count as forbidden downgrades (MCUboot's `MCUBOOT_DOWNGRADE_PREVENTION`).
-/// Whatever the policy, a candidate whose security counter is below the OTP counter is always
-/// refused ([`crate::UpgradeRefusal::Rollback`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum DowngradePolicy {
-    /// A candidate with a lower version than the running image is refused
-    /// ([`crate::UpgradeRefusal::Downgrade`]).
-    #[default]
-    Version,
-    /// Only the security counter decides (MCUboot with `MCUBOOT_HW_ROLLBACK_PROT`, what TF-M
-    /// ships): a lower version is accepted when its security counter is not below the OTP
-    /// counter. A release manager rolls back to the previous release (signed again with a
-    /// newer manifest) and blocks vulnerable releases by raising the counter of the fixed one.
-    SecurityCounter,
-}
-
 /// Bootloader settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BootConfig<'a> {
@@ -65,79 +48,6 @@ pub struct BootConfig<'a> {
     pub app_key: AppKey<'a>,
     /// Which lower-version candidates are refused.
     pub downgrade: DowngradePolicy,
-}
-
-/// Which slot booted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Slot {
-    /// The primary slot (the only one images run from in swap and overwrite modes).
-    Primary,
-}
-
-/// The anti-rollback counter of the application images, before and after this boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CounterChange {
-    /// Value when the bootloader started.
-    pub before: u32,
-    /// Value handed to the application (raised when a newer image is confirmed).
-    pub after: u32,
-}
-
-/// Everything a successful boot established, for the application and for the CLI.
-///
-/// `Debug` and `Display` never show the CDIs.
-#[derive(Debug)]
-pub struct BootReport {
-    /// The lifecycle state.
-    pub lifecycle: Lifecycle,
-    /// The DICE mode of the derivations.
-    pub dice_mode: Mode,
-    /// ROM stage verdict: the bootloader it verified and measured.
-    pub bootloader: Measurement,
-    /// Bootloader verdict: the application image it verified and measured.
-    pub application: Measurement,
-    /// The slot that booted.
-    pub slot: Slot,
-    /// What happened about upgrades.
-    pub upgrade: UpgradeAction,
-    /// True when the running image is confirmed (false for a test image awaiting
-    /// confirmation).
-    pub confirmed: bool,
-    /// The application anti-rollback counter.
-    pub security_counter: CounterChange,
-    /// The measurements for attestation ("BL" then the application).
-    pub boot_record: BootRecord,
-    /// The application's CDIs (secret, wiped on drop): derived from the bootloader's with the
-    /// application's digest as code and its signer as authority.
-    pub cdis: Cdis,
-}
-
-impl fmt::Display for BootReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "lifecycle:    {}", self.lifecycle)?;
-        writeln!(f, "rom:          verified {}", self.bootloader)?;
-        writeln!(f, "upgrade:      {}", self.upgrade)?;
-        writeln!(f, "bootloader:   verified {}", self.application)?;
-        writeln!(
-            f,
-            "slot:         primary ({})",
-            if self.confirmed {
-                "confirmed"
-            } else {
-                "test, not confirmed"
-            }
-        )?;
-        writeln!(
-            f,
-            "anti-rollback: counter {} -> {}",
-            self.security_counter.before, self.security_counter.after
-        )?;
-        write!(
-            f,
-            "dice:         CDIs derived in mode {:?} (not shown)",
-            self.dice_mode
-        )
-    }
 }
 
 /// The key application images are verified with under `config` (what [`boot`] uses): the

@@ -27,8 +27,8 @@
 use castellan_hal::{Flash, Partition};
 use castellan_image::trailer::SwapType;
 
-use crate::BootError;
-use crate::layout::{COPY_CHUNK, Geometry};
+use castellan_slots::BootError;
+use castellan_slots::{COPY_CHUNK, Geometry};
 
 const MAGIC: [u8; 4] = *b"CSW1";
 /// What a step unit holds (any non-erased content would do).

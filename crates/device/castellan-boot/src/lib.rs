@@ -130,39 +130,36 @@
 )]
 
 mod bootloader;
-mod error;
 mod flashio;
 mod journal;
-mod layout;
-mod measure;
 mod otp_map;
 mod rom;
 mod swap;
-mod trailer;
 mod upgrade;
 
 pub use bootloader::{
-    AppKey, BOOTLOADER_STAGE_CONFIG, BootConfig, BootReport, CounterChange, DowngradePolicy, Slot,
-    app_trusted_key, boot, bootloader_stage, measure_slot,
+    AppKey, BOOTLOADER_STAGE_CONFIG, BootConfig, app_trusted_key, boot, bootloader_stage,
+    measure_slot,
 };
-pub use error::{BootError, UpgradeRefusal};
-pub use flashio::SlotReader;
 pub use journal::JournalState;
-pub use layout::{
-    FlashLayout, Geometry, PARTITION_BOOTLOADER, PARTITION_PRIMARY, PARTITION_SCRATCH,
-    PARTITION_SECONDARY, PARTITION_STATUS,
-};
-pub use measure::{BOOT_RECORD_CAPACITY, BootRecord, Measurement, SW_TYPE_MAX, SwType};
 pub use otp_map::{
-    APP_KEY_HASH_WORD, COUNTER_FIRST_WORD, COUNTER_WORDS, CounterId, LIFECYCLE_WORD, Lifecycle,
+    APP_KEY_HASH_WORD, COUNTER_FIRST_WORD, COUNTER_WORDS, CounterId, LIFECYCLE_WORD,
     OTP_WORDS_NEEDED, ROOT_KEY_HASH_WORD, advance_lifecycle, check_otp, key_regions_locked,
     lock_key_regions, program_app_key_hash, program_root_key_hash, raise_security_counter,
     read_app_key_hash, read_lifecycle, read_root_key_hash, read_security_counter,
     security_counter_max,
 };
 pub use rom::{RomHandoff, rom_stage};
-pub use trailer::{SlotTrailer, confirm_image, read_slot_trailer, request_upgrade};
-pub use upgrade::{InstallKind, UpgradeAction, UpgradeMode};
+pub use upgrade::UpgradeMode;
+// What the running image and the secure partition share with the bootloader lives in
+// castellan-slots; re-exported so that the bootloader's API stays whole.
+pub use castellan_slots::{
+    BOOT_RECORD_CAPACITY, BootError, BootRecord, BootReport, CounterChange, DowngradePolicy,
+    FlashLayout, Geometry, InstallKind, Lifecycle, Measurement, PARTITION_BOOTLOADER,
+    PARTITION_PRIMARY, PARTITION_SCRATCH, PARTITION_SECONDARY, PARTITION_STATUS, SW_TYPE_MAX, Slot,
+    SlotReader, SlotTrailer, SwType, UpgradeAction, UpgradeRefusal, confirm_image,
+    read_slot_trailer, request_upgrade,
+};
 
 /// The swap journal's state, for tools that inspect a device (`castellan sim status`).
 pub fn read_journal<F: castellan_hal::Flash>(

@@ -18,12 +18,10 @@
 //! set more bits in it (an unlocked all-zero application-key region would let anyone program a
 //! key of their own).
 
-use core::fmt;
-
-use castellan_dice::Mode;
 use castellan_hal::{MonotonicCounter, OtpCounter, OtpFuses};
 
-use crate::BootError;
+use castellan_slots::BootError;
+use castellan_slots::Lifecycle;
 
 /// First word of the root-key hash (lock region 0).
 pub const ROOT_KEY_HASH_WORD: usize = 0;
@@ -55,81 +53,6 @@ impl CounterId {
             CounterId::Application => 0,
             CounterId::Bootloader => 1,
         }
-    }
-}
-
-/// PSA security lifecycle states (the values are the PSA attestation token's lifecycle claim).
-///
-/// Policy (see [`Lifecycle::may_boot`]): nothing boots when decommissioned; in every other state
-/// the ROM needs a root-key hash in OTP and verifies everything against it; a secured device
-/// also needs its key regions locked. DICE runs in mode Normal only when secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Lifecycle {
-    /// 0x1000: assembly and test (factory); fresh fuses.
-    AssemblyAndTest,
-    /// 0x2000: PSA RoT provisioning (keys being programmed).
-    PsaRotProvisioning,
-    /// 0x3000: secured, in the field.
-    Secured,
-    /// 0x6000: decommissioned; terminal.
-    Decommissioned,
-}
-
-impl Lifecycle {
-    /// The state encoded by the lifecycle thermometer value (fail closed: 3 and above is
-    /// decommissioned).
-    pub const fn from_thermometer(value: u32) -> Self {
-        match value {
-            0 => Lifecycle::AssemblyAndTest,
-            1 => Lifecycle::PsaRotProvisioning,
-            2 => Lifecycle::Secured,
-            _ => Lifecycle::Decommissioned,
-        }
-    }
-
-    /// The thermometer value of this state.
-    pub const fn thermometer(self) -> u32 {
-        match self {
-            Lifecycle::AssemblyAndTest => 0,
-            Lifecycle::PsaRotProvisioning => 1,
-            Lifecycle::Secured => 2,
-            Lifecycle::Decommissioned => 3,
-        }
-    }
-
-    /// The PSA lifecycle claim value (0x1000, 0x2000, 0x3000 or 0x6000).
-    pub const fn psa_value(self) -> u16 {
-        match self {
-            Lifecycle::AssemblyAndTest => 0x1000,
-            Lifecycle::PsaRotProvisioning => 0x2000,
-            Lifecycle::Secured => 0x3000,
-            Lifecycle::Decommissioned => 0x6000,
-        }
-    }
-
-    /// Whether anything may boot in this state (everything but decommissioned).
-    pub const fn may_boot(self) -> bool {
-        !matches!(self, Lifecycle::Decommissioned)
-    }
-
-    /// The DICE mode decision: Normal when secured, NotConfigured before.
-    pub const fn dice_mode(self) -> Mode {
-        match self {
-            Lifecycle::Secured => Mode::Normal,
-            _ => Mode::NotConfigured,
-        }
-    }
-}
-
-impl fmt::Display for Lifecycle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            Lifecycle::AssemblyAndTest => "assembly-and-test",
-            Lifecycle::PsaRotProvisioning => "psa-rot-provisioning",
-            Lifecycle::Secured => "secured",
-            Lifecycle::Decommissioned => "decommissioned",
-        };
-        write!(f, "{name} ({:#06x})", self.psa_value())
     }
 }
 

@@ -15,13 +15,13 @@ use castellan_hal::{Flash, HardwareUniqueSecret, OtpFuses, Partition, UDS_LEN};
 use castellan_image::TrustedKey;
 use zeroize::Zeroize;
 
-use crate::flashio::SlotReader;
-use crate::measure::Measurement;
 use crate::otp_map::{
     CounterId, check_otp, key_regions_locked, raise_security_counter, read_lifecycle,
     read_root_key_hash, read_security_counter, security_counter_max,
 };
 use crate::{BootError, Lifecycle};
+use castellan_slots::Measurement;
+use castellan_slots::SlotReader;
 
 /// What the ROM stage hands to the bootloader.
 #[derive(Debug)]

@@ -21,11 +21,12 @@
 use castellan_hal::Flash;
 use castellan_image::trailer::SwapType;
 
-use crate::BootError;
-use crate::flashio::{copy, data_end, erase_sector};
+use crate::flashio::copy;
 use crate::journal;
-use crate::layout::{FlashLayout, Geometry};
-use crate::trailer::write_trailer;
+use castellan_slots::BootError;
+use castellan_slots::write_trailer;
+use castellan_slots::{FlashLayout, Geometry};
+use castellan_slots::{data_end, erase_sector};
 
 /// Number of sector indices a swap covers when the larger image ends at `used_end`: the used
 /// sectors plus the trailer sector.

@@ -2,19 +2,19 @@
 //! candidate from the secondary slot, refuse and mark a bad one, or revert an unconfirmed test
 //! image. Follows MCUboot's swap types; the decision table is in the crate doc.
 
-use core::fmt;
-
 use castellan_hal::{Flash, OtpFuses};
 use castellan_image::trailer::SwapType;
 use castellan_image::{ImageError, TrustedKey, VerifiedImage};
 
-use crate::flashio::{copy, data_end, erase_sector, used_end, verify_slot};
+use crate::flashio::{copy, used_end, verify_slot};
 use crate::journal::{self, JournalState};
-use crate::layout::{FlashLayout, Geometry, align_up};
 use crate::otp_map::{CounterId, read_security_counter, security_counter_max};
 use crate::swap::{self, entries_for};
-use crate::trailer::{mark_request, read_slot_trailer, write_trailer};
-use crate::{BootError, DowngradePolicy, UpgradeRefusal};
+use castellan_slots::BootError;
+use castellan_slots::{DowngradePolicy, InstallKind, UpgradeAction, UpgradeRefusal};
+use castellan_slots::{FlashLayout, Geometry, align_up};
+use castellan_slots::{data_end, erase_sector};
+use castellan_slots::{mark_request, read_slot_trailer, write_trailer};
 
 /// How upgrades are installed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -26,76 +26,12 @@ pub enum UpgradeMode {
     OverwriteOnly,
 }
 
-/// How an installed image was installed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum InstallKind {
-    /// Swapped in for a test run: reverted at the next boot unless confirmed.
-    Test,
-    /// Swapped in and confirmed at once.
-    Permanent,
-    /// An unconfirmed test image swapped back out; the previous image runs again.
-    Revert,
-    /// Copied over the primary slot (overwrite-only mode).
-    Overwrite,
-}
-
-impl InstallKind {
-    fn of(kind: SwapType) -> Self {
-        match kind {
-            SwapType::Perm => InstallKind::Permanent,
-            SwapType::Revert => InstallKind::Revert,
-            _ => InstallKind::Test,
-        }
-    }
-}
-
-impl fmt::Display for InstallKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            InstallKind::Test => "test swap",
-            InstallKind::Permanent => "permanent swap",
-            InstallKind::Revert => "revert swap",
-            InstallKind::Overwrite => "overwrite",
-        })
-    }
-}
-
-/// What the bootloader did about upgrades on this boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpgradeAction {
-    /// Nothing to do.
-    None,
-    /// An image was installed.
-    Installed {
-        /// How.
-        kind: InstallKind,
-        /// True when this finished work a power cut had interrupted.
-        resumed: bool,
-    },
-    /// The candidate in the secondary slot was refused and marked so it is not tried again.
-    Refused(UpgradeRefusal),
-    /// The running test image is unconfirmed, but the image a revert would restore is not
-    /// acceptable: the test image keeps running (unconfirmed).
-    RevertRefused(UpgradeRefusal),
-}
-
-impl fmt::Display for UpgradeAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UpgradeAction::None => f.write_str("none"),
-            UpgradeAction::Installed {
-                kind,
-                resumed: false,
-            } => write!(f, "{kind} done"),
-            UpgradeAction::Installed {
-                kind,
-                resumed: true,
-            } => {
-                write!(f, "{kind} resumed after a power cut and done")
-            }
-            UpgradeAction::Refused(r) => write!(f, "upgrade refused: {r}"),
-            UpgradeAction::RevertRefused(r) => write!(f, "revert impossible: {r}"),
-        }
+/// How a swap of type `kind` installs its image.
+fn install_kind(kind: SwapType) -> InstallKind {
+    match kind {
+        SwapType::Perm => InstallKind::Permanent,
+        SwapType::Revert => InstallKind::Revert,
+        _ => InstallKind::Test,
     }
 }
 
@@ -169,7 +105,7 @@ impl<F: Flash, O: OtpFuses> Ctx<'_, F, O> {
         {
             swap::run(self.flash, self.layout, &self.g, kind, entries, next)?;
             return Ok(UpgradeAction::Installed {
-                kind: InstallKind::of(kind),
+                kind: install_kind(kind),
                 resumed: true,
             });
         }
@@ -187,7 +123,7 @@ impl<F: Flash, O: OtpFuses> Ctx<'_, F, O> {
                     let entries = entries_for(end, &self.g, sectors);
                     swap::start(self.flash, self.layout, &self.g, kind, entries)?;
                     Ok(UpgradeAction::Installed {
-                        kind: InstallKind::of(kind),
+                        kind: install_kind(kind),
                         resumed: false,
                     })
                 }

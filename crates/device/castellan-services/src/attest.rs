@@ -103,7 +103,7 @@ impl BootRecordEntry {
 
     /// The entry for a measurement the boot stages made (`castellan-boot`). Fails for
     /// digests other than SHA-256 ([`ServiceError::NotSupported`]).
-    pub fn from_measurement(m: &castellan_boot::Measurement) -> Result<Self, ServiceError> {
+    pub fn from_measurement(m: &castellan_slots::Measurement) -> Result<Self, ServiceError> {
         let value: [u8; 32] = m
             .digest
             .as_bytes()

@@ -30,12 +30,12 @@
 //! the secondary slot may be writable by the non-secure world in between. The bootloader
 //! verifies it a third time before it swaps anything, and checks the anti-rollback counter.
 
-use castellan_boot::{
+use castellan_hal::Flash;
+use castellan_image::{ImageError, ImageLayout, TrustedKey, Version, verify};
+use castellan_slots::{
     BootError, BootReport, DowngradePolicy, FlashLayout, Geometry, InstallKind, SlotReader,
     UpgradeAction, UpgradeRefusal, confirm_image, read_slot_trailer, request_upgrade,
 };
-use castellan_hal::Flash;
-use castellan_image::{ImageError, ImageLayout, TrustedKey, Version, verify};
 
 use crate::{ServiceError, psa};
 
@@ -118,7 +118,7 @@ pub struct FwuConfig {
     /// Install for a trial run (test swap, confirmed by `accept`) rather than permanently.
     pub trial: bool,
     /// Which older candidates are refused: the bootloader's policy
-    /// ([`castellan_boot::BootConfig::downgrade`]), so that the service never stages what the
+    /// (`castellan_boot::BootConfig::downgrade`), so that the service never stages what the
     /// bootloader would refuse.
     pub downgrade: DowngradePolicy,
 }

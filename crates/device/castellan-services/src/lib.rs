@@ -2,8 +2,9 @@
 //! Attestation, Firmware Update and lifecycle services, shaped after the PSA Certified APIs
 //! (and TF-M's semantics and status codes) so that a TrustZone call gate can expose them one
 //! call and one `psa_status_t` at a time. `no_std`, no heap; the `std` feature (default, off
-//! for devices: the workspace dependency disables it) adds simulator glue and the exhaustive
-//! power-loss campaign ([`powerloss::its_power_loss_campaign`]).
+//! for devices: the workspace dependency disables it) builds for the host with every algorithm.
+//! The simulator glue is `castellan-devkit`'s `sim_services`, the exhaustive power-loss campaign
+//! over trusted storage `castellan-powerfail`'s `its`.
 //!
 //! # Starting the services
 //!
@@ -57,7 +58,8 @@
 //!          words 48..64   storage COMMIT counter (512 values)
 //! ```
 //! (counter ids and words are configurable: [`OtpCounterMap`], [`ItsConfig`]). The update
-//! service uses castellan-boot's primary and secondary slots and their MCUboot trailers.
+//! service uses the bootloader's primary and secondary slots and their MCUboot trailers
+//! (castellan-slots).
 //!
 //! # Errors
 //!
@@ -87,11 +89,7 @@ pub mod its;
 mod kdf;
 pub mod lifecycle;
 mod platform;
-#[cfg(feature = "std")]
-pub mod powerloss;
 mod services;
-#[cfg(feature = "std")]
-pub mod sim;
 pub mod update;
 mod update_api;
 

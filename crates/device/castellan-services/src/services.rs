@@ -16,7 +16,7 @@ use castellan_dice::Cdis;
 use castellan_hal::{Flash, MonotonicCounter, RandomSource};
 use zeroize::{Zeroize, Zeroizing};
 
-use castellan_boot::BootReport;
+use castellan_slots::BootReport;
 
 use crate::attest::{Attestation, BootRecordEntry, INSTANCE_ID_LEN, MAX_BOOT_RECORD_ENTRIES};
 use crate::crypto::{KeyStore, P256_PUBLIC_KEY_LEN};

@@ -402,7 +402,9 @@ fn no_replay_protection_spares_the_counter_and_may_come_back() {
 fn counter_exhaustion_is_refused_before_anything_is_written() {
     let mut dev = device(4, 0xFF);
     // A storage counter of one fuse word: 32 values.
-    fn counter(dev: &mut castellan_sim::SimDevice) -> castellan_services::sim::SimPlatform<'_> {
+    fn counter(
+        dev: &mut castellan_sim::SimDevice,
+    ) -> castellan_devkit::sim_services::SimPlatform<'_> {
         let c = OtpCounterMap::new(&mut dev.otp, &[(16, 1), (40, 1), (41, 1)]).unwrap();
         Platform::new(&mut dev.flash, c, &mut dev.rng)
     }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// Everything that can go wrong in the broker, its PKI helpers and its benchmark.
+/// Everything that can go wrong in the broker.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerError {
@@ -24,17 +24,6 @@ pub enum BrokerError {
     Publish(String),
     /// Closing a session failed.
     Kick(String),
-    /// Generating throwaway certificates failed.
-    Pki(String),
-    /// The connect benchmark could not run (a broker did not start, clients failed, timeout).
-    Bench(String),
-    /// An external tool needed by the benchmark is missing.
-    ToolMissing {
-        /// The executable that was not found.
-        tool: &'static str,
-        /// The command that installs it.
-        install: &'static str,
-    },
 }
 
 impl fmt::Display for BrokerError {
@@ -52,11 +41,6 @@ impl fmt::Display for BrokerError {
             BrokerError::NotRunning => f.write_str("the broker is not running (it was shut down)"),
             BrokerError::Publish(d) => write!(f, "server-side publish failed: {d}"),
             BrokerError::Kick(d) => write!(f, "closing the session failed: {d}"),
-            BrokerError::Pki(d) => write!(f, "certificate generation failed: {d}"),
-            BrokerError::Bench(d) => write!(f, "connect benchmark: {d}"),
-            BrokerError::ToolMissing { tool, install } => {
-                write!(f, "`{tool}` is not installed; install it with: {install}")
-            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Castellan's embedded MQTT broker: [rmqtt](https://crates.io/crates/rmqtt) 0.24.0 behind a single
 //! mutual-TLS listener, with the device identity taken from the client certificate and per-device
 //! least-privilege topics. The fleet server (`castellan serve`) starts it and talks to it through a
-//! [`BrokerHandle`].
+//! [`BrokerHandle`]. The connect benchmark against Mosquitto is `castellan-connect-bench`; the test MQTT
+//! client and throwaway PKI are in `castellan-testkit`.
 //!
 //! ```text
 //!  device (IDevID / LDevID)            castellan serve
@@ -45,12 +46,9 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod bench;
 mod broker;
 pub mod error;
 mod hooks;
-pub mod mqtt_client;
-pub mod pki;
 pub mod topic;
 
 pub use auth::{AllowAllVerified, AuditSink, Authorizer, Decision, NoAudit, PeerCert};

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use castellan_broker::pki::{ClientCertOptions, TestPki};
+use castellan_testkit::test_pki::{ClientCertOptions, TestPki};
 use common::*;
 
 const SEC: Duration = Duration::from_secs(1);

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use castellan_broker::pki::{ClientCertOptions, TestPki};
 use castellan_testkit::peers::openssl;
+use castellan_testkit::test_pki::{ClientCertOptions, TestPki};
 use common::{path, run};
 
 #[tokio::test]

@@ -132,6 +132,9 @@ pub enum PkiError {
     SignerProducedBadSignature,
     /// The operating system's random source failed.
     Random,
+    /// A certificate or CSR was refused by `castellan-x509` for a reason without a variant
+    /// of its own here.
+    X509(castellan_x509::X509Error),
 }
 
 impl fmt::Display for PkiError {
@@ -195,6 +198,7 @@ impl fmt::Display for PkiError {
                 "the signer returned a signature that does not verify with its public key",
             ),
             PkiError::Random => f.write_str("the operating system's random source failed"),
+            PkiError::X509(e) => write!(f, "{e}"),
         }
     }
 }
@@ -206,12 +210,6 @@ impl PkiError {
         move |e| PkiError::Io {
             what,
             kind: e.kind(),
-        }
-    }
-
-    pub(crate) fn encode(e: rcgen::Error) -> PkiError {
-        PkiError::Encode {
-            detail: e.to_string(),
         }
     }
 }

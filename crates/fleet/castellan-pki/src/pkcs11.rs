@@ -344,7 +344,7 @@ fn read_ec_point(session: &Session, public: ObjectHandle) -> Result<[u8; 65], Pk
         [0x04, 0x41, rest @ ..] if rest.len() == 65 => rest,
         bare => bare,
     };
-    crate::parse::parse_public_key(point).map_err(|_| PkiError::UnsupportedKey {
+    castellan_x509::parse_public_key(point).map_err(|_| PkiError::UnsupportedKey {
         what: "PKCS#11 public key",
     })
 }

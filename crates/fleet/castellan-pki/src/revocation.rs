@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::parse::strip_leading_zeros;
+use castellan_x509::strip_leading_zeros;
 
 /// Why a certificate was revoked (RFC 5280 CRLReason; the numeric values are the standard's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -7,13 +7,14 @@
 //!                                                            └─ Pkcs11Key (HSM / SoftHSM2)
 //! ```
 
-use std::cell::RefCell;
 use std::fs;
 use std::io::Write as _;
 use std::path::Path;
 
-use p256::ecdsa::signature::{Signer as _, Verifier as _};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use castellan_x509::sec1_uncompressed;
+use castellan_x509::signing::{RawSigner, RcgenSigner};
+use p256::ecdsa::signature::Signer as _;
+use p256::ecdsa::{Signature, SigningKey};
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 
 use crate::PkiError;
@@ -168,96 +169,25 @@ pub(crate) fn write_file_mode(
     result.map_err(PkiError::io(what))
 }
 
-/// SEC1 uncompressed encoding of a P-256 public key.
-pub(crate) fn sec1_uncompressed(key: &VerifyingKey) -> [u8; 65] {
-    let point = key.to_sec1_point(false);
-    let mut out = [0u8; 65];
-    if let Some(bytes) = point.as_bytes().get(..65) {
-        out.copy_from_slice(bytes);
-    }
-    out
-}
+/// A [`CaSigner`] seen as castellan-x509's [`RawSigner`] (errors stay [`PkiError`]).
+pub(crate) struct CaRawSigner<'a, S: CaSigner + ?Sized>(&'a S);
 
-/// Check that `sig` (`r || s`) is a valid ECDSA P-256 / SHA-256 signature over `msg`.
-pub(crate) fn verify_raw(public_key: &[u8], msg: &[u8], sig: &[u8; 64]) -> Result<(), PkiError> {
-    let vk = VerifyingKey::from_sec1_bytes(public_key).map_err(|_| PkiError::UnsupportedKey {
-        what: "signer's public key",
-    })?;
-    let sig = Signature::from_slice(sig).map_err(|_| PkiError::SignerProducedBadSignature)?;
-    vk.verify(msg, &sig)
-        .map_err(|_| PkiError::SignerProducedBadSignature)
-}
+impl<S: CaSigner + ?Sized> RawSigner for CaRawSigner<'_, S> {
+    type Error = PkiError;
 
-/// Something that signs `r || s` over a message with a known P-256 public key: a CA key or a
-/// device's secure service.
-pub(crate) trait RawSigner {
-    fn public_key(&self) -> [u8; 65];
-    fn sign_raw(&self, msg: &[u8]) -> Result<[u8; 64], PkiError>;
-}
-
-impl<T: CaSigner + ?Sized> RawSigner for T {
     fn public_key(&self) -> [u8; 65] {
-        CaSigner::public_key(self)
+        CaSigner::public_key(self.0)
     }
+
     fn sign_raw(&self, msg: &[u8]) -> Result<[u8; 64], PkiError> {
-        CaSigner::sign(self, msg)
+        CaSigner::sign(self.0, msg)
     }
 }
 
-/// Adapts a [`RawSigner`] to rcgen: converts `r || s` to the DER `ECDSA-Sig-Value` X.509 wants,
-/// verifies every signature before it is used (a faulty HSM or device cannot slip a bad one
-/// into a certificate), and keeps the signer's real error (rcgen only has "remote key error").
-pub(crate) struct RcgenSigner<'a, S: RawSigner + ?Sized> {
-    signer: &'a S,
-    public_key: [u8; 65],
-    error: RefCell<Option<PkiError>>,
-}
-
-impl<'a, S: RawSigner + ?Sized> RcgenSigner<'a, S> {
-    pub(crate) fn new(signer: &'a S) -> Self {
-        RcgenSigner {
-            signer,
-            public_key: signer.public_key(),
-            error: RefCell::new(None),
-        }
-    }
-
-    /// Turn an rcgen error into ours, preferring the signer's own error when there was one.
-    pub(crate) fn error(&self, e: rcgen::Error) -> PkiError {
-        self.error
-            .borrow_mut()
-            .take()
-            .unwrap_or_else(|| PkiError::encode(e))
-    }
-}
-
-impl<S: RawSigner + ?Sized> rcgen::PublicKeyData for RcgenSigner<'_, S> {
-    fn der_bytes(&self) -> &[u8] {
-        &self.public_key
-    }
-
-    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
-        &rcgen::PKCS_ECDSA_P256_SHA256
-    }
-}
-
-impl<S: RawSigner + ?Sized> rcgen::SigningKey for RcgenSigner<'_, S> {
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-        let result = self
-            .signer
-            .sign_raw(msg)
-            .and_then(|rs| verify_raw(&self.public_key, msg, &rs).map(|()| rs))
-            .and_then(|rs| {
-                Signature::from_slice(&rs).map_err(|_| PkiError::SignerProducedBadSignature)
-            });
-        match result {
-            Ok(sig) => Ok(sig.to_der().as_bytes().to_vec()),
-            Err(e) => {
-                *self.error.borrow_mut() = Some(e);
-                Err(rcgen::Error::RemoteKeyError)
-            }
-        }
-    }
+/// rcgen signs certificates and CRLs with `signer` through castellan-x509's [`RcgenSigner`]:
+/// every signature is verified before it is used, and the signer's own error is kept.
+pub(crate) fn rcgen_signer<S: CaSigner + ?Sized>(signer: &S) -> RcgenSigner<CaRawSigner<'_, S>> {
+    RcgenSigner::new(CaRawSigner(signer))
 }
 
 /// A bare public key (SEC1 uncompressed P-256) for rcgen: the subject key of a certificate.

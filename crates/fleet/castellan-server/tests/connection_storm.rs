@@ -10,11 +10,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use castellan_broker::mqtt_client::{MqttClient, tls_config};
 use castellan_pki::LdevidKey;
 use castellan_server::{Server, ServerConfig};
 use castellan_store::testing::{TestStore, each_backend};
 use castellan_store::{NewDevice, Revocation, unix_now};
+use castellan_testkit::mqtt_client::{MqttClient, tls_config};
 use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
 
 const DEVICES: usize = 200;

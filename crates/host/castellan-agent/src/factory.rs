@@ -246,7 +246,7 @@ pub fn check_certificate(
     public_key: &[u8; 65],
     what: &str,
 ) -> Result<(), AgentError> {
-    let cert = castellan_pki::parse_certificate_pem(pem)
+    let cert = castellan_x509::parse_certificate_pem(pem)
         .map_err(|e| AgentError::Pki(format!("the {what} from the server: {e}")))?;
     if cert.subject_common_name.as_deref() != Some(cn) {
         return Err(AgentError::Pki(format!(

@@ -196,7 +196,7 @@ pub fn build_csr(key: &dyn DeviceKey, common_name: &str) -> Result<Vec<u8>, Agen
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-. ".contains(&b));
     let serial = printable.then_some(common_name);
-    castellan_pki::build_csr(&key.public_key(), common_name, serial, |msg: &[u8]| {
+    castellan_x509::build_csr(&key.public_key(), common_name, serial, |msg: &[u8]| {
         let digest: [u8; 32] = Sha256::digest(msg).into();
         key.sign_digest(&digest)
     })

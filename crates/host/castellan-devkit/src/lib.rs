@@ -9,11 +9,13 @@
 //!            `catalog()`, the list a test iterates to run on every device
 //!  reference the reference device's options (slot and bootloader sizes, flash geometry,
 //!            swap or overwrite-only), as `castellan sim create` and the agent build it
+//!  sim_services  the secure services' platform over a simulated device
 //! ```
 #![forbid(unsafe_code)]
 
 pub mod catalog;
 pub mod reference;
+pub mod sim_services;
 pub mod spec;
 
 pub use catalog::{

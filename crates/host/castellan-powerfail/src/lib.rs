@@ -14,12 +14,14 @@
 //!  check     the invariants, boot after boot, and the settled state
 //!  update    the over-the-air update path (secure services' update client, reboot into the
 //!            trial image, acceptance) cut at every operation, then driven as the agent does
+//!  its       the same proof for the secure services' trusted storage (every set and remove)
 //!  main      all geometries × scenarios on 2 threads; last line
 //!            `power-loss: <P> injection points, <F> failures`
 //! ```
 
 pub mod check;
 pub mod fixture;
+pub mod its;
 pub mod scenario;
 pub mod sweep;
 pub mod update;

@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         None
     } else {
         eprintln!("trusted storage (castellan-services ITS): every set and remove, every cut");
-        Some(castellan_services::powerloss::its_power_loss_campaign())
+        Some(castellan_powerfail::its::its_power_loss_campaign())
     };
     let its_failures = its.as_ref().map_or(0, |r| r.failures);
     let mut geoms = geometries();

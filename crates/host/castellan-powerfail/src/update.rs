@@ -21,8 +21,8 @@ use castellan_boot::{
     advance_lifecycle, program_root_key_hash, read_security_counter,
 };
 use castellan_devkit::DeviceSpec;
+use castellan_devkit::sim_services::sim_platform;
 use castellan_image::{TrustedKey, signer_id};
-use castellan_services::sim::sim_platform;
 use castellan_services::update::COMPONENT;
 use castellan_services::{
     FwuConfig, ItsConfig, SecureServices, ServiceError, ServicesConfig, UpdateConfig, UpdateState,

@@ -2,4 +2,6 @@
 //! tests run, and the fleet fixtures that several crates' tests share.
 #![forbid(unsafe_code)]
 
+pub mod mqtt_client;
 pub mod peers;
+pub mod test_pki;

@@ -61,7 +61,7 @@ enum Command {
 
 fn main() -> ExitCode {
     // `castellan bench connect` runs our broker as a child of this executable.
-    if let Some(code) = castellan_broker::bench::run_child_if_requested() {
+    if let Some(code) = castellan_connect_bench::run_child_if_requested() {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     let cli = Cli::parse();

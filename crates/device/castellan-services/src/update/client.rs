@@ -1,8 +1,8 @@
 //! The update client's logic over the services' parts ([`Ctx`]): the steps of an update, the
 //! stored pending state, and what the state is after a reboot ([`Ctx::reconcile`]).
 
-use castellan_boot::{Geometry, read_slot_trailer};
 use castellan_hal::{Flash, MonotonicCounter, RandomSource};
+use castellan_slots::{Geometry, read_slot_trailer};
 use castellan_suit::{AuthenticatedManifest, DigestAlgorithm, Procedure, Processor, TrustAnchor};
 use sha2::{Digest as _, Sha256};
 
@@ -424,8 +424,8 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> Ctx<'_, F, C, R> {
         let layout = self.fwu.config().layout;
         let g = Geometry::of(flash).map_err(|_| ServiceError::BadState("flash geometry"))?;
         let trailer = read_slot_trailer(flash, &g, layout.primary).map_err(|e| match e {
-            castellan_boot::BootError::Hal(h) => ServiceError::Hardware(h),
-            castellan_boot::BootError::PowerLoss => {
+            castellan_slots::BootError::Hal(h) => ServiceError::Hardware(h),
+            castellan_slots::BootError::PowerLoss => {
                 ServiceError::Hardware(castellan_hal::HalError::PowerLoss)
             }
             _ => ServiceError::BadState("the primary slot's trailer"),

@@ -1,9 +1,9 @@
 //! Shared test fixtures: a small simulated device with trusted storage laid out on it.
 #![allow(dead_code)]
 
+use castellan_devkit::sim_services::{SimPlatform, sim_platform};
 use castellan_devkit::{DeviceSpec, PARTITION_ITS, PARTITION_ITS_KEY};
 use castellan_hal::Partition;
-use castellan_services::sim::{SimPlatform, sim_platform};
 use castellan_services::{Its, ItsConfig};
 use castellan_sim::SimDevice;
 

@@ -4,12 +4,12 @@
 #![allow(dead_code)]
 
 use castellan_boot::{BootConfig, BootReport, DowngradePolicy, FlashLayout, program_root_key_hash};
+use castellan_devkit::sim_services::{SimPlatform, sim_platform};
 use castellan_devkit::DeviceSpec;
 use castellan_hal::{Flash, NorFlash, Partition};
 use castellan_image::{
     PublicKeyFormat, SignOptions, SigningKey, TrustedKey, Version, sign_image, signer_id,
 };
-use castellan_services::sim::{SimPlatform, sim_platform};
 use castellan_services::update::COMPONENT;
 use castellan_services::{
     FwuConfig, ItsConfig, SecureServices, ServiceError, ServicesConfig, UpdateConfig, UpdatePlan,

@@ -10,11 +10,11 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use castellan_broker::pki::{CertFiles, ClientCertOptions, TestPki};
 use castellan_broker::{
     AuditSink, Authorizer, Broker, BrokerConfig, BrokerHandle, Decision, DeviceMessage, Identity,
     PeerCert, TopicPolicy,
 };
+use castellan_testkit::test_pki::{CertFiles, ClientCertOptions, TestPki};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;

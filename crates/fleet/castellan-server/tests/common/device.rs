@@ -7,10 +7,10 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
+use castellan_devkit::sim_services::sim_platform;
 use castellan_dice::{Mode, rom_stage_cdis};
 use castellan_hal::{HardwareUniqueSecret, Partition};
 use castellan_server::protocol::{FactoryRequest, MeasurementJson};
-use castellan_services::sim::sim_platform;
 use castellan_services::{
     Algorithm, BootRecordEntry, ImageVersion, ItsConfig, KEY_ID_DEVICE_IDENTITY, Lifecycle,
     OtpCounterMap, SecureServices, ServicesConfig,

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use castellan_broker::bench::{BenchOptions, bench_connect_with};
+use castellan_connect_bench::{BenchOptions, bench_connect_with};
 use clap::{Args, Subcommand};
 
 /// `castellan bench …`

@@ -9,9 +9,10 @@ use std::process::ExitCode;
 use anyhow::{Context as _, anyhow, bail};
 use castellan_agent::device;
 use castellan_boot::{BootReport, FlashLayout};
+use castellan_devkit::sim_services::sim_platform;
 use castellan_services::{
     InstallStatus, ItsFlags, OtpCounterMap, SecureServices, ServiceError,
-    fwu::COMPONENT_APPLICATION, sim::sim_platform,
+    fwu::COMPONENT_APPLICATION,
 };
 use castellan_sim::{SimDevice, SimFlash, SimOtp, SimRng};
 use clap::{Args, Subcommand};

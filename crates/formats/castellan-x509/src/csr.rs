@@ -6,8 +6,8 @@
 //!  (key never leaves)   ◀─sign(msg)─ build_csr(pubkey, cn, signer) ──CSR──▶ verify_csr + issue
 //! ```
 
-use crate::PkiError;
-use crate::signer::{RawSigner, RcgenSigner};
+use crate::X509Error;
+use crate::signing::{RawSigner, RcgenSigner};
 
 /// Wraps a device's signing callback (`msg -> r || s`) and its public key.
 struct ExternalSigner<F> {
@@ -20,12 +20,14 @@ where
     F: Fn(&[u8]) -> Result<[u8; 64], E>,
     E: core::fmt::Display,
 {
+    type Error = X509Error;
+
     fn public_key(&self) -> [u8; 65] {
         self.public_key
     }
 
-    fn sign_raw(&self, msg: &[u8]) -> Result<[u8; 64], PkiError> {
-        (self.sign)(msg).map_err(|e| PkiError::SignerFailed {
+    fn sign_raw(&self, msg: &[u8]) -> Result<[u8; 64], X509Error> {
+        (self.sign)(msg).map_err(|e| X509Error::SignerFailed {
             detail: e.to_string(),
         })
     }
@@ -44,12 +46,12 @@ pub fn build_csr<F, E>(
     common_name: &str,
     serial: Option<&str>,
     sign: F,
-) -> Result<Vec<u8>, PkiError>
+) -> Result<Vec<u8>, X509Error>
 where
     F: Fn(&[u8]) -> Result<[u8; 64], E>,
     E: core::fmt::Display,
 {
-    let public_key = crate::parse::parse_public_key(public_key)?;
+    let public_key = crate::key::parse_public_key(public_key)?;
     let mut params = rcgen::CertificateParams::default();
     let mut dn = rcgen::DistinguishedName::new();
     if let Some(serial) = serial {
@@ -57,7 +59,7 @@ where
             rcgen::DnType::from_oid(&[2, 5, 4, 5]),
             rcgen::DnValue::PrintableString(
                 rcgen::string::PrintableString::try_from(serial).map_err(|_| {
-                    PkiError::InvalidName {
+                    X509Error::InvalidName {
                         what: "device serial",
                         reason: "only letters, digits, space and '()+,-./:=? are allowed",
                     }
@@ -68,7 +70,7 @@ where
     dn.push(rcgen::DnType::CommonName, common_name);
     params.distinguished_name = dn;
     let signer = ExternalSigner { public_key, sign };
-    let adapter = RcgenSigner::new(&signer);
+    let adapter = RcgenSigner::new(signer);
     let csr = params
         .serialize_request(&adapter)
         .map_err(|e| adapter.error(e))?;

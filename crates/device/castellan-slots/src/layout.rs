@@ -18,7 +18,7 @@ pub const PARTITION_SCRATCH: &str = "scratch";
 pub const PARTITION_STATUS: &str = "status";
 
 /// Size of the stack buffer used to copy flash (a multiple of every supported write size).
-pub(crate) const COPY_CHUNK: usize = 512;
+pub const COPY_CHUNK: usize = 512;
 
 /// The partitions the boot stages use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -161,7 +161,7 @@ impl Geometry {
     }
 
     /// Length of the journal header record.
-    pub(crate) const fn status_header_len(&self) -> u32 {
+    pub const fn status_header_len(&self) -> u32 {
         align_up(16, self.write)
     }
 
@@ -172,6 +172,6 @@ impl Geometry {
 }
 
 /// Rounds `n` up to a multiple of `align` (a power of two).
-pub(crate) const fn align_up(n: u32, align: u32) -> u32 {
+pub const fn align_up(n: u32, align: u32) -> u32 {
     (n + align - 1) & !(align - 1)
 }

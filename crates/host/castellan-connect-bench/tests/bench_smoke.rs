@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use castellan_broker::bench::{BenchOptions, bench_connect_with};
+use castellan_connect_bench::{BenchOptions, bench_connect_with};
 
 #[test]
 fn bench_connect_measures_both_brokers_on_a_small_fleet() {

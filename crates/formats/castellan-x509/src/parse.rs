@@ -4,8 +4,7 @@
 //! Only what the fleet uses is extracted into an owned [`ParsedCertificate`]; signatures are
 //! checked with RustCrypto's p256 ([`verify_signed_by`], [`verify_csr`]).
 
-use p256::ecdsa::signature::Verifier as _;
-use p256::ecdsa::{Signature, VerifyingKey};
+use p256::ecdsa::VerifyingKey;
 use p256::pkcs8::DecodePublicKey as _;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::certification_request::X509CertificationRequest;
@@ -17,8 +16,10 @@ use x509_parser::oid_registry::{
 use x509_parser::prelude::FromDer as _;
 use x509_parser::x509::X509Name;
 
-use crate::PkiError;
-use crate::signer::sec1_uncompressed;
+use crate::X509Error;
+use crate::der::{ECDSA_SHA256_ALGID, signature_bits, signed_envelope, strip_leading_zeros};
+use crate::key::{sec1_uncompressed, verify_der_signature};
+use crate::pem::{der_to_pem, pem_to_der};
 
 /// Largest certificate or CSR accepted (bytes): far above any certificate this PKI issues,
 /// small enough that a hostile peer cannot make the parser work on megabytes.
@@ -82,12 +83,12 @@ impl ParsedCertificate {
         self.not_before <= now && now <= self.not_after
     }
 
-    /// Fail with [`PkiError::NotValidNow`] unless the certificate is valid at `now`.
-    pub fn check_validity(&self, now: i64) -> Result<(), PkiError> {
+    /// Fail with [`X509Error::NotValidNow`] unless the certificate is valid at `now`.
+    pub fn check_validity(&self, now: i64) -> Result<(), X509Error> {
         if self.is_valid_at(now) {
             Ok(())
         } else {
-            Err(PkiError::NotValidNow {
+            Err(X509Error::NotValidNow {
                 not_before: self.not_before,
                 not_after: self.not_after,
                 now,
@@ -103,24 +104,19 @@ impl ParsedCertificate {
 
 /// Parse one DER certificate. Trailing bytes, oversize input and anything x509-parser rejects
 /// are errors; nothing here panics.
-pub fn parse_certificate(der: &[u8]) -> Result<ParsedCertificate, PkiError> {
+pub fn parse_certificate(der: &[u8]) -> Result<ParsedCertificate, X509Error> {
     const WHAT: &str = "certificate";
-    if der.len() > MAX_DER_LEN {
-        return Err(PkiError::Malformed {
-            what: WHAT,
-            reason: "larger than 16 KiB",
-        });
-    }
-    let (_, outer_alg, outer_sig) = signed_envelope(der).ok_or(PkiError::Malformed {
-        what: WHAT,
-        reason: "not a DER SEQUENCE of signed part, algorithm and signature",
-    })?;
-    let (rest, cert) = X509Certificate::from_der(der).map_err(|_| PkiError::Malformed {
+    let (outer_alg, outer_sig) = checked_envelope(
+        der,
+        WHAT,
+        "not a DER SEQUENCE of signed part, algorithm and signature",
+    )?;
+    let (rest, cert) = X509Certificate::from_der(der).map_err(|_| X509Error::Malformed {
         what: WHAT,
         reason: "not a DER X.509 certificate",
     })?;
     if !rest.is_empty() {
-        return Err(PkiError::Malformed {
+        return Err(X509Error::Malformed {
             what: WHAT,
             reason: "trailing bytes after the certificate",
         });
@@ -129,7 +125,7 @@ pub fn parse_certificate(der: &[u8]) -> Result<ParsedCertificate, PkiError> {
     let is_ca = match tbs.basic_constraints() {
         Ok(bc) => bc.is_some_and(|b| b.value.ca),
         Err(_) => {
-            return Err(PkiError::Malformed {
+            return Err(X509Error::Malformed {
                 what: WHAT,
                 reason: "duplicate basicConstraints",
             });
@@ -139,7 +135,7 @@ pub fn parse_certificate(der: &[u8]) -> Result<ParsedCertificate, PkiError> {
         Ok(Some(eku)) => (eku.value.client_auth, eku.value.server_auth),
         Ok(None) => (false, false),
         Err(_) => {
-            return Err(PkiError::Malformed {
+            return Err(X509Error::Malformed {
                 what: WHAT,
                 reason: "duplicate extendedKeyUsage",
             });
@@ -165,7 +161,7 @@ pub fn parse_certificate(der: &[u8]) -> Result<ParsedCertificate, PkiError> {
         }
         Ok(None) => {}
         Err(_) => {
-            return Err(PkiError::Malformed {
+            return Err(X509Error::Malformed {
                 what: WHAT,
                 reason: "duplicate subjectAltName",
             });
@@ -202,7 +198,7 @@ pub fn parse_certificate(der: &[u8]) -> Result<ParsedCertificate, PkiError> {
 }
 
 /// Parse a PEM certificate (the first `CERTIFICATE` block).
-pub fn parse_certificate_pem(pem: &str) -> Result<ParsedCertificate, PkiError> {
+pub fn parse_certificate_pem(pem: &str) -> Result<ParsedCertificate, X509Error> {
     let der = pem_to_der("CERTIFICATE", pem)?;
     parse_certificate(&der)
 }
@@ -212,20 +208,20 @@ pub fn parse_certificate_pem(pem: &str) -> Result<ParsedCertificate, PkiError> {
 pub fn verify_signed_by(
     cert: &ParsedCertificate,
     issuer: &ParsedCertificate,
-) -> Result<(), PkiError> {
+) -> Result<(), X509Error> {
     if cert.issuer_der != issuer.subject_der {
-        return Err(PkiError::UnknownIssuer);
+        return Err(X509Error::UnknownIssuer);
     }
-    let key = issuer.public_key_p256.ok_or(PkiError::UnsupportedKey {
+    let key = issuer.public_key_p256.ok_or(X509Error::UnsupportedKey {
         what: "issuer certificate",
     })?;
     if !cert.signed_with_ecdsa_sha256 {
-        return Err(PkiError::UnsupportedSignatureAlgorithm {
+        return Err(X509Error::UnsupportedSignatureAlgorithm {
             what: "certificate",
         });
     }
     verify_der_signature(&key, &cert.tbs_der, &cert.signature)
-        .map_err(|_| PkiError::SignatureInvalid)
+        .map_err(|_| X509Error::SignatureInvalid)
 }
 
 /// What a verified CSR tells the CA. The CA decides the certificate's subject and extensions;
@@ -242,41 +238,37 @@ pub struct CsrInfo {
 
 /// Parse a PKCS#10 CSR and verify its self-signature (proof that the requester holds the
 /// private key). Only ECDSA P-256 with SHA-256 is accepted.
-pub fn verify_csr(der: &[u8]) -> Result<CsrInfo, PkiError> {
+pub fn verify_csr(der: &[u8]) -> Result<CsrInfo, X509Error> {
     const WHAT: &str = "CSR";
-    if der.len() > MAX_DER_LEN {
-        return Err(PkiError::Malformed {
+    let (outer_alg, outer_sig) = checked_envelope(
+        der,
+        WHAT,
+        "not a DER SEQUENCE of request info, algorithm and signature",
+    )?;
+    let (rest, csr) =
+        X509CertificationRequest::from_der(der).map_err(|_| X509Error::Malformed {
             what: WHAT,
-            reason: "larger than 16 KiB",
-        });
-    }
-    let (_, outer_alg, outer_sig) = signed_envelope(der).ok_or(PkiError::Malformed {
-        what: WHAT,
-        reason: "not a DER SEQUENCE of request info, algorithm and signature",
-    })?;
-    let (rest, csr) = X509CertificationRequest::from_der(der).map_err(|_| PkiError::Malformed {
-        what: WHAT,
-        reason: "not a DER PKCS#10 request",
-    })?;
+            reason: "not a DER PKCS#10 request",
+        })?;
     if !rest.is_empty() {
-        return Err(PkiError::Malformed {
+        return Err(X509Error::Malformed {
             what: WHAT,
             reason: "trailing bytes after the request",
         });
     }
     if outer_alg != ECDSA_SHA256_ALGID {
-        return Err(PkiError::UnsupportedSignatureAlgorithm { what: WHAT });
+        return Err(X509Error::UnsupportedSignatureAlgorithm { what: WHAT });
     }
-    let signature = signature_bits(outer_sig).ok_or(PkiError::Malformed {
+    let signature = signature_bits(outer_sig).ok_or(X509Error::Malformed {
         what: WHAT,
         reason: "signature BIT STRING has unused bits",
     })?;
     let info = &csr.certification_request_info;
     let key = VerifyingKey::from_public_key_der(info.subject_pki.raw)
-        .map_err(|_| PkiError::UnsupportedKey { what: WHAT })?;
+        .map_err(|_| X509Error::UnsupportedKey { what: WHAT })?;
     let public_key = sec1_uncompressed(&key);
     verify_der_signature(&public_key, info.raw, signature)
-        .map_err(|_| PkiError::CsrSignatureInvalid)?;
+        .map_err(|_| X509Error::CsrSignatureInvalid)?;
     Ok(CsrInfo {
         public_key,
         requested_common_name: first_attr(&info.subject, &OID_X509_COMMON_NAME),
@@ -284,84 +276,25 @@ pub fn verify_csr(der: &[u8]) -> Result<CsrInfo, PkiError> {
     })
 }
 
-/// Read a P-256 public key given as SEC1 (compressed or uncompressed) or as DER
-/// SubjectPublicKeyInfo; return it SEC1 uncompressed.
-pub fn parse_public_key(bytes: &[u8]) -> Result<[u8; 65], PkiError> {
-    VerifyingKey::from_sec1_bytes(bytes)
-        .or_else(|_| VerifyingKey::from_public_key_der(bytes))
-        .map(|k| sec1_uncompressed(&k))
-        .map_err(|_| PkiError::UnsupportedKey { what: "public key" })
-}
-
-/// DER of the AlgorithmIdentifier ecdsa-with-SHA256 (parameters absent, RFC 5758).
-const ECDSA_SHA256_ALGID: [u8; 12] = [
-    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
-];
-
-/// A strict look at the unsigned outer layer that x509-parser reads leniently:
-/// `SEQUENCE { SEQUENCE signed-part, AlgorithmIdentifier, BIT STRING signature }` with minimal
-/// DER lengths. Returns (signed part, algorithm, signature BIT STRING
-/// content), each as raw bytes.
-fn signed_envelope(der: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
-    // Trailing bytes after the outer SEQUENCE are reported by the callers.
-    let (tag, body, _trailing) = der_tlv(der)?;
-    if tag != 0x30 {
-        return None;
+/// What every signed structure passes first: the size limit, then the strict outer envelope
+/// (`not_envelope` says what was expected). Returns the algorithm and the signature BIT STRING
+/// content.
+fn checked_envelope<'a>(
+    der: &'a [u8],
+    what: &'static str,
+    not_envelope: &'static str,
+) -> Result<(&'a [u8], &'a [u8]), X509Error> {
+    if der.len() > MAX_DER_LEN {
+        return Err(X509Error::Malformed {
+            what,
+            reason: "larger than 16 KiB",
+        });
     }
-    let (t1, _, after1) = der_tlv(body)?;
-    let signed = body.get(..body.len() - after1.len())?;
-    let (t2, _, after2) = der_tlv(after1)?;
-    let alg = after1.get(..after1.len() - after2.len())?;
-    let (t3, sig, after3) = der_tlv(after2)?;
-    if t1 != 0x30 || t2 != 0x30 || t3 != 0x03 || !after3.is_empty() {
-        return None;
-    }
-    Some((signed, alg, sig))
-}
-
-/// One DER TLV with a minimal definite length: (tag, content, what follows).
-fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = match first {
-        0..=0x7f => (usize::from(first), rest),
-        0x81 => {
-            let (&b, rest) = rest.split_first()?;
-            if b < 0x80 {
-                return None;
-            }
-            (usize::from(b), rest)
-        }
-        0x82 => {
-            let (&hi, rest) = rest.split_first()?;
-            let (&lo, rest) = rest.split_first()?;
-            let len = (usize::from(hi) << 8) | usize::from(lo);
-            if len < 0x100 {
-                return None;
-            }
-            (len, rest)
-        }
-        _ => return None,
-    };
-    if rest.len() < len {
-        return None;
-    }
-    let (content, after) = rest.split_at(len);
-    Some((tag, content, after))
-}
-
-/// A signature BIT STRING whose unused-bits byte is 0, as X.509 requires.
-fn signature_bits(bit_string_content: &[u8]) -> Option<&[u8]> {
-    match bit_string_content.split_first() {
-        Some((0, bits)) => Some(bits),
-        _ => None,
-    }
-}
-
-fn verify_der_signature(public_key: &[u8; 65], msg: &[u8], sig_der: &[u8]) -> Result<(), ()> {
-    let key = VerifyingKey::from_sec1_bytes(public_key).map_err(|_| ())?;
-    let sig = Signature::from_der(sig_der).map_err(|_| ())?;
-    key.verify(msg, &sig).map_err(|_| ())
+    let (_, alg, sig) = signed_envelope(der).ok_or(X509Error::Malformed {
+        what,
+        reason: not_envelope,
+    })?;
+    Ok((alg, sig))
 }
 
 fn first_attr(name: &X509Name<'_>, oid: &x509_parser::der_parser::Oid<'_>) -> Option<String> {
@@ -369,63 +302,4 @@ fn first_attr(name: &X509Name<'_>, oid: &x509_parser::der_parser::Oid<'_>) -> Op
         .next()
         .and_then(|a| a.as_str().ok())
         .map(str::to_string)
-}
-
-pub(crate) fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
-    bytes.get(start..).unwrap_or_default()
-}
-
-/// Encode DER as PEM with the given label.
-pub fn der_to_pem(label: &str, der: &[u8]) -> String {
-    pem_rfc7468_encode(label, der)
-}
-
-/// Decode the first PEM block with `label` to DER.
-pub fn pem_to_der(label: &'static str, pem: &str) -> Result<Vec<u8>, PkiError> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = pem.find(&begin).ok_or(PkiError::Malformed {
-        what: label,
-        reason: "no PEM block with this label",
-    })?;
-    let body_start = start + begin.len();
-    let body = pem.get(body_start..).unwrap_or_default();
-    let stop = body.find(&end).ok_or(PkiError::Malformed {
-        what: label,
-        reason: "unterminated PEM block",
-    })?;
-    let b64: String = body
-        .get(..stop)
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|_| PkiError::Malformed {
-            what: label,
-            reason: "bad base64 in PEM block",
-        })
-}
-
-fn pem_rfc7468_encode(label: &str, der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    let mut line = String::new();
-    for c in b64.chars() {
-        line.push(c);
-        if line.len() == 64 {
-            out.push_str(&line);
-            out.push('\n');
-            line.clear();
-        }
-    }
-    if !line.is_empty() {
-        out.push_str(&line);
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }

@@ -8,7 +8,7 @@ use castellan_hal::{Flash, Partition};
 use castellan_image::{ImageDigest, VerifiedImage, Version};
 
 use crate::BootError;
-use crate::flashio::SlotReader;
+use crate::flash::SlotReader;
 
 /// Longest measurement type (as MCUboot's boot record allows: 12 characters).
 pub const SW_TYPE_MAX: usize = 12;
@@ -79,7 +79,7 @@ pub struct Measurement {
 
 impl Measurement {
     /// The measurement of a verified image in `part`, its type read from the boot-record TLV.
-    pub(crate) fn of<F: Flash>(
+    pub fn of<F: Flash>(
         flash: &mut F,
         part: Partition,
         v: &VerifiedImage,
@@ -135,14 +135,22 @@ pub struct BootRecord {
     entries: [Option<Measurement>; BOOT_RECORD_CAPACITY],
 }
 
+impl Default for BootRecord {
+    fn default() -> Self {
+        BootRecord::new()
+    }
+}
+
 impl BootRecord {
-    pub(crate) const fn new() -> Self {
+    /// An empty record (the bootloader fills it: "BL", then the application).
+    pub const fn new() -> Self {
         BootRecord {
             entries: [None; BOOT_RECORD_CAPACITY],
         }
     }
 
-    pub(crate) fn push(&mut self, m: Measurement) -> Result<(), BootError> {
+    /// Appends a measurement; fails when the record is full ([`BOOT_RECORD_CAPACITY`]).
+    pub fn push(&mut self, m: Measurement) -> Result<(), BootError> {
         let slot = self
             .entries
             .iter_mut()

@@ -1,10 +1,10 @@
-//! Simulator glue (`std`): the secure services' [`Platform`] over a [`SimDevice`], with the
+//! Simulator glue: the secure services' [`Platform`] over a [`SimDevice`], with the
 //! storage replay counter and the lifecycle in the device's fuses ([`OtpCounterMap::castellan`]),
 //! so that counter steps are power-loss injection points like flash operations.
 
 use castellan_sim::{SimDevice, SimFlash, SimOtp, SimRng};
 
-use crate::{OtpCounterMap, Platform, ServiceError};
+use castellan_services::{OtpCounterMap, Platform, ServiceError};
 
 /// The platform of a simulated device (borrows its flash, fuses and RNG).
 pub type SimPlatform<'a> =

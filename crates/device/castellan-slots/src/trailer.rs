@@ -16,7 +16,7 @@ use castellan_hal::{Flash, HalError, Partition};
 use castellan_image::trailer::{FLAG_SET, FlagState, MagicState, SwapType, boot_magic};
 
 use crate::BootError;
-use crate::flashio::{erase_sector, write_padded};
+use crate::flash::{erase_sector, write_padded};
 use crate::layout::{FlashLayout, Geometry};
 
 /// The decoded trailer of one slot.
@@ -92,13 +92,13 @@ pub fn read_slot_trailer<F: Flash>(
 }
 
 /// The swap_info byte for image 0 and `kind`.
-pub(crate) fn swap_info_byte(kind: SwapType) -> u8 {
+pub fn swap_info_byte(kind: SwapType) -> u8 {
     kind.code() & 0x0f
 }
 
 /// Writes the trailer of a slot whose trailer area is erased: swap_size, swap_info, then
 /// image_ok (when `confirmed`), copy_done, and the magic last.
-pub(crate) fn write_trailer<F: Flash>(
+pub fn write_trailer<F: Flash>(
     flash: &mut F,
     g: &Geometry,
     part: Partition,
@@ -120,7 +120,7 @@ pub(crate) fn write_trailer<F: Flash>(
 /// (`Fail` for a refused image, `None` for a consumed one), so that it is never acted on again.
 /// If that unit cannot be written, the slot's last sector is erased instead (removing the
 /// magic, and so the request).
-pub(crate) fn mark_request<F: Flash>(
+pub fn mark_request<F: Flash>(
     flash: &mut F,
     g: &Geometry,
     part: Partition,

@@ -1,5 +1,5 @@
 //! A minimal MQTT 3.1.1 client over mutual TLS (tokio-rustls), just enough for the connect
-//! benchmark and smoke tests: CONNECT/CONNACK, QoS 1 PUBLISH/PUBACK with a send window,
+//! benchmark, connection-storm and smoke tests: CONNECT/CONNACK, QoS 1 PUBLISH/PUBACK with a send window,
 //! DISCONNECT. Not a general client: no subscriptions, no retries, no session state.
 
 use std::net::SocketAddr;
@@ -14,13 +14,20 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
-use crate::error::BrokerError;
+/// Why the test client failed (TLS setup, connection, or the broker's answer).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MqttClientError {
+    /// The TLS configuration, the connection or an MQTT exchange failed.
+    #[error("MQTT test client: {0}")]
+    Failed(String),
+}
 
 /// Most QoS 1 publishes in flight per client before waiting for a PUBACK.
 const SEND_WINDOW: usize = 32;
 
-fn client_err(e: impl std::fmt::Display) -> BrokerError {
-    BrokerError::Bench(e.to_string())
+fn client_err(e: impl std::fmt::Display) -> MqttClientError {
+    MqttClientError::Failed(e.to_string())
 }
 
 /// A rustls client configuration (aws-lc-rs, TLS 1.2/1.3) that trusts `ca_pem` and presents the
@@ -29,7 +36,7 @@ pub fn tls_config(
     ca_pem: &Path,
     cert_pem: &Path,
     key_pem: &Path,
-) -> Result<Arc<ClientConfig>, BrokerError> {
+) -> Result<Arc<ClientConfig>, MqttClientError> {
     let mut roots = RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca_pem).map_err(client_err)? {
         roots.add(c.map_err(client_err)?).map_err(client_err)?;
@@ -69,7 +76,7 @@ impl MqttClient {
         tls: Arc<ClientConfig>,
         client_id: &str,
         keep_alive_secs: u16,
-    ) -> Result<Self, BrokerError> {
+    ) -> Result<Self, MqttClientError> {
         let tcp = TcpStream::connect(addr).await.map_err(client_err)?;
         tcp.set_nodelay(true).map_err(client_err)?;
         let name = ServerName::try_from("localhost").map_err(client_err)?;
@@ -91,10 +98,10 @@ impl MqttClient {
         let (kind, ack) = client.read_packet().await?;
         match (kind >> 4, ack.as_slice()) {
             (2, [_, 0]) => Ok(client),
-            (2, [_, rc]) => Err(BrokerError::Bench(format!(
+            (2, [_, rc]) => Err(MqttClientError::Failed(format!(
                 "CONNACK refused, return code {rc}"
             ))),
-            _ => Err(BrokerError::Bench(format!(
+            _ => Err(MqttClientError::Failed(format!(
                 "expected CONNACK, got packet type {}",
                 kind >> 4
             ))),
@@ -107,7 +114,7 @@ impl MqttClient {
         topic: &str,
         payload: &[u8],
         count: usize,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<(), MqttClientError> {
         let mut sent = 0usize;
         let mut acked = 0usize;
         while acked < count {
@@ -123,7 +130,7 @@ impl MqttClient {
             }
             let (kind, _) = self.read_packet().await?;
             if kind >> 4 != 4 {
-                return Err(BrokerError::Bench(format!(
+                return Err(MqttClientError::Failed(format!(
                     "expected PUBACK, got packet type {}",
                     kind >> 4
                 )));
@@ -134,17 +141,17 @@ impl MqttClient {
     }
 
     /// Sends DISCONNECT and closes the TLS stream.
-    pub async fn disconnect(mut self) -> Result<(), BrokerError> {
+    pub async fn disconnect(mut self) -> Result<(), MqttClientError> {
         self.write_packet(0xE0, &[]).await?;
         self.stream.shutdown().await.map_err(client_err)
     }
 
-    async fn write_packet(&mut self, first: u8, body: &[u8]) -> Result<(), BrokerError> {
+    async fn write_packet(&mut self, first: u8, body: &[u8]) -> Result<(), MqttClientError> {
         let mut buf = Vec::with_capacity(body.len() + 5);
         buf.push(first);
         let mut len = body.len();
         if len > 268_435_455 {
-            return Err(BrokerError::Bench("packet too large".into()));
+            return Err(MqttClientError::Failed("packet too large".into()));
         }
         loop {
             let mut byte = (len % 128) as u8;
@@ -162,7 +169,7 @@ impl MqttClient {
         self.stream.flush().await.map_err(client_err)
     }
 
-    async fn read_packet(&mut self) -> Result<(u8, Vec<u8>), BrokerError> {
+    async fn read_packet(&mut self) -> Result<(u8, Vec<u8>), MqttClientError> {
         let first = self.stream.read_u8().await.map_err(client_err)?;
         let mut len = 0usize;
         let mut shift = 0u32;
@@ -174,7 +181,7 @@ impl MqttClient {
             }
             shift += 7;
             if shift > 21 {
-                return Err(BrokerError::Bench("malformed remaining length".into()));
+                return Err(MqttClientError::Failed("malformed remaining length".into()));
             }
         }
         let mut body = vec![0u8; len];
@@ -186,8 +193,9 @@ impl MqttClient {
     }
 }
 
-fn put_str(buf: &mut Vec<u8>, s: &str) -> Result<(), BrokerError> {
-    let len = u16::try_from(s.len()).map_err(|_| BrokerError::Bench("string too long".into()))?;
+fn put_str(buf: &mut Vec<u8>, s: &str) -> Result<(), MqttClientError> {
+    let len =
+        u16::try_from(s.len()).map_err(|_| MqttClientError::Failed("string too long".into()))?;
     buf.extend_from_slice(&len.to_be_bytes());
     buf.extend_from_slice(s.as_bytes());
     Ok(())

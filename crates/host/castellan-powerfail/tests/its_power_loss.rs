@@ -1,7 +1,7 @@
 //! Trusted storage under exhaustive power-loss injection: every flash and counter operation of
 //! every set and remove of the scenario, cut before, torn and after, on all 8 flash geometries.
 
-use castellan_services::powerloss::{default_scenario, its_power_loss_campaign};
+use castellan_powerfail::its::{default_scenario, its_power_loss_campaign};
 
 #[test]
 fn its_is_atomic_under_every_power_cut_on_every_geometry() {

@@ -4,11 +4,11 @@
 
 fn main() {
     // This binary is also the benchmark's broker child.
-    if let Some(code) = castellan_broker::bench::run_child_if_requested() {
+    if let Some(code) = castellan_connect_bench::run_child_if_requested() {
         std::process::exit(code);
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut opts = castellan_broker::bench::BenchOptions::default();
+    let mut opts = castellan_connect_bench::BenchOptions::default();
     let parse = |s: &String, what: &str| -> usize {
         s.parse().unwrap_or_else(|_| {
             eprintln!("{what} must be a number, got {s:?}");
@@ -21,7 +21,7 @@ fn main() {
     if let Some(m) = args.get(1) {
         opts.msgs_per_client = parse(m, "MSGS_PER_CLIENT");
     }
-    match castellan_broker::bench::bench_connect_with(&opts) {
+    match castellan_connect_bench::bench_connect_with(&opts) {
         Ok(report) => println!("{report}"),
         Err(e) => {
             eprintln!("castellan-broker-bench: {e}");

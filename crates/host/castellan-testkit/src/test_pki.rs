@@ -1,4 +1,5 @@
-//! A throwaway PKI for tests, examples and the connect benchmark: a self-signed CA (ECDSA P-256)
+//! A throwaway PKI for the broker's tests, the server's connection tests and the connect
+//! benchmark: a self-signed CA (ECDSA P-256)
 //! that issues a server certificate for the loopback addresses and client certificates whose CN is
 //! a device id or `svc:<name>`, written as PEM files into a directory.
 //!
@@ -18,8 +19,14 @@ use rcgen::{
     SigningKey,
 };
 
-use crate::auth::serial_hex;
-use crate::error::BrokerError;
+/// Why the throwaway PKI could not issue a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TestPkiError {
+    /// Key generation, encoding or writing a PEM file failed.
+    #[error("certificate generation failed: {0}")]
+    Generate(String),
+}
 
 /// A certificate and its key, as PEM files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +35,8 @@ pub struct CertFiles {
     pub cert: PathBuf,
     /// PEM private key (PKCS#8).
     pub key: PathBuf,
-    /// Serial in the form the broker reports it ([`crate::PeerCert::serial_hex`]).
+    /// Serial in the form the broker reports it (`castellan_broker::PeerCert::serial_hex`:
+    /// lowercase hex without leading zeros).
     pub serial_hex: String,
 }
 
@@ -67,7 +75,7 @@ struct EcKey {
 }
 
 impl EcKey {
-    fn generate() -> Result<Self, BrokerError> {
+    fn generate() -> Result<Self, TestPkiError> {
         let rng = SystemRandom::new();
         let doc =
             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(pki_err)?;
@@ -118,8 +126,8 @@ impl SigningKey for EcKey {
 
 static SERIAL_COUNTER: AtomicU64 = AtomicU64::new(1);
 
-fn pki_err(e: impl std::fmt::Display) -> BrokerError {
-    BrokerError::Pki(e.to_string())
+fn pki_err(e: impl std::fmt::Display) -> TestPkiError {
+    TestPkiError::Generate(e.to_string())
 }
 
 /// A serial unique within this process run (time, process id and a counter): 16 bytes, positive.
@@ -140,7 +148,7 @@ fn next_serial() -> Vec<u8> {
 
 impl TestPki {
     /// Creates the CA `name` and writes its certificate to `<dir>/<name>-ca.pem`.
-    pub fn new(dir: &Path, name: &str) -> Result<Self, BrokerError> {
+    pub fn new(dir: &Path, name: &str) -> Result<Self, TestPkiError> {
         std::fs::create_dir_all(dir).map_err(pki_err)?;
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
@@ -176,7 +184,7 @@ impl TestPki {
     }
 
     /// Issues the server certificate for `localhost`, `127.0.0.1` and `::1`.
-    pub fn issue_server(&self, file_stem: &str) -> Result<CertFiles, BrokerError> {
+    pub fn issue_server(&self, file_stem: &str) -> Result<CertFiles, TestPkiError> {
         let mut params =
             CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])
                 .map_err(pki_err)?;
@@ -190,7 +198,7 @@ impl TestPki {
     }
 
     /// Issues a client certificate with CN `common_name` (a device id, or `svc:<name>`).
-    pub fn issue_client(&self, common_name: &str) -> Result<CertFiles, BrokerError> {
+    pub fn issue_client(&self, common_name: &str) -> Result<CertFiles, TestPkiError> {
         self.issue_client_with(common_name, &ClientCertOptions::default())
     }
 
@@ -199,7 +207,7 @@ impl TestPki {
         &self,
         common_name: &str,
         opts: &ClientCertOptions,
-    ) -> Result<CertFiles, BrokerError> {
+    ) -> Result<CertFiles, TestPkiError> {
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
         if !opts.without_cn {
@@ -235,7 +243,7 @@ impl TestPki {
         &self,
         mut params: CertificateParams,
         file_stem: &str,
-    ) -> Result<CertFiles, BrokerError> {
+    ) -> Result<CertFiles, TestPkiError> {
         let serial = next_serial();
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         params.use_authority_key_identifier_extension = true;
@@ -249,7 +257,8 @@ impl TestPki {
         Ok(CertFiles {
             cert: cert_path,
             key: key_path,
-            serial_hex: serial_hex(&serial),
+            // The first byte is 0x40..=0x7f (see `next_serial`): plain hex has no leading zero.
+            serial_hex: hex::encode(&serial),
         })
     }
 }

@@ -1,11 +1,13 @@
-//! Why a boot stopped ([`BootError`]) and why an upgrade was not installed ([`UpgradeRefusal`]):
-//! the crate's error types, each variant naming what is wrong.
+//! Why a boot stopped, or a slot, trailer or layout operation failed ([`BootError`]): one error
+//! type for the boot chain and the running image's side of it, so that castellan-boot's API
+//! (which re-exports it) and castellan-slots' agree. Why an upgrade was not installed is
+//! [`crate::UpgradeRefusal`].
 
 use core::fmt;
 
 use castellan_dice::DiceError;
 use castellan_hal::HalError;
-use castellan_image::{ImageError, Version};
+use castellan_image::ImageError;
 
 use crate::Lifecycle;
 
@@ -128,66 +130,3 @@ impl fmt::Display for BootError {
 }
 
 impl core::error::Error for BootError {}
-
-/// Why the image in the secondary slot (or the image a revert would restore) was not installed.
-///
-/// A refused upgrade is not a boot failure: the device keeps booting the primary slot, and
-/// the secondary slot is marked so that the same image is not tried again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum UpgradeRefusal {
-    /// The image does not verify (bad signature, another key, tampered, truncated, ...).
-    Invalid(ImageError),
-    /// The image and the slot trailer do not fit in the slot.
-    TooLarge {
-        /// Bytes the image needs, trailer area included.
-        needed: u64,
-        /// Bytes the slot holds.
-        slot_size: u32,
-    },
-    /// The image's security counter is below the confirmed one (an old image replayed).
-    Rollback {
-        /// The candidate's security counter (0 when it has none).
-        candidate: u32,
-        /// The confirmed counter in OTP.
-        stored: u32,
-    },
-    /// The image's version is below the running image's (downgrade prevention).
-    Downgrade {
-        /// The candidate's version.
-        candidate: Version,
-        /// The running image's version.
-        current: Version,
-    },
-    /// The image's security counter is larger than the OTP counter can ever hold.
-    CounterTooLarge {
-        /// The candidate's security counter.
-        candidate: u32,
-        /// The largest value the OTP counter holds.
-        max: u32,
-    },
-}
-
-impl fmt::Display for UpgradeRefusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UpgradeRefusal::Invalid(e) => write!(f, "image is not valid: {e}"),
-            UpgradeRefusal::TooLarge { needed, slot_size } => write!(
-                f,
-                "image is larger than the slot: it needs {needed:#x} bytes with the trailer, the slot holds {slot_size:#x}"
-            ),
-            UpgradeRefusal::Rollback { candidate, stored } => write!(
-                f,
-                "rollback refused: security counter {candidate} is below the confirmed counter {stored}"
-            ),
-            UpgradeRefusal::Downgrade { candidate, current } => write!(
-                f,
-                "downgrade refused: version {candidate} is older than the running {current}"
-            ),
-            UpgradeRefusal::CounterTooLarge { candidate, max } => write!(
-                f,
-                "security counter {candidate} exceeds what the OTP counter can hold ({max})"
-            ),
-        }
-    }
-}

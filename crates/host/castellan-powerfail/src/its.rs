@@ -1,4 +1,4 @@
-//! Exhaustive power-loss injection over trusted storage (`std`): for every set and remove of a
+//! Exhaustive power-loss injection over trusted storage (castellan-services' ITS): for every set and remove of a
 //! scenario, cut the power at every flash and counter operation (before, torn, after), on every
 //! flash geometry of the matrix (write sizes 1/4/8/16 × erased 0xFF/0x00), then remount and
 //! check atomicity, isolation, the absence of false replay errors and that the store still
@@ -16,7 +16,8 @@
 //! ```
 //!
 //! [`its_power_loss_campaign`] runs the default scenario and prints
-//! `its power-loss: <P> injection points, <F> failures`; `cargo xtask` can call it.
+//! `its power-loss: <P> injection points, <F> failures`; the `castellan-powerfail` command runs
+//! it before the boot chain's sweep.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,10 +28,10 @@ use std::{format, println, vec};
 use castellan_hal::Partition;
 use castellan_sim::{DeviceConfig, DeviceSnapshot, FaultPlan, FlashConfig, SimDevice};
 
-use crate::sim::sim_platform;
+use castellan_devkit::sim_services::sim_platform;
 use castellan_hal::{Flash, NorFlash, ReadNorFlash};
 
-use crate::{Its, ItsConfig, ItsFlags, ServiceError};
+use castellan_services::{Its, ItsConfig, ItsFlags, ServiceError};
 
 /// One change of a scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]

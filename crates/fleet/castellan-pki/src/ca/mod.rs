@@ -1,0 +1,374 @@
+//! The fleet's certificate authorities and what they issue.
+//!
+//! ```text
+//!                     Root CA (self-signed, 25 y, pathLen 1)
+//!                     ├── Manufacturer CA (20 y, pathLen 0) ── IDevIDs   (factory, never expire)
+//!                     └── Operational CA  (20 y, pathLen 0) ── LDevIDs   (onboarding, CN = device id)
+//!                                                          ├─ service TLS certificate
+//!                                                          └─ operator client certificates
+//! ```
+//!
+//! [`Pki::init`] creates the three CAs in a state directory on first run and loads them on
+//! every later run (idempotent; a crash between writing a key and its certificate is repaired
+//! on the next start). Every leaf gets a random 126-bit serial; the CA, not the CSR, decides the
+//! subject and the extensions.
+
+mod leaf;
+mod names;
+mod open;
+mod types;
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, SanType, SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::revocation::RevokedCert;
+use crate::signer::rcgen_signer;
+use crate::x509::{ParsedCertificate, der_to_pem, parse_certificate, verify_csr, verify_signed_by};
+use crate::{CaKind, CaSigner, FileKey, PkiError};
+
+use leaf::{days_from_now, leaf_params, never_expires, sign_certificate};
+
+use names::{check_dns_name, check_name, check_serial, printable};
+use open::open_ca;
+pub use types::{
+    ClientIdentity, ClientRole, Credentials, Crl, IssuedCertificate, KeyBackend, LdevidKey,
+    PkiConfig,
+};
+
+const OU_DEVICE: &str = "device";
+const OU_OPERATOR: &str = "operator";
+const OU_SERVICE: &str = "service";
+const OID_SERIAL_NUMBER: [u64; 4] = [2, 5, 4, 5];
+
+struct Ca {
+    kind: CaKind,
+    cert: ParsedCertificate,
+    params: CertificateParams,
+    signer: Box<dyn CaSigner>,
+}
+
+/// The fleet PKI: three CAs and the operations the service needs.
+pub struct Pki {
+    dir: PathBuf,
+    config: PkiConfig,
+    root: Ca,
+    manufacturer: Ca,
+    operational: Ca,
+}
+
+impl core::fmt::Debug for Pki {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pki")
+            .field("dir", &self.dir)
+            .field("root", &self.root.signer.describe())
+            .field("manufacturer", &self.manufacturer.signer.describe())
+            .field("operational", &self.operational.signer.describe())
+            .finish()
+    }
+}
+
+impl Pki {
+    /// Open the PKI in `dir` with default settings, creating the directory and the CAs on
+    /// first run.
+    pub fn init(dir: &Path, backend: KeyBackend) -> Result<Pki, PkiError> {
+        Pki::init_with(dir, backend, PkiConfig::default())
+    }
+
+    /// Open the PKI in `dir` with `config`, creating what is missing.
+    pub fn init_with(dir: &Path, backend: KeyBackend, config: PkiConfig) -> Result<Pki, PkiError> {
+        std::fs::create_dir_all(dir).map_err(PkiError::io("PKI directory"))?;
+        let root = open_ca(dir, &backend, &config, CaKind::Root, None)?;
+        let manufacturer = open_ca(dir, &backend, &config, CaKind::Manufacturer, Some(&root))?;
+        let operational = open_ca(dir, &backend, &config, CaKind::Operational, Some(&root))?;
+        Ok(Pki {
+            dir: dir.to_path_buf(),
+            config,
+            root,
+            manufacturer,
+            operational,
+        })
+    }
+
+    /// The directory holding the CA certificates (and key files with [`KeyBackend::Files`]).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The certificate of one CA.
+    pub fn ca_certificate(&self, kind: CaKind) -> &ParsedCertificate {
+        &self.ca(kind).cert
+    }
+
+    /// The PEM certificate of one CA.
+    pub fn ca_pem(&self, kind: CaKind) -> String {
+        self.ca(kind).cert.pem()
+    }
+
+    /// The root certificate, PEM: the trust anchor for devices, brokers and operators.
+    pub fn root_pem(&self) -> String {
+        self.ca_pem(CaKind::Root)
+    }
+
+    /// The client-certificate trust bundle for the broker and the API: the manufacturer and
+    /// operational CAs followed by the root, PEM.
+    pub fn client_ca_bundle_pem(&self) -> String {
+        let mut s = self.ca_pem(CaKind::Manufacturer);
+        s.push_str(&self.ca_pem(CaKind::Operational));
+        s.push_str(&self.root_pem());
+        s
+    }
+
+    /// The chain to append to a leaf issued by `kind` (that CA, then the root), PEM.
+    pub fn chain_pem(&self, kind: CaKind) -> String {
+        let mut s = self.ca_pem(kind);
+        if kind != CaKind::Root {
+            s.push_str(&self.root_pem());
+        }
+        s
+    }
+
+    /// A description of where each CA key lives (for logs).
+    pub fn key_locations(&self) -> [(CaKind, String); 3] {
+        [
+            (CaKind::Root, self.root.signer.describe()),
+            (CaKind::Manufacturer, self.manufacturer.signer.describe()),
+            (CaKind::Operational, self.operational.signer.describe()),
+        ]
+    }
+
+    /// Issue an IDevID (IEEE 802.1AR) in the factory from a CSR the device produced.
+    ///
+    /// The CSR's self-signature is verified; the certificate's subject is
+    /// `serialNumber=<serial>, CN=<serial>, OU=<device_class>, O=<organization>`, it never
+    /// expires (notAfter 9999-12-31T23:59:59Z, as 802.1AR recommends), keyUsage
+    /// digitalSignature, extendedKeyUsage clientAuth.
+    pub fn issue_idevid(
+        &self,
+        csr_der: &[u8],
+        serial: &str,
+        device_class: &str,
+    ) -> Result<IssuedCertificate, PkiError> {
+        check_serial(serial)?;
+        check_name("device class", device_class)?;
+        let csr = verify_csr(csr_der)?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::from_oid(&OID_SERIAL_NUMBER), printable(serial)?);
+        dn.push(DnType::CommonName, serial);
+        dn.push(DnType::OrganizationalUnitName, device_class);
+        dn.push(DnType::OrganizationName, self.config.organization.as_str());
+        let not_after = never_expires()?;
+        let params = leaf_params(
+            dn,
+            &csr.public_key,
+            not_after,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        )?;
+        self.issue(CaKind::Manufacturer, &params, csr.public_key)
+    }
+
+    /// Issue an LDevID at onboarding: subject `CN=<device_id>, OU=device, O=<organization>`,
+    /// clientAuth, valid for [`PkiConfig::ldevid_validity_days`].
+    pub fn issue_ldevid(
+        &self,
+        key: LdevidKey<'_>,
+        device_id: &str,
+    ) -> Result<IssuedCertificate, PkiError> {
+        check_name("device id", device_id)?;
+        let public_key = match key {
+            LdevidKey::Csr(der) => verify_csr(der)?.public_key,
+            LdevidKey::PublicKey(bytes) => crate::x509::parse_public_key(bytes)?,
+        };
+        let dn = self.dn(device_id, OU_DEVICE);
+        let not_after = days_from_now(self.config.ldevid_validity_days);
+        let params = leaf_params(
+            dn,
+            &public_key,
+            not_after,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        )?;
+        self.issue(CaKind::Operational, &params, public_key)
+    }
+
+    /// Issue the fleet service's TLS server certificate for `names` (DNS names or IP addresses;
+    /// the first is also the CN), with a new P-256 key. Defaults for a local service:
+    /// `["localhost", "127.0.0.1"]`.
+    pub fn issue_server_cert(&self, names: &[&str]) -> Result<Credentials, PkiError> {
+        let first = names.first().ok_or(PkiError::InvalidName {
+            what: "server name",
+            reason: "at least one DNS name or IP address is needed",
+        })?;
+        let key = FileKey::generate();
+        let public_key = CaSigner::public_key(&key);
+        let dn = self.dn(first, OU_SERVICE);
+        let not_after = days_from_now(self.config.server_validity_days);
+        let mut params = leaf_params(
+            dn,
+            &public_key,
+            not_after,
+            ExtendedKeyUsagePurpose::ServerAuth,
+        )?;
+        for name in names {
+            params
+                .subject_alt_names
+                .push(match name.parse::<std::net::IpAddr>() {
+                    Ok(ip) => SanType::IpAddress(ip),
+                    Err(_) => {
+                        check_dns_name(name)?;
+                        SanType::DnsName((*name).try_into().map_err(|_| PkiError::InvalidName {
+                            what: "server DNS name",
+                            reason: "not an IA5 string",
+                        })?)
+                    }
+                });
+        }
+        let certificate = self.issue(CaKind::Operational, &params, public_key)?;
+        Ok(Credentials {
+            certificate,
+            key_pem: key.to_pkcs8_pem()?,
+            chain_pem: self.chain_pem(CaKind::Operational),
+        })
+    }
+
+    /// Issue an operator client certificate (`CN=<name>, OU=operator`), with a new key; for
+    /// tests and tools that talk to the broker as an operator.
+    pub fn issue_operator_client_cert(&self, name: &str) -> Result<Credentials, PkiError> {
+        check_name("operator name", name)?;
+        let key = FileKey::generate();
+        let public_key = CaSigner::public_key(&key);
+        let dn = self.dn(name, OU_OPERATOR);
+        let not_after = days_from_now(self.config.operator_validity_days);
+        let params = leaf_params(
+            dn,
+            &public_key,
+            not_after,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        )?;
+        let certificate = self.issue(CaKind::Operational, &params, public_key)?;
+        Ok(Credentials {
+            certificate,
+            key_pem: key.to_pkcs8_pem()?,
+            chain_pem: self.chain_pem(CaKind::Operational),
+        })
+    }
+
+    /// A CRL signed by `ca`, listing `revoked` (pass the entries whose certificates that CA
+    /// issued), valid for `validity` from now. The CRL number is the current time in
+    /// milliseconds, so later CRLs always have larger numbers without any stored counter.
+    pub fn crl(
+        &self,
+        ca: CaKind,
+        revoked: &[RevokedCert],
+        validity: std::time::Duration,
+    ) -> Result<Crl, PkiError> {
+        let now = OffsetDateTime::now_utc();
+        let next = now + Duration::try_from(validity).unwrap_or(Duration::days(7));
+        let number = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(1);
+        let revoked_certs = revoked
+            .iter()
+            .map(|r| rcgen::RevokedCertParams {
+                serial_number: SerialNumber::from_slice(&r.serial),
+                revocation_time: OffsetDateTime::from_unix_timestamp(r.revoked_at).unwrap_or(now),
+                reason_code: Some(r.reason.to_rcgen()),
+                invalidity_date: None,
+            })
+            .collect();
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now,
+            next_update: next,
+            crl_number: SerialNumber::from_slice(&number.to_be_bytes()),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: self.ca(ca).params.key_identifier_method.clone(),
+        };
+        let ca = self.ca(ca);
+        let adapter = rcgen_signer(ca.signer.as_ref());
+        let issuer = rcgen::Issuer::from_params(&ca.params, &adapter);
+        let crl = params.signed_by(&issuer).map_err(|e| adapter.error(e))?;
+        let der = crl.der().to_vec();
+        Ok(Crl {
+            pem: der_to_pem("X509 CRL", &der),
+            der,
+        })
+    }
+
+    /// Verify a client certificate (DER, as the broker or the TLS layer hands it over) against
+    /// this PKI at time `now` (Unix seconds) and say whose it is. Revocation is not checked
+    /// here: ask the [`crate::RevocationSet`] with `identity.certificate.serial`.
+    pub fn identify_client(&self, der: &[u8], now: i64) -> Result<ClientIdentity, PkiError> {
+        let cert = parse_certificate(der)?;
+        let issuer = [&self.manufacturer, &self.operational]
+            .into_iter()
+            .find(|ca| ca.cert.subject_der == cert.issuer_der)
+            .ok_or(PkiError::UnknownIssuer)?;
+        verify_signed_by(&cert, &issuer.cert)?;
+        cert.check_validity(now)?;
+        if cert.is_ca || !cert.client_auth {
+            return Err(PkiError::WrongKeyUsage {
+                required: "TLS client authentication",
+            });
+        }
+        let role = match issuer.kind {
+            CaKind::Manufacturer => ClientRole::Factory {
+                serial: cert
+                    .subject_serial_number
+                    .clone()
+                    .ok_or(PkiError::Malformed {
+                        what: "IDevID",
+                        reason: "no subject serialNumber",
+                    })?,
+                device_class: cert.subject_organizational_unit.clone(),
+            },
+            _ => {
+                let cn = cert
+                    .subject_common_name
+                    .clone()
+                    .ok_or(PkiError::Malformed {
+                        what: "client certificate",
+                        reason: "no subject CN",
+                    })?;
+                match cert.subject_organizational_unit.as_deref() {
+                    Some(OU_DEVICE) => ClientRole::Device { device_id: cn },
+                    Some(OU_OPERATOR) => ClientRole::Operator { name: cn },
+                    _ => {
+                        return Err(PkiError::WrongKeyUsage {
+                            required: "device or operator client",
+                        });
+                    }
+                }
+            }
+        };
+        Ok(ClientIdentity {
+            role,
+            certificate: cert,
+        })
+    }
+
+    fn ca(&self, kind: CaKind) -> &Ca {
+        match kind {
+            CaKind::Root => &self.root,
+            CaKind::Manufacturer => &self.manufacturer,
+            CaKind::Operational => &self.operational,
+        }
+    }
+
+    fn dn(&self, cn: &str, ou: &str) -> DistinguishedName {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, cn);
+        dn.push(DnType::OrganizationalUnitName, ou);
+        dn.push(DnType::OrganizationName, self.config.organization.as_str());
+        dn
+    }
+
+    fn issue(
+        &self,
+        kind: CaKind,
+        params: &CertificateParams,
+        public_key: [u8; 65],
+    ) -> Result<IssuedCertificate, PkiError> {
+        sign_certificate(self.ca(kind), params, public_key)
+    }
+}
