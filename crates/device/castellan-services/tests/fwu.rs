@@ -5,8 +5,8 @@
 use castellan_boot::{
     BootConfig, BootReport, FlashLayout, InstallKind, UpgradeAction, program_root_key_hash,
 };
-use castellan_devkit::sim_services::{SimPlatform, sim_platform};
 use castellan_devkit::DeviceSpec;
+use castellan_devkit::sim_services::{SimPlatform, sim_platform};
 use castellan_hal::{Flash, Partition};
 use castellan_image::{
     KeyType, PublicKeyFormat, SignOptions, SigningKey, TrustedKey, Version, sign_image, signer_id,

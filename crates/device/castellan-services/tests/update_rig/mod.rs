@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use castellan_boot::{BootConfig, BootReport, DowngradePolicy, FlashLayout, program_root_key_hash};
-use castellan_devkit::sim_services::{SimPlatform, sim_platform};
 use castellan_devkit::DeviceSpec;
+use castellan_devkit::sim_services::{SimPlatform, sim_platform};
 use castellan_hal::{Flash, NorFlash, Partition};
 use castellan_image::{
     PublicKeyFormat, SignOptions, SigningKey, TrustedKey, Version, sign_image, signer_id,
