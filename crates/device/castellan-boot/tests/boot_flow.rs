@@ -175,7 +175,7 @@ fn upgrade_cycle(flash: FlashConfig) {
 
 #[test]
 fn test_upgrade_runs_once_reverts_unless_confirmed_on_every_geometry() {
-    for flash in FlashConfig::matrix(FLASH, SECTOR) {
+    for flash in DEVICE.geometries() {
         upgrade_cycle(flash);
     }
 }

@@ -13,21 +13,18 @@ use common::*;
 use sha2::{Digest, Sha256};
 
 fn reference() -> ReferenceValues {
+    // The test boot chain: measurement, signer and the lowest acceptable version.
+    let expect = |kind: &str, hash: [u8; 32], min_version: &str| ExpectedComponent {
+        measurement_type: kind.into(),
+        measurement_values: vec![hash.to_vec()],
+        signer_id: Some(SIGNER.to_vec()),
+        min_version: Some(min_version.into()),
+    };
     ReferenceValues {
         implementation_id: Some(IMPLEMENTATION_ID.to_vec()),
         components: vec![
-            ExpectedComponent {
-                measurement_type: "BL".into(),
-                measurement_values: vec![BL_HASH.to_vec()],
-                signer_id: Some(SIGNER.to_vec()),
-                min_version: Some("1.0.0".into()),
-            },
-            ExpectedComponent {
-                measurement_type: "SPE".into(),
-                measurement_values: vec![SPE_HASH.to_vec()],
-                signer_id: Some(SIGNER.to_vec()),
-                min_version: Some("2.1.0".into()),
-            },
+            expect("BL", BL_HASH, "1.0.0"),
+            expect("SPE", SPE_HASH, "2.1.0"),
         ],
         ..ReferenceValues::default()
     }
@@ -120,16 +117,7 @@ fn attack_token_from_another_device_refused() {
     let mut dev = device(4, 0xFF);
     let svc = boot(&mut dev);
     let expected_key = VerificationKey::p256_from_sec1(&svc.attestation_public_key()).unwrap();
-    let mut other = castellan_sim::SimDevice::new(
-        castellan_sim::DeviceConfig::new(castellan_sim::FlashConfig::new(
-            16 * SECTOR,
-            SECTOR,
-            4,
-            0xFF,
-        )),
-        777,
-    )
-    .unwrap();
+    let mut other = seeded_device(4, 0xFF, 777);
     let mut impostor = boot(&mut other);
     assert_ne!(impostor.instance_id(), svc.instance_id());
     let nonce = [9u8; 48];
@@ -258,19 +246,7 @@ fn attestation_key_is_bound_to_the_device_and_authority_and_survives_updates() {
 #[test]
 fn device_token_is_verified_by_pycose() {
     use std::process::Command;
-    const INSTALL_HINT: &str =
-        "python3 with pycose and cbor2 is required: install with: pip install pycose cbor2";
-    match Command::new("python3")
-        .args(["-c", "import pycose, cbor2"])
-        .output()
-    {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => panic!(
-            "{INSTALL_HINT}\n({})",
-            String::from_utf8_lossy(&o.stderr).trim()
-        ),
-        Err(e) => panic!("{INSTALL_HINT}\n(python3 not runnable: {e})"),
-    }
+    castellan_testkit::peers::pycose::require();
     let mut dev = device(4, 0xFF);
     let mut svc = boot(&mut dev);
     let nonce = [0x3Cu8; 64];
@@ -299,16 +275,7 @@ fn device_token_is_verified_by_pycose() {
         "{stdout}"
     );
     // The same tool refuses a token signed by another key.
-    let mut other = castellan_sim::SimDevice::new(
-        castellan_sim::DeviceConfig::new(castellan_sim::FlashConfig::new(
-            16 * SECTOR,
-            SECTOR,
-            4,
-            0xFF,
-        )),
-        99,
-    )
-    .unwrap();
+    let mut other = seeded_device(4, 0xFF, 99);
     let other_key = hex(&boot(&mut other).attestation_public_key());
     let out = Command::new("python3")
         .args([script, path.to_str().unwrap(), &other_key])

@@ -500,16 +500,7 @@ fn identity_key_is_generated_on_the_device_and_never_exported() {
     let mut svc = boot(&mut dev);
     assert_eq!(svc.provision_identity_key().unwrap(), public);
     // Another device generates another key.
-    let mut other = castellan_sim::SimDevice::new(
-        castellan_sim::DeviceConfig::new(castellan_sim::FlashConfig::new(
-            16 * SECTOR,
-            SECTOR,
-            4,
-            0xFF,
-        )),
-        4242,
-    )
-    .unwrap();
+    let mut other = seeded_device(4, 0xFF, 4242);
     let mut svc2 = boot(&mut other);
     assert_ne!(svc2.provision_identity_key().unwrap(), public);
 }

@@ -5,6 +5,7 @@
 use castellan_boot::{
     BootConfig, BootReport, FlashLayout, InstallKind, UpgradeAction, program_root_key_hash,
 };
+use castellan_devkit::DeviceSpec;
 use castellan_devkit::sim_services::{SimPlatform, sim_platform};
 use castellan_hal::{Flash, Partition};
 use castellan_image::{
@@ -15,9 +16,11 @@ use castellan_services::{
     FwuConfig, FwuState, InstallStatus, ItsConfig, SecureServices, ServiceError, ServicesConfig,
     psa, status_of,
 };
-use castellan_sim::{DeviceConfig, FlashConfig, SimDevice};
+use castellan_sim::SimDevice;
 
-const SECTOR: u32 = 1024;
+/// The device the tests run on: the catalog's `services-fwu`.
+const DEVICE: DeviceSpec = castellan_devkit::SERVICES_FWU;
+const SECTOR: u32 = DEVICE.sector_size;
 
 type Services<'a> = SecureServices<
     &'a mut castellan_sim::SimFlash,
@@ -27,16 +30,7 @@ type Services<'a> = SecureServices<
 
 /// A device with bootloader, primary, secondary, scratch, status and trusted-storage areas.
 fn device(write_size: u32) -> SimDevice {
-    let s = SECTOR;
-    let config = DeviceConfig::new(FlashConfig::new(32 * s, s, write_size, 0xFF))
-        .with_partition("bootloader", 0, 4 * s)
-        .with_partition("primary", 4 * s, 8 * s)
-        .with_partition("secondary", 12 * s, 8 * s)
-        .with_partition("scratch", 20 * s, s)
-        .with_partition("status", 21 * s, s)
-        .with_partition("its-key", 22 * s, s)
-        .with_partition("its", 23 * s, 2 * s);
-    SimDevice::new(config, 2024).unwrap()
+    SimDevice::new(DEVICE.config(DEVICE.flash(write_size, 0xFF)), 2024).unwrap()
 }
 
 fn key(seed: u8) -> SigningKey {
@@ -56,6 +50,30 @@ fn image(signer: &SigningKey, payload: &[u8], version: Version, write_size: u32)
     sign_image(payload, signer, &opts).unwrap()
 }
 
+/// The application component is in `state` with `version`; returns its info.
+#[track_caller]
+fn assert_app(
+    svc: &Services<'_>,
+    state: FwuState,
+    version: Version,
+) -> castellan_services::ComponentInfo {
+    let info = svc.fwu_query(APP).unwrap();
+    assert_eq!((info.state, info.version), (state, version));
+    info
+}
+
+/// The boot installed an image of `kind` (not resumed after a cut).
+#[track_caller]
+fn assert_installed(report: &BootReport, kind: InstallKind) {
+    assert_eq!(
+        report.upgrade,
+        UpgradeAction::Installed {
+            kind,
+            resumed: false
+        }
+    );
+}
+
 struct Rig {
     dev: SimDevice,
     layout: FlashLayout,
@@ -64,6 +82,15 @@ struct Rig {
 }
 
 impl Rig {
+    /// Boots, uploads v2.0.0 (security counter 2) and installs it: staged for the next reset.
+    fn stage_v2(&mut self) {
+        let v2 = self.signed(2, Version::new(2, 0, 0, 0));
+        let report = self.boot();
+        let mut svc = self.services(&report);
+        upload(&mut svc, &v2).unwrap();
+        svc.fwu_install().unwrap();
+    }
+
     /// Provisioned device running application v1.0.0.
     fn new(write_size: u32) -> Rig {
         let mut dev = device(write_size);
@@ -158,16 +185,12 @@ fn token_app_version(svc: &mut Services<'_>) -> String {
 
 #[test]
 fn update_installs_for_trial_and_stays_once_accepted() {
-    for ws in [4, 16] {
+    for &ws in DEVICE.write_sizes {
         let mut rig = Rig::new(ws);
         let v2 = rig.signed(2, Version::new(2, 0, 0, 0));
         let report = rig.boot();
         let mut svc = rig.services(&report);
-        let info = svc.fwu_query(APP).unwrap();
-        assert_eq!(
-            (info.state, info.version),
-            (FwuState::Ready, Version::new(1, 0, 0, 0))
-        );
+        let info = assert_app(&svc, FwuState::Ready, Version::new(1, 0, 0, 0));
         assert!(
             (7 * SECTOR..8 * SECTOR).contains(&info.max_size),
             "{}",
@@ -189,19 +212,9 @@ fn update_installs_for_trial_and_stays_once_accepted() {
         drop(svc);
 
         let report = rig.boot();
-        assert_eq!(
-            report.upgrade,
-            UpgradeAction::Installed {
-                kind: InstallKind::Test,
-                resumed: false
-            }
-        );
+        assert_installed(&report, InstallKind::Test);
         let mut svc = rig.services(&report);
-        let info = svc.fwu_query(APP).unwrap();
-        assert_eq!(
-            (info.state, info.version),
-            (FwuState::Trial, Version::new(2, 0, 0, 0))
-        );
+        assert_app(&svc, FwuState::Trial, Version::new(2, 0, 0, 0));
         assert_eq!(
             token_app_version(&mut svc),
             "2.0.0+0",
@@ -229,11 +242,7 @@ fn update_installs_for_trial_and_stays_once_accepted() {
         let report = rig.boot();
         assert!(report.confirmed);
         let mut svc = rig.services(&report);
-        let info = svc.fwu_query(APP).unwrap();
-        assert_eq!(
-            (info.state, info.version),
-            (FwuState::Ready, Version::new(2, 0, 0, 0))
-        );
+        assert_app(&svc, FwuState::Ready, Version::new(2, 0, 0, 0));
         assert_eq!(token_app_version(&mut svc), "2.0.0+0");
     }
 }
@@ -241,30 +250,15 @@ fn update_installs_for_trial_and_stays_once_accepted() {
 #[test]
 fn trial_image_not_accepted_reverts_at_the_next_reset() {
     let mut rig = Rig::new(4);
-    let v2 = rig.signed(2, Version::new(2, 0, 0, 0));
-    let report = rig.boot();
-    let mut svc = rig.services(&report);
-    upload(&mut svc, &v2).unwrap();
-    svc.fwu_install().unwrap();
-    drop(svc);
+    rig.stage_v2();
     let report = rig.boot();
     let svc = rig.services(&report);
     assert_eq!(svc.fwu_query(APP).unwrap().state, FwuState::Trial);
     drop(svc); // reset without accept
     let report = rig.boot();
-    assert_eq!(
-        report.upgrade,
-        UpgradeAction::Installed {
-            kind: InstallKind::Revert,
-            resumed: false
-        }
-    );
+    assert_installed(&report, InstallKind::Revert);
     let mut svc = rig.services(&report);
-    let info = svc.fwu_query(APP).unwrap();
-    assert_eq!(
-        (info.state, info.version),
-        (FwuState::Failed, Version::new(1, 0, 0, 0))
-    );
+    let info = assert_app(&svc, FwuState::Failed, Version::new(1, 0, 0, 0));
     assert_ne!(info.error, 0, "the rollback is reported");
     assert_eq!(token_app_version(&mut svc), "1.0.0+0");
     svc.fwu_clean(APP).unwrap();
@@ -274,12 +268,7 @@ fn trial_image_not_accepted_reverts_at_the_next_reset() {
 #[test]
 fn rejected_trial_reverts_and_reports_the_clients_error() {
     let mut rig = Rig::new(8);
-    let v2 = rig.signed(2, Version::new(2, 0, 0, 0));
-    let report = rig.boot();
-    let mut svc = rig.services(&report);
-    upload(&mut svc, &v2).unwrap();
-    svc.fwu_install().unwrap();
-    drop(svc);
+    rig.stage_v2();
     let report = rig.boot();
     let mut svc = rig.services(&report);
     assert_eq!(svc.fwu_reject(-4242), Ok(InstallStatus::RebootRequired));
@@ -293,11 +282,7 @@ fn rejected_trial_reverts_and_reports_the_clients_error() {
     drop(svc);
     let report = rig.boot();
     let svc = rig.services(&report);
-    let info = svc.fwu_query(APP).unwrap();
-    assert_eq!(
-        (info.state, info.version),
-        (FwuState::Failed, Version::new(1, 0, 0, 0))
-    );
+    assert_app(&svc, FwuState::Failed, Version::new(1, 0, 0, 0));
 }
 
 #[test]

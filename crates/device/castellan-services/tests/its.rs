@@ -203,16 +203,16 @@ fn attack_replay_old_flash_copy_refused() {
     let mut its = mount(&mut dev);
     its.set(&mut platform(&mut dev), 1, b"balance=100", ItsFlags::NONE)
         .unwrap();
-    let old_its = raw(&dev, ITS_AREA);
-    let old_key = raw(&dev, KEY_AREA);
+    let old_its = raw(&dev, its_area());
+    let old_key = raw(&dev, key_area());
     its.set(&mut platform(&mut dev), 1, b"balance=0", ItsFlags::NONE)
         .unwrap();
     drop(its);
     // The attacker puts the old storage back (key area untouched, then both).
     for restore_key in [false, true] {
-        put_raw(&mut dev, ITS_AREA, &old_its);
+        put_raw(&mut dev, its_area(), &old_its);
         if restore_key {
-            put_raw(&mut dev, KEY_AREA, &old_key);
+            put_raw(&mut dev, key_area(), &old_key);
         }
         dev.power_cycle();
         let e = Its::mount(its_config(), &CDI_SEAL, &mut platform(&mut dev)).unwrap_err();
@@ -231,9 +231,9 @@ fn attack_replay_factory_blank_flash_refused() {
     its.set(&mut platform(&mut dev), 1, b"provisioned", ItsFlags::NONE)
         .unwrap();
     drop(its);
-    let blank = vec![0xFF; ITS_AREA.size as usize];
-    put_raw(&mut dev, ITS_AREA, &blank);
-    put_raw(&mut dev, KEY_AREA, &vec![0xFF; KEY_AREA.size as usize]);
+    let blank = vec![0xFF; its_area().size as usize];
+    put_raw(&mut dev, its_area(), &blank);
+    put_raw(&mut dev, key_area(), &vec![0xFF; key_area().size as usize]);
     dev.power_cycle();
     let e = Its::mount(its_config(), &CDI_SEAL, &mut platform(&mut dev)).unwrap_err();
     assert!(
@@ -246,7 +246,7 @@ fn attack_replay_factory_blank_flash_refused() {
     its.set(&mut platform(&mut dev), 1, b"x", ItsFlags::NONE)
         .unwrap();
     drop(its);
-    put_raw(&mut dev, ITS_AREA, &blank);
+    put_raw(&mut dev, its_area(), &blank);
     dev.power_cycle();
     let e = Its::mount(its_config(), &CDI_SEAL, &mut platform(&mut dev)).unwrap_err();
     assert!(
@@ -259,7 +259,7 @@ fn attack_replay_factory_blank_flash_refused() {
 fn entry_offset(dev: &castellan_sim::SimDevice, uid: u64) -> usize {
     let flash = dev.flash.contents();
     let mut found = None;
-    for at in (ITS_AREA.offset as usize)..(ITS_AREA.offset + ITS_AREA.size) as usize - 40 {
+    for at in (its_area().offset as usize)..(its_area().offset + its_area().size) as usize - 40 {
         let h = &flash[at..at + 40];
         if h[..4] == [0xC5, b'I', b'T', b'S'] && h[4] == 1 && h[16..24] == uid.to_le_bytes() {
             found = Some(at);
@@ -326,7 +326,7 @@ fn no_confidentiality_is_stored_in_clear_but_authenticated() {
     .unwrap();
     its.set(&mut p, 2, b"PRIVATE-PASSWORD!!", ItsFlags::NONE)
         .unwrap();
-    let flash = raw(&dev, ITS_AREA);
+    let flash = raw(&dev, its_area());
     assert!(contains(&flash, b"PUBLIC-CERTIFICATE"));
     assert!(!contains(&flash, b"PRIVATE-PASSWORD!!"));
     assert_eq!(
@@ -357,7 +357,7 @@ fn no_replay_protection_spares_the_counter_and_may_come_back() {
         ItsFlags::NO_REPLAY_PROTECTION,
     )
     .unwrap();
-    let old = raw(&dev, ITS_AREA);
+    let old = raw(&dev, its_area());
     for n in 2..6 {
         let v = format!("boot count {n}");
         its.set(
@@ -375,7 +375,7 @@ fn no_replay_protection_spares_the_counter_and_may_come_back() {
     assert_eq!(h0, h1, "unprotected writes must not step the counter");
     drop(its);
     // An old image that differs only in the unprotected asset mounts, with the old value.
-    put_raw(&mut dev, ITS_AREA, &old);
+    put_raw(&mut dev, its_area(), &old);
     dev.power_cycle();
     let mut its = mount(&mut dev);
     assert_eq!(read(&mut its, &mut dev, 5).unwrap(), b"boot count 1");
@@ -390,7 +390,7 @@ fn no_replay_protection_spares_the_counter_and_may_come_back() {
             > h1
     );
     drop(its);
-    put_raw(&mut dev, ITS_AREA, &old);
+    put_raw(&mut dev, its_area(), &old);
     dev.power_cycle();
     assert!(matches!(
         Its::mount(its_config(), &CDI_SEAL, &mut platform(&mut dev)),
@@ -456,8 +456,8 @@ fn crypto_erase_leaves_only_erased_flash_and_format_starts_over() {
     .unwrap();
     drop(its);
     Its::crypto_erase(&its_config(), &mut dev.flash).unwrap();
-    assert!(raw(&dev, ITS_AREA).iter().all(|b| *b == 0xFF));
-    assert!(raw(&dev, KEY_AREA).iter().all(|b| *b == 0xFF));
+    assert!(raw(&dev, its_area()).iter().all(|b| *b == 0xFF));
+    assert!(raw(&dev, key_area()).iter().all(|b| *b == 0xFF));
     dev.power_cycle();
     assert!(matches!(
         Its::mount(its_config(), &CDI_SEAL, &mut platform(&mut dev)),
@@ -492,12 +492,12 @@ fn another_sealing_cdi_cannot_open_the_store() {
 fn bad_layouts_are_refused() {
     let mut dev = device(4, 0xFF);
     let mut p = platform(&mut dev);
-    let odd = ItsConfig::new(Partition::new(512, 3 * 512), KEY_AREA);
+    let odd = ItsConfig::new(Partition::new(512, 3 * 512), key_area());
     assert!(matches!(
         Its::mount(odd, &CDI_SEAL, &mut p),
         Err(ServiceError::InvalidArgument(_))
     ));
-    let overlap = ItsConfig::new(Partition::new(0, 4 * 512), KEY_AREA);
+    let overlap = ItsConfig::new(Partition::new(0, 4 * 512), key_area());
     assert!(matches!(
         Its::mount(overlap, &CDI_SEAL, &mut p),
         Err(ServiceError::InvalidArgument(_))
@@ -527,7 +527,7 @@ fn hostile_flash_contents_never_panic_the_store() {
         )
         .unwrap();
     }
-    let clean = raw(&dev, ITS_AREA);
+    let clean = raw(&dev, its_area());
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = move || {
         state ^= state << 13;
@@ -543,7 +543,7 @@ fn hostile_flash_contents_never_panic_the_store() {
             let at = (next() % bytes.len() as u64) as usize;
             bytes[at] = if round % 3 == 0 { 0xFF } else { next() as u8 };
         }
-        put_raw(&mut dev, ITS_AREA, &bytes);
+        put_raw(&mut dev, its_area(), &bytes);
         dev.power_cycle();
         match Its::mount(its_config(), &CDI_SEAL, &mut platform(&mut dev)) {
             Ok(mut its) => {

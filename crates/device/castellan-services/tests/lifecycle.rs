@@ -93,7 +93,7 @@ fn decommission_crypto_erases_every_key_and_asset() {
     // Before: the storage holds the clear asset and a key record.
     assert!(contains(dev_flash(&svc), CLEAR_ASSET));
     let key_area_before =
-        dev_flash(&svc)[KEY_AREA.offset as usize..][..KEY_AREA.size as usize].to_vec();
+        dev_flash(&svc)[key_area().offset as usize..][..key_area().size as usize].to_vec();
     assert!(key_area_before.iter().any(|b| *b != 0xFF));
 
     svc.decommission().unwrap();
@@ -131,11 +131,11 @@ fn decommission_crypto_erases_every_key_and_asset() {
     let area =
         |p: castellan_hal::Partition| &flash[p.offset as usize..(p.offset + p.size) as usize];
     assert!(
-        area(KEY_AREA).iter().all(|b| *b == 0xFF),
+        area(key_area()).iter().all(|b| *b == 0xFF),
         "key area not erased"
     );
     assert!(
-        area(ITS_AREA).iter().all(|b| *b == 0xFF),
+        area(its_area()).iter().all(|b| *b == 0xFF),
         "storage not erased"
     );
     for secret in [
@@ -192,7 +192,7 @@ fn decommission_cut_by_a_power_loss_never_leaves_data_behind_an_unbootable_devic
             drop(svc);
             let otp = dev.otp.contents()[LIFECYCLE_WORD];
             let decommissioned = otp >= 0b100;
-            let key_area_erased = dev.flash.contents()[..KEY_AREA.size as usize]
+            let key_area_erased = dev.flash.contents()[..key_area().size as usize]
                 .iter()
                 .all(|b| *b == 0xFF);
             // Once the fuse says decommissioned, the storage key is already gone.

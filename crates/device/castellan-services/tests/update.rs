@@ -16,9 +16,9 @@ use update_rig::*;
 
 #[test]
 fn a_release_is_checked_downloaded_installed_accepted_and_its_sequence_stored() {
-    for ws in [4, 16] {
+    for &ws in DEVICE.write_sizes {
         let mut rig = Rig::with_write_size(ws);
-        let b = rig.image(b"application B", Version::new(1, 1, 0, 0), 1);
+        let b = rig.image_b();
         let env = rig.release_with(1, &b, |m| m.expires(2_000_000_000));
         let (_, mut svc) = rig.power_on();
         assert_eq!(svc.update_status().unwrap().installed_sequence, 0);
@@ -73,8 +73,7 @@ fn a_release_is_checked_downloaded_installed_accepted_and_its_sequence_stored() 
 #[test]
 fn a_download_resumes_after_a_reboot_from_the_stored_sector() {
     let mut rig = Rig::new();
-    let b = rig.image(b"application B", Version::new(1, 1, 0, 0), 1);
-    let env = rig.release(1, &b);
+    let (b, env) = rig.release_b();
     let (_, mut svc) = rig.power_on();
     svc.update_begin(&env, None).unwrap();
     // 2500 bytes: two sectors are complete, the progress stands at 2048.
@@ -116,8 +115,7 @@ fn a_download_resumes_after_a_reboot_from_the_stored_sector() {
 #[test]
 fn the_same_offer_again_in_the_same_session_continues_where_the_download_stands() {
     let mut rig = Rig::new();
-    let b = rig.image(b"application B", Version::new(1, 1, 0, 0), 1);
-    let env = rig.release(1, &b);
+    let (b, env) = rig.release_b();
     let (_, mut svc) = rig.power_on();
     svc.update_begin(&env, None).unwrap();
     send(&mut svc, &b[..1234], 0, 617).unwrap();
@@ -131,8 +129,7 @@ fn the_same_offer_again_in_the_same_session_continues_where_the_download_stands(
 #[test]
 fn a_trial_image_that_is_not_accepted_is_reverted_and_the_update_can_be_retried() {
     let mut rig = Rig::new();
-    let b = rig.image(b"application B", Version::new(1, 1, 0, 0), 1);
-    let env = rig.release(1, &b);
+    let (b, env) = rig.release_b();
     let (_, mut svc) = rig.power_on();
     download(&mut svc, &env, &b, None).unwrap();
     drop(svc);
@@ -166,8 +163,7 @@ fn a_trial_image_that_is_not_accepted_is_reverted_and_the_update_can_be_retried(
 #[test]
 fn cancel_abandons_a_download_and_withdraws_a_staged_install() {
     let mut rig = Rig::new();
-    let b = rig.image(b"application B", Version::new(1, 1, 0, 0), 1);
-    let env = rig.release(1, &b);
+    let (b, env) = rig.release_b();
     let (_, mut svc) = rig.power_on();
     svc.update_begin(&env, None).unwrap();
     send(&mut svc, &b[..1000], 0, 500).unwrap();
@@ -188,8 +184,7 @@ fn cancel_abandons_a_download_and_withdraws_a_staged_install() {
 #[test]
 fn finish_before_the_whole_image_is_refused() {
     let mut rig = Rig::new();
-    let b = rig.image(b"application B", Version::new(1, 1, 0, 0), 1);
-    let env = rig.release(1, &b);
+    let (b, env) = rig.release_b();
     let (_, mut svc) = rig.power_on();
     svc.update_begin(&env, None).unwrap();
     send(&mut svc, &b[..100], 0, 100).unwrap();
@@ -235,8 +230,7 @@ fn the_trust_anchor_is_write_once_private_and_required() {
 #[test]
 fn a_device_without_a_trust_anchor_refuses_every_update() {
     let mut rig = Rig::new_without_anchor();
-    let b = rig.image(b"application B", Version::new(1, 1, 0, 0), 1);
-    let env = rig.release(1, &b);
+    let (_, env) = rig.release_b();
     let (_, mut svc) = rig.power_on();
     let err = svc.update_begin(&env, None).unwrap_err();
     assert_eq!(
@@ -250,14 +244,7 @@ fn a_device_without_a_trust_anchor_refuses_every_update() {
 fn security_counter_policy_lets_a_campaign_roll_back_to_the_previous_release() {
     let mut rig = Rig::new();
     rig.downgrade = DowngradePolicy::SecurityCounter;
-    let b = rig.image(b"application B", Version::new(1, 1, 0, 0), 1);
-    let env = rig.release(1, &b);
-    let (_, mut svc) = rig.power_on();
-    download(&mut svc, &env, &b, None).unwrap();
-    drop(svc);
-    let (_, mut svc) = rig.power_on();
-    svc.fwu_accept().unwrap();
-    drop(svc);
+    rig.install(1, &rig.image_b());
     // Roll back: the previous image (A, v1.0.0, same counter) under a newer manifest.
     let a_image = rig.app_a.clone();
     let env = rig.release(2, &a_image);
@@ -271,14 +258,7 @@ fn security_counter_policy_lets_a_campaign_roll_back_to_the_previous_release() {
 
     // Under the version policy the same rollback is refused by the update service.
     let mut rig = Rig::new();
-    let b = rig.image(b"application B", Version::new(1, 1, 0, 0), 1);
-    let env = rig.release(1, &b);
-    let (_, mut svc) = rig.power_on();
-    download(&mut svc, &env, &b, None).unwrap();
-    drop(svc);
-    let (_, mut svc) = rig.power_on();
-    svc.fwu_accept().unwrap();
-    drop(svc);
+    rig.install(1, &rig.image_b());
     let env = rig.release(2, &a_image);
     let (_, mut svc) = rig.power_on();
     let err = download(&mut svc, &env, &a_image, None).unwrap_err();

@@ -17,28 +17,11 @@ fn refusal(r: Result<impl std::fmt::Debug, ServiceError>) -> UpdateRefusal {
     }
 }
 
-/// Installs and accepts `image` with manifest sequence `seq`.
-fn install(rig: &mut Rig, seq: u64, image: &[u8]) -> Vec<u8> {
-    let env = rig.release(seq, image);
-    let (_, mut svc) = rig.power_on();
-    download(&mut svc, &env, image, None).unwrap();
-    drop(svc);
-    let (_, mut svc) = rig.power_on();
-    svc.fwu_accept().unwrap();
-    assert_eq!(svc.update_installed_sequence().unwrap(), seq);
-    drop(svc);
-    env
-}
-
-fn image_b(rig: &Rig) -> Vec<u8> {
-    rig.image(b"application B", Version::new(1, 1, 0, 0), 1)
-}
-
 #[test]
 fn attack_rollback_older_sequence_refused() {
     let mut rig = Rig::new();
-    let b = image_b(&rig);
-    install(&mut rig, 5, &b);
+    let b = rig.image_b();
+    rig.install(5, &b);
     // A validly signed manifest with an older sequence number (for a newer-looking image).
     let c = rig.image(b"application C", Version::new(1, 2, 0, 0), 1);
     let old = rig.release(4, &c);
@@ -63,7 +46,7 @@ fn attack_rollback_older_sequence_refused() {
 #[test]
 fn attack_freeze_expired_release_refused() {
     let mut rig = Rig::new();
-    let b = image_b(&rig);
+    let b = rig.image_b();
     let env = rig.release_with(1, &b, |m| m.expires(1_700_000_000));
     let (_, mut svc) = rig.power_on();
     let why = refusal(svc.update_begin(&env, Some(1_800_000_000)));
@@ -88,7 +71,7 @@ fn attack_freeze_expired_release_refused() {
 #[test]
 fn attack_wrong_device_class_refused() {
     let mut rig = Rig::new();
-    let b = image_b(&rig);
+    let b = rig.image_b();
     let other = castellan_suit::ids::class_id(&rig.ids.vendor_id, "sensor-v2");
     let env = rig.release_with(1, &b, |_| {
         castellan_suit::builder::ManifestBuilder::new(1, &rig.ids.vendor_id, &other).image(
@@ -113,7 +96,7 @@ fn attack_wrong_device_class_refused() {
 #[test]
 fn attack_tampered_payload_refused() {
     let mut rig = Rig::new();
-    let b = image_b(&rig);
+    let b = rig.image_b();
     let env = rig.release(1, &b);
     let mut tampered = b.clone();
     tampered[1500] ^= 0x01;
@@ -137,7 +120,7 @@ fn attack_tampered_payload_refused() {
 #[test]
 fn attack_tampered_manifest_refused() {
     let mut rig = Rig::new();
-    let b = image_b(&rig);
+    let b = rig.image_b();
     let mut env = rig.release(1, &b);
     // Raise the sequence number inside the signed manifest (1 → 9, one CBOR byte).
     let at = env
@@ -167,7 +150,7 @@ fn attack_tampered_manifest_refused() {
 #[test]
 fn attack_payload_substituted_after_verification_refused() {
     let mut rig = Rig::new();
-    let b = image_b(&rig);
+    let b = rig.image_b();
     let env = rig.release(1, &b);
     let (_, mut svc) = rig.power_on();
     download(&mut svc, &env, &b, None).unwrap();
@@ -214,7 +197,7 @@ fn attack_payload_substituted_after_verification_refused() {
 #[test]
 fn attack_endless_data_refused() {
     let mut rig = Rig::new();
-    let b = image_b(&rig);
+    let b = rig.image_b();
     let env = rig.release(1, &b);
     let (_, mut svc) = rig.power_on();
     svc.update_begin(&env, None).unwrap();
@@ -243,10 +226,10 @@ fn attack_endless_data_refused() {
 #[test]
 fn attack_replayed_offer_of_earlier_campaign_refused() {
     let mut rig = Rig::new();
-    let b = image_b(&rig);
-    let first = install(&mut rig, 1, &b);
+    let b = rig.image_b();
+    let first = rig.install(1, &b);
     let c = rig.image(b"application C", Version::new(1, 2, 0, 0), 1);
-    let current = install(&mut rig, 2, &c);
+    let current = rig.install(2, &c);
     let (_, mut svc) = rig.power_on();
     // The offer of campaign 1 replayed, and the current campaign's offer replayed.
     let why = refusal(svc.update_begin(&first, None));

@@ -10,21 +10,7 @@ use serde_json::{Value, json};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/paho_client.py");
 
-fn require_paho() {
-    require("python3", "apt-get install -y python3");
-    let ok = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import paho.mqtt; assert paho.mqtt.__version__.startswith('2.')",
-        ])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "paho-mqtt 2.x is required by this test; install it with: pip install paho-mqtt==2.1.0"
-    );
-}
+use castellan_testkit::peers::paho::require as require_paho;
 
 /// Starts one paho session as a child process; `.await` the handle for its JSON result.
 fn paho(

@@ -5,12 +5,13 @@ mod common;
 
 use std::time::Duration;
 
+use castellan_testkit::peers::openssl;
 use castellan_testkit::test_pki::{ClientCertOptions, TestPki};
-use common::{path, require, run};
+use common::{path, run};
 
 #[tokio::test]
 async fn openssl_verifies_issued_certificates_and_reads_the_same_serial() {
-    require("openssl", "apt-get install -y openssl");
+    openssl::require();
     let dir = tempfile::tempdir().unwrap();
     let pki = TestPki::new(dir.path(), "t").unwrap();
     let ca = path(pki.ca_pem());

@@ -10,7 +10,7 @@ use common::*;
 /// Runs `openssl s_client` against the broker with the device certificate of `dev-a` and extra
 /// arguments; returns (exit success, output).
 async fn s_client(env: &Env, extra: &[&str]) -> (bool, String) {
-    require("openssl", "apt-get install -y openssl");
+    castellan_testkit::peers::openssl::require();
     let files = env.cert("dev-a");
     let mut args: Vec<String> = vec![
         "s_client".into(),

@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use castellan_pki::{CaKind, KeyBackend, LdevidKey, Pki, RevocationReason, RevokedCert};
+use castellan_testkit::peers::openssl::{new_p256_csr, verify_chain, verify_crl};
 use common::{SimDevice, now, openssl, write, write_cas};
 
 fn setup() -> (tempfile::TempDir, tempfile::TempDir, Pki) {
@@ -26,33 +27,17 @@ fn idevid_chain_passes_openssl_verify() {
         .issue_idevid(&device.csr("ignored"), "SN-0001", "sensor-v1")
         .unwrap();
     write(work.path(), "leaf.pem", &cert.pem);
-    let (ok, out) = openssl(
+    let (ok, out) = verify_chain(
         work.path(),
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "manufacturer.pem",
-            "-purpose",
-            "sslclient",
-            "leaf.pem",
-        ],
+        "root.pem",
+        "manufacturer.pem",
+        &["-purpose", "sslclient"],
+        "leaf.pem",
     );
     assert!(ok && out.contains("leaf.pem: OK"), "{out}");
 
     // The same leaf does not chain through the operational CA: verify really checks.
-    let (ok, out) = openssl(
-        work.path(),
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "operational.pem",
-            "leaf.pem",
-        ],
-    );
+    let (ok, out) = verify_chain(work.path(), "root.pem", "operational.pem", &[], "leaf.pem");
     assert!(
         !ok,
         "an IDevID must not verify through the operational CA: {out}"
@@ -89,18 +74,12 @@ fn ldevid_chain_passes_openssl_verify_with_device_id_as_cn() {
         .issue_ldevid(LdevidKey::Csr(&device.csr("x")), "dev-42")
         .unwrap();
     write(work.path(), "leaf.pem", &cert.pem);
-    let (ok, out) = openssl(
+    let (ok, out) = verify_chain(
         work.path(),
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "operational.pem",
-            "-purpose",
-            "sslclient",
-            "leaf.pem",
-        ],
+        "root.pem",
+        "operational.pem",
+        &["-purpose", "sslclient"],
+        "leaf.pem",
     );
     assert!(ok && out.contains("leaf.pem: OK"), "{out}");
     let (_, subject) = openssl(
@@ -116,17 +95,7 @@ fn ldevid_chain_passes_openssl_verify_with_device_id_as_cn() {
         .issue_ldevid(LdevidKey::PublicKey(&device.public_key()), "dev-43")
         .unwrap();
     write(work.path(), "leaf2.pem", &cert2.pem);
-    let (ok, out) = openssl(
-        work.path(),
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "operational.pem",
-            "leaf2.pem",
-        ],
-    );
+    let (ok, out) = verify_chain(work.path(), "root.pem", "operational.pem", &[], "leaf2.pem");
     assert!(ok, "{out}");
     assert_ne!(cert.serial, cert2.serial);
 }
@@ -141,32 +110,23 @@ fn server_cert_passes_openssl_verify_for_localhost_and_loopback_ip() {
         ["-verify_hostname", "localhost"],
         ["-verify_ip", "127.0.0.1"],
     ] {
-        let mut args = vec![
-            "verify",
-            "-CAfile",
+        let [option, value] = check;
+        let extra = ["-purpose", "sslserver", option, value];
+        let (ok, out) = verify_chain(
+            work.path(),
             "root.pem",
-            "-untrusted",
             "operational.pem",
-            "-purpose",
-            "sslserver",
-        ];
-        args.extend(check);
-        args.push("server.pem");
-        let (ok, out) = openssl(work.path(), &args);
+            &extra,
+            "server.pem",
+        );
         assert!(ok && out.contains("server.pem: OK"), "{check:?}: {out}");
     }
-    let (ok, out) = openssl(
+    let (ok, out) = verify_chain(
         work.path(),
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "operational.pem",
-            "-verify_hostname",
-            "evil.example",
-            "server.pem",
-        ],
+        "root.pem",
+        "operational.pem",
+        &["-verify_hostname", "evil.example"],
+        "server.pem",
     );
     assert!(!ok, "a name not in the certificate must fail: {out}");
     // The key file openssl can read and it matches the certificate.
@@ -184,18 +144,12 @@ fn operator_client_cert_passes_openssl_verify() {
     let (_s, work, pki) = setup();
     let creds = pki.issue_operator_client_cert("alice").unwrap();
     write(work.path(), "op.pem", &creds.certificate.pem);
-    let (ok, out) = openssl(
+    let (ok, out) = verify_chain(
         work.path(),
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "operational.pem",
-            "-purpose",
-            "sslclient",
-            "op.pem",
-        ],
+        "root.pem",
+        "operational.pem",
+        &["-purpose", "sslclient"],
+        "op.pem",
     );
     assert!(ok, "{out}");
 }
@@ -227,18 +181,7 @@ fn crl_passes_openssl_crl_verify_and_revokes_the_leaf() {
         .unwrap();
     write(work.path(), "crl.pem", &crl.pem);
 
-    let (ok, out) = openssl(
-        work.path(),
-        &[
-            "crl",
-            "-in",
-            "crl.pem",
-            "-CAfile",
-            "operational.pem",
-            "-noout",
-            "-verify",
-        ],
-    );
+    let (ok, out) = verify_crl(work.path(), "crl.pem", "operational.pem");
     assert!(ok && out.contains("verify OK"), "{out}");
     let (_, text) = openssl(work.path(), &["crl", "-in", "crl.pem", "-noout", "-text"]);
     assert!(
@@ -249,34 +192,20 @@ fn crl_passes_openssl_crl_verify_and_revokes_the_leaf() {
     assert!(text.contains("Key Compromise"), "{text}");
 
     // openssl verify with the CRL: the revoked leaf is refused, the other one passes.
-    let (ok, out) = openssl(
+    let (ok, out) = verify_chain(
         work.path(),
-        &[
-            "verify",
-            "-crl_check",
-            "-CRLfile",
-            "crl.pem",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "operational.pem",
-            "revoked.pem",
-        ],
+        "root.pem",
+        "operational.pem",
+        &["-crl_check", "-CRLfile", "crl.pem"],
+        "revoked.pem",
     );
     assert!(!ok && out.contains("certificate revoked"), "{out}");
-    let (ok, out) = openssl(
+    let (ok, out) = verify_chain(
         work.path(),
-        &[
-            "verify",
-            "-crl_check",
-            "-CRLfile",
-            "crl.pem",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "operational.pem",
-            "good.pem",
-        ],
+        "root.pem",
+        "operational.pem",
+        &["-crl_check", "-CRLfile", "crl.pem"],
+        "good.pem",
     );
     assert!(ok, "{out}");
 
@@ -285,59 +214,25 @@ fn crl_passes_openssl_crl_verify_and_revokes_the_leaf() {
         .crl(CaKind::Manufacturer, &[], Duration::from_secs(3600))
         .unwrap();
     write(work.path(), "other.pem", &other.pem);
-    let (ok, out) = openssl(
-        work.path(),
-        &[
-            "crl",
-            "-in",
-            "other.pem",
-            "-CAfile",
-            "operational.pem",
-            "-noout",
-            "-verify",
-        ],
-    );
+    let (ok, out) = verify_crl(work.path(), "other.pem", "operational.pem");
     assert!(!ok || !out.contains("verify OK"), "{out}");
 }
 
 #[test]
 fn openssl_generated_csr_is_accepted_and_our_csr_is_accepted_by_openssl() {
     let (_s, work, pki) = setup();
-    let (ok, out) = openssl(
+    let (ok, out) = new_p256_csr(
         work.path(),
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "dev.key",
-            "-subj",
-            "/CN=whatever",
-            "-outform",
-            "DER",
-            "-out",
-            "dev.csr",
-        ],
+        "dev.key",
+        "/CN=whatever",
+        &["-outform", "DER"],
+        "dev.csr",
     );
     assert!(ok, "{out}");
     let csr = std::fs::read(work.path().join("dev.csr")).unwrap();
     let cert = pki.issue_idevid(&csr, "SN-OPENSSL-1", "gateway").unwrap();
     write(work.path(), "leaf.pem", &cert.pem);
-    let (ok, out) = openssl(
-        work.path(),
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "manufacturer.pem",
-            "leaf.pem",
-        ],
-    );
+    let (ok, out) = verify_chain(work.path(), "root.pem", "manufacturer.pem", &[], "leaf.pem");
     assert!(ok, "{out}");
     // The certificate certifies openssl's key.
     let (_, k) = openssl(work.path(), &["pkey", "-in", "dev.key", "-pubout"]);
@@ -364,20 +259,11 @@ fn openssl_generated_csr_is_accepted_and_our_csr_is_accepted_by_openssl() {
 #[test]
 fn attack_csr_asking_for_ca_rights_and_another_subject_gets_a_plain_leaf() {
     let (_s, work, pki) = setup();
-    let (ok, out) = openssl(
+    let (ok, out) = new_p256_csr(
         work.path(),
+        "evil.key",
+        "/CN=Castellan Root CA/O=Castellan Fleet",
         &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "evil.key",
-            "-subj",
-            "/CN=Castellan Root CA/O=Castellan Fleet",
             "-addext",
             "basicConstraints=critical,CA:TRUE",
             "-addext",
@@ -386,9 +272,8 @@ fn attack_csr_asking_for_ca_rights_and_another_subject_gets_a_plain_leaf() {
             "subjectAltName=DNS:fleet.example",
             "-outform",
             "DER",
-            "-out",
-            "evil.csr",
         ],
+        "evil.csr",
     );
     assert!(ok, "{out}");
     let csr = std::fs::read(work.path().join("evil.csr")).unwrap();
@@ -404,24 +289,7 @@ fn attack_csr_asking_for_ca_rights_and_another_subject_gets_a_plain_leaf() {
     );
     // Using it as a CA fails in openssl too: a certificate "issued" by the leaf's key does
     // not verify even with the leaf offered as an intermediate.
-    let (ok, out) = openssl(
-        work.path(),
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "v.key",
-            "-subj",
-            "/CN=victim",
-            "-out",
-            "v.csr",
-        ],
-    );
+    let (ok, out) = new_p256_csr(work.path(), "v.key", "/CN=victim", &[], "v.csr");
     assert!(ok, "{out}");
     let (ok, out) = openssl(
         work.path(),
@@ -447,16 +315,6 @@ fn attack_csr_asking_for_ca_rights_and_another_subject_gets_a_plain_leaf() {
         "untrusted.pem",
         format!("{}{}", pki.ca_pem(CaKind::Operational), cert.pem),
     );
-    let (ok, out) = openssl(
-        work.path(),
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "untrusted.pem",
-            "victim.pem",
-        ],
-    );
+    let (ok, out) = verify_chain(work.path(), "root.pem", "untrusted.pem", &[], "victim.pem");
     assert!(!ok, "a certificate signed by a leaf must not verify: {out}");
 }

@@ -8,62 +8,25 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use castellan_pki::{
     CaKind, KeyBackend, LdevidKey, Pkcs11Token, Pki, PkiError, RevocationReason, RevokedCert,
     SOFTHSM2_MODULE,
 };
-use common::{SimDevice, now, openssl, write, write_cas};
-
-/// Make sure SoftHSM2 is installed: install it when running as root, otherwise fail with the
-/// command to run.
-fn ensure_softhsm() {
-    if Path::new(SOFTHSM2_MODULE).exists() {
-        return;
-    }
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    if uid.is_ok_and(|u| u == "0") {
-        let install = || {
-            Command::new("apt-get")
-                .args(["install", "-y", "-q", "softhsm2"])
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !install() {
-            let _ = Command::new("apt-get").args(["update", "-q"]).status();
-            install();
-        }
-    }
-    assert!(
-        Path::new(SOFTHSM2_MODULE).exists(),
-        "SoftHSM2 is missing ({SOFTHSM2_MODULE}); install it with: sudo apt-get install -y softhsm2"
-    );
-}
+use castellan_testkit::peers::openssl::{verify_chain, verify_crl};
+use castellan_testkit::peers::softhsm;
+use common::{SimDevice, now, write, write_cas};
 
 #[test]
 fn ca_keys_in_softhsm_token() {
-    ensure_softhsm();
-    let tokens = tempfile::tempdir().unwrap();
-    let conf = tokens.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.path().display()
-        ),
-    )
-    .unwrap();
+    assert_eq!(SOFTHSM2_MODULE, softhsm::MODULE);
+    let tokens = softhsm::TokenDir::create();
     #[allow(unsafe_code)]
     // Safety: this is the only test in this binary, so no other thread reads the environment
     // while it is changed; SoftHSM2 reads the variable when the module is initialised below.
     unsafe {
-        std::env::set_var("SOFTHSM2_CONF", &conf);
+        std::env::set_var("SOFTHSM2_CONF", tokens.conf());
     }
     let module = Path::new(SOFTHSM2_MODULE);
     Pkcs11Token::initialize(module, "castellan-ca", "so-secret", "user-secret").unwrap();
@@ -111,28 +74,20 @@ fn ca_keys_in_softhsm_token() {
         .unwrap();
     write(work.path(), "idevid.pem", &idevid.pem);
     write(work.path(), "ldevid.pem", &ldevid.pem);
-    let (ok, out) = openssl(
+    let (ok, out) = verify_chain(
         work.path(),
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "manufacturer.pem",
-            "idevid.pem",
-        ],
+        "root.pem",
+        "manufacturer.pem",
+        &[],
+        "idevid.pem",
     );
     assert!(ok, "{out}");
-    let (ok, out) = openssl(
+    let (ok, out) = verify_chain(
         work.path(),
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "operational.pem",
-            "ldevid.pem",
-        ],
+        "root.pem",
+        "operational.pem",
+        &[],
+        "ldevid.pem",
     );
     assert!(ok, "{out}");
     let crl = pki
@@ -147,18 +102,7 @@ fn ca_keys_in_softhsm_token() {
         )
         .unwrap();
     write(work.path(), "crl.pem", &crl.pem);
-    let (ok, out) = openssl(
-        work.path(),
-        &[
-            "crl",
-            "-in",
-            "crl.pem",
-            "-CAfile",
-            "operational.pem",
-            "-noout",
-            "-verify",
-        ],
-    );
+    let (ok, out) = verify_crl(work.path(), "crl.pem", "operational.pem");
     assert!(ok && out.contains("verify OK"), "{out}");
 
     // Restart: the same CAs come back from the token.

@@ -2,7 +2,6 @@
 //! refusals, and a release key inside a PKCS#11 token (SoftHSM2).
 
 use std::path::Path;
-use std::process::Command;
 
 use castellan_image::{KeyType, PublicKeyFormat, SignOptions, SigningKey, Version, sign_image};
 use castellan_pki::{CaSigner, FileKey, Pkcs11Token, SOFTHSM2_MODULE};
@@ -105,30 +104,12 @@ fn release_key_from_a_pem_file_and_a_clear_error_for_a_missing_one() {
 
 #[test]
 fn release_key_in_a_pkcs11_token_signs_envelopes() {
-    if !Path::new(SOFTHSM2_MODULE).exists() {
-        let _ = Command::new("apt-get")
-            .args(["install", "-y", "-q", "softhsm2"])
-            .status();
-    }
-    assert!(
-        Path::new(SOFTHSM2_MODULE).exists(),
-        "SoftHSM2 is missing ({SOFTHSM2_MODULE}); install it with: sudo apt-get install -y softhsm2"
-    );
-    let tokens = tempfile::tempdir().unwrap();
-    let conf = tokens.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.path().display()
-        ),
-    )
-    .unwrap();
+    let tokens = castellan_testkit::peers::softhsm::TokenDir::create();
     #[allow(unsafe_code)]
     // Safety: the only test of this binary that touches the environment or SoftHSM2, and it
     // sets the variable before the module is loaded; other tests here do not read it.
     unsafe {
-        std::env::set_var("SOFTHSM2_CONF", &conf);
+        std::env::set_var("SOFTHSM2_CONF", tokens.conf());
     }
     let module = Path::new(SOFTHSM2_MODULE);
     Pkcs11Token::initialize(module, "release", "so-pin", "user-pin").unwrap();

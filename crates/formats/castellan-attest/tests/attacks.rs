@@ -22,6 +22,14 @@ fn token_with(claims: TokenClaims<'_>) -> Vec<u8> {
     common::make_token(&claims, &common::device_key())
 }
 
+/// The genuine token with other software components.
+fn token_with_components(components: &[SwComponent<'_>]) -> Vec<u8> {
+    token_with(TokenClaims {
+        software_components: components,
+        ..common::claims()
+    })
+}
+
 /// Signs an arbitrary payload correctly: the attacker controls the device key (or the
 /// payload is odd but genuinely signed), so only the claim checks can refuse it.
 fn sign_payload(payload: &[u8], sk: &SigningKey) -> Vec<u8> {
@@ -136,10 +144,7 @@ fn attack_unexpected_measurement_refused() {
             ..common::COMPONENTS[1]
         },
     ];
-    let token = token_with(TokenClaims {
-        software_components: &components,
-        ..common::claims()
-    });
+    let token = token_with_components(&components);
     match appraise_default(&token) {
         Err(Error::UnexpectedMeasurement { component }) => assert_eq!(component, "SPE"),
         other => panic!("expected UnexpectedMeasurement for SPE, got {other:?}"),
@@ -161,10 +166,7 @@ fn attack_image_signed_by_other_key_refused() {
         },
         common::COMPONENTS[1],
     ];
-    let token = token_with(TokenClaims {
-        software_components: &components,
-        ..common::claims()
-    });
+    let token = token_with_components(&components);
     match appraise_default(&token) {
         Err(Error::UnexpectedSigner { component }) => assert_eq!(component, "BL"),
         other => panic!("expected UnexpectedSigner for BL, got {other:?}"),
@@ -181,10 +183,7 @@ fn attack_rollback_to_old_version_refused() {
         },
         common::COMPONENTS[1],
     ];
-    let token = token_with(TokenClaims {
-        software_components: &components,
-        ..common::claims()
-    });
+    let token = token_with_components(&components);
     match appraise_default(&token) {
         Err(Error::VersionTooOld { component }) => assert_eq!(component, "BL"),
         other => panic!("expected VersionTooOld for BL, got {other:?}"),
@@ -197,10 +196,7 @@ fn attack_rollback_to_old_version_refused() {
         },
         common::COMPONENTS[1],
     ];
-    let token = token_with(TokenClaims {
-        software_components: &components,
-        ..common::claims()
-    });
+    let token = token_with_components(&components);
     assert!(matches!(
         appraise_default(&token),
         Err(Error::VersionTooOld { .. })
@@ -219,10 +215,7 @@ fn attack_injected_component_refused() {
             ..common::COMPONENTS[0]
         },
     ];
-    let token = token_with(TokenClaims {
-        software_components: &components,
-        ..common::claims()
-    });
+    let token = token_with_components(&components);
     match appraise_default(&token) {
         Err(Error::UnknownComponent { component }) => assert_eq!(component, "EVIL"),
         other => panic!("expected UnknownComponent, got {other:?}"),
@@ -238,10 +231,7 @@ fn attack_injected_component_refused() {
 #[test]
 fn attack_missing_component_refused() {
     let components = [common::COMPONENTS[0]];
-    let token = token_with(TokenClaims {
-        software_components: &components,
-        ..common::claims()
-    });
+    let token = token_with_components(&components);
     match appraise_default(&token) {
         Err(Error::MissingComponent { component }) => assert_eq!(component, "SPE"),
         other => panic!("expected MissingComponent for SPE, got {other:?}"),
@@ -489,10 +479,7 @@ fn measurement_accepted_from_any_listed_release() {
             ..common::COMPONENTS[1]
         },
     ];
-    let token = token_with(TokenClaims {
-        software_components: &components,
-        ..common::claims()
-    });
+    let token = token_with_components(&components);
     let mut reference = common::reference();
     reference.components[1]
         .measurement_values

@@ -90,15 +90,8 @@ fn step_api_and_one_buffer_encoder_produce_identical_tokens() {
 #[test]
 fn claims_are_written_in_deterministic_key_order() {
     let claims = common::claims();
-    let mut payload = [0u8; 512];
-    let n = encode_claims(&claims, &mut payload).unwrap();
-    let v: coset::cbor::Value = coset::cbor::de::from_reader(&payload[..n]).unwrap();
-    let keys: Vec<i128> = v
-        .as_map()
-        .unwrap()
-        .iter()
-        .map(|(k, _)| k.as_integer().unwrap().into())
-        .collect();
+    let (payload, v) = encoded_claims(&claims);
+    let keys = keys_of(&v);
     assert_eq!(
         keys,
         [10, 256, 265, 268, 2394, 2395, 2396, 2398, 2399, 2400]
@@ -106,7 +99,7 @@ fn claims_are_written_in_deterministic_key_order() {
     // Re-encoding the decoded value with ciborium gives the same bytes: shortest heads.
     let mut again = Vec::new();
     coset::cbor::ser::into_writer(&v, &mut again).unwrap();
-    assert_eq!(again, &payload[..n]);
+    assert_eq!(again, payload);
 }
 
 #[test]
@@ -321,13 +314,7 @@ fn encoder_accepts_dyn_fnmut_signer() {
 
 #[test]
 fn minimal_claims_without_optional_claims_round_trip() {
-    let component = [SwComponent {
-        measurement_type: None,
-        measurement_value: &common::BL_HASH,
-        version: None,
-        signer_id: &common::SIGNER,
-        measurement_desc: None,
-    }];
+    let component = [bare_component()];
     let claims = TokenClaims {
         boot_seed: None,
         certification_reference: None,
@@ -348,15 +335,7 @@ fn legacy_v2_profile_puts_boot_seed_under_2397() {
         profile: Profile::PsaV2,
         ..common::claims()
     };
-    let mut payload = [0u8; 512];
-    let n = encode_claims(&claims, &mut payload).unwrap();
-    let v: coset::cbor::Value = coset::cbor::de::from_reader(&payload[..n]).unwrap();
-    let keys: Vec<i128> = v
-        .as_map()
-        .unwrap()
-        .iter()
-        .map(|(k, _)| k.as_integer().unwrap().into())
-        .collect();
+    let keys = keys_of(&encoded_claims(&claims).1);
     assert!(keys.contains(&2397) && !keys.contains(&268));
     let token = common::make_token(&claims, &common::device_key());
     let got = verify_token(&token, &common::verification_key(&common::device_key())).unwrap();
@@ -368,13 +347,7 @@ fn legacy_v2_profile_puts_boot_seed_under_2397() {
 fn one_buffer_encoder_is_correct_across_payload_length_head_sizes() {
     // Payload lengths crossing 255/256 change the bstr head from 2 to 3 bytes, which moves the
     // payload inside the buffer: every length must still give a token that verifies.
-    let component = [SwComponent {
-        measurement_type: None,
-        measurement_value: &common::BL_HASH,
-        version: None,
-        signer_id: &common::SIGNER,
-        measurement_desc: None,
-    }];
+    let component = [bare_component()];
     let sk = common::device_key();
     let vk = common::verification_key(&sk);
     let text = "v".repeat(120);
@@ -396,4 +369,32 @@ fn one_buffer_encoder_is_correct_across_payload_length_head_sizes() {
         lengths.contains(&255) && lengths.contains(&256),
         "{lengths:?}"
     );
+}
+
+/// The claims map `claims` encodes to: its bytes and its decoded value.
+fn encoded_claims(claims: &TokenClaims<'_>) -> (Vec<u8>, coset::cbor::Value) {
+    let mut payload = [0u8; 512];
+    let n = encode_claims(claims, &mut payload).unwrap();
+    let v = coset::cbor::de::from_reader(&payload[..n]).unwrap();
+    (payload[..n].to_vec(), v)
+}
+
+/// The keys of a claims map, in encoded order.
+fn keys_of(v: &coset::cbor::Value) -> Vec<i128> {
+    v.as_map()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.as_integer().unwrap().into())
+        .collect()
+}
+
+/// A software component with only its measurement and signer (no optional fields).
+fn bare_component() -> SwComponent<'static> {
+    SwComponent {
+        measurement_type: None,
+        measurement_value: &common::BL_HASH,
+        version: None,
+        signer_id: &common::SIGNER,
+        measurement_desc: None,
+    }
 }

@@ -10,9 +10,6 @@ use std::process::{Command, Output};
 use castellan_attest::{ExpectedComponent, Profile, ReferenceValues, appraise};
 use p256::ecdsa::SigningKey;
 
-const INSTALL_HINT: &str =
-    "python3 with pycose and cbor2 is required: install with: pip install pycose cbor2";
-
 fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/py")
@@ -21,17 +18,7 @@ fn script(name: &str) -> PathBuf {
 
 /// Runs a script from tests/py; fails the test with the install hint if the tools are missing.
 fn python(args: &[&str]) -> Output {
-    let probe = Command::new("python3")
-        .args(["-c", "import pycose, cbor2"])
-        .output();
-    match probe {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => panic!(
-            "{INSTALL_HINT}\n({})",
-            String::from_utf8_lossy(&o.stderr).trim()
-        ),
-        Err(e) => panic!("{INSTALL_HINT}\n(python3 not runnable: {e})"),
-    }
+    castellan_testkit::peers::pycose::require();
     Command::new("python3").args(args).output().unwrap()
 }
 

@@ -238,15 +238,7 @@ fn describe_flags_a_modified_manifest() {
 /// Verifies builder envelopes with pycose + cbor2 (an independent COSE implementation).
 #[test]
 fn builder_envelopes_verify_with_pycose() {
-    let probe = std::process::Command::new("python3")
-        .args(["-c", "import cbor2, pycose, cryptography"])
-        .output();
-    match probe {
-        Ok(o) if o.status.success() => {}
-        _ => panic!(
-            "python3 with cbor2, pycose and cryptography is required: run `pip install cbor2 pycose cryptography`"
-        ),
-    }
+    castellan_testkit::peers::pycose::require();
     let dir = std::env::temp_dir().join(format!("castellan-suit-pycose-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p256 = test_p256_key();

@@ -62,11 +62,7 @@ fn try_each_with_all_alternatives_failing_reports_the_condition() {
     let mut dev = MockDevice::new(&[C0]);
     assert_eq!(boot(&env, &mut dev), Err(abort_failed(0)));
     assert!(dev.invoked.is_empty());
-    let aborts = dev
-        .trace()
-        .iter()
-        .filter(|l| l.contains("condition-abort"))
-        .count();
+    let aborts = dev.count_in_trace("condition-abort");
     assert_eq!(aborts, 2, "both alternatives were tried");
 }
 
@@ -89,11 +85,7 @@ fn try_each_stops_at_the_first_success() {
     let mut dev = MockDevice::new(&[C0]);
     boot(&env, &mut dev).unwrap();
     assert_eq!(dev.invoked.len(), 1);
-    let aborts = dev
-        .trace()
-        .iter()
-        .filter(|l| l.contains("condition-abort"))
-        .count();
+    let aborts = dev.count_in_trace("condition-abort");
     assert_eq!(aborts, 1, "the third alternative was not run");
 }
 

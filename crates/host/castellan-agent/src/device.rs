@@ -23,7 +23,7 @@ use castellan_boot::{
 use castellan_hal::{Flash as _, Partition};
 use castellan_image::{KeyType, PublicKeyFormat, SignOptions, SigningKey, Version, sign_image};
 use castellan_services::{FwuConfig, ItsConfig, ServicesConfig, UpdateConfig};
-use castellan_sim::{DeviceConfig, FlashConfig, SimDevice};
+use castellan_sim::{DeviceConfig, SimDevice};
 
 use crate::error::{AgentError, read, read_text, write};
 
@@ -34,47 +34,25 @@ pub const SIM_IMPLEMENTATION_ID: [u8; 32] = [
 ];
 
 /// Size of each image slot of the standard layout.
-pub const SLOT_SIZE: u32 = 0x20000;
+pub const SLOT_SIZE: u32 = castellan_devkit::reference::SLOT_SIZE;
 /// Size of the bootloader partition of the standard layout.
-pub const BOOTLOADER_SIZE: u32 = 0x10000;
+pub const BOOTLOADER_SIZE: u32 = castellan_devkit::reference::BOOTLOADER_SIZE;
 /// Flash sector size of the standard layout.
-pub const SECTOR_SIZE: u32 = 0x1000;
+pub const SECTOR_SIZE: u32 = castellan_devkit::reference::SECTOR_SIZE;
 /// Flash write size of the standard layout.
-pub const WRITE_SIZE: u32 = 4;
+pub const WRITE_SIZE: u32 = castellan_devkit::reference::WRITE_SIZE;
 
-/// The standard layout (what `castellan sim create` makes with its defaults): bootloader,
-/// primary, secondary, scratch, status, and the trusted-storage key area and banks.
+/// The standard layout (the catalog's reference device, what `castellan sim create` makes with
+/// its defaults): bootloader, primary, secondary, scratch, status, and the trusted-storage key
+/// area and banks.
 pub fn standard_config() -> DeviceConfig {
-    standard_config_with_slot(SLOT_SIZE)
+    castellan_devkit::REFERENCE.device_config()
 }
 
 /// The standard layout with image slots of `slot` bytes (rounded up to whole sectors), for
 /// devices that take larger releases (benchmarks).
 pub fn standard_config_with_slot(slot: u32) -> DeviceConfig {
-    let s = SECTOR_SIZE;
-    let slot = slot.max(SLOT_SIZE).next_multiple_of(s);
-    let parts = [
-        ("bootloader", BOOTLOADER_SIZE),
-        ("primary", slot),
-        ("secondary", slot),
-        ("scratch", s),
-        ("status", s),
-        ("its-key", s),
-        ("its", 4 * s),
-    ];
-    let total: u32 = parts.iter().map(|(_, n)| n).sum();
-    let mut cfg = DeviceConfig::new(FlashConfig {
-        size: total,
-        sector_size: s,
-        write_size: WRITE_SIZE,
-        erased_value: 0xff,
-    });
-    let mut off = 0;
-    for (name, size) in parts {
-        cfg = cfg.with_partition(name, off, size);
-        off += size;
-    }
-    cfg
+    castellan_devkit::ReferenceOptions::with_slot(slot).device_config()
 }
 
 /// The downgrade policy of simulated fleet devices, in the bootloader and the update service:

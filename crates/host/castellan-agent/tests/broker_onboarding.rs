@@ -202,18 +202,11 @@ async fn device_onboards_with_keys_that_never_leave_the_crypto_service() {
         fleet.pki.chain_pem(CaKind::Manufacturer),
     )
     .unwrap();
-    let out = std::process::Command::new("openssl")
-        .arg("verify")
-        .arg("-CAfile")
-        .arg(fleet.pki.dir().join("bundle-for-test.pem"))
-        .arg(files.idevid())
-        .output()
-        .expect("openssl is needed: apt-get install openssl");
-    assert!(
-        out.status.success(),
-        "openssl verify: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, out) = castellan_testkit::peers::openssl::verify(
+        &fleet.pki.dir().join("bundle-for-test.pem"),
+        &files.idevid(),
     );
+    assert!(ok, "openssl verify: {out}");
 
     // The identity key cannot be exported from the crypto service.
     let world = castellan_agent::SecureWorld::power_on(&dev).unwrap();

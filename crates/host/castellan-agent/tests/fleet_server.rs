@@ -112,19 +112,8 @@ async fn factory_provisioning_registers_the_device_and_its_idevid_passes_openssl
     }
 
     let files = IdentityFiles::of(&t.path().join("CSTL-0001"));
-    let out = std::process::Command::new("openssl")
-        .arg("verify")
-        .arg("-CAfile")
-        .arg(&fleet.ca_bundle)
-        .arg(files.idevid())
-        .output()
-        .expect("openssl is needed: apt-get install openssl");
-    assert!(
-        out.status.success(),
-        "openssl verify: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, out) = castellan_testkit::peers::openssl::verify(&fleet.ca_bundle, &files.idevid());
+    assert!(ok, "openssl verify: {out}");
 
     // The same serial cannot be registered twice.
     let dev = t.path().join("CSTL-0001-again");

@@ -9,13 +9,7 @@ use castellan_connect_bench::{BenchOptions, bench_connect_with};
 
 #[test]
 fn bench_connect_measures_both_brokers_on_a_small_fleet() {
-    let found = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .iter()
-        .any(|p| std::path::Path::new(p).is_file());
-    assert!(
-        found,
-        "`mosquitto` is required by this test; install it with: apt-get install -y mosquitto"
-    );
+    castellan_testkit::peers::mosquitto::require_broker();
     let opts = BenchOptions {
         clients: 20,
         msgs_per_client: 5,

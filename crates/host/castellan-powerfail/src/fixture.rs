@@ -3,7 +3,7 @@
 //! booted device.
 //!
 //! ```text
-//!  flash (8 KiB, 512-byte sectors)
+//!  flash (8 KiB, 512-byte sectors; castellan_devkit::BOOT_MATRIX)
 //!  0x0000 bootloader (1 sector) · 0x0200 primary (4) · 0x0A00 secondary (4)
 //!  0x1200 scratch (1) · 0x1400 status (1) · rest unused
 //! ```
@@ -12,37 +12,25 @@ use castellan_boot::{
     BootConfig, BootError, BootReport, FlashLayout, Lifecycle, UpgradeMode, advance_lifecycle,
     program_root_key_hash,
 };
+use castellan_devkit::DeviceSpec;
 use castellan_hal::{Flash, Partition};
 use castellan_image::{
     ImageDigest, PublicKeyFormat, SignOptions, SigningKey, Version, sign_image, signer_id,
 };
 use castellan_sim::{DeviceConfig, FlashConfig, SimDevice};
 
-/// Sector size of the harness flash.
-pub const SECTOR: u32 = 512;
-/// Sectors per slot.
-pub const SLOT_SECTORS: u32 = 4;
-/// Flash size.
-pub const FLASH_SIZE: u32 = 16 * SECTOR;
+/// The device every boot scenario runs on: the catalog's `boot-matrix` (8 KiB of flash in
+/// 512-byte sectors, the boot partitions, every write size and erased value).
+pub const DEVICE: DeviceSpec = castellan_devkit::BOOT_MATRIX;
 
 /// The 8 geometries of the power-loss matrix (write size 1, 4, 8, 16 × erased 0xFF, 0x00).
 pub fn geometries() -> Vec<FlashConfig> {
-    FlashConfig::matrix(FLASH_SIZE, SECTOR).collect()
+    DEVICE.geometries().collect()
 }
 
 /// The device description for a geometry, with the named partitions the bootloader uses.
 pub fn device_config(flash: FlashConfig) -> DeviceConfig {
-    let slot = SLOT_SECTORS * SECTOR;
-    DeviceConfig::new(flash)
-        .with_partition(castellan_boot::PARTITION_BOOTLOADER, 0, SECTOR)
-        .with_partition(castellan_boot::PARTITION_PRIMARY, SECTOR, slot)
-        .with_partition(castellan_boot::PARTITION_SECONDARY, SECTOR + slot, slot)
-        .with_partition(castellan_boot::PARTITION_SCRATCH, SECTOR + 2 * slot, SECTOR)
-        .with_partition(
-            castellan_boot::PARTITION_STATUS,
-            2 * SECTOR + 2 * slot,
-            SECTOR,
-        )
+    DEVICE.config(flash)
 }
 
 /// The boot layout of a simulated device.

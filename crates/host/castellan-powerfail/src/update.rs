@@ -20,6 +20,7 @@ use castellan_boot::{
     BootConfig, BootReport, CounterId, DowngradePolicy, FlashLayout, Lifecycle, UpgradeMode,
     advance_lifecycle, program_root_key_hash, read_security_counter,
 };
+use castellan_devkit::DeviceSpec;
 use castellan_devkit::sim_services::sim_platform;
 use castellan_image::{TrustedKey, signer_id};
 use castellan_services::update::COMPONENT;
@@ -30,12 +31,13 @@ use castellan_sim::{DeviceConfig, FaultPlan, FlashConfig, SimDevice};
 use castellan_suit::builder::{ImageSpec, ManifestBuilder, Parameters, Sequence, Signer};
 use castellan_suit::{Directive, Section};
 
-use crate::fixture::{Images, SECTOR, SLOT_SECTORS, root_key, write_partition};
+use crate::fixture::{Images, root_key, write_partition};
 use crate::sweep::{Nesting, SweepStats};
 
-/// Flash of the update sweep: the boot harness's partitions, then the storage key (1 sector)
-/// and trusted storage (8 sectors: two banks of 2 KiB).
-pub const UPDATE_FLASH_SIZE: u32 = 24 * SECTOR;
+/// The device of the update sweep: the catalog's `update-matrix` (the boot harness's
+/// partitions, then the storage key (1 sector) and trusted storage (8 sectors: two banks of
+/// 2 KiB) in 12 KiB of 512-byte sectors).
+pub const UPDATE_DEVICE: DeviceSpec = castellan_devkit::UPDATE_MATRIX;
 /// Sequence number of the offered release.
 pub const SEQUENCE: u64 = 1;
 /// The device's clock during the sweep (the release expires later).
@@ -47,16 +49,12 @@ const MAX_BOOTS: usize = 8;
 
 /// The 8 geometries of the update sweep (write size 1, 4, 8, 16 × erased 0xFF, 0x00).
 pub fn update_geometries() -> Vec<FlashConfig> {
-    FlashConfig::matrix(UPDATE_FLASH_SIZE, SECTOR).collect()
+    UPDATE_DEVICE.geometries().collect()
 }
 
 /// The device description: the boot harness's partitions plus trusted storage.
 pub fn update_device_config(flash: FlashConfig) -> DeviceConfig {
-    let slot = SLOT_SECTORS * SECTOR;
-    let first_free = 3 * SECTOR + 2 * slot;
-    crate::fixture::device_config(flash)
-        .with_partition("its-key", first_free, SECTOR)
-        .with_partition("its", first_free + SECTOR, 8 * SECTOR)
+    UPDATE_DEVICE.config(flash)
 }
 
 /// Everything the sweep needs besides the device: images, the release and its key.

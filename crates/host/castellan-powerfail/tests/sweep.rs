@@ -4,13 +4,13 @@
 
 use castellan_boot::{CounterId, raise_security_counter};
 use castellan_powerfail::check::recover_and_check;
-use castellan_powerfail::fixture::{FLASH_SIZE, Images, SECTOR, layout, write_partition};
+use castellan_powerfail::fixture::{DEVICE, Images, layout, write_partition};
 use castellan_powerfail::{Nesting, Scenario, sweep};
 use castellan_sim::FlashConfig;
 
 /// Write size 16 with erased 0x00: the geometry furthest from the usual NOR defaults.
 fn geometry() -> FlashConfig {
-    FlashConfig::new(FLASH_SIZE, SECTOR, 16, 0x00)
+    DEVICE.flash(16, 0x00)
 }
 
 /// Every cut (operation × phase) of one scenario; `cargo test` runs the scenarios in parallel.

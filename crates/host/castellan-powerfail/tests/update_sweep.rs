@@ -5,15 +5,15 @@
 //! matrix is `cargo xtask powerfail`.
 
 use castellan_powerfail::Nesting;
-use castellan_powerfail::fixture::{Images, SECTOR};
+use castellan_powerfail::fixture::Images;
 use castellan_powerfail::update::{
-    UPDATE_FLASH_SIZE, UpdateFixture, recover_and_check_update, update_action, update_setup,
+    UPDATE_DEVICE, UpdateFixture, recover_and_check_update, update_action, update_setup,
     update_sweep,
 };
 use castellan_sim::FlashConfig;
 
 fn geometry() -> FlashConfig {
-    FlashConfig::new(UPDATE_FLASH_SIZE, SECTOR, 8, 0xFF)
+    UPDATE_DEVICE.flash(8, 0xFF)
 }
 
 #[test]

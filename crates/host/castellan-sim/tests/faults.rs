@@ -1,29 +1,21 @@
 //! Power-loss injection: before / torn / after semantics, the device staying off until power
 //! cycled, determinism, dry-run counting, and an exhaustive run over a small scenario.
 
+mod common;
+
 use castellan_hal::{
     Flash, HalError, HardwareUniqueSecret, NorFlash, OtpFuses, RandomSource, ReadNorFlash,
 };
 use castellan_sim::{
     DeviceConfig, FaultPhase, FaultPlan, FlashConfig, OtpConfig, SimDevice, SimFlash, SimOtp,
 };
+use common::{SECTOR, flashes, pattern};
 
 const SIZE: u32 = 8 * 1024;
-const SECTOR: u32 = 1024;
-
-fn flashes() -> impl Iterator<Item = SimFlash> {
-    FlashConfig::matrix(SIZE, SECTOR).map(|c| SimFlash::new(c).unwrap())
-}
-
-fn pattern(len: usize, salt: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| 1 + ((i as u8).wrapping_add(salt) % 250))
-        .collect()
-}
 
 #[test]
 fn cut_before_leaves_the_operation_undone_and_the_device_off() {
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         let ws = f.write_size();
         f.write(0, &pattern(ws, 1)).unwrap(); // op 0 of power-on
         f.rail().arm(FaultPlan::new(1, FaultPhase::Before));
@@ -50,7 +42,7 @@ fn cut_before_leaves_the_operation_undone_and_the_device_off() {
 
 #[test]
 fn cut_after_completes_the_operation_but_reports_power_loss() {
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         let ws = f.write_size();
         f.rail().arm(FaultPlan::new(0, FaultPhase::After));
         let data = pattern(4 * ws, 4);
@@ -66,7 +58,7 @@ fn cut_after_completes_the_operation_but_reports_power_loss() {
 
 #[test]
 fn torn_write_leaves_prefix_then_garbage_then_untouched() {
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         let ws = f.write_size();
         let e = f.erased_value();
         let units = 32;
@@ -103,7 +95,7 @@ fn torn_write_leaves_prefix_then_garbage_then_untouched() {
 
 #[test]
 fn torn_single_unit_write_is_garbage() {
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         let ws = f.write_size();
         let data = pattern(ws, 6);
         f.rail().arm(FaultPlan::new(0, FaultPhase::Torn));
@@ -116,7 +108,7 @@ fn torn_single_unit_write_is_garbage() {
 
 #[test]
 fn torn_erase_leaves_erased_prefix_garbage_and_stale_rest() {
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         let ws = f.write_size();
         let e = f.erased_value();
         let old = pattern(SECTOR as usize, 7);
@@ -148,7 +140,7 @@ fn torn_erase_leaves_erased_prefix_garbage_and_stale_rest() {
 
 #[test]
 fn multi_sector_erase_counts_and_cuts_per_sector() {
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         let old = pattern(4 * SECTOR as usize, 8);
         f.write(0, &old).unwrap();
         f.rail().arm(FaultPlan::new(2, FaultPhase::Before));

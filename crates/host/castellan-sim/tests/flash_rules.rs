@@ -1,22 +1,13 @@
 //! The flash rules of `SimFlash`, for every write size (1, 4, 8, 16) and erased value
 //! (0xFF, 0x00): erase before write, alignment, bounds, and that refusals change nothing.
 
+mod common;
+
 use castellan_hal::{Flash, HalError, NorFlash, ReadNorFlash};
 use castellan_sim::{FlashConfig, SimError, SimFlash};
+use common::{SECTOR, flashes, pattern};
 
 const SIZE: u32 = 16 * 1024;
-const SECTOR: u32 = 1024;
-
-fn flashes() -> impl Iterator<Item = SimFlash> {
-    FlashConfig::matrix(SIZE, SECTOR).map(|c| SimFlash::new(c).unwrap())
-}
-
-/// A pattern of `len` bytes that contains neither erased value, so it is always "programmed".
-fn pattern(len: usize, salt: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| 1 + ((i as u8).wrapping_add(salt) % 250))
-        .collect()
-}
 
 #[test]
 fn matrix_covers_eight_geometries() {
@@ -31,7 +22,7 @@ fn matrix_covers_eight_geometries() {
 
 #[test]
 fn fresh_flash_reads_erased_and_reports_its_geometry() {
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         let c = f.config();
         assert_eq!(f.capacity(), SIZE as usize);
         assert_eq!(f.write_size(), c.write_size as usize);
@@ -46,7 +37,7 @@ fn fresh_flash_reads_erased_and_reports_its_geometry() {
 
 #[test]
 fn write_then_read_back() {
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         let ws = f.write_size() as u32;
         let data = pattern(4 * ws as usize, 3);
         f.write(2 * ws, &data).unwrap();
@@ -63,7 +54,7 @@ fn write_then_read_back() {
 
 #[test]
 fn write_to_programmed_unit_refused_until_erased() {
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         let ws = f.write_size();
         let data = pattern(ws, 1);
         f.write(SECTOR, &data).unwrap();
@@ -82,7 +73,7 @@ fn write_to_programmed_unit_refused_until_erased() {
 fn writing_erased_value_still_programs_the_unit() {
     // ECC flash and the embedded-storage contract: one write per unit per erase, whatever
     // the data. A unit written with erased-value bytes reads erased but cannot be written again.
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         let ws = f.write_size();
         f.write(0, &vec![f.erased_value(); ws]).unwrap();
         assert!(f.is_erased(0, ws as u32).unwrap());
@@ -93,7 +84,7 @@ fn writing_erased_value_still_programs_the_unit() {
 
 #[test]
 fn misaligned_write_refused() {
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         let ws = f.write_size() as u32;
         if ws == 1 {
             continue;
@@ -124,7 +115,7 @@ fn misaligned_write_refused() {
 
 #[test]
 fn misaligned_erase_refused() {
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         let ws = f.write_size() as u32;
         f.write(0, &pattern(ws as usize, 0)).unwrap();
         assert_eq!(f.erase(0, SECTOR / 2), Err(HalError::NotAligned));
@@ -136,7 +127,7 @@ fn misaligned_erase_refused() {
 
 #[test]
 fn out_of_bounds_refused() {
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         let ws = f.write_size();
         let mut buf = [0u8; 16];
         assert_eq!(f.read(SIZE - 8, &mut buf), Err(HalError::OutOfBounds));
@@ -157,7 +148,7 @@ fn out_of_bounds_refused() {
 
 #[test]
 fn erase_restores_erased_value_on_the_sectors_only() {
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         let e = f.erased_value();
         let data = pattern(3 * SECTOR as usize, 7);
         f.write(0, &data).unwrap();
@@ -180,7 +171,7 @@ fn erase_restores_erased_value_on_the_sectors_only() {
 
 #[test]
 fn empty_operations_do_nothing() {
-    for mut f in flashes() {
+    for mut f in flashes(SIZE) {
         f.write(0, &[]).unwrap();
         f.erase(SECTOR, SECTOR).unwrap();
         assert_eq!(f.rail().ops(), 0);

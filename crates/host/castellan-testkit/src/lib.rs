@@ -5,4 +5,5 @@
 #[cfg(feature = "fleet")]
 pub mod fleet;
 pub mod mqtt_client;
+pub mod peers;
 pub mod test_pki;

@@ -2,31 +2,12 @@
 //! built from scratch, then a bulk run with its progress line), `castellan agent --once`
 //! against a running fleet service, and `castellan demo` end to end (exit 0, every step shown).
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
 use std::time::{Duration, Instant};
 
 use castellan_server::{Server, ServerConfig};
-
-fn castellan(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_castellan"));
-    c.current_dir(dir).args(args);
-    c
-}
-
-async fn output(mut c: Command) -> Output {
-    tokio::task::spawn_blocking(move || c.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn factory_provision_and_agent_against_a_running_fleet_service() {
@@ -42,23 +23,12 @@ async fn factory_provision_and_agent_against_a_running_fleet_service() {
     let token = token.to_str().unwrap();
 
     // One device, built from scratch; the CA bundle is found beside the token file.
-    let o = output(castellan(
+    let o = output(factory_provision(
         d,
-        &[
-            "factory",
-            "provision",
-            "--server",
-            &api,
-            "--token-file",
-            token,
-            "--device-dir",
-            "dev1",
-            "--serial",
-            "CSTL-0100",
-            "--class",
-            "meter-v2",
-            "--new",
-        ],
+        &api,
+        token,
+        "dev1",
+        &["--serial", "CSTL-0100", "--class", "meter-v2", "--new"],
     ))
     .await;
     let out = text(&o);
@@ -68,42 +38,24 @@ async fn factory_provision_and_agent_against_a_running_fleet_service() {
     assert!(d.join("dev1/identity/idevid.pem").exists());
 
     // The same device again: refused, nothing overwritten.
-    let o = output(castellan(
+    let o = output(factory_provision(
         d,
-        &[
-            "factory",
-            "provision",
-            "--server",
-            &api,
-            "--token-file",
-            token,
-            "--device-dir",
-            "dev1",
-            "--serial",
-            "CSTL-0100",
-        ],
+        &api,
+        token,
+        "dev1",
+        &["--serial", "CSTL-0100"],
     ))
     .await;
     assert!(!o.status.success());
     assert!(text(&o).contains("already holds an IDevID"), "{}", text(&o));
 
     // Bulk: three new devices with a progress line.
-    let o = output(castellan(
+    let o = output(factory_provision(
         d,
-        &[
-            "factory",
-            "provision",
-            "--server",
-            &api,
-            "--token-file",
-            token,
-            "--device-dir",
-            "fleet",
-            "--count",
-            "3",
-            "--prefix",
-            "BULK-",
-        ],
+        &api,
+        token,
+        "fleet",
+        &["--count", "3", "--prefix", "BULK-"],
     ))
     .await;
     let out = text(&o);

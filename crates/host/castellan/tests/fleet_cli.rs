@@ -149,24 +149,12 @@ fn serve_once(state: &std::path::Path, extra: &[&str], env: &[(&str, &std::path:
 
 #[test]
 fn serve_with_ca_keys_in_a_softhsm2_token() {
-    for tool in ["/usr/lib/softhsm/libsofthsm2.so", "/usr/bin/softhsm2-util"] {
-        assert!(
-            std::path::Path::new(tool).exists(),
-            "{tool} is missing; install it with: apt-get install -y softhsm2"
-        );
-    }
+    castellan_testkit::peers::softhsm::require();
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("softhsm2.conf");
     let tokens = dir.path().join("tokens");
     std::fs::create_dir_all(&tokens).unwrap();
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&conf, castellan_testkit::peers::softhsm::config(&tokens)).unwrap();
     let init = Command::new("softhsm2-util")
         .args([
             "--init-token",

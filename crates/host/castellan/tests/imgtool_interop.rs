@@ -14,14 +14,7 @@ use serde_json::Value;
 const CASTELLAN: &str = env!("CARGO_BIN_EXE_castellan");
 
 fn imgtool() -> Command {
-    let probe = Command::new("imgtool").arg("version").output();
-    match probe {
-        Ok(o) if o.status.success() => Command::new("imgtool"),
-        _ => panic!(
-            "imgtool is not installed: run `pip install imgtool` (or the README's test command, \
-             `cargo xtask ci`, which installs it)"
-        ),
-    }
+    castellan_testkit::peers::imgtool::command()
 }
 
 fn run(mut c: Command) -> Output {
@@ -229,6 +222,7 @@ fn ed25519_images_are_byte_identical_to_imgtool() {
 
 #[test]
 fn public_keys_agree_and_openssl_reads_our_keys() {
+    castellan_testkit::peers::openssl::require();
     let d = Dir::new();
     for t in ["ed25519", "ecdsa-p256"] {
         for key in keygen_both(&d, t) {

@@ -2,28 +2,14 @@
 //! upgrade — the session the README shows — plus a power cut in the middle of the swap, the
 //! revert of an unconfirmed image and the refusal of a downgrade.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
-const CASTELLAN: &str = env!("CARGO_BIN_EXE_castellan");
-
-fn castellan(dir: &Path, args: &[&str]) -> String {
-    let o = Command::new(CASTELLAN)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "castellan {args:?} failed:\n{out}");
-    out
-}
+use common::*;
 
 fn sign(dir: &Path, raw: &str, out: &str, version: &str, counter: &str, sw_type: &str) {
-    castellan(
+    ok(
         dir,
         &[
             "image",
@@ -57,27 +43,27 @@ fn sim_session_from_empty_device_to_confirmed_upgrade() {
         let bytes: Vec<u8> = (0..len).map(|i| (i * 13 + len) as u8).collect();
         std::fs::write(d.join(name), bytes).unwrap();
     }
-    castellan(d, &["keygen", "-k", "root.pem", "-t", "ecdsa-p256"]);
+    ok(d, &["keygen", "-k", "root.pem", "-t", "ecdsa-p256"]);
     sign(d, "bl.raw", "bl.bin", "1.0.0", "1", "BL");
     sign(d, "v1.raw", "v1.bin", "1.0.0", "1", "APP");
     sign(d, "v2.raw", "v2.bin", "2.0.0", "2", "APP");
 
-    castellan(d, &["sim", "create", "dev", "--write-size", "8"]);
-    castellan(d, &["sim", "provision", "dev", "--root-key", "root.pem"]);
-    castellan(d, &["sim", "flash", "dev", "bootloader", "bl.bin"]);
-    castellan(d, &["sim", "flash", "dev", "primary", "v1.bin"]);
-    let out = castellan(d, &["sim", "boot", "dev"]);
+    ok(d, &["sim", "create", "dev", "--write-size", "8"]);
+    ok(d, &["sim", "provision", "dev", "--root-key", "root.pem"]);
+    ok(d, &["sim", "flash", "dev", "bootloader", "bl.bin"]);
+    ok(d, &["sim", "flash", "dev", "primary", "v1.bin"]);
+    let out = ok(d, &["sim", "boot", "dev"]);
     assert!(out.contains("verified APP 1.0.0+0"), "{out}");
     assert!(out.contains("counter 0 -> 1"), "{out}");
 
     // Stage 2.0.0, cut the power in the middle of the swap, boot again: the swap resumes.
-    castellan(d, &["sim", "upgrade", "dev", "v2.bin"]);
-    let out = castellan(
+    ok(d, &["sim", "upgrade", "dev", "v2.bin"]);
+    let out = ok(
         d,
         &["sim", "boot", "dev", "--cut-at", "25", "--phase", "torn"],
     );
     assert!(out.contains("power cut at operation 25"), "{out}");
-    let out = castellan(d, &["sim", "boot", "dev"]);
+    let out = ok(d, &["sim", "boot", "dev"]);
     assert!(out.contains("resumed after a power cut"), "{out}");
     assert!(out.contains("verified APP 2.0.0+0"), "{out}");
     assert!(out.contains("test, not confirmed"), "{out}");
@@ -87,18 +73,18 @@ fn sim_session_from_empty_device_to_confirmed_upgrade() {
     );
 
     // Confirm; the next boot keeps 2.0.0 and raises the anti-rollback counter.
-    castellan(d, &["sim", "confirm", "dev"]);
-    let out = castellan(d, &["sim", "boot", "dev"]);
+    ok(d, &["sim", "confirm", "dev"]);
+    let out = ok(d, &["sim", "boot", "dev"]);
     assert!(
         out.contains("verified APP 2.0.0+0") && out.contains("counter 1 -> 2"),
         "{out}"
     );
-    let status = castellan(d, &["sim", "status", "dev"]);
+    let status = ok(d, &["sim", "status", "dev"]);
     assert!(status.contains("application 2"), "{status}");
 
     // A downgrade to the validly signed 1.0.0 is refused; 2.0.0 keeps running.
-    castellan(d, &["sim", "upgrade", "dev", "v1.bin"]);
-    let out = castellan(d, &["sim", "boot", "dev"]);
+    ok(d, &["sim", "upgrade", "dev", "v1.bin"]);
+    let out = ok(d, &["sim", "boot", "dev"]);
     assert!(out.contains("upgrade refused"), "{out}");
     assert!(out.contains("verified APP 2.0.0+0"), "{out}");
 }
@@ -110,25 +96,20 @@ fn sim_unconfirmed_test_image_reverts_at_the_next_boot() {
     for (name, len) in [("bl.raw", 3000usize), ("v1.raw", 9000), ("v2.raw", 9500)] {
         std::fs::write(d.join(name), vec![len as u8; len]).unwrap();
     }
-    castellan(d, &["keygen", "-k", "root.pem", "-t", "ed25519"]);
+    ok(d, &["keygen", "-k", "root.pem", "-t", "ed25519"]);
     sign(d, "bl.raw", "bl.bin", "1.0.0", "1", "BL");
     sign(d, "v1.raw", "v1.bin", "1.0.0", "1", "APP");
     sign(d, "v2.raw", "v2.bin", "1.1.0", "1", "APP");
-    castellan(
+    ok(
         d,
         &["sim", "create", "dev", "--write-size", "1", "--erased", "0"],
     );
-    castellan(d, &["sim", "provision", "dev", "--root-key", "root.pem"]);
-    castellan(d, &["sim", "flash", "dev", "bootloader", "bl.bin"]);
-    castellan(d, &["sim", "flash", "dev", "primary", "v1.bin"]);
-    castellan(d, &["sim", "boot", "dev"]);
-    castellan(d, &["sim", "upgrade", "dev", "v2.bin"]);
-    assert!(castellan(d, &["sim", "boot", "dev"]).contains("verified APP 1.1.0+0"));
-    let out = castellan(d, &["sim", "boot", "dev"]);
-    assert!(
-        out.contains("revert swap done") && out.contains("verified APP 1.0.0+0"),
-        "{out}"
-    );
+    ok(d, &["sim", "provision", "dev", "--root-key", "root.pem"]);
+    ok(d, &["sim", "flash", "dev", "bootloader", "bl.bin"]);
+    ok(d, &["sim", "flash", "dev", "primary", "v1.bin"]);
+    ok(d, &["sim", "boot", "dev"]);
+    ok(d, &["sim", "upgrade", "dev", "v2.bin"]);
+    assert_trial_boots_once_then_reverts(d);
 }
 
 #[test]
@@ -136,9 +117,9 @@ fn attack_sim_boot_refuses_a_bootloader_signed_with_another_key() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
     std::fs::write(d.join("bl.raw"), vec![7u8; 3000]).unwrap();
-    castellan(d, &["keygen", "-k", "root.pem"]);
-    castellan(d, &["keygen", "-k", "rogue.pem"]);
-    castellan(
+    ok(d, &["keygen", "-k", "root.pem"]);
+    ok(d, &["keygen", "-k", "rogue.pem"]);
+    ok(
         d,
         &[
             "image",
@@ -154,15 +135,52 @@ fn attack_sim_boot_refuses_a_bootloader_signed_with_another_key() {
             "bl.bin",
         ],
     );
-    castellan(d, &["sim", "create", "dev"]);
-    castellan(d, &["sim", "provision", "dev", "--root-key", "root.pem"]);
-    castellan(d, &["sim", "flash", "dev", "bootloader", "bl.bin"]);
-    let o = Command::new(CASTELLAN)
-        .current_dir(d)
-        .args(["sim", "boot", "dev"])
-        .output()
-        .unwrap();
+    ok(d, &["sim", "create", "dev"]);
+    ok(d, &["sim", "provision", "dev", "--root-key", "root.pem"]);
+    ok(d, &["sim", "flash", "dev", "bootloader", "bl.bin"]);
+    let o = castellan(d, &["sim", "boot", "dev"]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("boot refused"), "{out}");
+}
+
+#[test]
+fn sim_create_builds_the_catalog_reference_device_and_its_options() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    ok(d, &["sim", "create", "std"]);
+    let std_dev = castellan_sim::SimDevice::open(&d.join("std")).unwrap();
+    assert_eq!(
+        std_dev.config(),
+        &castellan_devkit::REFERENCE.device_config()
+    );
+    let args = [
+        "sim",
+        "create",
+        "ow",
+        "--mode",
+        "overwrite",
+        "--slot-size",
+        "0x8000",
+        "--bootloader-size",
+        "0x2000",
+        "--sector-size",
+        "0x400",
+        "--write-size",
+        "16",
+        "--erased",
+        "0",
+    ];
+    ok(d, &args);
+    let options = castellan_devkit::ReferenceOptions {
+        slot_size: 0x8000,
+        bootloader_size: 0x2000,
+        sector_size: 0x400,
+        write_size: 16,
+        erased_value: 0,
+        swap: false,
+    };
+    let ow = castellan_sim::SimDevice::open(&d.join("ow")).unwrap();
+    assert_eq!(ow.config(), &options.device_config());
+    assert_eq!(ow.config().partition("scratch"), None);
 }

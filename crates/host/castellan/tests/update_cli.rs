@@ -5,35 +5,15 @@
 //! a rollback to the previous release, and the refusal of an update started without the
 //! release-manager role.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
 use std::time::Duration;
 
 use castellan_agent::{AgentConfig, Backoff, Endpoint, FirmwareKit, FleetApi};
 use castellan_image::Version;
 use castellan_server::{Server, ServerConfig};
+use common::*;
 use serde_json::{Value, json};
-
-fn castellan(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_castellan"));
-    c.current_dir(dir).args(args);
-    c
-}
-
-async fn run(c: Command) -> Output {
-    let mut c = c;
-    tokio::task::spawn_blocking(move || c.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// The campaign id in `castellan campaign create` output ("campaign <id> started: …").
 fn campaign_id(out: &str) -> String {
@@ -62,7 +42,7 @@ async fn campaigns_update_simulated_devices_pause_on_a_bad_release_and_roll_back
     let server_args = ["--server", api_url.as_str(), "--token-file"];
 
     // The release manager's key becomes the fleet's release trust anchor (admin, once).
-    let o = run(castellan(
+    let o = output(castellan(
         d,
         &["keygen", "-t", "ecdsa-p256", "-k", "release.key"],
     ))
@@ -71,7 +51,7 @@ async fn campaigns_update_simulated_devices_pause_on_a_bad_release_and_roll_back
     let mut args = vec!["release", "trust"];
     args.extend(server_args);
     args.extend([admin_token, "--key", "release.key"]);
-    let o = run(castellan(d, &args)).await;
+    let o = output(castellan(d, &args)).await;
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("release trust anchor registered"));
 
@@ -94,22 +74,12 @@ async fn campaigns_update_simulated_devices_pause_on_a_bad_release_and_roll_back
     let rm_token = rm_token.to_str().unwrap();
 
     // Three devices from the factory (they store the trust anchor), each running its agent.
-    let o = run(castellan(
+    let o = output(factory_provision(
         d,
-        &[
-            "factory",
-            "provision",
-            "--server",
-            &api_url,
-            "--token-file",
-            admin_token,
-            "--device-dir",
-            "fleet",
-            "--count",
-            "3",
-            "--prefix",
-            "UPD-",
-        ],
+        &api_url,
+        admin_token,
+        "fleet",
+        &["--count", "3", "--prefix", "UPD-"],
     ))
     .await;
     assert!(o.status.success(), "{}", text(&o));
@@ -148,11 +118,11 @@ async fn campaigns_update_simulated_devices_pause_on_a_bad_release_and_roll_back
         castellan(d, &args)
     };
     // Attack: the admin is not a release manager; the refusal says why.
-    let o = run(create(admin_token, "app-1.1.0.bin")).await;
+    let o = output(create(admin_token, "app-1.1.0.bin")).await;
     assert!(!o.status.success());
     assert!(text(&o).contains("403"), "{}", text(&o));
 
-    let o = run(create(rm_token, "app-1.1.0.bin")).await;
+    let o = output(create(rm_token, "app-1.1.0.bin")).await;
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains("release:          sensor-v1-1"),
@@ -167,7 +137,7 @@ async fn campaigns_update_simulated_devices_pause_on_a_bad_release_and_roll_back
         args.extend(extra);
         castellan(d, &args)
     };
-    let o = run(campaign("sensor-v1-1", &["--waves", "100%"])).await;
+    let o = output(campaign("sensor-v1-1", &["--waves", "100%"])).await;
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("completed: 3 updated, 0 failed"), "{out}");
@@ -182,9 +152,9 @@ async fn campaigns_update_simulated_devices_pause_on_a_bad_release_and_roll_back
     }
 
     // A broken release: the canary reverts, the campaign pauses itself and says why.
-    let o = run(create(rm_token, "app-1.2.0.bin")).await;
+    let o = output(create(rm_token, "app-1.2.0.bin")).await;
     assert!(o.status.success(), "{}", text(&o));
-    let o = run(campaign("sensor-v1-2", &["--max-failures", "1"])).await;
+    let o = output(campaign("sensor-v1-2", &["--max-failures", "1"])).await;
     let out = text(&o);
     assert!(!o.status.success(), "{out}");
     assert!(out.contains("paused"), "{out}");
@@ -196,7 +166,7 @@ async fn campaigns_update_simulated_devices_pause_on_a_bad_release_and_roll_back
     let mut args = vec!["campaign", "abort"];
     args.extend(server_args);
     args.extend([rm_token, id.as_str()]);
-    let o = run(castellan(d, &args)).await;
+    let o = output(castellan(d, &args)).await;
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("aborted"), "{}", text(&o));
     let devices: Vec<Value> = admin.get("/api/v1/devices").await.unwrap();
@@ -205,16 +175,16 @@ async fn campaigns_update_simulated_devices_pause_on_a_bad_release_and_roll_back
     }
 
     // 1.3.0 goes out, then is rolled back: 1.1.0 re-signed as a new release, every device back.
-    let o = run(create(rm_token, "app-1.3.0.bin")).await;
+    let o = output(create(rm_token, "app-1.3.0.bin")).await;
     assert!(o.status.success(), "{}", text(&o));
-    let o = run(campaign("sensor-v1-3", &[])).await;
+    let o = output(campaign("sensor-v1-3", &[])).await;
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     let id = campaign_id(&out);
     let mut args = vec!["campaign", "rollback"];
     args.extend(server_args);
     args.extend([rm_token, "--key", "release.key", id.as_str(), "--watch"]);
-    let o = run(castellan(d, &args)).await;
+    let o = output(castellan(d, &args)).await;
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("re-signing release sensor-v1-1"), "{out}");

@@ -8,25 +8,24 @@ use castellan_boot::{
     UpgradeMode, advance_lifecycle, program_root_key_hash, read_security_counter,
     read_slot_trailer,
 };
+use castellan_devkit::DeviceSpec;
 use castellan_hal::{Flash, Partition};
 use castellan_image::{PublicKeyFormat, SignOptions, SigningKey, Version, sign_image, signer_id};
 use castellan_sim::{DeviceConfig, FlashConfig, SimDevice};
 
-pub const SECTOR: u32 = 512;
+/// The device the tests run on: the catalog's `boot-matrix` (8 KiB of flash in 512-byte
+/// sectors; bootloader 1 sector, slots 4, scratch 1, status 1).
+pub const DEVICE: DeviceSpec = castellan_devkit::BOOT_MATRIX;
+pub const SECTOR: u32 = DEVICE.sector_size;
+/// Size of each image slot.
 pub const SLOT: u32 = 4 * SECTOR;
-pub const FLASH: u32 = 16 * SECTOR;
 
 pub fn device_config(flash: FlashConfig) -> DeviceConfig {
-    DeviceConfig::new(flash)
-        .with_partition("bootloader", 0, SECTOR)
-        .with_partition("primary", SECTOR, SLOT)
-        .with_partition("secondary", SECTOR + SLOT, SLOT)
-        .with_partition("scratch", SECTOR + 2 * SLOT, SECTOR)
-        .with_partition("status", 2 * SECTOR + 2 * SLOT, SECTOR)
+    DEVICE.config(flash)
 }
 
 pub fn geometry(write: u32, erased: u8) -> FlashConfig {
-    FlashConfig::new(FLASH, SECTOR, write, erased)
+    DEVICE.flash(write, erased)
 }
 
 pub fn key(seed: u8) -> SigningKey {

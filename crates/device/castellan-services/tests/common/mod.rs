@@ -2,31 +2,43 @@
 #![allow(dead_code)]
 
 use castellan_devkit::sim_services::{SimPlatform, sim_platform};
+use castellan_devkit::{DeviceSpec, PARTITION_ITS, PARTITION_ITS_KEY};
 use castellan_hal::Partition;
 use castellan_services::{Its, ItsConfig};
-use castellan_sim::{DeviceConfig, FlashConfig, SimDevice};
+use castellan_sim::SimDevice;
 
+/// The device the tests run on: the catalog's `services-its` (8 KiB of flash in 512-byte
+/// sectors, the storage key in sector 0, trusted storage in sectors 1..5: two banks of 1 KiB).
+pub const DEVICE: DeviceSpec = castellan_devkit::SERVICES_ITS;
 /// Sector size of the test flash.
-pub const SECTOR: u32 = 512;
+pub const SECTOR: u32 = DEVICE.sector_size;
+
 /// Key area: sector 0.
-pub const KEY_AREA: Partition = Partition::new(0, SECTOR);
+pub fn key_area() -> Partition {
+    DEVICE.partition(PARTITION_ITS_KEY).unwrap()
+}
+
 /// ITS log: sectors 1..5 (two banks of 1 KiB).
-pub const ITS_AREA: Partition = Partition::new(SECTOR, 4 * SECTOR);
+pub fn its_area() -> Partition {
+    DEVICE.partition(PARTITION_ITS).unwrap()
+}
+
 /// The sealing CDI the tests' boot chain hands over.
 pub const CDI_SEAL: [u8; 32] = [0x5E; 32];
 
 /// A blank 8 KiB device with `write_size` and `erased` value.
 pub fn device(write_size: u32, erased: u8) -> SimDevice {
-    SimDevice::new(
-        DeviceConfig::new(FlashConfig::new(16 * SECTOR, SECTOR, write_size, erased)),
-        42,
-    )
-    .unwrap()
+    seeded_device(write_size, erased, 42)
+}
+
+/// A blank device of [`DEVICE`] whose UDS and RNG come from `seed` (another device).
+pub fn seeded_device(write_size: u32, erased: u8, seed: u64) -> SimDevice {
+    SimDevice::new(DEVICE.config(DEVICE.flash(write_size, erased)), seed).unwrap()
 }
 
 /// The trusted-storage configuration of [`device`].
 pub fn its_config() -> ItsConfig {
-    ItsConfig::new(ITS_AREA, KEY_AREA)
+    ItsConfig::new(its_area(), key_area())
 }
 
 /// The device's platform.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use castellan_boot::{BootConfig, BootReport, DowngradePolicy, FlashLayout, program_root_key_hash};
+use castellan_devkit::DeviceSpec;
 use castellan_devkit::sim_services::{SimPlatform, sim_platform};
 use castellan_hal::{Flash, NorFlash, Partition};
 use castellan_image::{
@@ -13,11 +14,13 @@ use castellan_services::update::COMPONENT;
 use castellan_services::{
     FwuConfig, ItsConfig, SecureServices, ServiceError, ServicesConfig, UpdateConfig, UpdatePlan,
 };
-use castellan_sim::{DeviceConfig, FlashConfig, SimDevice};
+use castellan_sim::SimDevice;
 use castellan_suit::builder::{ImageSpec, ManifestBuilder, Parameters, Sequence, Signer};
 use castellan_suit::{Directive, Section};
 
-pub const SECTOR: u32 = 1024;
+/// The device the update client's tests run on: the catalog's `services-update`.
+pub const DEVICE: DeviceSpec = castellan_devkit::SERVICES_UPDATE;
+pub const SECTOR: u32 = DEVICE.sector_size;
 pub const CLASS: &str = "sensor-v1";
 pub const URI: &str = "castellan:release/r1";
 
@@ -29,16 +32,7 @@ pub type Services<'a> = SecureServices<
 
 /// A device with bootloader, primary, secondary, scratch, status and trusted-storage areas.
 pub fn device(write_size: u32) -> SimDevice {
-    let s = SECTOR;
-    let config = DeviceConfig::new(FlashConfig::new(32 * s, s, write_size, 0xFF))
-        .with_partition("bootloader", 0, 4 * s)
-        .with_partition("primary", 4 * s, 8 * s)
-        .with_partition("secondary", 12 * s, 8 * s)
-        .with_partition("scratch", 20 * s, s)
-        .with_partition("status", 21 * s, s)
-        .with_partition("its-key", 22 * s, s)
-        .with_partition("its", 23 * s, 4 * s);
-    SimDevice::new(config, 77).unwrap()
+    SimDevice::new(DEVICE.config(DEVICE.flash(write_size, 0xFF)), 77).unwrap()
 }
 
 fn key(seed: u8) -> p256::ecdsa::SigningKey {
@@ -123,6 +117,18 @@ impl Rig {
         sign_image(&payload, &self.firmware_key, &opts).unwrap()
     }
 
+    /// Application B: v1.1.0, security counter 1.
+    pub fn image_b(&self) -> Vec<u8> {
+        self.image(b"application B", Version::new(1, 1, 0, 0), 1)
+    }
+
+    /// Application B ([`Rig::image_b`]) and its release, sequence 1.
+    pub fn release_b(&self) -> (Vec<u8>, Vec<u8>) {
+        let b = self.image_b();
+        let env = self.release(1, &b);
+        (b, env)
+    }
+
     /// Power cycle, then ROM stage and bootloader.
     pub fn boot(&mut self) -> BootReport {
         self.dev.power_cycle();
@@ -196,6 +202,20 @@ impl Rig {
             .digest
             .as_bytes()
             .to_vec()
+    }
+
+    /// Installs and accepts `image` with manifest sequence `seq` (download, trial reboot,
+    /// accept); returns the release's envelope.
+    pub fn install(&mut self, seq: u64, image: &[u8]) -> Vec<u8> {
+        let env = self.release(seq, image);
+        let (_, mut svc) = self.power_on();
+        download(&mut svc, &env, image, None).unwrap();
+        drop(svc);
+        let (_, mut svc) = self.power_on();
+        svc.fwu_accept().unwrap();
+        assert_eq!(svc.update_installed_sequence().unwrap(), seq);
+        drop(svc);
+        env
     }
 
     /// Boots and checks that `img` runs, confirmed.

@@ -239,21 +239,7 @@ pub fn path(p: &Path) -> String {
     p.to_str().unwrap().to_owned()
 }
 
-/// Panics with the install command when `tool` is not on PATH.
-pub fn require(tool: &str, install: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "`{tool}` is required by this test and is missing; install it with: {install}"
-    );
-}
-
-pub fn require_mosquitto_clients() {
-    require("mosquitto_pub", "apt-get install -y mosquitto-clients");
-    require("mosquitto_sub", "apt-get install -y mosquitto-clients");
-}
+pub use castellan_testkit::peers::mosquitto::require_clients as require_mosquitto_clients;
 
 /// Runs `mosquitto_pub` (10 s limit); returns (exit success, stdout+stderr).
 pub async fn mosquitto_pub(args: &[String]) -> (bool, String) {
@@ -262,26 +248,7 @@ pub async fn mosquitto_pub(args: &[String]) -> (bool, String) {
 }
 
 /// Runs a command with a time limit; returns (exit success, stdout+stderr).
-pub async fn run(cmd: &str, args: &[String], limit: Duration) -> (bool, String) {
-    let child = Command::new(cmd)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
-    let out = tokio::time::timeout(limit, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("{cmd} {args:?} did not finish within {limit:?}"))
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+pub use castellan_testkit::peers::run;
 
 /// A running `mosquitto_sub` whose output lines are collected.
 pub struct Sub {

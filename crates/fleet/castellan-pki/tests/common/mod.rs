@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use castellan_pki::{CaSigner, FileKey, Pki, build_csr};
 
@@ -34,19 +33,7 @@ impl SimDevice {
 
 /// Run the real openssl with `args` in `dir`; return (success, stdout + stderr).
 pub fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run openssl ({e}); install it with: apt-get install -y openssl")
-        });
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    castellan_testkit::peers::openssl::run_in(dir, args)
 }
 
 pub fn write(dir: &Path, name: &str, data: impl AsRef<[u8]>) -> PathBuf {

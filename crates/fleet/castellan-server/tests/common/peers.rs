@@ -10,28 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
-/// Panics with the install command when `tool` is not on PATH.
-pub fn require(tool: &str, install: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "`{tool}` is required by this test and is missing; install it with: {install}"
-    );
-}
-
-fn require_paho() {
-    require("python3", "apt-get install -y python3");
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import paho.mqtt.client"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "paho-mqtt is required by this test and is missing; install it with: pip install paho-mqtt"
-    );
-}
+use castellan_testkit::peers::{mosquitto, openssl, paho};
 
 pub fn p(path: &Path) -> String {
     path.to_str().unwrap().to_owned()
@@ -56,7 +35,7 @@ impl Paho {
         client_id: &str,
         subscribe: &[String],
     ) -> Paho {
-        require_paho();
+        paho::require();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/paho_device.py");
         let scenario = json!({
             "host": "127.0.0.1", "port": port, "ca": p(ca), "cert": p(cert), "key": p(key),
@@ -173,26 +152,7 @@ impl Paho {
 }
 
 /// Runs a command with a time limit; returns (exit success, stdout+stderr).
-pub async fn run(cmd: &str, args: &[String], limit: Duration) -> (bool, String) {
-    let child = Command::new(cmd)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
-    let out = tokio::time::timeout(limit, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("{cmd} {args:?} did not finish within {limit:?}"))
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+pub use castellan_testkit::peers::run;
 
 /// `mosquitto_pub` of one QoS 1 message as `client_id`, with an optional client certificate.
 pub async fn mosquitto_pub(
@@ -203,7 +163,7 @@ pub async fn mosquitto_pub(
     topic: &str,
     payload: &str,
 ) -> (bool, String) {
-    require("mosquitto_pub", "apt-get install -y mosquitto-clients");
+    mosquitto::require_clients();
     let mut args: Vec<String> = vec![
         "-h".into(),
         "127.0.0.1".into(),
@@ -228,7 +188,7 @@ pub async fn mosquitto_pub(
 
 /// `openssl s_client` to `port` with `extra` arguments; returns (success, output).
 pub async fn s_client(port: u16, extra: &[&str]) -> (bool, String) {
-    require("openssl", "apt-get install -y openssl");
+    openssl::require();
     let mut args: Vec<String> = vec![
         "s_client".into(),
         "-connect".into(),

@@ -229,6 +229,11 @@ impl MockDevice {
             .collect()
     }
 
+    /// How many trace lines mention `command` (e.g. "condition-abort").
+    pub fn count_in_trace(&self, command: &str) -> usize {
+        self.trace().iter().filter(|l| l.contains(command)).count()
+    }
+
     fn key(c: &Component<'_>) -> Vec<u8> {
         c.id.encoded().to_vec()
     }

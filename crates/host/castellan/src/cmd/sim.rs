@@ -20,9 +20,10 @@ use castellan_boot::{
     confirm_image, lock_key_regions, program_app_key_hash, program_root_key_hash, read_journal,
     read_lifecycle, read_root_key_hash, read_security_counter, read_slot_trailer, request_upgrade,
 };
+use castellan_devkit::ReferenceOptions;
 use castellan_hal::{Flash as _, Partition};
 use castellan_image::{public_spki_from_pem, signer_id};
-use castellan_sim::{DeviceConfig, FaultPhase, FaultPlan, FlashConfig, SimDevice};
+use castellan_sim::{FaultPhase, FaultPlan, SimDevice};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::args::parse_u32;
@@ -122,32 +123,16 @@ fn create(a: CreateArgs) -> anyhow::Result<ExitCode> {
         .ok()
         .filter(|e| *e == 0 || *e == 0xff);
     let erased = erased.context("--erased must be 0 or 0xff")?;
-    let s = a.sector_size;
-    let mut parts = vec![
-        ("bootloader", a.bootloader_size),
-        ("primary", a.slot_size),
-        ("secondary", a.slot_size),
-    ];
-    if a.mode == ModeArg::Swap {
-        parts.push(("scratch", s));
-        parts.push(("status", s));
-    }
-    // Trusted storage: the wrapped storage key, and two banks for the log.
-    parts.push(("its-key", s));
-    parts.push(("its", 4 * s));
-    let total: u32 = parts.iter().map(|(_, n)| n).sum();
-    let flash = FlashConfig {
-        size: total,
-        sector_size: s,
+    let cfg = ReferenceOptions {
+        slot_size: a.slot_size,
+        bootloader_size: a.bootloader_size,
+        sector_size: a.sector_size,
         write_size: a.write_size,
         erased_value: erased,
-    };
-    let mut cfg = DeviceConfig::new(flash);
-    let mut off = 0;
-    for (name, size) in &parts {
-        cfg = cfg.with_partition(name, off, *size);
-        off += size;
+        swap: a.mode == ModeArg::Swap,
     }
+    .device_config();
+    let total = cfg.flash.size;
     let dev = SimDevice::create(&a.dir, cfg)
         .with_context(|| format!("cannot create a device in {}", a.dir.display()))?;
     println!(
