@@ -28,7 +28,11 @@ async fn onboarding_accepted_with_a_correct_token_then_device_operates() {
         assert!(result.accepted, "refused: {:?}", result.reason);
         let policy = result.policy.unwrap();
         assert!(policy.publish.contains(&"dev/CSTL-0001/telemetry".to_string()));
-        assert!(policy.subscribe.iter().all(|f| f.starts_with("dev/CSTL-0001/")));
+        // Every filter is inside the device's own namespace (dev/CSTL-0001/…).
+        assert!(policy.subscribe.iter().all(|f| {
+            let levels: Vec<&str> = f.split('/').collect();
+            levels.len() > 2 && levels[..2] == ["dev", "CSTL-0001"]
+        }));
         let ldevid = castellan_pki::parse_certificate_pem(&result.ldevid_pem.unwrap()).unwrap();
         assert_eq!(ldevid.subject_common_name.as_deref(), Some("CSTL-0001"));
 
