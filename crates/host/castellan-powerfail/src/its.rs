@@ -25,8 +25,8 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 use std::{format, println, vec};
 
-use castellan_hal::Partition;
-use castellan_sim::{DeviceConfig, DeviceSnapshot, FaultPlan, FlashConfig, SimDevice};
+use castellan_devkit::{DeviceSpec, PARTITION_ITS, PARTITION_ITS_KEY};
+use castellan_sim::{DeviceSnapshot, FaultPlan, FlashConfig, SimDevice};
 
 use castellan_devkit::sim_services::sim_platform;
 use castellan_hal::{Flash, NorFlash, ReadNorFlash};
@@ -79,8 +79,9 @@ impl fmt::Display for PowerLossReport {
     }
 }
 
-/// Sector size of the campaign's flash.
-const SECTOR: u32 = 512;
+/// The campaign's device: the catalog's `services-its` (8 KiB of flash in 512-byte sectors, the
+/// key area in sector 0, the log in sectors 1..5), in every write size and erased value.
+pub const DEVICE: DeviceSpec = castellan_devkit::SERVICES_ITS;
 /// Uid of the write that checks the store still works after a cut.
 const PROBE_UID: u64 = 0xF00D;
 /// Sealing CDI of the campaign's device.
@@ -89,10 +90,12 @@ const CDI_SEAL: [u8; 32] = [0x5E; 32];
 /// The store layout of the campaign: key area in sector 0, a 2 KiB log (two 1 KiB banks, two
 /// sectors each) in sectors 1..5 of an 8 KiB flash.
 pub fn campaign_config() -> ItsConfig {
-    ItsConfig::new(
-        Partition::new(SECTOR, 4 * SECTOR),
-        Partition::new(0, SECTOR),
-    )
+    let part = |name| {
+        DEVICE
+            .partition(name)
+            .expect("the services-its device has its storage partitions")
+    };
+    ItsConfig::new(part(PARTITION_ITS), part(PARTITION_ITS_KEY))
 }
 
 /// The default scenario: protected, unprotected and write-once assets, overwrites, removes,
@@ -128,7 +131,7 @@ pub fn default_scenario() -> Vec<Step> {
 /// returns the report.
 pub fn its_power_loss_campaign() -> PowerLossReport {
     let report = run_campaign(
-        FlashConfig::matrix(16 * SECTOR, SECTOR),
+        FlashConfig::matrix(DEVICE.flash_size, DEVICE.sector_size),
         &default_scenario(),
     );
     println!("{report}");
@@ -158,7 +161,7 @@ fn run_geometry(
     scenario: &[Step],
     report: &mut PowerLossReport,
 ) -> Result<(), String> {
-    let mut dev = SimDevice::new(DeviceConfig::new(geometry), 7).map_err(|e| e.to_string())?;
+    let mut dev = SimDevice::new(DEVICE.config(geometry), 7).map_err(|e| e.to_string())?;
     mount(&mut dev).map_err(|e| e.to_string())?;
     let mut model = Model::new();
     for (i, step) in scenario.iter().enumerate() {
