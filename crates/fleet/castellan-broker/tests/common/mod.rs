@@ -14,8 +14,9 @@ use castellan_broker::{
     AuditSink, Authorizer, Broker, BrokerConfig, BrokerHandle, Decision, DeviceMessage, Identity,
     PeerCert, TopicPolicy,
 };
+use castellan_testkit::peers::Recorded;
 use castellan_testkit::test_pki::{CertFiles, ClientCertOptions, TestPki};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::AsyncRead;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
@@ -250,11 +251,10 @@ pub async fn mosquitto_pub(args: &[String]) -> (bool, String) {
 /// Runs a command with a time limit; returns (exit success, stdout+stderr).
 pub use castellan_testkit::peers::run;
 
-/// A running `mosquitto_sub` whose output lines are collected.
+/// A running `mosquitto_sub` whose output lines (stdout and stderr) are collected.
 pub struct Sub {
     pub child: Child,
-    rx: mpsc::UnboundedReceiver<String>,
-    pub lines: Vec<String>,
+    pub lines: Recorded<String>,
 }
 
 impl Sub {
@@ -270,26 +270,11 @@ impl Sub {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let out = child.stdout.take().unwrap();
-        let err = child.stderr.take().unwrap();
-        let tx2 = tx.clone();
-        tokio::spawn(async move {
-            let mut l = BufReader::new(out).lines();
-            while let Ok(Some(line)) = l.next_line().await {
-                let _ = tx.send(line);
-            }
-        });
-        tokio::spawn(async move {
-            let mut l = BufReader::new(err).lines();
-            while let Ok(Some(line)) = l.next_line().await {
-                let _ = tx2.send(line);
-            }
-        });
+        let out: Box<dyn AsyncRead + Unpin + Send> = Box::new(child.stdout.take().unwrap());
+        let err: Box<dyn AsyncRead + Unpin + Send> = Box::new(child.stderr.take().unwrap());
         Sub {
             child,
-            rx,
-            lines: Vec::new(),
+            lines: Recorded::lines(vec![out, err], Some),
         }
     }
 
@@ -299,26 +284,12 @@ impl Sub {
         pred: impl Fn(&str) -> bool,
         limit: Duration,
     ) -> Option<String> {
-        if let Some(l) = self.lines.iter().find(|l| pred(l)) {
-            return Some(l.clone());
-        }
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(line)) => {
-                    self.lines.push(line.clone());
-                    if pred(&line) {
-                        return Some(line);
-                    }
-                }
-                _ => return None,
-            }
-        }
+        self.lines.wait(|l| pred(l), limit).await
     }
 
     /// Reads whatever arrives for `d`.
     pub async fn drain(&mut self, d: Duration) {
-        let _ = self.wait_line(|_| false, d).await;
+        self.lines.drain(d).await;
     }
 
     /// Waits for the process to exit; returns whether it did within `limit`.

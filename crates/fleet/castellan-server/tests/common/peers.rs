@@ -6,11 +6,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::mpsc;
 
-use castellan_testkit::peers::{mosquitto, openssl, paho};
+use castellan_testkit::peers::{Recorded, mosquitto, openssl, paho};
 
 pub fn p(path: &Path) -> String {
     path.to_str().unwrap().to_owned()
@@ -20,9 +19,8 @@ pub fn p(path: &Path) -> String {
 pub struct Paho {
     child: Child,
     stdin: ChildStdin,
-    rx: mpsc::UnboundedReceiver<Value>,
-    /// Every event read so far.
-    pub events: Vec<Value>,
+    /// Every event read so far, and those still arriving.
+    pub events: Recorded<Value>,
 }
 
 impl Paho {
@@ -53,40 +51,16 @@ impl Paho {
             .unwrap();
         let stdin = child.stdin.take().unwrap();
         let out = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(out).lines();
-            while let Ok(Some(l)) = lines.next_line().await {
-                if let Ok(v) = serde_json::from_str::<Value>(&l) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
         Paho {
             child,
             stdin,
-            rx,
-            events: Vec::new(),
+            events: Recorded::lines(vec![out], |l| serde_json::from_str(&l).ok()),
         }
     }
 
     /// The first event (already read or arriving within `limit`) matching `pred`.
     pub async fn wait(&mut self, pred: impl Fn(&Value) -> bool, limit: Duration) -> Option<Value> {
-        if let Some(e) = self.events.iter().find(|e| pred(e)) {
-            return Some(e.clone());
-        }
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(e)) => {
-                    self.events.push(e.clone());
-                    if pred(&e) {
-                        return Some(e);
-                    }
-                }
-                _ => return None,
-            }
-        }
+        self.events.wait(pred, limit).await
     }
 
     pub async fn wait_event(&mut self, name: &str, limit: Duration) -> Option<Value> {
@@ -133,10 +107,7 @@ impl Paho {
 
     /// Read the events that arrived within `limit` (to count messages that should not come).
     pub async fn drain(&mut self, limit: Duration) {
-        let deadline = tokio::time::Instant::now() + limit;
-        while let Ok(Some(e)) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
-            self.events.push(e);
-        }
+        self.events.drain(limit).await;
     }
 
     pub async fn publish(&mut self, topic: &str, payload: &str) {

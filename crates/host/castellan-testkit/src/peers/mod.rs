@@ -23,9 +23,11 @@ pub mod paho;
 pub mod postgres;
 mod process;
 pub mod pycose;
+mod recorded;
 pub mod softhsm;
 
 pub use process::run;
+pub use recorded::Recorded;
 
 /// The README's test command, which installs every peer (through `cargo xtask deps`).
 pub const TEST_COMMAND: &str = "cargo xtask ci";
