@@ -22,7 +22,9 @@
 //! so that reports after a reboot name it.
 
 pub mod https;
+mod journal;
 pub mod protocol;
+mod transfer;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -57,14 +59,6 @@ pub(crate) enum Next {
     Continue,
     /// Power cycle the device (into the trial image, or to revert it).
     Reboot,
-}
-
-/// What the agent remembers across reboots about the update it works on.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Journal {
-    offer: Offer,
-    /// `downloading`, `rebooting`, or `confirmed` (accepted; the report may still be owed).
-    phase: String,
 }
 
 /// A download in progress (this power-on).
@@ -483,133 +477,6 @@ impl Updater {
         }
     }
 
-    async fn start_transfer(&mut self, conn: &mut MqttConnection) -> Result<Next, AgentError> {
-        let Some(d) = self.active.as_ref() else {
-            return Ok(Next::Continue);
-        };
-        if d.https && self.http.is_none() {
-            match RangeClient::new(&self.ca_pem) {
-                Ok(c) => self.http = Some(c),
-                Err(e) => return self.https_failed(conn, &e.to_string()).await,
-            }
-        }
-        if !d.https {
-            self.request_more(conn).await?;
-        }
-        Ok(Next::Continue)
-    }
-
-    async fn https_failed(
-        &mut self,
-        conn: &mut MqttConnection,
-        why: &str,
-    ) -> Result<Next, AgentError> {
-        if let Some(d) = self.active.as_mut() {
-            d.https = false;
-            d.requested = d.written;
-            d.last_progress = Instant::now();
-            (self.log)(&format!(
-                "update: HTTPS download failed ({why}); continuing over MQTT from byte {}",
-                d.written
-            ));
-        }
-        self.request_more(conn).await?;
-        Ok(Next::Continue)
-    }
-
-    /// Keeps `WINDOW` fetches in flight.
-    async fn request_more(&mut self, conn: &mut MqttConnection) -> Result<(), AgentError> {
-        let topic = format!("dev/{}/up/update/fetch", self.device_id);
-        let Some(d) = self.active.as_mut() else {
-            return Ok(());
-        };
-        let chunk = u64::from(d.offer.chunk_size.max(1));
-        while d.requested < d.size && d.requested < d.written + WINDOW * chunk {
-            let length = chunk.min(d.size - d.requested);
-            let fetch = Fetch {
-                release_id: d.offer.release_id.clone(),
-                offset: d.requested,
-                length: length as u32,
-            };
-            let body = serde_json::to_vec(&fetch)
-                .map_err(|e| AgentError::Protocol(format!("fetch: {e}")))?;
-            conn.publish(&Message::qos1(topic.clone(), body)).await?;
-            d.requested += length;
-        }
-        Ok(())
-    }
-
-    async fn on_chunk(
-        &mut self,
-        conn: &mut MqttConnection,
-        world: &SecureWorld,
-        release: &str,
-        payload: &[u8],
-    ) -> Result<Next, AgentError> {
-        let Some(d) = self.active.as_mut() else {
-            return Ok(Next::Continue);
-        };
-        let Some((offset, bytes)) = protocol::decode_chunk(payload) else {
-            return Ok(Next::Continue);
-        };
-        if release != d.offer.release_id || bytes.is_empty() || offset < d.written {
-            return Ok(Next::Continue); // another release, the end marker, or a duplicate
-        }
-        if offset > d.written {
-            if d.ahead.len() < WINDOW as usize {
-                d.ahead.insert(offset, bytes.to_vec());
-            }
-            return Ok(Next::Continue);
-        }
-        self.accept_bytes(conn, world, offset, bytes.to_vec()).await
-    }
-
-    /// Hands bytes at the download's offset to the secure services, then what arrived ahead.
-    async fn accept_bytes(
-        &mut self,
-        conn: &mut MqttConnection,
-        world: &SecureWorld,
-        offset: u64,
-        bytes: Vec<u8>,
-    ) -> Result<Next, AgentError> {
-        let mut next = Some((offset, bytes));
-        while let Some((at, data)) = next.take() {
-            match world.update_write(at, &data)? {
-                Ok(received) => {
-                    let Some(d) = self.active.as_mut() else {
-                        return Ok(Next::Continue);
-                    };
-                    d.written = u64::from(received);
-                    d.last_progress = Instant::now();
-                    next = d.ahead.remove(&d.written).map(|b| (d.written, b));
-                    d.ahead.retain(|k, _| *k > d.written);
-                }
-                Err(e) => {
-                    self.fail(conn, world, &reason(&e)).await?;
-                    return Ok(Next::Continue);
-                }
-            }
-        }
-        let Some(d) = self.active.as_mut() else {
-            return Ok(Next::Continue);
-        };
-        let (written, size) = (d.written, d.size);
-        let decile = written * 10 / size.max(1);
-        if decile > d.decile && written < size {
-            d.decile = decile;
-            let (c, r) = (d.offer.campaign_id.clone(), d.offer.release_id.clone());
-            self.report(conn, &c, &r, State::Downloading, written, None)
-                .await?;
-        }
-        if written >= size {
-            return self.finish(conn, world).await;
-        }
-        if !self.active.as_ref().is_some_and(|d| d.https) {
-            self.request_more(conn).await?;
-        }
-        Ok(Next::Continue)
-    }
-
     /// The whole image is staged: verify and install it, then reboot into it.
     async fn finish(
         &mut self,
@@ -763,35 +630,6 @@ impl Updater {
             body,
         ))
         .await
-    }
-
-    // --- journal ----------------------------------------------------------------------------
-
-    fn load_journal(&self) -> Option<Journal> {
-        let text = read_text(&self.journal).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-
-    fn save_journal(&self, phase: &str) {
-        if let Some(d) = &self.active {
-            self.write_journal(&d.offer, phase);
-        }
-    }
-
-    fn write_journal(&self, offer: &Offer, phase: &str) {
-        let j = Journal {
-            offer: offer.clone(),
-            phase: phase.to_string(),
-        };
-        if let Ok(text) = serde_json::to_vec_pretty(&j)
-            && let Err(e) = write(&self.journal, &text)
-        {
-            (self.log)(&format!("update: cannot keep the journal: {e}"));
-        }
-    }
-
-    fn clear_journal(&self) {
-        let _ = std::fs::remove_file(&self.journal);
     }
 }
 
