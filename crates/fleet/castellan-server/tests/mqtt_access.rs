@@ -69,34 +69,22 @@ async fn attack_tls_without_client_certificate_unknown_ca_or_tls_1_1_refused() {
                 out.contains("alert handshake failure") || out.contains("alert protocol version"),
                 "TLS 1.1 on {p}: expected a fatal alert from the server: {out}"
             );
-            let (_, out) = peers::s_client(
-                p,
-                &[
-                    "-tls1_2",
-                    "-CAfile",
-                    &peers::p(ca),
-                    "-cert",
-                    &peers::p(&dev.cert("ldevid")),
-                    "-key",
-                    &peers::p(&dev.key("ldevid")),
-                ],
-            )
-            .await;
-            assert!(out.contains("TLSv1.2"), "TLS 1.2 not served on {p}: {out}");
-            let (_, out) = peers::s_client(
-                p,
-                &[
-                    "-tls1_3",
-                    "-CAfile",
-                    &peers::p(ca),
-                    "-cert",
-                    &peers::p(&dev.cert("ldevid")),
-                    "-key",
-                    &peers::p(&dev.key("ldevid")),
-                ],
-            )
-            .await;
-            assert!(out.contains("TLSv1.3"), "TLS 1.3 not served on {p}: {out}");
+            for (flag, version) in [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")] {
+                let (_, out) = peers::s_client(
+                    p,
+                    &[
+                        flag,
+                        "-CAfile",
+                        &peers::p(ca),
+                        "-cert",
+                        &peers::p(&dev.cert("ldevid")),
+                        "-key",
+                        &peers::p(&dev.key("ldevid")),
+                    ],
+                )
+                .await;
+                assert!(out.contains(version), "{version} not served on {p}: {out}");
+            }
         }
         server.shutdown().await;
     })
