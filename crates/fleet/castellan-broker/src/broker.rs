@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use crate::auth::{AuditSink, Authorizer};
 use crate::error::BrokerError;
 use crate::hooks::{ACTION_KICK, CastellanHooks, DeviceMessage, Shared};
-use crate::topic::{MAX_ID_LEN, MAX_LEVELS, SERVICE_PREFIX, validate_topic_name};
+use crate::topic::{MAX_ID_LEN, MAX_LEVELS, SERVICE_PREFIX, filter_matches, validate_topic_name};
 
 /// Client id the server uses as the sender of its own publishes.
 const SERVER_SENDER: &str = "castellan-server";
@@ -244,6 +244,28 @@ impl BrokerHandle {
             .entry(id)
             .is_connected()
             .await
+    }
+
+    /// Whether `client_id` has a live connection that is subscribed to a filter matching
+    /// `topic`: a message published on `topic` now reaches it. (A connection alone is not
+    /// enough: between CONNACK and SUBACK, or in a device's onboarding session, a message on
+    /// `topic` would be lost.)
+    pub async fn is_subscribed(&self, client_id: &str, topic: &str) -> bool {
+        let id = Id::from(self.scx.node.id(), ClientId::from(client_id.to_owned()));
+        let entry = self.scx.extends.shared().await.entry(id);
+        if !entry.is_connected().await {
+            return false;
+        }
+        let Some(session) = entry.session() else {
+            return false;
+        };
+        let Ok(subs) = session.subscriptions().await else {
+            return false;
+        };
+        subs.read()
+            .await
+            .keys()
+            .any(|filter| filter_matches(filter, topic))
     }
 
     /// Number of sessions the broker holds (live or persisted).

@@ -62,6 +62,15 @@ impl Core {
         }
     }
 
+    /// Whether `client_id` has a live MQTT connection subscribed to a filter matching `topic`
+    /// (a message published on it now is delivered).
+    pub(crate) async fn is_subscribed(&self, client_id: &str, topic: &str) -> bool {
+        match self.broker.read().await.as_ref() {
+            Some(b) => b.is_subscribed(client_id, topic).await,
+            None => false,
+        }
+    }
+
     /// Publish from the server (QoS 1).
     pub(crate) async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), BrokerError> {
         match self.broker.read().await.as_ref() {

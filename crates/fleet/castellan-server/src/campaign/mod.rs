@@ -126,6 +126,14 @@ pub(super) async fn members_of(
     Ok(core.store.campaign_devices(campaign_id).await?)
 }
 
+/// Whether a device can be offered an update now: it has a live session subscribed to its offer
+/// topic. A connection alone is not enough: a device connected with its IDevID (onboarding) may
+/// not subscribe there, and between CONNACK and SUBACK an offer would be lost.
+pub(super) async fn listening(core: &Core, device_id: &str) -> bool {
+    core.is_subscribed(device_id, &topics::update_offer(device_id))
+        .await
+}
+
 /// Record whether a device is online; returns whether it was at the last look.
 pub(super) fn mark_online(core: &Core, device_id: &str, online: bool) -> bool {
     let mut set = core

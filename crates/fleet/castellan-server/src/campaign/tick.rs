@@ -12,7 +12,7 @@ use castellan_store::{
 use super::plan::{self, CampaignSpec};
 use super::{
     ACTION_CAMPAIGN, CampaignError, FAIL_TIMEOUT, abort, audit_device, cohort, expired,
-    fail_device, mark_online, members_of, offer, pause,
+    fail_device, listening, mark_online, members_of, offer, pause,
 };
 use crate::core::Core;
 use crate::protocol::OnThreshold;
@@ -142,7 +142,7 @@ async fn tick_campaign(
             .iter_mut()
             .filter(|m| m.wave <= wave && m.state == DeviceUpdateState::Pending)
         {
-            if core.is_connected(&m.device_id).await {
+            if listening(core, &m.device_id).await {
                 mark_online(core, &m.device_id, true);
                 if offer(core, c, &release, &m.device_id, now).await {
                     m.state = DeviceUpdateState::Offered;
@@ -228,7 +228,7 @@ async fn reoffer_reconnected(
             DeviceUpdateState::Offered | DeviceUpdateState::Downloading
         )
     }) {
-        let connected = core.is_connected(&m.device_id).await;
+        let connected = listening(core, &m.device_id).await;
         let was_online = mark_online(core, &m.device_id, connected);
         if connected && !was_online {
             log::info!(
