@@ -148,5 +148,5 @@ async fn answer<T: DeserializeOwned>(r: reqwest::Response) -> Result<T, AgentErr
             reason,
         });
     }
-    serde_json::from_slice(&body).map_err(|e| AgentError::Protocol(format!("server answer: {e}")))
+    serde_json::from_slice(&body).map_err(|e| AgentError::protocol("server answer", e))
 }

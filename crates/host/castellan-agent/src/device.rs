@@ -63,14 +63,17 @@ pub const DOWNGRADE_POLICY: DowngradePolicy = DowngradePolicy::SecurityCounter;
 /// Opens the device saved in `dir` and reads its flash layout.
 pub fn open(dir: &Path) -> Result<(SimDevice, FlashLayout), AgentError> {
     let dev = SimDevice::open(dir).map_err(|e| {
-        AgentError::Device(format!(
-            "{}: no simulated device here ({e}); create one with `castellan sim create` or \
-             `castellan factory provision --new`",
-            dir.display()
-        ))
+        AgentError::device(
+            format!(
+                "{}: no simulated device here (create one with `castellan sim create` or \
+                 `castellan factory provision --new`)",
+                dir.display()
+            ),
+            e,
+        )
     })?;
     let layout = FlashLayout::from_table(|n| dev.partition(n))
-        .map_err(|e| AgentError::Device(format!("{}: bad partition table: {e}", dir.display())))?;
+        .map_err(|e| AgentError::device(format!("{}: bad partition table", dir.display()), e))?;
     Ok((dev, layout))
 }
 
@@ -91,8 +94,7 @@ pub fn boot_device(dev: &mut SimDevice, layout: &FlashLayout) -> Result<BootRepo
         downgrade: DOWNGRADE_POLICY,
         ..BootConfig::default()
     };
-    boot(&mut dev.flash, &mut dev.otp, &mut dev.uds, layout, &config)
-        .map_err(|e| AgentError::Boot(e.to_string()))
+    boot(&mut dev.flash, &mut dev.otp, &mut dev.uds, layout, &config).map_err(AgentError::Boot)
 }
 
 /// The configuration the device's secure services start with: trusted storage in the `its` and
@@ -117,13 +119,14 @@ pub fn services_config_for(
     class: Option<&str>,
 ) -> Result<ServicesConfig, AgentError> {
     let part = |name: &str| {
-        dev.partition(name)
-            .ok_or_else(|| AgentError::Device(format!("the device has no `{name}` partition")))
+        dev.partition(name).ok_or_else(|| {
+            AgentError::device_state(format!("the device has no `{name}` partition"))
+        })
     };
     let its = ItsConfig::new(part("its")?, part("its-key")?);
     let root = read_root_key_hash(&dev.otp)
-        .map_err(|e| AgentError::Device(e.to_string()))?
-        .ok_or_else(|| AgentError::Device("no root key provisioned".into()))?;
+        .map_err(|e| AgentError::device("cannot read the root-key hash", e))?
+        .ok_or_else(|| AgentError::device_state("no root key provisioned"))?;
     let fwu = FwuConfig::new(
         *layout,
         castellan_image::TrustedKey::Sha256OfSpki(root),
@@ -159,7 +162,7 @@ pub fn write_partition(
     let w = dev.flash.write_size();
     let mut buf = data.to_vec();
     buf.resize(data.len().div_ceil(w) * w, dev.flash.erased_value());
-    let e = |e: castellan_hal::HalError| AgentError::Device(format!("flash: {e:?}"));
+    let e = |e: castellan_hal::HalError| AgentError::device("flash", e);
     part.erase_all(&mut dev.flash).map_err(e)?;
     part.write(&mut dev.flash, 0, &buf).map_err(e)?;
     Ok(())
@@ -201,12 +204,12 @@ impl FirmwareKit {
         let key_path = dir.join(KIT_KEY);
         let key = if key_path.exists() {
             SigningKey::from_pkcs8_pem(&read_text(&key_path)?)
-                .map_err(|e| AgentError::Pki(format!("{}: {e}", key_path.display())))?
+                .map_err(|e| AgentError::pki(key_path.display().to_string(), e))?
         } else {
             let key = SigningKey::generate(KeyType::EcdsaP256);
             let pem = key
                 .to_pkcs8_pem()
-                .map_err(|e| AgentError::Pki(e.to_string()))?;
+                .map_err(|e| AgentError::pki("cannot encode the firmware kit key", e))?;
             write(&key_path, pem.as_bytes())?;
             key
         };
@@ -304,7 +307,7 @@ fn sign_app_payload(
         align: WRITE_SIZE,
         ..SignOptions::default()
     };
-    sign_image(payload, key, &opts).map_err(|e| AgentError::Pki(format!("cannot sign: {e}")))
+    sign_image(payload, key, &opts).map_err(|e| AgentError::pki("cannot sign", e))
 }
 
 /// 12 KiB of firmware bytes: a readable prefix with `label`, then bytes derived from it.
@@ -345,7 +348,7 @@ pub fn sign_firmware(
         confirm: is_app,
         ..SignOptions::default()
     };
-    sign_image(&payload, key, &opts).map_err(|e| AgentError::Pki(format!("cannot sign: {e}")))
+    sign_image(&payload, key, &opts).map_err(|e| AgentError::pki("cannot sign", e))
 }
 
 /// Builds a simulated device in `dir` (which must not hold one): the standard layout, the kit's
@@ -361,22 +364,21 @@ pub fn build_device(dir: &Path, kit: &FirmwareKit) -> Result<(), AgentError> {
 /// [`build_device`] with image slots of `slot` bytes ([`standard_config_with_slot`]).
 pub fn build_device_with_slot(dir: &Path, kit: &FirmwareKit, slot: u32) -> Result<(), AgentError> {
     let mut dev = SimDevice::create(dir, standard_config_with_slot(slot))
-        .map_err(|e| AgentError::Device(format!("cannot create {}: {e}", dir.display())))?;
+        .map_err(|e| AgentError::device(format!("cannot create {}", dir.display()), e))?;
     let root = castellan_image::signer_id(&kit.key.public_spki_der());
-    let b = |e: castellan_boot::BootError| AgentError::Device(e.to_string());
+    let b = |e: castellan_boot::BootError| AgentError::device("provisioning", e);
     program_root_key_hash(&mut dev.otp, &root).map_err(b)?;
     advance_lifecycle(&mut dev.otp, Lifecycle::PsaRotProvisioning).map_err(b)?;
     secure_lifecycle(&mut dev.otp)?;
     let layout = FlashLayout::from_table(|n| dev.partition(n)).map_err(b)?;
     write_partition(&mut dev, layout.bootloader, &kit.bootloader)?;
     write_partition(&mut dev, layout.primary, &kit.app)?;
-    dev.save()
-        .map_err(|e| AgentError::Device(format!("cannot save: {e}")))
+    dev.save().map_err(|e| AgentError::device("cannot save", e))
 }
 
 /// Locks the key fuses and moves the lifecycle to secured, unless it is there already.
 pub fn secure_lifecycle<O: castellan_hal::OtpFuses>(otp: &mut O) -> Result<bool, AgentError> {
-    let b = |e: castellan_boot::BootError| AgentError::Device(e.to_string());
+    let b = |e: castellan_boot::BootError| AgentError::device("lifecycle", e);
     let lc = read_lifecycle(otp).map_err(b)?;
     match lc {
         Lifecycle::Secured => Ok(false),
@@ -388,7 +390,7 @@ pub fn secure_lifecycle<O: castellan_hal::OtpFuses>(otp: &mut O) -> Result<bool,
             advance_lifecycle(otp, Lifecycle::Secured).map_err(b)?;
             Ok(true)
         }
-        other => Err(AgentError::Device(format!(
+        other => Err(AgentError::device_state(format!(
             "lifecycle {other:?}: the device cannot be provisioned"
         ))),
     }
@@ -408,7 +410,7 @@ pub fn secure_offline(dir: &Path) -> Result<bool, AgentError> {
         return Ok(false);
     }
     dev.save()
-        .map_err(|e| AgentError::Device(format!("cannot save: {e}")))?;
+        .map_err(|e| AgentError::device("cannot save", e))?;
     Ok(true)
 }
 
@@ -417,8 +419,7 @@ pub fn secure_offline(dir: &Path) -> Result<bool, AgentError> {
 pub fn replace_app(dir: &Path, image: &[u8]) -> Result<(), AgentError> {
     let (mut dev, layout) = open(dir)?;
     write_partition(&mut dev, layout.primary, image)?;
-    dev.save()
-        .map_err(|e| AgentError::Device(format!("cannot save: {e}")))
+    dev.save().map_err(|e| AgentError::device("cannot save", e))
 }
 
 #[cfg(test)]

@@ -168,13 +168,13 @@ where
     let secured_now = device::secure_offline(dir)?;
     let world = SecureWorld::power_on(dir)?;
     if world.boot_info().lifecycle != Lifecycle::Secured {
-        return Err(AgentError::Device(
-            "the lifecycle did not move to secured".into(),
+        return Err(AgentError::device_state(
+            "the lifecycle did not move to secured",
         ));
     }
     let storage_ok = world.refusing(|g| g.its_status().map(|_| ()))?;
     if let Err(r) = storage_ok {
-        return Err(AgentError::Device(format!(
+        return Err(AgentError::device_state(format!(
             "trusted storage does not mount ({}): it was initialised before the device was \
              secured; provision devices before their first boot",
             r.to_error()
@@ -209,7 +209,7 @@ where
     check_certificate(&answer.idevid_pem, &req.serial, &key.public_key(), "IDevID")?;
     let release_key = match &answer.release_public_key {
         Some(hex_key) => Some(hex::decode(hex_key.trim()).map_err(|_| {
-            AgentError::Protocol("the release public key from the server is not hex".into())
+            AgentError::protocol_state("the release public key from the server is not hex")
         })?),
         None => None,
     };
@@ -247,15 +247,15 @@ pub fn check_certificate(
     what: &str,
 ) -> Result<(), AgentError> {
     let cert = castellan_x509::parse_certificate_pem(pem)
-        .map_err(|e| AgentError::Pki(format!("the {what} from the server: {e}")))?;
+        .map_err(|e| AgentError::pki(format!("the {what} from the server"), e))?;
     if cert.subject_common_name.as_deref() != Some(cn) {
-        return Err(AgentError::Pki(format!(
+        return Err(AgentError::pki_state(format!(
             "the {what} names {:?}, not {cn}",
             cert.subject_common_name
         )));
     }
     if cert.public_key_p256.as_ref() != Some(public_key) {
-        return Err(AgentError::Pki(format!(
+        return Err(AgentError::pki_state(format!(
             "the {what} certifies another key than the device's"
         )));
     }

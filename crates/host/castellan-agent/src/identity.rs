@@ -129,9 +129,8 @@ impl PemKey {
     pub fn load_or_generate(path: &Path) -> Result<PemKey, AgentError> {
         if path.exists() {
             let pem = read_text(path)?;
-            let key = p256::ecdsa::SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
-                AgentError::Pki(format!("{}: not a P-256 key: {e}", path.display()))
-            })?;
+            let key = p256::ecdsa::SigningKey::from_pkcs8_pem(&pem)
+                .map_err(|e| AgentError::pki(format!("{}: not a P-256 key", path.display()), e))?;
             return Ok(PemKey {
                 key,
                 path: path.to_path_buf(),
@@ -143,7 +142,7 @@ impl PemKey {
         let key = p256::ecdsa::SigningKey::generate_from_rng(&mut rng);
         let pem = key
             .to_pkcs8_pem(Default::default())
-            .map_err(|e| AgentError::Pki(e.to_string()))?;
+            .map_err(|e| AgentError::pki("cannot encode the new key", e))?;
         write(path, pem.as_bytes())?;
         restrict_permissions(path)?;
         Ok(PemKey {
@@ -165,7 +164,7 @@ impl DeviceKey for PemKey {
         let sig: p256::ecdsa::Signature = self
             .key
             .sign_prehash(digest)
-            .map_err(|e| AgentError::Pki(format!("signing failed: {e}")))?;
+            .map_err(|e| AgentError::pki("signing failed", e))?;
         let mut out = [0u8; 64];
         out.copy_from_slice(&sig.to_bytes());
         Ok(out)
@@ -200,7 +199,7 @@ pub fn build_csr(key: &dyn DeviceKey, common_name: &str) -> Result<Vec<u8>, Agen
         let digest: [u8; 32] = Sha256::digest(msg).into();
         key.sign_digest(&digest)
     })
-    .map_err(|e| AgentError::Pki(format!("cannot build the CSR: {e}")))
+    .map_err(|e| AgentError::pki("cannot build the CSR", e))
 }
 
 /// Which backend holds a device's keys.
@@ -291,13 +290,13 @@ impl IdentityFiles {
             )));
         }
         serde_json::from_str(&read_text(&path)?)
-            .map_err(|e| AgentError::Device(format!("{}: {e}", path.display())))
+            .map_err(|e| AgentError::device(path.display().to_string(), e))
     }
 
     /// Writes `device.json`.
     pub fn write_record(&self, record: &DeviceRecord) -> Result<(), AgentError> {
-        let json =
-            serde_json::to_string_pretty(record).map_err(|e| AgentError::Device(e.to_string()))?;
+        let json = serde_json::to_string_pretty(record)
+            .map_err(|e| AgentError::device("cannot encode the device record", e))?;
         write(&self.record_path(), json.as_bytes())
     }
 

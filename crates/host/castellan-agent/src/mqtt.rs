@@ -17,7 +17,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::rustls::pki_types::ServerName;
 
-use crate::error::AgentError;
+use crate::error::{AgentError, MqttError};
 
 /// Largest packet accepted from the server (remaining length), in bytes.
 pub const MAX_PACKET: usize = 1 << 20;
@@ -127,8 +127,8 @@ pub enum Packet {
     Other(u8),
 }
 
-fn malformed(what: &str) -> AgentError {
-    AgentError::Mqtt(format!("malformed packet from the server: {what}"))
+fn malformed(what: &'static str) -> AgentError {
+    AgentError::Mqtt(MqttError::Malformed(what))
 }
 
 /// Decodes one packet from the start of `buf`: `Ok(None)` when more bytes are needed, else the
@@ -211,7 +211,7 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Packet, usize)>, AgentError> {
 /// Encodes a packet: fixed header byte, remaining length, body.
 fn frame(first: u8, body: &[u8]) -> Result<Vec<u8>, AgentError> {
     if body.len() > 268_435_455 {
-        return Err(AgentError::Mqtt("packet too large".into()));
+        return Err(AgentError::Mqtt(MqttError::PacketTooLarge));
     }
     let mut out = Vec::with_capacity(body.len() + 5);
     out.push(first);
@@ -232,8 +232,7 @@ fn frame(first: u8, body: &[u8]) -> Result<Vec<u8>, AgentError> {
 }
 
 fn put_bytes(buf: &mut Vec<u8>, s: &[u8]) -> Result<(), AgentError> {
-    let len =
-        u16::try_from(s.len()).map_err(|_| AgentError::Mqtt("string longer than 64 KiB".into()))?;
+    let len = u16::try_from(s.len()).map_err(|_| AgentError::Mqtt(MqttError::StringTooLong))?;
     buf.extend_from_slice(&len.to_be_bytes());
     buf.extend_from_slice(s);
     Ok(())
@@ -319,14 +318,14 @@ impl MqttConnection {
     ) -> Result<MqttConnection, AgentError> {
         let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
             .await
-            .map_err(|e| AgentError::Network(format!("cannot reach {endpoint}: {e}")))?;
+            .map_err(|e| AgentError::network(format!("cannot reach {endpoint}"), e))?;
         let _ = tcp.set_nodelay(true);
         let name = ServerName::try_from(endpoint.host.clone())
             .map_err(|e| AgentError::InvalidInput(format!("server name {}: {e}", endpoint.host)))?;
         let stream = TlsConnector::from(tls)
             .connect(name, tcp)
             .await
-            .map_err(|e| AgentError::Tls(format!("handshake with {endpoint}: {e}")))?;
+            .map_err(|e| AgentError::tls(format!("handshake with {endpoint}"), e))?;
         let mut conn = MqttConnection {
             stream,
             buf: Vec::with_capacity(4096),
@@ -339,11 +338,8 @@ impl MqttConnection {
         let deadline = Instant::now() + opts.connect_timeout;
         match conn.read_packet(deadline).await? {
             Some(Packet::ConnAck { code: 0 }) => Ok(conn),
-            Some(Packet::ConnAck { code }) => Err(AgentError::Mqtt(format!(
-                "the broker refused the connection (CONNACK return code {code}: {})",
-                connack_reason(code)
-            ))),
-            Some(other) => Err(AgentError::Mqtt(format!("expected CONNACK, got {other:?}"))),
+            Some(Packet::ConnAck { code }) => Err(MqttError::ConnectRefused(code).into()),
+            Some(other) => Err(MqttError::ExpectedConnAck(format!("{other:?}")).into()),
             None => Err(AgentError::Timeout("CONNACK")),
         }
     }
@@ -358,9 +354,7 @@ impl MqttConnection {
                 Some(Packet::SubAck { packet_id, codes }) if packet_id == id => {
                     return match codes.first() {
                         Some(&c) if c <= 1 => Ok(c),
-                        _ => Err(AgentError::Mqtt(format!(
-                            "the broker refused the subscription to {filter}"
-                        ))),
+                        _ => Err(MqttError::SubscribeRefused(filter.to_string()).into()),
                     };
                 }
                 Some(p) => self.stash(p).await?,
@@ -436,7 +430,7 @@ impl MqttConnection {
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), AgentError> {
-        let closed = |e: std::io::Error| AgentError::Network(format!("connection lost: {e}"));
+        let closed = |e: std::io::Error| AgentError::network("connection lost", e);
         self.stream.write_all(bytes).await.map_err(closed)?;
         self.stream.flush().await.map_err(closed)?;
         self.last_sent = Instant::now();
@@ -455,21 +449,22 @@ impl MqttConnection {
             match read {
                 Err(_) => return Ok(None),
                 Ok(Ok(0)) => {
-                    return Err(AgentError::Network(
-                        "the server closed the connection".into(),
+                    return Err(AgentError::network(
+                        "the server closed the connection",
+                        std::io::ErrorKind::UnexpectedEof.into(),
                     ));
                 }
                 Ok(Ok(n)) => self
                     .buf
                     .extend_from_slice(chunk.get(..n).unwrap_or_default()),
-                Ok(Err(e)) => return Err(AgentError::Network(format!("connection lost: {e}"))),
+                Ok(Err(e)) => return Err(AgentError::network("connection lost", e)),
             }
         }
     }
 }
 
 /// The meaning of a CONNACK return code (MQTT 3.1.1 §3.2.2.3).
-fn connack_reason(code: u8) -> &'static str {
+pub(crate) fn connack_reason(code: u8) -> &'static str {
     match code {
         1 => "unacceptable protocol version",
         2 => "identifier rejected",

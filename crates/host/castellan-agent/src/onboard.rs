@@ -113,7 +113,7 @@ pub async fn onboard_device<D: OnboardingDevice>(
     }
     let nonce = Challenge::parse(&payload)
         .and_then(|c| c.nonce_bytes())
-        .map_err(|e| AgentError::Protocol(e.to_string()))?;
+        .map_err(|e| AgentError::protocol("the onboarding challenge", e))?;
     let token = device.attest(&nonce).await?;
     let operational = device.new_operational_key()?;
     let csr = build_csr(operational.as_ref(), id)?;
@@ -131,13 +131,14 @@ pub async fn onboard_device<D: OnboardingDevice>(
     ));
     let (_, payload) = wait_for(&mut conn, &[result_topic.as_str()], deadline).await?;
     conn.disconnect().await;
-    let result = OnboardResult::parse(&payload).map_err(|e| AgentError::Protocol(e.to_string()))?;
+    let result = OnboardResult::parse(&payload)
+        .map_err(|e| AgentError::protocol("the onboarding result", e))?;
     if !result.accepted {
-        return Err(AgentError::OnboardingRefused(result.reason_text().into()));
+        return Err(refused(&result));
     }
     let ldevid = result
         .ldevid_pem
-        .ok_or_else(|| AgentError::Protocol("accepted without an LDevID".into()))?;
+        .ok_or_else(|| AgentError::protocol_state("accepted without an LDevID"))?;
     check_certificate(&ldevid, id, &operational.public_key(), "LDevID")?;
     write(
         &files.ldevid_chain(),
@@ -187,8 +188,16 @@ fn key_place(record: &DeviceRecord) -> &'static str {
 
 fn refusal(payload: &[u8]) -> AgentError {
     match OnboardResult::parse(payload) {
-        Ok(r) => AgentError::OnboardingRefused(r.reason_text().into()),
-        Err(e) => AgentError::Protocol(e.to_string()),
+        Ok(r) => refused(&r),
+        Err(e) => AgentError::protocol("the onboarding result", e),
+    }
+}
+
+/// The server's refusal as an [`AgentError::OnboardingRefused`], with its stable code.
+fn refused(result: &OnboardResult) -> AgentError {
+    AgentError::OnboardingRefused {
+        code: result.code.clone(),
+        reason: result.reason_text().to_string(),
     }
 }
 

@@ -99,7 +99,7 @@ pub struct Refused {
 impl Refused {
     /// As an [`AgentError`], with its PSA status.
     pub fn to_error(&self) -> AgentError {
-        AgentError::Service(format!("{} (PSA status {})", self.text, self.status))
+        AgentError::Service(self.clone())
     }
 }
 
@@ -143,7 +143,13 @@ fn refused(e: GateError, record: Option<&gate::Refusal>) -> Refused {
 
 /// A service error as an [`AgentError`], with its PSA status.
 pub fn service_err(e: ServiceError) -> AgentError {
-    AgentError::Service(format!("{e} (PSA status {})", e.psa_status()))
+    let text = e.to_string();
+    AgentError::Service(Refused {
+        status: e.psa_status(),
+        reason: text.clone(),
+        text,
+        not_newer: None,
+    })
 }
 
 /// The normal world's gate to a [`SecureWorld`]: every call crosses the device's call gate.
@@ -188,7 +194,7 @@ impl SecureWorld {
         let thread = std::thread::Builder::new()
             .name("secure-world".into())
             .spawn(move || serve(&path, &ready_tx, &rx))
-            .map_err(|e| AgentError::Device(format!("cannot start the secure world: {e}")))?;
+            .map_err(|e| AgentError::device("cannot start the secure world", e))?;
         let boot = ready_rx.recv().map_err(|_| AgentError::SecureWorldGone)??;
         Ok((
             SecureWorld {
@@ -261,8 +267,12 @@ impl SecureWorld {
     /// The update client's state.
     pub fn update_status(&self) -> Result<UpdateStatus, AgentError> {
         let r = self.with_gate(|g| g.update_status())?;
-        castellan_services::gate::update_status_of(&r)
-            .ok_or_else(|| AgentError::Service(format!("unknown update state {}", r.state)))
+        castellan_services::gate::update_status_of(&r).ok_or_else(|| {
+            AgentError::device_state(format!(
+                "the secure services report an unknown update state {}",
+                r.state
+            ))
+        })
     }
 
     /// Writes `data` at `offset` of the update payload, in blocks the gate takes; the bytes
@@ -384,10 +394,10 @@ fn start_services(dir: &Path) -> Result<(SimDevice, Secure, BootInfo), AgentErro
     let report = device::boot_device(&mut dev, &layout)?;
     // The boot may have moved images (an update); keep that before anything else.
     dev.save()
-        .map_err(|e| AgentError::Device(format!("cannot save: {e}")))?;
+        .map_err(|e| AgentError::device("cannot save", e))?;
     let config = device::services_config(&dev, &layout)?;
-    let counter = OtpCounterMap::castellan(dev.otp.clone())
-        .map_err(|e| AgentError::Device(format!("fuse map: {e:?}")))?;
+    let counter =
+        OtpCounterMap::castellan(dev.otp.clone()).map_err(|e| AgentError::device("fuse map", e))?;
     let platform = Platform::new(dev.flash.clone(), counter, dev.rng.clone());
     let svc = SecureServices::from_boot_report(platform, config, &report).map_err(service_err)?;
     let info = BootInfo {
@@ -425,6 +435,5 @@ fn save(dev: &mut SimDevice, svc: &SimServices) -> Result<(), AgentError> {
     dev.flash = p.flash.clone();
     dev.otp = p.counter.inner().clone();
     dev.rng = p.rng.clone();
-    dev.save()
-        .map_err(|e| AgentError::Device(format!("cannot save: {e}")))
+    dev.save().map_err(|e| AgentError::device("cannot save", e))
 }

@@ -29,9 +29,12 @@ use crate::identity::DeviceKey;
 pub fn certificates_from_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, AgentError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<_, _>>()
-        .map_err(|e| AgentError::Tls(format!("bad PEM certificate: {e}")))?;
+        .map_err(|e| AgentError::tls("bad PEM certificate", e))?;
     if certs.is_empty() {
-        return Err(AgentError::Tls("no certificate in the PEM bundle".into()));
+        return Err(AgentError::Tls {
+            what: "no certificate in the PEM bundle".into(),
+            cause: None,
+        });
     }
     Ok(certs)
 }
@@ -42,7 +45,7 @@ pub fn root_store(ca_pem: &str) -> Result<RootCertStore, AgentError> {
     for c in certificates_from_pem(ca_pem)? {
         roots
             .add(c)
-            .map_err(|e| AgentError::Tls(format!("bad CA certificate: {e}")))?;
+            .map_err(|e| AgentError::tls("bad CA certificate", e))?;
     }
     Ok(roots)
 }
@@ -58,7 +61,7 @@ pub fn client_config(
     let certified = Arc::new(CertifiedKey::new(chain, Arc::new(DeviceSigningKey { key })));
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| AgentError::Tls(e.to_string()))?
+        .map_err(|e| AgentError::tls("protocol versions", e))?
         .with_root_certificates(root_store(ca_pem)?)
         .with_client_cert_resolver(Arc::new(FixedClientCert(certified)));
     Ok(Arc::new(config))
@@ -68,7 +71,7 @@ pub fn client_config(
 pub fn server_only_config(ca_pem: &str) -> Result<ClientConfig, AgentError> {
     Ok(ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| AgentError::Tls(e.to_string()))?
+        .map_err(|e| AgentError::tls("protocol versions", e))?
         .with_root_certificates(root_store(ca_pem)?)
         .with_no_client_auth())
 }

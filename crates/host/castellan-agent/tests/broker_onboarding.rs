@@ -267,7 +267,7 @@ async fn attack_replaced_firmware_is_refused_onboarding() {
         .await
         .unwrap_err();
     match err {
-        AgentError::OnboardingRefused(reason) => {
+        AgentError::OnboardingRefused { reason, .. } => {
             assert!(reason.contains("attestation token refused"), "{reason}")
         }
         other => panic!("expected a refusal, got {other}"),

@@ -206,9 +206,14 @@ async fn attack_replaced_firmware_is_refused_with_the_reason_in_the_audit_log() 
     let err = castellan_agent::run(config(&dev, fleet.server.mqtt_addr(), 1))
         .await
         .unwrap_err();
-    let AgentError::OnboardingRefused(reason) = err else {
+    let AgentError::OnboardingRefused { code, reason } = err else {
         panic!("expected a refusal, got {err}");
     };
+    assert_eq!(
+        code.as_deref(),
+        Some("attestation.measurement_mismatch"),
+        "{reason}"
+    );
     assert!(!IdentityFiles::of(&dev).ldevid().exists());
 
     fleet.server.flush_audit().await;
@@ -218,6 +223,7 @@ async fn attack_replaced_firmware_is_refused_with_the_reason_in_the_audit_log() 
         .find(|e| e["target"] == "CSTL-0004" && e["decision"] == "refused")
         .unwrap_or_else(|| panic!("no refusal for CSTL-0004 in the audit log: {audit:?}"));
     assert_eq!(entry["reason"], reason.as_str());
+    assert_eq!(entry["code"], "attestation.measurement_mismatch");
     let device: Value = fleet.api.get("/api/v1/devices/CSTL-0004").await.unwrap();
     assert_eq!(device["attestation"], "failed");
     fleet.server.shutdown().await;

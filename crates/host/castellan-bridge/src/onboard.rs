@@ -50,7 +50,9 @@ pub async fn onboard(
     )
     .await
     .map_err(|e| match e {
-        AgentError::OnboardingRefused(why) => BridgeError::Refused(format!("onboarding: {why}")),
+        AgentError::OnboardingRefused { reason, .. } => {
+            BridgeError::Refused(format!("onboarding: {reason}"))
+        }
         AgentError::DeviceLink(e) => match e.downcast::<BridgeError>() {
             Ok(e) => *e,
             Err(e) => AgentError::DeviceLink(e).into(),

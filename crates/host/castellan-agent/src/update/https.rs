@@ -63,10 +63,10 @@ impl RangeClient {
             .map(str::to_string)
             .unwrap_or_default();
         let first = parse_content_range_start(&range).ok_or_else(|| {
-            AgentError::Protocol(format!("206 with a bad Content-Range `{range}`"))
+            AgentError::protocol_state(format!("206 with a bad Content-Range `{range}`"))
         })?;
         if first != start {
-            return Err(AgentError::Protocol(format!(
+            return Err(AgentError::protocol_state(format!(
                 "asked for bytes from {start}, the server sent from {first}"
             )));
         }
@@ -75,7 +75,7 @@ impl RangeClient {
             reason: format!("reading {}: {e}", src.url),
         })?;
         if body.len() as u64 > len {
-            return Err(AgentError::Protocol(format!(
+            return Err(AgentError::protocol_state(format!(
                 "asked for {len} bytes, the server sent {}",
                 body.len()
             )));

@@ -279,7 +279,7 @@ impl Updater {
             return self.on_chunk(conn, world, release, &m.payload).await;
         }
         let bad = |what: &str, e: serde_json::Error| {
-            AgentError::Protocol(format!("update {what} from the server: {e}"))
+            AgentError::protocol(format!("update {what} from the server"), e)
         };
         match kind {
             "offer" => match serde_json::from_slice::<Offer>(&m.payload) {
@@ -333,7 +333,7 @@ impl Updater {
             let (start, len) = (d.written, HTTPS_RANGE.min(d.size - d.written));
             let got = match (src, self.http.clone()) {
                 (Some(src), Some(http)) => http.get(&src, start, len).await,
-                _ => Err(AgentError::Protocol("no HTTPS source".into())),
+                _ => Err(AgentError::protocol_state("no HTTPS source")),
             };
             return match got {
                 Ok(bytes) if !bytes.is_empty() => {
@@ -592,8 +592,8 @@ impl Updater {
             campaign_id: c.campaign_id.clone(),
             token: hex::encode(&token),
         };
-        let body = serde_json::to_vec(&evidence)
-            .map_err(|e| AgentError::Protocol(format!("evidence: {e}")))?;
+        let body =
+            serde_json::to_vec(&evidence).map_err(|e| AgentError::protocol("evidence", e))?;
         conn.publish(&Message::qos1(
             format!("dev/{}/up/update/evidence", self.device_id),
             body,
@@ -623,8 +623,7 @@ impl Updater {
             offset,
             reason,
         };
-        let body = serde_json::to_vec(&status)
-            .map_err(|e| AgentError::Protocol(format!("status: {e}")))?;
+        let body = serde_json::to_vec(&status).map_err(|e| AgentError::protocol("status", e))?;
         conn.publish(&Message::qos1(
             format!("dev/{}/up/update/status", self.device_id),
             body,

@@ -59,8 +59,7 @@ impl Updater {
                 offset: d.requested,
                 length: length as u32,
             };
-            let body = serde_json::to_vec(&fetch)
-                .map_err(|e| AgentError::Protocol(format!("fetch: {e}")))?;
+            let body = serde_json::to_vec(&fetch).map_err(|e| AgentError::protocol("fetch", e))?;
             conn.publish(&Message::qos1(topic.clone(), body)).await?;
             d.requested += length;
         }

@@ -79,7 +79,7 @@ pub(crate) fn run(a: AgentArgs) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(AgentError::OnboardingRefused(reason)) => {
+        Err(AgentError::OnboardingRefused { reason, .. }) => {
             eprintln!("castellan: onboarding refused by the server: {reason}");
             Ok(ExitCode::FAILURE)
         }

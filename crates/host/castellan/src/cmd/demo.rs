@@ -376,7 +376,7 @@ async fn fleet_steps(
     cfg.count = Some(1);
     cfg.max_failures = Some(3);
     match castellan_agent::run(cfg).await {
-        Err(AgentError::OnboardingRefused(reason)) => println!("    refused: {reason}"),
+        Err(AgentError::OnboardingRefused { reason, .. }) => println!("    refused: {reason}"),
         Err(e) => bail!("{intruder}: expected a refusal, got: {e}"),
         Ok(_) => bail!("{intruder} was onboarded with replaced firmware: this is a bug"),
     }
