@@ -129,6 +129,7 @@ pub struct AgentReport {
 }
 
 /// Why an operational session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SessionEnd {
     /// The telemetry count was reached, or the agent was told to stop.
     Done,
@@ -191,8 +192,12 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
         report.updates_failed = updater.counts.failed;
         report.updates_reverted = updater.counts.reverted;
         match outcome {
-            Ok(SessionEnd::UpdateReboot) => {
-                log("rebooting for the update");
+            Ok(end @ (SessionEnd::UpdateReboot | SessionEnd::Reboot)) => {
+                log(if end == SessionEnd::UpdateReboot {
+                    "rebooting for the update"
+                } else {
+                    "rebooting on command"
+                });
                 world.shut_down()?;
                 updater.powered_off();
                 world = power_on(&cfg, &log)?;
@@ -207,15 +212,6 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
                 ));
                 world.shut_down()?;
                 return Ok(report);
-            }
-            Ok(SessionEnd::Reboot) => {
-                log("rebooting on command");
-                world.shut_down()?;
-                updater.powered_off();
-                world = power_on(&cfg, &log)?;
-                boot_count = count_boot(&world)?;
-                started = Instant::now();
-                report.reboots += 1;
             }
             Err(e) if e.is_transient() => {
                 report.reconnects += 1;

@@ -22,18 +22,8 @@ impl FleetApi {
     /// A client for `base_url` (`https://host:port`) that trusts only the CA bundle `ca_pem`
     /// and authenticates with `token`.
     pub fn new(base_url: &str, token: &str, ca_pem: &str) -> Result<FleetApi, AgentError> {
-        let tls = crate::tls::server_only_config(ca_pem)?;
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| AgentError::Http {
-                status: 0,
-                reason: format!("cannot build the HTTPS client: {e}"),
-            })?;
         Ok(FleetApi {
-            http,
+            http: https_client(ca_pem)?,
             base: base_url.trim_end_matches('/').to_string(),
             token: token.trim().to_string(),
         })
@@ -54,14 +44,17 @@ impl FleetApi {
 
     /// `GET` a JSON document.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, AgentError> {
-        let r = self
-            .http
+        answer(self.send_get(path).await?).await
+    }
+
+    /// Sends `GET path` with the token; the response, whatever its status.
+    async fn send_get(&self, path: &str) -> Result<reqwest::Response, AgentError> {
+        self.http
             .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .send()
             .await
-            .map_err(transport)?;
-        answer(r).await
+            .map_err(transport)
     }
 
     /// `POST` a JSON body, answer as JSON.
@@ -101,19 +94,27 @@ impl FleetApi {
 
     /// `GET` raw bytes (a release's image).
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, AgentError> {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(transport)?;
+        let r = self.send_get(path).await?;
         let status = r.status();
         if !status.is_success() {
             return answer::<serde_json::Value>(r).await.map(|_| Vec::new());
         }
         Ok(r.bytes().await.map_err(transport)?.to_vec())
     }
+}
+
+/// An HTTPS client that trusts only the CA bundle `ca_pem` (30 s per request, 10 s to connect).
+pub(crate) fn https_client(ca_pem: &str) -> Result<reqwest::Client, AgentError> {
+    let tls = crate::tls::server_only_config(ca_pem)?;
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| AgentError::Http {
+            status: 0,
+            reason: format!("cannot build the HTTPS client: {e}"),
+        })
 }
 
 fn transport(e: reqwest::Error) -> AgentError {

@@ -2,8 +2,6 @@
 //! verified against the CA bundle the factory stored. The bytes are untrusted like any other:
 //! the secure services check them against the manifest.
 
-use std::time::Duration;
-
 use crate::error::AgentError;
 use crate::update::protocol::HttpsSource;
 
@@ -16,17 +14,9 @@ pub(crate) struct RangeClient {
 impl RangeClient {
     /// Trusts only `ca_pem`.
     pub(crate) fn new(ca_pem: &str) -> Result<RangeClient, AgentError> {
-        let tls = crate::tls::server_only_config(ca_pem)?;
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| AgentError::Http {
-                status: 0,
-                reason: format!("cannot build the HTTPS client: {e}"),
-            })?;
-        Ok(RangeClient { http })
+        Ok(RangeClient {
+            http: crate::api::https_client(ca_pem)?,
+        })
     }
 
     /// `GET url` with `Range: bytes=start-(start+len-1)`: the bytes of a `206` whose

@@ -29,148 +29,24 @@
 //! security counter) at `finish` and again at `install`, right before the request is written:
 //! the secondary slot may be writable by the non-secure world in between. The bootloader
 //! verifies it a third time before it swaps anything, and checks the anti-rollback counter.
+//!
+//! `model` holds the states, the configuration and the boot outcome the service starts from;
+//! `staging` the sequential write path into the secondary slot and the candidate's checks.
 
 use castellan_hal::Flash;
-use castellan_image::{ImageError, ImageLayout, TrustedKey, Version, verify};
+use castellan_image::{ImageLayout, Version, verify};
 use castellan_slots::{
-    BootError, BootReport, DowngradePolicy, FlashLayout, Geometry, InstallKind, SlotReader,
-    UpgradeAction, UpgradeRefusal, confirm_image, read_slot_trailer, request_upgrade,
+    BootError, DowngradePolicy, Geometry, SlotReader, UpgradeRefusal, confirm_image,
+    read_slot_trailer, request_upgrade,
 };
 
 use crate::{ServiceError, psa};
 
-/// A firmware component identifier (`psa_fwu_component_t`).
-pub type ComponentId = u8;
-/// The one component: the application image in the primary slot.
-pub const COMPONENT_APPLICATION: ComponentId = 0;
+mod model;
+mod staging;
 
-/// `PSA_SUCCESS_REBOOT`: the installation needs a reboot to complete.
-pub const SUCCESS_REBOOT: i32 = psa::SUCCESS_REBOOT;
-
-/// Largest write unit this service buffers (a flash write size above it is refused).
-const MAX_UNIT: usize = 64;
-
-/// Component states (`PSA_FWU_READY` … `PSA_FWU_UPDATED`, same numbers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum FwuState {
-    /// No update in progress.
-    Ready = 0,
-    /// An image is being written to the secondary slot.
-    Writing = 1,
-    /// A complete, verified image waits for `install`.
-    Candidate = 2,
-    /// Installation requested: the bootloader installs it at the next reboot.
-    Staged = 3,
-    /// The update failed or was abandoned; `clean` prepares the next one.
-    Failed = 4,
-    /// The new image runs on trial: `accept` keeps it, anything else reverts it.
-    Trial = 5,
-    /// The trial image was rejected; the previous image comes back at the next reboot.
-    Rejected = 6,
-    /// The new image is installed and accepted; `clean` drops the backup.
-    Updated = 7,
-}
-
-/// What `psa_fwu_query` returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ComponentInfo {
-    /// The component's state.
-    pub state: FwuState,
-    /// Why the last update failed (a PSA status, or the client's `reject` code); 0 if none.
-    pub error: i32,
-    /// Version of the active (running) image.
-    pub version: Version,
-    /// Largest image the secondary slot takes (the slot minus its trailer).
-    pub max_size: u32,
-    /// `PSA_FWU_FLAG_*` (none: staging is in non-volatile flash, images are not encrypted).
-    pub flags: u32,
-    /// Version of the candidate (WRITING excluded), if one is known.
-    pub candidate_version: Option<Version>,
-}
-
-/// Success of `install` and `reject`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InstallStatus {
-    /// Done (`PSA_SUCCESS`).
-    Done,
-    /// A reboot completes it (`PSA_SUCCESS_REBOOT`): call `request_reboot`.
-    RebootRequired,
-}
-
-impl InstallStatus {
-    /// The PSA status code.
-    pub const fn psa_status(self) -> i32 {
-        match self {
-            InstallStatus::Done => psa::SUCCESS,
-            InstallStatus::RebootRequired => SUCCESS_REBOOT,
-        }
-    }
-}
-
-/// Where the slots are and which key update images must be signed with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FwuConfig {
-    /// The bootloader's flash layout (primary, secondary, scratch, status).
-    pub layout: FlashLayout,
-    /// The key candidates are verified with (the bootloader's application key).
-    pub key: TrustedKey<'static>,
-    /// Install for a trial run (test swap, confirmed by `accept`) rather than permanently.
-    pub trial: bool,
-    /// Which older candidates are refused: the bootloader's policy
-    /// (`castellan_boot::BootConfig::downgrade`), so that the service never stages what the
-    /// bootloader would refuse.
-    pub downgrade: DowngradePolicy,
-}
-
-impl FwuConfig {
-    /// Slots of `layout`, candidates verified with `key`, installed for a trial run when
-    /// `trial`, lower versions refused ([`DowngradePolicy::Version`]).
-    pub const fn new(layout: FlashLayout, key: TrustedKey<'static>, trial: bool) -> Self {
-        FwuConfig {
-            layout,
-            key,
-            trial,
-            downgrade: DowngradePolicy::Version,
-        }
-    }
-
-    /// The same configuration with the downgrade policy `downgrade`.
-    pub const fn with_downgrade(self, downgrade: DowngradePolicy) -> Self {
-        FwuConfig { downgrade, ..self }
-    }
-}
-
-/// What the bootloader did about updates at the last boot, as the service needs to know it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LastBoot {
-    /// No update was pending.
-    Nothing,
-    /// A new image was swapped in for a trial run and is not confirmed yet.
-    Trial,
-    /// A new image was installed for good (permanent swap or overwrite).
-    Installed,
-    /// An unconfirmed trial image was swapped back out: the previous image runs.
-    RolledBack,
-    /// The bootloader refused the staged candidate; holds the PSA status of the reason.
-    Refused(i32),
-}
-
-impl LastBoot {
-    /// Reads the bootloader's report.
-    pub fn from_report(report: &BootReport) -> LastBoot {
-        match report.upgrade {
-            _ if !report.confirmed => LastBoot::Trial,
-            UpgradeAction::Installed {
-                kind: InstallKind::Revert,
-                ..
-            } => LastBoot::RolledBack,
-            UpgradeAction::Installed { .. } => LastBoot::Installed,
-            UpgradeAction::Refused(r) => LastBoot::Refused(refusal_status(&r)),
-            UpgradeAction::RevertRefused(_) | UpgradeAction::None => LastBoot::Nothing,
-        }
-    }
-}
+use model::MAX_UNIT;
+pub use model::*;
 
 /// The update service of one component.
 #[derive(Debug)]
@@ -280,45 +156,6 @@ impl Fwu {
     /// The bootloader's layout and key this service works with.
     pub fn config(&self) -> &FwuConfig {
         &self.config
-    }
-
-    /// READY → WRITING without erasing what the secondary slot holds before `offset`: the
-    /// update client resumes a download interrupted by a reboot. `offset` must be a multiple
-    /// of the sector size (the client records progress only at sector boundaries, so every
-    /// byte before it was written completely); `offset..end` rounded up to whole sectors is
-    /// erased again, since a cut may have left a torn write anywhere after it.
-    pub(crate) fn resume<F: Flash>(
-        &mut self,
-        flash: &mut F,
-        offset: u32,
-        end: u32,
-    ) -> Result<(), ServiceError> {
-        self.expect(&[FwuState::Ready])?;
-        let sector = flash.erase_size() as u32;
-        if sector == 0 || offset % sector != 0 || offset > end || end > self.max_size {
-            return Err(ServiceError::InvalidArgument(
-                "a download resumes at a sector boundary inside the image",
-            ));
-        }
-        let slot = self.config.layout.secondary;
-        let stop = end.div_ceil(sector).saturating_mul(sector).min(slot.size);
-        if stop > offset {
-            slot.erase(flash, offset, stop)?;
-        }
-        self.state = FwuState::Writing;
-        self.error = 0;
-        self.written = offset;
-        self.flushed = offset;
-        self.candidate = None;
-        Ok(())
-    }
-
-    /// Writes the pending partial write unit of the image (padded with the erased value), so
-    /// that the whole image can be read back from the slot before `finish`.
-    pub(crate) fn flush_pending<F: Flash>(&mut self, flash: &mut F) -> Result<(), ServiceError> {
-        self.expect(&[FwuState::Writing])?;
-        let r = self.flush(flash);
-        self.fail_on_error(r)
     }
 
     /// `psa_fwu_query`.
@@ -528,91 +365,6 @@ impl Fwu {
             }
         }
         r
-    }
-
-    /// Writes whole units of `block` (after the pending tail) and keeps the rest in the tail.
-    fn store<F: Flash>(&mut self, flash: &mut F, mut block: &[u8]) -> Result<(), ServiceError> {
-        let ws = flash.write_size();
-        let slot = self.config.layout.secondary;
-        let pending = self.written.saturating_sub(self.flushed) as usize;
-        if pending > 0 {
-            let take = (ws - pending).min(block.len());
-            let (head, rest) = block.split_at(take);
-            self.tail
-                .get_mut(pending..pending + take)
-                .ok_or(ServiceError::Crypto("tail"))?
-                .copy_from_slice(head);
-            block = rest;
-            if pending + take < ws {
-                return Ok(());
-            }
-            let unit = self.tail.get(..ws).ok_or(ServiceError::Crypto("tail"))?;
-            slot.write(flash, self.flushed, unit)?;
-            self.flushed += ws as u32;
-        }
-        let whole = block.len() / ws * ws;
-        let (aligned, rest) = block.split_at(whole);
-        if !aligned.is_empty() {
-            slot.write(flash, self.flushed, aligned)?;
-            self.flushed += whole as u32;
-        }
-        self.tail
-            .get_mut(..rest.len())
-            .ok_or(ServiceError::Crypto("tail"))?
-            .copy_from_slice(rest);
-        Ok(())
-    }
-
-    /// Writes the pending partial unit, padded with the erased value.
-    fn flush<F: Flash>(&mut self, flash: &mut F) -> Result<(), ServiceError> {
-        let ws = flash.write_size();
-        let pending = self.written.saturating_sub(self.flushed) as usize;
-        if pending == 0 {
-            return Ok(());
-        }
-        let erased = flash.erased_value();
-        let unit = self
-            .tail
-            .get_mut(..ws)
-            .ok_or(ServiceError::Crypto("tail"))?;
-        unit.get_mut(pending..).unwrap_or_default().fill(erased);
-        self.config
-            .layout
-            .secondary
-            .write(flash, self.flushed, unit)?;
-        self.flushed += ws as u32;
-        Ok(())
-    }
-
-    /// Verifies the image in the secondary slot; returns its version.
-    fn verify_candidate<F: Flash>(&self, flash: &mut F) -> Result<Version, ServiceError> {
-        let mut src = SlotReader::with_len(flash, self.config.layout.secondary, self.max_size);
-        let r = verify(&mut src, self.config.key);
-        let image = match (r, src.hal_error()) {
-            (Ok(image), _) => image,
-            (Err(ImageError::Read), Some(hal)) => return Err(ServiceError::Hardware(hal)),
-            (Err(e), _) => return Err(ServiceError::CandidateRejected(e)),
-        };
-        let version = image.version();
-        match self.running_counter {
-            // The security counter decides: a lower version with a counter not below the
-            // running image's is a rollback the release authority allowed.
-            Some(floor) if self.config.downgrade == DowngradePolicy::SecurityCounter => {
-                if image.security_counter.unwrap_or(0) < floor {
-                    return Err(ServiceError::NotPermitted(
-                        "the candidate's security counter is below the running image's                          (anti-rollback)",
-                    ));
-                }
-            }
-            _ => {
-                if version < self.running {
-                    return Err(ServiceError::NotPermitted(
-                        "the candidate is older than the running image (downgrade)",
-                    ));
-                }
-            }
-        }
-        Ok(version)
     }
 }
 
