@@ -15,7 +15,8 @@ use clap::Args;
 /// Arguments of `castellan serve`.
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// State directory: CAs, store, TLS files, admin token (created on first run).
+    /// State directory: the PKI handed over from the offline root (`castellan pki handover`),
+    /// store, TLS files, admin token (created on first run).
     #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
     state_dir: PathBuf,
     /// Store location: a postgres:// URL, or a SQLite file (default: castellan.db in the
@@ -41,6 +42,11 @@ pub(crate) struct ServeArgs {
     /// keeps it out of the process list).
     #[arg(long, value_name = "PIN")]
     pkcs11_pin: Option<String>,
+    /// Run the embedded demo PKI: create the whole hierarchy, the root CA's key included, in
+    /// the state directory. For local demos only: without it the service refuses to start with
+    /// the root's key in reach.
+    #[arg(long)]
+    embedded_demo_pki: bool,
 }
 
 /// Run the service until Ctrl-C or SIGTERM.
@@ -58,6 +64,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     config.mqtt_listen = a.mqtt;
     config.api_listen = a.api;
     config.server_names = a.names.clone();
+    config.embedded_demo_pki = a.embedded_demo_pki;
     if let (Some(module), Some(label)) = (&a.pkcs11_module, &a.pkcs11_token) {
         let pin = match &a.pkcs11_pin {
             Some(p) => p.clone(),
