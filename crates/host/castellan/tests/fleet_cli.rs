@@ -163,12 +163,11 @@ fn serve_once(state: &std::path::Path, extra: &[&str], env: &[(&str, &std::path:
     out
 }
 
-#[test]
-fn serve_with_ca_keys_in_a_softhsm2_token() {
+/// A SoftHSM2 token "castellan-ca" (user PIN 87654321) under `dir`; returns its config file.
+fn softhsm_token(dir: &std::path::Path) -> std::path::PathBuf {
     castellan_testkit::peers::softhsm::require();
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("softhsm2.conf");
-    let tokens = dir.path().join("tokens");
+    let conf = dir.join("softhsm2.conf");
+    let tokens = dir.join("tokens");
     std::fs::create_dir_all(&tokens).unwrap();
     std::fs::write(&conf, castellan_testkit::peers::softhsm::config(&tokens)).unwrap();
     let init = Command::new("softhsm2-util")
@@ -190,16 +189,26 @@ fn serve_with_ca_keys_in_a_softhsm2_token() {
         "{}",
         String::from_utf8_lossy(&init.stderr)
     );
+    conf
+}
+
+/// The options naming the token of [`softhsm_token`].
+const TOKEN_ARGS: [&str; 6] = [
+    "--pkcs11-module",
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "--pkcs11-token",
+    "castellan-ca",
+    "--pkcs11-pin",
+    "87654321",
+];
+
+#[test]
+fn serve_with_ca_keys_in_a_softhsm2_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = softhsm_token(dir.path());
     let state = dir.path().join("state");
-    let args = [
-        "--pkcs11-module",
-        "/usr/lib/softhsm/libsofthsm2.so",
-        "--pkcs11-token",
-        "castellan-ca",
-        "--pkcs11-pin",
-        "87654321",
-        "--embedded-demo-pki",
-    ];
+    let mut args = TOKEN_ARGS.to_vec();
+    args.push("--embedded-demo-pki");
     let first = serve_once(&state, &args, &[("SOFTHSM2_CONF", &conf)]);
     for ca in ["root", "manufacturer", "operational"] {
         assert!(
@@ -221,7 +230,7 @@ fn serve_with_ca_keys_in_a_softhsm2_token() {
     assert_eq!(std::fs::read(state.join("pki/root-ca.pem")).unwrap(), root);
     // Without the demo flag, the root's key in the token is in reach: the service refuses.
     let mut refused = serve(&state);
-    refused.args(&args[..6]).env("SOFTHSM2_CONF", &conf);
+    refused.args(TOKEN_ARGS).env("SOFTHSM2_CONF", &conf);
     let (ok, out) = run(refused);
     assert!(
         !ok,
@@ -230,6 +239,46 @@ fn serve_with_ca_keys_in_a_softhsm2_token() {
     assert!(
         out.contains("castellan-root-ca") && out.contains("castellan pki"),
         "the refusal does not say where the key is and what to do: {out}"
+    );
+}
+
+#[test]
+fn serve_with_the_operational_ca_key_made_in_a_softhsm2_token_and_signed_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = softhsm_token(dir.path());
+    let (state, offline) = (dir.path().join("state"), dir.path().join("offline"));
+    let csr = state.join("pki/operational-ca.csr.pem");
+    let steps: [(&[&str], &[&std::path::Path]); 4] = [
+        (&["pki", "init", "--offline"], &[&offline]),
+        (&["pki", "request", "--state-dir"], &[&state]),
+        (&["pki", "sign-ca", "--csr"], &[&csr, &offline]),
+        (&["pki", "handover", "--state-dir"], &[&state, &offline]),
+    ];
+    for (args, paths) in steps {
+        let mut cmd = castellan();
+        cmd.args(args).arg(paths[0]).env("SOFTHSM2_CONF", &conf);
+        if let Some(offline) = paths.get(1) {
+            cmd.arg("--offline").arg(offline);
+        }
+        if args[1] == "request" {
+            cmd.args(TOKEN_ARGS);
+        }
+        let (ok, out) = run(cmd);
+        assert!(ok, "castellan {args:?}: {out}");
+    }
+    let out = serve_once(&state, &TOKEN_ARGS, &[("SOFTHSM2_CONF", &conf)]);
+    assert!(
+        out.contains("PKCS#11 key \"castellan-operational-ca\" in token \"castellan-ca\""),
+        "the operational CA's key is not the token's: {out}"
+    );
+    let key_files: Vec<_> = std::fs::read_dir(state.join("pki"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".key"))
+        .collect();
+    assert!(
+        key_files.is_empty(),
+        "CA key files handed over: {key_files:?}"
     );
 }
 

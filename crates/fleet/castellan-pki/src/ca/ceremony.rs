@@ -22,12 +22,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::signer::write_file_mode;
-use crate::x509::parse_certificate_pem;
-use crate::{CaKind, KeyBackend, PkiError, RevocationReason, RevokedCert};
+use crate::x509::{der_to_pem, parse_certificate_pem, pem_to_der, verify_csr};
+use crate::{CaKind, CaSigner, KeyBackend, PkiConfig, PkiError, RevocationReason, RevokedCert};
 
 use super::Pki;
+use super::leaf::sign_certificate;
 use super::online::{PREVIOUS_DIR, previous_files};
-use super::open::{cert_file, key_file};
+use super::open::{KeyRule, ca_params, cert_file, key_file};
+
+/// The operational CA's certificate request, in the service's PKI directory.
+pub const OPERATIONAL_CSR_FILE: &str = "operational-ca.csr.pem";
 
 /// The folder of retired CAs in the offline directory.
 pub const RETIRED_DIR: &str = "retired";
@@ -53,7 +57,20 @@ pub fn open_offline(offline: &Path) -> Result<Pki, PkiError> {
             path: key_file(offline, CaKind::Root),
         });
     }
-    Pki::init(offline, KeyBackend::Files)
+    // The operational CA's key may live in the service's token (sign_operational_csr).
+    let operational = if cert_file(offline, CaKind::Operational).exists()
+        && !key_file(offline, CaKind::Operational).exists()
+    {
+        KeyRule::CertificateOnly
+    } else {
+        KeyRule::Create
+    };
+    Pki::init_rules(
+        offline,
+        KeyBackend::Files,
+        PkiConfig::default(),
+        operational,
+    )
 }
 
 /// Hand the service, in `service_dir`, what it must use online from the offline hierarchy in
@@ -93,11 +110,15 @@ pub fn hand_over(
             0o644,
         )?;
     }
-    copy(
-        key_file(offline, CaKind::Operational),
-        key_file(service_dir, CaKind::Operational),
-        0o600,
-    )?;
+    // The operational key: from the offline directory, unless it lives in the service's token.
+    let operational_key = key_file(offline, CaKind::Operational).exists();
+    if operational_key {
+        copy(
+            key_file(offline, CaKind::Operational),
+            key_file(service_dir, CaKind::Operational),
+            0o600,
+        )?;
+    }
     if manufacturer_key {
         copy(
             key_file(offline, CaKind::Manufacturer),
@@ -115,6 +136,9 @@ pub fn hand_over(
         stale.push(key_file(service_dir, CaKind::Manufacturer));
     }
     stale.push(key_file(service_dir, CaKind::Service));
+    if !operational_key {
+        stale.push(key_file(service_dir, CaKind::Operational));
+    }
     for path in stale {
         if path.exists() {
             std::fs::remove_file(&path).map_err(PkiError::io("stale service PKI file"))?;
@@ -130,8 +154,14 @@ pub fn hand_over(
             copy(path.clone(), previous.join(name), 0o644)?;
         }
     }
-    // What was handed over must open as the service will open it.
-    Pki::open_online(service_dir, KeyBackend::Files)?;
+    // What was handed over must open as the service will open it (its token holds the
+    // operational key when none was handed over).
+    let rule = if operational_key {
+        KeyRule::Required
+    } else {
+        KeyRule::CertificateOnly
+    };
+    Pki::open_online_rules(service_dir, KeyBackend::Files, PkiConfig::default(), rule)?;
     Ok(report)
 }
 
@@ -142,20 +172,75 @@ pub fn rotate_operational(offline: &Path) -> Result<(String, String), PkiError> 
     let pki = open_offline(offline)?;
     let old = hex::encode(&pki.ca_certificate(CaKind::Operational).serial);
     drop(pki);
+    let with_key = key_file(offline, CaKind::Operational).exists();
+    retire_current_operational(offline, &old, with_key)?;
+    let pki = Pki::init(offline, KeyBackend::Files)?;
+    let new = hex::encode(&pki.ca_certificate(CaKind::Operational).serial);
+    Ok((old, new))
+}
+
+/// On the service's side: a certificate request for the operational CA whose key `key` holds
+/// (a key made in the service's PKCS#11 token), written to `operational-ca.csr.pem` in
+/// `service_dir`. Returns its path; the offline root signs it with [`sign_operational_csr`].
+pub fn request_operational(service_dir: &Path, key: &dyn CaSigner) -> Result<PathBuf, PkiError> {
+    let csr = crate::x509::build_csr(&key.public_key(), "Castellan Operational CA", None, |m| {
+        key.sign(m)
+    })?;
+    create_private_dir(service_dir)?;
+    let path = service_dir.join(OPERATIONAL_CSR_FILE);
+    write_file_mode(
+        &path,
+        der_to_pem("CERTIFICATE REQUEST", &csr).as_bytes(),
+        0o644,
+        "operational CA request",
+    )?;
+    Ok(path)
+}
+
+/// On the offline side: the root signs an operational CA certificate for the key of `csr_pem`
+/// (its self-signature checked; the name and extensions are the root's choice), which becomes
+/// the current operational CA; the one it replaces moves to `previous/` as in
+/// [`rotate_operational`]. Returns the old serial and the new one (hex). Hand over
+/// afterwards: the service's token holds the key.
+pub fn sign_operational_csr(offline: &Path, csr_pem: &str) -> Result<(String, String), PkiError> {
+    let pki = open_offline(offline)?;
+    let csr = verify_csr(&pem_to_der("CERTIFICATE REQUEST", csr_pem)?)?;
+    let params = ca_params(CaKind::Operational, &PkiConfig::default(), &csr.public_key)?;
+    let cert = sign_certificate(&pki.root, &params, csr.public_key)?;
+    let old = hex::encode(&pki.ca_certificate(CaKind::Operational).serial);
+    let old_had_key = key_file(offline, CaKind::Operational).exists();
+    drop(pki);
+    retire_current_operational(offline, &old, old_had_key)?;
+    write_file_mode(
+        &cert_file(offline, CaKind::Operational),
+        cert.pem.as_bytes(),
+        0o644,
+        "operational CA certificate",
+    )?;
+    open_offline(offline)?;
+    Ok((old, hex::encode(&cert.serial)))
+}
+
+/// Move the current operational CA (certificate, and key if held here) to `previous/`.
+fn retire_current_operational(
+    offline: &Path,
+    serial: &str,
+    with_key: bool,
+) -> Result<(), PkiError> {
     let previous = offline.join(PREVIOUS_DIR);
     create_private_dir(&previous)?;
-    let name = format!("{}-ca-{old}", CaKind::Operational.name());
+    let name = format!("{}-ca-{serial}", CaKind::Operational.name());
     rename(
         &cert_file(offline, CaKind::Operational),
         &previous.join(format!("{name}.pem")),
     )?;
-    rename(
-        &key_file(offline, CaKind::Operational),
-        &previous.join(format!("{name}.key.pem")),
-    )?;
-    let pki = Pki::init(offline, KeyBackend::Files)?;
-    let new = hex::encode(&pki.ca_certificate(CaKind::Operational).serial);
-    Ok((old, new))
+    if with_key {
+        rename(
+            &key_file(offline, CaKind::Operational),
+            &previous.join(format!("{name}.key.pem")),
+        )?;
+    }
+    Ok(())
 }
 
 /// Retire an operational CA rotated out (`serial`, hex as [`rotate_operational`] printed it):

@@ -104,26 +104,24 @@ impl Pki {
 
     /// Open the whole hierarchy in `dir` with `config`, creating what is missing.
     pub fn init_with(dir: &Path, backend: KeyBackend, config: PkiConfig) -> Result<Pki, PkiError> {
+        Pki::init_rules(dir, backend, config, KeyRule::Create)
+    }
+
+    /// [`Pki::init_with`], the operational CA's key opened with `operational` (the offline
+    /// side allows it to live in the service's token: [`ceremony::sign_operational_csr`]).
+    fn init_rules(
+        dir: &Path,
+        backend: KeyBackend,
+        config: PkiConfig,
+        operational: KeyRule,
+    ) -> Result<Pki, PkiError> {
         std::fs::create_dir_all(dir).map_err(PkiError::io("PKI directory"))?;
         let rule = KeyRule::Create;
         let root = open_ca(dir, &backend, &config, CaKind::Root, None, rule)?;
-        let manufacturer = open_ca(
-            dir,
-            &backend,
-            &config,
-            CaKind::Manufacturer,
-            Some(&root),
-            rule,
-        )?;
-        let operational = open_ca(
-            dir,
-            &backend,
-            &config,
-            CaKind::Operational,
-            Some(&root),
-            rule,
-        )?;
-        let service = open_ca(dir, &backend, &config, CaKind::Service, Some(&root), rule)?;
+        let open = |kind, rule| open_ca(dir, &backend, &config, kind, Some(&root), rule);
+        let manufacturer = open(CaKind::Manufacturer, rule)?;
+        let operational = open(CaKind::Operational, operational)?;
+        let service = open(CaKind::Service, rule)?;
         let previous_operational = online::previous_cas(dir, CaKind::Operational, &root)?;
         Ok(Pki {
             dir: dir.to_path_buf(),

@@ -34,6 +34,16 @@ impl Pki {
         backend: KeyBackend,
         config: PkiConfig,
     ) -> Result<Pki, PkiError> {
+        Pki::open_online_rules(dir, backend, config, KeyRule::Required)
+    }
+
+    /// [`Pki::open_online_with`], the operational CA's key opened with `operational`.
+    pub(super) fn open_online_rules(
+        dir: &Path,
+        backend: KeyBackend,
+        config: PkiConfig,
+        operational: KeyRule,
+    ) -> Result<Pki, PkiError> {
         if let Some(location) = Pki::root_key_location(dir, &backend) {
             return Err(PkiError::RootKeyInReach { location });
         }
@@ -47,7 +57,7 @@ impl Pki {
         )?;
         let open = |kind, rule| open_ca(dir, &backend, &config, kind, Some(&root), rule);
         let manufacturer = open(CaKind::Manufacturer, KeyRule::Optional)?;
-        let operational = open(CaKind::Operational, KeyRule::Required)?;
+        let operational = open(CaKind::Operational, operational)?;
         let service = open(CaKind::Service, KeyRule::CertificateOnly)?;
         let previous_operational = previous_cas(dir, CaKind::Operational, &root)?;
         Ok(Pki {

@@ -138,40 +138,7 @@ pub(super) fn open_ca(
     }
     let signer = signer.ok_or(PkiError::CaKeyOffline { ca: kind })?;
     let public_key = signer.public_key();
-    let mut dn = DistinguishedName::new();
-    dn.push(
-        DnType::CommonName,
-        match kind {
-            CaKind::Root => "Castellan Root CA",
-            CaKind::Manufacturer => "Castellan Manufacturer CA",
-            CaKind::Operational => "Castellan Operational CA",
-            CaKind::Service => "Castellan Service CA",
-        },
-    );
-    dn.push(DnType::OrganizationName, config.organization.as_str());
-    let now = OffsetDateTime::now_utc();
-    let mut params = CertificateParams::default();
-    params.distinguished_name = dn;
-    params.not_before = now - Duration::hours(1);
-    params.not_after = now
-        + Duration::days(if kind == CaKind::Root {
-            25 * 365
-        } else {
-            20 * 365
-        });
-    params.serial_number = Some(random_serial()?);
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(if kind == CaKind::Root {
-        1
-    } else {
-        0
-    }));
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(&public_key));
-    params.use_authority_key_identifier_extension = root.is_some();
+    let params = ca_params(kind, config, &public_key)?;
     let adapter = rcgen_signer(signer.as_ref());
     let der = match root {
         None => params
@@ -194,6 +161,42 @@ pub(super) fn open_ca(
         params,
         signer: Some(signer),
     })
+}
+
+/// The parameters of a new CA certificate of `kind` for `public_key`: its fixed name, 25 years
+/// (root, pathLen 1) or 20 years (issuing CAs, pathLen 0), certificate and CRL signing.
+pub(super) fn ca_params(
+    kind: CaKind,
+    config: &PkiConfig,
+    public_key: &[u8; 65],
+) -> Result<CertificateParams, PkiError> {
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::CommonName,
+        match kind {
+            CaKind::Root => "Castellan Root CA",
+            CaKind::Manufacturer => "Castellan Manufacturer CA",
+            CaKind::Operational => "Castellan Operational CA",
+            CaKind::Service => "Castellan Service CA",
+        },
+    );
+    dn.push(DnType::OrganizationName, config.organization.as_str());
+    let root = kind == CaKind::Root;
+    let now = OffsetDateTime::now_utc();
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn;
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + Duration::days(if root { 25 * 365 } else { 20 * 365 });
+    params.serial_number = Some(random_serial()?);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(if root { 1 } else { 0 }));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(public_key));
+    params.use_authority_key_identifier_extension = !root;
+    Ok(params)
 }
 
 /// Rebuild the issuer parameters (name, key identifier, key usages) of a CA from its

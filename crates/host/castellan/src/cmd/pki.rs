@@ -9,6 +9,8 @@
 //!  pki handover --offline O --state-dir S ─────────▶ S/pki: certificates, operational key
 //!  pki rotate --offline O ─▶ new operational CA ──▶ handover again, restart the service
 //!  pki retire --offline O --serial X ─▶ root CRL ─▶ handover again, restart the service
+//!                                                   pki request (key made in the token) ─┐
+//!  pki sign-ca --offline O --csr F ◀──────────────── operational-ca.csr.pem ◀─────────────┘
 //! ```
 
 use std::path::PathBuf;
@@ -40,6 +42,35 @@ pub(crate) enum PkiCommand {
     IssueService(IssueServiceArgs),
     /// Sign the root's CRL again (the retired issuing CAs; valid one year).
     Crl(OfflineArgs),
+    /// On the service's machine: make the operational CA's key in its PKCS#11 token and write
+    /// a certificate request for the offline root (`pki/operational-ca.csr.pem`).
+    Request(RequestArgs),
+    /// On the offline machine: the root signs the service's operational CA request; it becomes
+    /// the current operational CA (the previous one stays trusted until retired).
+    SignCa(SignCaArgs),
+}
+
+/// Arguments of `castellan pki request`.
+#[derive(Args)]
+pub(crate) struct RequestArgs {
+    /// The service's state directory (`castellan serve --state-dir`).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+    #[command(flatten)]
+    pkcs11: super::serve::Pkcs11Args,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `castellan pki sign-ca`.
+#[derive(Args)]
+pub(crate) struct SignCaArgs {
+    #[command(flatten)]
+    from: OfflineArgs,
+    /// The request `castellan pki request` wrote.
+    #[arg(long, value_name = "FILE")]
+    csr: PathBuf,
 }
 
 /// The offline directory, and output options.
@@ -114,7 +145,58 @@ pub(crate) fn run(c: PkiCommand) -> anyhow::Result<ExitCode> {
         PkiCommand::Retire(a) => retire(&a),
         PkiCommand::IssueService(a) => issue_service(&a),
         PkiCommand::Crl(a) => crl(&a),
+        PkiCommand::Request(a) => request(&a),
+        PkiCommand::SignCa(a) => sign_ca(&a),
     }
+}
+
+fn request(a: &RequestArgs) -> anyhow::Result<ExitCode> {
+    let Some(token) = a.pkcs11.open()? else {
+        bail!(
+            "give the token that will hold the operational CA's key (--pkcs11-module, \
+             --pkcs11-token); with key files, `castellan pki handover` carries the key instead"
+        );
+    };
+    let label = format!("castellan-{}-ca", CaKind::Operational.name());
+    let key = token
+        .key_or_generate(&label)
+        .with_context(|| format!("cannot make key {label:?} in the token"))?;
+    let path = ceremony::request_operational(&a.state_dir.join("pki"), &key)
+        .context("cannot write the operational CA's request")?;
+    print_result(a.json, json!({"csr": path, "key": label}), || {
+        println!(
+            "key {label:?} is in the token; request written to {}",
+            path.display()
+        );
+        println!(
+            "next, offline: castellan pki sign-ca --offline DIR --csr {}; then castellan pki \
+             handover --offline DIR --state-dir {}",
+            path.display(),
+            a.state_dir.display()
+        );
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sign_ca(a: &SignCaArgs) -> anyhow::Result<ExitCode> {
+    let csr = super::read_text(&a.csr)?;
+    let (old, new) = ceremony::sign_operational_csr(&a.from.offline, &csr)
+        .with_context(|| format!("cannot sign the request {}", a.csr.display()))?;
+    print_result(
+        a.from.json,
+        json!({"previous": old, "current": new}),
+        || {
+            println!(
+                "operational CA {new} signed by the root (its key stays in the service's token)"
+            );
+            println!(
+                "the previous one ({old}) stays trusted until `castellan pki retire`; next: \
+             castellan pki handover --offline {} --state-dir DIR",
+                a.from.offline.display()
+            );
+        },
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init(a: &OfflineArgs) -> anyhow::Result<ExitCode> {
