@@ -1,7 +1,7 @@
 //! Each client role is tied to the CA that may issue it, against the running service with a
 //! real MQTT peer (mosquitto_pub), on SQLite and PostgreSQL: a service identity from the
-//! service CA gets in, the same subject minted by the manufacturer (factory) CA or signed by
-//! the root is refused.
+//! service CA gets in; the same subject minted by the manufacturer (factory) CA, signed by the
+//! root, or issued by a look-alike "service CA" the factory key signed is refused.
 
 mod common;
 
@@ -32,6 +32,17 @@ fn minting_with(offline: &Path, impostor: CaKind, dir: &Path) -> Pki {
         dir.join("service-ca.key.pem"),
     )
     .unwrap();
+    Pki::init(dir, KeyBackend::Files).unwrap()
+}
+
+/// A whole look-alike hierarchy under `impostor` (its certificate and key as the "root"): CAs
+/// with the fleet's names, signed by that key.
+fn hierarchy_under(offline: &Path, impostor: CaKind, dir: &Path) -> Pki {
+    std::fs::create_dir_all(dir).unwrap();
+    let name = impostor.name();
+    for (from, to) in [("pem", "root-ca.pem"), ("key.pem", "root-ca.key.pem")] {
+        std::fs::copy(offline.join(format!("{name}-ca.{from}")), dir.join(to)).unwrap();
+    }
     Pki::init(dir, KeyBackend::Files).unwrap()
 }
 
@@ -117,6 +128,41 @@ async fn attack_root_signed_client_certificate_refused() {
         assert!(
             !client_ca.contains(server.pki().root_pem().trim()),
             "the root is in the broker's client trust bundle"
+        );
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn attack_look_alike_service_ca_signed_by_the_factory_key_refused() {
+    each_backend(async |t: &TestStore| {
+        let tmp = tempdir();
+        let state = state_dir(&tmp);
+        let server = start_server(t, &state).await;
+        let offline = castellan_testkit::fleet::hand_over_pki(&state);
+        // The factory's key signs a CA named like the service CA; the leaf comes with that CA
+        // in its chain, which ends at the manufacturer CA the broker trusts.
+        let fake = hierarchy_under(&offline, CaKind::Manufacturer, &tmp.path().join("fake"));
+        assert_eq!(
+            fake.ca_certificate(CaKind::Service).subject_der,
+            server.pki().ca_certificate(CaKind::Service).subject_der
+        );
+        let forged = service_identity(&fake, "ops", &tmp.path().join("fake"));
+        let (ok, out) = command_as_service(&server, &forged).await;
+        assert!(
+            !ok,
+            "a look-alike service CA's identity was accepted: {out}"
+        );
+        assert!(
+            audit_has_refusal(
+                &server,
+                "mqtt.connect",
+                "does not verify with the issuing CA"
+            )
+            .await,
+            "{:?}",
+            audit(&server).await
         );
         server.shutdown().await;
     })
