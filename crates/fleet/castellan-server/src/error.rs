@@ -76,17 +76,17 @@ impl fmt::Display for ServerError {
                 f,
                 "refusing to start: the root CA's private key is in reach of the online service \
                  ({location}), so a compromise of the service would yield the root of the whole \
-                 PKI. Keep the root offline: `castellan pki init --dir OFFLINE` on a machine the \
-                 service never sees, then `castellan pki handover --offline OFFLINE --state-dir \
-                 DIR` into a fresh state directory. For a local demo only, run `castellan demo` \
-                 or `castellan serve --embedded-demo-pki`"
+                 PKI. Keep the root offline: `castellan pki init --offline OFFLINE` on a \
+                 machine the service never sees, then `castellan pki handover --offline OFFLINE \
+                 --state-dir DIR` into a fresh state directory. For a local demo only, run \
+                 `castellan demo` or `castellan serve --embedded-demo-pki`"
             ),
             ServerError::NoPki { dir } => write!(
                 f,
                 "no PKI in {}: create the hierarchy on a machine the service never sees \
-                 (`castellan pki init --dir OFFLINE`), then hand the service what it uses online \
-                 (`castellan pki handover --offline OFFLINE --state-dir DIR`); for a local demo \
-                 only, `castellan serve --embedded-demo-pki`",
+                 (`castellan pki init --offline OFFLINE`), then hand the service what it uses \
+                 online (`castellan pki handover --offline OFFLINE --state-dir DIR`); for a local \
+                 demo only, `castellan serve --embedded-demo-pki`",
                 dir.display()
             ),
             ServerError::Store(e) => write!(f, "store: {e}"),

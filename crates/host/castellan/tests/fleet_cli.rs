@@ -309,7 +309,8 @@ fn attack_service_started_with_the_root_key_in_reach_refuses() {
     for needle in [
         "root CA's private key is in reach",
         "root-ca.key.pem",
-        "castellan pki init",
+        "castellan pki init --offline",
+        "castellan pki handover --offline",
         "--embedded-demo-pki",
     ] {
         assert!(out.contains(needle), "the refusal lacks {needle:?}: {out}");
