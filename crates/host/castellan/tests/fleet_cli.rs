@@ -266,6 +266,12 @@ fn serve_with_the_operational_ca_key_made_in_a_softhsm2_token_and_signed_offline
         let (ok, out) = run(cmd);
         assert!(ok, "castellan {args:?}: {out}");
     }
+    let mut status = castellan();
+    status
+        .args(["pki", "status", "--json", "--state-dir"])
+        .arg(&state);
+    let (ok, out) = run(status);
+    assert!(ok && out.contains("\"operational\""), "{out}");
     let out = serve_once(&state, &TOKEN_ARGS, &[("SOFTHSM2_CONF", &conf)]);
     assert!(
         out.contains("PKCS#11 key \"castellan-operational-ca\" in token \"castellan-ca\""),

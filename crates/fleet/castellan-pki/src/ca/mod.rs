@@ -122,6 +122,17 @@ impl Pki {
         let manufacturer = open(CaKind::Manufacturer, rule)?;
         let operational = open(CaKind::Operational, operational)?;
         let service = open(CaKind::Service, rule)?;
+        Pki::assemble(dir, config, root, [manufacturer, operational, service])
+    }
+
+    /// The PKI of `dir` from its root and its issuing CAs (manufacturer, operational,
+    /// service), with the operational CAs rotated out that `dir` still holds.
+    fn assemble(
+        dir: &Path,
+        config: PkiConfig,
+        root: Ca,
+        [manufacturer, operational, service]: [Ca; 3],
+    ) -> Result<Pki, PkiError> {
         let previous_operational = online::previous_cas(dir, CaKind::Operational, &root)?;
         Ok(Pki {
             dir: dir.to_path_buf(),

@@ -59,16 +59,27 @@ impl Pki {
         let manufacturer = open(CaKind::Manufacturer, KeyRule::Optional)?;
         let operational = open(CaKind::Operational, operational)?;
         let service = open(CaKind::Service, KeyRule::CertificateOnly)?;
-        let previous_operational = previous_cas(dir, CaKind::Operational, &root)?;
-        Ok(Pki {
-            dir: dir.to_path_buf(),
-            config,
-            root,
-            manufacturer,
-            operational,
-            service,
-            previous_operational,
-        })
+        Pki::assemble(dir, config, root, [manufacturer, operational, service])
+    }
+
+    /// Open any PKI directory to look at it (`castellan pki status`): every CA's key is loaded
+    /// if present (file backend), none is required, and a root key is not refused.
+    pub fn inspect(dir: &Path) -> Result<Pki, PkiError> {
+        let backend = KeyBackend::Files;
+        let config = PkiConfig::default();
+        let root = open_ca(
+            dir,
+            &backend,
+            &config,
+            CaKind::Root,
+            None,
+            KeyRule::Optional,
+        )?;
+        let open = |kind| open_ca(dir, &backend, &config, kind, Some(&root), KeyRule::Optional);
+        let manufacturer = open(CaKind::Manufacturer)?;
+        let operational = open(CaKind::Operational)?;
+        let service = open(CaKind::Service)?;
+        Pki::assemble(dir, config, root, [manufacturer, operational, service])
     }
 
     /// Where the root CA's private key is, if it is in reach of `dir` and `backend`: the key

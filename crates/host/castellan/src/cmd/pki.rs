@@ -261,19 +261,12 @@ fn handover(a: &HandoverArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn status(a: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let (dir, pki) = match (&a.offline, &a.state_dir) {
-        (Some(offline), _) => (offline.clone(), ceremony::open_offline(offline)?),
-        (None, Some(state)) => {
-            let dir = state.join("pki");
-            let pki = if Pki::root_key_location(&dir, &KeyBackend::Files).is_some() {
-                Pki::init(&dir, KeyBackend::Files)?
-            } else {
-                Pki::open_online(&dir, KeyBackend::Files)?
-            };
-            (dir, pki)
-        }
+    let dir = match (&a.offline, &a.state_dir) {
+        (Some(offline), _) => offline.clone(),
+        (None, Some(state)) => state.join("pki"),
         (None, None) => bail!("give --offline DIR or --state-dir DIR"),
     };
+    let pki = Pki::inspect(&dir).with_context(|| format!("no usable PKI in {}", dir.display()))?;
     let summary = describe(&pki);
     let root_key = Pki::root_key_location(&dir, &KeyBackend::Files);
     print_result(
