@@ -14,7 +14,8 @@ pub(crate) const PIP_PACKAGES: &[&str] = &[
 ];
 /// Debian packages the tests use: openssl (certificate interop), PostgreSQL (the store's
 /// second backend), SoftHSM2 (PKCS#11 CA keys), Mosquitto (broker interop and benchmark),
-/// QEMU and the Arm linker (firmware).
+/// tshark (the capture that shows nothing in clear on the wire), QEMU and the Arm linker
+/// (firmware).
 pub(crate) const APT_PACKAGES: &[&str] = &[
     "openssl",
     "python3-pip",
@@ -22,6 +23,7 @@ pub(crate) const APT_PACKAGES: &[&str] = &[
     "softhsm2",
     "mosquitto",
     "mosquitto-clients",
+    "tshark",
     "qemu-system-arm",
     "binutils-arm-none-eabi",
 ];

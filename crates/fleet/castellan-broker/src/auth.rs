@@ -9,9 +9,9 @@ use crate::topic::TopicPolicy;
 /// What the broker knows about a connecting client after the TLS handshake verified its
 /// certificate chain against the client CA bundle.
 ///
-/// rmqtt-net extracts these fields from the leaf certificate; the issuer and the raw DER are not
-/// available, so revocation is keyed by serial (the fleet CAs issue random 128-bit serials, unique
-/// across CAs) together with the CN.
+/// rmqtt-net (patched, see `vendor/README.md`) extracts these fields from the leaf certificate
+/// and hands over the leaf itself ([`PeerCert::der`]), so that the server can check which CA
+/// issued it and whether that CA may issue the role the certificate claims.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerCert {
     /// Subject common name: the device id, or `svc:<name>` for a service identity.
@@ -28,6 +28,9 @@ pub struct PeerCert {
     pub remote_addr: Option<SocketAddr>,
     /// MQTT protocol level: 4 for 3.1.1, 5 for MQTT 5.
     pub protocol_level: u8,
+    /// The leaf certificate, DER, as the TLS handshake verified it (empty if the TLS layer did
+    /// not provide it: an authorizer that needs it must refuse then).
+    pub der: Vec<u8>,
 }
 
 /// Formats certificate serial bytes (big-endian, as in DER) the way [`PeerCert::serial_hex`]

@@ -235,6 +235,7 @@ impl CastellanHooks {
             client_id: client_id.clone(),
             remote_addr: remote,
             protocol_level: ci.proto_ver(),
+            der: cert.der.clone().unwrap_or_default(),
         };
         let authorizer = self.shared.authorizer.clone();
         let decision =

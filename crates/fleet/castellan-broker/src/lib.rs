@@ -18,9 +18,10 @@
 //! * **Identity** is the certificate CN (`cert_cn_as_username` + `collect_cert_info`). The MQTT
 //!   client id must equal the CN, so a device cannot pose as another by choosing a client id. A
 //!   CN `svc:<name>` is a service/operator identity.
-//! * **Authentication** is the TLS chain check (client CA bundle: operational and/or manufacturer
-//!   CA) and then, at every connection, the server's [`Authorizer`] (revocation is enforced there:
-//!   rmqtt-net takes no CRL). A refused identity also loses the authorization of any connection it
+//! * **Authentication** is the TLS chain check (client CA bundle: the issuing CAs, not the root)
+//!   and then, at every connection, the server's [`Authorizer`], which gets the verified leaf
+//!   ([`PeerCert::der`], through a small patch of rmqtt-net, `vendor/README.md`) to check which CA
+//!   issued it (revocation is enforced there too: rmqtt-net takes no CRL). A refused identity also loses the authorization of any connection it
 //!   still holds, and [`BrokerHandle::kick`] closes it within a second.
 //! * **Authorization**: every publish and subscribe is checked against the session's
 //!   [`TopicPolicy`] (see [`topic`] for the layout). A device's policy must stay inside

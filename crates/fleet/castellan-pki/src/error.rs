@@ -13,6 +13,9 @@ pub enum CaKind {
     /// The operational CA: issues LDevIDs at onboarding, the service's TLS certificate and
     /// operator client certificates.
     Operational,
+    /// The service CA: issues the client certificates of service identities (`svc:<name>`, the
+    /// fleet-wide MQTT role). Its key stays offline with the root's.
+    Service,
 }
 
 impl CaKind {
@@ -22,6 +25,7 @@ impl CaKind {
             CaKind::Root => "root",
             CaKind::Manufacturer => "manufacturer",
             CaKind::Operational => "operational",
+            CaKind::Service => "service",
         }
     }
 }
@@ -132,6 +136,34 @@ pub enum PkiError {
     SignerProducedBadSignature,
     /// The operating system's random source failed.
     Random,
+    /// The operation needs a CA's private key, and this PKI holds only its certificate (the
+    /// key is kept offline, or by the factory).
+    CaKeyOffline {
+        /// Which CA.
+        ca: CaKind,
+    },
+    /// The root CA's private key is in reach of the online service (a file in its PKI
+    /// directory, or a key in its token): a compromise of the service would yield the root of
+    /// the whole PKI.
+    RootKeyInReach {
+        /// Where the key was found.
+        location: String,
+    },
+    /// A CA certificate the service needs is not in the PKI directory.
+    MissingCa {
+        /// Which CA.
+        ca: CaKind,
+        /// The file looked for.
+        path: std::path::PathBuf,
+    },
+    /// A client certificate claims a role its issuing CA may not issue (for example a service
+    /// identity from the manufacturer CA).
+    RoleNotIssuedBy {
+        /// The role the certificate claims.
+        role: &'static str,
+        /// The CA that issued it.
+        ca: CaKind,
+    },
     /// A certificate or CSR was refused by `castellan-x509` for a reason without a variant
     /// of its own here.
     X509(castellan_x509::X509Error),
@@ -177,7 +209,8 @@ impl fmt::Display for PkiError {
                 f.write_str("the certificate's signature does not verify with the issuing CA's key")
             }
             PkiError::UnknownIssuer => f.write_str(
-                "the certificate was not issued by this fleet's manufacturer or operational CA",
+                "the certificate was not issued by one of this fleet's issuing CAs \
+                 (manufacturer, operational or service CA; the root issues no client certificates)",
             ),
             PkiError::NotValidNow {
                 not_before,
@@ -198,6 +231,22 @@ impl fmt::Display for PkiError {
                 "the signer returned a signature that does not verify with its public key",
             ),
             PkiError::Random => f.write_str("the operating system's random source failed"),
+            PkiError::CaKeyOffline { ca } => write!(
+                f,
+                "the {ca}'s private key is not held here (it is kept offline or by the factory): \
+                 do this where the key lives"
+            ),
+            PkiError::RootKeyInReach { location } => write!(
+                f,
+                "the root CA's private key is in reach of the online service ({location}); a \
+                 compromise of the service would yield the root of the whole PKI"
+            ),
+            PkiError::MissingCa { ca, path } => {
+                write!(f, "the {ca} certificate is missing ({})", path.display())
+            }
+            PkiError::RoleNotIssuedBy { role, ca } => {
+                write!(f, "the {ca} may not issue {role} certificates")
+            }
             PkiError::X509(e) => write!(f, "{e}"),
         }
     }

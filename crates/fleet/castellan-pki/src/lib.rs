@@ -1,7 +1,9 @@
-//! The fleet's PKI: a root CA, a manufacturer CA that issues IDevIDs (IEEE 802.1AR) in the
-//! factory, an operational CA that issues LDevIDs at onboarding plus the service's TLS and
-//! operator certificates; CA keys in PKCS#8 files or a PKCS#11 token; CSRs signed by a device's
-//! secure service; CRLs and the connect-time revocation check. Certificates and CSRs from the
+//! The fleet's PKI: a root CA kept offline, a manufacturer CA that issues IDevIDs (IEEE
+//! 802.1AR) in the factory, an operational CA that issues LDevIDs at onboarding plus the
+//! service's TLS and operator certificates, a service CA (offline) for service identities; the
+//! offline ceremony that hands the service only what it uses online ([`ceremony`]); which CA
+//! may issue which client role ([`Pki::identify_client`]); CA keys in PKCS#8 files or a PKCS#11
+//! token; CSRs signed by a device's secure service; CRLs and the connect-time revocation check. Certificates and CSRs from the
 //! outside world are parsed by `castellan-x509` (re-exported here with [`PkiError`] errors).
 //!
 //! ```text
@@ -22,6 +24,7 @@ mod revocation;
 mod signer;
 mod x509;
 
+pub use ca::ceremony;
 pub use ca::{
     ClientIdentity, ClientRole, Credentials, Crl, IssuedCertificate, KeyBackend, LdevidKey, Pki,
     PkiConfig,

@@ -2,29 +2,34 @@
 //! (IDevID, LDevID or service identity), whether it is revoked, and which topic policy it gets.
 //!
 //! ```text
-//!  PeerCert {CN, subject, serial} ─▶ revoked serial? ─▶ refuse
-//!                                  ─▶ CN svc:<name> + OU=service ─▶ TopicPolicy::service
-//!                                  ─▶ registry[CN]: unknown / decommissioned ─▶ refuse
-//!                                     serial = IDevID serial ─▶ TopicPolicy::onboarding
-//!                                     serial = current LDevID serial ─▶ device (or quarantined)
-//!                                     any other serial (superseded LDevID) ─▶ refuse
+//!  PeerCert {CN, serial, DER} ─▶ revoked serial? ─▶ refuse
+//!                              ─▶ issuer may not issue this role (ca_roles) ─▶ refuse
+//!                              ─▶ CN svc:<name> from the service CA ─▶ TopicPolicy::service
+//!                              ─▶ registry[CN]: unknown / decommissioned ─▶ refuse
+//!                                 manufacturer CA and IDevID serial ─▶ TopicPolicy::onboarding
+//!                                 operational CA and current LDevID serial ─▶ device (or quarantined)
+//!                                 anything else (superseded LDevID) ─▶ refuse
 //! ```
 //!
-//! The certificate chain was already verified by TLS against the manufacturer and operational
-//! CAs, whose serials are random 126-bit numbers: matching the serial against the registry tells
-//! an IDevID from an LDevID without trusting anything the client chose. Revocation is checked
-//! in memory ([`RevocationSet`], no I/O); the registry lookup runs on the blocking thread the
-//! broker calls this from.
+//! The certificate chain was already verified by TLS against the issuing CAs (never the root);
+//! [`crate::ca_roles`] then finds which of them signed the leaf and grants only the role that CA
+//! may issue, and the serial (random, 126 bits) must be the registry's IDevID or current LDevID
+//! of the device. Revocation is checked in memory ([`RevocationSet`], no I/O); the registry
+//! lookup runs on the blocking thread the broker calls this from.
 
 use castellan_broker::{Authorizer, Decision, Identity, PeerCert, TopicPolicy};
 use castellan_pki::RevocationSet;
 use castellan_store::{Store, unix_now};
+
+use crate::ca_roles::IssuedRole;
 
 /// PSA lifecycle "decommissioned".
 pub(crate) const LIFECYCLE_DECOMMISSIONED: u32 = 0x6000;
 
 /// The store-backed [`Authorizer`].
 pub(crate) struct StoreAuthorizer {
+    /// The issuing CAs: which of them issued a certificate decides the role it may have.
+    pub(crate) pki: std::sync::Arc<castellan_pki::Pki>,
     pub(crate) store: Store,
     pub(crate) revocations: RevocationSet,
     pub(crate) runtime: tokio::runtime::Handle,
@@ -43,16 +48,12 @@ impl Authorizer for StoreAuthorizer {
             Ok(i) => i,
             Err(e) => return Decision::refuse(e.to_string()),
         };
+        let role = match crate::ca_roles::issued_role(&self.pki, cert, &identity) {
+            Ok(role) => role,
+            Err(reason) => return Decision::refuse(reason),
+        };
         let id = match identity {
-            Identity::Service(name) => {
-                return if subject_has(&cert.subject, "OU", "service") {
-                    Decision::allow(TopicPolicy::service())
-                } else {
-                    Decision::refuse(format!(
-                        "service identity svc:{name} is not an operational-CA service certificate"
-                    ))
-                };
-            }
+            Identity::Service(_) => return Decision::allow(TopicPolicy::service()),
             Identity::Device(id) => id,
         };
         // Called on a blocking thread (spawn_blocking), where blocking on the runtime is allowed.
@@ -64,12 +65,15 @@ impl Authorizer for StoreAuthorizer {
         if device.lifecycle == LIFECYCLE_DECOMMISSIONED {
             return Decision::refuse(format!("device {id} is decommissioned"));
         }
-        let policy = if normalize_serial(&device.idevid_serial) == serial {
+        let policy = if role == IssuedRole::Factory
+            && normalize_serial(&device.idevid_serial) == serial
+        {
             TopicPolicy::onboarding(&id)
-        } else if device
-            .ldevid_serial
-            .as_deref()
-            .is_some_and(|s| normalize_serial(s) == serial)
+        } else if role == IssuedRole::Operational
+            && device
+                .ldevid_serial
+                .as_deref()
+                .is_some_and(|s| normalize_serial(s) == serial)
         {
             if device.quarantined {
                 TopicPolicy::quarantined(&id)
@@ -110,14 +114,6 @@ pub(crate) fn serial_bytes(hex_serial: &str) -> Option<Vec<u8>> {
     }
 }
 
-/// Whether an x509-parser subject string (`CN=x, OU=y, O=z`) has attribute `key` = `value`.
-fn subject_has(subject: &str, key: &str, value: &str) -> bool {
-    subject
-        .split(',')
-        .filter_map(|part| part.trim().split_once('='))
-        .any(|(k, v)| k.trim() == key && v.trim() == value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,13 +123,5 @@ mod tests {
         assert_eq!(normalize_serial("004AbC"), "4abc");
         assert_eq!(normalize_serial("0"), "0");
         assert_eq!(serial_bytes("abc"), Some(vec![0x0a, 0xbc]));
-    }
-
-    #[test]
-    fn subject_attributes_are_matched_exactly() {
-        let s = "CN=svc:ops, OU=service, O=Castellan Fleet";
-        assert!(subject_has(s, "OU", "service"));
-        assert!(!subject_has("CN=x, OU=services", "OU", "service"));
-        assert!(!subject_has("CN=OU=service", "OU", "service"));
     }
 }

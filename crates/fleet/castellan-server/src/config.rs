@@ -2,9 +2,11 @@
 //!
 //! ```text
 //!  <state dir>/                    (default .castellan/server, created on first run, 0700)
-//!  ├── pki/                        root, manufacturer and operational CAs (keys 0600, or PKCS#11)
+//!  ├── pki/                        CAs handed over from the offline root (docs/pki.md): root and
+//!  │                               service CA certificates, operational CA with its key (0600, or
+//!  │                               PKCS#11), manufacturer CA (its key only if the factory is here)
 //!  ├── tls/server.pem, server.key  the service's certificate (reissued at every start)
-//!  ├── tls/client-ca.pem           CAs a client certificate may come from (broker)
+//!  ├── tls/client-ca.pem           issuing CAs a client certificate may come from (broker; no root)
 //!  ├── tls/ca-bundle.pem           root + manufacturer + operational: what clients trust
 //!  ├── castellan.db                SQLite store (unless --database postgres://…)
 //!  ├── castellan.db.audit-head     audit anchor (audit-head with PostgreSQL)
@@ -40,6 +42,11 @@ pub struct ServerConfig {
     pub server_names: Vec<String>,
     /// Where the CA keys live.
     pub key_backend: KeyBackend,
+    /// Run the embedded demo PKI: create the whole hierarchy, the root's key included, in the
+    /// state directory (`castellan demo`, `castellan serve --embedded-demo-pki`). Off by
+    /// default: the service then opens the PKI handed over from the offline root and refuses to
+    /// start with the root's key in reach.
+    pub embedded_demo_pki: bool,
     /// How long an onboarding nonce is valid.
     pub nonce_ttl: Duration,
     /// Most MQTT connections being authenticated at once. Each one holds a blocking thread
@@ -73,6 +80,7 @@ impl ServerConfig {
             api_listen: parse_addr(DEFAULT_API_LISTEN),
             server_names: vec!["localhost".into(), "127.0.0.1".into()],
             key_backend: KeyBackend::Files,
+            embedded_demo_pki: false,
             nonce_ttl: Duration::from_secs(300),
             mqtt_max_handshaking: 128,
             revocation_refresh: Duration::from_secs(30),
@@ -87,6 +95,12 @@ impl ServerConfig {
     pub fn with_ephemeral_ports(mut self) -> ServerConfig {
         self.mqtt_listen = parse_addr("127.0.0.1:0");
         self.api_listen = parse_addr("127.0.0.1:0");
+        self
+    }
+
+    /// The same configuration running the embedded demo PKI (root key in the state directory).
+    pub fn with_embedded_demo_pki(mut self) -> ServerConfig {
+        self.embedded_demo_pki = true;
         self
     }
 
@@ -124,7 +138,8 @@ pub struct StatePaths {
     pub server_cert: PathBuf,
     /// The service's private key, PEM (0600).
     pub server_key: PathBuf,
-    /// The CAs a client certificate may come from (manufacturer, operational, root), PEM.
+    /// The issuing CAs a client certificate may come from (manufacturer, operational and those
+    /// rotated out, service; not the root), PEM.
     pub client_ca: PathBuf,
     /// Everything a client needs to trust (root, manufacturer, operational), PEM: pass it as
     /// `--cafile` / `--cacert` to mosquitto clients and curl.

@@ -54,6 +54,11 @@ impl Core {
         }
     }
 
+    /// The MQTT listener's bound address, while the broker runs.
+    pub(crate) async fn mqtt_addr(&self) -> Option<std::net::SocketAddr> {
+        self.broker.read().await.as_ref().map(|b| b.local_addr())
+    }
+
     /// Whether `client_id` has a live MQTT connection.
     pub(crate) async fn is_connected(&self, client_id: &str) -> bool {
         match self.broker.read().await.as_ref() {

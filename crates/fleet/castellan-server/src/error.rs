@@ -17,6 +17,17 @@ pub enum ServerError {
     },
     /// The PKI could not be opened or could not issue a certificate.
     Pki(castellan_pki::PkiError),
+    /// The root CA's private key is in reach of the service, which is not running the
+    /// embedded demo: it refuses to start.
+    RootKeyOnline {
+        /// Where the key is.
+        location: String,
+    },
+    /// The state directory holds no PKI, and the service is not running the embedded demo.
+    NoPki {
+        /// The PKI directory looked in.
+        dir: std::path::PathBuf,
+    },
     /// The store could not be opened or failed.
     Store(castellan_store::StoreError),
     /// The MQTT broker could not start.
@@ -61,6 +72,23 @@ impl fmt::Display for ServerError {
         match self {
             ServerError::Io { what, source } => write!(f, "{what}: {source}"),
             ServerError::Pki(e) => write!(f, "PKI: {e}"),
+            ServerError::RootKeyOnline { location } => write!(
+                f,
+                "refusing to start: the root CA's private key is in reach of the online service \
+                 ({location}), so a compromise of the service would yield the root of the whole \
+                 PKI. Keep the root offline: `castellan pki init --offline OFFLINE` on a \
+                 machine the service never sees, then `castellan pki handover --offline OFFLINE \
+                 --state-dir DIR` into a fresh state directory. For a local demo only, run \
+                 `castellan demo` or `castellan serve --embedded-demo-pki`"
+            ),
+            ServerError::NoPki { dir } => write!(
+                f,
+                "no PKI in {}: create the hierarchy on a machine the service never sees \
+                 (`castellan pki init --offline OFFLINE`), then hand the service what it uses \
+                 online (`castellan pki handover --offline OFFLINE --state-dir DIR`); for a local \
+                 demo only, `castellan serve --embedded-demo-pki`",
+                dir.display()
+            ),
             ServerError::Store(e) => write!(f, "store: {e}"),
             ServerError::Broker(e) => write!(f, "MQTT broker: {e}"),
             ServerError::TlsFile { path, source } => {
@@ -81,6 +109,7 @@ impl std::error::Error for ServerError {
             ServerError::Tls(e) => Some(e),
             ServerError::Task { source, .. } => Some(source),
             ServerError::Pki(e) => Some(e),
+            ServerError::RootKeyOnline { .. } | ServerError::NoPki { .. } => None,
             ServerError::Store(e) => Some(e),
             ServerError::Broker(e) => Some(e),
         }

@@ -21,7 +21,8 @@
 //! ```no_run
 //! # async fn f() -> Result<(), castellan_server::ServerError> {
 //! use castellan_server::{Server, ServerConfig};
-//! let server = Server::start(ServerConfig::new("/tmp/state").with_ephemeral_ports()).await?;
+//! let config = ServerConfig::new("/tmp/state").with_ephemeral_ports().with_embedded_demo_pki();
+//! let server = Server::start(config).await?;
 //! println!("API {} MQTT {}", server.api_url(), server.mqtt_addr());
 //! let token = server.admin_token(); // admin's API token (first run)
 //! let ca = &server.paths().ca_bundle; // what clients trust
@@ -43,9 +44,11 @@ pub mod api;
 mod appraisal;
 mod audit;
 mod authz;
+mod ca_roles;
 mod campaign;
 pub mod config;
 mod core;
+mod custody;
 mod error;
 mod https;
 mod names;
@@ -66,6 +69,7 @@ pub use campaign::{
 pub use config::{
     DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, ServerConfig, StatePaths,
 };
+pub use custody::CODE_ROOT_KEY_ONLINE;
 pub use error::ServerError;
 pub use onboarding::{ACTION_ONBOARD, OnboardRefusal};
 pub use release_check::ReleaseRefusal;

@@ -45,23 +45,14 @@ impl core::fmt::Debug for ServerHandle {
 
 impl Server {
     /// Start the service on the current tokio runtime (multi-threaded: the broker's
-    /// authorization runs on blocking threads). Creates the state directory, the CAs, the store
-    /// and the first admin token on first run; reissues the service's TLS certificate.
+    /// authorization runs on blocking threads). Creates the state directory, the store and the
+    /// first admin token on first run; opens the PKI handed over from the offline root (or
+    /// creates the embedded demo PKI, [`ServerConfig::embedded_demo_pki`]) and refuses to start
+    /// with the root CA's key in reach; reissues the service's TLS certificate.
     pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         let (paths, location) = StatePaths::resolve(&config);
         create_private_dir(&paths.state_dir)?;
         create_private_dir(paths.server_cert.parent().unwrap_or(&paths.state_dir))?;
-        let pki = {
-            let dir = paths.pki_dir.clone();
-            let backend = config.key_backend.clone();
-            tokio::task::spawn_blocking(move || Pki::init(&dir, backend))
-                .await
-                .map_err(|source| ServerError::Task {
-                    what: "PKI",
-                    source,
-                })??
-        };
-        let pki = Arc::new(pki);
         let store = Store::open_with(
             &location,
             StoreOptions {
@@ -70,11 +61,13 @@ impl Server {
             },
         )
         .await?;
+        let pki = Arc::new(crate::custody::open_pki(&config, &paths.pki_dir, &store).await?);
         write_tls_files(&pki, &config, &paths)?;
 
         let (auditor, audit_task) = Auditor::start(store.clone());
         let revocations = RevocationSet::new();
         let authorizer = Arc::new(StoreAuthorizer {
+            pki: pki.clone(),
             store: store.clone(),
             revocations: revocations.clone(),
             runtime: tokio::runtime::Handle::current(),
@@ -251,12 +244,13 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Root, manufacturer and operational CA certificates, PEM: what a client of the service
-/// (device, operator tool) needs to trust.
+/// Root, manufacturer, operational and service CA certificates, PEM: what a client of the
+/// service (device, operator tool) needs to trust.
 pub(crate) fn ca_bundle_pem(pki: &Pki) -> String {
     let mut s = pki.root_pem();
-    s.push_str(&pki.ca_pem(CaKind::Manufacturer));
-    s.push_str(&pki.ca_pem(CaKind::Operational));
+    for kind in [CaKind::Manufacturer, CaKind::Operational, CaKind::Service] {
+        s.push_str(&pki.ca_pem(kind));
+    }
     s
 }
 

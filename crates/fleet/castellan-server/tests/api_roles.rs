@@ -196,7 +196,11 @@ async fn operator_roles_enforced_on_each_endpoint_and_refusals_audited() {
         assert_eq!((status, health["status"].clone()), (200, json!("ok")));
         let (status, ca) = api.call("GET", "/api/v1/pki/ca", None, None).await;
         assert_eq!(status, 200);
-        assert_eq!(ca.as_str().unwrap().matches("BEGIN CERTIFICATE").count(), 3);
+        assert_eq!(
+            ca.as_str().unwrap().matches("BEGIN CERTIFICATE").count(),
+            4,
+            "root, manufacturer, operational and service CAs"
+        );
 
         // Every refusal is in the audit log: who, what (the endpoint), why.
         let log = audit(&server).await;

@@ -29,6 +29,7 @@ fn connection_storm_is_authorized_from_the_registry_without_exhausting_the_runti
         .unwrap();
     rt.block_on(each_backend(async |t: &TestStore| {
         let tmp = tempfile::tempdir().unwrap();
+        castellan_testkit::fleet::hand_over_pki(&tmp.path().join("state"));
         let mut config = ServerConfig::new(tmp.path().join("state"))
             .with_ephemeral_ports()
             .with_database(t.location.clone());

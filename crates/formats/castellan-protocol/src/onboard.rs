@@ -68,6 +68,10 @@ pub struct FactoryResponse {
     /// in the device's trusted storage; absent while no release key is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release_public_key: Option<String>,
+    /// The broker devices connect to (`host:port`, mutual TLS), as the service listens; absent
+    /// from older services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<String>,
 }
 
 impl FactoryResponse {

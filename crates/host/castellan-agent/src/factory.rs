@@ -115,6 +115,8 @@ pub struct ProvisionedDevice {
     /// True when the server gave a release trust anchor and the device stored it (without one
     /// the device refuses every update).
     pub release_trust_anchor: bool,
+    /// The broker the server told the station devices connect to (`host:port`).
+    pub mqtt: Option<String>,
 }
 
 /// Checks a serial against the protocol's device-id syntax.
@@ -236,6 +238,7 @@ where
         measurements,
         secured_now,
         release_trust_anchor: release_key.is_some(),
+        mqtt: answer.mqtt,
     })
 }
 

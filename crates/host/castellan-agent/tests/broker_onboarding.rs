@@ -163,6 +163,7 @@ async fn register(
                 chain_pem: pki.chain_pem(CaKind::Manufacturer),
                 mqtt_ca_pem: pki.root_pem(),
                 release_public_key: None,
+                mqtt: None,
             })
         },
     )

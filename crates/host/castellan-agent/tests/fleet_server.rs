@@ -25,6 +25,7 @@ struct Fleet {
 }
 
 async fn start(state: &Path, ports: Option<(SocketAddr, SocketAddr)>) -> ServerHandle {
+    castellan_testkit::fleet::hand_over_pki(state);
     let mut config = ServerConfig::new(state).with_ephemeral_ports();
     if let Some((api, mqtt)) = ports {
         config.api_listen = api;

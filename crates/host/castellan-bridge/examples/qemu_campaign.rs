@@ -108,7 +108,9 @@ async fn run() -> Result<String, String> {
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
 
     // The fleet service, in process.
-    let mut config = ServerConfig::new(tmp.path().join("server")).with_ephemeral_ports();
+    let mut config = ServerConfig::new(tmp.path().join("server"))
+        .with_ephemeral_ports()
+        .with_embedded_demo_pki();
     config.campaign_tick = Duration::from_millis(200);
     config.update_chunk_size = 16 * 1024;
     let server = Server::start(config)

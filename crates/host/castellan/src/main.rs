@@ -45,6 +45,9 @@ enum Command {
     Agent(cmd::agent::AgentArgs),
     /// Run the fleet service: HTTPS operator API, mutual-TLS MQTT broker, PKI, registry, audit.
     Serve(cmd::serve::ServeArgs),
+    /// The offline root and the issuing CAs: create, hand over to the service, rotate, retire.
+    #[command(subcommand)]
+    Pki(cmd::pki::PkiCommand),
     /// Releases: register the release key, build and sign a release, list and show releases.
     #[command(subcommand)]
     Release(cmd::release::ReleaseCommand),
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Factory(c) => cmd::factory::run(c),
         Command::Agent(a) => cmd::agent::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Pki(c) => cmd::pki::run(c),
         Command::Release(c) => cmd::release::run(c),
         Command::Campaign(c) => cmd::campaign::run(c),
         Command::Audit(c) => cmd::audit::run(c),

@@ -14,6 +14,7 @@ async fn factory_provision_and_agent_against_a_running_fleet_service() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
     let state = d.join("state");
+    castellan_testkit::fleet::hand_over_pki(&state);
     let server = Server::start(ServerConfig::new(&state).with_ephemeral_ports())
         .await
         .unwrap();
@@ -36,6 +37,11 @@ async fn factory_provision_and_agent_against_a_running_fleet_service() {
     assert!(out.contains("registered CSTL-0100 (meter-v2)"), "{out}");
     assert!(out.contains("crypto service (never exported)"), "{out}");
     assert!(d.join("dev1/identity/idevid.pem").exists());
+    // The "next:" hint names the broker this server listens on, not a fixed port.
+    assert!(
+        out.contains(&format!("--mqtt {mqtt}")),
+        "the hint does not name the server's MQTT port {mqtt}: {out}"
+    );
 
     // The same device again: refused, nothing overwritten.
     let o = output(factory_provision(

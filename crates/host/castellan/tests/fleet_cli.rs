@@ -13,6 +13,21 @@ fn castellan() -> Command {
     Command::new(env!("CARGO_BIN_EXE_castellan"))
 }
 
+/// `castellan serve` on free loopback ports with its state in `state`.
+fn serve(state: &std::path::Path) -> Command {
+    let mut cmd = castellan();
+    cmd.args([
+        "serve",
+        "--mqtt",
+        "127.0.0.1:0",
+        "--api",
+        "127.0.0.1:0",
+        "--state-dir",
+    ])
+    .arg(state);
+    cmd
+}
+
 #[test]
 fn serve_help_names_the_defaults() {
     let out = castellan().args(["serve", "--help"]).output().unwrap();
@@ -32,20 +47,30 @@ fn serve_help_names_the_defaults() {
     }
 }
 
+/// `castellan pki init` in an offline directory beside `state`, then `castellan pki handover`
+/// into `state` (the manufacturer key included: the test's service runs the factory).
+fn pki_handed_over(state: &std::path::Path) {
+    let offline = state.with_file_name("offline-pki");
+    for args in [
+        vec!["pki", "init", "--offline"],
+        vec!["pki", "handover", "--manufacturer-key", "--offline"],
+    ] {
+        let mut cmd = castellan();
+        cmd.args(&args).arg(&offline);
+        if args[1] == "handover" {
+            cmd.arg("--state-dir").arg(state);
+        }
+        let (ok, out) = run(cmd);
+        assert!(ok, "castellan {args:?}: {out}");
+    }
+}
+
 #[test]
 fn serve_prints_where_everything_is_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let mut child = castellan()
-        .args([
-            "serve",
-            "--mqtt",
-            "127.0.0.1:0",
-            "--api",
-            "127.0.0.1:0",
-            "--state-dir",
-        ])
-        .arg(&state)
+    pki_handed_over(&state);
+    let mut child = serve(&state)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -111,19 +136,10 @@ fn serve_prints_where_everything_is_and_stops_cleanly_on_sigterm() {
 /// Start `castellan serve` with `extra` arguments and environment, read its startup output,
 /// stop it with SIGTERM; returns the output.
 fn serve_once(state: &std::path::Path, extra: &[&str], env: &[(&str, &std::path::Path)]) -> String {
-    let mut cmd = castellan();
-    cmd.args([
-        "serve",
-        "--mqtt",
-        "127.0.0.1:0",
-        "--api",
-        "127.0.0.1:0",
-        "--state-dir",
-    ])
-    .arg(state)
-    .args(extra)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    let mut cmd = serve(state);
+    cmd.args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -147,12 +163,11 @@ fn serve_once(state: &std::path::Path, extra: &[&str], env: &[(&str, &std::path:
     out
 }
 
-#[test]
-fn serve_with_ca_keys_in_a_softhsm2_token() {
+/// A SoftHSM2 token "castellan-ca" (user PIN 87654321) under `dir`; returns its config file.
+fn softhsm_token(dir: &std::path::Path) -> std::path::PathBuf {
     castellan_testkit::peers::softhsm::require();
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("softhsm2.conf");
-    let tokens = dir.path().join("tokens");
+    let conf = dir.join("softhsm2.conf");
+    let tokens = dir.join("tokens");
     std::fs::create_dir_all(&tokens).unwrap();
     std::fs::write(&conf, castellan_testkit::peers::softhsm::config(&tokens)).unwrap();
     let init = Command::new("softhsm2-util")
@@ -174,15 +189,26 @@ fn serve_with_ca_keys_in_a_softhsm2_token() {
         "{}",
         String::from_utf8_lossy(&init.stderr)
     );
+    conf
+}
+
+/// The options naming the token of [`softhsm_token`].
+const TOKEN_ARGS: [&str; 6] = [
+    "--pkcs11-module",
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "--pkcs11-token",
+    "castellan-ca",
+    "--pkcs11-pin",
+    "87654321",
+];
+
+#[test]
+fn serve_with_ca_keys_in_a_softhsm2_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = softhsm_token(dir.path());
     let state = dir.path().join("state");
-    let args = [
-        "--pkcs11-module",
-        "/usr/lib/softhsm/libsofthsm2.so",
-        "--pkcs11-token",
-        "castellan-ca",
-        "--pkcs11-pin",
-        "87654321",
-    ];
+    let mut args = TOKEN_ARGS.to_vec();
+    args.push("--embedded-demo-pki");
     let first = serve_once(&state, &args, &[("SOFTHSM2_CONF", &conf)]);
     for ca in ["root", "manufacturer", "operational"] {
         assert!(
@@ -202,13 +228,67 @@ fn serve_with_ca_keys_in_a_softhsm2_token() {
     let root = std::fs::read(state.join("pki/root-ca.pem")).unwrap();
     serve_once(&state, &args, &[("SOFTHSM2_CONF", &conf)]);
     assert_eq!(std::fs::read(state.join("pki/root-ca.pem")).unwrap(), root);
+    // Without the demo flag, the root's key in the token is in reach: the service refuses.
+    let mut refused = serve(&state);
+    refused.args(TOKEN_ARGS).env("SOFTHSM2_CONF", &conf);
+    let (ok, out) = run(refused);
+    assert!(
+        !ok,
+        "the service started with the root key in its token: {out}"
+    );
+    assert!(
+        out.contains("castellan-root-ca") && out.contains("castellan pki"),
+        "the refusal does not say where the key is and what to do: {out}"
+    );
 }
 
-fn verify_cli(state: &std::path::Path, t: &TestStore) -> (bool, String) {
-    let mut cmd = castellan();
-    cmd.args(["audit", "verify", "--state-dir"])
-        .arg(state)
-        .args(["--database", &t.location]);
+#[test]
+fn serve_with_the_operational_ca_key_made_in_a_softhsm2_token_and_signed_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = softhsm_token(dir.path());
+    let (state, offline) = (dir.path().join("state"), dir.path().join("offline"));
+    let csr = state.join("pki/operational-ca.csr.pem");
+    let steps: [(&[&str], &[&std::path::Path]); 4] = [
+        (&["pki", "init", "--offline"], &[&offline]),
+        (&["pki", "request", "--state-dir"], &[&state]),
+        (&["pki", "sign-ca", "--csr"], &[&csr, &offline]),
+        (&["pki", "handover", "--state-dir"], &[&state, &offline]),
+    ];
+    for (args, paths) in steps {
+        let mut cmd = castellan();
+        cmd.args(args).arg(paths[0]).env("SOFTHSM2_CONF", &conf);
+        if let Some(offline) = paths.get(1) {
+            cmd.arg("--offline").arg(offline);
+        }
+        if args[1] == "request" {
+            cmd.args(TOKEN_ARGS);
+        }
+        let (ok, out) = run(cmd);
+        assert!(ok, "castellan {args:?}: {out}");
+    }
+    let mut status = castellan();
+    status
+        .args(["pki", "status", "--json", "--state-dir"])
+        .arg(&state);
+    let (ok, out) = run(status);
+    assert!(ok && out.contains("\"operational\""), "{out}");
+    let out = serve_once(&state, &TOKEN_ARGS, &[("SOFTHSM2_CONF", &conf)]);
+    assert!(
+        out.contains("PKCS#11 key \"castellan-operational-ca\" in token \"castellan-ca\""),
+        "the operational CA's key is not the token's: {out}"
+    );
+    let key_files: Vec<_> = std::fs::read_dir(state.join("pki"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".key"))
+        .collect();
+    assert!(
+        key_files.is_empty(),
+        "CA key files handed over: {key_files:?}"
+    );
+}
+
+fn run(mut cmd: Command) -> (bool, String) {
     let out = cmd.output().unwrap();
     (
         out.status.success(),
@@ -220,11 +300,73 @@ fn verify_cli(state: &std::path::Path, t: &TestStore) -> (bool, String) {
     )
 }
 
+#[test]
+fn attack_service_started_with_the_root_key_in_reach_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    // A demo run leaves the whole hierarchy, the root's key included, in the state directory.
+    serve_once(&state, &["--embedded-demo-pki"], &[]);
+    assert!(state.join("pki/root-ca.key.pem").exists());
+    let (ok, out) = run(serve(&state));
+    assert!(
+        !ok,
+        "the service started with the root CA's key in reach: {out}"
+    );
+    for needle in [
+        "root CA's private key is in reach",
+        "root-ca.key.pem",
+        "castellan pki init --offline",
+        "castellan pki handover --offline",
+        "--embedded-demo-pki",
+    ] {
+        assert!(out.contains(needle), "the refusal lacks {needle:?}: {out}");
+    }
+    // The refusal is in the audit trail, and the chain still verifies.
+    let verify = castellan()
+        .args(["audit", "verify", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(verify.status.success());
+    let entries = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let db = state.join("castellan.db");
+            let store = castellan_store::Store::open(&db.to_string_lossy())
+                .await
+                .unwrap();
+            store.audit_entries(0, 100).await.unwrap()
+        });
+    assert!(
+        entries.iter().any(|e| e.action == "server.start"
+            && e.decision == castellan_store::Decision::Refused
+            && e.code.as_deref() == Some(castellan_server::CODE_ROOT_KEY_ONLINE)
+            && e.reason.contains("root CA's private key")),
+        "the refusal is not in the audit log: {entries:?}"
+    );
+
+    // A fresh state directory without a PKI: refused too, saying how to hand one over.
+    let (ok, out) = run(serve(&dir.path().join("fresh")));
+    assert!(!ok, "the service started without a PKI: {out}");
+    assert!(out.contains("castellan pki handover"), "{out}");
+}
+
+fn verify_cli(state: &std::path::Path, t: &TestStore) -> (bool, String) {
+    let mut cmd = castellan();
+    cmd.args(["audit", "verify", "--state-dir"])
+        .arg(state)
+        .args(["--database", &t.location]);
+    run(cmd)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_verify_names_a_modified_or_removed_entry() {
     each_backend(async |t: &TestStore| {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
+        castellan_testkit::fleet::hand_over_pki(&state);
         let config = ServerConfig::new(&state)
             .with_ephemeral_ports()
             .with_database(t.location.clone());

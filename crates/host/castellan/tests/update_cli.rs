@@ -33,6 +33,7 @@ async fn campaigns_update_simulated_devices_pause_on_a_bad_release_and_roll_back
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
     let state = d.join("state");
+    castellan_testkit::fleet::hand_over_pki(&state);
     let mut config = ServerConfig::new(&state).with_ephemeral_ports();
     config.campaign_tick = Duration::from_millis(200);
     let server = Server::start(config).await.unwrap();

@@ -19,7 +19,11 @@ pub(super) fn sign_certificate(
     params: &CertificateParams,
     public_key: [u8; 65],
 ) -> Result<IssuedCertificate, PkiError> {
-    let adapter = rcgen_signer(ca.signer.as_ref());
+    let signer = ca
+        .signer
+        .as_deref()
+        .ok_or(PkiError::CaKeyOffline { ca: ca.kind })?;
+    let adapter = rcgen_signer(signer);
     let issuer = rcgen::Issuer::from_params(&ca.params, &adapter);
     let cert = params
         .signed_by(&SubjectKey(public_key), &issuer)

@@ -1,20 +1,29 @@
 //! The fleet's certificate authorities and what they issue.
 //!
 //! ```text
-//!                     Root CA (self-signed, 25 y, pathLen 1)
-//!                     ├── Manufacturer CA (20 y, pathLen 0) ── IDevIDs   (factory, never expire)
-//!                     └── Operational CA  (20 y, pathLen 0) ── LDevIDs   (onboarding, CN = device id)
-//!                                                          ├─ service TLS certificate
-//!                                                          └─ operator client certificates
+//!   Root CA (self-signed, 25 y, pathLen 1)              offline: never a client trust anchor
+//!   ├── Manufacturer CA (20 y, pathLen 0) ── IDevIDs    (factory; onboarding only)
+//!   ├── Operational CA  (20 y, pathLen 0) ── LDevIDs    (onboarding, CN = device id)
+//!   │                                     ├─ service TLS certificate
+//!   │                                     └─ operator client certificates
+//!   └── Service CA      (20 y, pathLen 0) ── service identities (svc:<name>), key offline
 //! ```
 //!
-//! [`Pki::init`] creates the three CAs in a state directory on first run and loads them on
-//! every later run (idempotent; a crash between writing a key and its certificate is repaired
-//! on the next start). Every leaf gets a random 126-bit serial; the CA, not the CSR, decides the
-//! subject and the extensions.
+//! [`Pki::init`] creates the whole hierarchy, every key included, in one directory and loads it
+//! on every later run (idempotent; a crash between writing a key and its certificate is
+//! repaired on the next run): the offline ceremony (`castellan pki init`) and the embedded
+//! demo. [`Pki::open_online`] is what the running service opens: the root as its certificate
+//! only (it refuses a root key in reach), the operational CA with its key, the manufacturer CA
+//! with its key only when this service runs the factory, the service CA as its certificate,
+//! and the operational CAs rotated out but still trusted until retired ([`ceremony`]). Every
+//! leaf gets a random 126-bit serial; the CA, not the CSR, decides the subject and the
+//! extensions.
 
+pub mod ceremony;
+mod identify;
 mod leaf;
 mod names;
+mod online;
 mod open;
 mod types;
 
@@ -27,13 +36,13 @@ use time::{Duration, OffsetDateTime};
 
 use crate::revocation::RevokedCert;
 use crate::signer::rcgen_signer;
-use crate::x509::{ParsedCertificate, der_to_pem, parse_certificate, verify_csr, verify_signed_by};
+use crate::x509::{ParsedCertificate, der_to_pem, verify_csr};
 use crate::{CaKind, CaSigner, FileKey, PkiError};
 
 use leaf::{days_from_now, leaf_params, never_expires, sign_certificate};
 
 use names::{check_dns_name, check_name, check_serial, printable};
-use open::open_ca;
+use open::{KeyRule, open_ca};
 pub use types::{
     ClientIdentity, ClientRole, Credentials, Crl, IssuedCertificate, KeyBackend, LdevidKey,
     PkiConfig,
@@ -42,54 +51,97 @@ pub use types::{
 const OU_DEVICE: &str = "device";
 const OU_OPERATOR: &str = "operator";
 const OU_SERVICE: &str = "service";
+/// The CN prefix of a service identity (the broker's `svc:` identities).
+const SERVICE_CN_PREFIX: &str = "svc:";
 const OID_SERIAL_NUMBER: [u64; 4] = [2, 5, 4, 5];
 
 struct Ca {
     kind: CaKind,
     cert: ParsedCertificate,
     params: CertificateParams,
-    signer: Box<dyn CaSigner>,
+    /// `None`: only the certificate is held here (the key is offline, or at the factory).
+    signer: Option<Box<dyn CaSigner>>,
 }
 
-/// The fleet PKI: three CAs and the operations the service needs.
+impl Ca {
+    fn describe_key(&self) -> String {
+        self.signer
+            .as_ref()
+            .map_or_else(|| "not held here (offline)".to_string(), |s| s.describe())
+    }
+}
+
+/// The fleet PKI: the root, three issuing CAs, and the operations the service needs.
 pub struct Pki {
     dir: PathBuf,
     config: PkiConfig,
     root: Ca,
     manufacturer: Ca,
     operational: Ca,
+    service: Ca,
+    /// Operational CAs rotated out, still trusted for the LDevIDs they issued until retired.
+    previous_operational: Vec<ParsedCertificate>,
 }
 
 impl core::fmt::Debug for Pki {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Pki")
             .field("dir", &self.dir)
-            .field("root", &self.root.signer.describe())
-            .field("manufacturer", &self.manufacturer.signer.describe())
-            .field("operational", &self.operational.signer.describe())
+            .field("root", &self.root.describe_key())
+            .field("manufacturer", &self.manufacturer.describe_key())
+            .field("operational", &self.operational.describe_key())
+            .field("service", &self.service.describe_key())
             .finish()
     }
 }
 
 impl Pki {
-    /// Open the PKI in `dir` with default settings, creating the directory and the CAs on
-    /// first run.
+    /// Open the whole hierarchy in `dir` with default settings, every key included, creating
+    /// the directory and the CAs on first run (the offline ceremony, or the embedded demo).
     pub fn init(dir: &Path, backend: KeyBackend) -> Result<Pki, PkiError> {
         Pki::init_with(dir, backend, PkiConfig::default())
     }
 
-    /// Open the PKI in `dir` with `config`, creating what is missing.
+    /// Open the whole hierarchy in `dir` with `config`, creating what is missing.
     pub fn init_with(dir: &Path, backend: KeyBackend, config: PkiConfig) -> Result<Pki, PkiError> {
+        Pki::init_rules(dir, backend, config, KeyRule::Create)
+    }
+
+    /// [`Pki::init_with`], the operational CA's key opened with `operational` (the offline
+    /// side allows it to live in the service's token: [`ceremony::sign_operational_csr`]).
+    fn init_rules(
+        dir: &Path,
+        backend: KeyBackend,
+        config: PkiConfig,
+        operational: KeyRule,
+    ) -> Result<Pki, PkiError> {
         std::fs::create_dir_all(dir).map_err(PkiError::io("PKI directory"))?;
-        let root = open_ca(dir, &backend, &config, CaKind::Root, None)?;
-        let manufacturer = open_ca(dir, &backend, &config, CaKind::Manufacturer, Some(&root))?;
-        let operational = open_ca(dir, &backend, &config, CaKind::Operational, Some(&root))?;
+        let rule = KeyRule::Create;
+        let root = open_ca(dir, &backend, &config, CaKind::Root, None, rule)?;
+        let open = |kind, rule| open_ca(dir, &backend, &config, kind, Some(&root), rule);
+        let manufacturer = open(CaKind::Manufacturer, rule)?;
+        let operational = open(CaKind::Operational, operational)?;
+        let service = open(CaKind::Service, rule)?;
+        Pki::assemble(dir, config, root, [manufacturer, operational, service])
+    }
+
+    /// The PKI of `dir` from its root and its issuing CAs (manufacturer, operational,
+    /// service), with the operational CAs rotated out that `dir` still holds.
+    fn assemble(
+        dir: &Path,
+        config: PkiConfig,
+        root: Ca,
+        [manufacturer, operational, service]: [Ca; 3],
+    ) -> Result<Pki, PkiError> {
+        let previous_operational = online::previous_cas(dir, CaKind::Operational, &root)?;
         Ok(Pki {
             dir: dir.to_path_buf(),
             config,
             root,
             manufacturer,
             operational,
+            service,
+            previous_operational,
         })
     }
 
@@ -113,13 +165,27 @@ impl Pki {
         self.ca_pem(CaKind::Root)
     }
 
-    /// The client-certificate trust bundle for the broker and the API: the manufacturer and
-    /// operational CAs followed by the root, PEM.
+    /// The client-certificate trust bundle for the broker: the issuing CAs (manufacturer,
+    /// operational, the operational CAs rotated out but not retired, service), PEM. Not the
+    /// root: a certificate the root signed directly is no client of the fleet.
     pub fn client_ca_bundle_pem(&self) -> String {
         let mut s = self.ca_pem(CaKind::Manufacturer);
         s.push_str(&self.ca_pem(CaKind::Operational));
-        s.push_str(&self.root_pem());
+        for previous in &self.previous_operational {
+            s.push_str(&previous.pem());
+        }
+        s.push_str(&self.ca_pem(CaKind::Service));
         s
+    }
+
+    /// The operational CAs rotated out and still trusted for the LDevIDs they issued.
+    pub fn previous_operational_cas(&self) -> &[ParsedCertificate] {
+        &self.previous_operational
+    }
+
+    /// Whether this PKI holds the private key of `kind` (it can issue with it).
+    pub fn holds_key(&self, kind: CaKind) -> bool {
+        self.ca(kind).signer.is_some()
     }
 
     /// The chain to append to a leaf issued by `kind` (that CA, then the root), PEM.
@@ -132,11 +198,12 @@ impl Pki {
     }
 
     /// A description of where each CA key lives (for logs).
-    pub fn key_locations(&self) -> [(CaKind, String); 3] {
+    pub fn key_locations(&self) -> [(CaKind, String); 4] {
         [
-            (CaKind::Root, self.root.signer.describe()),
-            (CaKind::Manufacturer, self.manufacturer.signer.describe()),
-            (CaKind::Operational, self.operational.signer.describe()),
+            (CaKind::Root, self.root.describe_key()),
+            (CaKind::Manufacturer, self.manufacturer.describe_key()),
+            (CaKind::Operational, self.operational.describe_key()),
+            (CaKind::Service, self.service.describe_key()),
         ]
     }
 
@@ -237,21 +304,44 @@ impl Pki {
     /// tests and tools that talk to the broker as an operator.
     pub fn issue_operator_client_cert(&self, name: &str) -> Result<Credentials, PkiError> {
         check_name("operator name", name)?;
+        let days = self.config.operator_validity_days;
+        self.issue_client_credentials(CaKind::Operational, name, OU_OPERATOR, days)
+    }
+
+    /// Issue a service identity's client certificate (`CN=svc:<name>, OU=service`), with a new
+    /// key, from the service CA: the fleet-wide MQTT role. Needs the service CA's key, which is
+    /// kept offline (`castellan pki issue-service`).
+    pub fn issue_service_client_cert(&self, name: &str) -> Result<Credentials, PkiError> {
+        check_name("service name", name)?;
+        let cn = format!("{SERVICE_CN_PREFIX}{name}");
+        let days = self.config.service_validity_days;
+        self.issue_client_credentials(CaKind::Service, &cn, OU_SERVICE, days)
+    }
+
+    /// A client certificate `CN=<cn>, OU=<ou>` from `kind`, with a new key.
+    fn issue_client_credentials(
+        &self,
+        kind: CaKind,
+        cn: &str,
+        ou: &str,
+        days: u32,
+    ) -> Result<Credentials, PkiError> {
+        if self.ca(kind).signer.is_none() {
+            return Err(PkiError::CaKeyOffline { ca: kind });
+        }
         let key = FileKey::generate();
         let public_key = CaSigner::public_key(&key);
-        let dn = self.dn(name, OU_OPERATOR);
-        let not_after = days_from_now(self.config.operator_validity_days);
         let params = leaf_params(
-            dn,
+            self.dn(cn, ou),
             &public_key,
-            not_after,
+            days_from_now(days),
             ExtendedKeyUsagePurpose::ClientAuth,
         )?;
-        let certificate = self.issue(CaKind::Operational, &params, public_key)?;
+        let certificate = self.issue(kind, &params, public_key)?;
         Ok(Credentials {
             certificate,
             key_pem: key.to_pkcs8_pem()?,
-            chain_pem: self.chain_pem(CaKind::Operational),
+            chain_pem: self.chain_pem(kind),
         })
     }
 
@@ -285,7 +375,11 @@ impl Pki {
             key_identifier_method: self.ca(ca).params.key_identifier_method.clone(),
         };
         let ca = self.ca(ca);
-        let adapter = rcgen_signer(ca.signer.as_ref());
+        let signer = ca
+            .signer
+            .as_deref()
+            .ok_or(PkiError::CaKeyOffline { ca: ca.kind })?;
+        let adapter = rcgen_signer(signer);
         let issuer = rcgen::Issuer::from_params(&ca.params, &adapter);
         let crl = params.signed_by(&issuer).map_err(|e| adapter.error(e))?;
         let der = crl.der().to_vec();
@@ -295,63 +389,12 @@ impl Pki {
         })
     }
 
-    /// Verify a client certificate (DER, as the broker or the TLS layer hands it over) against
-    /// this PKI at time `now` (Unix seconds) and say whose it is. Revocation is not checked
-    /// here: ask the [`crate::RevocationSet`] with `identity.certificate.serial`.
-    pub fn identify_client(&self, der: &[u8], now: i64) -> Result<ClientIdentity, PkiError> {
-        let cert = parse_certificate(der)?;
-        let issuer = [&self.manufacturer, &self.operational]
-            .into_iter()
-            .find(|ca| ca.cert.subject_der == cert.issuer_der)
-            .ok_or(PkiError::UnknownIssuer)?;
-        verify_signed_by(&cert, &issuer.cert)?;
-        cert.check_validity(now)?;
-        if cert.is_ca || !cert.client_auth {
-            return Err(PkiError::WrongKeyUsage {
-                required: "TLS client authentication",
-            });
-        }
-        let role = match issuer.kind {
-            CaKind::Manufacturer => ClientRole::Factory {
-                serial: cert
-                    .subject_serial_number
-                    .clone()
-                    .ok_or(PkiError::Malformed {
-                        what: "IDevID",
-                        reason: "no subject serialNumber",
-                    })?,
-                device_class: cert.subject_organizational_unit.clone(),
-            },
-            _ => {
-                let cn = cert
-                    .subject_common_name
-                    .clone()
-                    .ok_or(PkiError::Malformed {
-                        what: "client certificate",
-                        reason: "no subject CN",
-                    })?;
-                match cert.subject_organizational_unit.as_deref() {
-                    Some(OU_DEVICE) => ClientRole::Device { device_id: cn },
-                    Some(OU_OPERATOR) => ClientRole::Operator { name: cn },
-                    _ => {
-                        return Err(PkiError::WrongKeyUsage {
-                            required: "device or operator client",
-                        });
-                    }
-                }
-            }
-        };
-        Ok(ClientIdentity {
-            role,
-            certificate: cert,
-        })
-    }
-
     fn ca(&self, kind: CaKind) -> &Ca {
         match kind {
             CaKind::Root => &self.root,
             CaKind::Manufacturer => &self.manufacturer,
             CaKind::Operational => &self.operational,
+            CaKind::Service => &self.service,
         }
     }
 

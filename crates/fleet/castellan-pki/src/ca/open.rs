@@ -1,6 +1,7 @@
-//! Opening the CAs in the state directory: load each CA's key (file or PKCS#11 token) and
-//! certificate, create what is missing on first run, and check that a loaded CA can issue
-//! certificates that name it byte for byte.
+//! Opening the CAs in a PKI directory: load each CA's key (file or PKCS#11 token) and
+//! certificate, create what is missing when the whole hierarchy is made here (the offline
+//! ceremony, or the embedded demo), and check that a loaded CA can issue certificates that name
+//! it byte for byte. Online, a CA may be held as its certificate alone ([`KeyRule`]).
 
 use std::path::Path;
 
@@ -17,21 +18,54 @@ use crate::{CaKind, CaSigner, FileKey, PkiError};
 use super::leaf::{key_id, random_serial, sign_certificate};
 use super::{Ca, KeyBackend, PkiConfig};
 
-pub(super) fn open_ca(
+/// What a CA's private key must be when a PKI directory is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KeyRule {
+    /// Load it, or create the key and the certificate when neither exists (the whole hierarchy
+    /// is made here: offline ceremony, embedded demo).
+    Create,
+    /// Load it; the certificate must exist.
+    Required,
+    /// Load it if present (the manufacturer CA: held online only when this service runs the
+    /// factory); the certificate must exist.
+    Optional,
+    /// Do not load it, even if present: the certificate alone is used (root, service CA).
+    CertificateOnly,
+}
+
+/// The file of a CA's key (file backend) and the label of its key (PKCS#11).
+pub(super) fn key_file(dir: &Path, kind: CaKind) -> std::path::PathBuf {
+    dir.join(format!("{}-ca.key.pem", kind.name()))
+}
+
+/// The PKCS#11 label of a CA's key.
+pub(super) fn key_label(kind: CaKind) -> String {
+    format!("castellan-{}-ca", kind.name())
+}
+
+/// The file of a CA's certificate.
+pub(super) fn cert_file(dir: &Path, kind: CaKind) -> std::path::PathBuf {
+    dir.join(format!("{}-ca.pem", kind.name()))
+}
+
+fn load_signer(
     dir: &Path,
     backend: &KeyBackend,
-    config: &PkiConfig,
     kind: CaKind,
-    root: Option<&Ca>,
-) -> Result<Ca, PkiError> {
-    let cert_path = dir.join(format!("{}-ca.pem", kind.name()));
-    let cert_exists = cert_path.exists();
-    let signer: Box<dyn CaSigner> = match backend {
+    cert_exists: bool,
+    rule: KeyRule,
+) -> Result<Option<Box<dyn CaSigner>>, PkiError> {
+    if rule == KeyRule::CertificateOnly {
+        return Ok(None);
+    }
+    Ok(match backend {
         KeyBackend::Files => {
-            let key_path = dir.join(format!("{}-ca.key.pem", kind.name()));
+            let key_path = key_file(dir, kind);
             if key_path.exists() {
-                Box::new(FileKey::load(&key_path)?)
-            } else if cert_exists {
+                Some(Box::new(FileKey::load(&key_path)?))
+            } else if rule == KeyRule::Optional {
+                None
+            } else if cert_exists || rule == KeyRule::Required {
                 return Err(PkiError::BadCaCertificate {
                     ca: kind,
                     reason: "its key file is missing (restore it from backup; refusing to replace the CA)",
@@ -39,19 +73,40 @@ pub(super) fn open_ca(
             } else {
                 let mut key = FileKey::generate();
                 key.save(&key_path)?;
-                Box::new(key)
+                Some(Box::new(key))
             }
         }
         KeyBackend::Pkcs11(token) => {
-            let label = format!("castellan-{}-ca", kind.name());
-            if cert_exists {
-                Box::new(token.key(&label)?)
-            } else {
-                Box::new(token.key_or_generate(&label)?)
+            let label = key_label(kind);
+            match rule {
+                KeyRule::Create if !cert_exists => Some(Box::new(token.key_or_generate(&label)?)),
+                KeyRule::Optional => token
+                    .key(&label)
+                    .ok()
+                    .map(|k| Box::new(k) as Box<dyn CaSigner>),
+                _ => Some(Box::new(token.key(&label)?)),
             }
         }
-    };
-    let public_key = signer.public_key();
+    })
+}
+
+pub(super) fn open_ca(
+    dir: &Path,
+    backend: &KeyBackend,
+    config: &PkiConfig,
+    kind: CaKind,
+    root: Option<&Ca>,
+    rule: KeyRule,
+) -> Result<Ca, PkiError> {
+    let cert_path = cert_file(dir, kind);
+    let cert_exists = cert_path.exists();
+    if !cert_exists && rule != KeyRule::Create {
+        return Err(PkiError::MissingCa {
+            ca: kind,
+            path: cert_path,
+        });
+    }
+    let signer = load_signer(dir, backend, kind, cert_exists, rule)?;
     if cert_exists {
         let pem =
             std::fs::read_to_string(&cert_path).map_err(PkiError::io("CA certificate file"))?;
@@ -60,7 +115,9 @@ pub(super) fn open_ca(
                 ca: kind,
                 reason: "not a PEM X.509 certificate",
             })?;
-        if cert.public_key_p256 != Some(public_key) {
+        if let Some(signer) = &signer
+            && cert.public_key_p256 != Some(signer.public_key())
+        {
             return Err(PkiError::KeyMismatch { ca: kind });
         }
         if let Some(root) = root {
@@ -79,39 +136,9 @@ pub(super) fn open_ca(
         check_issuer_name_reproduced(&ca)?;
         return Ok(ca);
     }
-    let mut dn = DistinguishedName::new();
-    dn.push(
-        DnType::CommonName,
-        match kind {
-            CaKind::Root => "Castellan Root CA",
-            CaKind::Manufacturer => "Castellan Manufacturer CA",
-            CaKind::Operational => "Castellan Operational CA",
-        },
-    );
-    dn.push(DnType::OrganizationName, config.organization.as_str());
-    let now = OffsetDateTime::now_utc();
-    let mut params = CertificateParams::default();
-    params.distinguished_name = dn;
-    params.not_before = now - Duration::hours(1);
-    params.not_after = now
-        + Duration::days(if kind == CaKind::Root {
-            25 * 365
-        } else {
-            20 * 365
-        });
-    params.serial_number = Some(random_serial()?);
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(if kind == CaKind::Root {
-        1
-    } else {
-        0
-    }));
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(&public_key));
-    params.use_authority_key_identifier_extension = root.is_some();
+    let signer = signer.ok_or(PkiError::CaKeyOffline { ca: kind })?;
+    let public_key = signer.public_key();
+    let params = ca_params(kind, config, &public_key)?;
     let adapter = rcgen_signer(signer.as_ref());
     let der = match root {
         None => params
@@ -132,8 +159,44 @@ pub(super) fn open_ca(
         kind,
         cert,
         params,
-        signer,
+        signer: Some(signer),
     })
+}
+
+/// The parameters of a new CA certificate of `kind` for `public_key`: its fixed name, 25 years
+/// (root, pathLen 1) or 20 years (issuing CAs, pathLen 0), certificate and CRL signing.
+pub(super) fn ca_params(
+    kind: CaKind,
+    config: &PkiConfig,
+    public_key: &[u8; 65],
+) -> Result<CertificateParams, PkiError> {
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::CommonName,
+        match kind {
+            CaKind::Root => "Castellan Root CA",
+            CaKind::Manufacturer => "Castellan Manufacturer CA",
+            CaKind::Operational => "Castellan Operational CA",
+            CaKind::Service => "Castellan Service CA",
+        },
+    );
+    dn.push(DnType::OrganizationName, config.organization.as_str());
+    let root = kind == CaKind::Root;
+    let now = OffsetDateTime::now_utc();
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn;
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + Duration::days(if root { 25 * 365 } else { 20 * 365 });
+    params.serial_number = Some(random_serial()?);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(if root { 1 } else { 0 }));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(public_key));
+    params.use_authority_key_identifier_extension = !root;
+    Ok(params)
 }
 
 /// Rebuild the issuer parameters (name, key identifier, key usages) of a CA from its

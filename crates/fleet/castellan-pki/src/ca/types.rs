@@ -26,6 +26,8 @@ pub struct PkiConfig {
     pub server_validity_days: u32,
     /// Validity of an operator client certificate, days.
     pub operator_validity_days: u32,
+    /// Validity of a service identity's client certificate, days.
+    pub service_validity_days: u32,
 }
 
 impl Default for PkiConfig {
@@ -35,6 +37,7 @@ impl Default for PkiConfig {
             ldevid_validity_days: 365,
             server_validity_days: 365,
             operator_validity_days: 90,
+            service_validity_days: 365,
         }
     }
 }
@@ -111,6 +114,24 @@ pub enum ClientRole {
         /// The operator's name (subject CN).
         name: String,
     },
+    /// A service identity (`CN=svc:<name>, OU=service`) from the service CA: the fleet-wide
+    /// MQTT role.
+    Service {
+        /// The name after `svc:`.
+        name: String,
+    },
+}
+
+impl ClientRole {
+    /// A short name of the role, for refusals and the audit log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientRole::Factory { .. } => "factory identity (IDevID)",
+            ClientRole::Device { .. } => "device operational identity (LDevID)",
+            ClientRole::Operator { .. } => "operator",
+            ClientRole::Service { .. } => "service identity",
+        }
+    }
 }
 
 /// A client certificate that verified against this PKI.
@@ -118,6 +139,8 @@ pub enum ClientRole {
 pub struct ClientIdentity {
     /// Who it is.
     pub role: ClientRole,
+    /// The CA that issued it (the role is the one this CA may issue).
+    pub issuer: crate::CaKind,
     /// The certificate (its `serial` is what the revocation check needs).
     pub certificate: ParsedCertificate,
 }

@@ -93,6 +93,14 @@ pub(crate) async fn register(
             req.serial
         )));
     }
+    if !core.pki.holds_key(CaKind::Manufacturer) {
+        return Err(ApiError::Conflict(
+            "this service does not run the factory: the manufacturer CA's key was not handed \
+             over to it (hand it over with `castellan pki handover --manufacturer-key`, or \
+             provision at the factory that holds it)"
+                .into(),
+        ));
+    }
     let idevid = core
         .pki
         .issue_idevid(&csr, &req.serial, &req.device_class)
@@ -128,8 +136,21 @@ pub(crate) async fn register(
             chain_pem: core.pki.chain_pem(CaKind::Manufacturer),
             mqtt_ca_pem: core.pki.chain_pem(CaKind::Operational),
             release_public_key: release_key.map(|k| hex::encode(k.public_key)),
+            mqtt: mqtt_endpoint(&core).await,
         }),
     ))
+}
+
+/// The broker's address as devices should dial it: the bound port, with the first server name
+/// when the listener is bound to every interface.
+async fn mqtt_endpoint(core: &Core) -> Option<String> {
+    let addr = core.mqtt_addr().await?;
+    if addr.ip().is_unspecified() {
+        let host = core.config.server_names.first()?;
+        Some(format!("{host}:{}", addr.port()))
+    } else {
+        Some(addr.to_string())
+    }
 }
 
 fn hex_field(name: &str, value: &str) -> Result<Vec<u8>, ApiError> {

@@ -27,6 +27,7 @@ pub use peers::Paho;
 
 /// Start a server whose state lives in `state` and whose store is the test store's database.
 pub async fn start_server(t: &TestStore, state: &Path) -> ServerHandle {
+    castellan_testkit::fleet::hand_over_pki(state);
     let config = ServerConfig::new(state)
         .with_ephemeral_ports()
         .with_database(t.location.clone());

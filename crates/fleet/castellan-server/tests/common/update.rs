@@ -66,6 +66,7 @@ pub async fn fleet(t: &TestStore) -> Fleet {
 
 /// Start (or restart) the server of a fleet whose state lives in `tmp`.
 pub async fn start(t: &TestStore, tmp: &tempfile::TempDir) -> ServerHandle {
+    castellan_testkit::fleet::hand_over_pki(&super::state_dir(tmp));
     let mut config = ServerConfig::new(super::state_dir(tmp))
         .with_ephemeral_ports()
         .with_database(t.location.clone());

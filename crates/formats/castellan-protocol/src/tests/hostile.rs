@@ -167,6 +167,7 @@ fn attack_non_hex_fields_are_refused_with_the_field_named() {
         chain_pem: String::new(),
         mqtt_ca_pem: String::new(),
         release_public_key: Some("04xx".into()),
+        mqtt: None,
     };
     assert_eq!(
         resp.release_public_key_bytes(),
@@ -218,6 +219,7 @@ fn release_key_must_be_65_bytes() {
         chain_pem: String::new(),
         mqtt_ca_pem: String::new(),
         release_public_key: None,
+        mqtt: None,
     };
     assert_eq!(resp.release_public_key_bytes(), Ok(None));
     resp.release_public_key = Some(format!("04{}", "11".repeat(64)));

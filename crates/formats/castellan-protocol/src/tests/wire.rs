@@ -57,6 +57,7 @@ fn factory_registration_is_written_as_on_the_wire() {
         chain_pem: "C".into(),
         mqtt_ca_pem: "M".into(),
         release_public_key: Some("04cd".into()),
+        mqtt: None,
     };
     golden(
         &resp,

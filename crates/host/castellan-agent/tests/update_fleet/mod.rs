@@ -156,6 +156,7 @@ impl Fleet {
                     chain_pem: pki.chain_pem(CaKind::Manufacturer),
                     mqtt_ca_pem: pki.root_pem(),
                     release_public_key: Some(anchor),
+                    mqtt: None,
                 })
             },
         )

@@ -11,6 +11,7 @@
 //!  pycose     pycose + cbor2 (Python COSE)                pip install pycose==1.1.0 cbor2==6.2.1
 //!  postgres   PostgreSQL server binaries                  apt-get install -y postgresql
 //!  softhsm    SoftHSM2 (PKCS#11 token)                    apt-get install -y softhsm2
+//!  tshark     Wireshark's capture and dissector (as root) apt-get install -y tshark
 //! ```
 
 use std::path::Path;
@@ -25,6 +26,7 @@ mod process;
 pub mod pycose;
 mod recorded;
 pub mod softhsm;
+pub mod tshark;
 
 pub use process::run;
 pub use recorded::Recorded;

@@ -70,6 +70,7 @@ impl ServerProcess {
         let mut child = Command::new(exe)
             .args([
                 "serve",
+                "--embedded-demo-pki",
                 "--mqtt",
                 "127.0.0.1:0",
                 "--api",

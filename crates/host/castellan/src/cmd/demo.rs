@@ -195,12 +195,16 @@ async fn fleet(a: &DemoArgs, images: &Images) -> anyhow::Result<()> {
 
     say(
         6,
-        "The fleet service starts on embedded defaults: PKI (root, manufacturer and operational CAs), \
+        "The fleet service starts on embedded defaults: the embedded demo PKI (root, manufacturer, operational and service CAs; the root key sits beside them in a demo only), \
          SQLite registry, HTTPS API and a mutual-TLS MQTT broker.",
     );
-    let server = Server::start(ServerConfig::new(&state).with_ephemeral_ports())
-        .await
-        .context("the fleet service does not start")?;
+    let server = Server::start(
+        ServerConfig::new(&state)
+            .with_ephemeral_ports()
+            .with_embedded_demo_pki(),
+    )
+    .await
+    .context("the fleet service does not start")?;
     let paths = server.paths().clone();
     println!("    state:     {}", paths.state_dir.display());
     println!("    registry:  {}", paths.database);
@@ -222,7 +226,7 @@ async fn fleet(a: &DemoArgs, images: &Images) -> anyhow::Result<()> {
 
     println!("\nThe fleet service has stopped. Where to look next:");
     println!(
-        "  castellan serve --state-dir {}          the same fleet, as a service (token in {})",
+        "  castellan serve --embedded-demo-pki --state-dir {}   the same fleet, as a service (token in {})",
         paths.state_dir.display(),
         paths.admin_token_file.display()
     );

@@ -162,8 +162,11 @@ async fn single(api: &FleetApi, a: &ProvisionArgs) -> anyhow::Result<ExitCode> {
     let files = castellan_agent::IdentityFiles::of(&a.device_dir);
     println!("IDevID stored in {}", files.idevid().display());
     println!(
-        "next: castellan agent --device-dir {} --mqtt 127.0.0.1:8883",
-        a.device_dir.display()
+        "next: castellan agent --device-dir {} --mqtt {}",
+        a.device_dir.display(),
+        done.mqtt
+            .as_deref()
+            .unwrap_or(castellan_server::DEFAULT_MQTT_LISTEN)
     );
     Ok(ExitCode::SUCCESS)
 }

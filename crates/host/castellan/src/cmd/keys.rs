@@ -60,7 +60,7 @@ pub(crate) fn keygen(a: KeygenArgs) -> anyhow::Result<ExitCode> {
 }
 
 #[cfg(unix)]
-fn write_private(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = std::fs::OpenOptions::new()
@@ -75,7 +75,7 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
     write_file(path, data)
 }
 

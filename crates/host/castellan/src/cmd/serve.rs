@@ -15,7 +15,8 @@ use clap::Args;
 /// Arguments of `castellan serve`.
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// State directory: CAs, store, TLS files, admin token (created on first run).
+    /// State directory: the PKI handed over from the offline root (`castellan pki handover`),
+    /// store, TLS files, admin token (created on first run).
     #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
     state_dir: PathBuf,
     /// Store location: a postgres:// URL, or a SQLite file (default: castellan.db in the
@@ -31,6 +32,19 @@ pub(crate) struct ServeArgs {
     /// DNS names and IP addresses of the service's TLS certificate (repeat the option).
     #[arg(long = "name", value_name = "NAME", default_values = ["localhost", "127.0.0.1"])]
     names: Vec<String>,
+    #[command(flatten)]
+    pkcs11: Pkcs11Args,
+    /// Run the embedded demo PKI: create the whole hierarchy, the root CA's key included, in
+    /// the state directory. For local demos only: without it the service refuses to start with
+    /// the root's key in reach.
+    #[arg(long)]
+    embedded_demo_pki: bool,
+}
+
+/// Where CA keys live when they are in a PKCS#11 token (`castellan serve`, `castellan pki
+/// request`).
+#[derive(Args)]
+pub(crate) struct Pkcs11Args {
     /// Keep the CA keys in a PKCS#11 token: the module (e.g. /usr/lib/softhsm/libsofthsm2.so).
     #[arg(long, value_name = "SO", requires = "pkcs11_token")]
     pkcs11_module: Option<PathBuf>,
@@ -41,6 +55,23 @@ pub(crate) struct ServeArgs {
     /// keeps it out of the process list).
     #[arg(long, value_name = "PIN")]
     pkcs11_pin: Option<String>,
+}
+
+impl Pkcs11Args {
+    /// The token, if one was named.
+    pub(crate) fn open(&self) -> anyhow::Result<Option<std::sync::Arc<Pkcs11Token>>> {
+        let (Some(module), Some(label)) = (&self.pkcs11_module, &self.pkcs11_token) else {
+            return Ok(None);
+        };
+        let pin = match &self.pkcs11_pin {
+            Some(p) => p.clone(),
+            None => std::env::var("CASTELLAN_PKCS11_PIN")
+                .context("--pkcs11-module needs --pkcs11-pin or CASTELLAN_PKCS11_PIN")?,
+        };
+        let token = Pkcs11Token::open(module, label, &pin)
+            .with_context(|| format!("cannot open PKCS#11 token {label:?}"))?;
+        Ok(Some(token))
+    }
 }
 
 /// Run the service until Ctrl-C or SIGTERM.
@@ -58,14 +89,8 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     config.mqtt_listen = a.mqtt;
     config.api_listen = a.api;
     config.server_names = a.names.clone();
-    if let (Some(module), Some(label)) = (&a.pkcs11_module, &a.pkcs11_token) {
-        let pin = match &a.pkcs11_pin {
-            Some(p) => p.clone(),
-            None => std::env::var("CASTELLAN_PKCS11_PIN")
-                .context("--pkcs11-module needs --pkcs11-pin or CASTELLAN_PKCS11_PIN")?,
-        };
-        let token = Pkcs11Token::open(module, label, &pin)
-            .with_context(|| format!("cannot open PKCS#11 token {label:?}"))?;
+    config.embedded_demo_pki = a.embedded_demo_pki;
+    if let Some(token) = a.pkcs11.open()? {
         config.key_backend = KeyBackend::Pkcs11(token);
     }
     let server = Server::start(config)
