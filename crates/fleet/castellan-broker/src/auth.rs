@@ -9,9 +9,9 @@ use crate::topic::TopicPolicy;
 /// What the broker knows about a connecting client after the TLS handshake verified its
 /// certificate chain against the client CA bundle.
 ///
-/// rmqtt-net extracts these fields from the leaf certificate; the issuer and the raw DER are not
-/// available, so revocation is keyed by serial (the fleet CAs issue random 128-bit serials, unique
-/// across CAs) together with the CN.
+/// The connection gate records the leaf certificate its TLS handshake verified, so the decision
+/// can bind the session to the exact certificate the registry issued ([`PeerCert::sha256`]) and
+/// check its issuer, not only its CN and serial (both public, and mintable by any trusted CA).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerCert {
     /// Subject common name: the device id, or `svc:<name>` for a service identity.
@@ -22,6 +22,11 @@ pub struct PeerCert {
     pub organization: Option<String>,
     /// Serial number in lowercase hex without leading zeros (see [`serial_hex`]).
     pub serial_hex: String,
+    /// The issuer's distinguished name, as the TLS handshake of this connection verified it.
+    pub issuer: Option<String>,
+    /// SHA-256 of the certificate's DER, lowercase hex, as verified in this connection's TLS
+    /// handshake: what binds the session to the certificate the registry issued.
+    pub sha256: Option<String>,
     /// MQTT client id the client asked for (the broker already checked it equals the CN).
     pub client_id: String,
     /// Remote socket address of the connection.

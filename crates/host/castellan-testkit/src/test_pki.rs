@@ -49,6 +49,9 @@ pub struct ClientCertOptions {
     pub expired: bool,
     /// Leave the CN out of the subject (only O is set).
     pub without_cn: bool,
+    /// Appended to the file names, so that a second certificate of the same CN does not
+    /// overwrite the first one's files.
+    pub file_suffix: Option<String>,
 }
 
 /// A self-signed CA that writes what it issues into a directory.
@@ -236,7 +239,8 @@ impl TestPki {
                 }
             })
             .collect();
-        self.issue(params, &format!("{}-{stem}", self.name))
+        let suffix = opts.file_suffix.as_deref().unwrap_or("");
+        self.issue(params, &format!("{}-{stem}{suffix}", self.name))
     }
 
     fn issue(
