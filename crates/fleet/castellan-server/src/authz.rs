@@ -5,20 +5,23 @@
 //!  PeerCert {CN, subject, serial} ─▶ revoked serial? ─▶ refuse
 //!                                  ─▶ CN svc:<name> + OU=service ─▶ TopicPolicy::service
 //!                                  ─▶ registry[CN]: unknown / decommissioned ─▶ refuse
-//!                                     serial = IDevID serial ─▶ TopicPolicy::onboarding
-//!                                     serial = current LDevID serial ─▶ device (or quarantined)
-//!                                     any other serial (superseded LDevID) ─▶ refuse
+//!                                     SHA-256 = issued IDevID ─▶ TopicPolicy::onboarding
+//!                                     SHA-256 = current LDevID ─▶ device (or quarantined)
+//!                                     any other certificate ─▶ refuse (see `cert_binding`)
 //! ```
 //!
 //! The certificate chain was already verified by TLS against the manufacturer and operational
-//! CAs, whose serials are random 126-bit numbers: matching the serial against the registry tells
-//! an IDevID from an LDevID without trusting anything the client chose. Revocation is checked
+//! CAs; the broker reports the SHA-256 of the certificate this connection verified, and the
+//! registry holds the SHA-256 of each certificate it issued (`cert_binding`): a certificate with
+//! a device's CN and serial minted by another trusted CA is refused. Revocation is checked
 //! in memory ([`RevocationSet`], no I/O); the registry lookup runs on the blocking thread the
 //! broker calls this from.
 
 use castellan_broker::{Authorizer, Decision, Identity, PeerCert, TopicPolicy};
 use castellan_pki::RevocationSet;
 use castellan_store::{Store, unix_now};
+
+use crate::cert_binding::{self, BoundCert};
 
 /// PSA lifecycle "decommissioned".
 pub(crate) const LIFECYCLE_DECOMMISSIONED: u32 = 0x6000;
@@ -64,23 +67,12 @@ impl Authorizer for StoreAuthorizer {
         if device.lifecycle == LIFECYCLE_DECOMMISSIONED {
             return Decision::refuse(format!("device {id} is decommissioned"));
         }
-        let policy = if normalize_serial(&device.idevid_serial) == serial {
-            TopicPolicy::onboarding(&id)
-        } else if device
-            .ldevid_serial
-            .as_deref()
-            .is_some_and(|s| normalize_serial(s) == serial)
-        {
-            if device.quarantined {
-                TopicPolicy::quarantined(&id)
-            } else {
-                TopicPolicy::device(&id)
-            }
-        } else {
-            return Decision::refuse(format!(
-                "certificate {serial} is neither the IDevID nor the current LDevID of device {id} \
-                 (superseded?)"
-            ));
+        // The session is bound to the exact certificate the registry issued (`cert_binding`).
+        let policy = match cert_binding::bind(&device, cert, &serial) {
+            Ok(BoundCert::Idevid) => TopicPolicy::onboarding(&id),
+            Ok(BoundCert::Ldevid) if device.quarantined => TopicPolicy::quarantined(&id),
+            Ok(BoundCert::Ldevid) => TopicPolicy::device(&id),
+            Err(reason) => return Decision::refuse(reason),
         };
         match policy {
             Ok(p) => {

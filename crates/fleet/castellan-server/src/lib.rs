@@ -44,6 +44,7 @@ mod appraisal;
 mod audit;
 mod authz;
 mod campaign;
+mod cert_binding;
 pub mod config;
 mod core;
 mod error;
@@ -64,7 +65,8 @@ pub use campaign::{
     ReportRefusal, SpecError,
 };
 pub use config::{
-    DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, ServerConfig, StatePaths,
+    DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, ServerConfig,
+    StatePaths,
 };
 pub use error::ServerError;
 pub use onboarding::{ACTION_ONBOARD, OnboardRefusal};
