@@ -97,8 +97,10 @@ pub trait Authorizer: Send + Sync + 'static {
 /// Called inline on the broker's tasks: keep it quick (append to a channel or a buffer).
 pub trait AuditSink: Send + Sync + 'static {
     /// Records one decision. `actor` is the certificate CN (or `-` when unknown), `action` one of
-    /// `mqtt.connect`, `mqtt.publish`, `mqtt.subscribe`, `mqtt.kick`, `target` the client id or
-    /// topic, `allowed` the outcome and `reason` why.
+    /// `tls.handshake`, `mqtt.connect`, `mqtt.publish`, `mqtt.subscribe`, `mqtt.kick`, `target`
+    /// the source address, client id or topic, `allowed` the outcome and `reason` why (for
+    /// connection refusals: the certificate and the source, aggregated per window, see
+    /// [`crate::MAX_KEYS_PER_WINDOW`]).
     fn record(&self, actor: &str, action: &str, target: &str, allowed: bool, reason: &str);
 }
 

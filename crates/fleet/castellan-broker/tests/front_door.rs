@@ -5,15 +5,15 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use castellan_testkit::mqtt_client::{MqttClient, tls_config};
+use castellan_testkit::sockets::{closed_by_peer, tcp_from};
 use castellan_testkit::test_pki::{CertFiles, ClientCertOptions, TestPki};
 use common::*;
-use tokio::io::AsyncReadExt as _;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::CertificateDer;
@@ -25,13 +25,6 @@ const SEC: Duration = Duration::from_secs(1);
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
-}
-
-/// A TCP connection to the broker from the loopback address `from`.
-async fn tcp_from(from: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(from, 0))?;
-    socket.connect(to).await
 }
 
 /// A client configuration trusting the broker, with `cert` as client certificate (or none).
@@ -65,16 +58,6 @@ async fn tls_from(
     TlsConnector::from(cfg)
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
-}
-
-/// Whether the server closes (or refuses) the stream within `limit`: a read ends with EOF or
-/// an error (a TLS alert) rather than waiting.
-async fn closed_by_server<S: tokio::io::AsyncRead + Unpin>(s: &mut S, limit: Duration) -> bool {
-    let mut buf = [0u8; 64];
-    matches!(
-        tokio::time::timeout(limit, s.read(&mut buf)).await,
-        Ok(Ok(0) | Err(_))
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +136,7 @@ async fn attack_idle_tls_connections_never_sending_connect_are_closed() {
     // first packet, bounded here by 15 s).
     for s in &mut idle {
         assert!(
-            closed_by_server(s, 15 * SEC).await,
+            closed_by_peer(s, 15 * SEC).await,
             "an idle TLS connection without CONNECT was kept open"
         );
     }
@@ -186,7 +169,7 @@ async fn attack_connection_flood_capped_per_address_and_per_certificate() {
     assert!(env.handle.connections_from(ip("127.0.0.2")) <= 100);
     let mut closed_at_once = 0;
     for s in &mut flood {
-        if closed_by_server(s, Duration::from_millis(20)).await {
+        if closed_by_peer(s, Duration::from_millis(20)).await {
             closed_at_once += 1;
         }
     }
@@ -213,7 +196,7 @@ async fn attack_connection_flood_capped_per_address_and_per_certificate() {
     }
     let third = tls_from(&env, ip("127.0.0.3"), cfg.clone()).await;
     if let Ok(mut s) = third {
-        assert!(closed_by_server(&mut s, 5 * SEC).await);
+        assert!(closed_by_peer(&mut s, 5 * SEC).await);
     }
     assert!(
         env.audit
@@ -255,7 +238,7 @@ async fn attack_flood_of_tls_refusals_is_aggregated_in_the_audit_log() {
         let cfg = client_tls(&env, *cert);
         for _ in 0..40 {
             if let Ok(mut s) = tls_from(&env, ip("127.0.0.4"), cfg.clone()).await {
-                assert!(closed_by_server(&mut s, 5 * SEC).await);
+                assert!(closed_by_peer(&mut s, 5 * SEC).await);
             }
         }
     }

@@ -48,6 +48,7 @@ mod cert_binding;
 pub mod config;
 mod core;
 mod error;
+mod front_door;
 mod https;
 mod names;
 mod onboarding;
@@ -65,7 +66,7 @@ pub use campaign::{
     ReportRefusal, SpecError,
 };
 pub use config::{
-    DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, ServerConfig,
+    DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, FrontDoorLimits, ServerConfig,
     StatePaths,
 };
 pub use error::ServerError;

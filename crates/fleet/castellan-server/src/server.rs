@@ -15,7 +15,7 @@ use crate::audit::Auditor;
 use crate::authz::StoreAuthorizer;
 use crate::config::{ServerConfig, StatePaths};
 use crate::core::Core;
-use crate::{ServerError, api, campaign, https, router};
+use crate::{ServerError, api, campaign, front_door, https, router};
 
 /// The fleet service.
 #[derive(Debug)]
@@ -49,6 +49,8 @@ impl Server {
     /// and the first admin token on first run; reissues the service's TLS certificate.
     pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         let (paths, location) = StatePaths::resolve(&config);
+        // Connection floods must meet the front-door caps, not the descriptor limit.
+        front_door::raise_fd_limit();
         create_private_dir(&paths.state_dir)?;
         create_private_dir(paths.server_cert.parent().unwrap_or(&paths.state_dir))?;
         let pki = {
@@ -88,6 +90,11 @@ impl Server {
             Arc::new(auditor.clone()),
         );
         broker_config.max_handshaking = config.mqtt_max_handshaking.max(1);
+        let limits = &config.front_door;
+        broker_config.handshake_timeout = limits.mqtt_connect_timeout;
+        broker_config.max_connections_per_address = limits.mqtt_max_connections_per_address;
+        broker_config.max_connections_per_certificate = limits.mqtt_max_connections_per_certificate;
+        broker_config.refusal_window = limits.refusal_window;
         let broker = Broker::start(broker_config).await?;
         let mqtt_addr = broker.local_addr();
         let events = broker.subscribe_events();
@@ -129,6 +136,7 @@ impl Server {
                 listener,
                 acceptor,
                 api::router(core.clone()),
+                core.config.front_door.clone(),
                 stop_rx.clone(),
             )),
             tokio::spawn(router::run(core.clone(), events, update_tx)),
