@@ -183,6 +183,10 @@ impl Gate {
     /// Counts a verified connection against its certificate's cap; false when over it.
     fn count_certificate(&self, conn: &Connection, sha256: &str) -> bool {
         let mut counts = lock(&self.counts);
+        if conn.counted.get().is_some() {
+            // Already counted (one handshake per connection: rustls never renegotiates).
+            return true;
+        }
         let n = counts.per_certificate.entry(sha256.to_owned()).or_insert(0);
         if *n >= self.caps.per_certificate {
             return false;
@@ -396,9 +400,12 @@ fn tls_refusal_reason(error: &rmqtt::net::Error) -> String {
         Some(TlsError::General(msg)) if msg == CERT_CAP_REASON => CERT_CAP_REASON.into(),
         Some(TlsError::PeerIncompatible(e)) => format!("TLS version or cipher refused: {e:?}"),
         Some(other) => format!("TLS handshake failed: {other}"),
-        None if error
-            .chain()
-            .any(|c| c.to_string().to_lowercase().contains("timeout")) =>
+        None if error.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<rmqtt::net::MqttError>(),
+                Some(rmqtt::net::MqttError::ReadTimeout)
+            )
+        }) =>
         {
             "TLS handshake timed out".into()
         }

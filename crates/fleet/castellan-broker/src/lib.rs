@@ -67,5 +67,5 @@ pub use broker::{Broker, BrokerConfig, BrokerHandle};
 pub use error::BrokerError;
 pub use gate::VerifiedCert;
 pub use hooks::DeviceMessage;
-pub use refusals::{ACTION_TLS, MAX_KEYS_PER_WINDOW};
+pub use refusals::{ACTION_TLS, MAX_KEYS_PER_WINDOW, RefusalLog};
 pub use topic::{Identity, TopicPolicy};

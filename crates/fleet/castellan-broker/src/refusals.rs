@@ -42,16 +42,25 @@ struct Window {
     overflow: u64,
 }
 
-/// The aggregating refusal recorder.
-pub(crate) struct RefusalLog {
+/// The aggregating refusal recorder. The broker keeps one for its listener; the fleet server
+/// keeps another for its HTTPS API.
+pub struct RefusalLog {
     audit: Arc<dyn AuditSink>,
     window: Duration,
     state: Mutex<Window>,
 }
 
+impl std::fmt::Debug for RefusalLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefusalLog")
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
 impl RefusalLog {
     /// A recorder writing to `audit`, closing a window every `window`.
-    pub(crate) fn new(audit: Arc<dyn AuditSink>, window: Duration) -> Arc<RefusalLog> {
+    pub fn new(audit: Arc<dyn AuditSink>, window: Duration) -> Arc<RefusalLog> {
         Arc::new(RefusalLog {
             audit,
             window,
@@ -60,7 +69,7 @@ impl RefusalLog {
     }
 
     /// Closes a window every `window` until the recorder is dropped (spawned on the runtime).
-    pub(crate) fn spawn_flusher(log: &Arc<RefusalLog>) {
+    pub fn spawn_flusher(log: &Arc<RefusalLog>) {
         let weak: Weak<RefusalLog> = Arc::downgrade(log);
         let period = log.window.max(Duration::from_millis(10));
         tokio::spawn(async move {
@@ -74,8 +83,9 @@ impl RefusalLog {
         });
     }
 
-    /// A refusal at the TLS layer (or by a cap before it) from `source`.
-    pub(crate) fn note(
+    /// A refusal at the TLS layer (or by a cap before it) from `source`, with the certificate
+    /// presented if any.
+    pub fn note(
         &self,
         action: &'static str,
         source: IpAddr,
@@ -136,7 +146,7 @@ impl RefusalLog {
     }
 
     /// Closes the window: one summary entry per key that repeated, one for the overflow.
-    pub(crate) fn flush(&self) {
+    pub fn flush(&self) {
         let w = std::mem::take(&mut *lock(&self.state));
         let secs = self.window.as_secs_f64();
         for (key, p) in w.keys {

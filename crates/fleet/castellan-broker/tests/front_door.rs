@@ -132,8 +132,23 @@ async fn attack_idle_tls_connections_never_sending_connect_are_closed() {
     for _ in 0..3 {
         idle.push(tls_from(&env, ip("127.0.0.2"), cfg.clone()).await.unwrap());
     }
+    // And one that never even starts TLS.
+    let mut silent = tcp_from(ip("127.0.0.2"), env.handle.local_addr())
+        .await
+        .unwrap();
     // Completed TLS, never a CONNECT: each is closed after the connect timeout (2 s for the
-    // first packet, bounded here by 15 s).
+    // first packet, bounded here by 15 s); the silent one after 2 s of TLS handshake, audited.
+    assert!(closed_by_peer(&mut silent, 15 * SEC).await);
+    assert!(
+        env.audit
+            .wait_for(|r| r.action == "tls.handshake"
+                && r.reason
+                    .starts_with("TLS handshake timed out; no certificate; from 127.0.0.2"))
+            .await
+            .is_some(),
+        "{:?}",
+        env.audit.all()
+    );
     for s in &mut idle {
         assert!(
             closed_by_peer(s, 15 * SEC).await,

@@ -20,9 +20,14 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower_service::Service as _;
 
+use castellan_broker::RefusalLog;
+
 use crate::ServerError;
 use crate::api::RemoteAddr;
 use crate::front_door::{ConnectionCaps, ConnectionSlot, FrontDoorLimits};
+
+/// Audit action of refused API connections (caps, TLS, request-head timeouts), aggregated.
+pub(crate) const ACTION_API_CONNECT: &str = "api.connect";
 
 /// A TLS acceptor for the certificate chain and key in these PEM files.
 pub(crate) fn acceptor(cert_pem: &Path, key_pem: &Path) -> Result<TlsAcceptor, ServerError> {
@@ -52,6 +57,7 @@ pub(crate) async fn serve(
     acceptor: TlsAcceptor,
     router: Router,
     limits: FrontDoorLimits,
+    refusals: Arc<RefusalLog>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let caps = ConnectionCaps::new(
@@ -75,17 +81,18 @@ pub(crate) async fn serve(
         let slot = match caps.admit(peer.ip()) {
             Ok(slot) => slot,
             Err(reason) => {
-                log::info!("API connection from {peer} refused: {reason}");
+                refusals.note(ACTION_API_CONNECT, peer.ip(), None, reason);
                 continue;
             }
         };
         let acceptor = acceptor.clone();
         let router = router.clone();
         let limits = limits.clone();
+        let refusals = refusals.clone();
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {
-                _ = connection(tcp, peer, acceptor, router, &limits, slot) => {}
+                _ = connection(tcp, peer, acceptor, router, &limits, &refusals, slot) => {}
                 _ = stop.changed() => {}
             }
         });
@@ -98,16 +105,23 @@ async fn connection(
     acceptor: TlsAcceptor,
     router: Router,
     limits: &FrontDoorLimits,
+    refusals: &RefusalLog,
     _slot: ConnectionSlot,
 ) {
     let tls = match tokio::time::timeout(limits.api_tls_timeout, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            log::info!("API TLS handshake from {peer} refused: {e}");
+            let reason = format!("TLS handshake failed: {e}");
+            refusals.note(ACTION_API_CONNECT, peer.ip(), None, &reason);
             return;
         }
         Err(_) => {
-            log::info!("API TLS handshake from {peer} timed out");
+            refusals.note(
+                ACTION_API_CONNECT,
+                peer.ip(),
+                None,
+                "TLS handshake timed out",
+            );
             return;
         }
     };
@@ -125,8 +139,18 @@ async fn connection(
         .max_buf_size(limits.api_max_header_bytes.max(8 * 1024))
         .max_headers(limits.api_max_headers)
         .serve_connection(TokioIo::new(tls), service);
-    if let Err(e) = conn.await {
-        log::debug!("API connection from {peer}: {e}");
+    match conn.await {
+        Err(e) if e.is_parse_too_large() => {
+            refusals.note(
+                ACTION_API_CONNECT,
+                peer.ip(),
+                None,
+                "request head too large",
+            );
+        }
+        // A header timeout is also how an idle keep-alive connection ends: not a refusal.
+        Err(e) => log::debug!("API connection from {peer}: {e}"),
+        Ok(()) => {}
     }
 }
 

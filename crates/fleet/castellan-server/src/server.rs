@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use castellan_broker::{Broker, BrokerConfig};
+use castellan_broker::{Broker, BrokerConfig, RefusalLog};
 use castellan_pki::{CaKind, Pki, RevocationSet};
 use castellan_store::{Role, Store, StoreOptions, unix_now};
 use tokio::sync::{RwLock, watch};
@@ -129,6 +129,11 @@ impl Server {
                     api_addr.port()
                 ),
             });
+        let api_refusals = RefusalLog::new(
+            Arc::new(core.auditor.clone()),
+            core.config.front_door.refusal_window,
+        );
+        RefusalLog::spawn_flusher(&api_refusals);
         let (stop, stop_rx) = watch::channel(false);
         let (update_tx, update_rx) = tokio::sync::mpsc::channel(4096);
         let tasks = vec![
@@ -137,6 +142,7 @@ impl Server {
                 acceptor,
                 api::router(core.clone()),
                 core.config.front_door.clone(),
+                api_refusals,
                 stop_rx.clone(),
             )),
             tokio::spawn(router::run(core.clone(), events, update_tx)),

@@ -216,5 +216,23 @@ async fn attack_hundreds_of_idle_tls_connections_leave_devices_and_the_api_worki
         .filter(|e| e.reason.contains("from 127.0.0.2"))
         .count();
     assert!(from_flood <= 4, "{from_flood} entries for one flood");
+    // The API's refusals too: the cap and the TLS timeout, once each for the 300 sockets.
+    let api_refusals: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "api.connect" && e.reason.contains("from 127.0.0.3"))
+        .collect();
+    assert!(
+        api_refusals.iter().any(|e| e
+            .reason
+            .starts_with("too many open API connections from this address")),
+        "{api_refusals:?}"
+    );
+    assert!(
+        api_refusals
+            .iter()
+            .any(|e| e.reason.starts_with("TLS handshake timed out")),
+        "{api_refusals:?}"
+    );
+    assert!(api_refusals.len() <= 3, "{api_refusals:?}");
     server.shutdown().await;
 }
