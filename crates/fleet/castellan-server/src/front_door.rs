@@ -125,7 +125,13 @@ pub(crate) fn raise_fd_limit() -> Option<u64> {
     {
         use rustix::process::{Resource, getrlimit, setrlimit};
         let limit = getrlimit(Resource::Nofile);
-        if limit.current < limit.maximum {
+        // `None` is "unlimited": Option's order would put it below every number.
+        let below_hard = match (limit.current, limit.maximum) {
+            (Some(soft), Some(hard)) => soft < hard,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if below_hard {
             let raised = rustix::process::Rlimit {
                 current: limit.maximum,
                 maximum: limit.maximum,
@@ -168,5 +174,22 @@ mod tests {
         assert!(caps.admit(b).is_err(), "fourth in total");
         drop(a1);
         assert!(caps.admit(a).is_ok(), "a slot came back");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit() {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let before = getrlimit(Resource::Nofile);
+        // Lower the soft limit (always allowed), as a distribution default of 1,024 would be.
+        let lowered = Rlimit {
+            current: Some(256),
+            maximum: before.maximum,
+        };
+        setrlimit(Resource::Nofile, lowered).unwrap();
+        let raised = raise_fd_limit();
+        let after = getrlimit(Resource::Nofile);
+        assert_eq!(after.current, before.maximum);
+        assert_eq!(raised, before.maximum);
     }
 }

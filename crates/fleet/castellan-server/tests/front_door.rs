@@ -236,3 +236,76 @@ async fn attack_hundreds_of_idle_tls_connections_leave_devices_and_the_api_worki
     assert!(api_refusals.len() <= 3, "{api_refusals:?}");
     server.shutdown().await;
 }
+
+/// A TLS connection to the API from `from`, trusting the service's CA bundle.
+async fn api_tls_from(
+    server: &castellan_server::ServerHandle,
+    from: IpAddr,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let tcp = tcp_from(from, server.api_addr()).await.unwrap();
+    tokio_rustls::TlsConnector::from(Api::new(server).tls())
+        .connect(
+            rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn attack_slow_loris_headers_and_bodies_on_the_api_cut_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let tmp = tempdir();
+    let mut config = ServerConfig::new(state_dir(&tmp)).with_ephemeral_ports();
+    config.front_door = FrontDoorLimits {
+        api_header_timeout: 2 * SEC,
+        api_body_timeout: 2 * SEC,
+        api_max_header_bytes: 8 * 1024,
+        ..FrontDoorLimits::default()
+    };
+    let server = Server::start(config).await.unwrap();
+    let admin = server.admin_token().unwrap().to_string();
+    let from: IpAddr = "127.0.0.5".parse().unwrap();
+
+    // Headers trickled in and never finished: the connection is closed after 2 s.
+    let mut slow_head = api_tls_from(&server, from).await;
+    slow_head
+        .write_all(b"GET /api/v1/health HTTP/1.1\r\nhost: localhost\r\nx-slow: ")
+        .await
+        .unwrap();
+    assert!(
+        closed_by_peer(&mut slow_head, 15 * SEC).await,
+        "slow head kept open"
+    );
+
+    // A body announced at 1,000 bytes of which 10 arrive: cut off after 2 s with an error
+    // answer, not held open.
+    let mut slow_body = api_tls_from(&server, from).await;
+    let head = format!(
+        "POST /api/v1/operators HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {admin}\r\n\
+         content-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"name\": "
+    );
+    slow_body.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(15 * SEC, slow_body.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        read.is_ok() && (answer.starts_with("HTTP/1.1 4") || answer.is_empty()),
+        "slow body: {read:?} {answer}"
+    );
+
+    // An oversize request head is refused (and audited), and the API still answers.
+    let mut big = api_tls_from(&server, from).await;
+    let huge = format!(
+        "GET /api/v1/health HTTP/1.1\r\nhost: localhost\r\nx-big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = big.write_all(huge.as_bytes()).await;
+    assert!(closed_by_peer(&mut big, 15 * SEC).await || big.read(&mut [0u8; 16]).await.is_ok());
+    let (status, _) = Api::new(&server)
+        .call("GET", "/api/v1/health", None, None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(audit_has_refusal(&server, "api.connect", "request head too large").await);
+    server.shutdown().await;
+}
