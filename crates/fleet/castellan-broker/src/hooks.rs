@@ -5,10 +5,11 @@
 //! handler answers.
 //!
 //! ```text
-//!  TLS (rustls in rmqtt-net): chain → client CA bundle, TLS 1.2/1.3 AEAD only
-//!   │  CertInfo {CN, subject, O, serial}
+//!  TLS (rustls in rmqtt-net, the gate's verifier): chain → client CA bundle, TLS 1.2/1.3 AEAD
+//!   │  CertInfo {CN, subject, O}; gate: this connection's certificate {SHA-256, issuer, serial}
 //!  ClientAuthenticate ── CN valid? client id == CN? username == CN? ──▶ Authorizer (server)
 //!   │                     policy confined to dev/<id>/? last-will topic allowed?
+//!   │  refused: aggregated audit naming the certificate; no other session is touched
 //!   │  sessions[client id] = (remote addr, identity, policy)
 //!  Subscribe / Publish ACL ── TopicPolicy::may_subscribe / may_publish ──▶ events channel
 //! ```
