@@ -172,6 +172,9 @@ pub struct Builder {
 
     /// QUIC(max_idle_timeout)
     pub idle_timeout: Duration,
+
+    /// Admission control and per-connection TLS configuration (Castellan patch).
+    pub gate: Option<crate::Gate>,
 }
 
 impl Default for Builder {
@@ -242,6 +245,7 @@ impl Builder {
             collect_cert_info: false,
 
             idle_timeout: Duration::from_secs(90),
+            gate: None,
         }
     }
 
@@ -489,6 +493,12 @@ impl Builder {
         self
     }
 
+    /// Installs admission control and per-connection TLS configuration (Castellan patch)
+    pub fn gate(mut self, gate: Arc<dyn crate::ConnectionGate>) -> Self {
+        self.gate = Some(crate::Gate(gate));
+        self
+    }
+
     /// Binds the server to the configured address
     #[allow(unused_variables)]
     pub fn bind(self) -> Result<Listener> {
@@ -719,6 +729,19 @@ impl Listener {
     }
 
     async fn accept_tcp(&self, tcp_listener: &TcpListener) -> Result<Acceptor<TcpStream>> {
+        // Castellan patch: a connection the gate refuses is closed here (dropped) and the next
+        // one accepted, without returning an error (which would pause the accept loop).
+        loop {
+            let mut acceptor = self.accept_tcp_one(tcp_listener).await?;
+            let Some(gate) = &self.cfg.gate else { return Ok(acceptor) };
+            if let Some(permit) = gate.0.admit(acceptor.remote_addr) {
+                acceptor.permit = Some(permit);
+                return Ok(acceptor);
+            }
+        }
+    }
+
+    async fn accept_tcp_one(&self, tcp_listener: &TcpListener) -> Result<Acceptor<TcpStream>> {
         let (mut socket, mut remote_addr) = tcp_listener.accept().await?;
         if let Err(e) = socket.set_nodelay(self.cfg.nodelay) {
             return Err(Error::from(e));
@@ -768,6 +791,7 @@ impl Listener {
             acceptor: self.tls_acceptor.clone(),
             cfg: self.cfg.clone(),
             typ: self.typ,
+            permit: None,
         })
     }
 
@@ -789,6 +813,7 @@ impl Listener {
                 acceptor: self.tls_acceptor.clone(),
                 cfg: self.cfg.clone(),
                 typ: self.typ,
+                permit: None,
             })
         } else {
             Err(anyhow!(
@@ -826,6 +851,8 @@ pub struct Acceptor<S> {
     pub cfg: Arc<Builder>,
     /// Active protocol type
     pub typ: ListenerType,
+    /// The gate's permit for this connection, kept until it closes (Castellan patch)
+    permit: Option<Box<dyn crate::ConnectionPermit>>,
 }
 
 impl<S> Acceptor<S>
@@ -850,12 +877,29 @@ where
             return Err(anyhow!("Protocol mismatch: Expected TLS listener"));
         }
 
-        let acceptor = self.acceptor.ok_or_else(|| crate::MqttError::ServiceUnavailable)?;
-        let tls_s = match tokio::time::timeout(self.cfg.handshake_timeout, acceptor.accept(self.socket)).await
-        {
+        // Castellan patch: the gate's permit may choose this connection's TLS configuration
+        // and is told when the handshake fails.
+        let acceptor = match self.permit.as_ref().and_then(|p| p.tls_config()) {
+            Some(config) => TlsAcceptor::from(config),
+            None => self.acceptor.ok_or_else(|| crate::MqttError::ServiceUnavailable)?,
+        };
+        let handshake = tokio::time::timeout(self.cfg.handshake_timeout, acceptor.accept(self.socket)).await;
+        let tls_s = match handshake {
             Ok(Ok(tls_s)) => tls_s,
-            Ok(Err(e)) => return Err(e.into()),
-            Err(_) => return Err(crate::MqttError::ReadTimeout.into()),
+            Ok(Err(e)) => {
+                let e = Error::from(e);
+                if let Some(p) = &self.permit {
+                    p.tls_failed(&e);
+                }
+                return Err(e);
+            }
+            Err(_) => {
+                let e = Error::from(crate::MqttError::ReadTimeout);
+                if let Some(p) = &self.permit {
+                    p.tls_failed(&e);
+                }
+                return Err(e);
+            }
         };
 
         let cert_info = Self::get_extract_cert_info(
@@ -865,7 +909,9 @@ where
             self.cfg.collect_cert_info,
         );
 
-        Ok(Dispatcher::new(tls_s, self.remote_addr, cert_info, self.cfg))
+        let mut dispatcher = Dispatcher::new(tls_s, self.remote_addr, cert_info, self.cfg);
+        dispatcher.permit = self.permit;
+        Ok(dispatcher)
     }
 
     #[cfg(feature = "ws")]

@@ -29,6 +29,7 @@
 mod builder;
 mod cert_extractor;
 mod error;
+mod gate;
 #[cfg(feature = "quic")]
 mod quic;
 mod stream;
@@ -44,6 +45,9 @@ pub use builder::{Builder, Listener, ListenerType};
 
 /// Trait for extracting TLS certificate information from client connections
 pub use cert_extractor::TlsCertExtractor;
+
+/// Admission control and per-connection TLS configuration (Castellan patch)
+pub use gate::{ConnectionGate, ConnectionPermit, Gate};
 
 /// Error types for MQTT operations
 pub use error::MqttError;

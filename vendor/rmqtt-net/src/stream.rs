@@ -35,6 +35,9 @@ pub struct Dispatcher<Io> {
     pub cfg: Arc<Builder>,
 
     pub cert_info: Option<CertInfo>,
+
+    /// The gate's permit for this connection, kept until it closes (Castellan patch)
+    pub(crate) permit: Option<Box<dyn crate::ConnectionPermit>>,
 }
 
 impl<Io> Dispatcher<Io>
@@ -48,7 +51,13 @@ where
         cert_info: Option<CertInfo>,
         cfg: Arc<Builder>,
     ) -> Self {
-        Dispatcher { io: Framed::new(io, MqttCodec::Version(VersionCodec)), remote_addr, cfg, cert_info }
+        Dispatcher {
+            io: Framed::new(io, MqttCodec::Version(VersionCodec)),
+            remote_addr,
+            cfg,
+            cert_info,
+            permit: None,
+        }
     }
 
     /// Negotiates protocol version and returns appropriate stream
@@ -61,6 +70,7 @@ where
                 cfg: self.cfg,
                 #[cfg(feature = "tls")]
                 cert_info: self.cert_info,
+                permit: self.permit,
             }),
             ProtocolVersion::MQTT5 => MqttStream::V5(v5::MqttStream {
                 io: self.io,
@@ -68,6 +78,7 @@ where
                 cfg: self.cfg,
                 #[cfg(feature = "tls")]
                 cert_info: self.cert_info,
+                permit: self.permit,
             }),
         })
     }
@@ -75,7 +86,13 @@ where
     /// Detects protocol version from initial handshake
     #[inline]
     async fn probe_version(&mut self) -> Result<ProtocolVersion> {
-        let Some(Ok((MqttPacket::Version(ver), _))) = self.io.next().await else {
+        // Castellan patch: the first packet must arrive within the handshake timeout, or a
+        // connection that never sends CONNECT would be held open forever.
+        let first = match tokio::time::timeout(self.cfg.handshake_timeout, self.io.next()).await {
+            Ok(first) => first,
+            Err(_) => return Err(anyhow!(MqttError::ReadTimeout)),
+        };
+        let Some(Ok((MqttPacket::Version(ver), _))) = first else {
             return Err(anyhow!(DecodeError::InvalidProtocol));
         };
 
@@ -132,6 +149,8 @@ pub mod v3 {
         #[cfg(feature = "tls")]
         /// TLS certificate information (if available)
         pub cert_info: Option<CertInfo>,
+        /// The gate's permit for this connection, kept until it closes (Castellan patch)
+        pub permit: Option<Box<dyn crate::ConnectionPermit>>,
     }
 
     /// # Examples
@@ -151,6 +170,7 @@ pub mod v3 {
     ///     remote_addr: addr,
     ///     cfg: Arc::new(Builder::default()),
     ///     cert_info: None,
+    ///     permit: None,
     /// };
     ///
     /// // Send a PING request
@@ -359,6 +379,8 @@ pub mod v5 {
         #[cfg(feature = "tls")]
         /// TLS certificate information (if available)
         pub cert_info: Option<CertInfo>,
+        /// The gate's permit for this connection, kept until it closes (Castellan patch)
+        pub permit: Option<Box<dyn crate::ConnectionPermit>>,
     }
 
     /// # Examples
@@ -378,7 +400,8 @@ pub mod v5 {
     ///     io: Framed::new(stream, MqttCodec::V5(Default::default())),
     ///     remote_addr: addr,
     ///     cfg: Arc::new(Builder::default()),
-    ///     cert_info: None
+    ///     cert_info: None,
+    ///     permit: None,
     /// };
     ///
     /// // Send authentication packet

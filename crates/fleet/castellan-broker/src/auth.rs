@@ -9,9 +9,12 @@ use crate::topic::TopicPolicy;
 /// What the broker knows about a connecting client after the TLS handshake verified its
 /// certificate chain against the client CA bundle.
 ///
-/// rmqtt-net (patched, see `vendor/README.md`) extracts these fields from the leaf certificate
-/// and hands over the leaf itself ([`PeerCert::der`]), so that the server can check which CA
-/// issued it and whether that CA may issue the role the certificate claims.
+/// The connection gate records the leaf certificate its TLS handshake verified, so the decision
+/// can bind the session to the exact certificate the registry issued ([`PeerCert::sha256`]) and
+/// check its issuer, not only its CN and serial (both public, and mintable by any trusted CA);
+/// rmqtt-net (patched, see `vendor/README.md`) also hands over the leaf itself
+/// ([`PeerCert::der`]), so that the server can check which CA issued it and whether that CA may
+/// issue the role the certificate claims.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerCert {
     /// Subject common name: the device id, or `svc:<name>` for a service identity.
@@ -22,6 +25,11 @@ pub struct PeerCert {
     pub organization: Option<String>,
     /// Serial number in lowercase hex without leading zeros (see [`serial_hex`]).
     pub serial_hex: String,
+    /// The issuer's distinguished name, as the TLS handshake of this connection verified it.
+    pub issuer: Option<String>,
+    /// SHA-256 of the certificate's DER, lowercase hex, as verified in this connection's TLS
+    /// handshake: what binds the session to the certificate the registry issued.
+    pub sha256: Option<String>,
     /// MQTT client id the client asked for (the broker already checked it equals the CN).
     pub client_id: String,
     /// Remote socket address of the connection.
@@ -95,8 +103,10 @@ pub trait Authorizer: Send + Sync + 'static {
 /// Called inline on the broker's tasks: keep it quick (append to a channel or a buffer).
 pub trait AuditSink: Send + Sync + 'static {
     /// Records one decision. `actor` is the certificate CN (or `-` when unknown), `action` one of
-    /// `mqtt.connect`, `mqtt.publish`, `mqtt.subscribe`, `mqtt.kick`, `target` the client id or
-    /// topic, `allowed` the outcome and `reason` why.
+    /// `tls.handshake`, `mqtt.connect`, `mqtt.publish`, `mqtt.subscribe`, `mqtt.kick`, `target`
+    /// the source address, client id or topic, `allowed` the outcome and `reason` why (for
+    /// connection refusals: the certificate and the source, aggregated per window, see
+    /// [`crate::MAX_KEYS_PER_WINDOW`]).
     fn record(&self, actor: &str, action: &str, target: &str, allowed: bool, reason: &str);
 }
 

@@ -15,12 +15,16 @@ use rmqtt::net::Builder;
 use rmqtt::server::MqttServer;
 use rmqtt::session::SessionState;
 use rmqtt::types::{ClientId, CodecPublish, From, Id, Publish};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::auth::{AuditSink, Authorizer};
 use crate::error::BrokerError;
+use crate::gate::{Caps, Gate, GateRef};
 use crate::hooks::{ACTION_KICK, CastellanHooks, DeviceMessage, Shared};
+use crate::refusals::RefusalLog;
 use crate::topic::{MAX_ID_LEN, MAX_LEVELS, SERVICE_PREFIX, filter_matches, validate_topic_name};
 
 /// Client id the server uses as the sender of its own publishes.
@@ -42,8 +46,19 @@ pub struct BrokerConfig {
     pub authorizer: Arc<dyn Authorizer>,
     /// Where every refusal (and each accepted connection and kick) is recorded.
     pub audit: Arc<dyn AuditSink>,
-    /// Time allowed for the TLS handshake and again for the MQTT CONNECT (default 10 s).
+    /// Time allowed for the TLS handshake, again for the first MQTT packet, and again for the
+    /// whole CONNECT (default 10 s): a connection that never sends CONNECT is closed after it.
     pub handshake_timeout: Duration,
+    /// Most live connections from one peer address, handshaking or established (default 1,000;
+    /// raise it when many devices share a NAT address). Beyond it a connection is closed at
+    /// once, before any TLS work.
+    pub max_connections_per_address: usize,
+    /// Most live connections presenting the same client certificate (default 4: a device that
+    /// reconnects before its old connection times out needs more than one).
+    pub max_connections_per_certificate: usize,
+    /// Window of the refusal audit aggregation: the first refusal per (source, certificate,
+    /// reason) is recorded at once, repeats are counted into one entry per window (default 60 s).
+    pub refusal_window: Duration,
     /// Most connections allowed in the handshake phase at once (default 1,000).
     pub max_handshaking: usize,
     /// Most open connections (default 100,000).
@@ -76,6 +91,9 @@ impl BrokerConfig {
             authorizer,
             audit,
             handshake_timeout: Duration::from_secs(10),
+            max_connections_per_address: 1_000,
+            max_connections_per_certificate: 4,
+            refusal_window: Duration::from_secs(60),
             max_handshaking: 1_000,
             max_connections: 100_000,
             max_packet_size: 256 * 1024,
@@ -93,6 +111,15 @@ impl std::fmt::Debug for BrokerConfig {
             .field("server_key_pem", &self.server_key_pem)
             .field("client_ca_pem", &self.client_ca_pem)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field(
+                "max_connections_per_address",
+                &self.max_connections_per_address,
+            )
+            .field(
+                "max_connections_per_certificate",
+                &self.max_connections_per_certificate,
+            )
+            .field("refusal_window", &self.refusal_window)
             .field("max_handshaking", &self.max_handshaking)
             .field("max_connections", &self.max_connections)
             .field("max_packet_size", &self.max_packet_size)
@@ -123,11 +150,25 @@ impl Broker {
         // The busy check refuses connections when the machine's load average is high, whatever
         // loads it: an embedded broker sheds load with `max_handshaking` and `max_connections`.
         let scx = ServerContext::new().busy_check_enable(false).build().await;
+        let refusals = RefusalLog::new(config.audit.clone(), config.refusal_window);
+        RefusalLog::spawn_flusher(&refusals);
+        let gate = Gate::new(
+            Caps {
+                per_address: config.max_connections_per_address.max(1),
+                per_certificate: config.max_connections_per_certificate.max(1),
+            },
+            read_certs(&config.server_cert_pem)?,
+            read_key(&config.server_key_pem)?,
+            read_certs(&config.client_ca_pem)?,
+            refusals.clone(),
+        )?;
         let shared = Arc::new(Shared::new(
             config.authorizer.clone(),
             config.audit.clone(),
             config.event_capacity,
             config.disconnect_on_refused_publish,
+            gate.clone(),
+            refusals,
         ));
         *shared.scx.write().unwrap_or_else(|p| p.into_inner()) = Some(scx.clone());
         let hooks = CastellanHooks {
@@ -163,6 +204,7 @@ impl Broker {
             .max_packet_size(config.max_packet_size)
             .max_topic_levels(MAX_LEVELS)
             .max_clientid_len(MAX_ID_LEN + SERVICE_PREFIX.len())
+            .gate(Arc::new(GateRef(gate)))
             .bind()
             .map_err(|e| BrokerError::Bind(format!("{}: {e}", config.listen)))?
             .tls()
@@ -266,6 +308,18 @@ impl BrokerHandle {
             .await
             .keys()
             .any(|filter| filter_matches(filter, topic))
+    }
+
+    /// Live TCP connections from `ip` (handshaking or established), as the per-address cap
+    /// counts them.
+    pub fn connections_from(&self, ip: std::net::IpAddr) -> usize {
+        self.shared.gate.connections_from(ip)
+    }
+
+    /// Writes the summaries of the refusals counted in the current aggregation window now
+    /// (otherwise written when the window closes; see [`BrokerConfig::refusal_window`]).
+    pub fn flush_refusals(&self) {
+        self.shared.refusals.flush();
     }
 
     /// Number of sessions the broker holds (live or persisted).
@@ -378,4 +432,15 @@ fn check_pem(p: &Path, label: &str) -> Result<(), BrokerError> {
             p.display()
         )))
     }
+}
+
+fn read_certs(p: &Path) -> Result<Vec<CertificateDer<'static>>, BrokerError> {
+    CertificateDer::pem_file_iter(p)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| BrokerError::Config(format!("{}: {e}", p.display())))
+}
+
+fn read_key(p: &Path) -> Result<PrivateKeyDer<'static>, BrokerError> {
+    PrivateKeyDer::from_pem_file(p)
+        .map_err(|e| BrokerError::Config(format!("{}: {e}", p.display())))
 }

@@ -5,10 +5,11 @@
 //! handler answers.
 //!
 //! ```text
-//!  TLS (rustls in rmqtt-net): chain → client CA bundle, TLS 1.2/1.3 AEAD only
-//!   │  CertInfo {CN, subject, O, serial}
+//!  TLS (rustls in rmqtt-net, the gate's verifier): chain → client CA bundle, TLS 1.2/1.3 AEAD
+//!   │  CertInfo {CN, subject, O}; gate: this connection's certificate {SHA-256, issuer, serial}
 //!  ClientAuthenticate ── CN valid? client id == CN? username == CN? ──▶ Authorizer (server)
 //!   │                     policy confined to dev/<id>/? last-will topic allowed?
+//!   │  refused: aggregated audit naming the certificate; no other session is touched
 //!   │  sessions[client id] = (remote addr, identity, policy)
 //!  Subscribe / Publish ACL ── TopicPolicy::may_subscribe / may_publish ──▶ events channel
 //! ```
@@ -31,6 +32,8 @@ use rmqtt::types::{
 use tokio::sync::mpsc;
 
 use crate::auth::{AuditSink, Authorizer, Decision, PeerCert};
+use crate::gate::{Gate, VerifiedCert};
+use crate::refusals::RefusalLog;
 use crate::topic::{Identity, TopicPolicy};
 
 /// A message a device published and the broker accepted, delivered to the server.
@@ -68,6 +71,10 @@ pub(crate) struct Shared {
     pub(crate) event_capacity: usize,
     pub(crate) dropped_events: AtomicU64,
     disconnect_on_refused_publish: bool,
+    /// The listener's admission control: the certificate each connection verified.
+    pub(crate) gate: Arc<Gate>,
+    /// Connection refusals, aggregated per source, certificate and reason.
+    pub(crate) refusals: Arc<RefusalLog>,
     /// The broker's context, set once started and taken back at shutdown (the hook manager inside
     /// it holds these hooks: keeping it here unconditionally would be a reference cycle).
     pub(crate) scx: RwLock<Option<ServerContext>>,
@@ -79,6 +86,8 @@ impl Shared {
         audit: Arc<dyn AuditSink>,
         event_capacity: usize,
         disconnect_on_refused_publish: bool,
+        gate: Arc<Gate>,
+        refusals: Arc<RefusalLog>,
     ) -> Self {
         Self {
             authorizer,
@@ -88,6 +97,8 @@ impl Shared {
             event_capacity,
             dropped_events: AtomicU64::new(0),
             disconnect_on_refused_publish,
+            gate,
+            refusals,
             scx: RwLock::new(None),
         }
     }
@@ -183,55 +194,38 @@ impl CastellanHooks {
     async fn authenticate(&self, ci: &ConnectInfo) -> AuthResult {
         let client_id: String = ci.client_id().to_string();
         let remote = ci.id().remote_addr;
+        // The certificate this very connection's TLS handshake verified (the gate recorded it).
+        let verified = remote.and_then(|r| self.shared.gate.verified_cert(r));
+        let refuse = |actor: &str, reason: &str| {
+            self.refuse_connect(actor, &client_id, remote, verified.as_ref(), reason)
+        };
         let Some(cert) = ci.cert() else {
-            self.shared.record(
-                "-",
-                ACTION_CONNECT,
-                &client_id,
-                false,
-                "no client certificate",
-            );
-            return AuthResult::NotAuthorized;
+            return refuse("-", "no client certificate");
         };
         let Some(cn) = cert.common_name.clone() else {
-            self.shared.record(
-                "-",
-                ACTION_CONNECT,
-                &client_id,
-                false,
-                "certificate has no CN",
-            );
-            return AuthResult::NotAuthorized;
+            return refuse("-", "certificate has no CN");
         };
         let identity = match Identity::from_common_name(&cn) {
             Ok(i) => i,
-            Err(e) => {
-                self.shared
-                    .record(&cn, ACTION_CONNECT, &client_id, false, &e.to_string());
-                return AuthResult::NotAuthorized;
-            }
+            Err(e) => return refuse(&cn, &e.to_string()),
         };
         if client_id != cn {
             let reason = format!("client id {client_id:?} differs from certificate CN {cn:?}");
-            self.shared
-                .record(&cn, ACTION_CONNECT, &client_id, false, &reason);
-            return AuthResult::NotAuthorized;
+            return refuse(&cn, &reason);
         }
         if ci.username().is_some_and(|u| u.as_ref() as &str != cn) {
-            self.shared.record(
-                &cn,
-                ACTION_CONNECT,
-                &client_id,
-                false,
-                "username differs from certificate CN",
-            );
-            return AuthResult::NotAuthorized;
+            return refuse(&cn, "username differs from certificate CN");
         }
+        let Some(verified) = verified.clone() else {
+            return refuse(&cn, "no verified certificate recorded for this connection");
+        };
         let peer = PeerCert {
             common_name: cn.clone(),
             subject: cert.subject.clone(),
             organization: cert.organization.clone(),
-            serial_hex: cert.serial.clone().unwrap_or_default(),
+            serial_hex: verified.serial_hex.clone(),
+            issuer: Some(verified.issuer.clone()),
+            sha256: Some(verified.sha256.clone()),
             client_id: client_id.clone(),
             remote_addr: remote,
             protocol_level: ci.proto_ver(),
@@ -244,26 +238,15 @@ impl CastellanHooks {
                 Err(_) => Decision::refuse("authorizer failed"),
             };
         let policy = match decision {
-            Decision::Refuse { reason } => {
-                // A refused identity loses any authorization an older connection still holds.
-                self.shared.forget(&cn);
-                self.shared
-                    .record(&cn, ACTION_CONNECT, &client_id, false, &reason);
-                return AuthResult::NotAuthorized;
-            }
+            // A refusal concerns this connection only: the live session of the identity it
+            // claims (another connection, another certificate) is left exactly as it is.
+            Decision::Refuse { reason } => return refuse(&cn, &reason),
             Decision::Allow { policy } => policy,
         };
         if let Identity::Device(id) = &identity
             && !policy.confined_to_device(id)
         {
-            self.shared.record(
-                &cn,
-                ACTION_CONNECT,
-                &client_id,
-                false,
-                "policy escapes the device namespace",
-            );
-            return AuthResult::NotAuthorized;
+            return refuse(&cn, "policy escapes the device namespace");
         }
         if let Some(lw) = ci.last_will() {
             let topic: &str = match &lw {
@@ -271,10 +254,7 @@ impl CastellanHooks {
                 LastWill::V5(w) => w.topic.as_ref(),
             };
             if !policy.may_publish(topic) {
-                let reason = format!("last-will topic {topic:?} not allowed");
-                self.shared
-                    .record(&cn, ACTION_CONNECT, &client_id, false, &reason);
-                return AuthResult::NotAuthorized;
+                return refuse(&cn, &format!("last-will topic {topic:?} not allowed"));
             }
         }
         self.drop_session_beyond_policy(&cn, &policy).await;
@@ -291,9 +271,29 @@ impl CastellanHooks {
             ACTION_CONNECT,
             &client_id,
             true,
-            "certificate verified, authorizer allowed",
+            &format!(
+                "certificate verified, authorizer allowed; {}",
+                verified.describe()
+            ),
         );
         AuthResult::Allow(false, None)
+    }
+
+    /// Refuses this connection: audited through the aggregating refusal log, naming the
+    /// certificate and the source; nothing else changes.
+    fn refuse_connect(
+        &self,
+        actor: &str,
+        client_id: &str,
+        remote: Option<SocketAddr>,
+        cert: Option<&VerifiedCert>,
+        reason: &str,
+    ) -> AuthResult {
+        let source = remote.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |r| r.ip());
+        self.shared
+            .refusals
+            .note_as(ACTION_CONNECT, source, cert, reason, actor, client_id);
+        AuthResult::NotAuthorized
     }
 
     /// A persisted session (clean session = false) keeps its subscriptions across connections and

@@ -19,10 +19,18 @@
 //!   client id must equal the CN, so a device cannot pose as another by choosing a client id. A
 //!   CN `svc:<name>` is a service/operator identity.
 //! * **Authentication** is the TLS chain check (client CA bundle: the issuing CAs, not the root)
-//!   and then, at every connection, the server's [`Authorizer`], which gets the verified leaf
-//!   ([`PeerCert::der`], through a small patch of rmqtt-net, `vendor/README.md`) to check which CA
-//!   issued it (revocation is enforced there too: rmqtt-net takes no CRL). A refused identity also loses the authorization of any connection it
-//!   still holds, and [`BrokerHandle::kick`] closes it within a second.
+//!   and then, at every connection, the server's [`Authorizer`] (revocation is enforced there:
+//!   rmqtt-net takes no CRL). The [`PeerCert`] it decides on carries the verified leaf
+//!   ([`PeerCert::der`], to check which CA issued it and whether that CA may issue the role it
+//!   claims) and the SHA-256 and issuer of the certificate this very connection's handshake
+//!   verified (recorded by the connection gate), so the server binds the session to the exact
+//!   certificate it issued. A refusal affects only the refused connection: the live session of
+//!   the identity it claims is left as it is (closing a session is the server's explicit
+//!   [`BrokerHandle::kick`], at revocation or quarantine).
+//! * **Admission** (the `gate` module, through a small patch of rmqtt-net, see
+//!   `vendor/rmqtt-net/CASTELLAN.md`): caps per peer address and per client certificate, and the
+//!   handshake timeout applies to the TLS handshake, the first MQTT packet and the CONNECT, so a
+//!   connection that never sends CONNECT is closed.
 //! * **Authorization**: every publish and subscribe is checked against the session's
 //!   [`TopicPolicy`] (see [`topic`] for the layout). A device's policy must stay inside
 //!   `dev/<id>/`, and its last-will topic must be one it may publish to (rmqtt publishes wills
@@ -33,8 +41,10 @@
 //!   so a TLS-1.3-only policy would need a patched rmqtt-net.
 //! * **Audit**: connect, publish and subscribe refusals decided in the hooks, accepted connections
 //!   and kicks go to the [`AuditSink`]. Refusals inside the TLS handshake (no certificate, unknown
-//!   CA, expired certificate, TLS < 1.2) happen in rustls before any hook and are only logged by
-//!   rmqtt (`log` target `rmqtt::server`, "TLS accept error").
+//!   CA, expired certificate, over a cap, TLS < 1.2) and CONNECT refusals go through the `refusals`
+//!   aggregation: the first per (source address, certificate SHA-256, reason) in a window is
+//!   recorded at once, naming the certificate (serial, issuer, SHA-256) and the source; repeats
+//!   become one summary entry with their count when the window closes.
 //!
 //! # Known exception to "one RustCrypto generation"
 //!
@@ -49,11 +59,15 @@
 pub mod auth;
 mod broker;
 pub mod error;
+mod gate;
 mod hooks;
+mod refusals;
 pub mod topic;
 
 pub use auth::{AllowAllVerified, AuditSink, Authorizer, Decision, NoAudit, PeerCert};
 pub use broker::{Broker, BrokerConfig, BrokerHandle};
 pub use error::BrokerError;
+pub use gate::VerifiedCert;
 pub use hooks::DeviceMessage;
+pub use refusals::{ACTION_TLS, MAX_KEYS_PER_WINDOW, RefusalLog};
 pub use topic::{Identity, TopicPolicy};

@@ -240,7 +240,7 @@ async fn attack_revoked_device_refused_at_connect() {
         .wait_for(|r| r.actor == "dev-a" && r.action == "mqtt.connect" && !r.allowed)
         .await
         .unwrap();
-    assert_eq!(r.reason, "revoked");
+    assert!(r.reason.starts_with("revoked; certificate serial"), "{r:?}");
     // An unknown (never registered) device is refused the same way, with its own reason.
     let (ok, _) = env
         .publish_as("dev-unknown", "dev/dev-unknown/telemetry", "x", "mqttv311")
@@ -248,7 +248,7 @@ async fn attack_revoked_device_refused_at_connect() {
     assert!(!ok);
     assert!(
         env.audit
-            .wait_for(|r| r.actor == "dev-unknown" && r.reason == "unknown device")
+            .wait_for(|r| r.actor == "dev-unknown" && r.reason.starts_with("unknown device;"))
             .await
             .is_some()
     );
@@ -309,10 +309,11 @@ async fn attack_revoked_device_open_session_closed() {
         .audit
         .all()
         .into_iter()
-        .filter(|r| r.action == "mqtt.connect" && r.reason == "revoked")
+        .filter(|r| r.action == "mqtt.connect" && r.reason.starts_with("revoked;"))
         .count();
-    // At least the explicit reconnection of each round (mosquitto_sub's own retry adds more).
-    assert!(refused >= 2, "{:?}", env.audit.all());
+    // The refused reconnections with the same certificate from the same address are one
+    // entry per aggregation window (see `front_door.rs`).
+    assert!(refused >= 1, "{:?}", env.audit.all());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,26 +2,29 @@
 //! (IDevID, LDevID or service identity), whether it is revoked, and which topic policy it gets.
 //!
 //! ```text
-//!  PeerCert {CN, serial, DER} ─▶ revoked serial? ─▶ refuse
-//!                              ─▶ issuer may not issue this role (ca_roles) ─▶ refuse
-//!                              ─▶ CN svc:<name> from the service CA ─▶ TopicPolicy::service
-//!                              ─▶ registry[CN]: unknown / decommissioned ─▶ refuse
-//!                                 manufacturer CA and IDevID serial ─▶ TopicPolicy::onboarding
-//!                                 operational CA and current LDevID serial ─▶ device (or quarantined)
-//!                                 anything else (superseded LDevID) ─▶ refuse
+//!  PeerCert {CN, serial, DER, SHA-256} ─▶ revoked serial? ─▶ refuse
+//!                                      ─▶ issuer may not issue this role (ca_roles) ─▶ refuse
+//!                                      ─▶ CN svc:<name> from the service CA ─▶ TopicPolicy::service
+//!                                      ─▶ registry[CN]: unknown / decommissioned ─▶ refuse
+//!                                         manufacturer CA, SHA-256 = issued IDevID ─▶ onboarding
+//!                                         operational CA, SHA-256 = current LDevID ─▶ device (or quarantined)
+//!                                         any other certificate ─▶ refuse (see `cert_binding`)
 //! ```
 //!
 //! The certificate chain was already verified by TLS against the issuing CAs (never the root);
 //! [`crate::ca_roles`] then finds which of them signed the leaf and grants only the role that CA
-//! may issue, and the serial (random, 126 bits) must be the registry's IDevID or current LDevID
-//! of the device. Revocation is checked in memory ([`RevocationSet`], no I/O); the registry
-//! lookup runs on the blocking thread the broker calls this from.
+//! may issue. The broker reports the SHA-256 of the certificate this connection verified, and
+//! the registry holds the SHA-256 of each certificate it issued (`cert_binding`): a certificate
+//! with a device's CN and serial minted by another trusted CA is refused. Revocation is checked
+//! in memory ([`RevocationSet`], no I/O); the registry lookup runs on the blocking thread the
+//! broker calls this from.
 
 use castellan_broker::{Authorizer, Decision, Identity, PeerCert, TopicPolicy};
 use castellan_pki::RevocationSet;
 use castellan_store::{Store, unix_now};
 
 use crate::ca_roles::IssuedRole;
+use crate::cert_binding::{self, BoundCert};
 
 /// PSA lifecycle "decommissioned".
 pub(crate) const LIFECYCLE_DECOMMISSIONED: u32 = 0x6000;
@@ -65,26 +68,21 @@ impl Authorizer for StoreAuthorizer {
         if device.lifecycle == LIFECYCLE_DECOMMISSIONED {
             return Decision::refuse(format!("device {id} is decommissioned"));
         }
-        let policy = if role == IssuedRole::Factory
-            && normalize_serial(&device.idevid_serial) == serial
-        {
-            TopicPolicy::onboarding(&id)
-        } else if role == IssuedRole::Operational
-            && device
-                .ldevid_serial
-                .as_deref()
-                .is_some_and(|s| normalize_serial(s) == serial)
-        {
-            if device.quarantined {
+        // The session is bound to the exact certificate the registry issued (`cert_binding`),
+        // and that certificate must come from the CA that may issue its role (`ca_roles`).
+        let policy = match (cert_binding::bind(&device, cert, &serial), role) {
+            (Ok(BoundCert::Idevid), IssuedRole::Factory) => TopicPolicy::onboarding(&id),
+            (Ok(BoundCert::Ldevid), IssuedRole::Operational) if device.quarantined => {
                 TopicPolicy::quarantined(&id)
-            } else {
-                TopicPolicy::device(&id)
             }
-        } else {
-            return Decision::refuse(format!(
-                "certificate {serial} is neither the IDevID nor the current LDevID of device {id} \
-                 (superseded?)"
-            ));
+            (Ok(BoundCert::Ldevid), IssuedRole::Operational) => TopicPolicy::device(&id),
+            (Ok(bound), role) => {
+                return Decision::refuse(format!(
+                    "certificate {serial} is device {id}'s {bound:?} but was issued by a CA for \
+                     the {role:?} role"
+                ));
+            }
+            (Err(reason), _) => return Decision::refuse(reason),
         };
         match policy {
             Ok(p) => {

@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use castellan_pki::KeyBackend;
 
+pub use crate::front_door::FrontDoorLimits;
+
 /// The default state directory.
 pub const DEFAULT_STATE_DIR: &str = ".castellan/server";
 /// The default MQTT (mutual TLS) listen address.
@@ -68,6 +70,8 @@ pub struct ServerConfig {
     /// The API base URL devices use for HTTPS downloads (`https://host:port`). `None`: the
     /// first server name and the bound API port.
     pub public_api_url: Option<String>,
+    /// Limits of the MQTT listener and the API against connection floods and slow clients.
+    pub front_door: FrontDoorLimits,
 }
 
 impl ServerConfig {
@@ -88,6 +92,7 @@ impl ServerConfig {
             update_chunk_size: 4096,
             vendor: castellan_suit::ids::DEFAULT_VENDOR.to_string(),
             public_api_url: None,
+            front_door: FrontDoorLimits::default(),
         }
     }
 

@@ -46,10 +46,12 @@ mod audit;
 mod authz;
 mod ca_roles;
 mod campaign;
+mod cert_binding;
 pub mod config;
 mod core;
 mod custody;
 mod error;
+mod front_door;
 mod https;
 mod names;
 mod onboarding;
@@ -67,7 +69,8 @@ pub use campaign::{
     ReportRefusal, SpecError,
 };
 pub use config::{
-    DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, ServerConfig, StatePaths,
+    DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, FrontDoorLimits, ServerConfig,
+    StatePaths,
 };
 pub use custody::CODE_ROOT_KEY_ONLINE;
 pub use error::ServerError;

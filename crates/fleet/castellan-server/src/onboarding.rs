@@ -18,6 +18,7 @@
 use castellan_broker::{BrokerError, TopicPolicy};
 use castellan_pki::{CaKind, LdevidKey, PkiError, RevocationReason, RevokedCert};
 use castellan_store::{AttestationStatus, Revocation, StoreError};
+use sha2::Digest as _;
 
 use crate::appraisal::{self, Refusal};
 use crate::core::Core;
@@ -138,8 +139,10 @@ async fn appraise_and_issue(
         supersede(core, id, old, now).await;
     }
     let serial = ldevid.serial_hex();
+    // The device's sessions are bound to this very certificate (see `cert_binding`).
+    let sha256 = hex::encode(sha2::Sha256::digest(&ldevid.der));
     core.store
-        .record_onboarding(id, &serial, now)
+        .record_onboarding(id, &serial, &sha256, now)
         .await
         .map_err(OnboardRefusal::Registry)?;
     core.store

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use castellan_broker::{Broker, BrokerConfig};
+use castellan_broker::{Broker, BrokerConfig, RefusalLog};
 use castellan_pki::{CaKind, Pki, RevocationSet};
 use castellan_store::{Role, Store, StoreOptions, unix_now};
 use tokio::sync::{RwLock, watch};
@@ -15,7 +15,7 @@ use crate::audit::Auditor;
 use crate::authz::StoreAuthorizer;
 use crate::config::{ServerConfig, StatePaths};
 use crate::core::Core;
-use crate::{ServerError, api, campaign, https, router};
+use crate::{ServerError, api, campaign, front_door, https, router};
 
 /// The fleet service.
 #[derive(Debug)]
@@ -51,6 +51,8 @@ impl Server {
     /// with the root CA's key in reach; reissues the service's TLS certificate.
     pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         let (paths, location) = StatePaths::resolve(&config);
+        // Connection floods must meet the front-door caps, not the descriptor limit.
+        front_door::raise_fd_limit();
         create_private_dir(&paths.state_dir)?;
         create_private_dir(paths.server_cert.parent().unwrap_or(&paths.state_dir))?;
         let store = Store::open_with(
@@ -81,6 +83,11 @@ impl Server {
             Arc::new(auditor.clone()),
         );
         broker_config.max_handshaking = config.mqtt_max_handshaking.max(1);
+        let limits = &config.front_door;
+        broker_config.handshake_timeout = limits.mqtt_connect_timeout;
+        broker_config.max_connections_per_address = limits.mqtt_max_connections_per_address;
+        broker_config.max_connections_per_certificate = limits.mqtt_max_connections_per_certificate;
+        broker_config.refusal_window = limits.refusal_window;
         let broker = Broker::start(broker_config).await?;
         let mqtt_addr = broker.local_addr();
         let events = broker.subscribe_events();
@@ -115,6 +122,11 @@ impl Server {
                     api_addr.port()
                 ),
             });
+        let api_refusals = RefusalLog::new(
+            Arc::new(core.auditor.clone()),
+            core.config.front_door.refusal_window,
+        );
+        RefusalLog::spawn_flusher(&api_refusals);
         let (stop, stop_rx) = watch::channel(false);
         let (update_tx, update_rx) = tokio::sync::mpsc::channel(4096);
         let tasks = vec![
@@ -122,6 +134,8 @@ impl Server {
                 listener,
                 acceptor,
                 api::router(core.clone()),
+                core.config.front_door.clone(),
+                api_refusals,
                 stop_rx.clone(),
             )),
             tokio::spawn(router::run(core.clone(), events, update_tx)),

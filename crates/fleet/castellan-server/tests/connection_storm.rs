@@ -7,6 +7,7 @@
 
 mod common;
 
+use sha2::Digest as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,7 +64,12 @@ fn connection_storm_is_authorized_from_the_registry_without_exhausting_the_runti
             server.store().register_device(&device, unix_now()).await.unwrap();
             server
                 .store()
-                .record_onboarding(&id, &ldevid.serial_hex(), unix_now())
+                .record_onboarding(
+                    &id,
+                    &ldevid.serial_hex(),
+                    &hex::encode(sha2::Sha256::digest(&ldevid.der)),
+                    unix_now(),
+                )
                 .await
                 .unwrap();
             let cert = tmp.path().join(format!("{id}.pem"));

@@ -40,10 +40,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "audit_code",
         sql: include_str!("../migrations/0005_audit_code.sql"),
     },
+    Migration {
+        version: 6,
+        name: "certificate_binding",
+        sql: include_str!("../migrations/0006_certificate_binding.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The per-engine spelling of the few types that differ.
 fn substitute(sql: &str, backend: Backend) -> String {

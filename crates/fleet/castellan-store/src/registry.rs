@@ -92,6 +92,10 @@ pub struct Device {
     pub idevid_serial: String,
     /// The current LDevID's serial number, hex (after onboarding).
     pub ldevid_serial: Option<String>,
+    /// SHA-256 of the current LDevID's DER, lowercase hex: the one certificate a session with
+    /// the device's operational identity may present (`None` before onboarding, or for a device
+    /// onboarded before the registry recorded it).
+    pub ldevid_sha256: Option<String>,
     /// PSA security lifecycle.
     pub lifecycle: u32,
     /// Latest attestation result.
@@ -117,7 +121,7 @@ macro_rules! device_select {
         concat!(
             "SELECT id, serial, device_class, idevid_der, idevid_serial, ldevid_serial, lifecycle, ",
             "attestation_status, attestation_reason, onboarded_at, last_seen, quarantined, ",
-            "firmware_version, created_at FROM devices ",
+            "firmware_version, created_at, ldevid_sha256 FROM devices ",
             $where
         )
     };
@@ -144,6 +148,7 @@ fn device_from_row(r: &Row) -> Result<Device, StoreError> {
         quarantined: r.bool(11)?,
         firmware_version: r.opt_text(12)?,
         created_at: r.int(13)?,
+        ldevid_sha256: r.opt_text(14)?,
     })
 }
 
@@ -234,18 +239,26 @@ impl Store {
         .await
     }
 
-    /// Record a successful onboarding: the new LDevID's serial and the time.
+    /// Record a successful onboarding: the new LDevID's serial, the SHA-256 of its DER (what
+    /// binds the device's sessions to it, lowercase hex) and the time.
     pub async fn record_onboarding(
         &self,
         id: &str,
         ldevid_serial: &str,
+        ldevid_sha256: &str,
         at: i64,
     ) -> Result<(), StoreError> {
         let mut s = self.session().await?;
         let n = s
             .exec(
-                "UPDATE devices SET ldevid_serial = $2, onboarded_at = $3, last_seen = $3 WHERE id = $1",
-                vec![id.into(), ldevid_serial.into(), at.into()],
+                "UPDATE devices SET ldevid_serial = $2, ldevid_sha256 = $3, onboarded_at = $4, \
+                 last_seen = $4 WHERE id = $1",
+                vec![
+                    id.into(),
+                    ldevid_serial.into(),
+                    ldevid_sha256.to_ascii_lowercase().into(),
+                    at.into(),
+                ],
             )
             .await?;
         found(n, id)

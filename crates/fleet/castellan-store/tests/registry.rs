@@ -56,6 +56,7 @@ async fn device_round_trips_with_tags_and_measurements() {
         assert_eq!(got.created_at, 1000);
         assert!(!got.quarantined);
         assert_eq!(got.ldevid_serial, None);
+        assert_eq!(got.ldevid_sha256, None);
         assert_eq!(s.device_by_serial("SN-1").await.unwrap(), Some(got.clone()));
         assert_eq!(s.device("nope").await.unwrap(), None);
         assert_eq!(s.list_devices().await.unwrap(), vec![got]);
@@ -96,7 +97,9 @@ async fn device_updates() {
         s.register_device(&new_device("dev-1", "SN-1"), 1)
             .await
             .unwrap();
-        s.record_onboarding("dev-1", "77aa", 50).await.unwrap();
+        s.record_onboarding("dev-1", "77aa", &"AB".repeat(32), 50)
+            .await
+            .unwrap();
         s.set_attestation(
             "dev-1",
             AttestationStatus::Failed,
@@ -114,6 +117,8 @@ async fn device_updates() {
         s.set_tags("dev-1", &["canary".into()]).await.unwrap();
         let d = s.device("dev-1").await.unwrap().unwrap();
         assert_eq!(d.ldevid_serial.as_deref(), Some("77aa"));
+        // The certificate binding: the issued LDevID's SHA-256, in one spelling.
+        assert_eq!(d.ldevid_sha256, Some("ab".repeat(32)));
         assert_eq!(d.onboarded_at, Some(50));
         assert_eq!(d.last_seen, Some(60));
         assert_eq!(d.attestation, AttestationStatus::Failed);
@@ -136,7 +141,7 @@ async fn device_updates() {
             s.touch_device("ghost", 1).await,
             s.set_tags("ghost", &[]).await,
             s.set_reference_measurements("ghost", &[]).await,
-            s.record_onboarding("ghost", "1", 1).await,
+            s.record_onboarding("ghost", "1", "00", 1).await,
         ] {
             assert!(
                 matches!(r, Err(StoreError::NotFound { what: "device", .. })),

@@ -6,4 +6,5 @@
 pub mod fleet;
 pub mod mqtt_client;
 pub mod peers;
+pub mod sockets;
 pub mod test_pki;

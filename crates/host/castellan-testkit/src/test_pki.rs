@@ -49,6 +49,12 @@ pub struct ClientCertOptions {
     pub expired: bool,
     /// Leave the CN out of the subject (only O is set).
     pub without_cn: bool,
+    /// The serial number (big-endian), instead of a fresh unique one: a forged certificate
+    /// that copies a genuine one's serial.
+    pub serial: Option<Vec<u8>>,
+    /// Appended to the file names, so that a second certificate of the same CN does not
+    /// overwrite the first one's files.
+    pub file_suffix: Option<String>,
 }
 
 /// A self-signed CA that writes what it issues into a directory.
@@ -91,6 +97,20 @@ impl EcKey {
     fn key_id(&self) -> KeyIdMethod {
         let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.der_bytes());
         KeyIdMethod::PreSpecified(d.as_ref().iter().take(20).copied().collect())
+    }
+
+    fn from_pkcs8_pem(pem: &str) -> Result<Self, TestPkiError> {
+        let b64: String = pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .map(str::trim)
+            .collect();
+        let pkcs8 = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(pki_err)?;
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8).map_err(pki_err)?;
+        Ok(Self { pair, pkcs8 })
     }
 
     fn pkcs8_pem(&self) -> String {
@@ -178,6 +198,27 @@ impl TestPki {
         })
     }
 
+    /// A CA from existing files: its certificate (PEM) and its ECDSA P-256 key (PKCS#8 PEM).
+    /// For attack tests that mint certificates with a real CA of the system under test (a
+    /// trusted CA that should not be able to issue that identity).
+    pub fn from_ca_files(
+        dir: &Path,
+        name: &str,
+        ca_cert_pem: &Path,
+        ca_key_pem: &Path,
+    ) -> Result<Self, TestPkiError> {
+        std::fs::create_dir_all(dir).map_err(pki_err)?;
+        let cert = std::fs::read_to_string(ca_cert_pem).map_err(pki_err)?;
+        let key = EcKey::from_pkcs8_pem(&std::fs::read_to_string(ca_key_pem).map_err(pki_err)?)?;
+        let issuer = Issuer::from_ca_cert_pem(&cert, key).map_err(pki_err)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            name: name.to_owned(),
+            ca_pem: ca_cert_pem.to_owned(),
+            issuer,
+        })
+    }
+
     /// The CA certificate (PEM file).
     pub fn ca_pem(&self) -> &Path {
         &self.ca_pem
@@ -236,7 +277,11 @@ impl TestPki {
                 }
             })
             .collect();
-        self.issue(params, &format!("{}-{stem}", self.name))
+        let suffix = opts.file_suffix.as_deref().unwrap_or("");
+        if let Some(serial) = &opts.serial {
+            params.serial_number = Some(SerialNumber::from_slice(serial));
+        }
+        self.issue(params, &format!("{}-{stem}{suffix}", self.name))
     }
 
     fn issue(
@@ -244,7 +289,10 @@ impl TestPki {
         mut params: CertificateParams,
         file_stem: &str,
     ) -> Result<CertFiles, TestPkiError> {
-        let serial = next_serial();
+        let serial = match &params.serial_number {
+            Some(chosen) => chosen.to_bytes(),
+            None => next_serial(),
+        };
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         params.use_authority_key_identifier_extension = true;
         let key = EcKey::generate()?;
@@ -257,8 +305,11 @@ impl TestPki {
         Ok(CertFiles {
             cert: cert_path,
             key: key_path,
-            // The first byte is 0x40..=0x7f (see `next_serial`): plain hex has no leading zero.
-            serial_hex: hex::encode(&serial),
+            // Without leading zeros, as the broker reports it.
+            serial_hex: match hex::encode(&serial).trim_start_matches('0') {
+                "" => "0".to_string(),
+                trimmed => trimmed.to_string(),
+            },
         })
     }
 }

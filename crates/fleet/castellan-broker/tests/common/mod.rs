@@ -33,6 +33,8 @@ pub enum State {
 #[derive(Default)]
 pub struct TestAuthorizer {
     states: Mutex<HashMap<String, State>>,
+    /// Certificates (by serial) refused whatever their CN's state: superseded ones, say.
+    refused_serials: Mutex<Vec<String>>,
     pub seen: Mutex<Vec<PeerCert>>,
 }
 
@@ -40,11 +42,27 @@ impl TestAuthorizer {
     pub fn set(&self, cn: &str, state: State) {
         self.states.lock().unwrap().insert(cn.to_owned(), state);
     }
+
+    /// Refuses the certificate with this serial as superseded.
+    pub fn refuse_serial(&self, serial_hex: &str) {
+        self.refused_serials
+            .lock()
+            .unwrap()
+            .push(serial_hex.to_owned());
+    }
 }
 
 impl Authorizer for TestAuthorizer {
     fn authenticate(&self, cert: &PeerCert) -> Decision {
         self.seen.lock().unwrap().push(cert.clone());
+        if self
+            .refused_serials
+            .lock()
+            .unwrap()
+            .contains(&cert.serial_hex)
+        {
+            return Decision::refuse("superseded certificate");
+        }
         let state = self.states.lock().unwrap().get(&cert.common_name).copied();
         let identity = Identity::from_common_name(&cert.common_name).unwrap();
         match (state, identity) {
@@ -122,6 +140,11 @@ pub struct Env {
 impl Env {
     /// Starts a broker whose client CA is a fresh test CA; `active` CNs are registered Active.
     pub async fn start(active: &[&str]) -> Env {
+        Env::start_with(active, |_| {}).await
+    }
+
+    /// [`Env::start`] with the broker configuration adjusted by `tune` (caps, timeouts).
+    pub async fn start_with(active: &[&str], tune: impl FnOnce(&mut BrokerConfig)) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let pki = TestPki::new(dir.path(), "fleet").unwrap();
         let server = pki.issue_server("server").unwrap();
@@ -130,7 +153,7 @@ impl Env {
             authz.set(cn, State::Active);
         }
         let audit = Arc::new(RecordingAudit::default());
-        let config = BrokerConfig::new(
+        let mut config = BrokerConfig::new(
             "127.0.0.1:0".parse().unwrap(),
             &server.cert,
             &server.key,
@@ -138,6 +161,7 @@ impl Env {
             authz.clone(),
             audit.clone(),
         );
+        tune(&mut config);
         let handle = Broker::start(config).await.unwrap();
         Env {
             dir,
@@ -203,8 +227,21 @@ impl Env {
         payload: &str,
         version: &str,
     ) -> (bool, String) {
-        let files = self.cert(cn);
-        let mut args = self.mosq_args(Some(&files), cn, version);
+        self.publish_with(&self.cert(cn), cn, topic, payload, version)
+            .await
+    }
+
+    /// `mosquitto_pub` with the certificate `files`, connecting as `client_id`: returns
+    /// (success, output).
+    pub async fn publish_with(
+        &self,
+        files: &CertFiles,
+        client_id: &str,
+        topic: &str,
+        payload: &str,
+        version: &str,
+    ) -> (bool, String) {
+        let mut args = self.mosq_args(Some(files), client_id, version);
         args.extend([
             "-q".into(),
             "1".into(),

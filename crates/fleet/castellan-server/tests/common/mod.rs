@@ -65,6 +65,11 @@ impl Api {
         }
     }
 
+    /// The client TLS configuration (trusting the server's CA bundle), for raw connections.
+    pub fn tls(&self) -> Arc<rustls::ClientConfig> {
+        self.tls.clone()
+    }
+
     /// One request; returns the status and the body (JSON, or a string for other bodies).
     pub async fn call(
         &self,

@@ -65,8 +65,10 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start(state: &Path) -> anyhow::Result<ServerProcess> {
+    fn start(state: &Path, devices: u32) -> anyhow::Result<ServerProcess> {
         let exe = std::env::current_exe().context("cannot find this executable")?;
+        // Every simulated device connects from 127.0.0.1, reconnections included.
+        let per_address = (u64::from(devices) * 2 + 64).to_string();
         let mut child = Command::new(exe)
             .args([
                 "serve",
@@ -75,6 +77,10 @@ impl ServerProcess {
                 "127.0.0.1:0",
                 "--api",
                 "127.0.0.1:0",
+                "--mqtt-max-per-address",
+                &per_address,
+                "--api-max-per-address",
+                &per_address,
                 "--state-dir",
             ])
             .arg(state)
@@ -174,7 +180,7 @@ pub(crate) fn rollout(a: RolloutArgs) -> anyhow::Result<ExitCode> {
         a.image_size / 1024,
         dir.display()
     );
-    let server = ServerProcess::start(&dir.join("server"))?;
+    let server = ServerProcess::start(&dir.join("server"), a.devices)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

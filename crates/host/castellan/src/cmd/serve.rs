@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use castellan_pki::{KeyBackend, Pkcs11Token};
 use castellan_server::{
-    DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, Server, ServerConfig,
+    DEFAULT_API_LISTEN, DEFAULT_MQTT_LISTEN, DEFAULT_STATE_DIR, FrontDoorLimits, Server,
+    ServerConfig,
 };
 use clap::Args;
 
@@ -39,6 +40,20 @@ pub(crate) struct ServeArgs {
     /// the root's key in reach.
     #[arg(long)]
     embedded_demo_pki: bool,
+    /// Most live MQTT connections from one peer address (raise it when many devices share a
+    /// NAT address).
+    #[arg(long, value_name = "N", default_value_t = FrontDoorLimits::default().mqtt_max_connections_per_address)]
+    mqtt_max_per_address: usize,
+    /// Most live MQTT connections presenting one client certificate.
+    #[arg(long, value_name = "N", default_value_t = FrontDoorLimits::default().mqtt_max_connections_per_certificate)]
+    mqtt_max_per_certificate: usize,
+    /// Seconds an MQTT client has for its TLS handshake, again for its first packet and again
+    /// for its CONNECT; a connection that never sends CONNECT is closed after it.
+    #[arg(long, value_name = "SECONDS", default_value_t = FrontDoorLimits::default().mqtt_connect_timeout.as_secs())]
+    mqtt_connect_timeout: u64,
+    /// Most open API connections from one peer address.
+    #[arg(long, value_name = "N", default_value_t = FrontDoorLimits::default().api_max_connections_per_address)]
+    api_max_per_address: usize,
 }
 
 /// Where CA keys live when they are in a PKCS#11 token (`castellan serve`, `castellan pki
@@ -90,6 +105,11 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     config.api_listen = a.api;
     config.server_names = a.names.clone();
     config.embedded_demo_pki = a.embedded_demo_pki;
+    config.front_door.mqtt_max_connections_per_address = a.mqtt_max_per_address;
+    config.front_door.mqtt_max_connections_per_certificate = a.mqtt_max_per_certificate;
+    config.front_door.mqtt_connect_timeout =
+        std::time::Duration::from_secs(a.mqtt_connect_timeout.max(1));
+    config.front_door.api_max_connections_per_address = a.api_max_per_address;
     if let Some(token) = a.pkcs11.open()? {
         config.key_backend = KeyBackend::Pkcs11(token);
     }
