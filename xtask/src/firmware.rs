@@ -77,12 +77,28 @@ pub(crate) fn target_dir() -> PathBuf {
     dir().join("target")
 }
 
-/// `cargo xtask firmware`.
-pub(crate) fn firmware_cmd(_args: &[String]) -> Result {
+/// `cargo xtask firmware [--symbols [IMAGE] [--top N]]`.
+pub(crate) fn firmware_cmd(args: &[String]) -> Result {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        eprintln!(
+            "usage: cargo xtask firmware [--symbols [IMAGE] [--top N]]\n\n  \
+             builds every image and prints the footprint table;\n  \
+             --symbols: also the largest flash symbols and the flash per crate of IMAGE\n  \
+             (a prefix of a name in the table, default the ROM stage; --top N symbols, default 30)"
+        );
+        return Ok(());
+    }
     let built = build()?;
     eprintln!("\nFootprint (arm-none-eabi-size, bytes; flash = text + data, RAM = data + bss):");
     for line in size_table(&built)? {
         eprintln!("{line}");
+    }
+    if args.iter().any(|a| a == "--symbols") {
+        crate::symbols::symbols_cmd(&built.elves, args)?;
+    } else if let Some(a) = args.first() {
+        return Err(format!(
+            "unknown option `{a}` (see cargo xtask firmware --help)"
+        ));
     }
     Ok(())
 }
