@@ -43,6 +43,8 @@ fn main() -> ! {
     let (cal_insns, cal_ticks) = cycles::calibrate(1_000_000);
     let per_tick = cal_insns as f64 / cal_ticks.max(1) as f64;
     println!("[bench] calibration: {cal_insns} instructions = {cal_ticks} SysTick ticks");
+    let (board_insns, board_ticks) = cycles::calibrate_board_counter(1_000_000);
+    println!("[bench] board counter: {board_insns} instructions = {board_ticks} ticks");
     let insns = |t: u64| (t as f64 * per_tick) as u64;
 
     let mut src: &[u8] = image;

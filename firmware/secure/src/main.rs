@@ -27,7 +27,7 @@ use castellan_platform_an505::map::{
     VENEER_SIZE,
 };
 use castellan_platform_an505::{
-    DrbgRng, EXIT_SECURE_ERROR, HostFlash, HostOtp, halt, println, semihosting, tz,
+    DrbgRng, EXIT_SECURE_ERROR, HostFlash, HostOtp, cycles, halt, println, semihosting, tz,
 };
 use castellan_services::{
     BootRecordEntry, FwuConfig, ImageVersion, ItsConfig, LastBoot, OtpCounterMap, Platform,
@@ -158,11 +158,15 @@ fn main() -> ! {
     });
 
     tz::configure();
+    // Read before anything else is printed: the boot time is up to the hand-off below.
+    let boot_ticks = cycles::board_counter();
     println!(
         "[secure] TrustZone-M: SAU regions NS code {NS_CODE_START:#010x}, NS RAM {NS_RAM_START:#010x}, NSC veneers {VENEER_BASE:#010x}..{:#010x}; SecureFault enabled",
         VENEER_BASE + VENEER_SIZE
     );
-    println!("[secure] starting the non-secure application (unprivileged)");
+    println!(
+        "[secure] starting the non-secure application (unprivileged; board counter {boot_ticks} ticks since reset)"
+    );
     faults::ns_started();
     // Safety: `configure` ran and the bootloader loaded and verified the application.
     unsafe { tz::start_nonsecure(NS_EXEC) }
