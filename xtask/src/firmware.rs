@@ -29,7 +29,14 @@ use crate::steps::{Result, root, run, succeeds};
 /// The firmware target.
 pub(crate) const TARGET: &str = "thumbv8m.main-none-eabi";
 /// Debian packages every firmware build and run needs.
-const APT_ALWAYS: &[&str] = &["qemu-system-arm", "binutils-arm-none-eabi"];
+const APT_ALWAYS: &[&str] = &[
+    "qemu-system-arm",
+    "binutils-arm-none-eabi",
+    // The C and assembly of the P256-Cortex-M4 verifier (castellan-p256-cortex-m), and the
+    // C library headers it includes (headers only: newlib itself is not linked).
+    "gcc-arm-none-eabi",
+    "libnewlib-dev",
+];
 /// Debian packages of the fallback toolchain.
 const APT_DEBIAN_RUST: &[&str] = &["rustc-web", "rust-web-src"];
 

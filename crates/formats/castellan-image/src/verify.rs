@@ -444,11 +444,9 @@ fn check_signature(
         }
         #[cfg(feature = "p256")]
         (PublicKey::P256(k), kind::ECDSA_SIG, HashAlg::Sha256) => {
-            use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
             let sig = p256::ecdsa::Signature::from_der(der_signature(sig)?)
                 .map_err(|_| ImageError::BadSignature)?;
-            k.verify_prehash(digest.as_bytes(), &sig)
-                .map_err(|_| ImageError::BadSignature)
+            verify_p256(k, digest, &sig)
         }
         #[cfg(feature = "p384")]
         (PublicKey::P384(k), kind::ECDSA_SIG, HashAlg::Sha384) => {
@@ -460,6 +458,35 @@ fn check_signature(
         }
         _ => Err(ImageError::AlgorithmMismatch),
     }
+}
+
+/// One ECDSA P-256 check of a SHA-256 image digest: through the P256-Cortex-M4 assembly when
+/// the build has it (`p256-cortex-m` on a Cortex-M4/M33 target), else with the `p256` crate.
+#[cfg(feature = "p256")]
+fn verify_p256(
+    key: &p256::ecdsa::VerifyingKey,
+    digest: &ImageDigest,
+    sig: &p256::ecdsa::Signature,
+) -> Result<(), ImageError> {
+    #[cfg(feature = "p256-cortex-m")]
+    if castellan_p256_cortex_m::AVAILABLE {
+        let point = key.to_sec1_point(false);
+        let prehash: &[u8; 32] = digest
+            .as_bytes()
+            .try_into()
+            .map_err(|_| ImageError::AlgorithmMismatch)?;
+        let (r, s) = sig.split_bytes();
+        return castellan_p256_cortex_m::verify_prehash(
+            point.as_bytes(),
+            prehash,
+            &r.into(),
+            &s.into(),
+        )
+        .map_err(|_| ImageError::BadSignature);
+    }
+    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    key.verify_prehash(digest.as_bytes(), sig)
+        .map_err(|_| ImageError::BadSignature)
 }
 
 /// Parse a trusted key given as DER SubjectPublicKeyInfo, for callers that want to check it
