@@ -65,6 +65,19 @@ const ROM_SIZE_CONFIG: &[&str] = &[
     "target.thumbv8m.main-none-eabi.rustflags=[\"--cfg\", \"sha2_backend_soft=\\\"compact\\\"\"]",
 ];
 
+/// C flags of the P256-Cortex-M4 library (compiled by `p256-cortex-m4-sys` with `cc`): the
+/// images use it only to verify signatures (signing stays with the `p256` crate), so its
+/// configuration leaves out signing, key generation, ECDH and the point encodings; verification
+/// then uses the library's variable-time inversion, on the signature's public `s` only.
+const P256_ASM_CFLAGS: (&str, &str) = (
+    "CFLAGS_thumbv8m_main_none_eabi",
+    "-Dinclude_p256_sign=0 -Dinclude_p256_keygen=0 -Dinclude_p256_ecdh=0 \
+     -Dinclude_p256_raw_scalarmult_generic=0 -Dinclude_p256_raw_scalarmult_base=0 \
+     -Dinclude_p256_to_octet_string_uncompressed=0 -Dinclude_p256_to_octet_string_compressed=0 \
+     -Dinclude_p256_to_octet_string_hybrid=0 -Dinclude_p256_decompress_point=0 \
+     -Dinclude_p256_decode_point=0",
+);
+
 /// The images one build produced.
 #[derive(Debug, Clone)]
 pub(crate) struct Built {
@@ -204,6 +217,7 @@ fn firmware_cargo(route: Route) -> Command {
         )
         // TrustZone ABIs and build-std are nightly features of the stable compiler.
         .env("RUSTC_BOOTSTRAP", "1")
+        .env(P256_ASM_CFLAGS.0, P256_ASM_CFLAGS.1)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET");

@@ -17,6 +17,10 @@
 
 use core::fmt;
 
+mod encoding;
+
+pub use encoding::{POINT_LEN, point_of_spki, signature_of_der};
+
 /// Whether this build has the assembly verifier (Armv7E-M or Armv8-M Mainline target).
 pub const AVAILABLE: bool = cfg!(castellan_p256_asm);
 
