@@ -12,7 +12,7 @@
 #![no_std]
 #![no_main]
 
-use castellan_boot::BootError;
+use castellan_boot::{BootError, RomHandoff};
 use castellan_image::ImageError;
 use castellan_platform_an505::console::Console;
 use castellan_platform_an505::handoff::{self, Handoff, MeasurementRecord, STAGE_ROM};
@@ -54,16 +54,31 @@ fn main() -> ! {
     // Reset: the UDS lock register opens, the hand-off page is cleared.
     handoff::reset_uds_lock();
     handoff::wipe();
-    let mut out = Console;
-    out.text("[rom] Castellan ROM stage, mps2-an505 (Cortex-M33)\n");
+    Console.text("[rom] Castellan ROM stage, mps2-an505 (Cortex-M33)\n");
     let mut flash = HostFlash::open()
         .unwrap_or_else(|_| halt_with(EXIT_BOOT_REFUSED, &["[rom] no flash file"]));
     let mut otp =
         HostOtp::open().unwrap_or_else(|_| halt_with(EXIT_BOOT_REFUSED, &["[rom] no OTP file"]));
     let mut uds = HostUds::new();
+    let rom = run_stage(&mut flash, &mut otp, &mut uds);
+    report(&rom);
+    hand_off(&mut flash, rom)
+}
 
-    let rom = castellan_boot::rom_stage(&mut flash, &mut otp, &mut uds, PART_BOOTLOADER)
-        .unwrap_or_else(|e| refuse_boot(&e));
+// The stage, the report and the hand-off are separate frames (`inline(never)`): the deepest
+// path, the DICE derivation inside the stage, then does not also carry the hand-off record and
+// the loader's buffer on the stack (docs/benchmarks.md, "ROM stage footprint").
+
+/// `castellan_boot::rom_stage`: lifecycle gate, verification, counter, DICE, UDS locked.
+#[inline(never)]
+fn run_stage(flash: &mut HostFlash, otp: &mut HostOtp, uds: &mut HostUds) -> RomHandoff {
+    castellan_boot::rom_stage(flash, otp, uds, PART_BOOTLOADER).unwrap_or_else(|e| refuse_boot(&e))
+}
+
+/// Prints the lifecycle and the verified bootloader's measurement.
+#[inline(never)]
+fn report(rom: &RomHandoff) {
+    let mut out = Console;
     out.text("[rom] lifecycle ")
         .text(rom.lifecycle.name())
         .text("\n");
@@ -87,7 +102,12 @@ fn main() -> ! {
         Some(c) => out.text(" security-counter ").decimal(c).text("\n"),
         None => out.text(" security-counter none\n"),
     };
+}
 
+/// Copies the bootloader to RAM, checks the copy, writes the hand-off page and starts it.
+#[inline(never)]
+fn hand_off(flash: &mut HostFlash, rom: RomHandoff) -> ! {
+    let m = &rom.bootloader;
     let mut h = Handoff {
         stage: STAGE_ROM,
         lifecycle: u32::from(rom.lifecycle.psa_value()),
@@ -105,7 +125,7 @@ fn main() -> ! {
         m.security_counter,
     );
 
-    let layout = load::layout_of(&mut flash, PART_BOOTLOADER)
+    let layout = load::layout_of(flash, PART_BOOTLOADER)
         .unwrap_or_else(|e| refuse(e.reason(), e.image_error()));
     let segments = [Segment {
         payload_offset: 0,
@@ -114,13 +134,14 @@ fn main() -> ! {
         window: BOOTLOADER_MAX,
     }];
     // Safety: the bootloader window 0x1004_0000..+256 KiB is code SRAM outside this image.
-    let loaded = unsafe { load::load(&mut flash, PART_BOOTLOADER, &segments, m.digest.as_bytes()) };
+    let loaded = unsafe { load::load(flash, PART_BOOTLOADER, &segments, m.digest.as_bytes()) };
     if let Err(e) = loaded {
         refuse(e.reason(), e.image_error());
     }
     handoff::write(&h);
     drop(rom);
-    out.text("[rom] starting bootloader (ROM stack high-water ")
+    Console
+        .text("[rom] starting bootloader (ROM stack high-water ")
         .decimal(castellan_platform_an505::stack_used())
         .text(" bytes)\n");
     // Safety: a verified bootloader was just loaded and checked at BOOTLOADER_EXEC.
