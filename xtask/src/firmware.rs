@@ -52,8 +52,9 @@ const SECURE_MAX: usize = 0x4_0000;
 const NS_MAX: usize = 0x4_0000;
 /// Header size of every image of the board.
 const HEADER_SIZE: u16 = 0x200;
-/// The ROM window hashed into the attestation implementation id.
-const ROM_WINDOW: usize = 0x4_0000;
+/// The ROM window hashed into the attestation implementation id: the ROM stage's 32 KiB region
+/// (`firmware/rom/memory.x`).
+const ROM_WINDOW: usize = 0x8000;
 
 /// Cargo `--config` of the ROM stage's build (docs/benchmarks.md, "ROM stage footprint"):
 /// sha2's compact software backend (its SHA-512, needed only by DICE's HKDF, shrinks from

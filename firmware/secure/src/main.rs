@@ -36,8 +36,9 @@ use castellan_services::{
 use cortex_m_rt::entry;
 use sha2::{Digest as _, Sha256};
 
-/// The ROM window hashed into the attestation implementation id (the immutable PSA RoT code).
-const ROM_WINDOW: usize = 0x4_0000;
+/// The ROM window hashed into the attestation implementation id (the immutable PSA RoT code):
+/// the ROM stage's 32 KiB region (its `memory.x`).
+const ROM_WINDOW: usize = 0x8000;
 
 fn fail(msg: core::fmt::Arguments<'_>) -> ! {
     halt(EXIT_SECURE_ERROR, format_args!("[secure] {msg}"))
