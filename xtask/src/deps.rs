@@ -14,8 +14,9 @@ pub(crate) const PIP_PACKAGES: &[&str] = &[
 ];
 /// Debian packages the tests use: openssl (certificate interop), PostgreSQL (the store's
 /// second backend), SoftHSM2 (PKCS#11 CA keys), Mosquitto (broker interop and benchmark),
-/// tshark (the capture that shows nothing in clear on the wire), QEMU and the Arm linker
-/// (firmware).
+/// tshark (the capture that shows nothing in clear on the wire), QEMU, the Arm linker and the Arm
+/// C compiler with the C library headers (firmware: the P256-Cortex-M4 verifier is C and
+/// assembly).
 pub(crate) const APT_PACKAGES: &[&str] = &[
     "openssl",
     "python3-pip",
@@ -26,6 +27,8 @@ pub(crate) const APT_PACKAGES: &[&str] = &[
     "tshark",
     "qemu-system-arm",
     "binutils-arm-none-eabi",
+    "gcc-arm-none-eabi",
+    "libnewlib-dev",
 ];
 /// cargo-fuzz version.
 const CARGO_FUZZ: &str = "0.13.2";

@@ -19,6 +19,7 @@ mod qemu;
 mod qemu_campaign;
 mod qemu_suit;
 mod steps;
+mod symbols;
 
 use std::process::ExitCode;
 
@@ -32,7 +33,7 @@ fn usage() -> ExitCode {
          fuzz [--seconds N] [T…]  run fuzz targets for N seconds each (default 30)\n  \
          bench                    run the benchmarks\n  \
          powerfail                exhaustive power-loss proof of the boot chain\n  \
-         firmware                 build the Cortex-M33 images (mps2-an505) and print their footprint\n  \
+         firmware [--symbols [I]] build the Cortex-M33 images (mps2-an505), print their footprint (and I's largest symbols)\n  \
          qemu-test [--bench]      run the firmware scenarios in QEMU (and the verification bench)\n  \
          qemu-campaign            a fleet service updates the QEMU device in a campaign (end to end)\n"
     );

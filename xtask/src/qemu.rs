@@ -613,6 +613,13 @@ pub(crate) fn scenarios(bench: bool) -> Result<(u64, u64)> {
     Ok((passed, failed))
 }
 
+/// The first decimal number after `marker` in `text`.
+fn figure_after(text: &str, marker: &str) -> Option<u64> {
+    let rest = &text[text.find(marker)? + marker.len()..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
 /// The verification benchmark: a 256 KiB payload signed with the root key, verified in QEMU
 /// under `-icount shift=0`; prints the instruction counts and the footprint table.
 fn run_bench(c: &Ctx) -> Result {
@@ -637,6 +644,11 @@ fn run_bench(c: &Ctx) -> Result {
     write(&f, &blob)?;
     let run = qemu(&c.built.bench, &dir, None, &[(f, BENCH_ADDR)], true)?;
     check(&run, 0, &["[bench] done"], &[])?;
+    let run_bench_output: String = run
+        .output
+        .lines()
+        .filter(|l| l.starts_with("[bench] board counter"))
+        .collect();
     eprintln!("\nVerification of a 256 KiB image on the Cortex-M33 (QEMU -icount shift=0):");
     for l in run.output.lines().filter(|l| l.starts_with("[bench]")) {
         eprintln!("  {l}");
@@ -645,10 +657,35 @@ fn run_bench(c: &Ctx) -> Result {
     for l in firmware::size_table(&c.built)? {
         eprintln!("{l}");
     }
-    // Stack high-water marks of the secure stages over one boot and an attestation request.
+    // Stack high-water marks of the secure stages over one boot and an attestation request;
+    // the same boot under `-icount` gives the boot time, then two more boots of the same device
+    // (a first boot also formats trusted storage).
     let dir = c.device("bench-stack", &c.bootloader, &c.v1)?;
-    let run = c.boot(&dir, &format!("attest {}", "ab".repeat(32)), None)?;
+    let attest = format!("attest {}", "ab".repeat(32));
+    let run = qemu(&c.built.rom, &dir, Some(&attest), &[], true)?;
     check(&run, 0, &["stack high-water"], &[])?;
+    let ratio = figure_after(&run_bench_output, "[bench] board counter: ")
+        .zip(figure_after(&run_bench_output, " instructions = "))
+        .filter(|(_, ticks)| *ticks > 0);
+    let mut boots = vec![figure_after(&run.output, "board counter ")];
+    for _ in 0..2 {
+        let again = qemu(&c.built.rom, &dir, Some(&attest), &[], true)?;
+        check(&again, 0, &["stack high-water"], &[])?;
+        boots.push(figure_after(&again.output, "board counter "));
+    }
+    if let Some((insns, per)) = ratio {
+        let figures: Vec<String> = boots
+            .iter()
+            .map(|t| t.map_or("?".into(), |t| (t * insns / per).to_string()))
+            .collect();
+        eprintln!(
+            "\nBoot time, reset to the first non-secure instruction (ROM, bootloader verifying and \
+             RAM-loading the {} KiB primary image, secure partition start), first boot then two \
+             more: {} instructions",
+            c.v1.len().div_ceil(1024),
+            figures.join(" / ")
+        );
+    }
     eprintln!("\nStack high-water marks (paint-stack), one boot plus an attestation token:");
     for l in run
         .output

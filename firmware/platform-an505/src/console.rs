@@ -1,6 +1,9 @@
 //! The console: text to the host's standard output through semihosting (`:tt`), with the
 //! [`println!`](crate::println) and [`print!`](crate::print) macros every secure image uses.
 //! The non-secure application prints through the call gate, which ends up here.
+//!
+//! [`Console::text`], [`Console::decimal`] and [`Console::hex`] print without `core::fmt`:
+//! the ROM stage uses only them, so that no formatting machinery is linked into it.
 
 use core::fmt;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -32,6 +35,47 @@ impl Console {
         unsafe {
             crate::semihosting::call(0x05, block.as_ptr() as usize);
         }
+    }
+}
+
+impl Console {
+    /// Writes text (no formatting machinery involved: see [`crate::console`]).
+    pub fn text(&mut self, s: &str) -> &mut Self {
+        self.write_bytes(s.as_bytes());
+        self
+    }
+
+    /// Writes `n` in decimal, without `core::fmt`.
+    pub fn decimal(&mut self, mut n: u32) -> &mut Self {
+        let mut digits = [0u8; 10];
+        let mut start = digits.len();
+        for slot in digits.iter_mut().rev() {
+            // `n % 10` is below 10: the cast cannot truncate.
+            *slot = b'0' + (n % 10) as u8;
+            start -= 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.write_bytes(digits.get(start..).unwrap_or(&[]));
+        self
+    }
+
+    /// Writes `bytes` in lower-case hex, without `core::fmt`.
+    pub fn hex(&mut self, bytes: &[u8]) -> &mut Self {
+        let digit = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
+        for chunk in bytes.chunks(16) {
+            let mut out = [0u8; 32];
+            for (pair, b) in out.chunks_exact_mut(2).zip(chunk) {
+                if let [hi, lo] = pair {
+                    *hi = digit(b >> 4);
+                    *lo = digit(b & 0x0f);
+                }
+            }
+            self.write_bytes(out.get(..2 * chunk.len()).unwrap_or(&[]));
+        }
+        self
     }
 }
 

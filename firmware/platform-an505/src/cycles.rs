@@ -6,6 +6,9 @@
 //! measures that constant with a loop of known length, so the result does not depend on QEMU's
 //! clock setting: instructions = ticks × calibration. The figure counts instructions, not
 //! cycles (QEMU does not model pipeline timing).
+//!
+//! Boot time (reset to the first non-secure instruction) is read from the board's FPGAIO
+//! counter instead ([`board_counter`]): it starts at reset, so no stage has to start it.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -13,6 +16,10 @@ const SYST_CSR: *mut u32 = 0xE000_E010 as *mut u32;
 const SYST_RVR: *mut u32 = 0xE000_E014 as *mut u32;
 const SYST_CVR: *mut u32 = 0xE000_E018 as *mut u32;
 const RELOAD: u32 = 0x00ff_ffff;
+/// The FPGAIO block's free-running `COUNTER` (secure alias of 0x4030_2000 + 0x18): zero at
+/// reset (QEMU resets it with the machine, SYSRESETREQ included), counting at the prescale
+/// clock while `PRESCALE` keeps its reset value 0.
+const FPGAIO_COUNTER: *const u32 = 0x5030_2018 as *const u32;
 
 /// SysTick wraps counted by the image's SysTick handler (it calls [`on_systick`]).
 static WRAPS: AtomicU32 = AtomicU32::new(0);
@@ -47,10 +54,28 @@ pub fn now() -> u64 {
     }
 }
 
+/// Ticks of the board counter since reset: with [`calibrate_board_counter`], the instructions
+/// from reset to here (under `-icount shift=0`, where virtual time is instructions). Nothing
+/// needs to start it, so it measures a whole boot chain across the stages' hand-offs.
+pub fn board_counter() -> u32 {
+    // Safety: a read of the FPGAIO counter register (secure alias, secure state).
+    unsafe { core::ptr::read_volatile(FPGAIO_COUNTER) }
+}
+
+/// [`calibrate`] for the board counter: (instructions, board-counter ticks) of a known loop.
+pub fn calibrate_board_counter(iterations: u32) -> (u64, u64) {
+    calibrate_with(|| u64::from(board_counter()), iterations)
+}
+
 /// Runs a loop of exactly `2 * iterations + small` instructions and returns
 /// (instructions, ticks) for it.
 pub fn calibrate(iterations: u32) -> (u64, u64) {
-    let t0 = now();
+    calibrate_with(now, iterations)
+}
+
+/// [`calibrate`] against any monotonic tick source.
+fn calibrate_with(clock: impl Fn() -> u64, iterations: u32) -> (u64, u64) {
+    let t0 = clock();
     // Safety: a register-only countdown loop: `subs` + `bne` per iteration.
     unsafe {
         core::arch::asm!(
@@ -61,6 +86,6 @@ pub fn calibrate(iterations: u32) -> (u64, u64) {
             options(nomem, nostack),
         );
     }
-    let t1 = now();
-    (2 * u64::from(iterations), t1 - t0)
+    let t1 = clock();
+    (2 * u64::from(iterations), t1.saturating_sub(t0))
 }

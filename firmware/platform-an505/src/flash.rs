@@ -69,10 +69,10 @@ impl HostFlash {
             if let Some(mut f) = HostFile::open(POWERCUT_FILE, Mode::ReadWriteBinary) {
                 let _ = f.write_at(0, &[0; 4]);
             }
-            crate::println!(
-                "[platform] POWER CUT (injected) before flash operation {}",
-                self.ops
-            );
+            crate::console::Console
+                .text("[platform] POWER CUT (injected) before flash operation ")
+                .decimal(self.ops)
+                .text("\n");
             crate::semihosting::exit(crate::EXIT_POWER_CUT)
         }
     }

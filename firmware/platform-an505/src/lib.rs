@@ -56,10 +56,29 @@ pub fn halt(code: u32, msg: core::fmt::Arguments<'_>) -> ! {
     semihosting::exit(code)
 }
 
-#[cfg(not(test))]
+/// Prints `parts` as one line and ends the QEMU run with `code`, without `core::fmt` (the ROM
+/// stage's refusals).
+pub fn halt_with(code: u32, parts: &[&str]) -> ! {
+    let mut out = console::Console;
+    for part in parts {
+        out.text(part);
+    }
+    out.text("\n");
+    semihosting::exit(code)
+}
+
+#[cfg(all(not(test), not(feature = "quiet-panic")))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     halt(EXIT_SECURE_ERROR, format_args!("[secure] panic: {info}"))
+}
+
+/// With `quiet-panic` (the ROM stage) a panic prints a fixed line: the panic's message and
+/// location are never formatted, so no formatting code is linked for them.
+#[cfg(all(not(test), feature = "quiet-panic"))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    halt_with(EXIT_SECURE_ERROR, &["[secure] panic"])
 }
 
 /// Bytes of stack this image has used so far (its high-water mark).

@@ -33,15 +33,36 @@ pub enum LoadError {
     DigestMismatch,
 }
 
+impl LoadError {
+    /// What went wrong, in a fixed phrase (the ROM stage prints it without formatting code);
+    /// the image's own reason, if any, is [`ImageError::reason`] of [`LoadError::Image`].
+    pub const fn reason(&self) -> &'static str {
+        match self {
+            LoadError::Flash(_) => "flash read failed while loading",
+            LoadError::Image(_) => "image layout unreadable while loading",
+            LoadError::Layout(m) => m,
+            LoadError::DigestMismatch => {
+                "the copy in RAM does not match the verified digest (flash changed after verification)"
+            }
+        }
+    }
+
+    /// The image's refusal behind this one, if the image layout was refused.
+    pub const fn image_error(&self) -> Option<&ImageError> {
+        match self {
+            LoadError::Image(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl core::fmt::Display for LoadError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            LoadError::Flash(e) => write!(f, "flash read failed while loading: {e}"),
-            LoadError::Image(e) => write!(f, "image layout unreadable while loading: {e}"),
+            LoadError::Flash(e) => write!(f, "{}: {e}", self.reason()),
+            LoadError::Image(e) => write!(f, "{}: {e}", self.reason()),
             LoadError::Layout(m) => write!(f, "payload does not fit the memory map: {m}"),
-            LoadError::DigestMismatch => f.write_str(
-                "the copy in RAM does not match the verified digest (flash changed after verification)",
-            ),
+            LoadError::DigestMismatch => f.write_str(self.reason()),
         }
     }
 }

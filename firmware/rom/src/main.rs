@@ -4,34 +4,109 @@
 //! bootloader anti-rollback counter, DICE CDIs, UDS locked — then copies the verified bootloader
 //! to RAM, checks the copy against the verified digest, leaves the CDIs and the measurement in
 //! the hand-off page and starts the bootloader. Any refusal stops the device.
+//!
+//! No formatting machinery is linked in: everything is printed with the console's
+//! `text`/`decimal`/`hex` writers, refusals with the errors' fixed `reason` phrases, and the
+//! platform's `quiet-panic` handler never formats a panic message (docs/benchmarks.md, "ROM
+//! stage footprint").
 #![no_std]
 #![no_main]
 
+use castellan_boot::{BootError, RomHandoff};
+use castellan_image::ImageError;
+use castellan_platform_an505::console::Console;
 use castellan_platform_an505::handoff::{self, Handoff, MeasurementRecord, STAGE_ROM};
 use castellan_platform_an505::load::{self, Segment};
 use castellan_platform_an505::map::{BOOTLOADER_EXEC, BOOTLOADER_MAX, PART_BOOTLOADER};
-use castellan_platform_an505::{EXIT_BOOT_REFUSED, HostFlash, HostOtp, HostUds, halt, println};
+use castellan_platform_an505::{EXIT_BOOT_REFUSED, HostFlash, HostOtp, HostUds, halt_with};
 use cortex_m_rt::entry;
+
+/// The interrupt part of the vector table. The ROM stage never enables an interrupt (NVIC
+/// enables are clear at reset and nothing here sets one), so one entry, to cortex-m-rt's
+/// default handler, replaces the 480 of cortex-m-rt's Armv8-M table (1.9 KiB of flash).
+#[unsafe(link_section = ".vector_table.interrupts")]
+#[unsafe(no_mangle)]
+static __INTERRUPTS: [unsafe extern "C" fn(); 1] = {
+    unsafe extern "C" {
+        fn DefaultHandler();
+    }
+    [DefaultHandler]
+};
+
+/// Stops the device with `[rom] REFUSED: <reason>[: <the image's reason>]`.
+fn refuse(reason: &str, image: Option<&ImageError>) -> ! {
+    match image {
+        Some(e) => halt_with(
+            EXIT_BOOT_REFUSED,
+            &["[rom] REFUSED: ", reason, ": ", e.reason()],
+        ),
+        None => halt_with(EXIT_BOOT_REFUSED, &["[rom] REFUSED: ", reason]),
+    }
+}
+
+/// Stops the device because of a boot refusal.
+fn refuse_boot(e: &BootError) -> ! {
+    refuse(e.reason(), e.image_error())
+}
 
 #[entry]
 fn main() -> ! {
     // Reset: the UDS lock register opens, the hand-off page is cleared.
     handoff::reset_uds_lock();
     handoff::wipe();
-    println!("[rom] Castellan ROM stage, mps2-an505 (Cortex-M33)");
+    Console.text("[rom] Castellan ROM stage, mps2-an505 (Cortex-M33)\n");
     let mut flash = HostFlash::open()
-        .unwrap_or_else(|e| halt(EXIT_BOOT_REFUSED, format_args!("[rom] no flash: {e}")));
-    let mut otp = HostOtp::open()
-        .unwrap_or_else(|e| halt(EXIT_BOOT_REFUSED, format_args!("[rom] no OTP: {e}")));
+        .unwrap_or_else(|_| halt_with(EXIT_BOOT_REFUSED, &["[rom] no flash file"]));
+    let mut otp =
+        HostOtp::open().unwrap_or_else(|_| halt_with(EXIT_BOOT_REFUSED, &["[rom] no OTP file"]));
     let mut uds = HostUds::new();
+    let rom = run_stage(&mut flash, &mut otp, &mut uds);
+    report(&rom);
+    hand_off(&mut flash, rom)
+}
 
-    let rom = match castellan_boot::rom_stage(&mut flash, &mut otp, &mut uds, PART_BOOTLOADER) {
-        Ok(r) => r,
-        Err(e) => halt(EXIT_BOOT_REFUSED, format_args!("[rom] REFUSED: {e}")),
+// The stage, the report and the hand-off are separate frames (`inline(never)`): the deepest
+// path, the DICE derivation inside the stage, then does not also carry the hand-off record and
+// the loader's buffer on the stack (docs/benchmarks.md, "ROM stage footprint").
+
+/// `castellan_boot::rom_stage`: lifecycle gate, verification, counter, DICE, UDS locked.
+#[inline(never)]
+fn run_stage(flash: &mut HostFlash, otp: &mut HostOtp, uds: &mut HostUds) -> RomHandoff {
+    castellan_boot::rom_stage(flash, otp, uds, PART_BOOTLOADER).unwrap_or_else(|e| refuse_boot(&e))
+}
+
+/// Prints the lifecycle and the verified bootloader's measurement.
+#[inline(never)]
+fn report(rom: &RomHandoff) {
+    let mut out = Console;
+    out.text("[rom] lifecycle ")
+        .text(rom.lifecycle.name())
+        .text("\n");
+    let m = &rom.bootloader;
+    let v = m.version;
+    out.text("[rom] verified bootloader: ")
+        .text(m.sw_type.as_str())
+        .text(" ")
+        .decimal(v.major.into())
+        .text(".")
+        .decimal(v.minor.into())
+        .text(".")
+        .decimal(v.revision.into())
+        .text("+")
+        .decimal(v.build)
+        .text(" digest ")
+        .hex(m.digest.as_bytes())
+        .text(" signer ")
+        .hex(&m.signer_id);
+    match m.security_counter {
+        Some(c) => out.text(" security-counter ").decimal(c).text("\n"),
+        None => out.text(" security-counter none\n"),
     };
-    println!("[rom] lifecycle {}", rom.lifecycle);
-    println!("[rom] verified bootloader: {}", rom.bootloader);
+}
 
+/// Copies the bootloader to RAM, checks the copy, writes the hand-off page and starts it.
+#[inline(never)]
+fn hand_off(flash: &mut HostFlash, rom: RomHandoff) -> ! {
     let m = &rom.bootloader;
     let mut h = Handoff {
         stage: STAGE_ROM,
@@ -50,8 +125,8 @@ fn main() -> ! {
         m.security_counter,
     );
 
-    let layout = load::layout_of(&mut flash, PART_BOOTLOADER)
-        .unwrap_or_else(|e| halt(EXIT_BOOT_REFUSED, format_args!("[rom] REFUSED: {e}")));
+    let layout = load::layout_of(flash, PART_BOOTLOADER)
+        .unwrap_or_else(|e| refuse(e.reason(), e.image_error()));
     let segments = [Segment {
         payload_offset: 0,
         len: layout.header.img_size,
@@ -59,16 +134,16 @@ fn main() -> ! {
         window: BOOTLOADER_MAX,
     }];
     // Safety: the bootloader window 0x1004_0000..+256 KiB is code SRAM outside this image.
-    let loaded = unsafe { load::load(&mut flash, PART_BOOTLOADER, &segments, m.digest.as_bytes()) };
+    let loaded = unsafe { load::load(flash, PART_BOOTLOADER, &segments, m.digest.as_bytes()) };
     if let Err(e) = loaded {
-        halt(EXIT_BOOT_REFUSED, format_args!("[rom] REFUSED: {e}"));
+        refuse(e.reason(), e.image_error());
     }
     handoff::write(&h);
     drop(rom);
-    println!(
-        "[rom] starting bootloader (ROM stack high-water {} bytes)",
-        castellan_platform_an505::stack_used()
-    );
+    Console
+        .text("[rom] starting bootloader (ROM stack high-water ")
+        .decimal(castellan_platform_an505::stack_used())
+        .text(" bytes)\n");
     // Safety: a verified bootloader was just loaded and checked at BOOTLOADER_EXEC.
     unsafe { load::start_secure_image(BOOTLOADER_EXEC) }
 }

@@ -27,7 +27,7 @@ use castellan_platform_an505::map::{
     VENEER_SIZE,
 };
 use castellan_platform_an505::{
-    DrbgRng, EXIT_SECURE_ERROR, HostFlash, HostOtp, halt, println, semihosting, tz,
+    DrbgRng, EXIT_SECURE_ERROR, HostFlash, HostOtp, cycles, halt, println, semihosting, tz,
 };
 use castellan_services::{
     BootRecordEntry, FwuConfig, ImageVersion, ItsConfig, LastBoot, OtpCounterMap, Platform,
@@ -36,8 +36,9 @@ use castellan_services::{
 use cortex_m_rt::entry;
 use sha2::{Digest as _, Sha256};
 
-/// The ROM window hashed into the attestation implementation id (the immutable PSA RoT code).
-const ROM_WINDOW: usize = 0x4_0000;
+/// The ROM window hashed into the attestation implementation id (the immutable PSA RoT code):
+/// the ROM stage's 32 KiB region (its `memory.x`).
+const ROM_WINDOW: usize = 0x8000;
 
 fn fail(msg: core::fmt::Arguments<'_>) -> ! {
     halt(EXIT_SECURE_ERROR, format_args!("[secure] {msg}"))
@@ -158,11 +159,15 @@ fn main() -> ! {
     });
 
     tz::configure();
+    // Read before anything else is printed: the boot time is up to the hand-off below.
+    let boot_ticks = cycles::board_counter();
     println!(
         "[secure] TrustZone-M: SAU regions NS code {NS_CODE_START:#010x}, NS RAM {NS_RAM_START:#010x}, NSC veneers {VENEER_BASE:#010x}..{:#010x}; SecureFault enabled",
         VENEER_BASE + VENEER_SIZE
     );
-    println!("[secure] starting the non-secure application (unprivileged)");
+    println!(
+        "[secure] starting the non-secure application (unprivileged; board counter {boot_ticks} ticks since reset)"
+    );
     faults::ns_started();
     // Safety: `configure` ran and the bootloader loaded and verified the application.
     unsafe { tz::start_nonsecure(NS_EXEC) }

@@ -67,6 +67,49 @@ impl BootError {
     pub const fn is_power_loss(&self) -> bool {
         matches!(self, BootError::PowerLoss)
     }
+
+    /// Why the boot stopped, in a fixed phrase without figures, for a stage that reports
+    /// refusals without any formatting code (the ROM stage); the image's own reason is
+    /// [`BootError::image_error`]'s [`ImageError::reason`]. [`fmt::Display`] gives everything.
+    pub const fn reason(&self) -> &'static str {
+        match self {
+            BootError::PowerLoss => "power lost during boot; boot again to resume",
+            BootError::Hal(_) => "hardware error",
+            BootError::Layout(rule) => rule,
+            BootError::Decommissioned => {
+                "device is decommissioned (lifecycle 0x6000): nothing boots"
+            }
+            BootError::RootKeyNotProvisioned { .. } => {
+                "no root-key hash in OTP: the bootloader cannot be verified"
+            }
+            BootError::KeysNotLocked => {
+                "device is secured but its key fuses are not locked: refusing to trust them"
+            }
+            BootError::BootloaderRejected(_) => "ROM refused the bootloader image",
+            BootError::BootloaderRollback { .. } => {
+                "ROM refused the bootloader: its security counter is below the burnt counter"
+            }
+            BootError::PrimaryRejected(_) => "bootloader refused the primary slot image",
+            BootError::PrimaryRollback { .. } => {
+                "bootloader refused the primary slot image: its security counter is below the confirmed counter (rollback)"
+            }
+            BootError::CopyVerifyFailed(_) => {
+                "the image copied into the primary slot does not verify"
+            }
+            BootError::StatusFull => "the swap status journal has no room left for this swap",
+            BootError::Dice(_) => "the DICE derivation failed",
+        }
+    }
+
+    /// The image's refusal behind this one, if an image was refused.
+    pub const fn image_error(&self) -> Option<&ImageError> {
+        match self {
+            BootError::BootloaderRejected(e)
+            | BootError::PrimaryRejected(e)
+            | BootError::CopyVerifyFailed(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl From<HalError> for BootError {
@@ -88,45 +131,48 @@ impl From<DiceError> for BootError {
 impl fmt::Display for BootError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BootError::PowerLoss => f.write_str("power lost during boot; boot again to resume"),
             BootError::Hal(e) => write!(f, "hardware error: {e}"),
             BootError::Layout(rule) => write!(f, "invalid flash or OTP layout: {rule}"),
-            BootError::Decommissioned => {
-                f.write_str("device is decommissioned (lifecycle 0x6000): nothing boots")
-            }
             BootError::RootKeyNotProvisioned { lifecycle } => write!(
                 f,
                 "no root-key hash in OTP (lifecycle {lifecycle}): the bootloader cannot be verified"
             ),
-            BootError::KeysNotLocked => f.write_str(
-                "device is secured but its key fuses are not locked: refusing to trust them",
-            ),
-            BootError::BootloaderRejected(e) => {
-                write!(f, "ROM refused the bootloader image: {e}")
-            }
             BootError::BootloaderRollback { image, stored } => write!(
                 f,
                 "ROM refused the bootloader: security counter {image} is below the burnt counter {stored}"
             ),
-            BootError::PrimaryRejected(e) => {
-                write!(f, "bootloader refused the primary slot image: {e}")
-            }
             BootError::PrimaryRollback { image, stored } => write!(
                 f,
                 "bootloader refused the primary slot image: security counter {image} is below the confirmed counter {stored} (rollback)"
             ),
-            BootError::CopyVerifyFailed(e) => {
-                write!(
-                    f,
-                    "the image copied into the primary slot does not verify: {e}"
-                )
-            }
-            BootError::StatusFull => {
-                f.write_str("the swap status journal has no room left for this swap")
-            }
             BootError::Dice(e) => write!(f, "{e}"),
+            _ => match self.image_error() {
+                Some(e) => write!(f, "{}: {e}", self.reason()),
+                None => f.write_str(self.reason()),
+            },
         }
     }
 }
 
 impl core::error::Error for BootError {}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::string::ToString;
+
+    use super::*;
+
+    #[test]
+    fn a_refused_image_reads_the_same_from_reason_and_display() {
+        let e = BootError::BootloaderRejected(ImageError::HashMismatch);
+        let terse = [e.reason(), ": ", ImageError::HashMismatch.reason()].concat();
+        assert_eq!(e.to_string(), terse);
+        assert_eq!(e.image_error(), Some(&ImageError::HashMismatch));
+        assert_eq!(BootError::KeysNotLocked.image_error(), None);
+        assert_eq!(
+            BootError::KeysNotLocked.to_string(),
+            BootError::KeysNotLocked.reason()
+        );
+    }
+}

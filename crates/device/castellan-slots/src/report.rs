@@ -70,17 +70,21 @@ impl Lifecycle {
             _ => Mode::NotConfigured,
         }
     }
-}
 
-impl fmt::Display for Lifecycle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
+    /// The state's name, as [`fmt::Display`] prints it before the PSA value.
+    pub const fn name(self) -> &'static str {
+        match self {
             Lifecycle::AssemblyAndTest => "assembly-and-test",
             Lifecycle::PsaRotProvisioning => "psa-rot-provisioning",
             Lifecycle::Secured => "secured",
             Lifecycle::Decommissioned => "decommissioned",
-        };
-        write!(f, "{name} ({:#06x})", self.psa_value())
+        }
+    }
+}
+
+impl fmt::Display for Lifecycle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({:#06x})", self.name(), self.psa_value())
     }
 }
 

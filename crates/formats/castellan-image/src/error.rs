@@ -197,34 +197,89 @@ pub enum ImageError {
     },
 }
 
+impl ImageError {
+    /// What is wrong, in a fixed phrase without the variant's figures: for a boot stage that
+    /// reports refusals without any formatting code (the ROM stage). [`fmt::Display`] gives the
+    /// figures too.
+    pub const fn reason(&self) -> &'static str {
+        use ImageError::*;
+        match self {
+            Read => "the image could not be read",
+            TooShortForHeader { .. } => "truncated: shorter than the 32-byte image header",
+            BadMagic { .. } => "not an MCUboot image: wrong header magic",
+            HeaderSizeTooSmall { .. } => "header size is smaller than the 32-byte header",
+            SizeOutOfBounds { .. } => "truncated or lying header: sizes point past the image",
+            EncryptedNotSupported => "encrypted images are not supported",
+            BadTlvInfoMagic { .. } => "a TLV area does not start with a TLV info magic",
+            ProtectedSizeMismatch { .. } => "protected TLV size lies",
+            TlvAreaTooSmall { .. } => "a TLV area is smaller than its own info header",
+            TlvOutOfBounds { .. } => "a TLV runs past the end of its area or of the image",
+            UnknownTlv { .. } => "unknown TLV type",
+            DuplicateTlv { .. } => "a TLV type appears more than once",
+            TlvInWrongArea { .. } => "a TLV is in an area where it is not allowed",
+            BadTlvLength { .. } => "a TLV has a length that is wrong for its type",
+            UnsupportedTlv { .. } => "unsupported TLV type",
+            TooManyDependencies => "too many dependency TLVs",
+            MissingHash => "the image has no hash TLV",
+            HashMismatch => {
+                "image hash does not match the hash TLV: the header, payload or protected TLVs were modified"
+            }
+            MissingKey => "the image names no key (no KEYHASH or PUBKEY TLV)",
+            KeyMismatch => "the image was signed for another key than the trusted one",
+            MissingSignature => "the image carries no signature for the trusted key's algorithm",
+            AlgorithmMismatch => {
+                "the signature algorithm does not fit the trusted key or the image hash algorithm"
+            }
+            BadSignature => "signature does not verify with the trusted key",
+            BadPublicKey => "the public key is not a supported SubjectPublicKeyInfo",
+            UnsupportedAlgorithm(_) => "algorithm not supported by this build of the verifier",
+            BadTrailer => "the slot trailer is invalid",
+            TooLargeForSlot { .. } => "image and trailer do not fit the slot",
+        }
+    }
+}
+
 impl fmt::Display for ImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use ImageError::*;
         match *self {
-            Read => f.write_str("the image could not be read"),
             TooShortForHeader { len } => {
-                write!(f, "truncated: {len} bytes is shorter than the 32-byte image header")
+                write!(
+                    f,
+                    "truncated: {len} bytes is shorter than the 32-byte image header"
+                )
             }
             BadMagic { found } => {
-                write!(f, "not an MCUboot image: header magic is {found:#010x}, expected 0x96f3b83d")
+                write!(
+                    f,
+                    "not an MCUboot image: header magic is {found:#010x}, expected 0x96f3b83d"
+                )
             }
             HeaderSizeTooSmall { hdr_size } => {
-                write!(f, "header size {hdr_size:#x} is smaller than the 32-byte header")
+                write!(
+                    f,
+                    "header size {hdr_size:#x} is smaller than the 32-byte header"
+                )
             }
             SizeOutOfBounds { end, len } => write!(
                 f,
                 "truncated or lying header: sizes point to offset {end:#x} but the image has only {len:#x} bytes"
             ),
-            EncryptedNotSupported => f.write_str("encrypted images are not supported"),
             BadTlvInfoMagic { area, found } => {
-                write!(f, "{area} TLV area has magic {found:#06x}, which is not a TLV info magic")
+                write!(
+                    f,
+                    "{area} TLV area has magic {found:#06x}, which is not a TLV info magic"
+                )
             }
             ProtectedSizeMismatch { header, info } => write!(
                 f,
                 "protected TLV size lies: header says {header:#x}, the area says {info:#x}"
             ),
             TlvAreaTooSmall { area, len } => {
-                write!(f, "{area} TLV area length {len:#x} is smaller than its own info header")
+                write!(
+                    f,
+                    "{area} TLV area length {len:#x} is smaller than its own info header"
+                )
             }
             TlvOutOfBounds { area, offset } => write!(
                 f,
@@ -237,36 +292,53 @@ impl fmt::Display for ImageError {
                 "TLV type {kind:#x} is in the {found} area, where it is not allowed (a security counter or boot record must be protected by the signature)"
             ),
             BadTlvLength { kind, len } => {
-                write!(f, "TLV type {kind:#x} has length {len}, which is wrong for its type")
+                write!(
+                    f,
+                    "TLV type {kind:#x} has length {len}, which is wrong for its type"
+                )
             }
             UnsupportedTlv { kind } => write!(f, "TLV type {kind:#x} is not supported"),
-            TooManyDependencies => f.write_str("too many dependency TLVs"),
-            MissingHash => f.write_str("the image has no hash TLV"),
-            HashMismatch => f.write_str(
-                "image hash does not match the hash TLV: the header, payload or protected TLVs were modified",
-            ),
-            MissingKey => f.write_str("the image names no key (no KEYHASH or PUBKEY TLV)"),
-            KeyMismatch => f.write_str("the image was signed for another key than the trusted one"),
-            MissingSignature => {
-                f.write_str("the image carries no signature for the trusted key's algorithm")
-            }
-            AlgorithmMismatch => f.write_str(
-                "the signature algorithm does not fit the trusted key or the image hash algorithm",
-            ),
-            BadSignature => f.write_str("signature does not verify with the trusted key"),
-            BadPublicKey => f.write_str("the public key is not a supported SubjectPublicKeyInfo"),
             UnsupportedAlgorithm(alg) => write!(
                 f,
                 "{alg} is not supported by this build of the verifier (castellan-image feature `{}` is off)",
                 alg.feature()
             ),
-            BadTrailer => f.write_str("the slot trailer is invalid"),
             TooLargeForSlot { needed, slot_size } => write!(
                 f,
                 "image and trailer need {needed:#x} bytes but the slot holds only {slot_size:#x}"
             ),
+            // The variants without figures say exactly their reason.
+            _ => f.write_str(self.reason()),
         }
     }
 }
 
 impl core::error::Error for ImageError {}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::string::ToString;
+
+    use super::*;
+
+    #[test]
+    fn variants_without_figures_display_exactly_their_reason() {
+        for e in [
+            ImageError::Read,
+            ImageError::HashMismatch,
+            ImageError::BadSignature,
+            ImageError::KeyMismatch,
+            ImageError::BadTrailer,
+        ] {
+            assert_eq!(e.to_string(), e.reason());
+        }
+    }
+
+    #[test]
+    fn reasons_carry_no_figures_but_displays_do() {
+        let e = ImageError::BadMagic { found: 0x1234_5678 };
+        assert_eq!(e.reason(), "not an MCUboot image: wrong header magic");
+        assert!(e.to_string().contains("0x12345678"));
+    }
+}

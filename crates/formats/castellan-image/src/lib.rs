@@ -38,6 +38,7 @@ mod digest;
 mod error;
 pub mod header;
 mod key;
+mod signature;
 mod source;
 pub mod tlv;
 pub mod trailer;

@@ -9,6 +9,7 @@ use crate::digest::{HashAlg, ImageDigest, hash_region};
 use crate::error::{Algorithm, TlvArea};
 use crate::header::{IMAGE_HEADER_SIZE, ImageHeader, Version};
 use crate::key::{KeyType, PublicKey, TrustedKey, signer_id};
+use crate::signature::{SignerKey, check_signature};
 use crate::source::ImageSource;
 use crate::tlv::{TlvAreaBounds, TlvRef, kind, kind_name};
 
@@ -378,7 +379,7 @@ pub fn verify<S: ImageSource + ?Sized>(
             buf
         }
     };
-    let key = PublicKey::from_spki_der(key_der)?;
+    let key = SignerKey::parse(key_der)?;
 
     // 3. Signature over the digest.
     let sig_tlv = found.signature.ok_or(ImageError::MissingSignature)?;
@@ -402,64 +403,6 @@ pub fn verify<S: ImageSource + ?Sized>(
         dependencies: found.dependencies,
         dependency_count: found.dependency_count,
     })
-}
-
-/// Strip imgtool's optional zero padding after a DER ECDSA signature.
-#[cfg(any(feature = "p256", feature = "p384"))]
-fn der_signature(sig: &[u8]) -> Result<&[u8], ImageError> {
-    let body = usize::from(*sig.get(1).ok_or(ImageError::BadSignature)?);
-    let (der, pad) = sig
-        .split_at_checked(body + 2)
-        .ok_or(ImageError::BadSignature)?;
-    if pad.iter().any(|&b| b != 0) {
-        return Err(ImageError::BadSignature);
-    }
-    Ok(der)
-}
-
-/// The signature over the digest, for the algorithms this build has. A key type left out never
-/// gets here ([`PublicKey::from_spki_der`] refuses it first).
-#[cfg_attr(
-    not(any(feature = "ed25519", feature = "p256", feature = "p384")),
-    allow(unused_variables)
-)]
-fn check_signature(
-    key: &PublicKey,
-    alg: HashAlg,
-    digest: &ImageDigest,
-    sig_kind: u16,
-    sig: &[u8],
-) -> Result<(), ImageError> {
-    match (key, sig_kind, alg) {
-        #[cfg(feature = "ed25519")]
-        (PublicKey::Ed25519(k), kind::ED25519, HashAlg::Sha256 | HashAlg::Sha512) => {
-            let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| {
-                ImageError::BadTlvLength {
-                    kind: sig_kind,
-                    len: sig.len() as u16,
-                }
-            })?;
-            k.verify_strict(digest.as_bytes(), &sig)
-                .map_err(|_| ImageError::BadSignature)
-        }
-        #[cfg(feature = "p256")]
-        (PublicKey::P256(k), kind::ECDSA_SIG, HashAlg::Sha256) => {
-            use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-            let sig = p256::ecdsa::Signature::from_der(der_signature(sig)?)
-                .map_err(|_| ImageError::BadSignature)?;
-            k.verify_prehash(digest.as_bytes(), &sig)
-                .map_err(|_| ImageError::BadSignature)
-        }
-        #[cfg(feature = "p384")]
-        (PublicKey::P384(k), kind::ECDSA_SIG, HashAlg::Sha384) => {
-            use p384::ecdsa::signature::hazmat::PrehashVerifier as _;
-            let sig = p384::ecdsa::Signature::from_der(der_signature(sig)?)
-                .map_err(|_| ImageError::BadSignature)?;
-            k.verify_prehash(digest.as_bytes(), &sig)
-                .map_err(|_| ImageError::BadSignature)
-        }
-        _ => Err(ImageError::AlgorithmMismatch),
-    }
 }
 
 /// Parse a trusted key given as DER SubjectPublicKeyInfo, for callers that want to check it

@@ -296,3 +296,48 @@ fn sign_refuses_an_image_larger_than_the_slot() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("exceeds the slot size"));
     assert!(!Path::new(&d.s("out.bin")).exists());
 }
+
+/// The firmware reads a P-256 image's key and signature with fixed-form readers instead of a
+/// DER parser (`castellan-p256-cortex-m`, for the P256-Cortex-M4 assembly): imgtool's images
+/// must read there, and to the values the `p256` crate verifies.
+#[test]
+fn imgtool_p256_images_fit_the_firmware_key_and_signature_readers() {
+    use castellan_image::ImageLayout;
+    use castellan_image::tlv::kind;
+    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+
+    let d = Dir::new();
+    let full_key = VARIANTS[4];
+    for key in keygen_both(&d, "ecdsa-p256") {
+        let out = d.s("imgtool-p256-full-key.bin");
+        let mut c = imgtool();
+        c.args(sign_args(&key, full_key, &d.s(input_for(full_key)), &out));
+        run(c);
+        let image = std::fs::read(&out).unwrap();
+        let mut src: &[u8] = &image;
+        let layout = ImageLayout::read(&mut src).unwrap();
+        let (mut pubkey, mut sig, mut digest) = (None, None, None);
+        for t in layout.unprotected.iter(&mut src).flatten() {
+            let value = &image[t.offset as usize..t.offset as usize + usize::from(t.len)];
+            match t.kind {
+                kind::PUBKEY => pubkey = Some(value),
+                kind::ECDSA_SIG => sig = Some(value),
+                kind::SHA256 => digest = Some(value),
+                _ => {}
+            }
+        }
+        let (pubkey, sig, digest) = (pubkey.unwrap(), sig.unwrap(), digest.unwrap());
+        let point = castellan_p256_cortex_m::point_of_spki(pubkey)
+            .expect("imgtool's P-256 key is the fixed SPKI form");
+        let der = &sig[..usize::from(sig[1]) + 2];
+        let (r, s) = castellan_p256_cortex_m::signature_of_der(der).expect("strict DER");
+        let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(point).unwrap();
+        let signature = p256::ecdsa::Signature::from_scalars(
+            p256::FieldBytes::from(r),
+            p256::FieldBytes::from(s),
+        )
+        .unwrap();
+        vk.verify_prehash(digest, &signature)
+            .expect("the readers' key and signature verify the image digest");
+    }
+}

@@ -1,0 +1,183 @@
+//! `cargo xtask firmware --symbols [IMAGE] [--top N]`: where an image's flash goes, per symbol
+//! and per crate, read from the ELF with `arm-none-eabi-nm --print-size --size-sort` (the same
+//! figures `cargo bloat` gives for a host binary). `docs/benchmarks.md` keeps the ROM stage's
+//! top contributors.
+//!
+//! Only symbols in flash count (`nm` types `t`/`T` code, `r`/`R` read-only data); RAM symbols
+//! are left out. The crate of a symbol is the first path segment of its demangled name
+//! (`<p256::Scalar as Mul>::mul` → `p256`); names without one (compiler-generated constants
+//! such as `.Lanon.*`, string literals) are grouped as `(anonymous data)`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use crate::steps::Result;
+
+/// One symbol of the image's flash.
+#[derive(Debug, Clone)]
+struct Symbol {
+    size: u64,
+    name: String,
+}
+
+/// Symbols of `elf` that occupy flash, largest first.
+fn flash_symbols(elf: &Path) -> Result<Vec<Symbol>> {
+    let o = Command::new("arm-none-eabi-nm")
+        .args([
+            "--print-size",
+            "--size-sort",
+            "--reverse-sort",
+            "--radix=d",
+            "-C",
+        ])
+        .arg(elf)
+        .output()
+        .map_err(|e| format!("arm-none-eabi-nm: {e} (install binutils-arm-none-eabi)"))?;
+    if !o.status.success() {
+        return Err(format!(
+            "arm-none-eabi-nm {} failed: {}",
+            elf.display(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ));
+    }
+    let text = String::from_utf8_lossy(&o.stdout);
+    let symbols = text
+        .lines()
+        .filter_map(|line| {
+            // "<address> <size> <type> <name>"
+            let mut parts = line.splitn(4, ' ');
+            let _address = parts.next()?;
+            let size: u64 = parts.next()?.parse().ok()?;
+            let kind = parts.next()?;
+            let name = parts.next()?.to_owned();
+            matches!(kind, "t" | "T" | "r" | "R").then_some(Symbol { size, name })
+        })
+        .collect();
+    Ok(symbols)
+}
+
+/// The crate a demangled symbol name belongs to (see the module documentation).
+fn crate_of(name: &str) -> &str {
+    let trimmed = name.trim_start_matches(['<', '&', '*', '(', '[']);
+    let trimmed = trimmed.strip_prefix("mut ").unwrap_or(trimmed);
+    match trimmed.split_once("::") {
+        Some((first, _))
+            if !first.is_empty() && first.chars().all(|c| c.is_alphanumeric() || c == '_') =>
+        {
+            first
+        }
+        _ if trimmed.starts_with('.') => "(anonymous data)",
+        _ => "(other)",
+    }
+}
+
+/// The report for one image: the `top` largest symbols, then every crate's total.
+fn report(elf: &Path, top: usize) -> Result<Vec<String>> {
+    let symbols = flash_symbols(elf)?;
+    let total: u64 = symbols.iter().map(|s| s.size).sum();
+    let mut out = vec![format!(
+        "{} — {} bytes in {} flash symbols",
+        elf.display(),
+        total,
+        symbols.len()
+    )];
+    out.push(format!("  {:>8} {:>6}  symbol", "bytes", "share"));
+    for s in symbols.iter().take(top) {
+        out.push(format!(
+            "  {:>8} {:>5.1}%  {}",
+            s.size,
+            percent(s.size, total),
+            shorten(&s.name, 110)
+        ));
+    }
+    let mut by_crate: BTreeMap<&str, u64> = BTreeMap::new();
+    for s in &symbols {
+        *by_crate.entry(crate_of(&s.name)).or_default() += s.size;
+    }
+    let mut crates: Vec<(&str, u64)> = by_crate.into_iter().collect();
+    crates.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    out.push(String::new());
+    out.push(format!("  {:>8} {:>6}  crate", "bytes", "share"));
+    for (name, size) in crates {
+        out.push(format!(
+            "  {size:>8} {:>5.1}%  {name}",
+            percent(size, total)
+        ));
+    }
+    Ok(out)
+}
+
+fn percent(part: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / total as f64
+    }
+}
+
+/// `name` cut to `max` characters (long generic instantiations), marked with `…`.
+fn shorten(name: &str, max: usize) -> String {
+    if name.chars().count() <= max {
+        name.to_owned()
+    } else {
+        let mut s: String = name.chars().take(max).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// Options of `--symbols`: which image (a name from the footprint table, matched by prefix,
+/// default the ROM stage) and how many symbols.
+pub(crate) fn symbols_cmd(
+    images: &[(&'static str, std::path::PathBuf)],
+    args: &[String],
+) -> Result {
+    let mut wanted = "ROM stage".to_owned();
+    let mut top = 30usize;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--symbols" => {}
+            "--top" => {
+                top = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("--top needs a number of symbols, e.g. --top 40")?;
+            }
+            other => wanted = other.to_owned(),
+        }
+    }
+    let (_, elf) = images
+        .iter()
+        .find(|(name, _)| name.to_lowercase().starts_with(&wanted.to_lowercase()))
+        .ok_or_else(|| {
+            let names: Vec<&str> = images.iter().map(|(n, _)| *n).collect();
+            format!("no image called `{wanted}`; images: {}", names.join(", "))
+        })?;
+    eprintln!();
+    for line in report(elf, top)? {
+        eprintln!("{line}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crate_of;
+
+    #[test]
+    fn symbols_are_grouped_by_their_first_path_segment() {
+        assert_eq!(crate_of("sha2::sha512::compress512"), "sha2");
+        assert_eq!(
+            crate_of("<p256::arithmetic::scalar::Scalar as core::ops::arith::Mul>::mul"),
+            "p256"
+        );
+        assert_eq!(
+            crate_of("<&der::tag::Tag as core::fmt::Display>::fmt"),
+            "der"
+        );
+        assert_eq!(crate_of(".Lanon.1aecbaba.9"), "(anonymous data)");
+        assert_eq!(crate_of("__INTERRUPTS"), "(other)");
+    }
+}
