@@ -1,5 +1,6 @@
 //! Installing what the tests need on a fresh machine: Python interop peers (pinned), cargo-fuzz,
-//! and Debian packages (only when running as root; otherwise the exact command is printed).
+//! the TUF conformance suite's Python environment, and Debian packages (only when running as
+//! root; otherwise the exact command is printed).
 
 use std::process::Command;
 
@@ -24,6 +25,8 @@ pub(crate) const APT_PACKAGES: &[&str] = &[
     "mosquitto-clients",
     "qemu-system-arm",
     "binutils-arm-none-eabi",
+    // The TUF conformance suite moves the client's clock with it (`cargo xtask tuf-conformance`).
+    "faketime",
 ];
 /// cargo-fuzz version.
 const CARGO_FUZZ: &str = "0.13.2";
@@ -33,6 +36,7 @@ pub(crate) fn install_all() -> Result {
     apt()?;
     pip()?;
     cargo_fuzz()?;
+    crate::tuf_conformance::install_env()?;
     Ok(())
 }
 
@@ -67,7 +71,7 @@ fn apt() -> Result {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
-fn python() -> &'static str {
+pub(crate) fn python() -> &'static str {
     if succeeds(Command::new("python3").arg("--version")) {
         "python3"
     } else {
