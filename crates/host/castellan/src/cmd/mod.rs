@@ -13,6 +13,7 @@ pub(crate) mod fleet_api;
 pub(crate) mod image;
 pub(crate) mod keys;
 pub(crate) mod release;
+pub(crate) mod repo;
 pub(crate) mod serve;
 pub(crate) mod sim;
 pub(crate) mod sim_services;
