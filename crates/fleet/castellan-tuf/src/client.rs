@@ -132,6 +132,36 @@ impl DeviceClient {
     }
 }
 
+/// The TUF target name of a release's SUIT envelope: `<class>/<release>.suit`.
+pub fn release_target(class: &str, release: &str) -> String {
+    format!("{class}/{release}.suit")
+}
+
+impl DeviceClient {
+    /// Refresh, then check that `envelope` (a SUIT envelope offered to a device of `class`)
+    /// is exactly what the class's targets metadata lists for `release`: both chains must
+    /// agree before the secure services see the offer.
+    pub async fn check_release(
+        &mut self,
+        class: &str,
+        release: &str,
+        envelope: &[u8],
+        now: jiff::Timestamp,
+    ) -> Result<(), TufError> {
+        self.refresh(now).await?;
+        let target = release_target(class, release);
+        let info = self.target(&target, now).await?;
+        if matches_target(envelope, &info) {
+            Ok(())
+        } else {
+            Err(TufError::NotListed {
+                target,
+                sha256: hex::encode(sha2::Sha256::digest(envelope)),
+            })
+        }
+    }
+}
+
 /// Whether `bytes` are the target `info` lists: its length and every hash it pins that this
 /// client knows (at least one must be known).
 pub fn matches_target(bytes: &[u8], info: &TargetFile) -> bool {

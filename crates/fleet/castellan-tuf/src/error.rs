@@ -11,6 +11,13 @@ pub enum TufError {
     Refused(String),
     /// A target is not listed by any trusted targets role.
     TargetNotFound(String),
+    /// An offered release's SUIT envelope is not the one its class's targets metadata lists.
+    NotListed {
+        /// The target name (`<class>/<release>.suit`).
+        target: String,
+        /// SHA-256 of the offered envelope.
+        sha256: String,
+    },
     /// A file of the repository or of the client's trusted directory could not be read or
     /// written.
     Io {
@@ -44,6 +51,10 @@ impl fmt::Display for TufError {
             Self::TargetNotFound(t) => {
                 write!(f, "target {t:?} is not listed by any trusted targets role")
             }
+            Self::NotListed { target, sha256 } => write!(
+                f,
+                "the offered SUIT envelope (SHA-256 {sha256}) is not the one TUF lists as {target}"
+            ),
             Self::Io { what, source } => write!(f, "{what}: {source}"),
             Self::Key(why) => write!(f, "key: {why}"),
             Self::Malformed(why) => write!(f, "malformed metadata: {why}"),

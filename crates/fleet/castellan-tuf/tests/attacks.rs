@@ -238,3 +238,37 @@ fn sha2_256(bytes: &[u8]) -> Vec<u8> {
 fn digest_of(_fleet: &Fleet, bytes: &[u8]) -> String {
     hex::encode(sha2_256(bytes))
 }
+
+#[test]
+fn attack_suit_envelope_not_listed_for_its_class_is_refused() {
+    let fleet = Fleet::new();
+    fleet.release("r2.suit", b"envelope r2", &fleet.class_key);
+    let device = fleet.device();
+    let mut tuf = device.refresh(t0()).expect("refresh");
+    let check = |tuf: &mut castellan_tuf::client::DeviceClient, release: &str, bytes: &[u8]| {
+        common::Blocking::await_blocking(tuf.check_release(CLASS, release, bytes, t0()))
+    };
+    check(&mut tuf, "r2", b"envelope r2").expect("listed");
+    // A validly signed envelope (a stolen release key) that TUF does not list for it.
+    let refused = check(&mut tuf, "r2", b"envelope r2, other bytes");
+    assert!(
+        matches!(refused, Err(TufError::NotListed { .. })),
+        "{refused:?}"
+    );
+    // A release TUF does not list at all, or lists for another class.
+    let refused = check(&mut tuf, "r3", b"envelope r2");
+    assert!(
+        matches!(refused, Err(TufError::TargetNotFound(_))),
+        "{refused:?}"
+    );
+    let refused = common::Blocking::await_blocking(tuf.check_release(
+        "gateway-v1",
+        "r2",
+        b"envelope r2",
+        t0(),
+    ));
+    assert!(
+        matches!(refused, Err(TufError::TargetNotFound(_))),
+        "{refused:?}"
+    );
+}
