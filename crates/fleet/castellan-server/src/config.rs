@@ -61,6 +61,12 @@ pub struct ServerConfig {
     /// The API base URL devices use for HTTPS downloads (`https://host:port`). `None`: the
     /// first server name and the bound API port.
     pub public_api_url: Option<String>,
+    /// The TUF repository of the releases (`castellan repo init`): served to devices under
+    /// `/tuf/metadata/` and `/tuf/targets/`, its snapshot and timestamp re-signed before they
+    /// expire. `None`: no TUF.
+    pub tuf_repository: Option<PathBuf>,
+    /// How often the TUF repository's online roles are checked for re-signing.
+    pub tuf_resign_check: Duration,
 }
 
 impl ServerConfig {
@@ -80,6 +86,8 @@ impl ServerConfig {
             update_chunk_size: 4096,
             vendor: castellan_suit::ids::DEFAULT_VENDOR.to_string(),
             public_api_url: None,
+            tuf_repository: None,
+            tuf_resign_check: Duration::from_secs(60),
         }
     }
 

@@ -96,6 +96,17 @@ impl DeviceClient {
             .timeout(limits.total)
             .build()
             .map_err(|e| TufError::Refused(format!("HTTP client: {e}")))?;
+        Self::open_with_http(trusted_dir, metadata_url, targets_url, http)
+    }
+
+    /// Open the client over a caller's HTTP client (its TLS roots; set its time limits, see
+    /// [`FetchLimits`]).
+    pub fn open_with_http(
+        trusted_dir: &Path,
+        metadata_url: &str,
+        targets_url: Option<&str>,
+        http: sigstore_tuf::reqwest::Client,
+    ) -> Result<Self, TufError> {
         let mut repository = HttpRepository::new(metadata_url)?.with_http_client(http);
         if let Some(url) = targets_url {
             repository = repository.with_targets_base(url)?;

@@ -377,6 +377,80 @@ pub async fn device(fleet: &Fleet, dir: &Path, serial: &str) -> FirmwareKit {
     kit
 }
 
+/// A TLS acceptor with a server certificate of the fleet's PKI (the agent trusts its CA).
+pub fn tls_acceptor(pki: &Pki) -> tokio_rustls::TlsAcceptor {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::PrivateKeyDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    let creds = pki.issue_server_cert(&["localhost", "127.0.0.1"]).unwrap();
+    let certs = castellan_agent::tls::certificates_from_pem(&format!(
+        "{}{}",
+        creds.certificate.pem, creds.chain_pem
+    ))
+    .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(creds.key_pem.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// A static HTTPS server of a directory's files (`GET /<name>`), for the TUF metadata.
+pub async fn serve_dir(pki: &Pki, dir: std::path::PathBuf) -> String {
+    let acceptor = tls_acceptor(pki);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, dir) = (acceptor.clone(), dir.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Some(head) = read_head(&mut tls).await else {
+                    return;
+                };
+                let name = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.rsplit('/').next())
+                    .unwrap_or_default()
+                    .to_string();
+                let (status, body) = match std::fs::read(dir.join(&name)) {
+                    Ok(b) if !name.is_empty() && !name.starts_with('.') => ("200 OK", b),
+                    _ => ("404 Not Found", Vec::new()),
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = tls.write_all(resp.as_bytes()).await;
+                let _ = tls.write_all(&body).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    format!("https://127.0.0.1:{}/tuf/metadata", addr.port())
+}
+
+/// The head of an HTTP request (up to the blank line), or `None` if the peer went away.
+async fn read_head(tls: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 2048];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tls.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(String::from_utf8_lossy(&buf).to_string())
+}
+
 /// The requests a [`RangeServer`] received: `Range` header (if any) and whether the token was
 /// right.
 pub type RangeLog = Arc<Mutex<Vec<(Option<String>, bool)>>>;
@@ -392,25 +466,7 @@ pub struct RangeServer {
 
 impl RangeServer {
     pub async fn start(pki: &Pki, image: Vec<u8>, token: &str) -> RangeServer {
-        use tokio_rustls::rustls;
-        use tokio_rustls::rustls::pki_types::PrivateKeyDer;
-        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
-        let creds = pki.issue_server_cert(&["localhost", "127.0.0.1"]).unwrap();
-        let certs = castellan_agent::tls::certificates_from_pem(&format!(
-            "{}{}",
-            creds.certificate.pem, creds.chain_pem
-        ))
-        .unwrap();
-        let key = PrivateKeyDer::from_pem_slice(creds.key_pem.as_bytes()).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let acceptor = tls_acceptor(pki);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let requests: RangeLog = Arc::default();
@@ -427,15 +483,9 @@ impl RangeServer {
                     let Ok(mut tls) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 2048];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tls.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let Some(head) = read_head(&mut tls).await else {
+                        return;
+                    };
                     let header = |name: &str| {
                         head.lines().find_map(|l| {
                             let (k, v) = l.split_once(':')?;

@@ -41,6 +41,10 @@ pub(crate) struct ServeArgs {
     /// keeps it out of the process list).
     #[arg(long, value_name = "PIN")]
     pkcs11_pin: Option<String>,
+    /// Serve this TUF repository of the releases (`castellan repo init`) to devices under
+    /// /tuf/, re-signing its snapshot and timestamp before they expire.
+    #[arg(long, value_name = "DIR")]
+    tuf_repo: Option<PathBuf>,
 }
 
 /// Run the service until Ctrl-C or SIGTERM.
@@ -58,6 +62,15 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     config.mqtt_listen = a.mqtt;
     config.api_listen = a.api;
     config.server_names = a.names.clone();
+    if let Some(dir) = &a.tuf_repo {
+        castellan_tuf::repo::Repository::open(dir).with_context(|| {
+            format!(
+                "{} is not a TUF repository (create it with `castellan repo init`)",
+                dir.display()
+            )
+        })?;
+        config.tuf_repository = Some(dir.clone());
+    }
     if let (Some(module), Some(label)) = (&a.pkcs11_module, &a.pkcs11_token) {
         let pin = match &a.pkcs11_pin {
             Some(p) => p.clone(),
@@ -81,6 +94,13 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("  operator API {}", server.api_url());
     println!("  MQTT (mTLS)  mqtts://{}", server.mqtt_addr());
     println!("  CA bundle    {}", paths.ca_bundle.display());
+    if let Some(dir) = &a.tuf_repo {
+        println!(
+            "  TUF          {}/tuf/metadata/ (from {})",
+            server.api_url(),
+            dir.display()
+        );
+    }
     for (ca, location) in server.pki().key_locations() {
         println!("  {:<12} {location}", format!("{} key", ca.name()));
     }
