@@ -15,45 +15,94 @@ use castellan_image::Version;
 use castellan_tuf::repo::{Envelope, InitOptions, Policy, Repository, RoleSigner};
 use update_fleet::*;
 
-/// A published TUF repository listing `releases` for `CLASS`; its metadata directory and the
-/// root devices trust.
-fn tuf_repository(dir: &Path, releases: &[&Release]) -> (PathBuf, PathBuf) {
-    let key = || RoleSigner::generate().unwrap();
-    let (root_a, root_b, targets, team) = (key(), key(), key(), key());
-    let now = jiff::Timestamp::now();
-    let options = InitOptions {
-        root_keys: vec![root_a.public().clone(), root_b.public().clone()],
-        root_threshold: 2,
-        targets_keys: vec![targets.public().clone()],
-        targets_threshold: 1,
-        policy: Policy::default(),
-    };
-    let repo = Repository::init(dir, &options, now).unwrap();
-    let sign = |role: &str, keys: &[&RoleSigner]| {
-        let mut staged: Envelope = repo.staged(role).unwrap().unwrap();
+/// A published TUF repository with `CLASS` delegated to a release team's key.
+struct Tuf {
+    repo: Repository,
+    targets: RoleSigner,
+    team: RoleSigner,
+}
+
+impl Tuf {
+    /// Created in `dir`, listing `releases` for `CLASS`.
+    fn new(dir: &Path, releases: &[&Release]) -> Tuf {
+        let key = || RoleSigner::generate().unwrap();
+        let (root_a, root_b, targets, team) = (key(), key(), key(), key());
+        let options = InitOptions {
+            root_keys: vec![root_a.public().clone(), root_b.public().clone()],
+            root_threshold: 2,
+            targets_keys: vec![targets.public().clone()],
+            targets_threshold: 1,
+            policy: Policy::default(),
+        };
+        let repo = Repository::init(dir, &options, jiff::Timestamp::now()).unwrap();
+        let tuf = Tuf {
+            repo,
+            targets,
+            team,
+        };
+        tuf.sign("root", &[&root_a, &root_b]);
+        tuf.sign("targets", &[&tuf.targets]);
+        tuf.repo
+            .delegate(
+                CLASS,
+                vec![tuf.team.public().clone()],
+                1,
+                jiff::Timestamp::now(),
+            )
+            .unwrap();
+        tuf.sign("targets", &[&tuf.targets]);
+        tuf.list(releases, &tuf.team);
+        tuf
+    }
+
+    /// Sign the staged `role` with `keys` and import it.
+    fn sign(&self, role: &str, keys: &[&RoleSigner]) {
+        let mut staged: Envelope = self.repo.staged(role).unwrap().unwrap();
         for k in keys {
             staged.sign(k).unwrap();
         }
-        repo.import(role, &staged, now).unwrap();
-    };
-    sign("root", &[&root_a, &root_b]);
-    sign("targets", &[&targets]);
-    repo.delegate(CLASS, vec![team.public().clone()], 1, now)
-        .unwrap();
-    sign("targets", &[&targets]);
-    for release in releases {
-        repo.add_target(
-            CLASS,
-            &format!("{}.suit", release.id),
-            &release.envelope,
-            None,
-            now,
-        )
-        .unwrap();
+        self.repo
+            .import(role, &staged, jiff::Timestamp::now())
+            .unwrap();
     }
-    sign(CLASS, &[&team]);
-    let metadata = repo.metadata_dir();
-    (metadata.clone(), metadata.join("1.root.json"))
+
+    /// List `releases` for the class, signed by `key`.
+    fn list(&self, releases: &[&Release], key: &RoleSigner) {
+        let now = jiff::Timestamp::now();
+        for release in releases {
+            let name = format!("{}.suit", release.id);
+            self.repo
+                .add_target(CLASS, &name, &release.envelope, None, now)
+                .unwrap();
+        }
+        if releases.is_empty() {
+            self.repo.edit_targets(CLASS, now, |_| Ok(())).unwrap();
+        }
+        self.sign(CLASS, &[key]);
+    }
+
+    fn metadata(&self) -> PathBuf {
+        self.repo.metadata_dir()
+    }
+
+    fn root(&self) -> PathBuf {
+        self.metadata().join("1.root.json")
+    }
+}
+
+/// An agent for `device` checking offers against the TUF repository at `url`.
+fn spawn_tuf_agent(
+    fleet: &Fleet,
+    dir: &Path,
+    url: &str,
+    root: PathBuf,
+) -> (Arc<tokio::sync::Notify>, AgentTask) {
+    spawn_agent_with(fleet, dir, |cfg| {
+        cfg.tuf = Some(TufSettings {
+            metadata_url: url.to_owned(),
+            root: Some(root),
+        });
+    })
 }
 
 /// Offer `release` to `device` and wait for `state`; how long it took.
@@ -96,21 +145,10 @@ async fn attack_offer_of_a_release_tuf_does_not_list_is_refused_before_download(
     // Signed with the release key (as a thief of it would), but not in TUF.
     let unlisted = release(&kit, 2, b"unlisted");
     let plain = release(&plain_kit, 1, b"listed");
-    let (metadata, root) = tuf_repository(&t.path().join("tuf"), &[&listed]);
-    let url = serve_dir(&fleet.pki, metadata).await;
-
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let mut cfg = fleet.agent_config(&t.path().join("CSTL-T1"));
-    cfg.stop = Some(stop.clone());
-    cfg.tuf = Some(TufSettings {
-        metadata_url: url,
-        root: Some(root),
-    });
-    let agent = tokio::spawn(castellan_agent::run(cfg));
-    let plain_stop = Arc::new(tokio::sync::Notify::new());
-    let mut plain_cfg = fleet.agent_config(&t.path().join("CSTL-T2"));
-    plain_cfg.stop = Some(plain_stop.clone());
-    let plain_agent = tokio::spawn(castellan_agent::run(plain_cfg));
+    let tuf = Tuf::new(&t.path().join("tuf"), &[&listed]);
+    let url = serve_dir(&fleet.pki, tuf.metadata()).await;
+    let (stop, agent) = spawn_tuf_agent(&fleet, &t.path().join("CSTL-T1"), &url, tuf.root());
+    let (plain_stop, plain_agent) = spawn_agent_with(&fleet, &t.path().join("CSTL-T2"), |_| {});
     fleet
         .wait_for("telemetry of both", |s| {
             ["CSTL-T1", "CSTL-T2"]
@@ -144,4 +182,89 @@ async fn attack_offer_of_a_release_tuf_does_not_list_is_refused_before_download(
     // The device's trusted TUF metadata is kept in its identity.
     let trusted = t.path().join("CSTL-T1/identity/tuf/timestamp.json");
     assert!(trusted.exists());
+}
+
+/// The key-rotation drill against a running device: the class team's key is stolen; the
+/// release manager replaces it in the delegation (the devices' TUF root is not touched); the
+/// thief, holding the server too, lists a release with the stolen key and the device refuses
+/// it; the next release, signed by the new key, is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_stolen_class_key_rotated_out_while_the_device_runs() {
+    let t = tempfile::tempdir().unwrap();
+    let fleet = Fleet::start(t.path()).await;
+    let kit = device(&fleet, t.path(), "CSTL-T3").await;
+    let release = |seq: u64, label: &[u8]| {
+        Release::new(
+            &kit,
+            &fleet.release_key,
+            seq,
+            Version::new(1, 1, 0, 0),
+            label,
+            |b| b,
+        )
+    };
+    let (first, evil, next) = (
+        release(1, b"first"),
+        release(2, b"evil"),
+        release(3, b"next"),
+    );
+    let tuf = Tuf::new(&t.path().join("tuf"), &[&first]);
+    let url = serve_dir(&fleet.pki, tuf.metadata()).await;
+
+    // Rotation: the release manager trusts a new team key instead of the stolen one.
+    let now = jiff::Timestamp::now();
+    let new_team = RoleSigner::generate().unwrap();
+    tuf.repo
+        .add_key(CLASS, new_team.public().clone(), None, now)
+        .unwrap();
+    tuf.repo
+        .remove_key(CLASS, tuf.team.keyid(), None, now)
+        .unwrap();
+    tuf.sign("targets", &[&tuf.targets]);
+    tuf.list(&[], &new_team);
+
+    let (stop, agent) = spawn_tuf_agent(&fleet, &t.path().join("CSTL-T3"), &url, tuf.root());
+    fleet
+        .wait_for("telemetry", |s| !s.telemetry.is_empty())
+        .await;
+
+    // The thief lists `evil` with the stolen key and, on the server, signs a snapshot and
+    // timestamp over it with the online keys.
+    let published = tuf.repo.published(CLASS).unwrap().unwrap();
+    let mut signed: serde_json::Value = published.payload().unwrap();
+    signed["version"] = serde_json::json!(published.version().unwrap() + 1);
+    signed["targets"][format!("{CLASS}/{}.suit", evil.id)] = serde_json::json!({
+        "length": evil.envelope.len(),
+        "hashes": {"sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&evil.envelope))},
+    });
+    let mut forged = Envelope::unsigned(&signed).unwrap();
+    forged.sign(&tuf.team).unwrap();
+    let bytes = forged.to_bytes().unwrap();
+    let version = forged.version().unwrap();
+    std::fs::write(
+        tuf.metadata().join(format!("{version}.{CLASS}.json")),
+        &bytes,
+    )
+    .unwrap();
+    std::fs::write(tuf.metadata().join(format!("{CLASS}.json")), &bytes).unwrap();
+    tuf.repo.publish_online(jiff::Timestamp::now()).unwrap();
+    offer_until(&fleet, "CSTL-T3", "camp-evil", &evil, "failed").await;
+    let failed = fleet.status("CSTL-T3", "failed").unwrap();
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(reason.starts_with("TUF: "), "{reason}");
+
+    // The server is cleaned up; the next release, signed by the new key, goes through.
+    tuf.list(&[&next], &new_team);
+    offer_until(&fleet, "CSTL-T3", "camp-next", &next, "accepted").await;
+    stop.notify_one();
+    let report = agent.await.unwrap().unwrap();
+    assert_eq!(report.updates_failed, 1);
+    let trusted_root = std::fs::read(t.path().join("CSTL-T3/identity/tuf/root.json")).unwrap();
+    assert_eq!(
+        Envelope::from_bytes(&trusted_root)
+            .unwrap()
+            .version()
+            .unwrap(),
+        1
+    );
 }

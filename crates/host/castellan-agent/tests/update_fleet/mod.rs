@@ -377,6 +377,24 @@ pub async fn device(fleet: &Fleet, dir: &Path, serial: &str) -> FirmwareKit {
     kit
 }
 
+/// A running agent's task.
+pub type AgentTask =
+    tokio::task::JoinHandle<Result<castellan_agent::AgentReport, castellan_agent::AgentError>>;
+
+/// Runs the agent of `dir`, its configuration changed by `edit`, until the returned `Notify`
+/// is notified.
+pub fn spawn_agent_with(
+    fleet: &Fleet,
+    dir: &Path,
+    edit: impl FnOnce(&mut AgentConfig),
+) -> (Arc<tokio::sync::Notify>, AgentTask) {
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let mut cfg = fleet.agent_config(dir);
+    cfg.stop = Some(stop.clone());
+    edit(&mut cfg);
+    (stop, tokio::spawn(castellan_agent::run(cfg)))
+}
+
 /// A TLS acceptor with a server certificate of the fleet's PKI (the agent trusts its CA).
 pub fn tls_acceptor(pki: &Pki) -> tokio_rustls::TlsAcceptor {
     use tokio_rustls::rustls;
