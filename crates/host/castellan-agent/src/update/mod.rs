@@ -405,23 +405,13 @@ impl Updater {
                 .await?;
             return Ok(Next::Continue);
         };
-        if let Some(check) = &self.tuf {
-            match check.check(&release, &manifest).await {
-                Ok(took) => (self.log)(&format!(
-                    "update {release} of campaign {campaign}: the envelope is the one TUF lists \
-                     for the class (refresh {} ms)",
-                    took.as_millis()
-                )),
-                Err(why) => {
-                    self.counts.failed += 1;
-                    (self.log)(&format!(
-                        "update {release} of campaign {campaign} refused before download: {why}"
-                    ));
-                    self.report(conn, &campaign, &release, State::Failed, 0, Some(why))
-                        .await?;
-                    return Ok(Next::Continue);
-                }
-            }
+        if let Some(check) = &self.tuf
+            && let Err(why) = check.judge(&self.log, &campaign, &release, &manifest).await
+        {
+            self.counts.failed += 1;
+            self.report(conn, &campaign, &release, State::Failed, 0, Some(why))
+                .await?;
+            return Ok(Next::Continue);
         }
         let now = now_unix();
         let now = u32::try_from(now).unwrap_or(u32::MAX);

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use castellan_tuf::client::{self, DeviceClient, FetchLimits};
 
+use crate::agent::Logger;
 use crate::error::AgentError;
 
 /// Where the fleet's TUF repository is, and the root to trust on first use.
@@ -74,8 +75,35 @@ impl TufCheck {
         })
     }
 
+    /// Check the offer of `release` in `campaign`, logging the outcome; the reason for the
+    /// `failed` report if it is refused.
+    pub(crate) async fn judge(
+        &self,
+        log: &Logger,
+        campaign: &str,
+        release: &str,
+        envelope: &[u8],
+    ) -> Result<(), String> {
+        match self.check(release, envelope).await {
+            Ok(took) => {
+                log(&format!(
+                    "update {release} of campaign {campaign}: the envelope is the one TUF lists \
+                     for the class (refresh {} ms)",
+                    took.as_millis()
+                ));
+                Ok(())
+            }
+            Err(why) => {
+                log(&format!(
+                    "update {release} of campaign {campaign} refused before download: {why}"
+                ));
+                Err(why)
+            }
+        }
+    }
+
     /// Refresh and check `envelope` for `release`; how long it took, or why it is refused.
-    pub(crate) async fn check(&self, release: &str, envelope: &[u8]) -> Result<Duration, String> {
+    async fn check(&self, release: &str, envelope: &[u8]) -> Result<Duration, String> {
         let started = Instant::now();
         let mut tuf =
             DeviceClient::open_with_http(&self.dir, &self.metadata_url, None, self.http.clone())
