@@ -90,6 +90,7 @@ fn suite() -> Result<PathBuf> {
 
 /// Build the client, run the suite, print pytest's summary line.
 pub(crate) fn tuf_conformance() -> Result {
+    let started = std::time::Instant::now();
     crate::deps::install_all()?;
     if !succeeds(Command::new("faketime").args(["-f", "+0", "true"])) {
         return Err(
@@ -112,6 +113,10 @@ pub(crate) fn tuf_conformance() -> Result {
     let beside = client.with_extension("xfails");
     std::fs::copy(&xfails, &beside).map_err(|e| format!("{}: {e}", xfails.display()))?;
     let summary = run_pytest(&suite, &client)?;
+    eprintln!(
+        "xtask: tuf-conformance step took {:.0?} (installation and client build included)",
+        started.elapsed()
+    );
     println!("tuf-conformance: {summary}");
     if summary.contains("failed") || summary.contains("error") {
         return Err(format!("tuf-conformance: {summary}"));

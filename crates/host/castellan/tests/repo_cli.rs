@@ -131,6 +131,69 @@ fn repo_init_sign_offline_import_delegate_and_release() {
     assert_eq!(version("timestamp"), Some(serde_json::json!(3)));
     let listed = std::fs::read_to_string(cwd.join("repo/metadata/1.sensor-v1.json")).expect("read");
     assert!(listed.contains("sensor-v1/fw-2.suit"));
+
+    // Rotating the online timestamp key: a new one generated, the old one removed, the root
+    // signed offline by two root keys; the old key file is gone.
+    let keyids = |role: &str| -> Vec<String> {
+        let out = ok(&["repo", "status", "--dir", "repo", "--json"], cwd);
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        status["roles"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["name"] == role))
+            .and_then(|r| serde_json::from_value(r["keyids"].clone()).ok())
+            .unwrap_or_default()
+    };
+    let old = keyids("timestamp");
+    assert_eq!(old.len(), 1);
+    ok(
+        &[
+            "repo",
+            "key",
+            "add",
+            "--dir",
+            "repo",
+            "--role",
+            "timestamp",
+            "--generate-online",
+        ],
+        cwd,
+    );
+    ok(
+        &[
+            "repo",
+            "key",
+            "remove",
+            "--dir",
+            "repo",
+            "--role",
+            "timestamp",
+            "--keyid",
+            &old[0],
+        ],
+        cwd,
+    );
+    ok(
+        &[
+            "repo",
+            "export",
+            "--dir",
+            "repo",
+            "--role",
+            "root",
+            "-o",
+            "root.json",
+        ],
+        cwd,
+    );
+    ok(&["repo", "sign", "root.json", "--key", "root-b.key"], cwd);
+    ok(&["repo", "sign", "root.json", "--key", "root-c.key"], cwd);
+    ok(&["repo", "import", "--dir", "repo", "root.json"], cwd);
+    let new = keyids("timestamp");
+    assert_eq!(new.len(), 1);
+    assert_ne!(new, old);
+    assert!(!cwd.join(format!("repo/online/{}.pem", old[0])).exists());
+    assert!(cwd.join(format!("repo/online/{}.pem", new[0])).exists());
+    ok(&["repo", "resign", "--dir", "repo", "--force"], cwd);
 }
 
 #[test]
