@@ -23,6 +23,21 @@ fn ok(args: &[&str], cwd: &Path) -> Output {
     out
 }
 
+/// Export the staged `role` to `<role>.json` and sign it there with `keys` (the offline
+/// machine's part).
+fn offline_sign(cwd: &Path, role: &str, keys: &[&str]) {
+    let file = format!("{role}.json");
+    ok(
+        &[
+            "repo", "export", "--dir", "repo", "--role", role, "-o", &file,
+        ],
+        cwd,
+    );
+    for key in keys {
+        ok(&["repo", "sign", &file, "--key", key], cwd);
+    }
+}
+
 #[test]
 fn repo_init_sign_offline_import_delegate_and_release() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -48,31 +63,14 @@ fn repo_init_sign_offline_import_delegate_and_release() {
         cwd,
     );
     // The offline machine: export, sign there, import back.
-    ok(
-        &[
-            "repo",
-            "export",
-            "--dir",
-            "repo",
-            "--role",
-            "root",
-            "-o",
-            "root.json",
-        ],
-        cwd,
-    );
-    ok(&["repo", "sign", "root.json", "--key", "root-a.key"], cwd);
+    offline_sign(cwd, "root", &["root-a.key"]);
     let refused = castellan(&["repo", "import", "--dir", "repo", "root.json"], cwd);
     assert!(!refused.status.success());
     let why = String::from_utf8_lossy(&refused.stderr);
     assert!(why.contains("1 valid signature(s), 2 required"), "{why}");
     ok(&["repo", "sign", "root.json", "--key", "root-b.key"], cwd);
     ok(&["repo", "import", "--dir", "repo", "root.json"], cwd);
-    ok(
-        &["repo", "export", "--dir", "repo", "--role", "targets"],
-        cwd,
-    );
-    ok(&["repo", "sign", "targets.json", "--key", "rm.key"], cwd);
+    offline_sign(cwd, "targets", &["rm.key"]);
     ok(&["repo", "import", "--dir", "repo", "targets.json"], cwd);
     ok(
         &[
@@ -87,11 +85,7 @@ fn repo_init_sign_offline_import_delegate_and_release() {
         ],
         cwd,
     );
-    ok(
-        &["repo", "export", "--dir", "repo", "--role", "targets"],
-        cwd,
-    );
-    ok(&["repo", "sign", "targets.json", "--key", "rm.key"], cwd);
+    offline_sign(cwd, "targets", &["rm.key"]);
     ok(&["repo", "import", "--dir", "repo", "targets.json"], cwd);
     std::fs::write(cwd.join("fw-2.suit"), b"a SUIT envelope").expect("write");
     ok(
@@ -108,14 +102,7 @@ fn repo_init_sign_offline_import_delegate_and_release() {
         ],
         cwd,
     );
-    ok(
-        &["repo", "export", "--dir", "repo", "--role", "sensor-v1"],
-        cwd,
-    );
-    ok(
-        &["repo", "sign", "sensor-v1.json", "--key", "team.key"],
-        cwd,
-    );
+    offline_sign(cwd, "sensor-v1", &["team.key"]);
     ok(&["repo", "import", "--dir", "repo", "sensor-v1.json"], cwd);
     let status = ok(&["repo", "status", "--dir", "repo", "--json"], cwd);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
@@ -172,21 +159,7 @@ fn repo_init_sign_offline_import_delegate_and_release() {
         ],
         cwd,
     );
-    ok(
-        &[
-            "repo",
-            "export",
-            "--dir",
-            "repo",
-            "--role",
-            "root",
-            "-o",
-            "root.json",
-        ],
-        cwd,
-    );
-    ok(&["repo", "sign", "root.json", "--key", "root-b.key"], cwd);
-    ok(&["repo", "sign", "root.json", "--key", "root-c.key"], cwd);
+    offline_sign(cwd, "root", &["root-b.key", "root-c.key"]);
     ok(&["repo", "import", "--dir", "repo", "root.json"], cwd);
     let new = keyids("timestamp");
     assert_eq!(new.len(), 1);
