@@ -25,7 +25,9 @@ pub(crate) const APT_PACKAGES: &[&str] = &[
     "mosquitto-clients",
     "qemu-system-arm",
     "binutils-arm-none-eabi",
-    // The TUF conformance suite moves the client's clock with it (`cargo xtask tuf-conformance`).
+    // The TUF conformance suite: its own virtual environment, and the client's clock moved
+    // with faketime (`cargo xtask tuf-conformance`).
+    "python3-venv",
     "faketime",
 ];
 /// cargo-fuzz version.
