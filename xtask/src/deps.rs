@@ -1,5 +1,6 @@
 //! Installing what the tests need on a fresh machine: Python interop peers (pinned), cargo-fuzz,
-//! and Debian packages (only when running as root; otherwise the exact command is printed).
+//! the TUF conformance suite's Python environment, and Debian packages (only when running as
+//! root; otherwise the exact command is printed).
 
 use std::process::Command;
 
@@ -29,6 +30,10 @@ pub(crate) const APT_PACKAGES: &[&str] = &[
     "binutils-arm-none-eabi",
     "gcc-arm-none-eabi",
     "libnewlib-dev",
+    // The TUF conformance suite: its own virtual environment, and the client's clock moved
+    // with faketime (`cargo xtask tuf-conformance`).
+    "python3-venv",
+    "faketime",
 ];
 /// cargo-fuzz version.
 const CARGO_FUZZ: &str = "0.13.2";
@@ -38,6 +43,7 @@ pub(crate) fn install_all() -> Result {
     apt()?;
     pip()?;
     cargo_fuzz()?;
+    crate::tuf_conformance::install_env()?;
     Ok(())
 }
 
@@ -72,7 +78,7 @@ fn apt() -> Result {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
-fn python() -> &'static str {
+pub(crate) fn python() -> &'static str {
     if succeeds(Command::new("python3").arg("--version")) {
         "python3"
     } else {

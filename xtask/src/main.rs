@@ -9,6 +9,8 @@
 //! * `cargo xtask powerfail` — cut power at every flash operation of upgrade, revert and confirm
 //!   on every flash geometry; last line `power-loss: <P> injection points, <F> failures`.
 //! * `cargo xtask bench` — the benchmarks whose ratios `docs/benchmarks.md` records.
+//! * `cargo xtask tuf-conformance` — the public TUF conformance suite against Castellan's TUF
+//!   client; last line `tuf-conformance: <pytest summary>`.
 //! * `cargo xtask arch [--check]` — the crate graph in `docs/architecture.md`, from
 //!   `cargo metadata`, and the layering rule (device and formats never use fleet crates).
 
@@ -20,6 +22,7 @@ mod qemu_campaign;
 mod qemu_suit;
 mod steps;
 mod symbols;
+mod tuf_conformance;
 
 use std::process::ExitCode;
 
@@ -35,7 +38,8 @@ fn usage() -> ExitCode {
          powerfail                exhaustive power-loss proof of the boot chain\n  \
          firmware [--symbols [I]] build the Cortex-M33 images (mps2-an505), print their footprint (and I's largest symbols)\n  \
          qemu-test [--bench]      run the firmware scenarios in QEMU (and the verification bench)\n  \
-         qemu-campaign            a fleet service updates the QEMU device in a campaign (end to end)\n"
+         qemu-campaign            a fleet service updates the QEMU device in a campaign (end to end)\n  \
+         tuf-conformance          the public TUF conformance suite against Castellan's TUF client\n"
     );
     ExitCode::from(2)
 }
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         "firmware" => firmware::firmware_cmd(rest),
         "qemu-test" => qemu::qemu_test(rest),
         "qemu-campaign" => qemu_campaign::qemu_campaign(rest),
+        "tuf-conformance" => tuf_conformance::tuf_conformance(),
         "-h" | "--help" | "help" => return usage(),
         other => {
             eprintln!("xtask: unknown command `{other}`");

@@ -120,6 +120,10 @@ pub(crate) fn ci() -> Result {
             Ok(())
         },
     )?;
+    step(
+        "TUF conformance suite (cargo xtask tuf-conformance)",
+        crate::tuf_conformance::tuf_conformance,
+    )?;
     step("power-loss proof", powerfail)?;
     step("fuzz (bounded)", || fuzz(FUZZ_TARGETS, 30))?;
     eprintln!("\nxtask ci: all steps passed in {:.0?}", t.elapsed());

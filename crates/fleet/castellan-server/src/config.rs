@@ -72,6 +72,12 @@ pub struct ServerConfig {
     pub public_api_url: Option<String>,
     /// Limits of the MQTT listener and the API against connection floods and slow clients.
     pub front_door: FrontDoorLimits,
+    /// The TUF repository of the releases (`castellan repo init`): served to devices under
+    /// `/tuf/metadata/` and `/tuf/targets/`, its snapshot and timestamp re-signed before they
+    /// expire. `None`: no TUF.
+    pub tuf_repository: Option<PathBuf>,
+    /// How often the TUF repository's online roles are checked for re-signing.
+    pub tuf_resign_check: Duration,
 }
 
 impl ServerConfig {
@@ -93,6 +99,8 @@ impl ServerConfig {
             vendor: castellan_suit::ids::DEFAULT_VENDOR.to_string(),
             public_api_url: None,
             front_door: FrontDoorLimits::default(),
+            tuf_repository: None,
+            tuf_resign_check: Duration::from_secs(60),
         }
     }
 

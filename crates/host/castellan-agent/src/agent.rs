@@ -75,6 +75,9 @@ pub struct AgentConfig {
     /// Stops the agent gracefully when notified (the device is saved; a later run continues
     /// where this one stopped, an update download included).
     pub stop: Option<Arc<tokio::sync::Notify>>,
+    /// The fleet's TUF repository: offers are checked against it before the secure services
+    /// see them. `None`: SUIT alone.
+    pub tuf: Option<crate::update::tuf::TufSettings>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -101,6 +104,7 @@ impl AgentConfig {
             max_failures: None,
             log,
             stop: None,
+            tuf: None,
         }
     }
 }
@@ -154,7 +158,17 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
     let mut started = Instant::now();
     let mut backoff = cfg.backoff.clone();
     let ca_pem = read_text(&files.mqtt_ca()).unwrap_or_default();
-    let mut updater = Updater::new(&record.serial, files.update_journal(), ca_pem, log.clone());
+    let tuf = match &cfg.tuf {
+        Some(settings) => Some(crate::update::tuf::TufCheck::new(
+            settings,
+            files.dir(),
+            &record.device_class,
+            &ca_pem,
+        )?),
+        None => None,
+    };
+    let mut updater =
+        Updater::new(&record.serial, files.update_journal(), ca_pem, log.clone()).with_tuf(tuf);
     loop {
         let attempt = async {
             if !files.is_onboarded() {

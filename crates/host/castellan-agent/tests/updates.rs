@@ -27,17 +27,8 @@ fn firmware(fleet: &Fleet, device: &str) -> Vec<String> {
 }
 
 /// Runs the agent of `dir` until `stop` is notified; returns its task.
-fn spawn_agent(
-    fleet: &Fleet,
-    dir: &std::path::Path,
-) -> (
-    Arc<tokio::sync::Notify>,
-    tokio::task::JoinHandle<Result<castellan_agent::AgentReport, castellan_agent::AgentError>>,
-) {
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let mut cfg = fleet.agent_config(dir);
-    cfg.stop = Some(stop.clone());
-    (stop, tokio::spawn(castellan_agent::run(cfg)))
+fn spawn_agent(fleet: &Fleet, dir: &std::path::Path) -> (Arc<tokio::sync::Notify>, AgentTask) {
+    spawn_agent_with(fleet, dir, |_| {})
 }
 
 /// Statuses are in protocol order and progress is reported at least every 10 %.

@@ -51,6 +51,9 @@ enum Command {
     /// Releases: register the release key, build and sign a release, list and show releases.
     #[command(subcommand)]
     Release(cmd::release::ReleaseCommand),
+    /// The TUF repository of the releases: keys, offline signing, delegations, status.
+    #[command(subcommand)]
+    Repo(cmd::repo::RepoCommand),
     /// Update campaigns: canary and waves, health gates, pause, resume, abort, rollback.
     #[command(subcommand)]
     Campaign(cmd::campaign::CampaignCommand),
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Pki(c) => cmd::pki::run(c),
         Command::Release(c) => cmd::release::run(c),
+        Command::Repo(c) => cmd::repo::run(c),
         Command::Campaign(c) => cmd::campaign::run(c),
         Command::Audit(c) => cmd::audit::run(c),
         Command::Bench(c) => cmd::bench::run(c),

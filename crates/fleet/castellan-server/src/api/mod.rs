@@ -20,6 +20,7 @@ mod download;
 mod error;
 mod factory;
 mod releases;
+mod tuf;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -216,7 +217,10 @@ pub(crate) fn router(core: Arc<Core>) -> Router {
         .route("/api/v1/health", get(admin::health))
         .route("/api/v1/pki/ca", get(admin::ca_bundle))
         // Devices, with the download token of their offer (not an operator token).
-        .route("/api/v1/updates/{campaign_id}/image", get(download::image));
+        .route("/api/v1/updates/{campaign_id}/image", get(download::image))
+        // The TUF repository: public, signed metadata (devices judge it, not the transport).
+        .route("/tuf/metadata/{name}", get(tuf::metadata))
+        .route("/tuf/targets/{class}/{file}", get(tuf::target));
     let mut by_path: Vec<(&'static str, MethodRouter<Arc<Core>>)> = Vec::new();
     for policy in ROUTES {
         let handler: MethodRouter<Arc<Core>> = match (policy.method, policy.path) {

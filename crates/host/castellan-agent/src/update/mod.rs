@@ -25,6 +25,7 @@ pub mod https;
 mod journal;
 pub mod protocol;
 mod transfer;
+pub mod tuf;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -98,6 +99,8 @@ pub(crate) struct Updater {
     /// Campaigns whose update was confirmed in this run, with their manifest (a late offer of
     /// the same is answered `confirmed` again, not refused).
     confirmed: Vec<(String, String)>,
+    /// The TUF check of offers, when the fleet keeps a TUF repository.
+    tuf: Option<tuf::TufCheck>,
     pub(crate) counts: Counts,
 }
 
@@ -142,8 +145,15 @@ impl Updater {
             http: None,
             active: None,
             confirmed: Vec::new(),
+            tuf: None,
             counts: Counts::default(),
         }
+    }
+
+    /// Check every new offer against the fleet's TUF metadata first.
+    pub(crate) fn with_tuf(mut self, check: Option<tuf::TufCheck>) -> Self {
+        self.tuf = check;
+        self
     }
 
     /// The topic filter the session subscribes to.
@@ -395,6 +405,14 @@ impl Updater {
                 .await?;
             return Ok(Next::Continue);
         };
+        if let Some(check) = &self.tuf
+            && let Err(why) = check.judge(&self.log, &campaign, &release, &manifest).await
+        {
+            self.counts.failed += 1;
+            self.report(conn, &campaign, &release, State::Failed, 0, Some(why))
+                .await?;
+            return Ok(Next::Continue);
+        }
         let now = now_unix();
         let now = u32::try_from(now).unwrap_or(u32::MAX);
         match world.refusing(|g| begin(g, &manifest, now))? {

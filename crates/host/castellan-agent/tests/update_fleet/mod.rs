@@ -22,7 +22,9 @@ use castellan_suit::builder::{ImageSpec, ManifestBuilder, Parameters, Sequence, 
 use castellan_suit::{Directive, Section};
 use castellan_testkit::fleet::{release_key_hex, stand_in_broker};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+mod https;
+pub use https::*;
 
 pub const CLASS: &str = "sensor-v1";
 pub const CHUNK: u32 = 1024;
@@ -378,123 +380,20 @@ pub async fn device(fleet: &Fleet, dir: &Path, serial: &str) -> FirmwareKit {
     kit
 }
 
-/// The requests a [`RangeServer`] received: `Range` header (if any) and whether the token was
-/// right.
-pub type RangeLog = Arc<Mutex<Vec<(Option<String>, bool)>>>;
+/// A running agent's task.
+pub type AgentTask =
+    tokio::task::JoinHandle<Result<castellan_agent::AgentReport, castellan_agent::AgentError>>;
 
-/// A tiny HTTPS server for range requests of one image with one bearer token.
-pub struct RangeServer {
-    pub url: String,
-    pub token: String,
-    /// `Range` headers received (and `None` for a request without one), with whether the
-    /// token was right.
-    pub requests: RangeLog,
-}
-
-impl RangeServer {
-    pub async fn start(pki: &Pki, image: Vec<u8>, token: &str) -> RangeServer {
-        use tokio_rustls::rustls;
-        use tokio_rustls::rustls::pki_types::PrivateKeyDer;
-        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
-        let creds = pki.issue_server_cert(&["localhost", "127.0.0.1"]).unwrap();
-        let certs = castellan_agent::tls::certificates_from_pem(&format!(
-            "{}{}",
-            creds.certificate.pem, creds.chain_pem
-        ))
-        .unwrap();
-        let key = PrivateKeyDer::from_pem_slice(creds.key_pem.as_bytes()).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let requests: RangeLog = Arc::default();
-        let (log, token_s, image) = (requests.clone(), token.to_string(), Arc::new(image));
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, log, token, image) = (
-                    acceptor.clone(),
-                    log.clone(),
-                    token_s.clone(),
-                    image.clone(),
-                );
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 2048];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tls.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&buf).to_string();
-                    let header = |name: &str| {
-                        head.lines().find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.trim()
-                                .eq_ignore_ascii_case(name)
-                                .then(|| v.trim().to_string())
-                        })
-                    };
-                    let authorized = header("authorization") == Some(format!("Bearer {token}"));
-                    let range = header("range");
-                    log.lock().unwrap().push((range.clone(), authorized));
-                    let size = image.len() as u64;
-                    let (status, extra, body): (&str, String, Vec<u8>) = if !authorized {
-                        ("401 Unauthorized", String::new(), Vec::new())
-                    } else if let Some((a, b)) = range
-                        .as_deref()
-                        .and_then(|r| r.strip_prefix("bytes="))
-                        .and_then(|r| r.split_once('-'))
-                        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
-                        .filter(|(a, b)| a <= b && *a < size)
-                    {
-                        let b = b.min(size - 1);
-                        (
-                            "206 Partial Content",
-                            format!("Content-Range: bytes {a}-{b}/{size}\r\n"),
-                            image[a as usize..=b as usize].to_vec(),
-                        )
-                    } else {
-                        (
-                            "416 Range Not Satisfiable",
-                            format!("Content-Range: bytes */{size}\r\n"),
-                            Vec::new(),
-                        )
-                    };
-                    let resp = format!(
-                        "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = tls.write_all(resp.as_bytes()).await;
-                    let _ = tls.write_all(&body).await;
-                    let _ = tls.shutdown().await;
-                });
-            }
-        });
-        RangeServer {
-            url: format!(
-                "https://127.0.0.1:{}/api/v1/updates/c-https/image",
-                addr.port()
-            ),
-            token: token.to_string(),
-            requests,
-        }
-    }
-
-    pub fn source(&self) -> HttpsSource {
-        HttpsSource {
-            url: self.url.clone(),
-            token: self.token.clone(),
-        }
-    }
+/// Runs the agent of `dir`, its configuration changed by `edit`, until the returned `Notify`
+/// is notified.
+pub fn spawn_agent_with(
+    fleet: &Fleet,
+    dir: &Path,
+    edit: impl FnOnce(&mut AgentConfig),
+) -> (Arc<tokio::sync::Notify>, AgentTask) {
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let mut cfg = fleet.agent_config(dir);
+    cfg.stop = Some(stop.clone());
+    edit(&mut cfg);
+    (stop, tokio::spawn(castellan_agent::run(cfg)))
 }

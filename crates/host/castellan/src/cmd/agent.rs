@@ -42,6 +42,13 @@ pub(crate) struct AgentArgs {
     /// Stop after this many consecutive failed connection attempts (default: never).
     #[arg(long, value_name = "N")]
     max_failures: Option<u32>,
+    /// The fleet's TUF metadata URL (`https://host:port/tuf/metadata`): offers are checked
+    /// against it before the secure services see them.
+    #[arg(long, value_name = "URL")]
+    tuf_url: Option<String>,
+    /// The TUF root to trust on first use (the factory's `1.root.json`).
+    #[arg(long, value_name = "FILE", requires = "tuf_url")]
+    tuf_root: Option<PathBuf>,
 }
 
 fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
@@ -59,6 +66,13 @@ pub(crate) fn run(a: AgentArgs) -> anyhow::Result<ExitCode> {
         seconds(a.backoff_max, "backoff-max")?,
     );
     cfg.max_failures = a.max_failures;
+    cfg.tuf = a
+        .tuf_url
+        .clone()
+        .map(|metadata_url| castellan_agent::update::tuf::TufSettings {
+            metadata_url,
+            root: a.tuf_root.clone(),
+        });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -14,6 +14,7 @@ pub(crate) mod image;
 pub(crate) mod keys;
 pub(crate) mod pki;
 pub(crate) mod release;
+pub(crate) mod repo;
 pub(crate) mod serve;
 pub(crate) mod sim;
 pub(crate) mod sim_services;

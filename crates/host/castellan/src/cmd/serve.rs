@@ -54,6 +54,10 @@ pub(crate) struct ServeArgs {
     /// Most open API connections from one peer address.
     #[arg(long, value_name = "N", default_value_t = FrontDoorLimits::default().api_max_connections_per_address)]
     api_max_per_address: usize,
+    /// Serve this TUF repository of the releases (`castellan repo init`) to devices under
+    /// /tuf/, re-signing its snapshot and timestamp before they expire.
+    #[arg(long, value_name = "DIR")]
+    tuf_repo: Option<PathBuf>,
 }
 
 /// Where CA keys live when they are in a PKCS#11 token (`castellan serve`, `castellan pki
@@ -110,6 +114,15 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     config.front_door.mqtt_connect_timeout =
         std::time::Duration::from_secs(a.mqtt_connect_timeout.max(1));
     config.front_door.api_max_connections_per_address = a.api_max_per_address;
+    if let Some(dir) = &a.tuf_repo {
+        castellan_tuf::repo::Repository::open(dir).with_context(|| {
+            format!(
+                "{} is not a TUF repository (create it with `castellan repo init`)",
+                dir.display()
+            )
+        })?;
+        config.tuf_repository = Some(dir.clone());
+    }
     if let Some(token) = a.pkcs11.open()? {
         config.key_backend = KeyBackend::Pkcs11(token);
     }
@@ -126,6 +139,13 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("  operator API {}", server.api_url());
     println!("  MQTT (mTLS)  mqtts://{}", server.mqtt_addr());
     println!("  CA bundle    {}", paths.ca_bundle.display());
+    if let Some(dir) = &a.tuf_repo {
+        println!(
+            "  TUF          {}/tuf/metadata/ (from {})",
+            server.api_url(),
+            dir.display()
+        );
+    }
     for (ca, location) in server.pki().key_locations() {
         println!("  {:<12} {location}", format!("{} key", ca.name()));
     }

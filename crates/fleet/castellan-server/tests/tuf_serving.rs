@@ -1,0 +1,200 @@
+//! The server serves its TUF repository to devices over HTTPS, without authentication (the
+//! metadata is signed and public), file by file: metadata by name, targets under their
+//! consistent names; nothing outside the repository's two directories, and nothing at all when
+//! no repository is configured.
+
+mod common;
+
+use std::sync::Arc;
+
+use castellan_server::{Server, ServerConfig};
+use castellan_store::testing::TestStore;
+use castellan_tuf::repo::{Envelope, InitOptions, Policy, Repository, RoleSigner};
+use common::Api;
+
+/// A published repository listing `sensor-v1/fw.suit`.
+fn repository(dir: &std::path::Path) -> Repository {
+    published(dir).0
+}
+
+/// A published repository listing `sensor-v1/fw.suit`, with its targets key and the class
+/// team's key.
+fn published(dir: &std::path::Path) -> (Repository, RoleSigner, RoleSigner) {
+    let now = jiff::Timestamp::now();
+    let key = || RoleSigner::generate().unwrap();
+    let (a, b, rm, team) = (key(), key(), key(), key());
+    let options = InitOptions {
+        root_keys: vec![a.public().clone(), b.public().clone()],
+        root_threshold: 2,
+        targets_keys: vec![rm.public().clone()],
+        targets_threshold: 1,
+        policy: Policy::default(),
+    };
+    let repo = Repository::init(dir, &options, now).unwrap();
+    let sign = |role: &str, keys: &[&RoleSigner]| {
+        let mut staged: Envelope = repo.staged(role).unwrap().unwrap();
+        for k in keys {
+            staged.sign(k).unwrap();
+        }
+        repo.import(role, &staged, now).unwrap();
+    };
+    sign("root", &[&a, &b]);
+    sign("targets", &[&rm]);
+    repo.delegate("sensor-v1", vec![team.public().clone()], 1, now)
+        .unwrap();
+    sign("targets", &[&rm]);
+    repo.add_target("sensor-v1", "fw.suit", b"envelope", None, now)
+        .unwrap();
+    sign("sensor-v1", &[&team]);
+    (repo, rm, team)
+}
+
+/// Sign the staged `role` with `key` and import it.
+fn sign_staged(repo: &Repository, role: &str, key: &RoleSigner) {
+    let mut staged: Envelope = repo.staged(role).unwrap().unwrap();
+    staged.sign(key).unwrap();
+    repo.import(role, &staged, jiff::Timestamp::now()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tuf_repository_is_served_file_by_file() {
+    let t = TestStore::sqlite().await;
+    let tmp = common::tempdir();
+    let repo = repository(&tmp.path().join("tuf"));
+    let mut config = ServerConfig::new(common::state_dir(&tmp))
+        .with_ephemeral_ports()
+        .with_database(t.location.clone());
+    config.tuf_repository = Some(tmp.path().join("tuf"));
+    let server = Server::start(config).await.unwrap();
+    let api = Api::new(&server);
+
+    for name in [
+        "1.root.json",
+        "timestamp.json",
+        "2.snapshot.json",
+        "1.sensor-v1.json",
+    ] {
+        let (status, _, body) = api.get_raw(&format!("/tuf/metadata/{name}"), &[]).await;
+        assert_eq!(status, 200, "{name}");
+        assert_eq!(Some(body), repo.metadata_file(name).unwrap(), "{name}");
+    }
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"envelope"));
+    let (status, _, body) = api
+        .get_raw(&format!("/tuf/targets/sensor-v1/{digest}.fw.suit"), &[])
+        .await;
+    assert_eq!((status, body.as_slice()), (200, &b"envelope"[..]));
+    // Nothing else of the repository's directory: not its policy, staged roles or online keys.
+    for path in [
+        "/tuf/metadata/..%2Frepository.json",
+        "/tuf/metadata/.hidden",
+        "/tuf/metadata/3.root.json",
+        "/tuf/targets/..%2Fonline/x.pem",
+        "/tuf/targets/sensor-v1/..",
+    ] {
+        let (status, _, _) = api.get_raw(path, &[]).await;
+        assert_eq!(status, 404, "{path}");
+    }
+    server.shutdown().await;
+
+    // A server without a repository has no /tuf/.
+    let (tmp2, t2) = (common::tempdir(), TestStore::sqlite().await);
+    let config = ServerConfig::new(common::state_dir(&tmp2))
+        .with_ephemeral_ports()
+        .with_database(t2.location.clone());
+    let server = Server::start(config).await.unwrap();
+    let (status, _, _) = Api::new(&server)
+        .get_raw("/tuf/metadata/timestamp.json", &[])
+        .await;
+    assert_eq!(status, 404);
+    server.shutdown().await;
+}
+
+/// The key-rotation drill against the running service: a device's TUF client (over the
+/// service's HTTPS, trusting its CA) accepts a release; the class team's key is stolen and
+/// replaced in the delegation; the thief, holding the server's online keys, lists a release
+/// with the stolen key and the client refuses it; the next release signed with the new key is
+/// accepted; the device's root is still version 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_drill_against_the_running_service() {
+    use castellan_tuf::client::{self, DeviceClient};
+    let t = TestStore::sqlite().await;
+    let tmp = common::tempdir();
+    let (repo, rm, stolen) = published(&tmp.path().join("tuf"));
+    let mut config = ServerConfig::new(common::state_dir(&tmp))
+        .with_ephemeral_ports()
+        .with_database(t.location.clone());
+    config.tuf_repository = Some(tmp.path().join("tuf"));
+    let server = Server::start(config).await.unwrap();
+    let url = format!("{}/tuf/metadata", server.api_url());
+    let device = tmp.path().join("device-tuf");
+    client::init(
+        &device,
+        &repo.metadata_file("1.root.json").unwrap().unwrap(),
+    )
+    .unwrap();
+    let tls = {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject as _;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(&server.paths().ca_bundle).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+    };
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .unwrap();
+    let check = |release: &'static str, envelope: &'static [u8]| {
+        let (device, url, http) = (device.clone(), url.clone(), http.clone());
+        async move {
+            let mut tuf = DeviceClient::open_with_http(&device, &url, None, http)?;
+            tuf.check_release("sensor-v1", release, envelope, jiff::Timestamp::now())
+                .await
+        }
+    };
+    check("fw", b"envelope").await.unwrap();
+
+    // The release manager replaces the stolen class key; the class's role is re-signed.
+    let now = jiff::Timestamp::now();
+    let team = RoleSigner::generate().unwrap();
+    repo.add_key("sensor-v1", team.public().clone(), None, now)
+        .unwrap();
+    repo.remove_key("sensor-v1", stolen.keyid(), None, now)
+        .unwrap();
+    sign_staged(&repo, "targets", &rm);
+    repo.add_target("sensor-v1", "fw2.suit", b"envelope 2", None, now)
+        .unwrap();
+    sign_staged(&repo, "sensor-v1", &team);
+    check("fw2", b"envelope 2").await.unwrap();
+
+    // The thief lists a release with the stolen key and re-signs snapshot and timestamp with
+    // the server's online keys.
+    let published = repo.published("sensor-v1").unwrap().unwrap();
+    let mut signed: serde_json::Value = published.payload().unwrap();
+    signed["version"] = serde_json::json!(published.version().unwrap() + 1);
+    signed["targets"]["sensor-v1/evil.suit"] = serde_json::json!({"length": 4,
+        "hashes": {"sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"evil"))}});
+    let mut forged = Envelope::unsigned(&signed).unwrap();
+    forged.sign(&stolen).unwrap();
+    let bytes = forged.to_bytes().unwrap();
+    let metadata = repo.metadata_dir();
+    let version = forged.version().unwrap();
+    std::fs::write(metadata.join(format!("{version}.sensor-v1.json")), &bytes).unwrap();
+    std::fs::write(metadata.join("sensor-v1.json"), &bytes).unwrap();
+    repo.publish_online(jiff::Timestamp::now()).unwrap();
+    let refused = check("evil", b"evil").await;
+    assert!(
+        matches!(refused, Err(castellan_tuf::TufError::Refused(ref why)) if why.contains("threshold")),
+        "{refused:?}"
+    );
+    let root = std::fs::read(device.join("root.json")).unwrap();
+    assert_eq!(Envelope::from_bytes(&root).unwrap().version().unwrap(), 1);
+    server.shutdown().await;
+}
