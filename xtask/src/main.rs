@@ -4,8 +4,9 @@
 //!   peers, cargo-fuzz, Debian packages when run as root), then runs format and lint checks,
 //!   every test, the fuzz targets for a bounded time and the power-loss proof.
 //! * `cargo xtask deps` — only the installation step.
-//! * `cargo xtask fuzz [--seconds N] [TARGET…]` — run cargo-fuzz targets (stable toolchain,
-//!   `RUSTC_BOOTSTRAP=1`).
+//! * `cargo xtask fuzz [--seconds N] [--jobs J] [--minimise] [TARGET…]` — run cargo-fuzz targets
+//!   over the committed corpora (stable toolchain, `RUSTC_BOOTSTRAP=1`), J at a time, then fold
+//!   what they found into the minimised corpora.
 //! * `cargo xtask powerfail` — cut power at every flash operation of upgrade, revert and confirm
 //!   on every flash geometry; last line `power-loss: <P> injection points, <F> failures`.
 //! * `cargo xtask bench` — the benchmarks whose ratios `docs/benchmarks.md` records.
@@ -17,6 +18,7 @@
 mod arch;
 mod deps;
 mod firmware;
+mod fuzz;
 mod qemu;
 mod qemu_campaign;
 mod qemu_suit;
@@ -33,7 +35,7 @@ fn usage() -> ExitCode {
          ci                       install tools, then fmt, clippy, tests, fuzz, power-loss proof\n  \
          arch [--check]           write (or check) the crate graph in docs/architecture.md; check the layering rule\n  \
          deps                     install the tools the tests need (pip, cargo-fuzz, apt)\n  \
-         fuzz [--seconds N] [T…]  run fuzz targets for N seconds each (default 30)\n  \
+         fuzz [--seconds N] [--jobs J] [--minimise] [T…]\n                           run fuzz targets for N seconds each (default 30; 0: no run), J at a\n                           time (default 1), then minimise their corpora into fuzz/corpus/\n  \
          bench                    run the benchmarks\n  \
          powerfail                exhaustive power-loss proof of the boot chain\n  \
          firmware [--symbols [I]] build the Cortex-M33 images (mps2-an505), print their footprint (and I's largest symbols)\n  \
@@ -54,7 +56,7 @@ fn main() -> ExitCode {
         "ci" => steps::ci(),
         "arch" => arch::arch_cmd(rest),
         "deps" => deps::install_all(),
-        "fuzz" => steps::fuzz_cmd(rest),
+        "fuzz" => fuzz::fuzz_cmd(rest),
         "bench" => steps::bench(),
         "powerfail" => steps::powerfail(),
         "firmware" => firmware::firmware_cmd(rest),

@@ -7,15 +7,6 @@ use std::time::Instant;
 /// Result of a step: the error is a message for the user.
 pub(crate) type Result<T = ()> = std::result::Result<T, String>;
 
-/// Fuzz targets, one per parser of hostile input (see `fuzz/Cargo.toml`).
-const FUZZ_TARGETS: &[&str] = &[
-    "image_verify",
-    "attest_token",
-    "suit_envelope",
-    "x509_cert",
-    "protocol_messages",
-];
-
 /// The repository root (xtask lives one level below it).
 pub(crate) fn root() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -125,7 +116,9 @@ pub(crate) fn ci() -> Result {
         crate::tuf_conformance::tuf_conformance,
     )?;
     step("power-loss proof", powerfail)?;
-    step("fuzz (bounded)", || fuzz(FUZZ_TARGETS, 30))?;
+    step("fuzz (bounded, over the committed corpora)", || {
+        crate::fuzz::fuzz(crate::fuzz::FUZZ_TARGETS, 30, 1)
+    })?;
     eprintln!("\nxtask ci: all steps passed in {:.0?}", t.elapsed());
     println!("ci: {} passed, {} failed", totals.0, totals.1);
     Ok(())
@@ -165,54 +158,6 @@ fn count_before(line: &str, word: &str) -> u64 {
         .and_then(|end| line[..end].rsplit([' ', ';']).next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
-}
-
-/// `cargo xtask fuzz [--seconds N] [TARGET…]`.
-pub(crate) fn fuzz_cmd(args: &[String]) -> Result {
-    let mut seconds = 30;
-    let mut targets = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--seconds" {
-            seconds = it
-                .next()
-                .and_then(|s| s.parse().ok())
-                .ok_or("--seconds needs a number of seconds")?;
-        } else {
-            targets.push(a.as_str());
-        }
-    }
-    crate::deps::install_all()?;
-    if targets.is_empty() {
-        targets.extend_from_slice(FUZZ_TARGETS);
-    }
-    fuzz(&targets, seconds)
-}
-
-fn fuzz(targets: &[&str], seconds: u32) -> Result {
-    let dir = root().join("fuzz");
-    for t in targets {
-        eprintln!("xtask: fuzzing {t} for {seconds} s");
-        let corpus = dir.join("corpus").join(t);
-        std::fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
-        let seeds = dir.join("seeds").join(t);
-        let mut c = cargo();
-        c.current_dir(&dir)
-            // cargo-fuzz passes nightly-only flags (-Zsanitizer); the stable toolchain accepts
-            // them with RUSTC_BOOTSTRAP.
-            .env("RUSTC_BOOTSTRAP", "1")
-            .args(["fuzz", "run", t, "--"])
-            .arg(&corpus);
-        if seeds.is_dir() {
-            c.arg(&seeds);
-        }
-        c.args([
-            format!("-max_total_time={seconds}"),
-            "-rss_limit_mb=4096".into(),
-        ]);
-        run(&mut c)?;
-    }
-    Ok(())
 }
 
 /// `cargo xtask powerfail`: the exhaustive power-loss sweep of the boot chain (release build).
