@@ -114,7 +114,8 @@ fn pip() -> Result {
     run(&mut c)
 }
 
-fn cargo_fuzz() -> Result {
+/// Install cargo-fuzz (the one tool `cargo xtask fuzz` needs) unless this version is present.
+pub(crate) fn cargo_fuzz() -> Result {
     let ok = Command::new("cargo")
         .args(["fuzz", "--version"])
         .output()

@@ -79,7 +79,7 @@ fn parse(args: &[String]) -> Result<Options<'_>> {
 /// `cargo xtask fuzz [--seconds N] [--jobs J] [--minimise] [TARGET…]`.
 pub(crate) fn fuzz_cmd(args: &[String]) -> Result {
     let o = parse(args)?;
-    crate::deps::install_all()?;
+    crate::deps::cargo_fuzz()?;
     if o.seconds > 0 {
         fuzz(&o.targets, o.seconds, o.jobs)?;
     }
