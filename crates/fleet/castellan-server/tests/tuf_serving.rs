@@ -61,6 +61,7 @@ async fn the_tuf_repository_is_served_file_by_file() {
     let t = TestStore::sqlite().await;
     let tmp = common::tempdir();
     let repo = repository(&tmp.path().join("tuf"));
+    castellan_testkit::fleet::hand_over_pki(&common::state_dir(&tmp));
     let mut config = ServerConfig::new(common::state_dir(&tmp))
         .with_ephemeral_ports()
         .with_database(t.location.clone());
@@ -98,6 +99,7 @@ async fn the_tuf_repository_is_served_file_by_file() {
 
     // A server without a repository has no /tuf/.
     let (tmp2, t2) = (common::tempdir(), TestStore::sqlite().await);
+    castellan_testkit::fleet::hand_over_pki(&common::state_dir(&tmp2));
     let config = ServerConfig::new(common::state_dir(&tmp2))
         .with_ephemeral_ports()
         .with_database(t2.location.clone());
@@ -120,6 +122,7 @@ async fn key_rotation_drill_against_the_running_service() {
     let t = TestStore::sqlite().await;
     let tmp = common::tempdir();
     let (repo, rm, stolen) = published(&tmp.path().join("tuf"));
+    castellan_testkit::fleet::hand_over_pki(&common::state_dir(&tmp));
     let mut config = ServerConfig::new(common::state_dir(&tmp))
         .with_ephemeral_ports()
         .with_database(t.location.clone());
