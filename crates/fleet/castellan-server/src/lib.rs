@@ -60,6 +60,7 @@ mod release_check;
 mod router;
 mod server;
 mod telemetry;
+mod tuf_mqtt;
 
 pub use api::{ApiError, ROUTES, RoutePolicy};
 pub use appraisal::Refusal as AttestationRefusal;

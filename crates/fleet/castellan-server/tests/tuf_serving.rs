@@ -56,16 +56,22 @@ fn sign_staged(repo: &Repository, role: &str, key: &RoleSigner) {
     repo.import(role, &staged, jiff::Timestamp::now()).unwrap();
 }
 
+/// A server whose state is in `tmp` serving the repository `tmp/tuf`.
+async fn start_serving(t: &TestStore, tmp: &tempfile::TempDir) -> castellan_server::ServerHandle {
+    castellan_testkit::fleet::hand_over_pki(&common::state_dir(tmp));
+    let mut config = ServerConfig::new(common::state_dir(tmp))
+        .with_ephemeral_ports()
+        .with_database(t.location.clone());
+    config.tuf_repository = Some(tmp.path().join("tuf"));
+    Server::start(config).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tuf_repository_is_served_file_by_file() {
     let t = TestStore::sqlite().await;
     let tmp = common::tempdir();
     let repo = repository(&tmp.path().join("tuf"));
-    let mut config = ServerConfig::new(common::state_dir(&tmp))
-        .with_ephemeral_ports()
-        .with_database(t.location.clone());
-    config.tuf_repository = Some(tmp.path().join("tuf"));
-    let server = Server::start(config).await.unwrap();
+    let server = start_serving(&t, &tmp).await;
     let api = Api::new(&server);
 
     for name in [
@@ -98,10 +104,7 @@ async fn the_tuf_repository_is_served_file_by_file() {
 
     // A server without a repository has no /tuf/.
     let (tmp2, t2) = (common::tempdir(), TestStore::sqlite().await);
-    let config = ServerConfig::new(common::state_dir(&tmp2))
-        .with_ephemeral_ports()
-        .with_database(t2.location.clone());
-    let server = Server::start(config).await.unwrap();
+    let server = common::start_server(&t2, &common::state_dir(&tmp2)).await;
     let (status, _, _) = Api::new(&server)
         .get_raw("/tuf/metadata/timestamp.json", &[])
         .await;
@@ -120,11 +123,7 @@ async fn key_rotation_drill_against_the_running_service() {
     let t = TestStore::sqlite().await;
     let tmp = common::tempdir();
     let (repo, rm, stolen) = published(&tmp.path().join("tuf"));
-    let mut config = ServerConfig::new(common::state_dir(&tmp))
-        .with_ephemeral_ports()
-        .with_database(t.location.clone());
-    config.tuf_repository = Some(tmp.path().join("tuf"));
-    let server = Server::start(config).await.unwrap();
+    let server = start_serving(&t, &tmp).await;
     let url = format!("{}/tuf/metadata", server.api_url());
     let device = tmp.path().join("device-tuf");
     client::init(
@@ -196,5 +195,71 @@ async fn key_rotation_drill_against_the_running_service() {
     );
     let root = std::fs::read(device.join("root.json")).unwrap();
     assert_eq!(Envelope::from_bytes(&root).unwrap().version().unwrap(), 1);
+    server.shutdown().await;
+}
+
+/// A device that speaks only MQTT asks its own `up/tuf/request` and reads the answer on its own
+/// `down/tuf/response` (a real paho-mqtt session): the same files as over HTTPS, "not found"
+/// for the end of the root chain and for paths outside the repository, "too large" above the
+/// device's limit; another device's answers cannot be subscribed to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tuf_files_are_answered_over_the_devices_own_mqtt_topics() {
+    use castellan_server::protocol::{
+        TufAnswer, TufFileKind, TufRequest, TufResponse, WireMessage as _, topics,
+    };
+    use std::time::Duration;
+
+    let t = TestStore::sqlite().await;
+    let tmp = common::tempdir();
+    let repo = repository(&tmp.path().join("tuf"));
+    let server = start_serving(&t, &tmp).await;
+    let api = Api::new(&server);
+    let admin = server.admin_token().unwrap().to_string();
+    let id = "CSTL-0901";
+    let dev = common::enrolled(&server, &api, &admin, id, 91, tmp.path()).await;
+    let answers = topics::tuf_response(id);
+    let (mut peer, codes) = common::ldevid_session(
+        &server,
+        &dev,
+        &[&answers, &topics::tuf_response("CSTL-0902")],
+    )
+    .await;
+    assert_eq!(
+        codes,
+        serde_json::json!([1, 128]),
+        "another device's answers"
+    );
+
+    let mut ask = async |request_id: u64, kind: TufFileKind, name: &str, max_length: u64| {
+        let request = TufRequest {
+            request_id,
+            kind,
+            name: name.into(),
+            max_length,
+        };
+        let payload = String::from_utf8(request.to_payload()).unwrap();
+        peer.publish(&topics::tuf_request(id), &payload).await;
+        let answer = peer
+            .message_on(&answers, Duration::from_secs(15))
+            .await
+            .unwrap_or_else(|| panic!("no answer to {name}: {:?}", peer.events));
+        let answer = TufResponse::parse(answer.as_bytes()).unwrap();
+        assert_eq!(answer.request_id, request_id);
+        answer
+    };
+    let timestamp = ask(1, TufFileKind::Metadata, "timestamp.json", 1 << 16).await;
+    assert_eq!(timestamp.answer, TufAnswer::Found);
+    assert_eq!(
+        timestamp.data_bytes().unwrap(),
+        repo.metadata_file("timestamp.json").unwrap().unwrap()
+    );
+    let end = ask(2, TufFileKind::Metadata, "2.root.json", 1 << 16).await;
+    assert_eq!(end.answer, TufAnswer::NotFound);
+    let outside = ask(3, TufFileKind::Target, "../metadata/root.json", 1 << 16).await;
+    assert_eq!(outside.answer, TufAnswer::NotFound);
+    let large = ask(4, TufFileKind::Metadata, "1.root.json", 16).await;
+    assert_eq!(large.answer, TufAnswer::TooLarge);
+    assert!(large.data.is_empty());
+    peer.quit().await;
     server.shutdown().await;
 }

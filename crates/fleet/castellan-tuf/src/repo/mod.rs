@@ -156,6 +156,18 @@ impl Repository {
         read_optional(&self.metadata_dir().join(name))
     }
 
+    /// A published target by its repository path (`<class>/<sha256>.<name>`), as served:
+    /// `None` for anything that is not exactly two plain levels under the targets directory.
+    pub fn target_file(&self, path: &str) -> Result<Option<Vec<u8>>, TufError> {
+        let plain = |s: &str| !s.is_empty() && !s.starts_with('.') && !s.contains('\\');
+        match path.split_once('/') {
+            Some((class, file)) if plain(class) && plain(file) && !file.contains('/') => {
+                read_optional(&self.targets_dir().join(class).join(file))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// The staged (awaiting signatures) metadata of `role`, if any.
     pub fn staged(&self, role: &str) -> Result<Option<Envelope>, TufError> {
         read_envelope(&self.staged_path(role))
