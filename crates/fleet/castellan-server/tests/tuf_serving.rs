@@ -263,3 +263,34 @@ async fn tuf_files_are_answered_over_the_devices_own_mqtt_topics() {
     peer.quit().await;
     server.shutdown().await;
 }
+
+/// The factory's registration answer carries the repository's current root (the new device's
+/// TUF trust anchor), byte for byte; a server without a repository sends none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn factory_registration_carries_the_current_tuf_root() {
+    let t = TestStore::sqlite().await;
+    let tmp = common::tempdir();
+    let repo = repository(&tmp.path().join("tuf"));
+    let server = start_serving(&t, &tmp).await;
+    let api = Api::new(&server);
+    let admin = server.admin_token().unwrap().to_string();
+    let mut dev = common::TestDevice::new("CSTL-0911", 93, tmp.path());
+    let answer = common::register(&api, &admin, &mut dev).await;
+    let root = repo.metadata_file("root.json").unwrap().unwrap();
+    assert_eq!(
+        answer.tuf_root.as_deref().map(str::as_bytes),
+        Some(&root[..])
+    );
+    server.shutdown().await;
+
+    let (tmp2, t2) = (common::tempdir(), TestStore::sqlite().await);
+    let server = common::start_server(&t2, &common::state_dir(&tmp2)).await;
+    let api = Api::new(&server);
+    let admin = server.admin_token().unwrap().to_string();
+    let mut dev = common::TestDevice::new("CSTL-0912", 94, tmp2.path());
+    assert_eq!(
+        common::register(&api, &admin, &mut dev).await.tuf_root,
+        None
+    );
+    server.shutdown().await;
+}

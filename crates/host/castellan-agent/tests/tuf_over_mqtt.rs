@@ -1,5 +1,5 @@
 //! A device that speaks only MQTT checks offers against TUF too: no metadata URL, only the TUF
-//! root in its identity (as the factory installs it); the client's fetches travel as requests
+//! root the factory installed in its identity; the client's fetches travel as requests
 //! on the device's own `dev/<id>/up/tuf/request` and answers on `dev/<id>/down/tuf/response`,
 //! answered from the repository directory as the fleet server does. A listed release goes on,
 //! an unlisted one is refused before any byte moves, a repository that stalls is cut off.
@@ -14,30 +14,31 @@ use castellan_agent::update::tuf::TufSettings;
 use castellan_tuf::client::FetchLimits;
 use update_fleet::*;
 
-/// A fleet answering TUF over MQTT from `tuf`, and a device `serial` holding only its root.
-async fn mqtt_only_device(dir: &Path, serial: &str) -> (Fleet, FirmwareKit) {
+/// A fleet keeping a TUF repository (no release listed yet) and answering it over MQTT, and
+/// a device `serial` provisioned by its factory, which installs the repository's root.
+async fn mqtt_only_device(dir: &Path, serial: &str) -> (Fleet, FirmwareKit, Tuf) {
     let fleet = Fleet::start(dir).await;
-    let kit = device(&fleet, dir, serial).await;
+    let tuf = Tuf::new(&dir.join("tuf"), &[]);
     fleet.state.lock().unwrap().tuf_repository = Some(dir.join("tuf"));
-    (fleet, kit)
-}
-
-/// Install `tuf`'s root as the device's trust anchor, as the factory does.
-fn install_root(device_dir: &Path, tuf: &Tuf) {
-    let root = std::fs::read(tuf.root()).unwrap();
-    castellan_tuf::client::init(&device_dir.join("identity/tuf"), &root).unwrap();
+    let kit = device(&fleet, dir, serial).await;
+    (fleet, kit, tuf)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_unlisted_release_refused_by_a_device_that_fetches_tuf_over_mqtt() {
     let t = tempfile::tempdir().unwrap();
-    let (fleet, kit) = mqtt_only_device(t.path(), "CSTL-M1").await;
+    let (fleet, kit, tuf) = mqtt_only_device(t.path(), "CSTL-M1").await;
     let listed = release_v1_1(&fleet, &kit, 1, b"listed");
     let unlisted = release_v1_1(&fleet, &kit, 2, b"unlisted");
-    let tuf = Tuf::new(&t.path().join("tuf"), &[&listed]);
+    tuf.list(&[&listed], &tuf.team);
     let device_dir = t.path().join("CSTL-M1");
-    install_root(&device_dir, &tuf);
-    // No TUF settings: the root in the identity makes the agent check offers over MQTT.
+    // The factory installed the repository's root with the identity files.
+    assert_eq!(
+        std::fs::read(device_dir.join("identity/tuf/root.json")).unwrap(),
+        std::fs::read(tuf.metadata().join("root.json")).unwrap()
+    );
+    // No TUF settings (no --tuf-url, no --tuf-root): the factory's root makes the agent check
+    // offers, over MQTT.
     let (stop, agent) = spawn_agent_with(&fleet, &device_dir, |_| {});
     fleet
         .wait_for("telemetry", |s| !s.telemetry.is_empty())
@@ -71,11 +72,10 @@ async fn attack_unlisted_release_refused_by_a_device_that_fetches_tuf_over_mqtt(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_slow_retrieval_over_mqtt_is_cut_off() {
     let t = tempfile::tempdir().unwrap();
-    let (fleet, kit) = mqtt_only_device(t.path(), "CSTL-M2").await;
+    let (fleet, kit, tuf) = mqtt_only_device(t.path(), "CSTL-M2").await;
     let listed = release_v1_1(&fleet, &kit, 1, b"listed");
-    let tuf = Tuf::new(&t.path().join("tuf"), &[&listed]);
+    tuf.list(&[&listed], &tuf.team);
     let device_dir = t.path().join("CSTL-M2");
-    install_root(&device_dir, &tuf);
     fleet.state.lock().unwrap().tuf_silent = true;
     let (stop, agent) = spawn_agent_with(&fleet, &device_dir, |cfg| {
         cfg.tuf = Some(TufSettings {

@@ -58,6 +58,7 @@ fn factory_registration_is_written_as_on_the_wire() {
         mqtt_ca_pem: "M".into(),
         release_public_key: Some("04cd".into()),
         mqtt: None,
+        tuf_root: None,
     };
     golden(
         &resp,
@@ -67,6 +68,11 @@ fn factory_registration_is_written_as_on_the_wire() {
     golden(
         &resp,
         r#"{"device_id":"CSTL-0001","idevid_pem":"I","chain_pem":"C","mqtt_ca_pem":"M"}"#,
+    );
+    resp.tuf_root = Some("{\"signed\":{}}".into());
+    golden(
+        &resp,
+        r#"{"device_id":"CSTL-0001","idevid_pem":"I","chain_pem":"C","mqtt_ca_pem":"M","tuf_root":"{\"signed\":{}}"}"#,
     );
 }
 

@@ -145,6 +145,13 @@ impl Fleet {
         let pki = self.pki.clone();
         let state = self.state.clone();
         let anchor = release_key_hex(&self.release_key);
+        // With a TUF repository, the answer carries its current root (as the server's does).
+        let tuf_root = state
+            .lock()
+            .unwrap()
+            .tuf_repository
+            .as_ref()
+            .map(|dir| std::fs::read_to_string(dir.join("metadata/root.json")).unwrap());
         let req = ProvisionRequest {
             serial: serial.into(),
             device_class: CLASS.into(),
@@ -168,6 +175,7 @@ impl Fleet {
                     mqtt_ca_pem: pki.root_pem(),
                     release_public_key: Some(anchor),
                     mqtt: None,
+                    tuf_root,
                 })
             },
         )
