@@ -61,6 +61,7 @@ mod router;
 mod server;
 mod telemetry;
 mod tuf_mqtt;
+pub mod tuf_online;
 
 pub use api::{ApiError, ROUTES, RoutePolicy};
 pub use appraisal::Refusal as AttestationRefusal;

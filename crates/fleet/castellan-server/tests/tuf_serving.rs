@@ -9,44 +9,13 @@ use std::sync::Arc;
 
 use castellan_server::{Server, ServerConfig};
 use castellan_store::testing::TestStore;
-use castellan_tuf::repo::{Envelope, InitOptions, Policy, Repository, RoleSigner};
+use castellan_tuf::repo::{Envelope, Repository, RoleSigner};
 use common::Api;
+use common::tuf::published;
 
 /// A published repository listing `sensor-v1/fw.suit`.
 fn repository(dir: &std::path::Path) -> Repository {
-    published(dir).0
-}
-
-/// A published repository listing `sensor-v1/fw.suit`, with its targets key and the class
-/// team's key.
-fn published(dir: &std::path::Path) -> (Repository, RoleSigner, RoleSigner) {
-    let now = jiff::Timestamp::now();
-    let key = || RoleSigner::generate().unwrap();
-    let (a, b, rm, team) = (key(), key(), key(), key());
-    let options = InitOptions {
-        root_keys: vec![a.public().clone(), b.public().clone()],
-        root_threshold: 2,
-        targets_keys: vec![rm.public().clone()],
-        targets_threshold: 1,
-        policy: Policy::default(),
-    };
-    let repo = Repository::init(dir, &options, now).unwrap();
-    let sign = |role: &str, keys: &[&RoleSigner]| {
-        let mut staged: Envelope = repo.staged(role).unwrap().unwrap();
-        for k in keys {
-            staged.sign(k).unwrap();
-        }
-        repo.import(role, &staged, now).unwrap();
-    };
-    sign("root", &[&a, &b]);
-    sign("targets", &[&rm]);
-    repo.delegate("sensor-v1", vec![team.public().clone()], 1, now)
-        .unwrap();
-    sign("targets", &[&rm]);
-    repo.add_target("sensor-v1", "fw.suit", b"envelope", None, now)
-        .unwrap();
-    sign("sensor-v1", &[&team]);
-    (repo, rm, team)
+    published(dir).repo
 }
 
 /// Sign the staged `role` with `key` and import it.
@@ -122,7 +91,12 @@ async fn key_rotation_drill_against_the_running_service() {
     use castellan_tuf::client::{self, DeviceClient};
     let t = TestStore::sqlite().await;
     let tmp = common::tempdir();
-    let (repo, rm, stolen) = published(&tmp.path().join("tuf"));
+    let common::tuf::Published {
+        repo,
+        targets: rm,
+        team: stolen,
+        ..
+    } = published(&tmp.path().join("tuf"));
     let server = start_serving(&t, &tmp).await;
     let url = format!("{}/tuf/metadata", server.api_url());
     let device = tmp.path().join("device-tuf");
