@@ -11,8 +11,8 @@
 use castellan_protocol::{
     CampaignJson, CampaignRequest, Cancel, Challenge, Evidence, FactoryRequest, FactoryResponse,
     Fetch, Offer, OnboardResult, PolicyJson, ReleaseJson, ReleaseKeyRequest, ReleaseRequest,
-    RollbackRequest, Status, Topic, UpdateChallenge, UpdateEvidence, UpdateResult, WireMessage,
-    decode_chunk, encode_chunk,
+    RollbackRequest, Status, Topic, TufRequest, TufResponse, UpdateChallenge, UpdateEvidence,
+    UpdateResult, WireMessage, decode_chunk, encode_chunk,
 };
 
 /// Parses `data` as `T`; when it reads, writing it and reading that again gives the same value.
@@ -37,6 +37,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let _ = r.reason;
     }
     let _ = round_trip::<Cancel>(data);
+    if let Some(r) = round_trip::<TufResponse>(data) {
+        let _ = r.data_bytes();
+    }
+    let _ = round_trip::<TufRequest>(data);
     if let Some(c) = round_trip::<Challenge>(data) {
         if let Ok(nonce) = c.nonce_bytes() {
             assert!(castellan_protocol::NONCE_LENGTHS.contains(&nonce.len()));

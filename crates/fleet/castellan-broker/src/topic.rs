@@ -13,6 +13,13 @@
 //! | `dev/<id>/up/#`          | device → server  | pub    | pub `up/onboard/#`  | pub `up/update/#`    | sub `dev/+/up/#`        |
 //! | `dev/<id>/cmd/#`         | server → device  | sub    | –                   | –                    | pub `dev/+/cmd/#`       |
 //! | `dev/<id>/down/#`        | server → device  | sub    | sub `down/onboard/#`| sub `down/update/#`  | pub `dev/+/down/#`      |
+//! | `dev/<id>/up/tuf/request`| device → server  | (up/#) | –                   | pub                  | (sub `dev/+/up/#`)      |
+//! | `dev/<id>/down/tuf/response` | server → device | (down/#) | –             | sub                  | (pub `dev/+/down/#`)    |
+//!
+//! TUF metadata over MQTT is a request on the device's own `up/tuf/request` and an answer on its
+//! own `down/tuf/response`: no device can ask in another's name or read another's answers. A
+//! quarantined device keeps exactly this pair beside the update channel, since an update's TUF
+//! check needs it.
 //!
 //! # Rules
 //!
@@ -74,12 +81,19 @@ impl TopicPolicy {
     }
 
     /// The policy of a quarantined device: only the update channel (`up/update/#` and
-    /// `down/update/#`), so it can still be healed by an update and nothing else.
+    /// `down/update/#`) and its TUF request/response pair, so it can still be healed by an
+    /// update and nothing else.
     pub fn quarantined(id: &str) -> Result<Self, BrokerError> {
         validate_id(id)?;
         Ok(Self {
-            publish: vec![format!("dev/{id}/up/update/#")],
-            subscribe: vec![format!("dev/{id}/down/update/#")],
+            publish: vec![
+                format!("dev/{id}/up/update/#"),
+                format!("dev/{id}/up/tuf/request"),
+            ],
+            subscribe: vec![
+                format!("dev/{id}/down/update/#"),
+                format!("dev/{id}/down/tuf/response"),
+            ],
         })
     }
 

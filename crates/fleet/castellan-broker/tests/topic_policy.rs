@@ -106,6 +106,32 @@ fn quarantine_and_onboarding_allow_only_their_channel() {
 }
 
 #[test]
+fn attack_tuf_requests_and_answers_of_another_device_are_refused() {
+    let a = TopicPolicy::device("dev-a").unwrap();
+    let q = TopicPolicy::quarantined("dev-a").unwrap();
+    for policy in [&a, &q] {
+        assert!(policy.may_publish("dev/dev-a/up/tuf/request"));
+        assert!(policy.may_subscribe("dev/dev-a/down/tuf/response"));
+        for t in ["dev/dev-b/up/tuf/request", "dev/dev-a/down/tuf/response"] {
+            assert!(!policy.may_publish(t), "{t} must be refused");
+        }
+        for f in [
+            "dev/dev-b/down/tuf/response",
+            "dev/+/down/tuf/response",
+            "dev/dev-a/up/tuf/request",
+            "dev/#",
+        ] {
+            assert!(!policy.may_subscribe(f), "{f} must be refused");
+        }
+    }
+    assert!(!q.may_publish("dev/dev-a/up/tuf/other"));
+    assert!(!q.may_subscribe("dev/dev-a/down/tuf/#"));
+    let o = TopicPolicy::onboarding("dev-a").unwrap();
+    assert!(!o.may_publish("dev/dev-a/up/tuf/request"));
+    assert!(!o.may_subscribe("dev/dev-a/down/tuf/response"));
+}
+
+#[test]
 fn service_reads_uplinks_and_sends_commands_only() {
     let s = TopicPolicy::service();
     assert!(s.may_publish("dev/dev-a/cmd/reboot"));

@@ -78,6 +78,10 @@ pub struct ServerConfig {
     pub tuf_repository: Option<PathBuf>,
     /// How often the TUF repository's online roles are checked for re-signing.
     pub tuf_resign_check: Duration,
+    /// Where the TUF online keys (snapshot, timestamp) live: key files under the repository's
+    /// `online/` (the default), or a PKCS#11 token (`castellan serve --pkcs11-…` puts them in
+    /// the CA keys' token), see `tuf_online`.
+    pub tuf_online_keys: KeyBackend,
 }
 
 impl ServerConfig {
@@ -101,6 +105,7 @@ impl ServerConfig {
             front_door: FrontDoorLimits::default(),
             tuf_repository: None,
             tuf_resign_check: Duration::from_secs(60),
+            tuf_online_keys: KeyBackend::Files,
         }
     }
 

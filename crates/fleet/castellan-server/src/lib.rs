@@ -60,6 +60,8 @@ mod release_check;
 mod router;
 mod server;
 mod telemetry;
+mod tuf_mqtt;
+pub mod tuf_online;
 
 pub use api::{ApiError, ROUTES, RoutePolicy};
 pub use appraisal::Refusal as AttestationRefusal;

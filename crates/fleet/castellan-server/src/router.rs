@@ -8,6 +8,7 @@
 //!                                            │  topic in its namespace
 //!                                            ├─ UpdateUp status / fetch  ─▶ campaign engine
 //!                                            │  / evidence                  (in order, one channel)
+//!                                            ├─ TufRequest               ─▶ TUF over MQTT (task each)
 //!                                            └─ another device's namespace, not a device topic:
 //!                                               dropped (the broker's policy already refuses them)
 //! ```
@@ -24,7 +25,7 @@ use tokio::sync::mpsc;
 
 use crate::core::Core;
 use crate::protocol::{OnboardKind, Topic, TopicError, UpdateUpKind};
-use crate::{onboarding, telemetry};
+use crate::{onboarding, telemetry, tuf_mqtt};
 
 /// A device's update message, for the campaign engine.
 #[derive(Debug)]
@@ -48,6 +49,8 @@ enum Route {
     Seen,
     /// The campaign engine.
     Update(UpdateUpKind),
+    /// A file of the TUF repository.
+    Tuf,
     /// Not the device's own namespace, or not a device topic.
     Drop,
 }
@@ -79,7 +82,7 @@ pub(crate) async fn run(
                     log::warn!("campaign engine stopped: update message dropped");
                 }
             }
-            Route::Onboard(_) | Route::Telemetry | Route::Seen => {
+            Route::Onboard(_) | Route::Telemetry | Route::Seen | Route::Tuf => {
                 let core = core.clone();
                 tokio::spawn(async move { serve(&core, route, msg).await });
             }
@@ -97,6 +100,7 @@ fn route(device_id: &str, topic: &str) -> Route {
         }) => Route::Onboard(kind),
         Ok(Topic::Telemetry { .. }) => Route::Telemetry,
         Ok(Topic::UpdateUp { kind, .. }) => Route::Update(kind),
+        Ok(Topic::TufRequest { .. }) => Route::Tuf,
         Ok(_) => Route::Seen,
         Err(TopicError::Unknown { id }) if id == device_id => {
             log::info!("{device_id}: message on unknown topic {topic:?}: only marks it seen");
@@ -115,6 +119,7 @@ async fn serve(core: &Core, route: Route, msg: DeviceMessage) {
         }
         Route::Onboard(_) => onboarding::hello(core, id, now).await,
         Route::Telemetry => telemetry::record(core, id, &msg.payload, now).await,
+        Route::Tuf => tuf_mqtt::answer(core, id, &msg.payload).await,
         Route::Seen | Route::Update(_) | Route::Drop => {
             let _ = core.store.touch_device(id, now).await;
         }
@@ -148,6 +153,9 @@ mod tests {
                 "dev/d/up/update/evidence",
                 Route::Update(UpdateUpKind::Evidence),
             ),
+            ("dev/d/up/tuf/request", Route::Tuf),
+            ("dev/e/up/tuf/request", Route::Drop),
+            ("dev/d/down/tuf/response", Route::Seen),
             ("dev/e/telemetry", Route::Drop),
             ("dev/e/up/update/status", Route::Drop),
             ("dev/e/whatever", Route::Drop),

@@ -141,7 +141,7 @@ impl Server {
             tokio::spawn(router::run(core.clone(), events, update_tx)),
             tokio::spawn(campaign::run_messages(core.clone(), update_rx)),
             tokio::spawn(campaign::run(core.clone(), stop_rx.clone())),
-            tokio::spawn(resign_tuf(core.clone(), stop_rx.clone())),
+            tokio::spawn(crate::tuf_online::resign(core.clone(), stop_rx.clone())),
             tokio::spawn(refresh_revocations(core.clone(), stop_rx)),
         ];
         core.auditor
@@ -319,35 +319,6 @@ async fn first_admin(core: &Core) -> Result<(Option<String>, bool), ServerError>
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty());
     Ok((token, false))
-}
-
-/// Every `tuf_resign_check`: re-sign the TUF repository's snapshot and timestamp that are past
-/// half their lifetime, so devices never see them expire while the server runs.
-async fn resign_tuf(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
-    let Some(dir) = core.config.tuf_repository.clone() else {
-        return;
-    };
-    let mut tick = tokio::time::interval(core.config.tuf_resign_check);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                let dir = dir.clone();
-                let done = tokio::task::spawn_blocking(move || {
-                    castellan_tuf::repo::Repository::open(&dir)?.resign_due(jiff::Timestamp::now())
-                })
-                .await;
-                match done {
-                    Ok(Ok(r)) if r.timestamp => {
-                        log::info!("TUF: re-signed the timestamp (snapshot too: {})", r.snapshot);
-                    }
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => log::warn!("TUF re-signing refused: {e}"),
-                    Err(e) => log::warn!("TUF re-signing: {e}"),
-                }
-            }
-            _ = stop.changed() => return,
-        }
-    }
 }
 
 /// Every `revocation_refresh`: reload the revocation set (revocations by other instances) and

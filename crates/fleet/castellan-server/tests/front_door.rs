@@ -58,31 +58,45 @@ async fn attack_certificate_with_the_devices_cn_and_serial_minted_by_another_tru
         let id = "CSTL-0601";
         let dev = enrolled(&server, &api, &admin, id, 71, tmp.path()).await;
         let device = server.store().device(id).await.unwrap().unwrap();
-        // The manufacturer CA is in the broker's client trust bundle (IDevIDs): an attacker
-        // who can have it sign (a factory station, its key) mints the device's identities.
+        // The issuing CAs are in the broker's client trust bundle: an attacker who can have one
+        // sign (a factory station's key, a leaked or rotated-out operational CA key) mints
+        // look-alikes of the device's identities that pass the CA-role check (same CN, serial,
+        // OU or subject serialNumber, from the CA that may issue that role).
         let pki = &server.paths().pki_dir;
-        let factory = TestPki::from_ca_files(
-            &tmp.path().join("forged"),
-            "forged",
-            &pki.join("manufacturer-ca.pem"),
-            &pki.join("manufacturer-ca.key.pem"),
-        )
-        .unwrap();
+        let ca = |kind: &str| {
+            TestPki::from_ca_files(
+                &tmp.path().join(format!("forged-{kind}")),
+                "forged",
+                &pki.join(format!("{kind}-ca.pem")),
+                &pki.join(format!("{kind}-ca.key.pem")),
+            )
+            .unwrap()
+        };
         let copies = [
-            ("ldevid", device.ldevid_serial.clone().unwrap()),
-            ("idevid", device.idevid_serial.clone()),
+            (
+                "ldevid",
+                ca("operational"),
+                ClientCertOptions {
+                    serial: Some(serial_bytes(device.ldevid_serial.as_deref().unwrap())),
+                    organizational_unit: Some("device".into()),
+                    file_suffix: Some("-ldevid".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "idevid",
+                ca("manufacturer"),
+                ClientCertOptions {
+                    serial: Some(serial_bytes(&device.idevid_serial)),
+                    subject_serial: Some(device.serial.clone()),
+                    organizational_unit: Some(device.device_class.clone()),
+                    file_suffix: Some("-idevid".into()),
+                    ..Default::default()
+                },
+            ),
         ];
-        for (which, serial) in &copies {
-            let forged = factory
-                .issue_client_with(
-                    id,
-                    &ClientCertOptions {
-                        serial: Some(serial_bytes(serial)),
-                        file_suffix: Some(format!("-{which}")),
-                        ..Default::default()
-                    },
-                )
-                .unwrap();
+        for (which, issuer, opts) in &copies {
+            let forged = issuer.issue_client_with(id, opts).unwrap();
             let (ok, out) = publish_status(&server, &forged.cert, &forged.key, id, "{}").await;
             assert!(!ok, "forged copy of the {which} accepted: {out}");
         }
@@ -114,6 +128,7 @@ async fn attack_certificate_with_the_devices_cn_and_serial_minted_by_another_tru
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn attack_hundreds_of_idle_tls_connections_leave_devices_and_the_api_working() {
     let tmp = tempdir();
+    castellan_testkit::fleet::hand_over_pki(&state_dir(&tmp));
     let mut config = ServerConfig::new(state_dir(&tmp)).with_ephemeral_ports();
     config.front_door = FrontDoorLimits {
         mqtt_connect_timeout: 3 * SEC,
@@ -256,6 +271,7 @@ async fn api_tls_from(
 async fn attack_slow_loris_headers_and_bodies_on_the_api_cut_off() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let tmp = tempdir();
+    castellan_testkit::fleet::hand_over_pki(&state_dir(&tmp));
     let mut config = ServerConfig::new(state_dir(&tmp)).with_ephemeral_ports();
     config.front_door = FrontDoorLimits {
         api_header_timeout: 2 * SEC,

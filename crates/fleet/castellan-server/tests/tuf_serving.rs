@@ -9,44 +9,13 @@ use std::sync::Arc;
 
 use castellan_server::{Server, ServerConfig};
 use castellan_store::testing::TestStore;
-use castellan_tuf::repo::{Envelope, InitOptions, Policy, Repository, RoleSigner};
+use castellan_tuf::repo::{Envelope, Repository, RoleSigner};
 use common::Api;
+use common::tuf::published;
 
 /// A published repository listing `sensor-v1/fw.suit`.
 fn repository(dir: &std::path::Path) -> Repository {
-    published(dir).0
-}
-
-/// A published repository listing `sensor-v1/fw.suit`, with its targets key and the class
-/// team's key.
-fn published(dir: &std::path::Path) -> (Repository, RoleSigner, RoleSigner) {
-    let now = jiff::Timestamp::now();
-    let key = || RoleSigner::generate().unwrap();
-    let (a, b, rm, team) = (key(), key(), key(), key());
-    let options = InitOptions {
-        root_keys: vec![a.public().clone(), b.public().clone()],
-        root_threshold: 2,
-        targets_keys: vec![rm.public().clone()],
-        targets_threshold: 1,
-        policy: Policy::default(),
-    };
-    let repo = Repository::init(dir, &options, now).unwrap();
-    let sign = |role: &str, keys: &[&RoleSigner]| {
-        let mut staged: Envelope = repo.staged(role).unwrap().unwrap();
-        for k in keys {
-            staged.sign(k).unwrap();
-        }
-        repo.import(role, &staged, now).unwrap();
-    };
-    sign("root", &[&a, &b]);
-    sign("targets", &[&rm]);
-    repo.delegate("sensor-v1", vec![team.public().clone()], 1, now)
-        .unwrap();
-    sign("targets", &[&rm]);
-    repo.add_target("sensor-v1", "fw.suit", b"envelope", None, now)
-        .unwrap();
-    sign("sensor-v1", &[&team]);
-    (repo, rm, team)
+    published(dir).repo
 }
 
 /// Sign the staged `role` with `key` and import it.
@@ -56,16 +25,22 @@ fn sign_staged(repo: &Repository, role: &str, key: &RoleSigner) {
     repo.import(role, &staged, jiff::Timestamp::now()).unwrap();
 }
 
+/// A server whose state is in `tmp` serving the repository `tmp/tuf`.
+async fn start_serving(t: &TestStore, tmp: &tempfile::TempDir) -> castellan_server::ServerHandle {
+    castellan_testkit::fleet::hand_over_pki(&common::state_dir(tmp));
+    let mut config = ServerConfig::new(common::state_dir(tmp))
+        .with_ephemeral_ports()
+        .with_database(t.location.clone());
+    config.tuf_repository = Some(tmp.path().join("tuf"));
+    Server::start(config).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tuf_repository_is_served_file_by_file() {
     let t = TestStore::sqlite().await;
     let tmp = common::tempdir();
     let repo = repository(&tmp.path().join("tuf"));
-    let mut config = ServerConfig::new(common::state_dir(&tmp))
-        .with_ephemeral_ports()
-        .with_database(t.location.clone());
-    config.tuf_repository = Some(tmp.path().join("tuf"));
-    let server = Server::start(config).await.unwrap();
+    let server = start_serving(&t, &tmp).await;
     let api = Api::new(&server);
 
     for name in [
@@ -98,10 +73,7 @@ async fn the_tuf_repository_is_served_file_by_file() {
 
     // A server without a repository has no /tuf/.
     let (tmp2, t2) = (common::tempdir(), TestStore::sqlite().await);
-    let config = ServerConfig::new(common::state_dir(&tmp2))
-        .with_ephemeral_ports()
-        .with_database(t2.location.clone());
-    let server = Server::start(config).await.unwrap();
+    let server = common::start_server(&t2, &common::state_dir(&tmp2)).await;
     let (status, _, _) = Api::new(&server)
         .get_raw("/tuf/metadata/timestamp.json", &[])
         .await;
@@ -119,12 +91,13 @@ async fn key_rotation_drill_against_the_running_service() {
     use castellan_tuf::client::{self, DeviceClient};
     let t = TestStore::sqlite().await;
     let tmp = common::tempdir();
-    let (repo, rm, stolen) = published(&tmp.path().join("tuf"));
-    let mut config = ServerConfig::new(common::state_dir(&tmp))
-        .with_ephemeral_ports()
-        .with_database(t.location.clone());
-    config.tuf_repository = Some(tmp.path().join("tuf"));
-    let server = Server::start(config).await.unwrap();
+    let common::tuf::Published {
+        repo,
+        targets: rm,
+        team: stolen,
+        ..
+    } = published(&tmp.path().join("tuf"));
+    let server = start_serving(&t, &tmp).await;
     let url = format!("{}/tuf/metadata", server.api_url());
     let device = tmp.path().join("device-tuf");
     client::init(
@@ -196,5 +169,102 @@ async fn key_rotation_drill_against_the_running_service() {
     );
     let root = std::fs::read(device.join("root.json")).unwrap();
     assert_eq!(Envelope::from_bytes(&root).unwrap().version().unwrap(), 1);
+    server.shutdown().await;
+}
+
+/// A device that speaks only MQTT asks its own `up/tuf/request` and reads the answer on its own
+/// `down/tuf/response` (a real paho-mqtt session): the same files as over HTTPS, "not found"
+/// for the end of the root chain and for paths outside the repository, "too large" above the
+/// device's limit; another device's answers cannot be subscribed to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tuf_files_are_answered_over_the_devices_own_mqtt_topics() {
+    use castellan_server::protocol::{
+        TufAnswer, TufFileKind, TufRequest, TufResponse, WireMessage as _, topics,
+    };
+    use std::time::Duration;
+
+    let t = TestStore::sqlite().await;
+    let tmp = common::tempdir();
+    let repo = repository(&tmp.path().join("tuf"));
+    let server = start_serving(&t, &tmp).await;
+    let api = Api::new(&server);
+    let admin = server.admin_token().unwrap().to_string();
+    let id = "CSTL-0901";
+    let dev = common::enrolled(&server, &api, &admin, id, 91, tmp.path()).await;
+    let answers = topics::tuf_response(id);
+    let (mut peer, codes) = common::ldevid_session(
+        &server,
+        &dev,
+        &[&answers, &topics::tuf_response("CSTL-0902")],
+    )
+    .await;
+    assert_eq!(
+        codes,
+        serde_json::json!([1, 128]),
+        "another device's answers"
+    );
+
+    let mut ask = async |request_id: u64, kind: TufFileKind, name: &str, max_length: u64| {
+        let request = TufRequest {
+            request_id,
+            kind,
+            name: name.into(),
+            max_length,
+        };
+        let payload = String::from_utf8(request.to_payload()).unwrap();
+        peer.publish(&topics::tuf_request(id), &payload).await;
+        let answer = peer
+            .message_on(&answers, Duration::from_secs(15))
+            .await
+            .unwrap_or_else(|| panic!("no answer to {name}: {:?}", peer.events));
+        let answer = TufResponse::parse(answer.as_bytes()).unwrap();
+        assert_eq!(answer.request_id, request_id);
+        answer
+    };
+    let timestamp = ask(1, TufFileKind::Metadata, "timestamp.json", 1 << 16).await;
+    assert_eq!(timestamp.answer, TufAnswer::Found);
+    assert_eq!(
+        timestamp.data_bytes().unwrap(),
+        repo.metadata_file("timestamp.json").unwrap().unwrap()
+    );
+    let end = ask(2, TufFileKind::Metadata, "2.root.json", 1 << 16).await;
+    assert_eq!(end.answer, TufAnswer::NotFound);
+    let outside = ask(3, TufFileKind::Target, "../metadata/root.json", 1 << 16).await;
+    assert_eq!(outside.answer, TufAnswer::NotFound);
+    let large = ask(4, TufFileKind::Metadata, "1.root.json", 16).await;
+    assert_eq!(large.answer, TufAnswer::TooLarge);
+    assert!(large.data.is_empty());
+    peer.quit().await;
+    server.shutdown().await;
+}
+
+/// The factory's registration answer carries the repository's current root (the new device's
+/// TUF trust anchor), byte for byte; a server without a repository sends none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn factory_registration_carries_the_current_tuf_root() {
+    let t = TestStore::sqlite().await;
+    let tmp = common::tempdir();
+    let repo = repository(&tmp.path().join("tuf"));
+    let server = start_serving(&t, &tmp).await;
+    let api = Api::new(&server);
+    let admin = server.admin_token().unwrap().to_string();
+    let mut dev = common::TestDevice::new("CSTL-0911", 93, tmp.path());
+    let answer = common::register(&api, &admin, &mut dev).await;
+    let root = repo.metadata_file("root.json").unwrap().unwrap();
+    assert_eq!(
+        answer.tuf_root.as_deref().map(str::as_bytes),
+        Some(&root[..])
+    );
+    server.shutdown().await;
+
+    let (tmp2, t2) = (common::tempdir(), TestStore::sqlite().await);
+    let server = common::start_server(&t2, &common::state_dir(&tmp2)).await;
+    let api = Api::new(&server);
+    let admin = server.admin_token().unwrap().to_string();
+    let mut dev = common::TestDevice::new("CSTL-0912", 94, tmp2.path());
+    assert_eq!(
+        common::register(&api, &admin, &mut dev).await.tuf_root,
+        None
+    );
     server.shutdown().await;
 }

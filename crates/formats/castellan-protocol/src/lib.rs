@@ -14,6 +14,7 @@
 //!  release manager ── release key, releases, campaigns (HTTPS)      ──▶ server   [update]
 //!  device ◀─▶ dev/<id>/{down,up}/update/…  Offer, Status, Fetch, chunk, UpdateChallenge,
 //!                                           UpdateEvidence, UpdateResult, Cancel   [update]
+//!  device ◀─▶ dev/<id>/{up,down}/tuf/{request,response}  TufRequest, TufResponse  [tuf]
 //! ```
 //!
 //! JSON field names, their order and which optional fields are left out are the wire format:
@@ -24,6 +25,7 @@
 //!
 //! * [`onboard`] — factory registration and attested onboarding;
 //! * [`update`] — releases, campaigns and the device's update messages;
+//! * [`tuf`] — TUF metadata over MQTT (request/response);
 //! * [`topic`] — the MQTT topics the messages travel on, typed ([`Topic::parse`] reads them);
 //! * [`topics`] — the same topics as strings (builders);
 //! * [`ProtocolError`] — why a message was refused.
@@ -41,6 +43,7 @@ mod fields;
 pub mod onboard;
 pub mod topic;
 pub mod topics;
+pub mod tuf;
 pub mod update;
 
 #[cfg(test)]
@@ -56,6 +59,7 @@ pub use onboard::{
     PolicyJson,
 };
 pub use topic::{Direction, OnboardKind, Topic, TopicError, UpdateDownKind, UpdateUpKind};
+pub use tuf::{MAX_TUF_FILE, TufAnswer, TufFileKind, TufRequest, TufResponse};
 pub use update::{
     CHUNK_HEADER_LEN, CampaignCounts, CampaignDeviceJson, CampaignJson, CampaignRequest, Cancel,
     Fetch, HttpsSource, Offer, OnThreshold, ReleaseJson, ReleaseKeyRequest, ReleaseRequest,
@@ -115,4 +119,6 @@ wire_messages! {
     UpdateEvidence => "update evidence",
     UpdateResult => "update result",
     Cancel => "cancel",
+    TufRequest => "TUF request",
+    TufResponse => "TUF response",
 }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  station ── POST /api/v1/factory/devices  FactoryRequest {serial, csr, iak, measurements}
-//!          ◀─ 201 FactoryResponse {idevid_pem, chain_pem, mqtt_ca_pem, release_public_key?}
+//!          ◀─ 201 FactoryResponse {idevid_pem, chain_pem, mqtt_ca_pem, release_public_key?, mqtt?,
+//!                                  tuf_root?}
 //!  device  ── up/onboard/hello {} ─▶ ◀─ down/onboard/challenge Challenge {nonce}
 //!          ── up/onboard/evidence Evidence {token, csr}
 //!          ◀─ down/onboard/result OnboardResult {accepted, ldevid_pem, chain_pem, policy | reason}
@@ -72,6 +73,10 @@ pub struct FactoryResponse {
     /// from older services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mqtt: Option<String>,
+    /// The TUF repository's current `root.json`, as its file's text: the device's TUF trust
+    /// anchor, stored with its identity; absent when the service keeps no TUF repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuf_root: Option<String>,
 }
 
 impl FactoryResponse {

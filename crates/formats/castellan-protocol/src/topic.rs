@@ -12,6 +12,8 @@
 //!  dev/<id>/down/update/{offer,challenge,result,cancel}
 //!                                              Topic::UpdateDown (down)
 //!  dev/<id>/down/update/chunk/<release_id>     Topic::UpdateChunk (down)
+//!  dev/<id>/up/tuf/request                     Topic::TufRequest  (up)
+//!  dev/<id>/down/tuf/response                  Topic::TufResponse (down)
 //! ```
 //!
 //! Ids (the device id, a release id) are one topic level of 1 to [`MAX_ID_LEN`] bytes of
@@ -118,6 +120,17 @@ pub enum Topic {
         /// The release the bytes are of.
         release: String,
     },
+    /// `dev/<id>/up/tuf/request`: the device asks for a file of the TUF repository
+    /// ([`crate::TufRequest`]).
+    TufRequest {
+        /// The device.
+        id: String,
+    },
+    /// `dev/<id>/down/tuf/response`: the server's answer ([`crate::TufResponse`]).
+    TufResponse {
+        /// The device.
+        id: String,
+    },
 }
 
 /// Why a topic is not one of the protocol's.
@@ -201,6 +214,8 @@ impl Topic {
                 release: (*release).to_string(),
             },
             ["down", "update", "chunk", _] => return Err(TopicError::BadId),
+            ["up", "tuf", "request"] => Topic::TufRequest { id },
+            ["down", "tuf", "response"] => Topic::TufResponse { id },
             _ => return Err(TopicError::Unknown { id }),
         };
         Ok(topic)
@@ -215,7 +230,9 @@ impl Topic {
             | Topic::Events { id }
             | Topic::UpdateUp { id, .. }
             | Topic::UpdateDown { id, .. }
-            | Topic::UpdateChunk { id, .. } => id,
+            | Topic::UpdateChunk { id, .. }
+            | Topic::TufRequest { id }
+            | Topic::TufResponse { id } => id,
         }
     }
 
@@ -229,13 +246,15 @@ impl Topic {
             | Topic::Telemetry { .. }
             | Topic::Status { .. }
             | Topic::Events { .. }
-            | Topic::UpdateUp { .. } => Direction::Up,
+            | Topic::UpdateUp { .. }
+            | Topic::TufRequest { .. } => Direction::Up,
             Topic::Onboard {
                 kind: OnboardKind::Challenge | OnboardKind::Result,
                 ..
             }
             | Topic::UpdateDown { .. }
-            | Topic::UpdateChunk { .. } => Direction::Down,
+            | Topic::UpdateChunk { .. }
+            | Topic::TufResponse { .. } => Direction::Down,
         }
     }
 
@@ -308,6 +327,8 @@ impl fmt::Display for Topic {
             Topic::UpdateUp { id, kind } => write!(f, "dev/{id}/up/update/{}", kind.as_str()),
             Topic::UpdateDown { id, kind } => write!(f, "dev/{id}/down/update/{}", kind.as_str()),
             Topic::UpdateChunk { id, release } => write!(f, "dev/{id}/down/update/chunk/{release}"),
+            Topic::TufRequest { id } => write!(f, "dev/{id}/up/tuf/request"),
+            Topic::TufResponse { id } => write!(f, "dev/{id}/down/tuf/response"),
         }
     }
 }

@@ -8,6 +8,7 @@
 //!  dev/<id>/telemetry   dev/<id>/status
 //!  dev/<id>/up/update/{status,fetch,evidence}  dev/<id>/down/update/{offer,challenge,result,
 //!                                                                   cancel,chunk/<release_id>}
+//!  dev/<id>/up/tuf/request                     dev/<id>/down/tuf/response
 //! ```
 
 use crate::topic::{OnboardKind, Topic, UpdateDownKind, UpdateUpKind};
@@ -119,4 +120,14 @@ pub fn update_cancel(id: &str) -> String {
 /// `dev/<id>/down/update/#`: what a device subscribes to for updates.
 pub fn update_down_filter(id: &str) -> String {
     format!("dev/{id}/down/update/#")
+}
+
+/// `dev/<id>/up/tuf/request`: the device asks for a TUF file ([`crate::TufRequest`]).
+pub fn tuf_request(id: &str) -> String {
+    Topic::TufRequest { id: id.into() }.to_string()
+}
+
+/// `dev/<id>/down/tuf/response`: the server's answer ([`crate::TufResponse`]).
+pub fn tuf_response(id: &str) -> String {
+    Topic::TufResponse { id: id.into() }.to_string()
 }

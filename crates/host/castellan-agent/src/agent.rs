@@ -28,6 +28,7 @@ use crate::identity::{DeviceRecord, IdentityFiles, open_key};
 use crate::mqtt::{ConnectOptions, Endpoint, Message, MqttConnection};
 use crate::onboard::onboard;
 use crate::secure::SecureWorld;
+use crate::update::tuf::TufSettings;
 use crate::update::{Next, Updater};
 
 /// Where the agent logs its steps (one line each).
@@ -158,11 +159,18 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
     let mut started = Instant::now();
     let mut backoff = cfg.backoff.clone();
     let ca_pem = read_text(&files.mqtt_ca()).unwrap_or_default();
-    let tuf = match &cfg.tuf {
+    // A device given a TUF root (by the factory, or earlier with --tuf-root) checks every offer
+    // against TUF: over HTTPS when a metadata URL is given, else over MQTT.
+    let has_tuf_root = files.tuf_root().exists();
+    let tuf = match cfg
+        .tuf
+        .clone()
+        .or_else(|| has_tuf_root.then(TufSettings::default))
+    {
         Some(settings) => Some(crate::update::tuf::TufCheck::new(
-            settings,
+            &settings,
             files.dir(),
-            &record.device_class,
+            (&record.serial, &record.device_class),
             &ca_pem,
         )?),
         None => None,
@@ -378,6 +386,9 @@ impl Session<'_> {
         ));
         conn.subscribe(&format!("dev/{id}/cmd/#"), 1).await?;
         conn.subscribe(&self.updater.filter(), 1).await?;
+        if let Some(filter) = self.updater.tuf_filter() {
+            conn.subscribe(&filter, 1).await?;
+        }
         conn.publish(&Message {
             payload: br#"{"online":true}"#.to_vec(),
             ..offline.clone()

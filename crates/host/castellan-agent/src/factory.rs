@@ -115,6 +115,9 @@ pub struct ProvisionedDevice {
     /// True when the server gave a release trust anchor and the device stored it (without one
     /// the device refuses every update).
     pub release_trust_anchor: bool,
+    /// True when the server gave the TUF repository's root and the device keeps it
+    /// (`identity/tuf/root.json`): its offers are then checked against TUF.
+    pub tuf_trust_anchor: bool,
     /// The broker the server told the station devices connect to (`host:port`).
     pub mqtt: Option<String>,
 }
@@ -209,6 +212,14 @@ where
     };
     let answer = register(registration).await?;
     check_certificate(&answer.idevid_pem, &req.serial, &key.public_key(), "IDevID")?;
+    if let Some(root) = &answer.tuf_root {
+        // The TUF trust anchor, checked (signed by its own threshold) before it is kept: the
+        // agent then checks offers against TUF with no `--tuf-root`.
+        let dir = files.dir().join("tuf");
+        castellan_tuf::client::init(&dir, root.as_bytes()).map_err(|e| {
+            AgentError::protocol_state(format!("the TUF root from the server is refused: {e}"))
+        })?;
+    }
     let release_key = match &answer.release_public_key {
         Some(hex_key) => Some(hex::decode(hex_key.trim()).map_err(|_| {
             AgentError::protocol_state("the release public key from the server is not hex")
@@ -238,6 +249,7 @@ where
         measurements,
         secured_now,
         release_trust_anchor: release_key.is_some(),
+        tuf_trust_anchor: answer.tuf_root.is_some(),
         mqtt: answer.mqtt,
     })
 }

@@ -305,6 +305,12 @@ impl IdentityFiles {
         self.dir.join("update.json")
     }
 
+    /// The device's TUF trust anchor (`tuf/root.json`, from the factory or `--tuf-root`); the
+    /// TUF client keeps its trusted metadata beside it.
+    pub fn tuf_root(&self) -> PathBuf {
+        self.dir.join("tuf").join(castellan_tuf::client::ROOT_FILE)
+    }
+
     /// True when the device holds an LDevID.
     pub fn is_onboarded(&self) -> bool {
         self.ldevid().exists()

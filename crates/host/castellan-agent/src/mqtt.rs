@@ -401,6 +401,14 @@ impl MqttConnection {
         }
     }
 
+    /// Puts messages that arrived while waiting for something else back in front of the inbox,
+    /// in their order, for the session loop to handle.
+    pub(crate) fn requeue(&mut self, held: Vec<Message>) {
+        for m in held.into_iter().rev() {
+            self.inbox.push_front(m);
+        }
+    }
+
     /// Sends DISCONNECT and closes the connection (errors ignored: it is going away).
     pub async fn disconnect(mut self) {
         let _ = self.send(&[0xE0, 0]).await;

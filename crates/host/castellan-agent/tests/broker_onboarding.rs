@@ -164,6 +164,7 @@ async fn register(
                 mqtt_ca_pem: pki.root_pem(),
                 release_public_key: None,
                 mqtt: None,
+                tuf_root: None,
             })
         },
     )

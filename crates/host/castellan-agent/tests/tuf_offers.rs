@@ -8,87 +8,10 @@ mod update_fleet;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use castellan_agent::update::tuf::TufSettings;
-use castellan_image::Version;
-use castellan_tuf::repo::{Envelope, InitOptions, Policy, Repository, RoleSigner};
+use castellan_tuf::repo::{Envelope, RoleSigner};
 use update_fleet::*;
-
-/// A published TUF repository with `CLASS` delegated to a release team's key.
-struct Tuf {
-    repo: Repository,
-    targets: RoleSigner,
-    team: RoleSigner,
-}
-
-impl Tuf {
-    /// Created in `dir`, listing `releases` for `CLASS`.
-    fn new(dir: &Path, releases: &[&Release]) -> Tuf {
-        let key = || RoleSigner::generate().unwrap();
-        let (root_a, root_b, targets, team) = (key(), key(), key(), key());
-        let options = InitOptions {
-            root_keys: vec![root_a.public().clone(), root_b.public().clone()],
-            root_threshold: 2,
-            targets_keys: vec![targets.public().clone()],
-            targets_threshold: 1,
-            policy: Policy::default(),
-        };
-        let repo = Repository::init(dir, &options, jiff::Timestamp::now()).unwrap();
-        let tuf = Tuf {
-            repo,
-            targets,
-            team,
-        };
-        tuf.sign("root", &[&root_a, &root_b]);
-        tuf.sign("targets", &[&tuf.targets]);
-        tuf.repo
-            .delegate(
-                CLASS,
-                vec![tuf.team.public().clone()],
-                1,
-                jiff::Timestamp::now(),
-            )
-            .unwrap();
-        tuf.sign("targets", &[&tuf.targets]);
-        tuf.list(releases, &tuf.team);
-        tuf
-    }
-
-    /// Sign the staged `role` with `keys` and import it.
-    fn sign(&self, role: &str, keys: &[&RoleSigner]) {
-        let mut staged: Envelope = self.repo.staged(role).unwrap().unwrap();
-        for k in keys {
-            staged.sign(k).unwrap();
-        }
-        self.repo
-            .import(role, &staged, jiff::Timestamp::now())
-            .unwrap();
-    }
-
-    /// List `releases` for the class, signed by `key`.
-    fn list(&self, releases: &[&Release], key: &RoleSigner) {
-        let now = jiff::Timestamp::now();
-        for release in releases {
-            let name = format!("{}.suit", release.id);
-            self.repo
-                .add_target(CLASS, &name, &release.envelope, None, now)
-                .unwrap();
-        }
-        if releases.is_empty() {
-            self.repo.edit_targets(CLASS, now, |_| Ok(())).unwrap();
-        }
-        self.sign(CLASS, &[key]);
-    }
-
-    fn metadata(&self) -> PathBuf {
-        self.repo.metadata_dir()
-    }
-
-    fn root(&self) -> PathBuf {
-        self.metadata().join("1.root.json")
-    }
-}
 
 /// An agent for `device` checking offers against the TUF repository at `url`.
 fn spawn_tuf_agent(
@@ -99,36 +22,11 @@ fn spawn_tuf_agent(
 ) -> (Arc<tokio::sync::Notify>, AgentTask) {
     spawn_agent_with(fleet, dir, |cfg| {
         cfg.tuf = Some(TufSettings {
-            metadata_url: url.to_owned(),
+            metadata_url: Some(url.to_owned()),
             root: Some(root),
+            ..TufSettings::default()
         });
     })
-}
-
-/// Offer `release` to `device` and wait for `state`; how long it took.
-async fn offer_until(
-    fleet: &Fleet,
-    device: &str,
-    campaign: &str,
-    release: &Release,
-    state: &str,
-) -> std::time::Duration {
-    let started = Instant::now();
-    fleet.offer(device, campaign, release, None).await;
-    // Polled every 2 ms (not `wait_for`'s 50 ms): the time is a measured figure.
-    let reached = |s: &State| {
-        s.statuses
-            .iter()
-            .any(|(d, v)| d == device && v["campaign_id"] == campaign && v["state"] == state)
-    };
-    while !reached(&fleet.state.lock().unwrap()) {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no {state} for {campaign}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    started.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,16 +35,7 @@ async fn attack_offer_of_a_release_tuf_does_not_list_is_refused_before_download(
     let fleet = Fleet::start(t.path()).await;
     let kit = device(&fleet, t.path(), "CSTL-T1").await;
     let plain_kit = device(&fleet, t.path(), "CSTL-T2").await;
-    let release = |kit: &castellan_agent::FirmwareKit, seq: u64, label: &[u8]| {
-        Release::new(
-            kit,
-            &fleet.release_key,
-            seq,
-            Version::new(1, 1, 0, 0),
-            label,
-            |b| b,
-        )
-    };
+    let release = |kit, seq, label| release_v1_1(&fleet, kit, seq, label);
     let listed = release(&kit, 1, b"listed");
     // Signed with the release key (as a thief of it would), but not in TUF.
     let unlisted = release(&kit, 2, b"unlisted");
@@ -199,16 +88,7 @@ async fn attack_stolen_class_key_rotated_out_while_the_device_runs() {
     let t = tempfile::tempdir().unwrap();
     let fleet = Fleet::start(t.path()).await;
     let kit = device(&fleet, t.path(), "CSTL-T3").await;
-    let release = |seq: u64, label: &[u8]| {
-        Release::new(
-            &kit,
-            &fleet.release_key,
-            seq,
-            Version::new(1, 1, 0, 0),
-            label,
-            |b| b,
-        )
-    };
+    let release = |seq, label| release_v1_1(&fleet, &kit, seq, label);
     let (first, evil, next) = (
         release(1, b"first"),
         release(2, b"evil"),

@@ -55,6 +55,10 @@ pub struct ClientCertOptions {
     /// Appended to the file names, so that a second certificate of the same CN does not
     /// overwrite the first one's files.
     pub file_suffix: Option<String>,
+    /// Subject organizational unit (OU), e.g. `device` as on an LDevID.
+    pub organizational_unit: Option<String>,
+    /// Subject serialNumber attribute (2.5.4.5), as on an IDevID.
+    pub subject_serial: Option<String>,
 }
 
 /// A self-signed CA that writes what it issues into a directory.
@@ -260,6 +264,24 @@ impl TestPki {
             params
                 .distinguished_name
                 .push(DnType::OrganizationName, o.as_str());
+        }
+        if let Some(ou) = &opts.organizational_unit {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationalUnitName, ou.as_str());
+        }
+        if let Some(serial) = &opts.subject_serial {
+            // id-at-serialNumber, a PrintableString.
+            let oid = [2, 5, 4, 5];
+            params.distinguished_name.push(
+                DnType::from_oid(&oid),
+                rcgen::DnValue::PrintableString(
+                    serial
+                        .as_str()
+                        .try_into()
+                        .map_err(|_| TestPkiError::Generate("serialNumber not printable".into()))?,
+                ),
+            );
         }
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];

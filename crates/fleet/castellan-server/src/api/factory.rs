@@ -120,6 +120,7 @@ pub(crate) async fn register(
         .register_device_with_iak(&device, &iak, unix_now())
         .await?;
     let release_key = core.store.release_key().await?;
+    let tuf_root = current_tuf_root(&core).await?;
     let note = format!(
         "IDevID {} issued to {} (class {}, {} reference measurements)",
         idevid.serial_hex(),
@@ -137,8 +138,34 @@ pub(crate) async fn register(
             mqtt_ca_pem: core.pki.chain_pem(CaKind::Operational),
             release_public_key: release_key.map(|k| hex::encode(k.public_key)),
             mqtt: mqtt_endpoint(&core).await,
+            tuf_root,
         }),
     ))
+}
+
+/// The TUF repository's current `root.json` (the new device's TUF trust anchor), when the
+/// service keeps a repository. A repository without a published root refuses the registration:
+/// a device must not leave the factory without the anchor its fleet expects.
+async fn current_tuf_root(core: &Core) -> Result<Option<String>, ApiError> {
+    let Some(dir) = core.config.tuf_repository.clone() else {
+        return Ok(None);
+    };
+    let root = tokio::task::spawn_blocking(move || {
+        castellan_tuf::repo::Repository::open(&dir)?.metadata_file("root.json")
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("TUF repository: {e}")))?
+    .map_err(|e| ApiError::Internal(format!("TUF repository: {e}")))?
+    .ok_or_else(|| {
+        ApiError::Internal(
+            "the TUF repository has no published root: sign and import root \
+             (castellan repo sign / import) before provisioning devices"
+                .into(),
+        )
+    })?;
+    String::from_utf8(root)
+        .map(Some)
+        .map_err(|_| ApiError::Internal("the TUF repository's root.json is not UTF-8".into()))
 }
 
 /// The broker's address as devices should dial it: the bound port, with the first server name

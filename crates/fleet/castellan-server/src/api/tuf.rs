@@ -8,6 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
+use castellan_tuf::repo::Repository;
+
 use super::error::ApiError;
 use crate::core::Core;
 
@@ -16,14 +18,9 @@ pub(crate) async fn metadata(
     State(core): State<Arc<Core>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let dir = repository(&core)?;
-    let bytes = tokio::task::spawn_blocking(move || {
-        castellan_tuf::repo::Repository::open(&dir)?.metadata_file(&name)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("TUF repository: {e}")))?
-    .map_err(|e| ApiError::Internal(format!("TUF repository: {e}")))?
-    .ok_or_else(|| ApiError::NotFound("no such TUF metadata".into()))?;
+    let bytes = read(&core, move |repo| repo.metadata_file(&name))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such TUF metadata".into()))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
@@ -32,22 +29,23 @@ pub(crate) async fn target(
     State(core): State<Arc<Core>>,
     Path((class, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let dir = repository(&core)?;
-    let plain = |s: &str| !s.is_empty() && !s.starts_with('.') && !s.contains(['/', '\\']);
-    if !plain(&class) || !plain(&file) {
-        return Err(ApiError::NotFound("no such TUF target".into()));
-    }
-    let path = castellan_tuf::repo::Repository::open(&dir)
+    let path = format!("{class}/{file}");
+    let bytes = read(&core, move |repo| repo.target_file(&path))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such TUF target".into()))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+/// `f` over the configured repository, off the async threads.
+async fn read(
+    core: &Core,
+    f: impl FnOnce(&Repository) -> Result<Option<Vec<u8>>, castellan_tuf::TufError> + Send + 'static,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    let dir = repository(core)?;
+    tokio::task::spawn_blocking(move || f(&Repository::open(&dir)?))
+        .await
         .map_err(|e| ApiError::Internal(format!("TUF repository: {e}")))?
-        .targets_dir()
-        .join(class)
-        .join(file);
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => {
-            Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
-        }
-        Err(_) => Err(ApiError::NotFound("no such TUF target".into())),
-    }
+        .map_err(|e| ApiError::Internal(format!("TUF repository: {e}")))
 }
 
 fn repository(core: &Core) -> Result<std::path::PathBuf, ApiError> {

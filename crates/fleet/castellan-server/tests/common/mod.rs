@@ -6,6 +6,7 @@
 
 pub mod device;
 pub mod peers;
+pub mod tuf;
 pub mod update;
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
-//! Role keys: the PKCS#8 key files `castellan keygen` writes (Ed25519 or ECDSA P-256), as TUF
-//! public keys and signers.
+//! Role keys: the PKCS#8 key files `castellan keygen` writes (Ed25519 or ECDSA P-256), and
+//! P-256 keys that never leave a PKCS#11 token (the online keys in an HSM, through
+//! `castellan-pki`'s [`CaSigner`]), as TUF public keys and signers.
 //!
 //! TUF key forms: Ed25519 is `{"keytype": "ed25519", "scheme": "ed25519"}` with the raw public
 //! key in hex; P-256 is `{"keytype": "ecdsa", "scheme": "ecdsa-sha2-nistp256"}` with the PEM
@@ -7,6 +8,10 @@
 //! securesystemslib and python-tuf compute).
 
 use std::path::Path;
+use std::sync::Arc;
+
+use castellan_pki::CaSigner;
+use p256::pkcs8::EncodePublicKey as _;
 
 use castellan_image::{KeyType, SigningKey, public_key_pem, public_spki_from_pem};
 use sha2::Digest as _;
@@ -18,11 +23,28 @@ use crate::error::{TufError, io};
 const ED25519_SPKI_PREFIX: usize = 12;
 
 /// A private key that signs TUF roles.
-#[derive(Debug)]
 pub struct RoleSigner {
-    key: SigningKey,
+    key: Secret,
+    spki: Vec<u8>,
     public: Key,
     keyid: String,
+}
+
+/// Where a role key's private half is.
+enum Secret {
+    /// In memory, from a PKCS#8 file.
+    Pkcs8(Box<SigningKey>),
+    /// In a token (HSM): ECDSA P-256 over SHA-256, `r || s`.
+    Token(Arc<dyn CaSigner>),
+}
+
+impl std::fmt::Debug for RoleSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleSigner")
+            .field("keyid", &self.keyid)
+            .field("held", &self.describe())
+            .finish()
+    }
 }
 
 impl RoleSigner {
@@ -45,16 +67,53 @@ impl RoleSigner {
     }
 
     fn new(key: SigningKey) -> Result<Self, TufError> {
-        let public = public_key(&key.public_spki_der())?;
-        let keyid = key_id(&public)?;
-        Ok(Self { key, public, keyid })
+        let spki = key.public_spki_der();
+        Self::with_spki(Secret::Pkcs8(Box::new(key)), spki)
     }
 
-    /// The key as PKCS#8 PEM (to store an online key).
+    fn with_spki(key: Secret, spki: Vec<u8>) -> Result<Self, TufError> {
+        let public = public_key(&spki)?;
+        let keyid = key_id(&public)?;
+        Ok(Self {
+            key,
+            spki,
+            public,
+            keyid,
+        })
+    }
+
+    /// The public key as PEM (`BEGIN PUBLIC KEY`), what `castellan repo key add` reads.
+    pub fn public_pem(&self) -> Result<String, TufError> {
+        public_key_pem(&self.spki).map_err(|e| TufError::Key(e.to_string()))
+    }
+
+    /// A signer over a P-256 key that stays in a token (`castellan_pki::Pkcs11Key`): the TUF
+    /// key is `ecdsa-sha2-nistp256`, signatures are DER.
+    pub fn from_ca_signer(signer: Arc<dyn CaSigner>) -> Result<Self, TufError> {
+        let spki = p256::ecdsa::VerifyingKey::from_sec1_bytes(&signer.public_key())
+            .ok()
+            .and_then(|k| k.to_public_key_der().ok())
+            .ok_or_else(|| TufError::Key(format!("{}: not a P-256 key", signer.describe())))?;
+        Self::with_spki(Secret::Token(signer), spki.as_bytes().to_vec())
+    }
+
+    /// Where the private key is (a file's key in memory, or a token key's label), never the key.
+    pub fn describe(&self) -> String {
+        match &self.key {
+            Secret::Pkcs8(_) => format!("key {} (PKCS#8)", self.keyid),
+            Secret::Token(t) => format!("key {} ({})", self.keyid, t.describe()),
+        }
+    }
+
+    /// The key as PKCS#8 PEM (to store an online key); a token's key cannot leave it.
     pub fn to_pem(&self) -> Result<String, TufError> {
-        self.key
-            .to_pkcs8_pem()
-            .map_err(|e| TufError::Key(e.to_string()))
+        match &self.key {
+            Secret::Pkcs8(key) => key.to_pkcs8_pem().map_err(|e| TufError::Key(e.to_string())),
+            Secret::Token(t) => Err(TufError::Key(format!(
+                "{} cannot be exported from its token",
+                t.describe()
+            ))),
+        }
     }
 
     /// The TUF public key.
@@ -69,11 +128,24 @@ impl RoleSigner {
 
     /// Sign canonical metadata bytes; the signature in hex.
     pub fn sign(&self, canonical: &[u8]) -> Result<String, TufError> {
-        let signature = match self.key.key_type() {
+        let key = match &self.key {
+            Secret::Pkcs8(key) => key,
+            Secret::Token(token) => {
+                // The token signs SHA-256 of the message; TUF wants the DER form.
+                let rs = token
+                    .sign(canonical)
+                    .map_err(|e| TufError::Key(format!("{}: {e}", token.describe())))?;
+                let signature = p256::ecdsa::Signature::from_slice(&rs).map_err(|_| {
+                    TufError::Key(format!("{}: not a P-256 signature", token.describe()))
+                })?;
+                return Ok(hex::encode(signature.to_der().as_bytes()));
+            }
+        };
+        let signature = match key.key_type() {
             // Ed25519 signs the message itself.
-            KeyType::Ed25519 => self.key.sign_digest(canonical),
+            KeyType::Ed25519 => key.sign_digest(canonical),
             // ecdsa-sha2-nistp256 signs SHA-256 of the message (DER signature).
-            KeyType::EcdsaP256 => self.key.sign_digest(&sha2::Sha256::digest(canonical)),
+            KeyType::EcdsaP256 => key.sign_digest(&sha2::Sha256::digest(canonical)),
             other => {
                 return Err(TufError::Key(format!(
                     "{other} keys are not used for TUF roles (Ed25519 or ECDSA P-256)"

@@ -24,6 +24,7 @@ mod roles;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use sigstore_tuf::{Key, Root, Targets};
@@ -61,6 +62,8 @@ pub struct InitOptions {
 pub struct Repository {
     dir: PathBuf,
     policy: Policy,
+    /// Online keys held outside `online/` (in a PKCS#11 token), used before the files.
+    online_signers: Vec<Arc<RoleSigner>>,
 }
 
 impl Repository {
@@ -86,6 +89,7 @@ impl Repository {
         let repo = Self {
             dir: dir.to_path_buf(),
             policy: options.policy,
+            online_signers: Vec::new(),
         };
         write(
             &dir.join(POLICY_FILE),
@@ -125,7 +129,15 @@ impl Repository {
         Ok(Self {
             dir: dir.to_path_buf(),
             policy: serde_json::from_slice(&bytes)?,
+            online_signers: Vec::new(),
         })
+    }
+
+    /// Sign snapshot and timestamp with `signers` (keys in a PKCS#11 token) wherever the root
+    /// trusts them, instead of key files under `online/`.
+    pub fn with_online_signers(mut self, signers: Vec<Arc<RoleSigner>>) -> Self {
+        self.online_signers = signers;
+        self
     }
 
     /// The metadata directory devices fetch from.
@@ -154,6 +166,18 @@ impl Repository {
             return Ok(None);
         }
         read_optional(&self.metadata_dir().join(name))
+    }
+
+    /// A published target by its repository path (`<class>/<sha256>.<name>`), as served:
+    /// `None` for anything that is not exactly two plain levels under the targets directory.
+    pub fn target_file(&self, path: &str) -> Result<Option<Vec<u8>>, TufError> {
+        let plain = |s: &str| !s.is_empty() && !s.starts_with('.') && !s.contains('\\');
+        match path.split_once('/') {
+            Some((class, file)) if plain(class) && plain(file) && !file.contains('/') => {
+                read_optional(&self.targets_dir().join(class).join(file))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// The staged (awaiting signatures) metadata of `role`, if any.

@@ -216,7 +216,9 @@ impl Repository {
         let mut envelope = envelope.clone();
         for keyid in &trusted.keyids {
             let path = self.dir.join(ONLINE).join(format!("{keyid}.pem"));
-            if path.exists() {
+            if let Some(held) = self.online_signers.iter().find(|s| s.keyid() == keyid) {
+                envelope.sign(held)?;
+            } else if path.exists() {
                 envelope.sign(&RoleSigner::from_file(&path)?)?;
             }
         }

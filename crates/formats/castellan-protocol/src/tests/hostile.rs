@@ -168,6 +168,7 @@ fn attack_non_hex_fields_are_refused_with_the_field_named() {
         mqtt_ca_pem: String::new(),
         release_public_key: Some("04xx".into()),
         mqtt: None,
+        tuf_root: None,
     };
     assert_eq!(
         resp.release_public_key_bytes(),
@@ -220,6 +221,7 @@ fn release_key_must_be_65_bytes() {
         mqtt_ca_pem: String::new(),
         release_public_key: None,
         mqtt: None,
+        tuf_root: None,
     };
     assert_eq!(resp.release_public_key_bytes(), Ok(None));
     resp.release_public_key = Some(format!("04{}", "11".repeat(64)));

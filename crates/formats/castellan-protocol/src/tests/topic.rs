@@ -48,6 +48,11 @@ fn every_topic(id: &str, release: &str) -> Vec<(String, Topic)> {
         (topics::update_result(id), down(UpdateDownKind::Result)),
         (topics::update_cancel(id), down(UpdateDownKind::Cancel)),
         (topics::update_chunk(id, release), chunk),
+        (topics::tuf_request(id), Topic::TufRequest { id: id.into() }),
+        (
+            topics::tuf_response(id),
+            Topic::TufResponse { id: id.into() },
+        ),
     ]
 }
 
@@ -109,6 +114,10 @@ fn attack_hostile_topics_are_refused() {
         "dev/d/down/update/fetch",
         "dev/d/up/onboard/challenge",
         "dev/d/down/update/chunk/r/x",
+        "dev/d/down/tuf/request",
+        "dev/d/up/tuf/response",
+        "dev/d/up/tuf/request/x",
+        "dev/d/up/tuf/+",
         "dev/d/up//update/status",
         "dev/d/",
         "dev/d/cmd/reboot",

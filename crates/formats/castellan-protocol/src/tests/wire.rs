@@ -58,6 +58,7 @@ fn factory_registration_is_written_as_on_the_wire() {
         mqtt_ca_pem: "M".into(),
         release_public_key: Some("04cd".into()),
         mqtt: None,
+        tuf_root: None,
     };
     golden(
         &resp,
@@ -67,6 +68,11 @@ fn factory_registration_is_written_as_on_the_wire() {
     golden(
         &resp,
         r#"{"device_id":"CSTL-0001","idevid_pem":"I","chain_pem":"C","mqtt_ca_pem":"M"}"#,
+    );
+    resp.tuf_root = Some("{\"signed\":{}}".into());
+    golden(
+        &resp,
+        r#"{"device_id":"CSTL-0001","idevid_pem":"I","chain_pem":"C","mqtt_ca_pem":"M","tuf_root":"{\"signed\":{}}"}"#,
     );
 }
 
@@ -306,6 +312,36 @@ fn device_update_messages_are_written_as_on_the_wire() {
         },
         r#"{"campaign_id":"cmp-1"}"#,
     );
+}
+
+#[test]
+fn tuf_messages_are_written_as_on_the_wire() {
+    golden(
+        &p::TufRequest {
+            request_id: 7,
+            kind: p::TufFileKind::Metadata,
+            name: "2.root.json".into(),
+            max_length: 512_000,
+        },
+        r#"{"request_id":7,"kind":"metadata","name":"2.root.json","max_length":512000}"#,
+    );
+    let found = p::TufResponse::found(7, b"{}");
+    golden(&found, r#"{"request_id":7,"answer":"found","data":"7b7d"}"#);
+    assert_eq!(found.data_bytes().unwrap(), b"{}");
+    golden(
+        &p::TufResponse::refused(8, p::TufAnswer::NotFound),
+        r#"{"request_id":8,"answer":"not_found"}"#,
+    );
+    golden(
+        &p::TufResponse::refused(9, p::TufAnswer::TooLarge),
+        r#"{"request_id":9,"answer":"too_large"}"#,
+    );
+    let not_hex = p::TufResponse {
+        request_id: 1,
+        answer: p::TufAnswer::Found,
+        data: "zz".into(),
+    };
+    assert!(not_hex.data_bytes().is_err());
 }
 
 #[test]

@@ -26,6 +26,7 @@ mod journal;
 pub mod protocol;
 mod transfer;
 pub mod tuf;
+mod tuf_mqtt;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -154,6 +155,11 @@ impl Updater {
     pub(crate) fn with_tuf(mut self, check: Option<tuf::TufCheck>) -> Self {
         self.tuf = check;
         self
+    }
+
+    /// The topic filter of the TUF repository's answers over MQTT, if offers are checked so.
+    pub(crate) fn tuf_filter(&self) -> Option<String> {
+        self.tuf.as_ref().and_then(tuf::TufCheck::filter)
     }
 
     /// The topic filter the session subscribes to.
@@ -406,7 +412,9 @@ impl Updater {
             return Ok(Next::Continue);
         };
         if let Some(check) = &self.tuf
-            && let Err(why) = check.judge(&self.log, &campaign, &release, &manifest).await
+            && let Err(why) = check
+                .judge(conn, &self.log, &campaign, &release, &manifest)
+                .await
         {
             self.counts.failed += 1;
             self.report(conn, &campaign, &release, State::Failed, 0, Some(why))

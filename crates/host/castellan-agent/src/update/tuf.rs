@@ -10,7 +10,9 @@
 //! ```
 //!
 //! The trusted metadata lives in `identity/tuf/` (its `root.json` is the device's TUF trust
-//! anchor, from the factory); HTTPS is verified against the fleet's CA bundle.
+//! anchor, from the factory). The repository is reached over HTTPS (verified against the
+//! fleet's CA bundle) when a metadata URL is given, else over the session's MQTT connection
+//! (`dev/<id>/{up,down}/tuf/…`, see `tuf_mqtt`), each fetch bounded alike.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,33 +21,49 @@ use castellan_tuf::client::{self, DeviceClient, FetchLimits};
 
 use crate::agent::Logger;
 use crate::error::AgentError;
+use crate::mqtt::MqttConnection;
 
 /// Where the fleet's TUF repository is, and the root to trust on first use.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TufSettings {
-    /// Base URL of the metadata (`https://host:port/tuf/metadata`).
-    pub metadata_url: String,
+    /// Base URL of the metadata (`https://host:port/tuf/metadata`); `None`: over MQTT.
+    pub metadata_url: Option<String>,
     /// The root to trust when `identity/tuf/root.json` does not exist yet (the factory's).
     pub root: Option<PathBuf>,
+    /// Time limits on each fetch (over HTTPS or MQTT).
+    pub limits: FetchLimits,
+}
+
+/// How the check reaches the repository.
+enum Transport {
+    /// `metadata_url` over HTTPS.
+    Https {
+        metadata_url: String,
+        http: reqwest::Client,
+    },
+    /// The session's MQTT connection.
+    Mqtt,
 }
 
 /// The check, ready for offers.
 pub(crate) struct TufCheck {
     dir: PathBuf,
-    metadata_url: String,
     class: String,
-    http: reqwest::Client,
+    device_id: String,
+    transport: Transport,
+    limits: FetchLimits,
 }
 
 impl TufCheck {
-    /// The check for a device of `class` whose identity is in `identity_dir`.
+    /// The check for device `device_id` of `class` whose identity is in `identity_dir`.
     pub(crate) fn new(
         settings: &TufSettings,
         identity_dir: &Path,
-        class: &str,
+        (device_id, class): (&str, &str),
         ca_pem: &str,
     ) -> Result<TufCheck, AgentError> {
         let dir = identity_dir.join("tuf");
+        // (`IdentityFiles::tuf_root` is `dir/ROOT_FILE`.)
         if !dir.join(client::ROOT_FILE).exists() {
             let Some(root) = &settings.root else {
                 return Err(AgentError::NotProvisioned(format!(
@@ -61,32 +79,47 @@ impl TufCheck {
                 AgentError::InvalidInput(format!("the TUF root {}: {e}", root.display()))
             })?;
         }
-        let limits = FetchLimits::default();
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(crate::tls::server_only_config(ca_pem)?)
-            .connect_timeout(limits.connect)
-            .read_timeout(limits.read)
-            .timeout(limits.total)
-            .build()
-            .map_err(|e| AgentError::tls("TUF HTTPS client", e))?;
+        let limits = settings.limits;
+        let transport = match &settings.metadata_url {
+            Some(url) => Transport::Https {
+                metadata_url: url.clone(),
+                http: reqwest::Client::builder()
+                    .tls_backend_preconfigured(crate::tls::server_only_config(ca_pem)?)
+                    .connect_timeout(limits.connect)
+                    .read_timeout(limits.read)
+                    .timeout(limits.total)
+                    .build()
+                    .map_err(|e| AgentError::tls("TUF HTTPS client", e))?,
+            },
+            None => Transport::Mqtt,
+        };
         Ok(TufCheck {
             dir,
-            metadata_url: settings.metadata_url.clone(),
             class: class.to_owned(),
-            http,
+            device_id: device_id.to_owned(),
+            transport,
+            limits,
         })
+    }
+
+    /// The topic filter the session subscribes to for the repository's answers, if the check
+    /// goes over MQTT.
+    pub(crate) fn filter(&self) -> Option<String> {
+        matches!(self.transport, Transport::Mqtt)
+            .then(|| castellan_protocol::topics::tuf_response(&self.device_id))
     }
 
     /// Check the offer of `release` in `campaign`, logging the outcome; the reason for the
     /// `failed` report if it is refused.
     pub(crate) async fn judge(
         &self,
+        conn: &mut MqttConnection,
         log: &Logger,
         campaign: &str,
         release: &str,
         envelope: &[u8],
     ) -> Result<(), String> {
-        match self.check(release, envelope).await {
+        match self.check(conn, release, envelope).await {
             Ok(took) => {
                 log(&format!(
                     "update {release} of campaign {campaign}: the envelope is the one TUF lists \
@@ -105,14 +138,38 @@ impl TufCheck {
     }
 
     /// Refresh and check `envelope` for `release`; how long it took, or why it is refused.
-    async fn check(&self, release: &str, envelope: &[u8]) -> Result<Duration, String> {
+    async fn check(
+        &self,
+        conn: &mut MqttConnection,
+        release: &str,
+        envelope: &[u8],
+    ) -> Result<Duration, String> {
         let started = Instant::now();
-        let mut tuf =
-            DeviceClient::open_with_http(&self.dir, &self.metadata_url, None, self.http.clone())
-                .map_err(|e| format!("TUF: {e}"))?;
-        tuf.check_release(&self.class, release, envelope, jiff::Timestamp::now())
-            .await
-            .map_err(|e| format!("TUF: {e}"))?;
+        let why = |e: castellan_tuf::TufError| format!("TUF: {e}");
+        let now = jiff::Timestamp::now();
+        match &self.transport {
+            Transport::Https { metadata_url, http } => {
+                let mut tuf =
+                    DeviceClient::open_with_http(&self.dir, metadata_url, None, http.clone())
+                        .map_err(why)?;
+                tuf.check_release(&self.class, release, envelope, now)
+                    .await
+                    .map_err(why)?;
+            }
+            Transport::Mqtt => {
+                let (repository, requests) = castellan_tuf::mqtt::channel();
+                let mut tuf = DeviceClient::open(&self.dir, repository).map_err(why)?;
+                let checked = async move {
+                    // The client (and with it the channel) is dropped when the check ends,
+                    // which ends the transport.
+                    tuf.check_release(&self.class, release, envelope, now).await
+                };
+                let carried =
+                    super::tuf_mqtt::serve(conn, &self.device_id, requests, self.limits.total);
+                let (outcome, ()) = tokio::join!(checked, carried);
+                outcome.map_err(why)?;
+            }
+        }
         Ok(started.elapsed())
     }
 }

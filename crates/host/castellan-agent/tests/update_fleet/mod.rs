@@ -4,7 +4,7 @@
 //! → evidence → result, cancel, re-offers on reconnect; plus a small HTTPS range server. The
 //! real campaign engine is tested against the agent elsewhere; this one lets each test script
 //! the transport (disconnects, stalls) and see every message.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,6 +17,7 @@ use castellan_agent::{AgentConfig, Backoff, Endpoint, FirmwareKit, KeyChoice, Pr
 use castellan_broker::BrokerHandle;
 use castellan_image::{TrustedKey, Version};
 use castellan_pki::{CaKind, KeyBackend, LdevidKey, Pki};
+use castellan_protocol::{TufRequest, WireMessage as _};
 use castellan_services::update::COMPONENT;
 use castellan_suit::builder::{ImageSpec, ManifestBuilder, Parameters, Sequence, Signer};
 use castellan_suit::{Directive, Section};
@@ -24,7 +25,9 @@ use castellan_testkit::fleet::{release_key_hex, stand_in_broker};
 use serde_json::{Value, json};
 
 mod https;
+mod tuf;
 pub use https::*;
+pub use tuf::*;
 
 pub const CLASS: &str = "sensor-v1";
 pub const CHUNK: u32 = 1024;
@@ -107,6 +110,12 @@ pub struct State {
     pub serve_below: Option<u64>,
     /// Nonces of the post-update challenges.
     pub nonces: HashMap<String, Vec<u8>>,
+    /// The TUF repository answering `up/tuf/request` (as the server does), if any.
+    pub tuf_repository: Option<std::path::PathBuf>,
+    /// Leave TUF requests unanswered (a stalling repository).
+    pub tuf_silent: bool,
+    /// TUF requests received.
+    pub tuf_requests: u64,
 }
 
 pub struct Fleet {
@@ -136,6 +145,13 @@ impl Fleet {
         let pki = self.pki.clone();
         let state = self.state.clone();
         let anchor = release_key_hex(&self.release_key);
+        // With a TUF repository, the answer carries its current root (as the server's does).
+        let tuf_root = state
+            .lock()
+            .unwrap()
+            .tuf_repository
+            .as_ref()
+            .map(|dir| std::fs::read_to_string(dir.join("metadata/root.json")).unwrap());
         let req = ProvisionRequest {
             serial: serial.into(),
             device_class: CLASS.into(),
@@ -159,6 +175,7 @@ impl Fleet {
                     mqtt_ca_pem: pki.root_pem(),
                     release_public_key: Some(anchor),
                     mqtt: None,
+                    tuf_root,
                 })
             },
         )
@@ -331,6 +348,13 @@ impl Fleet {
                                 s.kick_after_chunks = None;
                                 kick = true;
                             }
+                        }
+                    } else if topic.ends_with("/up/tuf/request") {
+                        s.tuf_requests += 1;
+                        let request = TufRequest::parse(&m.payload).unwrap();
+                        if let (false, Some(dir)) = (s.tuf_silent, &s.tuf_repository) {
+                            let answer = castellan_tuf::mqtt::answer(dir, &request);
+                            out.push((format!("dev/{id}/down/tuf/response"), answer.to_payload()));
                         }
                     } else if topic.ends_with("/up/update/evidence") {
                         let token = hex::decode(body["token"].as_str().unwrap()).unwrap();

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //!  Capture::start(file, ports) ─ tshark -i lo -f "tcp port A or tcp port B" -w file
-//!  Capture::stop()             ─ SIGINT, the file flushed
+//!  Capture::stop()             ─ a marker connection to every port, seen by tshark (it has
+//!                                caught up with the traffic before it), then SIGINT
 //!  analyse(file, ports)        ─ tshark -2 -r file -d tcp.port==A,tls … : TLS frames / clear frames
 //! ```
 
@@ -27,6 +28,9 @@ pub fn require() {
 pub struct Capture {
     child: Child,
     file: PathBuf,
+    ports: Vec<u16>,
+    /// The packet lines tshark prints (`-P -l`), in order.
+    lines: mpsc::Receiver<String>,
 }
 
 impl Capture {
@@ -82,16 +86,35 @@ impl Capture {
                 said.join().unwrap_or_default()
             );
         }
-        // Keep draining stdout so tshark never blocks on a full pipe.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
         Capture {
             child,
             file: file.to_path_buf(),
+            ports: ports.to_vec(),
+            lines: rx,
         }
     }
 
     /// Stop the capture (SIGINT, so the file is complete) and return its path.
     pub fn stop(mut self) -> PathBuf {
+        // On a loaded machine tshark may lag the traffic: a marker connection to each port,
+        // once printed, shows that everything before it was captured.
+        while self.lines.try_recv().is_ok() {}
+        for port in self.ports.clone() {
+            let marker = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let local = std::net::TcpStream::connect_timeout(&marker, Duration::from_secs(2))
+                .ok()
+                .and_then(|c| c.local_addr().ok())
+                .map(|a| a.port().to_string());
+            let Some(local) = local else { continue };
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while std::time::Instant::now() < deadline {
+                match self.lines.recv_timeout(Duration::from_millis(200)) {
+                    Ok(line) if line.contains(&local) => break,
+                    Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        }
         let _ = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status();

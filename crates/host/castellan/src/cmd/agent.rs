@@ -43,11 +43,13 @@ pub(crate) struct AgentArgs {
     #[arg(long, value_name = "N")]
     max_failures: Option<u32>,
     /// The fleet's TUF metadata URL (`https://host:port/tuf/metadata`): offers are checked
-    /// against it before the secure services see them.
+    /// against it before the secure services see them. Without it, a device given a TUF root
+    /// (by the factory, or `--tuf-root`) fetches the metadata over its MQTT connection.
     #[arg(long, value_name = "URL")]
     tuf_url: Option<String>,
-    /// The TUF root to trust on first use (the factory's `1.root.json`).
-    #[arg(long, value_name = "FILE", requires = "tuf_url")]
+    /// The TUF root to trust on first use (the repository's `1.root.json`), when the factory
+    /// did not install one.
+    #[arg(long, value_name = "FILE")]
     tuf_root: Option<PathBuf>,
 }
 
@@ -66,13 +68,13 @@ pub(crate) fn run(a: AgentArgs) -> anyhow::Result<ExitCode> {
         seconds(a.backoff_max, "backoff-max")?,
     );
     cfg.max_failures = a.max_failures;
-    cfg.tuf = a
-        .tuf_url
-        .clone()
-        .map(|metadata_url| castellan_agent::update::tuf::TufSettings {
-            metadata_url,
+    cfg.tuf = (a.tuf_url.is_some() || a.tuf_root.is_some()).then(|| {
+        castellan_agent::update::tuf::TufSettings {
+            metadata_url: a.tuf_url.clone(),
             root: a.tuf_root.clone(),
-        });
+            ..Default::default()
+        }
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -124,6 +124,8 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         config.tuf_repository = Some(dir.clone());
     }
     if let Some(token) = a.pkcs11.open()? {
+        // The TUF online keys (snapshot, timestamp) live in the same token as the CA keys.
+        config.tuf_online_keys = KeyBackend::Pkcs11(token.clone());
         config.key_backend = KeyBackend::Pkcs11(token);
     }
     let server = Server::start(config)
