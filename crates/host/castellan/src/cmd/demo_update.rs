@@ -33,6 +33,14 @@ pub(crate) async fn release_manager(
 ) -> anyhow::Result<ReleaseManager> {
     let mut key = FileKey::generate();
     let key_path = dir.join("release-key.pem");
+    // Each demo run starts a new fleet with a new trust anchor: an earlier run's key in the
+    // demo's own directory is replaced, not reused (saving refuses to overwrite a key file).
+    match std::fs::remove_file(&key_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("cannot replace {}", key_path.display()));
+        }
+        _ => {}
+    }
     key.save(&key_path)
         .with_context(|| format!("cannot write {}", key_path.display()))?;
     let _: Value = admin
