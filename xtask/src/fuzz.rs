@@ -4,13 +4,13 @@
 //! ```text
 //!   fuzz/seeds/<target>/    small valid inputs, written by hand or by a fixture script
 //!   fuzz/corpus/<target>/   the minimised corpus, committed: what every run starts from
-//!   fuzz/work/<target>/     what runs found since the last `--minimise` (git-ignored), and
-//!   fuzz/work/<target>.log  the last run's libFuzzer output
+//!   fuzz/found/<target>/     what runs found since the last `--minimise` (git-ignored), and
+//!   fuzz/found/<target>.log  the last run's libFuzzer output
 //!   fuzz/artifacts/<target>/ crashing inputs (git-ignored): make each a regression test
 //! ```
 //!
-//! A run reads the three directories and writes new inputs to `work/` only, so CI's bounded run
-//! leaves the committed corpus untouched; `--minimise` folds `work/` into `corpus/` with
+//! A run reads the three directories and writes new inputs to `found/` only, so CI's bounded run
+//! leaves the committed corpus untouched; `--minimise` folds `found/` into `corpus/` with
 //! `cargo fuzz cmin` (the smallest set with the same coverage) and empties it.
 
 use std::path::{Path, PathBuf};
@@ -142,22 +142,22 @@ pub(crate) fn fuzz(targets: &[&str], seconds: u32, jobs: usize) -> Result {
 }
 
 fn log_path(target: &str) -> PathBuf {
-    dir().join("work").join(format!("{target}.log"))
+    dir().join("found").join(format!("{target}.log"))
 }
 
-/// Start one fuzzer over work/, corpus/ and seeds/ (new inputs go to work/), output to its log.
+/// Start one fuzzer over found/, corpus/ and seeds/ (new inputs go to found/), output to its log.
 fn start(bin_dir: &Path, target: &str, seconds: u32) -> Result<Child> {
     let d = dir();
-    let work = d.join("work").join(target);
+    let found = d.join("found").join(target);
     let corpus = d.join("corpus").join(target);
     let artifacts = d.join("artifacts").join(target);
-    for p in [&work, &corpus, &artifacts] {
+    for p in [&found, &corpus, &artifacts] {
         std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
     }
     let log = std::fs::File::create(log_path(target))
         .map_err(|e| format!("{}: {e}", log_path(target).display()))?;
     let mut c = Command::new(bin_dir.join(target));
-    c.current_dir(&d).arg(&work).arg(&corpus);
+    c.current_dir(&d).arg(&found).arg(&corpus);
     let seeds = d.join("seeds").join(target);
     if seeds.is_dir() {
         c.arg(&seeds);
@@ -189,13 +189,13 @@ fn summary(target: &str, log: &str) -> String {
     format!("{target}: {runs} executions; {status}")
 }
 
-/// Fold work/<target> into corpus/<target>, minimise it with `cargo fuzz cmin`, empty work/.
+/// Fold found/<target> into corpus/<target>, minimise it with `cargo fuzz cmin`, empty found/.
 fn minimise(target: &str) -> Result {
     let d = dir();
-    let work = d.join("work").join(target);
+    let found = d.join("found").join(target);
     let corpus = d.join("corpus").join(target);
     std::fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
-    if let Ok(entries) = std::fs::read_dir(&work) {
+    if let Ok(entries) = std::fs::read_dir(&found) {
         for entry in entries.flatten() {
             let to = corpus.join(entry.file_name());
             std::fs::rename(entry.path(), &to).map_err(|e| format!("{}: {e}", to.display()))?;
