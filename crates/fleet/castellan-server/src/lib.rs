@@ -62,6 +62,7 @@ mod server;
 mod telemetry;
 mod tuf_mqtt;
 pub mod tuf_online;
+mod tuf_published;
 
 pub use api::{ApiError, ROUTES, RoutePolicy};
 pub use appraisal::Refusal as AttestationRefusal;

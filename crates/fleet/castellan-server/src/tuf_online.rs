@@ -8,6 +8,8 @@
 //!                              token keys castellan-tuf-{snapshot,timestamp} (never leave it)
 //!                              else the key files under <repo>/online/
 //!                           ─▶ audit "tuf.resign" (which roles, which keys) or its refusal
+//!                  and before it: what was published by anyone else since the last check
+//!                           ─▶ audit "tuf.publish" (roles, versions, signing keys; see tuf_published)
 //! ```
 //!
 //! With a token, the server generates the two keys in it on first start (labels
@@ -24,6 +26,7 @@ use castellan_tuf::repo::{Repository, RoleSigner};
 use tokio::sync::watch;
 
 use crate::core::Core;
+use crate::tuf_published::{Versions, changes, summary, versions};
 
 /// The token label of an online role's key.
 pub fn token_label(role: &str) -> String {
@@ -75,23 +78,36 @@ pub(crate) async fn resign(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
         }
     };
     let mut tick = tokio::time::interval(core.config.tuf_resign_check);
+    // The versions published when last looked at (`None` before the first look).
+    let mut seen: Option<Versions> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 let (dir, signers) = (dir.clone(), signers.clone());
                 let done = tokio::task::spawn_blocking(move || {
                     let repo = Repository::open(&dir)?.with_online_signers(signers.clone());
+                    // What is published, read before and after re-signing (`None` if a file
+                    // was being replaced: looked at again at the next check).
+                    let found = versions(&repo).ok();
                     let resigned = repo.resign_due(jiff::Timestamp::now())?;
-                    Ok::<_, castellan_tuf::TufError>((resigned, signed_by(&repo, &signers)))
+                    let keys = signed_by(&repo, &signers);
+                    Ok::<_, castellan_tuf::TufError>((found, resigned, keys, versions(&repo).ok()))
                 })
                 .await;
                 match done {
-                    Ok(Ok((r, keys))) if r.timestamp => {
-                        let roles = if r.snapshot { "snapshot and timestamp" } else { "timestamp" };
-                        log::info!("TUF: re-signed the {roles} ({keys})");
-                        audit(&core, true, &format!("re-signed the {roles} with {keys}")).await;
+                    Ok(Ok((found, r, keys, after))) => {
+                        if let Some(found) = &found {
+                            audit_outside_changes(&core, seen.as_ref(), found).await;
+                        }
+                        if r.timestamp {
+                            let roles = if r.snapshot { "snapshot and timestamp" } else { "timestamp" };
+                            log::info!("TUF: re-signed the {roles} ({keys})");
+                            audit(&core, true, &format!("re-signed the {roles} with {keys}")).await;
+                        }
+                        if after.is_some() {
+                            seen = after;
+                        }
                     }
-                    Ok(Ok(_)) => {}
                     Ok(Err(e)) => {
                         log::warn!("TUF re-signing refused: {e}");
                         audit(&core, false, &format!("re-signing refused: {e}")).await;
@@ -102,6 +118,32 @@ pub(crate) async fn resign(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
     }
+}
+
+/// Audit what the repository publishes: everything on the first look ("tuf.serve"), then each
+/// version published by someone other than this server since the last look ("tuf.publish":
+/// `castellan repo import` or `resign` run by hand, another machine, an intruder).
+async fn audit_outside_changes(core: &Core, seen: Option<&Versions>, found: &Versions) {
+    let (action, reason) = match seen {
+        None => (
+            "tuf.serve",
+            format!("serving {}", summary(found).join(", ")),
+        ),
+        Some(before) => {
+            let changed = changes(before, found);
+            if changed.is_empty() {
+                return;
+            }
+            (
+                "tuf.publish",
+                format!("published outside the server: {}", changed.join(", ")),
+            )
+        }
+    };
+    log::info!("TUF: {reason}");
+    core.auditor
+        .append("system", action, "tuf:repository", true, &reason)
+        .await;
 }
 
 /// Which keys signed the published timestamp: the token's described with their label, the

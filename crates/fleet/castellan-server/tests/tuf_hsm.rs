@@ -114,7 +114,9 @@ async fn tuf_online_keys_in_a_softhsm2_token_resign_and_are_audited() {
             repo.remove_key(role, &keyid, None, now).unwrap();
         }
     }
-    fixture.sign(&repo, "root", &[&fixture.root[0], &fixture.root[1]]);
+    fixture
+        .sign(&repo, "root", &[&fixture.root[0], &fixture.root[1]])
+        .unwrap();
     let online_files = std::fs::read_dir(dir.join("online")).unwrap().count();
     assert_eq!(online_files, 0, "an online key file is left");
 

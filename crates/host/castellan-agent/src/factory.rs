@@ -213,12 +213,7 @@ where
     let answer = register(registration).await?;
     check_certificate(&answer.idevid_pem, &req.serial, &key.public_key(), "IDevID")?;
     if let Some(root) = &answer.tuf_root {
-        // The TUF trust anchor, checked (signed by its own threshold) before it is kept: the
-        // agent then checks offers against TUF with no `--tuf-root`.
-        let dir = files.dir().join("tuf");
-        castellan_tuf::client::init(&dir, root.as_bytes()).map_err(|e| {
-            AgentError::protocol_state(format!("the TUF root from the server is refused: {e}"))
-        })?;
+        install_tuf_root(&files, root)?;
     }
     let release_key = match &answer.release_public_key {
         Some(hex_key) => Some(hex::decode(hex_key.trim()).map_err(|_| {
@@ -275,4 +270,14 @@ pub fn check_certificate(
         )));
     }
     Ok(())
+}
+
+/// Keep the TUF root of the registration answer as the device's TUF trust anchor
+/// (`identity/tuf/root.json`), checked first (signed by its own threshold): from then on the
+/// device checks every offer against TUF.
+pub fn install_tuf_root(files: &IdentityFiles, root: &str) -> Result<(), AgentError> {
+    let dir = files.dir().join("tuf");
+    castellan_tuf::client::init(&dir, root.as_bytes()).map_err(|e| {
+        AgentError::protocol_state(format!("the TUF root from the server is refused: {e}"))
+    })
 }

@@ -9,6 +9,7 @@
 //!    │ POST /api/v1/factory/devices {serial, class, csr, iak, measurements} ─────────▶ IDevID
 //!    │ check CN and key; write identity/{idevid,chain,mqtt-ca}.pem, device.json
 //!    │ `anchor <release key>` run ────▶ ITS uid 0xca57_0100, WRITE_ONCE
+//!    │ TUF root of the answer (if the fleet keeps a repository) ─▶ identity/tuf/root.json
 //! ```
 //!
 //! The reference measurements come from the device's own token, verified with the IAK it
@@ -53,6 +54,9 @@ pub struct Registered {
     pub firmware_version: String,
     /// Whether a release trust anchor was stored in the device.
     pub trust_anchor_stored: bool,
+    /// Whether the fleet's TUF root was stored with the identity (offers are then checked
+    /// against TUF before the device sees them).
+    pub tuf_root_stored: bool,
 }
 
 /// The measurements of a verified token as the registry records them.
@@ -142,6 +146,14 @@ pub async fn register(
         "factory: registered {} (IDevID issued by the manufacturer CA)",
         answer.device_id
     ));
+    let tuf_root_stored = match &answer.tuf_root {
+        Some(root) => {
+            castellan_agent::factory::install_tuf_root(&files, root)?;
+            log("factory: TUF root stored: the bridge checks every offer against TUF");
+            true
+        }
+        None => false,
+    };
     let mut trust_anchor_stored = false;
     if let Some(anchor) = answer.release_public_key_bytes()? {
         let d = device.clone();
@@ -159,5 +171,6 @@ pub async fn register(
         measurements,
         firmware_version,
         trust_anchor_stored,
+        tuf_root_stored,
     })
 }

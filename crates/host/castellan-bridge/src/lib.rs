@@ -20,13 +20,14 @@
 //! * [`device`] — the requests the bridge makes of the device and how it reads the answers;
 //! * [`factory`] — registration (`POST /api/v1/factory/devices`) and the release trust anchor;
 //! * [`onboard`] — attested onboarding with the IDevID, the LDevID stored;
-//! * [`session`] — the operational link: offers, download over MQTT chunks, install, reboot,
-//!   confirmation, post-update attestation;
+//! * [`session`] — the operational link: the fleet client's update client (offers, TUF check,
+//!   download, install, confirmation, post-update attestation) over [`updates`], the QEMU
+//!   device as that client sees it;
 //! * [`protocol`] — the fleet protocol's messages: `castellan-protocol`, the server's own types.
 //!
 //! The `castellan-bridge` command (`register`, `onboard`, `run`) drives these for one device;
 //! `cargo xtask qemu-campaign` runs them against a fleet service in a real campaign
-//! (`examples/qemu_campaign.rs`).
+//! (`examples/qemu_campaign/`).
 
 #![forbid(unsafe_code)]
 
@@ -38,6 +39,7 @@ pub mod qemu;
 
 pub use castellan_protocol as protocol;
 pub mod session;
+pub mod updates;
 
 use std::sync::Arc;
 

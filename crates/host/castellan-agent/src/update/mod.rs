@@ -21,6 +21,7 @@
 //! offset `update_begin` gives. The journal only remembers which campaign the device works for,
 //! so that reports after a reboot name it.
 
+pub mod device;
 pub mod https;
 mod journal;
 pub mod protocol;
@@ -32,15 +33,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use castellan_gate_api::{GateError, SecureGate};
-use castellan_services::UpdateState;
+use device::{Installed, UpdateDevice, UpdateState};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::agent::Logger;
 use crate::error::{AgentError, read_text, write};
 use crate::mqtt::{Message, MqttConnection};
-use crate::secure::{Refused, SecureWorld};
+use crate::secure::Refused;
 use https::RangeClient;
 use protocol::{Cancel, Challenge, Evidence, Fetch, Offer, State, Status, UpdateResult};
 
@@ -56,7 +56,7 @@ pub const SELFTEST_FAIL_MARKER: &[u8] = b"CASTELLAN-SELFTEST-FAIL";
 
 /// What the session must do after an update step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Next {
+pub enum Next {
     /// Carry on.
     Continue,
     /// Power cycle the device (into the trial image, or to revert it).
@@ -83,14 +83,21 @@ struct Download {
 
 /// Outcomes counted for the agent's report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Counts {
-    pub(crate) confirmed: u32,
-    pub(crate) failed: u32,
-    pub(crate) reverted: u32,
+pub struct Counts {
+    /// Updates confirmed.
+    pub confirmed: u32,
+    /// Updates refused or failed.
+    pub failed: u32,
+    /// Updates reverted by the bootloader.
+    pub reverted: u32,
+    /// Offers received.
+    pub offers: u32,
+    /// Attestation tokens sent as evidence of an update.
+    pub attested: u32,
 }
 
-/// The update client of one agent run.
-pub(crate) struct Updater {
+/// The update client of one device run (the agent's, the QEMU bridge's).
+pub struct Updater {
     device_id: String,
     journal: PathBuf,
     log: Logger,
@@ -102,7 +109,10 @@ pub(crate) struct Updater {
     confirmed: Vec<(String, String)>,
     /// The TUF check of offers, when the fleet keeps a TUF repository.
     tuf: Option<tuf::TufCheck>,
-    pub(crate) counts: Counts,
+    /// Outcomes so far.
+    pub counts: Counts,
+    /// Every status reported, in order (`state` or `state: reason`).
+    pub reported: Vec<String>,
 }
 
 fn now_unix() -> u64 {
@@ -117,27 +127,10 @@ fn reason(r: &Refused) -> String {
     r.reason.clone()
 }
 
-/// What the update client accepted of a manifest.
-struct Plan {
-    sequence: u64,
-    image_size: u32,
-    resume_offset: u32,
-}
-
-/// Starts (or resumes) an update from `manifest` through the gate: the resume offset, then the
-/// pending manifest's sequence number and image size from the update client's state.
-fn begin(g: &mut impl SecureGate, manifest: &[u8], now: u32) -> Result<Plan, GateError> {
-    let resume_offset = g.update_begin(manifest, now)?;
-    let status = g.update_status()?;
-    Ok(Plan {
-        sequence: status.sequence,
-        image_size: status.image_size,
-        resume_offset,
-    })
-}
-
 impl Updater {
-    pub(crate) fn new(device_id: &str, journal: PathBuf, ca_pem: String, log: Logger) -> Self {
+    /// The client of device `device_id`, its journal at `journal`, the fleet's CA bundle (for
+    /// HTTPS downloads) `ca_pem`.
+    pub fn new(device_id: &str, journal: PathBuf, ca_pem: String, log: Logger) -> Self {
         Updater {
             device_id: device_id.to_string(),
             journal,
@@ -148,56 +141,57 @@ impl Updater {
             confirmed: Vec::new(),
             tuf: None,
             counts: Counts::default(),
+            reported: Vec::new(),
         }
     }
 
     /// Check every new offer against the fleet's TUF metadata first.
-    pub(crate) fn with_tuf(mut self, check: Option<tuf::TufCheck>) -> Self {
+    pub fn with_tuf(mut self, check: Option<tuf::TufCheck>) -> Self {
         self.tuf = check;
         self
     }
 
     /// The topic filter of the TUF repository's answers over MQTT, if offers are checked so.
-    pub(crate) fn tuf_filter(&self) -> Option<String> {
+    pub fn tuf_filter(&self) -> Option<String> {
         self.tuf.as_ref().and_then(tuf::TufCheck::filter)
     }
 
     /// The topic filter the session subscribes to.
-    pub(crate) fn filter(&self) -> String {
+    pub fn filter(&self) -> String {
         format!("dev/{}/down/update/#", self.device_id)
     }
 
     /// True while a transfer wants the session loop to come back at once.
-    pub(crate) fn busy(&self) -> bool {
+    pub fn busy(&self) -> bool {
         self.active.as_ref().is_some_and(|d| d.https)
     }
 
     /// The device was power cycled: the services' RAM state of a download is gone (its stored
     /// progress is not).
-    pub(crate) fn powered_off(&mut self) {
+    pub fn powered_off(&mut self) {
         self.active = None;
     }
 
     /// Right after (re)connecting, before other messages: finish what a reboot started (trial
     /// image: self-test, accept, `confirmed`; reverted or refused: report), or continue a
     /// download.
-    pub(crate) async fn on_connect(
+    pub async fn on_connect(
         &mut self,
         conn: &mut MqttConnection,
-        world: &SecureWorld,
+        world: &impl UpdateDevice,
     ) -> Result<Next, AgentError> {
         let status = world.update_status()?;
         let journal = self.load_journal();
         match status.state {
             UpdateState::Trial => {
-                if let Err(why) = self_test(world) {
+                if let Err(why) = world.self_test() {
                     (self.log)(&format!(
                         "update: the trial image fails its self-test ({why}): not accepted, \
                          rebooting so that the bootloader reverts it"
                     ));
                     return Ok(Next::Reboot);
                 }
-                world.with_gate(|g| g.fwu_accept())?;
+                world.accept()?;
                 // Remember the acceptance before reporting it: if the report is lost (the
                 // connection drops), the next connection reports it again (Idle branch).
                 if let Some(j) = &journal {
@@ -207,7 +201,7 @@ impl Updater {
                 (self.log)(&format!(
                     "update: trial image passed its self-test (connected, firmware {}); \
                      accepted, manifest sequence {} stored",
-                    world.boot_info().firmware_version(),
+                    world.firmware_version(),
                     status.sequence.unwrap_or_default()
                 ));
                 if let Some(j) = journal {
@@ -264,7 +258,7 @@ impl Updater {
     async fn close_failed(
         &mut self,
         conn: &mut MqttConnection,
-        world: &SecureWorld,
+        world: &impl UpdateDevice,
         report: bool,
         state: State,
         why: &str,
@@ -275,16 +269,16 @@ impl Updater {
             self.report(conn, &c, &r, state, 0, Some(why.to_string()))
                 .await?;
         }
-        world.with_gate(|g| g.update_cancel())?;
+        world.cancel()?.map_err(|r| r.to_error())?;
         self.clear_journal();
         Ok(())
     }
 
     /// A message on `dev/<id>/down/update/…`.
-    pub(crate) async fn on_message(
+    pub async fn on_message(
         &mut self,
         conn: &mut MqttConnection,
-        world: &SecureWorld,
+        world: &impl UpdateDevice,
         m: &Message,
     ) -> Result<Next, AgentError> {
         let prefix = format!("dev/{}/down/update/", self.device_id);
@@ -299,7 +293,10 @@ impl Updater {
         };
         match kind {
             "offer" => match serde_json::from_slice::<Offer>(&m.payload) {
-                Ok(offer) => self.offer(conn, world, offer).await,
+                Ok(offer) => {
+                    self.counts.offers += 1;
+                    self.offer(conn, world, offer).await
+                }
                 Err(e) => {
                     (self.log)(&bad("offer", e).to_string());
                     Ok(Next::Continue)
@@ -336,10 +333,10 @@ impl Updater {
     }
 
     /// Between messages: the next HTTPS range, or fetches again after a silent window.
-    pub(crate) async fn tick(
+    pub async fn tick(
         &mut self,
         conn: &mut MqttConnection,
-        world: &SecureWorld,
+        world: &impl UpdateDevice,
     ) -> Result<Next, AgentError> {
         let Some(d) = self.active.as_mut() else {
             return Ok(Next::Continue);
@@ -378,7 +375,7 @@ impl Updater {
     async fn offer(
         &mut self,
         conn: &mut MqttConnection,
-        world: &SecureWorld,
+        world: &impl UpdateDevice,
         offer: Offer,
     ) -> Result<Next, AgentError> {
         if let Some(d) = self.active.as_mut()
@@ -423,7 +420,7 @@ impl Updater {
         }
         let now = now_unix();
         let now = u32::try_from(now).unwrap_or(u32::MAX);
-        match world.refusing(|g| begin(g, &manifest, now))? {
+        match world.begin(&manifest, now)? {
             Err(Refused {
                 not_newer: Some((offered, installed)),
                 ..
@@ -507,7 +504,7 @@ impl Updater {
     async fn finish(
         &mut self,
         conn: &mut MqttConnection,
-        world: &SecureWorld,
+        world: &impl UpdateDevice,
     ) -> Result<Next, AgentError> {
         let Some(d) = self.active.take() else {
             return Ok(Next::Continue);
@@ -522,8 +519,8 @@ impl Updater {
             .await?;
         self.report(conn, &c, &r, State::Installing, size, None)
             .await?;
-        match world.refusing(|g| g.update_finish())? {
-            Ok(_) => {
+        match world.finish()? {
+            Ok(Installed::Reboot) => {
                 self.save_journal("rebooting");
                 self.active = None;
                 (self.log)(&format!(
@@ -533,6 +530,35 @@ impl Updater {
                 self.report(conn, &c, &r, State::Rebooting, size, None)
                     .await?;
                 Ok(Next::Reboot)
+            }
+            Ok(Installed::Confirmed { version }) => {
+                // The device rebooted, tested and accepted the image on its own.
+                let manifest = self.active.take().map(|d| d.offer.manifest);
+                self.report(conn, &c, &r, State::Rebooting, size, None)
+                    .await?;
+                self.counts.confirmed += 1;
+                (self.log)(&format!("update {r}: confirmed, the device runs {version}"));
+                self.report(
+                    conn,
+                    &c,
+                    &r,
+                    State::Confirmed,
+                    size,
+                    Some(format!("running {version}")),
+                )
+                .await?;
+                self.confirmed.extend(manifest.map(|m| (c, m)));
+                self.clear_journal();
+                Ok(Next::Continue)
+            }
+            Ok(Installed::Reverted(why)) => {
+                self.active = None;
+                self.counts.reverted += 1;
+                (self.log)(&format!("update {r}: reverted: {why}"));
+                self.report(conn, &c, &r, State::Reverted, size, Some(why))
+                    .await?;
+                self.clear_journal();
+                Ok(Next::Continue)
             }
             Err(e) => {
                 self.fail(conn, world, &reason(&e)).await?;
@@ -545,7 +571,7 @@ impl Updater {
     async fn fail(
         &mut self,
         conn: &mut MqttConnection,
-        world: &SecureWorld,
+        world: &impl UpdateDevice,
         why: &str,
     ) -> Result<(), AgentError> {
         let Some(d) = self.active.take() else {
@@ -555,7 +581,7 @@ impl Updater {
         (self.log)(&format!("update {} failed: {why}", d.offer.release_id));
         // The services dropped a refused payload already; a refused block leaves a download
         // to abandon.
-        let _ = world.refusing(|g| g.update_cancel());
+        let _ = world.cancel();
         self.clear_journal();
         let (c, r) = (d.offer.campaign_id, d.offer.release_id);
         self.report(
@@ -569,7 +595,7 @@ impl Updater {
         .await
     }
 
-    fn cancel(&mut self, world: &SecureWorld, campaign: &str) -> Result<(), AgentError> {
+    fn cancel(&mut self, world: &impl UpdateDevice, campaign: &str) -> Result<(), AgentError> {
         let ours = self
             .active
             .as_ref()
@@ -581,7 +607,7 @@ impl Updater {
             return Ok(());
         }
         self.active = None;
-        match world.refusing(|g| g.update_cancel())? {
+        match world.cancel()? {
             Ok(()) => {
                 self.clear_journal();
                 (self.log)(&format!(
@@ -599,14 +625,14 @@ impl Updater {
     async fn challenge(
         &mut self,
         conn: &mut MqttConnection,
-        world: &SecureWorld,
+        world: &impl UpdateDevice,
         c: Challenge,
     ) -> Result<(), AgentError> {
         let Ok(nonce) = hex::decode(&c.nonce) else {
             (self.log)("update: the challenge nonce is not hex");
             return Ok(());
         };
-        let token = world.attest_token(&nonce);
+        let token = world.attest(&nonce);
         let token = match token {
             Ok(t) => t,
             Err(e) => {
@@ -625,6 +651,7 @@ impl Updater {
             body,
         ))
         .await?;
+        self.counts.attested += 1;
         (self.log)(&format!(
             "update: attestation token ({} bytes) over the server's nonce sent for campaign {}",
             token.len(),
@@ -642,6 +669,10 @@ impl Updater {
         offset: u64,
         reason: Option<String>,
     ) -> Result<(), AgentError> {
+        self.reported.push(match &reason {
+            Some(why) => format!("{}: {why}", state.as_str()),
+            None => state.as_str().to_string(),
+        });
         let status = Status {
             campaign_id: campaign.to_string(),
             release_id: release.to_string(),
@@ -656,21 +687,4 @@ impl Updater {
         ))
         .await
     }
-}
-
-/// The trial image's self-test: the agent is connected to the broker again (the caller runs
-/// this once the session is up), and the application is not one that is made to fail
-/// (its payload does not carry [`SELFTEST_FAIL_MARKER`]).
-fn self_test(world: &SecureWorld) -> Result<(), String> {
-    let image = world
-        .running_image()
-        .map_err(|e| e.to_string())?
-        .ok_or("the primary slot cannot be read")?;
-    if image
-        .windows(SELFTEST_FAIL_MARKER.len())
-        .any(|w| w == SELFTEST_FAIL_MARKER)
-    {
-        return Err("the application reports a failed self-test".into());
-    }
-    Ok(())
 }

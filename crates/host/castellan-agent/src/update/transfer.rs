@@ -69,7 +69,7 @@ impl Updater {
     pub(super) async fn on_chunk(
         &mut self,
         conn: &mut MqttConnection,
-        world: &SecureWorld,
+        world: &impl UpdateDevice,
         release: &str,
         payload: &[u8],
     ) -> Result<Next, AgentError> {
@@ -95,13 +95,13 @@ impl Updater {
     pub(super) async fn accept_bytes(
         &mut self,
         conn: &mut MqttConnection,
-        world: &SecureWorld,
+        world: &impl UpdateDevice,
         offset: u64,
         bytes: Vec<u8>,
     ) -> Result<Next, AgentError> {
         let mut next = Some((offset, bytes));
         while let Some((at, data)) = next.take() {
-            match world.update_write(at, &data)? {
+            match world.write(at, &data)? {
                 Ok(received) => {
                     let Some(d) = self.active.as_mut() else {
                         return Ok(Next::Continue);

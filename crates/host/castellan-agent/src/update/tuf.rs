@@ -45,8 +45,8 @@ enum Transport {
     Mqtt,
 }
 
-/// The check, ready for offers.
-pub(crate) struct TufCheck {
+/// The check, ready for offers (the agent's and the QEMU bridge's).
+pub struct TufCheck {
     dir: PathBuf,
     class: String,
     device_id: String,
@@ -56,7 +56,7 @@ pub(crate) struct TufCheck {
 
 impl TufCheck {
     /// The check for device `device_id` of `class` whose identity is in `identity_dir`.
-    pub(crate) fn new(
+    pub fn new(
         settings: &TufSettings,
         identity_dir: &Path,
         (device_id, class): (&str, &str),
@@ -104,14 +104,14 @@ impl TufCheck {
 
     /// The topic filter the session subscribes to for the repository's answers, if the check
     /// goes over MQTT.
-    pub(crate) fn filter(&self) -> Option<String> {
+    pub fn filter(&self) -> Option<String> {
         matches!(self.transport, Transport::Mqtt)
             .then(|| castellan_protocol::topics::tuf_response(&self.device_id))
     }
 
     /// Check the offer of `release` in `campaign`, logging the outcome; the reason for the
     /// `failed` report if it is refused.
-    pub(crate) async fn judge(
+    pub async fn judge(
         &self,
         conn: &mut MqttConnection,
         log: &Logger,

@@ -14,10 +14,15 @@
 //!  server ──challenge──▶ token from the secure partition ──▶ server appraises: updated
 //! ```
 //!
-//! With `--downgrade-image`, a second campaign then offers an older image (version 1.0.0
-//! signed again with the current security counter, which the server accepts): the device's
-//! secure partition refuses it (version downgrade), the campaign records the device `failed`
-//! with the device's own reason, and the device still boots the new version.
+//! The fleet keeps a TUF repository of its releases (`tuf.rs`): the factory stores its root with
+//! the device's identity, and the bridge checks every offer against it (over MQTT) before the
+//! device sees it. The release team lists each release for the class.
+//!
+//! With `--downgrade-image`, an older image (version 1.0.0 signed again with the current
+//! security counter, which the server accepts) is offered twice: first unlisted in TUF, which
+//! the bridge refuses before the device runs ("TUF: …"); then listed, which the device's secure
+//! partition refuses (version downgrade). Each campaign records the device `failed` with the
+//! reason, and the device still boots the new version.
 //!
 //! Usage: `qemu_campaign --rom <castellan-rom ELF> --device <device dir> --image <signed v2>
 //! --version <version> [--downgrade-image <signed older image>] [--serial an505-0001]
@@ -38,6 +43,8 @@ use castellan_server::protocol::{CampaignJson, CampaignRequest, ReleaseJson};
 use castellan_server::{Server, ServerConfig};
 use castellan_suit::builder::{ImageSpec, ManifestBuilder, Signer};
 use serde_json::{Value, json};
+
+mod tuf;
 
 struct Args {
     rom: PathBuf,
@@ -113,6 +120,8 @@ async fn run() -> Result<String, String> {
         .with_embedded_demo_pki();
     config.campaign_tick = Duration::from_millis(200);
     config.update_chunk_size = 16 * 1024;
+    let tuf = tuf::Tuf::publish(&tmp.path().join("tuf"))?;
+    config.tuf_repository = Some(tmp.path().join("tuf"));
     let server = Server::start(config)
         .await
         .map_err(|e| format!("the fleet service does not start: {e}"))?;
@@ -161,6 +170,9 @@ async fn run() -> Result<String, String> {
     if !reg.trust_anchor_stored {
         return Err("the factory stored no release trust anchor".into());
     }
+    if !reg.tuf_root_stored {
+        return Err("the factory stored no TUF root".into());
+    }
     step(&format!(
         "device {} registered at the factory (firmware {}, {} measurements)",
         reg.device_id,
@@ -192,7 +204,12 @@ async fn run() -> Result<String, String> {
     let link = tokio::spawn(async move { castellan_bridge::run(&session_cfg, &link_device).await });
 
     // The release: the MCUboot image v2 and its SUIT envelope, signed with the release key.
-    let release = release(&rm, &release_key, 1, &a.version, &image).await?;
+    let (release, envelope) = release(&rm, &release_key, 1, &a.version, &image).await?;
+    tuf.list(&release.release_id, &envelope)?;
+    step(&format!(
+        "release {} listed in TUF for the class",
+        release.release_id
+    ));
     let campaign = campaign(&rm, &release, a.timeout).await?;
 
     // Watch the campaign until the device is updated (or failed).
@@ -202,7 +219,7 @@ async fn run() -> Result<String, String> {
         && state == "updated"
     {
         let older = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let r = downgrade(&rm, &release_key, &older, &reg.device_id, a.timeout).await;
+        let r = downgrade(&rm, &tuf, &release_key, &older, &reg.device_id, a.timeout).await;
         match r {
             Ok(reason) => refused = Some(reason),
             Err(e) => outcome = Err(e),
@@ -263,14 +280,15 @@ async fn run() -> Result<String, String> {
     ))
 }
 
-/// Uploads release `sequence` of `image` (envelope signed with `key`) as the release manager.
+/// Uploads release `sequence` of `image` (envelope signed with `key`) as the release manager;
+/// the release and its envelope.
 async fn release(
     rm: &FleetApi,
     key: &p256::ecdsa::SigningKey,
     sequence: u64,
     version: &str,
     image: &[u8],
-) -> Result<ReleaseJson, String> {
+) -> Result<(ReleaseJson, Vec<u8>), String> {
     let vendor = castellan_suit::ids::vendor_id(castellan_suit::ids::DEFAULT_VENDOR);
     let class = castellan_suit::ids::class_id(&vendor, DEVICE_CLASS);
     let digest: [u8; 32] = castellan_image::HashAlg::Sha256
@@ -306,7 +324,7 @@ async fn release(
         release.measurement.mtype,
         release.measurement.version
     ));
-    Ok(release)
+    Ok((release, envelope))
 }
 
 /// Starts a campaign for `release` over the whole class.
@@ -328,17 +346,47 @@ async fn campaign(
     Ok(campaign)
 }
 
-/// Offers the older image (sequence 2) and expects the device to refuse it; returns the
-/// device's reason as the campaign recorded it.
+/// Offers the older image (sequence 2): unlisted in TUF, the bridge must refuse it; listed,
+/// the device must refuse it as a downgrade. Returns the device's reason as the campaign
+/// recorded it.
 async fn downgrade(
     rm: &FleetApi,
+    tuf: &tuf::Tuf,
     key: &p256::ecdsa::SigningKey,
     older: &[u8],
     device: &str,
     timeout: Duration,
 ) -> Result<String, String> {
-    let release = release(rm, key, 2, "1.0.0", older).await?;
-    let c = campaign(rm, &release, timeout).await?;
+    let (release, envelope) = release(rm, key, 2, "1.0.0", older).await?;
+    let (state, reason) = failed_with(rm, &release, device, timeout).await?;
+    if state != "failed" || !reason.contains("TUF: ") {
+        return Err(format!(
+            "the release unlisted in TUF ended {state} ({reason}); the bridge should have refused it"
+        ));
+    }
+    step(&format!("refused before the device saw it ({reason})"));
+    tuf.list(&release.release_id, &envelope)?;
+    step(&format!(
+        "release {} listed in TUF for the class",
+        release.release_id
+    ));
+    let (state, reason) = failed_with(rm, &release, device, timeout).await?;
+    if state != "failed" || !reason.contains("downgrade") {
+        return Err(format!(
+            "the older release ended {state} ({reason}); the device should have refused it as a downgrade"
+        ));
+    }
+    Ok(reason)
+}
+
+/// Runs a campaign of `release` and returns the device's final state and reason.
+async fn failed_with(
+    rm: &FleetApi,
+    release: &ReleaseJson,
+    device: &str,
+    timeout: Duration,
+) -> Result<(String, String), String> {
+    let c = campaign(rm, release, timeout).await?;
     let state = watch(rm, &c.campaign_id, device, timeout).await?;
     let c: CampaignJson = rm
         .get(&format!("/api/v1/campaigns/{}", c.campaign_id))
@@ -350,12 +398,7 @@ async fn downgrade(
         .find(|d| d.device_id == device)
         .and_then(|d| d.reason.clone())
         .unwrap_or_default();
-    if state != "failed" || !reason.contains("downgrade") {
-        return Err(format!(
-            "the older release ended {state} ({reason}); the device should have refused it as a downgrade"
-        ));
-    }
-    Ok(reason)
+    Ok((state, reason))
 }
 
 /// Polls the campaign, printing the device's state changes, until it is updated or failed.
