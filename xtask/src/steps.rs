@@ -95,7 +95,7 @@ pub(crate) fn ci() -> Result {
         Ok(())
     })?;
     step("firmware in QEMU (cargo xtask qemu-test)", || {
-        let (passed, failed) = crate::qemu::scenarios(false)?;
+        let (passed, failed) = crate::qemu::scenarios(false, true)?;
         totals.0 += passed;
         totals.1 += failed;
         if failed > 0 {
