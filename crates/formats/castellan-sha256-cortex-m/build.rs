@@ -1,9 +1,8 @@
 //! Assembles OpenSSL's SHA-256 block function (`asm/sha256-armv4.S`, integer Thumb-2 path) for
 //! Armv7E-M and Armv8-M Mainline targets and tells the crate so (`castellan_sha256_asm`); on
-//! every other target nothing is built and the crate re-exports `sha2::Sha256`. A build that
-//! asks `sha2` for its compact backend (`--cfg sha2_backend_soft="compact"`: size before speed,
-//! as the ROM stage is built) keeps `sha2` too: the assembly is 2.8 KiB where sha2's compact
-//! SHA-256 is 0.4 KiB.
+//! every other target nothing is built and the crate re-exports `sha2::Sha256`. A build with
+//! `--cfg castellan_sha256_portable` (size before speed, as the ROM stage is built) keeps
+//! `sha2` too: the assembly is 2.8 KiB where sha2's compact SHA-256 is 0.4 KiB.
 //!
 //! The file is assembled from a copy with two mechanical changes (asm/README.md): the include
 //! of the perlasm header becomes `#define OPENSSL_ARM`, and the `.arch armv7-a` directives are
@@ -20,7 +19,8 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed={SOURCE}");
     let target = std::env::var("TARGET").unwrap_or_default();
-    let size_first = std::env::var("CARGO_CFG_SHA2_BACKEND_SOFT").is_ok_and(|v| v == "compact");
+    println!("cargo::rustc-check-cfg=cfg(castellan_sha256_portable)");
+    let size_first = std::env::var_os("CARGO_CFG_CASTELLAN_SHA256_PORTABLE").is_some();
     if !(target.starts_with("thumbv7em") || target.starts_with("thumbv8m.main")) || size_first {
         return;
     }

@@ -8,8 +8,8 @@
 //! the `digest` crate's block buffer (`len64_padding_be`), exactly as `sha2` itself uses them.
 //! SHA-256 has no secret-dependent branch or memory access in either implementation.
 //!
-//! On any other target (host builds, tests), and in a build that asks `sha2` for its compact
-//! backend (`--cfg sha2_backend_soft="compact"`, size before speed: the ROM stage),
+//! On any other target (host builds, tests), and in a build with
+//! `--cfg castellan_sha256_portable` (size before speed: the ROM stage),
 //! [`AVAILABLE`] is false and [`Sha256`] *is* `sha2::Sha256`.
 #![no_std]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
