@@ -56,14 +56,24 @@ const HEADER_SIZE: u16 = 0x200;
 /// (`firmware/rom/memory.x`).
 const ROM_WINDOW: usize = 0x8000;
 
-/// Cargo `--config` of the ROM stage's build (docs/benchmarks.md, "ROM stage footprint"):
-/// sha2's compact software backend (its SHA-512, needed only by DICE's HKDF, shrinks from
-/// 27 KiB to under 1 KiB; SHA-256 runs slower, which only the ROM's own hashing of the
-/// bootloader pays). The other images keep the fast backend. (`opt-level = "z"` was measured
-/// and not taken: 5 KiB less flash for 1.1 KiB more stack and 8 % more boot time.)
-const ROM_SIZE_CONFIG: &[&str] = &[
+/// Cargo `--config` of the bootloader's, the secure partition's and the bench's build
+/// (docs/benchmarks.md, "Bootloader and secure partition"): sha2's compact software backend.
+/// Their image hashing runs on the SHA-256 assembly (`castellan-sha256-cortex-m`), so what is
+/// left on sha2 (DICE's HKDF-SHA-512, trusted storage's and the key derivation's SHA-256) hashes
+/// little; the unrolled backend would cost 33 KiB of flash in each image.
+const IMAGE_SIZE_CONFIG: &[&str] = &[
     "--config",
     "target.thumbv8m.main-none-eabi.rustflags=[\"--cfg\", \"sha2_backend_soft=\\\"compact\\\"\"]",
+];
+
+/// Cargo `--config` of the ROM stage's build (docs/benchmarks.md, "ROM stage footprint"):
+/// sha2's compact software backend for everything, its SHA-256 included
+/// (`castellan_sha256_portable`: the 2.8 KiB assembly does not fit the 32 KiB ROM; the ROM
+/// hashes only the bootloader). (`opt-level = "z"` was measured and not taken: 5 KiB less flash
+/// for 1.1 KiB more stack and 8 % more boot time.)
+const ROM_SIZE_CONFIG: &[&str] = &[
+    "--config",
+    "target.thumbv8m.main-none-eabi.rustflags=[\"--cfg\", \"sha2_backend_soft=\\\"compact\\\"\", \"--cfg\", \"castellan_sha256_portable\"]",
 ];
 
 /// C flags of the P256-Cortex-M4 library (compiled by `p256-cortex-m4-sys` with `cc`): the
@@ -251,8 +261,15 @@ pub(crate) fn build() -> Result<Built> {
     eprintln!("xtask: building the firmware ({route:?} toolchain, GNU ld)");
     // The secure partition first: its import library resolves the application's gate calls.
     let mut c = firmware_cargo(route);
-    c.args(["-p", "castellan-bootloader", "-p", "castellan-secure"]);
-    c.args(["-p", "castellan-bench"]);
+    c.args(["-p", "castellan-secure", "-p", "castellan-bench"]);
+    c.args(IMAGE_SIZE_CONFIG);
+    run(&mut c)?;
+    // The bootloader on its own: its one-entry interrupt table (cortex-m-rt's `device`) must
+    // not reach the secure partition. (`opt-level = "z"` for it was measured and not taken:
+    // 1 084 bytes larger than "s".)
+    let mut c = firmware_cargo(route);
+    c.args(["-p", "castellan-bootloader"])
+        .args(IMAGE_SIZE_CONFIG);
     run(&mut c)?;
     // The ROM stage on its own: its size settings (and the platform's `quiet-panic` feature)
     // must not reach the other images.

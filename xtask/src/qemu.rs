@@ -3,7 +3,8 @@
 //! scenario gets a fresh device directory (flash, OTP and entropy files, which the firmware
 //! reaches through semihosting and which persist across resets and QEMU restarts). Every QEMU
 //! run has a timeout and is killed when it expires. The last line is `<N> passed, <M> failed`.
-//! With `--bench`, the verification benchmark runs too (instructions under `-icount`).
+//! With `--bench`, the verification benchmark runs too (instructions under `-icount`); with
+//! `--bench-only`, only the benchmark runs (for measuring one build setting against another).
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -572,8 +573,9 @@ fn attestation(c: &Ctx) -> Result {
 /// `cargo xtask qemu-test [--bench]`: the scenarios, then the closing line; fails when one
 /// failed.
 pub(crate) fn qemu_test(args: &[String]) -> Result {
-    let bench = args.iter().any(|a| a == "--bench");
-    let (passed, failed) = scenarios(bench)?;
+    let bench_only = args.iter().any(|a| a == "--bench-only");
+    let bench = bench_only || args.iter().any(|a| a == "--bench");
+    let (passed, failed) = scenarios(bench, !bench_only)?;
     println!("{passed} passed, {failed} failed");
     if failed > 0 {
         return Err(format!("{failed} QEMU scenario(s) failed"));
@@ -581,9 +583,10 @@ pub(crate) fn qemu_test(args: &[String]) -> Result {
     Ok(())
 }
 
-/// Builds and signs the firmware, runs every scenario (and the benchmark when `bench`), and
-/// returns (passed, failed). An error means nothing could run (build, signing, no QEMU).
-pub(crate) fn scenarios(bench: bool) -> Result<(u64, u64)> {
+/// Builds and signs the firmware, runs the benchmark when `bench` and every scenario when
+/// `all`, and returns (passed, failed). An error means nothing could run (build, signing, no
+/// QEMU).
+pub(crate) fn scenarios(bench: bool, all: bool) -> Result<(u64, u64)> {
     let built = firmware::build()?;
     let key = firmware::root_key()?;
     let ctx = Ctx {
@@ -597,7 +600,7 @@ pub(crate) fn scenarios(bench: bool) -> Result<(u64, u64)> {
         run_bench(&ctx)?;
     }
     let (mut passed, mut failed) = (0, 0);
-    for (name, f) in SCENARIOS {
+    for (name, f) in SCENARIOS.iter().filter(|_| all) {
         let t = Instant::now();
         match f(&ctx) {
             Ok(()) => {
@@ -643,7 +646,7 @@ fn run_bench(c: &Ctx) -> Result {
     let f = dir.join("bench-image.bin");
     write(&f, &blob)?;
     let run = qemu(&c.built.bench, &dir, None, &[(f, BENCH_ADDR)], true)?;
-    check(&run, 0, &["[bench] done"], &[])?;
+    check(&run, 0, &["[bench] sha256 assembly: ", "[bench] done"], &[])?;
     let run_bench_output: String = run
         .output
         .lines()

@@ -8,12 +8,16 @@
 //! the `p256` crate (the portable baseline) and with the P256-Cortex-M4 assembly the images use,
 //! and the whole `castellan_image::verify` (parse, hash, key check, signature). A forged
 //! signature (one bit of `r` flipped) and a changed digest must be refused by the assembly.
+//! SHA-256 is measured with the `sha2` crate (the baseline) and with OpenSSL's ARMv4 assembly
+//! the images use; the assembly must give the FIPS 180 answer for "abc" and agree with `sha2`
+//! on every length around the block and padding boundaries, split into updates of every shape.
 #![no_std]
 #![no_main]
 
 use castellan_image::tlv::kind;
 use castellan_image::{ImageLayout, PublicKey, TrustedKey};
 use castellan_platform_an505::{EXIT_OK, EXIT_SECURE_ERROR, cycles, halt, println, semihosting};
+use castellan_sha256_cortex_m::Sha256 as AsmSha256;
 use cortex_m_rt::{entry, exception};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use sha2::{Digest as _, Sha256};
@@ -27,6 +31,37 @@ fn SysTick() {
 
 fn fail(msg: &str) -> ! {
     halt(EXIT_SECURE_ERROR, format_args!("[bench] {msg}"))
+}
+
+/// SHA-256("abc"), FIPS 180-2 appendix B.1.
+const ABC: [u8; 32] = [
+    0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+    0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+];
+
+/// The assembly's SHA-256 against the FIPS 180 answer and against `sha2` on every length from
+/// 0 to 300 bytes (empty input, one and several blocks, the 55/56-byte padding edge), each
+/// hashed in one update and in updates of 1, 7 and 64 bytes.
+fn sha256_assembly_agrees(image: &[u8]) {
+    if <[u8; 32]>::from(AsmSha256::digest(b"abc")) != ABC {
+        fail("the SHA-256 assembly gives the wrong digest of \"abc\"");
+    }
+    let mut checked = 0u32;
+    for len in 0..=300usize {
+        let data = image.get(..len).unwrap_or(&[]);
+        let want = Sha256::digest(data);
+        for step in [len.max(1), 1, 7, 64] {
+            let mut h = AsmSha256::new();
+            for piece in data.chunks(step) {
+                h.update(piece);
+            }
+            if h.finalize() != want {
+                fail("the SHA-256 assembly disagrees with sha2");
+            }
+            checked += 1;
+        }
+    }
+    println!("[bench] sha256 assembly: FIPS 180 \"abc\" and {checked} digests agree with sha2");
 }
 
 #[entry]
@@ -76,10 +111,19 @@ fn main() -> ! {
         layout.header.img_size
     );
 
-    // 1. SHA-256 of the hashed region.
+    // 1. SHA-256 of the hashed region: the `sha2` crate, then the assembly (which the images
+    // use), which must agree with it.
+    let region = image.get(..hashed).unwrap_or(&[]);
     let t0 = cycles::now();
-    let digest = Sha256::digest(image.get(..hashed).unwrap_or(&[]));
+    let reference = Sha256::digest(region);
+    let t_sha2 = cycles::now() - t0;
+    let t0 = cycles::now();
+    let digest = AsmSha256::digest(region);
     let t_sha = cycles::now() - t0;
+    if digest != reference {
+        fail("the SHA-256 assembly disagrees with sha2 over the image");
+    }
+    sha256_assembly_agrees(image);
     // 2. The signature check over that digest: the portable `p256` crate, then the assembly.
     let t0 = cycles::now();
     let ok = vk.verify_prehash(&digest, &signature).is_ok();
@@ -125,6 +169,11 @@ fn main() -> ! {
     println!(
         "[bench] ecdsa-p256 signature check, p256 crate: {} instructions",
         insns(t_generic)
+    );
+    println!(
+        "[bench] sha256, sha2 crate: {} instructions ({:.1} per byte)",
+        insns(t_sha2),
+        insns(t_sha2) as f64 / hashed as f64
     );
     println!(
         "[bench] sha256: {i_sha} instructions ({:.1} per byte)",

@@ -6,26 +6,35 @@
 //! halves of the primary image (secure partition, non-secure application), checks the copies
 //! against the verified digest, leaves the boot record and CDIs in the hand-off page and starts
 //! the secure partition.
+//!
+//! No formatting machinery is linked in: lines and refusals are written piece by piece
+//! ([`say`]), and the platform's `quiet-panic` handler never formats a panic message
+//! (docs/benchmarks.md, "Bootloader and secure partition").
 #![no_std]
 #![no_main]
 
+mod say;
+
 use castellan_boot::{
-    AppKey, BootConfig, FlashLayout, Lifecycle, Measurement, RomHandoff, SwType, UpgradeAction,
-    UpgradeMode,
+    AppKey, BootConfig, BootError, FlashLayout, Lifecycle, Measurement, RomHandoff, SwType,
+    UpgradeAction, UpgradeMode,
 };
 use castellan_dice::{Cdis, Mode};
 use castellan_gate::upgrade;
 use castellan_image::{HashAlg, ImageDigest};
+use castellan_platform_an505::console::Console;
 use castellan_platform_an505::handoff::{
     self, Handoff, MeasurementRecord, STAGE_BOOTLOADER, STAGE_ROM,
 };
+use castellan_platform_an505::load::LoadError;
 use castellan_platform_an505::load::{self, Segment};
 use castellan_platform_an505::map::{
     NS_EXEC_SECURE_ALIAS, NS_MAX, PART_BOOTLOADER, PART_PRIMARY, PART_SCRATCH, PART_SECONDARY,
     PART_STATUS, PAYLOAD_NS_OFFSET, SECURE_EXEC, SECURE_MAX, SECURE_VECTORS,
 };
-use castellan_platform_an505::{EXIT_BOOT_REFUSED, HostFlash, HostOtp, halt, println};
+use castellan_platform_an505::{EXIT_BOOT_REFUSED, HostFlash, HostOtp, semihosting};
 use cortex_m_rt::entry;
+use say::Out as _;
 
 /// The flash layout the bootloader works on.
 const LAYOUT: FlashLayout = FlashLayout {
@@ -36,18 +45,42 @@ const LAYOUT: FlashLayout = FlashLayout {
     status: Some(PART_STATUS),
 };
 
-fn refuse(msg: core::fmt::Arguments<'_>) -> ! {
+/// Stops the device with `[bootloader] REFUSED: <what say_why writes>`; the hand-off page is
+/// wiped first.
+fn refuse_with(say_why: impl FnOnce(&mut Console)) -> ! {
     handoff::wipe();
-    halt(
-        EXIT_BOOT_REFUSED,
-        format_args!("[bootloader] REFUSED: {msg}"),
-    )
+    let mut out = Console;
+    out.text("[bootloader] REFUSED: ");
+    say_why(&mut out);
+    out.text("\n");
+    semihosting::exit(EXIT_BOOT_REFUSED)
+}
+
+/// Stops the device with a fixed reason.
+fn refuse(reason: &str) -> ! {
+    refuse_with(|o| o.put(reason))
+}
+
+/// Stops the device because of a boot refusal.
+fn refuse_boot(e: &BootError) -> ! {
+    refuse_with(|o| say::boot_error(o, e))
+}
+
+/// Stops the device because the primary image could not be loaded.
+fn refuse_load(e: &LoadError) -> ! {
+    refuse_with(|o| {
+        o.put(e.reason());
+        if let Some(image) = e.image_error() {
+            o.put(": ");
+            o.put(image.reason());
+        }
+    })
 }
 
 /// Rebuilds what the ROM stage handed over; the page is wiped once read.
 fn rom_handoff() -> RomHandoff {
     let Some(h) = handoff::read(STAGE_ROM) else {
-        refuse(format_args!("no hand-off from the ROM stage"))
+        refuse("no hand-off from the ROM stage")
     };
     handoff::wipe();
     let lifecycle = match h.lifecycle {
@@ -57,17 +90,13 @@ fn rom_handoff() -> RomHandoff {
         _ => Lifecycle::Decommissioned,
     };
     let Some(bl) = h.measurements().first().copied() else {
-        refuse(format_args!(
-            "the ROM hand-off holds no bootloader measurement"
-        ))
+        refuse("the ROM hand-off holds no bootloader measurement")
     };
     let (Some(sw_type), Some(digest)) = (
         SwType::new(bl.sw_type()),
         ImageDigest::from_bytes(HashAlg::Sha256, &bl.digest),
     ) else {
-        refuse(format_args!(
-            "the ROM hand-off holds a malformed measurement"
-        ))
+        refuse("the ROM hand-off holds a malformed measurement")
     };
     RomHandoff {
         lifecycle,
@@ -95,10 +124,10 @@ fn record(m: &Measurement) -> MeasurementRecord {
 
 #[entry]
 fn main() -> ! {
-    println!("[bootloader] Castellan bootloader");
+    Console.text("[bootloader] Castellan bootloader\n");
     let rom = rom_handoff();
-    let mut flash = HostFlash::open().unwrap_or_else(|e| refuse(format_args!("no flash: {e}")));
-    let mut otp = HostOtp::open().unwrap_or_else(|e| refuse(format_args!("no OTP: {e}")));
+    let mut flash = HostFlash::open().unwrap_or_else(|_| refuse("no flash file"));
+    let mut otp = HostOtp::open().unwrap_or_else(|_| refuse("no OTP file"));
     let config = BootConfig {
         upgrade: UpgradeMode::Swap,
         app_key: AppKey::Otp,
@@ -107,21 +136,25 @@ fn main() -> ! {
     let report = match castellan_boot::bootloader_stage(&mut flash, &mut otp, &LAYOUT, &config, rom)
     {
         Ok(r) => r,
-        Err(e) => refuse(format_args!("{e}")),
+        Err(e) => refuse_boot(&e),
     };
-    println!("[bootloader] upgrade: {}", report.upgrade);
-    println!("[bootloader] verified primary: {}", report.application);
-    println!(
-        "[bootloader] image {} ({}), anti-rollback counter {} -> {}",
-        report.application.version,
-        if report.confirmed {
-            "confirmed"
-        } else {
-            "test, not confirmed"
-        },
-        report.security_counter.before,
-        report.security_counter.after
-    );
+    let mut out = Console;
+    out.text("[bootloader] upgrade: ");
+    say::upgrade(&mut out, &report.upgrade);
+    out.text("\n[bootloader] verified primary: ");
+    say::measurement(&mut out, &report.application);
+    out.text("\n[bootloader] image ");
+    say::version(&mut out, &report.application.version);
+    out.text(if report.confirmed {
+        " (confirmed)"
+    } else {
+        " (test, not confirmed)"
+    })
+    .text(", anti-rollback counter ")
+    .decimal(report.security_counter.before)
+    .text(" -> ")
+    .decimal(report.security_counter.after)
+    .text("\n");
 
     let mut h = Handoff {
         stage: STAGE_BOOTLOADER,
@@ -137,8 +170,7 @@ fn main() -> ! {
         n += 1;
     }
     h.measurement_count = n;
-    let (code, text) = upgrade_summary(&report.upgrade);
-    h.boot.upgrade = code;
+    h.boot.upgrade = upgrade_code(&report.upgrade);
     h.boot.resumed = u32::from(matches!(
         report.upgrade,
         UpgradeAction::Installed { resumed: true, .. }
@@ -146,19 +178,20 @@ fn main() -> ! {
     h.boot.confirmed = u32::from(report.confirmed);
     h.boot.counter_before = report.security_counter.before;
     h.boot.counter_after = report.security_counter.after;
-    if let Some(t) = text {
-        let mut w = TextBuf::default();
-        let _ = core::fmt::write(&mut w, format_args!("{t}"));
-        h.boot.text_len = handoff::put_text(&mut h.boot.text, w.as_str());
+    if let UpgradeAction::Refused(r) | UpgradeAction::RevertRefused(r) = &report.upgrade {
+        let mut text = say::TextOut::new(&mut h.boot.text);
+        say::refusal(&mut text, r);
+        h.boot.text_len = text.len();
     }
 
-    let layout =
-        load::layout_of(&mut flash, PART_PRIMARY).unwrap_or_else(|e| refuse(format_args!("{e}")));
+    let layout = load::layout_of(&mut flash, PART_PRIMARY).unwrap_or_else(|e| refuse_load(&e));
     let size = layout.header.img_size;
     if size <= PAYLOAD_NS_OFFSET {
-        refuse(format_args!(
-            "the primary image holds no non-secure application (payload {size:#x} bytes)"
-        ));
+        refuse_with(|o| {
+            o.put("the primary image holds no non-secure application (payload ");
+            o.hex_num(size.into());
+            o.put(" bytes)");
+        });
     }
     let segments = [
         Segment {
@@ -179,70 +212,30 @@ fn main() -> ! {
     // Safety: both windows are code SRAM outside this image (bootloader at 0x1004_0000).
     let loaded = unsafe { load::load(&mut flash, PART_PRIMARY, &segments, digest.as_bytes()) };
     if let Err(e) = loaded {
-        refuse(format_args!("{e}"));
+        refuse_load(&e);
     }
     handoff::write(&h);
-    println!(
-        "[bootloader] starting secure partition (bootloader stack high-water {} bytes)",
-        castellan_platform_an505::stack_used()
-    );
+    Console
+        .text("[bootloader] starting secure partition (bootloader stack high-water ")
+        .decimal(castellan_platform_an505::stack_used())
+        .text(" bytes)\n");
     // Safety: the verified secure partition was just loaded; its vector table follows the
     // veneer page.
     unsafe { load::start_secure_image(SECURE_VECTORS) }
 }
 
-/// The gate's upgrade code and, for refusals, the reason.
-fn upgrade_summary(a: &UpgradeAction) -> (u32, Option<&dyn core::fmt::Display>) {
+/// The gate's upgrade code.
+fn upgrade_code(a: &UpgradeAction) -> u32 {
     use castellan_boot::InstallKind;
     match a {
-        UpgradeAction::None => (upgrade::NONE, None),
-        UpgradeAction::Installed { kind, .. } => (
-            match kind {
-                InstallKind::Test => upgrade::INSTALLED_TEST,
-                InstallKind::Permanent => upgrade::INSTALLED_PERMANENT,
-                InstallKind::Revert => upgrade::REVERTED,
-                InstallKind::Overwrite => upgrade::INSTALLED_OVERWRITE,
-            },
-            None,
-        ),
-        UpgradeAction::Refused(r) => (upgrade::REFUSED, Some(r)),
-        UpgradeAction::RevertRefused(r) => (upgrade::REVERT_REFUSED, Some(r)),
-    }
-}
-
-/// A small text buffer for formatting a refusal into the hand-off page.
-struct TextBuf {
-    buf: [u8; handoff::TEXT_CAP],
-    len: usize,
-}
-
-impl Default for TextBuf {
-    fn default() -> Self {
-        TextBuf {
-            buf: [0; handoff::TEXT_CAP],
-            len: 0,
-        }
-    }
-}
-
-impl TextBuf {
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
-    }
-}
-
-impl core::fmt::Write for TextBuf {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        for c in s.chars() {
-            let mut tmp = [0u8; 4];
-            let e = c.encode_utf8(&mut tmp);
-            let end = self.len + e.len();
-            match self.buf.get_mut(self.len..end) {
-                Some(d) => d.copy_from_slice(e.as_bytes()),
-                None => return Ok(()),
-            }
-            self.len = end;
-        }
-        Ok(())
+        UpgradeAction::None => upgrade::NONE,
+        UpgradeAction::Installed { kind, .. } => match kind {
+            InstallKind::Test => upgrade::INSTALLED_TEST,
+            InstallKind::Permanent => upgrade::INSTALLED_PERMANENT,
+            InstallKind::Revert => upgrade::REVERTED,
+            InstallKind::Overwrite => upgrade::INSTALLED_OVERWRITE,
+        },
+        UpgradeAction::Refused(_) => upgrade::REFUSED,
+        UpgradeAction::RevertRefused(_) => upgrade::REVERT_REFUSED,
     }
 }

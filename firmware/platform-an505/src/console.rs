@@ -46,19 +46,9 @@ impl Console {
     }
 
     /// Writes `n` in decimal, without `core::fmt`.
-    pub fn decimal(&mut self, mut n: u32) -> &mut Self {
+    pub fn decimal(&mut self, n: u32) -> &mut Self {
         let mut digits = [0u8; 10];
-        let mut start = digits.len();
-        for slot in digits.iter_mut().rev() {
-            // `n % 10` is below 10: the cast cannot truncate.
-            *slot = b'0' + (n % 10) as u8;
-            start -= 1;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.write_bytes(digits.get(start..).unwrap_or(&[]));
+        self.write_bytes(decimal_ascii(n, &mut digits));
         self
     }
 
@@ -113,4 +103,19 @@ impl fmt::Display for Hex<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
     }
+}
+
+/// The ASCII decimal digits of `n`, written at the end of `digits`, without `core::fmt`.
+pub fn decimal_ascii(mut n: u32, digits: &mut [u8; 10]) -> &[u8] {
+    let mut start = digits.len();
+    for slot in digits.iter_mut().rev() {
+        // `n % 10` is below 10: the cast cannot truncate.
+        *slot = b'0' + (n % 10) as u8;
+        start -= 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.get(start..).unwrap_or(&[])
 }

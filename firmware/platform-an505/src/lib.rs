@@ -81,6 +81,22 @@ fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
     halt_with(EXIT_SECURE_ERROR, &["[secure] panic"])
 }
 
+/// The interrupt part of the vector table of a stage that never enables an interrupt (feature
+/// `no-interrupts`: the ROM stage and the bootloader; NVIC enables are clear at reset and they
+/// set none): one entry, to cortex-m-rt's default handler, instead of the 480 of cortex-m-rt's
+/// Armv8-M table (1.9 KiB of flash). The image turns on cortex-m-rt's `device` feature, which
+/// makes the table its own, and is built by its own cargo invocation so that neither feature
+/// reaches the secure partition.
+#[cfg(all(not(test), feature = "no-interrupts"))]
+#[unsafe(link_section = ".vector_table.interrupts")]
+#[unsafe(no_mangle)]
+static __INTERRUPTS: [unsafe extern "C" fn(); 1] = {
+    unsafe extern "C" {
+        fn DefaultHandler();
+    }
+    [DefaultHandler]
+};
+
 /// Bytes of stack this image has used so far (its high-water mark).
 ///
 /// Needs cortex-m-rt's `paint-stack` feature in the image: the start-up code paints the whole

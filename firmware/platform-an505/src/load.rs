@@ -4,7 +4,8 @@
 
 use castellan_hal::{Flash, HalError, Partition};
 use castellan_image::{ImageError, ImageLayout, ImageSource};
-use sha2::{Digest as _, Sha256};
+use castellan_sha256_cortex_m::Sha256;
+use sha2::Digest as _;
 
 /// One piece of the payload and where it runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -21,18 +21,6 @@ use castellan_platform_an505::map::{BOOTLOADER_EXEC, BOOTLOADER_MAX, PART_BOOTLO
 use castellan_platform_an505::{EXIT_BOOT_REFUSED, HostFlash, HostOtp, HostUds, halt_with};
 use cortex_m_rt::entry;
 
-/// The interrupt part of the vector table. The ROM stage never enables an interrupt (NVIC
-/// enables are clear at reset and nothing here sets one), so one entry, to cortex-m-rt's
-/// default handler, replaces the 480 of cortex-m-rt's Armv8-M table (1.9 KiB of flash).
-#[unsafe(link_section = ".vector_table.interrupts")]
-#[unsafe(no_mangle)]
-static __INTERRUPTS: [unsafe extern "C" fn(); 1] = {
-    unsafe extern "C" {
-        fn DefaultHandler();
-    }
-    [DefaultHandler]
-};
-
 /// Stops the device with `[rom] REFUSED: <reason>[: <the image's reason>]`.
 fn refuse(reason: &str, image: Option<&ImageError>) -> ! {
     match image {

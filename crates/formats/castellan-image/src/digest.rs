@@ -1,7 +1,11 @@
 //! The image hash: the algorithms of the hash TLV, the digest they give, and the incremental
 //! hash over an image region read in chunks (no heap).
 
-use sha2::{Digest as _, Sha256};
+#[cfg(feature = "sha256-cortex-m")]
+use castellan_sha256_cortex_m::Sha256;
+use sha2::Digest as _;
+#[cfg(not(feature = "sha256-cortex-m"))]
+use sha2::Sha256;
 #[cfg(feature = "sha512")]
 use sha2::{Sha384, Sha512};
 

@@ -7,10 +7,14 @@
 
 use core::fmt;
 
+#[cfg(feature = "sha256-cortex-m")]
+use castellan_sha256_cortex_m::Sha256;
 #[cfg(any(feature = "ed25519", feature = "p256", feature = "p384"))]
 use pkcs8::DecodePublicKey;
 use pkcs8::{ObjectIdentifier, SubjectPublicKeyInfoRef};
-use sha2::{Digest as _, Sha256};
+use sha2::Digest as _;
+#[cfg(not(feature = "sha256-cortex-m"))]
+use sha2::Sha256;
 
 use crate::ImageError;
 use crate::error::Algorithm;

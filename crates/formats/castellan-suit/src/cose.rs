@@ -100,10 +100,7 @@ impl TrustAnchor {
     fn verify(&self, alg: SignatureAlgorithm, msg: &[u8], sig: &[u8]) -> bool {
         match (self, alg) {
             (TrustAnchor::P256(key), SignatureAlgorithm::Es256 | SignatureAlgorithm::Esp256) => {
-                match p256::ecdsa::Signature::from_slice(sig) {
-                    Ok(sig) => key.verify(msg, &sig).is_ok(),
-                    Err(_) => false,
-                }
+                verify_p256(key, msg, sig)
             }
             #[cfg(feature = "eddsa")]
             (
@@ -118,6 +115,29 @@ impl TrustAnchor {
             #[allow(unreachable_patterns)] // P-256 only (no `eddsa`): every pair is matched above
             _ => false,
         }
+    }
+}
+
+/// ECDSA P-256 with SHA-256 over `msg`, `sig` = `r ‖ s` (64 bytes): on the P256-Cortex-M4
+/// assembly where the build has it (feature `p256-cortex-m` on a Cortex-M4/M33 target), which
+/// refuses `r`, `s` outside `1..n-1` as `Signature::from_slice` does; else the `p256` crate.
+fn verify_p256(key: &p256::ecdsa::VerifyingKey, msg: &[u8], sig: &[u8]) -> bool {
+    #[cfg(feature = "p256-cortex-m")]
+    if castellan_p256_cortex_m::AVAILABLE {
+        use sha2::Digest as _;
+        let half = |range: core::ops::Range<usize>| {
+            sig.get(range).and_then(|b| <[u8; 32]>::try_from(b).ok())
+        };
+        let (Some(r), Some(s), 64) = (half(0..32), half(32..64), sig.len()) else {
+            return false;
+        };
+        let digest: [u8; 32] = castellan_sha256_cortex_m::Sha256::digest(msg).into();
+        let point = key.to_sec1_point(false);
+        return castellan_p256_cortex_m::verify_prehash(point.as_bytes(), &digest, &r, &s).is_ok();
+    }
+    match p256::ecdsa::Signature::from_slice(sig) {
+        Ok(sig) => key.verify(msg, &sig).is_ok(),
+        Err(_) => false,
     }
 }
 

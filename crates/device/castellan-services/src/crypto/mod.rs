@@ -453,6 +453,24 @@ pub(crate) fn verify_p256(
     }
     let vk =
         VerifyingKey::from_sec1_bytes(public).map_err(|_| ServiceError::Crypto("public key"))?;
+    #[cfg(feature = "p256-cortex-m")]
+    if castellan_p256_cortex_m::AVAILABLE {
+        // The assembly refuses `r`, `s` outside `1..n-1` as `Signature::from_slice` does.
+        let half = |range: core::ops::Range<usize>| {
+            signature
+                .get(range)
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        };
+        let (Some(r), Some(s), 64) = (half(0..32), half(32..64), signature.len()) else {
+            return Err(ServiceError::InvalidSignature);
+        };
+        let digest: &[u8; 32] = hash
+            .try_into()
+            .map_err(|_| ServiceError::InvalidArgument("hash must be 32 bytes (SHA-256)"))?;
+        let point = vk.to_sec1_point(false);
+        return castellan_p256_cortex_m::verify_prehash(point.as_bytes(), digest, &r, &s)
+            .map_err(|_| ServiceError::InvalidSignature);
+    }
     let sig = Signature::from_slice(signature).map_err(|_| ServiceError::InvalidSignature)?;
     vk.verify_prehash(hash, &sig)
         .map_err(|_| ServiceError::InvalidSignature)
