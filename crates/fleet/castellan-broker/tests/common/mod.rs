@@ -14,7 +14,7 @@ use castellan_broker::{
     AuditSink, Authorizer, Broker, BrokerConfig, BrokerHandle, Decision, DeviceMessage, Identity,
     PeerCert, TopicPolicy,
 };
-use castellan_testkit::peers::Recorded;
+use castellan_testkit::peers::{Recorded, mosquitto};
 use castellan_testkit::test_pki::{CertFiles, ClientCertOptions, TestPki};
 use tokio::io::AsyncRead;
 use tokio::process::{Child, Command};
@@ -242,14 +242,7 @@ impl Env {
         version: &str,
     ) -> (bool, String) {
         let mut args = self.mosq_args(Some(files), client_id, version);
-        args.extend([
-            "-q".into(),
-            "1".into(),
-            "-t".into(),
-            topic.into(),
-            "-m".into(),
-            payload.into(),
-        ]);
+        args.extend(mosquitto::qos1_message(topic, payload));
         mosquitto_pub(&args).await
     }
 
@@ -279,13 +272,13 @@ pub fn path(p: &Path) -> String {
 
 pub use castellan_testkit::peers::mosquitto::require_clients as require_mosquitto_clients;
 
-/// Runs `mosquitto_pub` (10 s limit); returns (exit success, stdout+stderr).
+/// Runs `mosquitto_pub` (15 s limit); returns (exit success, stdout+stderr).
 pub async fn mosquitto_pub(args: &[String]) -> (bool, String) {
-    require_mosquitto_clients();
-    run("mosquitto_pub", args, Duration::from_secs(10)).await
+    mosquitto::publish(args).await
 }
 
 /// Runs a command with a time limit; returns (exit success, stdout+stderr).
+#[allow(unused_imports)] // used by the test binaries that run peers other than mosquitto
 pub use castellan_testkit::peers::run;
 
 /// A running `mosquitto_sub` whose output lines (stdout and stderr) are collected.

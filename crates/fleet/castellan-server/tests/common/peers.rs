@@ -134,7 +134,6 @@ pub async fn mosquitto_pub(
     topic: &str,
     payload: &str,
 ) -> (bool, String) {
-    mosquitto::require_clients();
     let mut args: Vec<String> = vec![
         "-h".into(),
         "127.0.0.1".into(),
@@ -144,17 +143,12 @@ pub async fn mosquitto_pub(
         p(ca),
         "-i".into(),
         client_id.into(),
-        "-q".into(),
-        "1".into(),
-        "-t".into(),
-        topic.into(),
-        "-m".into(),
-        payload.into(),
     ];
+    args.extend(mosquitto::qos1_message(topic, payload));
     if let Some((cert, key)) = cert_key {
         args.extend(["--cert".into(), p(cert), "--key".into(), p(key)]);
     }
-    run("mosquitto_pub", &args, Duration::from_secs(15)).await
+    mosquitto::publish(&args).await
 }
 
 /// `openssl s_client` to `port` with `extra` arguments; returns (success, output).

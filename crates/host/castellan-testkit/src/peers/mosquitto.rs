@@ -20,3 +20,17 @@ pub fn require_clients() {
     super::require_tool("mosquitto_pub", INSTALL_CLIENTS);
     super::require_tool("mosquitto_sub", INSTALL_CLIENTS);
 }
+
+/// The arguments of one QoS 1 message on `topic` for `mosquitto_pub`.
+pub fn qos1_message(topic: &str, payload: &str) -> Vec<String> {
+    ["-q", "1", "-t", topic, "-m", payload]
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs `mosquitto_pub` with `args` (at most 15 s): (exit success, stdout+stderr).
+pub async fn publish(args: &[String]) -> (bool, String) {
+    require_clients();
+    super::run("mosquitto_pub", args, std::time::Duration::from_secs(15)).await
+}
