@@ -82,6 +82,11 @@ pub struct ServerConfig {
     /// `online/` (the default), or a PKCS#11 token (`castellan serve --pkcs11-…` puts them in
     /// the CA keys' token), see `tuf_online`.
     pub tuf_online_keys: KeyBackend,
+    /// How long one window of the fleet's analysis is (signals counted over it, then every
+    /// cohort compared; see `response`).
+    pub analysis_window: Duration,
+    /// The analysis's thresholds.
+    pub analysis_policy: castellan_analysis::Policy,
 }
 
 impl ServerConfig {
@@ -106,6 +111,8 @@ impl ServerConfig {
             tuf_repository: None,
             tuf_resign_check: Duration::from_secs(60),
             tuf_online_keys: KeyBackend::Files,
+            analysis_window: Duration::from_secs(60),
+            analysis_policy: castellan_analysis::Policy::default(),
         }
     }
 

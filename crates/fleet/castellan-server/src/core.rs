@@ -23,6 +23,8 @@ pub(crate) struct Core {
     pub(crate) paths: StatePaths,
     /// The campaign engine's in-memory state.
     pub(crate) updates: crate::campaign::EngineState,
+    /// Per-device signals counted for the fleet's analysis (`response`).
+    pub(crate) signals: Arc<crate::response::signals::SignalCounters>,
 }
 
 impl Core {

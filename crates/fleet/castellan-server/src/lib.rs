@@ -57,6 +57,7 @@ mod names;
 mod onboarding;
 pub mod protocol;
 mod release_check;
+mod response;
 mod router;
 mod server;
 mod telemetry;

@@ -15,6 +15,7 @@ use crate::audit::Auditor;
 use crate::authz::StoreAuthorizer;
 use crate::config::{ServerConfig, StatePaths};
 use crate::core::Core;
+use crate::response::signals::{SignalCounters, Tap};
 use crate::{ServerError, api, campaign, front_door, https, router};
 
 /// The fleet service.
@@ -67,6 +68,7 @@ impl Server {
         write_tls_files(&pki, &config, &paths)?;
 
         let (auditor, audit_task) = Auditor::start(store.clone());
+        let signals = Arc::new(SignalCounters::default());
         let revocations = RevocationSet::new();
         let authorizer = Arc::new(StoreAuthorizer {
             pki: pki.clone(),
@@ -80,7 +82,10 @@ impl Server {
             &paths.server_key,
             &paths.client_ca,
             authorizer,
-            Arc::new(auditor.clone()),
+            Arc::new(Tap {
+                auditor: auditor.clone(),
+                counters: signals.clone(),
+            }),
         );
         broker_config.max_handshaking = config.mqtt_max_handshaking.max(1);
         let limits = &config.front_door;
@@ -100,6 +105,7 @@ impl Server {
             config,
             paths,
             updates: crate::campaign::EngineState::default(),
+            signals,
         });
         core.reload_revocations().await?;
 
@@ -142,6 +148,7 @@ impl Server {
             tokio::spawn(campaign::run_messages(core.clone(), update_rx)),
             tokio::spawn(campaign::run(core.clone(), stop_rx.clone())),
             tokio::spawn(crate::tuf_online::resign(core.clone(), stop_rx.clone())),
+            tokio::spawn(crate::response::run(core.clone(), stop_rx.clone())),
             tokio::spawn(refresh_revocations(core.clone(), stop_rx)),
         ];
         core.auditor

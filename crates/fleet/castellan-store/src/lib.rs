@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod alerts;
 mod attestation_key;
 mod audit;
 mod campaign_devices;
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use access::{Operator, Role};
+pub use alerts::{Alert, AlertState, ResponsePolicy};
 pub use audit::{AuditEntry, AuditRecord, AuditReport, Decision};
 pub use campaigns::{
     Campaign, CampaignDevice, CampaignState, DOWNLOAD_TOKEN_PREFIX, DeviceUpdateState, NewCampaign,

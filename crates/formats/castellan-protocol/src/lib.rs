@@ -41,6 +41,7 @@
 mod error;
 mod fields;
 pub mod onboard;
+pub mod response;
 pub mod topic;
 pub mod topics;
 pub mod tuf;
@@ -58,6 +59,7 @@ pub use onboard::{
     Challenge, Evidence, FactoryRequest, FactoryResponse, MeasurementJson, OnboardResult,
     PolicyJson,
 };
+pub use response::{AlertJson, ResponsePolicyJson};
 pub use topic::{Direction, OnboardKind, Topic, TopicError, UpdateDownKind, UpdateUpKind};
 pub use tuf::{MAX_TUF_FILE, TufAnswer, TufFileKind, TufRequest, TufResponse};
 pub use update::{

@@ -75,6 +75,18 @@ impl FleetApi {
         self.send_json(reqwest::Method::PUT, path, body).await
     }
 
+    /// `DELETE`, answer as JSON.
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, AgentError> {
+        let r = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(transport)?;
+        answer(r).await
+    }
+
     async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         method: reqwest::Method,

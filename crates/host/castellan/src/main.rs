@@ -57,6 +57,15 @@ enum Command {
     /// Update campaigns: canary and waves, health gates, pause, resume, abort, rollback.
     #[command(subcommand)]
     Campaign(cmd::campaign::CampaignCommand),
+    /// Alerts of the fleet's analysis: list, acknowledge, resolve.
+    #[command(subcommand)]
+    Alerts(cmd::alerts::AlertsCommand),
+    /// Response policies per device class: automatic quarantine and its hourly cap.
+    #[command(subcommand)]
+    Policy(cmd::alerts::PolicyCommand),
+    /// An operator's containment of one device: quarantine, release.
+    #[command(subcommand)]
+    Device(cmd::alerts::DeviceCommand),
     /// Verify the fleet service's hash-chained audit log.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
@@ -86,6 +95,9 @@ fn main() -> ExitCode {
         Command::Release(c) => cmd::release::run(c),
         Command::Repo(c) => cmd::repo::run(c),
         Command::Campaign(c) => cmd::campaign::run(c),
+        Command::Alerts(c) => cmd::alerts::run_alerts(c),
+        Command::Policy(c) => cmd::alerts::run_policy(c),
+        Command::Device(c) => cmd::alerts::run_device(c),
         Command::Audit(c) => cmd::audit::run(c),
         Command::Bench(c) => cmd::bench::run(c),
     };

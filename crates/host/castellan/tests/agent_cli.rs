@@ -6,7 +6,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use castellan_server::{Server, ServerConfig};
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -14,10 +13,7 @@ async fn factory_provision_and_agent_against_a_running_fleet_service() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
     let state = d.join("state");
-    castellan_testkit::fleet::hand_over_pki(&state);
-    let server = Server::start(ServerConfig::new(&state).with_ephemeral_ports())
-        .await
-        .unwrap();
+    let server = fleet_service(d).await;
     let api = server.api_url();
     let mqtt = server.mqtt_addr().to_string();
     let token = state.join("admin.token");

@@ -14,6 +14,7 @@
 //! (`GET /api/v1/updates/{campaign_id}/image`), authorised by a per-device download token.
 
 mod admin;
+mod alerts;
 mod campaigns;
 mod devices;
 mod download;
@@ -118,6 +119,36 @@ pub const ROUTES: &[RoutePolicy] = &[
         path: "/api/v1/devices/{id}/quarantine",
         action: "api.device.release",
         roles: ADMIN_OPERATOR,
+    },
+    RoutePolicy {
+        method: "GET",
+        path: "/api/v1/alerts",
+        action: "api.alerts.list",
+        roles: READERS,
+    },
+    RoutePolicy {
+        method: "POST",
+        path: "/api/v1/alerts/{id}/acknowledge",
+        action: "api.alert.acknowledge",
+        roles: ADMIN_OPERATOR,
+    },
+    RoutePolicy {
+        method: "POST",
+        path: "/api/v1/alerts/{id}/resolve",
+        action: "api.alert.resolve",
+        roles: ADMIN_OPERATOR,
+    },
+    RoutePolicy {
+        method: "GET",
+        path: "/api/v1/policies/{class}",
+        action: "api.policy.get",
+        roles: READERS,
+    },
+    RoutePolicy {
+        method: "PUT",
+        path: "/api/v1/policies/{class}",
+        action: "api.policy.set",
+        roles: ADMIN,
     },
     RoutePolicy {
         method: "POST",
@@ -231,6 +262,11 @@ pub(crate) fn router(core: Arc<Core>) -> Router {
             ("POST", "/api/v1/devices/{id}/revoke") => post(devices::revoke),
             ("POST", "/api/v1/devices/{id}/quarantine") => post(devices::quarantine),
             ("DELETE", "/api/v1/devices/{id}/quarantine") => delete(devices::release),
+            ("GET", "/api/v1/alerts") => get(alerts::list),
+            ("POST", "/api/v1/alerts/{id}/acknowledge") => post(alerts::acknowledge),
+            ("POST", "/api/v1/alerts/{id}/resolve") => post(alerts::resolve),
+            ("GET", "/api/v1/policies/{class}") => get(alerts::get_policy),
+            ("PUT", "/api/v1/policies/{class}") => put(alerts::set_policy),
             ("POST", "/api/v1/operators") => post(admin::create_operator),
             ("GET", "/api/v1/audit") => get(admin::audit_list),
             ("GET", "/api/v1/audit/verify") => get(admin::audit_verify),

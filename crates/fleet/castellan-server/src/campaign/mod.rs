@@ -219,7 +219,7 @@ pub(super) fn cohort(
 }
 
 /// Onboarded, not quarantined, revoked or decommissioned.
-fn eligible(core: &Core, d: &Device) -> bool {
+pub(crate) fn eligible(core: &Core, d: &Device) -> bool {
     let revoked = |serial: &str| {
         crate::authz::serial_bytes(&crate::authz::normalize_serial(serial))
             .is_some_and(|s| core.revocations.is_revoked(&s))
@@ -274,6 +274,31 @@ pub(super) async fn audit_device(core: &Core, device_id: &str, allowed: bool, re
     core.auditor
         .append("system", ACTION_DEVICE, device_id, allowed, reason)
         .await;
+}
+
+/// Pause every running campaign of `class`'s release `version` (the fleet's analysis saw the
+/// release's whole cohort turn anomalous); how many were paused.
+pub(crate) async fn pause_release(
+    core: &Core,
+    class: &str,
+    version: &str,
+    reason: &str,
+) -> Result<u32, CampaignError> {
+    let _guard = core.updates.lock.lock().await;
+    let mut paused = 0;
+    for c in core.store.active_campaigns().await? {
+        if c.device_class != class || c.state != CampaignState::Running {
+            continue;
+        }
+        let release = core.store.release(&c.release_id).await?;
+        if release.is_some_and(|r| r.version == version)
+            && pause(core, &c, "system", reason, castellan_store::unix_now()).await?
+        {
+            paused += 1;
+        }
+    }
+    core.updates.wake();
+    Ok(paused)
 }
 
 pub(super) async fn pause(

@@ -1,6 +1,7 @@
 //! The subcommands of `castellan`, one module each.
 
 pub(crate) mod agent;
+pub(crate) mod alerts;
 pub(crate) mod args;
 pub(crate) mod audit;
 pub(crate) mod bench;

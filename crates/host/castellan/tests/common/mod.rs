@@ -78,3 +78,15 @@ pub fn assert_trial_boots_once_then_reverts(dir: &Path) {
         "{out}"
     );
 }
+
+/// A fleet service on free loopback ports with its state in `<dir>/state` (the PKI handed
+/// over first); its admin token is `<dir>/state/admin.token`.
+pub async fn fleet_service(dir: &Path) -> castellan_server::ServerHandle {
+    let state = dir.join("state");
+    castellan_testkit::fleet::hand_over_pki(&state);
+    castellan_server::Server::start(
+        castellan_server::ServerConfig::new(&state).with_ephemeral_ports(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the fleet service does not start: {e}"))
+}

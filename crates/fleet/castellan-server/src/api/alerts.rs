@@ -1,0 +1,165 @@
+//! Alert and response-policy endpoints: readers list alerts; operators acknowledge and resolve
+//! them; an admin sets a class's response policy. The analysis that raises alerts is
+//! `crate::response`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use castellan_store::{Alert, AlertState, Operator, ResponsePolicy, unix_now};
+use serde::Deserialize;
+
+use super::{ApiError, AuditNote};
+use crate::core::Core;
+use crate::protocol::{AlertJson, ResponsePolicyJson};
+use crate::response::default_policy;
+
+/// Query of `GET /api/v1/alerts`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AlertQuery {
+    /// Only alerts in this state.
+    state: Option<String>,
+    /// At most this many (default 100, at most 1,000).
+    limit: Option<u32>,
+}
+
+fn alert_json(a: Alert) -> AlertJson {
+    AlertJson {
+        alert_id: a.id,
+        kind: a.kind,
+        device_id: a.device_id,
+        device_class: a.device_class,
+        release: a.release,
+        severity: a.severity,
+        state: a.state.as_str().into(),
+        summary: a.summary,
+        evidence: serde_json::from_str(&a.evidence).unwrap_or(serde_json::Value::Null),
+        raised_at: a.raised_at,
+        updated_at: a.updated_at,
+        updated_by: a.updated_by,
+    }
+}
+
+/// `GET /api/v1/alerts[?state=open|acknowledged|resolved][&limit=N]`: newest first.
+pub(crate) async fn list(
+    State(core): State<Arc<Core>>,
+    Query(q): Query<AlertQuery>,
+) -> Result<Json<Vec<AlertJson>>, ApiError> {
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(AlertState::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "unknown alert state {s:?}: open, acknowledged or resolved"
+            ))
+        })?),
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let alerts = core.store.alerts(state, limit).await?;
+    Ok(Json(alerts.into_iter().map(alert_json).collect()))
+}
+
+/// `POST /api/v1/alerts/{id}/acknowledge`.
+pub(crate) async fn acknowledge(
+    State(core): State<Arc<Core>>,
+    Extension(op): Extension<Operator>,
+    Path(id): Path<String>,
+) -> Result<(Extension<AuditNote>, Json<AlertJson>), ApiError> {
+    move_alert(&core, &op, &id, AlertState::Acknowledged).await
+}
+
+/// `POST /api/v1/alerts/{id}/resolve`.
+pub(crate) async fn resolve(
+    State(core): State<Arc<Core>>,
+    Extension(op): Extension<Operator>,
+    Path(id): Path<String>,
+) -> Result<(Extension<AuditNote>, Json<AlertJson>), ApiError> {
+    move_alert(&core, &op, &id, AlertState::Resolved).await
+}
+
+async fn move_alert(
+    core: &Core,
+    op: &Operator,
+    id: &str,
+    to: AlertState,
+) -> Result<(Extension<AuditNote>, Json<AlertJson>), ApiError> {
+    let Some(before) = core.store.alert(id).await? else {
+        return Err(ApiError::NotFound(format!("no alert {id}")));
+    };
+    if !core
+        .store
+        .set_alert_state(id, to, &op.name, unix_now())
+        .await?
+    {
+        return Err(ApiError::Conflict(format!(
+            "alert {id} is {}: a resolved alert stays resolved",
+            before.state.as_str()
+        )));
+    }
+    let after = core
+        .store
+        .alert(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no alert {id}")))?;
+    let note = format!(
+        "alert {id} {} by {} (was {}): {}",
+        to.as_str(),
+        op.name,
+        before.state.as_str(),
+        before.summary
+    );
+    Ok((Extension(AuditNote(note)), Json(alert_json(after))))
+}
+
+fn policy_json(p: ResponsePolicy) -> ResponsePolicyJson {
+    ResponsePolicyJson {
+        device_class: p.device_class,
+        auto_quarantine: p.auto_quarantine,
+        max_quarantines_per_hour: p.max_quarantines_per_hour,
+        updated_by: p.updated_by,
+    }
+}
+
+/// `GET /api/v1/policies/{class}`: the class's response policy (the default if none is set).
+pub(crate) async fn get_policy(
+    State(core): State<Arc<Core>>,
+    Path(class): Path<String>,
+) -> Result<Json<ResponsePolicyJson>, ApiError> {
+    let p = core
+        .store
+        .response_policy(&class)
+        .await?
+        .unwrap_or_else(|| default_policy(&class));
+    Ok(Json(policy_json(p)))
+}
+
+/// `PUT /api/v1/policies/{class}` `{auto_quarantine, max_quarantines_per_hour}`.
+pub(crate) async fn set_policy(
+    State(core): State<Arc<Core>>,
+    Extension(op): Extension<Operator>,
+    Path(class): Path<String>,
+    body: Bytes,
+) -> Result<(Extension<AuditNote>, Json<ResponsePolicyJson>), ApiError> {
+    let req: ResponsePolicyJson = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the policy is not valid JSON: {e}")))?;
+    if !req.device_class.is_empty() && req.device_class != class {
+        return Err(ApiError::BadRequest(format!(
+            "the body names class {:?}, the path {class:?}",
+            req.device_class
+        )));
+    }
+    let p = ResponsePolicy {
+        device_class: class.clone(),
+        auto_quarantine: req.auto_quarantine,
+        max_quarantines_per_hour: req.max_quarantines_per_hour,
+        updated_at: unix_now(),
+        updated_by: op.name.clone(),
+    };
+    core.store.set_response_policy(&p).await?;
+    let note = format!(
+        "response policy of {class}: automatic quarantine {}, at most {} an hour",
+        if p.auto_quarantine { "on" } else { "off" },
+        p.max_quarantines_per_hour
+    );
+    Ok((Extension(AuditNote(note)), Json(policy_json(p))))
+}
