@@ -87,6 +87,8 @@ pub struct ServerConfig {
     pub analysis_window: Duration,
     /// The analysis's thresholds.
     pub analysis_policy: castellan_analysis::Policy,
+    /// How long a healed device stays quarantined on probation before it is released.
+    pub heal_probation: Duration,
 }
 
 impl ServerConfig {
@@ -113,6 +115,7 @@ impl ServerConfig {
             tuf_online_keys: KeyBackend::Files,
             analysis_window: Duration::from_secs(60),
             analysis_policy: castellan_analysis::Policy::default(),
+            heal_probation: Duration::from_secs(600),
         }
     }
 

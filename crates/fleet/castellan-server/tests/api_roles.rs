@@ -45,6 +45,11 @@ fn expected() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             "/api/v1/devices/ROLE-DEV/quarantine",
             vec![ADMIN, OPERATOR],
         ),
+        (
+            "POST",
+            "/api/v1/devices/ROLE-DEV/heal",
+            vec![ADMIN, OPERATOR],
+        ),
         ("GET", "/api/v1/alerts", vec![ADMIN, OPERATOR, AUDITOR]),
         (
             "POST",
@@ -107,6 +112,7 @@ fn expected() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
 fn needs_update_state(method: &str, path: &str) -> bool {
     // (An alert to acknowledge or resolve needs the analysis to have raised one: not here.)
     path.starts_with("/api/v1/alerts/")
+        || path.ends_with("/heal")
         || path.starts_with("/api/v1/releases")
         || path.starts_with("/api/v1/campaigns")
         || (method == "PUT" && path == "/api/v1/release-key")

@@ -2,7 +2,7 @@
 //! alert is never deleted: it moves from open to acknowledged to resolved, each step with who
 //! took it and when.
 
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, unix_now};
 
 /// Where an alert stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +63,8 @@ pub struct Alert {
     pub updated_at: i64,
     /// Who changed it last (an operator; `None` while only the analysis touched it).
     pub updated_by: Option<String>,
+    /// Healed: the device leaves quarantine at this time unless the alert is raised again.
+    pub probation_until: Option<i64>,
 }
 
 /// The response policy of a device class.
@@ -84,7 +86,7 @@ pub struct ResponsePolicy {
 macro_rules! alert_columns {
     () => {
         "id, device_id, device_class, release, kind, severity, state, summary, evidence, raised_at, \
-         updated_at, updated_by"
+         updated_at, updated_by, probation_until"
     };
 }
 
@@ -96,7 +98,7 @@ impl Store {
             concat!(
                 "INSERT INTO alerts (",
                 alert_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
             ),
             vec![
                 a.id.as_str().into(),
@@ -111,6 +113,7 @@ impl Store {
                 a.raised_at.into(),
                 a.updated_at.into(),
                 a.updated_by.clone().into(),
+                a.probation_until.into(),
             ],
         )
         .await?;
@@ -201,7 +204,8 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Replace an unresolved alert's severity, summary and evidence (a later window saw more).
+    /// Replace an unresolved alert's severity, summary and evidence (a later window saw more);
+    /// a device on probation fails it (its probation ends, it stays quarantined).
     pub async fn update_alert_evidence(
         &self,
         id: &str,
@@ -212,8 +216,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut s = self.session().await?;
         s.exec(
-            "UPDATE alerts SET severity = $1, summary = $2, evidence = $3, updated_at = $4 \
-             WHERE id = $5 AND state <> 'resolved'",
+            "UPDATE alerts SET severity = $1, summary = $2, evidence = $3, updated_at = $4, \
+             probation_until = NULL WHERE id = $5 AND state <> 'resolved'",
             vec![
                 severity.into(),
                 summary.into(),
@@ -224,6 +228,34 @@ impl Store {
         )
         .await?;
         Ok(())
+    }
+
+    /// Put the device of unresolved alert `id` on probation until `until`.
+    pub async fn set_alert_probation(&self, id: &str, until: i64) -> Result<(), StoreError> {
+        let mut s = self.session().await?;
+        s.exec(
+            "UPDATE alerts SET probation_until = $1, updated_at = $2 WHERE id = $3 AND state <> 'resolved'",
+            vec![until.into(), unix_now().into(), id.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Unresolved device alerts whose probation ended by `now`.
+    pub async fn probations_ended(&self, now: i64) -> Result<Vec<Alert>, StoreError> {
+        let mut s = self.session().await?;
+        let rows = s
+            .query(
+                concat!(
+                    "SELECT ",
+                    alert_columns!(),
+                    " FROM alerts WHERE state <> 'resolved' AND probation_until IS NOT NULL \
+                     AND probation_until <= $1 ORDER BY probation_until"
+                ),
+                vec![now.into()],
+            )
+            .await?;
+        rows.iter().map(alert_of).collect()
     }
 
     /// Set the response policy of a class.
@@ -286,5 +318,6 @@ fn alert_of(r: &crate::db::Row) -> Result<Alert, StoreError> {
         raised_at: r.int(9)?,
         updated_at: r.int(10)?,
         updated_by: r.opt_text(11)?,
+        probation_until: r.opt_int(12)?,
     })
 }

@@ -19,6 +19,7 @@ fn alert(id: &str, device: Option<&str>, raised_at: i64) -> Alert {
         raised_at,
         updated_at: raised_at,
         updated_by: None,
+        probation_until: None,
     }
 }
 
@@ -80,6 +81,14 @@ async fn alerts_move_forward_and_are_never_lost() {
                 .await
                 .unwrap()
         );
+        // Probation: due once its time has come; new evidence ends it.
+        s.set_alert_probation("alr-2", 300).await.unwrap();
+        assert!(s.probations_ended(299).await.unwrap().is_empty());
+        assert_eq!(s.probations_ended(300).await.unwrap()[0].id, "alr-2");
+        s.update_alert_evidence("alr-2", "high", "again", "[]", 301)
+            .await
+            .unwrap();
+        assert!(s.probations_ended(400).await.unwrap().is_empty());
         let open = s.alerts(Some(AlertState::Open), 10).await.unwrap();
         assert_eq!(
             open.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),

@@ -288,3 +288,29 @@ async fn set_quarantine(
         Json(serde_json::json!({ "device_id": id, "quarantined": on, "session_closed": closed })),
     ))
 }
+
+/// `POST /api/v1/devices/{id}/heal`: a campaign of the last good release for this quarantined
+/// device; once it attests the good measurement it goes on probation, then leaves quarantine.
+pub(crate) async fn heal(
+    State(core): State<Arc<Core>>,
+    axum::Extension(op): axum::Extension<castellan_store::Operator>,
+    Path(id): Path<String>,
+) -> Result<
+    (
+        axum::http::StatusCode,
+        AxumExt<AuditNote>,
+        Json<crate::protocol::CampaignJson>,
+    ),
+    ApiError,
+> {
+    let c = crate::campaign::heal(&core, &id, &op.name).await?;
+    let note = format!(
+        "heal of {id}: campaign {} of release {} (the last good release of its class)",
+        c.campaign_id, c.release_id
+    );
+    Ok((
+        axum::http::StatusCode::CREATED,
+        axum::Extension(AuditNote(note)),
+        Json(c),
+    ))
+}

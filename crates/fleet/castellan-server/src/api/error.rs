@@ -140,7 +140,10 @@ impl From<crate::CampaignError> for ApiError {
             | C::RollbackNotNewer { .. }
             | C::NothingToRollBackTo { .. }
             | C::RollbackImage { .. }
-            | C::NothingUpdated { .. } => ApiError::Unprocessable(e.to_string()),
+            | C::NothingUpdated { .. }
+            | C::NotQuarantined { .. }
+            | C::NoGoodRelease { .. }
+            | C::AlreadyGood { .. } => ApiError::Unprocessable(e.to_string()),
             C::StoredSpec { .. }
             | C::WriteSpec(_)
             | C::ReleaseMissing { .. }

@@ -121,6 +121,12 @@ pub const ROUTES: &[RoutePolicy] = &[
         roles: ADMIN_OPERATOR,
     },
     RoutePolicy {
+        method: "POST",
+        path: "/api/v1/devices/{id}/heal",
+        action: "api.device.heal",
+        roles: ADMIN_OPERATOR,
+    },
+    RoutePolicy {
         method: "GET",
         path: "/api/v1/alerts",
         action: "api.alerts.list",
@@ -262,6 +268,7 @@ pub(crate) fn router(core: Arc<Core>) -> Router {
             ("POST", "/api/v1/devices/{id}/revoke") => post(devices::revoke),
             ("POST", "/api/v1/devices/{id}/quarantine") => post(devices::quarantine),
             ("DELETE", "/api/v1/devices/{id}/quarantine") => delete(devices::release),
+            ("POST", "/api/v1/devices/{id}/heal") => post(devices::heal),
             ("GET", "/api/v1/alerts") => get(alerts::list),
             ("POST", "/api/v1/alerts/{id}/acknowledge") => post(alerts::acknowledge),
             ("POST", "/api/v1/alerts/{id}/resolve") => post(alerts::resolve),

@@ -228,25 +228,7 @@ pub(crate) async fn rollback(
         .filter(|r| r.sequence < source.sequence)
         .collect();
     earlier.sort_by_key(|r| std::cmp::Reverse(r.sequence));
-    let campaigns = core.store.list_campaigns().await?;
-    let mut previous = None;
-    for r in earlier {
-        let mut deployed = false;
-        for other in campaigns.iter().filter(|o| o.release_id == r.id) {
-            let members = members_of(core, &other.id).await?;
-            if members
-                .iter()
-                .any(|m| m.state == DeviceUpdateState::Updated)
-            {
-                deployed = true;
-                break;
-            }
-        }
-        if deployed {
-            previous = Some(r);
-            break;
-        }
-    }
+    let previous = newest_deployed(core, earlier).await?;
     let previous = previous.ok_or_else(|| CampaignError::NothingToRollBackTo {
         class: source.device_class.clone(),
         release: source.id.clone(),
@@ -284,6 +266,84 @@ pub(crate) async fn rollback(
         .await?;
     }
     start(core, &rollback, spec, actor, Some(id)).await
+}
+
+/// The first of `releases` (newest first) that a campaign has updated a device to.
+async fn newest_deployed(
+    core: &Core,
+    releases: Vec<Release>,
+) -> Result<Option<Release>, CampaignError> {
+    let campaigns = core.store.list_campaigns().await?;
+    for r in releases {
+        for other in campaigns.iter().filter(|o| o.release_id == r.id) {
+            let members = members_of(core, &other.id).await?;
+            if members
+                .iter()
+                .any(|m| m.state == DeviceUpdateState::Updated)
+            {
+                return Ok(Some(r));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Heal quarantined device `device_id`: a campaign, for that device alone, of the last good
+/// release of its class (the newest that a campaign has updated a device to). The device must
+/// install it and attest its measurement over a fresh nonce; the engine then puts it on
+/// probation (`crate::response`), after which it leaves quarantine.
+pub(crate) async fn heal(
+    core: &Core,
+    device_id: &str,
+    actor: &str,
+) -> Result<CampaignJson, CampaignError> {
+    let device = core
+        .store
+        .device(device_id)
+        .await?
+        .ok_or_else(|| CampaignError::NotFound {
+            id: device_id.to_string(),
+        })?;
+    if !device.quarantined {
+        return Err(CampaignError::NotQuarantined {
+            device: device_id.to_string(),
+        });
+    }
+    let mut releases = core.store.releases_of_class(&device.device_class).await?;
+    releases.sort_by_key(|r| std::cmp::Reverse(r.sequence));
+    let good =
+        newest_deployed(core, releases)
+            .await?
+            .ok_or_else(|| CampaignError::NoGoodRelease {
+                class: device.device_class.clone(),
+            })?;
+    if device
+        .reference_measurements
+        .last()
+        .is_some_and(|m| m.digest_hex == good.measurement.digest_hex)
+    {
+        return Err(CampaignError::AlreadyGood {
+            device: device_id.to_string(),
+            release: good.id.clone(),
+        });
+    }
+    if let Some(why) = expired(&good, unix_now()) {
+        return Err(why);
+    }
+    let spec = CampaignSpec {
+        tags: Vec::new(),
+        canary: 1,
+        waves: vec!["100%".into()],
+        device_timeout_s: 600,
+        max_failures: 1,
+        max_failure_rate: 100,
+        min_sample: 1,
+        on_threshold: crate::protocol::OnThreshold::Abort,
+        devices: Some(vec![device_id.to_string()]),
+        heal: true,
+    };
+    let _guard = core.updates.lock.lock().await;
+    start(core, &good, spec, actor, None).await
 }
 
 /// A campaign as the API shows it.

@@ -24,6 +24,7 @@ use castellan_store::{
     unix_now,
 };
 
+use super::CampaignSpec;
 use super::report::{ReportRefusal, refuse};
 use super::{
     ACTION_DEVICE, ACTION_FETCH, ACTION_REPORT, CampaignError, FAIL_REPORTED, FAIL_REVERTED,
@@ -338,6 +339,9 @@ async fn evidence(core: &Core, id: &str, payload: &[u8], now: i64) {
                         ),
                     )
                     .await;
+                if CampaignSpec::of(&c).is_ok_and(|s| s.heal) {
+                    crate::response::start_probation(core, id, &c.id, &release.id, now).await;
+                }
                 core.updates.wake();
             }
             UpdateResult {

@@ -141,6 +141,29 @@ pub enum CampaignError {
         /// Its image's SHA-256.
         previous_sha256: String,
     },
+    /// A heal targets a quarantined device.
+    #[error("device {device} is not quarantined: nothing to heal (quarantine it first)")]
+    NotQuarantined {
+        /// The device.
+        device: String,
+    },
+    /// No release of the class ever updated a device: nothing is known good.
+    #[error("no release of class {class} has updated a device yet: no release is known good")]
+    NoGoodRelease {
+        /// The class.
+        class: String,
+    },
+    /// The device attests the good release's measurement already.
+    #[error(
+        "device {device} runs the measurement of the last good release {release} already (a \
+         run-time compromise, not a bad image): reboot it and have it attest again"
+    )]
+    AlreadyGood {
+        /// The device.
+        device: String,
+        /// The last good release.
+        release: String,
+    },
     /// The campaign updated no device.
     #[error("campaign {id} updated no device: nothing to roll back")]
     NothingUpdated {
@@ -194,6 +217,9 @@ impl CampaignError {
             CampaignError::NothingToRollBackTo { .. } => "campaign.nothing_to_roll_back_to",
             CampaignError::RollbackImage { .. } => "campaign.rollback_image_mismatch",
             CampaignError::NothingUpdated { .. } => "campaign.nothing_updated",
+            CampaignError::NotQuarantined { .. } => "heal.not_quarantined",
+            CampaignError::NoGoodRelease { .. } => "heal.no_good_release",
+            CampaignError::AlreadyGood { .. } => "heal.measurement_already_good",
             CampaignError::StoredSpec { .. } => "campaign.stored_settings_unreadable",
             CampaignError::WriteSpec(_) => "campaign.settings_unwritable",
             CampaignError::ReleaseMissing { .. } => "campaign.release_missing",

@@ -37,7 +37,7 @@ use castellan_store::{
 };
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
-pub(crate) use actions::{act, create, rollback, view};
+pub(crate) use actions::{act, create, heal, rollback, view};
 pub(crate) use device::image_of;
 pub use error::{CampaignError, SpecError};
 pub(crate) use plan::CampaignSpec;
@@ -206,7 +206,13 @@ pub(super) fn cohort(
         .filter(|d| d.device_class == c.device_class)
         .filter(|d| spec.tags.iter().all(|t| d.tags.contains(t)))
         .filter(|d| spec.devices.as_ref().is_none_or(|l| l.contains(&d.id)))
-        .filter(|d| eligible(core, d))
+        .filter(|d| {
+            if spec.heal {
+                d.quarantined && usable(core, d)
+            } else {
+                eligible(core, d)
+            }
+        })
         .filter(|d| {
             d.reference_measurements
                 .last()
@@ -220,13 +226,17 @@ pub(super) fn cohort(
 
 /// Onboarded, not quarantined, revoked or decommissioned.
 pub(crate) fn eligible(core: &Core, d: &Device) -> bool {
+    !d.quarantined && usable(core, d)
+}
+
+/// Onboarded, not revoked or decommissioned (quarantined or not).
+fn usable(core: &Core, d: &Device) -> bool {
     let revoked = |serial: &str| {
         crate::authz::serial_bytes(&crate::authz::normalize_serial(serial))
             .is_some_and(|s| core.revocations.is_revoked(&s))
     };
     d.ldevid_serial.is_some()
         && d.onboarded_at.is_some()
-        && !d.quarantined
         && d.lifecycle != LIFECYCLE_DECOMMISSIONED
         && !revoked(&d.idevid_serial)
         && !d.ldevid_serial.as_deref().is_some_and(revoked)

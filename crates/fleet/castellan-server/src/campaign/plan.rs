@@ -39,6 +39,10 @@ pub(crate) struct CampaignSpec {
     /// A fixed device list (rollbacks): no other device joins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) devices: Option<Vec<String>>,
+    /// A heal: the campaign is for quarantined devices (and only those), which must install
+    /// the last good release and attest its measurement; each then goes on probation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) heal: bool,
 }
 
 /// The size of one wave after the canary.
@@ -100,6 +104,7 @@ impl CampaignSpec {
             min_sample: req.min_sample,
             on_threshold: req.on_threshold,
             devices: None,
+            heal: false,
         })
     }
 

@@ -61,6 +61,7 @@ impl Responder {
                     raised_at: now,
                     updated_at: now,
                     updated_by: None,
+                    probation_until: None,
                 };
                 core.store.raise_alert(&alert).await?;
                 log::warn!("alert {}: {} {summary}", alert.id, f.device);
@@ -176,6 +177,7 @@ impl Responder {
             raised_at: now,
             updated_at: now,
             updated_by: None,
+            probation_until: None,
         };
         core.store.raise_alert(&alert).await?;
         core.auditor
@@ -220,7 +222,7 @@ fn summary(f: &DeviceFinding) -> String {
     parts.join("; ")
 }
 
-fn new_alert_id() -> String {
+pub(super) fn new_alert_id() -> String {
     let mut b = [0u8; 6];
     // Without randomness the time stands in: ids stay unique per second and device.
     if getrandom::fill(&mut b).is_err() {

@@ -15,12 +15,15 @@
 //!               │                     audit "response.quarantine" with the alert and its evidence
 //!               │                   over the cap: audit the refusal, alert only
 //!               └─ CohortShift  ───▶ cohort alert, running campaigns of that release paused
+//!  healed devices whose probation ended ─▶ quarantine lifted, alert resolved (`heal`)
 //! ```
 
 mod act;
+mod heal;
 pub(crate) mod signals;
 
 pub(crate) use act::default_policy;
+pub(crate) use heal::start_probation;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -76,7 +79,7 @@ async fn window(
     for shift in &findings.shifts {
         responder.shift(core, shift).await?;
     }
-    Ok(())
+    heal::release_ended_probations(core).await
 }
 
 /// Devices the analysis looks at: onboarded, not contained already, not at the end of life.

@@ -72,6 +72,9 @@ pub async fn start(t: &TestStore, tmp: &tempfile::TempDir) -> ServerHandle {
         .with_database(t.location.clone());
     config.campaign_tick = Duration::from_millis(100);
     config.update_chunk_size = 64;
+    // Healing's probation and the analysis that ends it, short (heal.rs).
+    config.analysis_window = Duration::from_secs(1);
+    config.heal_probation = Duration::from_secs(1);
     castellan_server::Server::start(config).await.unwrap()
 }
 

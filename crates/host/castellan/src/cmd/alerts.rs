@@ -6,12 +6,13 @@
 //! castellan alerts ack|resolve alr-… --token-file T
 //! castellan policy show sensor-v1 --token-file T [--json]
 //! castellan policy set sensor-v1 --auto-quarantine on --max-per-hour 3 --token-file ADMIN
-//! castellan device quarantine|release CSTL-0001 --token-file T
+//! castellan device quarantine|release|heal CSTL-0001 --token-file T
 //! ```
 
 use std::process::ExitCode;
 
 use anyhow::bail;
+use castellan_server::protocol::update::CampaignJson;
 use castellan_server::protocol::{AlertJson, ResponsePolicyJson};
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -103,6 +104,9 @@ pub(crate) enum DeviceCommand {
     Quarantine(DeviceId),
     /// Lift the restriction.
     Release(DeviceId),
+    /// Offer a quarantined device the last good release of its class; once it attests the
+    /// good measurement it goes on probation, then leaves quarantine by itself.
+    Heal(DeviceId),
 }
 
 /// A device id and the server options.
@@ -202,6 +206,7 @@ pub(crate) fn run_device(c: DeviceCommand) -> anyhow::Result<ExitCode> {
     let (a, on) = match &c {
         DeviceCommand::Quarantine(a) => (a, true),
         DeviceCommand::Release(a) => (a, false),
+        DeviceCommand::Heal(a) => return heal(a),
     };
     let api = a.api.client()?;
     let path = format!("/api/v1/devices/{}/quarantine", a.id);
@@ -226,6 +231,19 @@ pub(crate) fn run_device(c: DeviceCommand) -> anyhow::Result<ExitCode> {
         } else {
             "no open session"
         }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn heal(a: &DeviceId) -> anyhow::Result<ExitCode> {
+    let c: CampaignJson = block_on(a.api.client()?.post(
+        &format!("/api/v1/devices/{}/heal", a.id),
+        &serde_json::json!({}),
+    ))??;
+    println!(
+        "{}: heal campaign {} of release {} (the last good release of its class); follow it \
+         with `castellan campaign status {} --watch`",
+        a.id, c.campaign_id, c.release_id, c.campaign_id
     );
     Ok(ExitCode::SUCCESS)
 }
