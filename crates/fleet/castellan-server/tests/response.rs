@@ -98,6 +98,13 @@ async fn attack_topic_probing_device_is_alerted_and_quarantined_automatically() 
             && e.reason.contains(alert_id)),
         "{log:?}"
     );
+    // Healing was tried at once; with no release ever deployed, the refusal says why.
+    assert!(
+        log.iter().any(|e| e.action == "response.heal"
+            && e.target == "CSTL-R5"
+            && e.reason.contains("heal.no_good_release")),
+        "{log:?}"
+    );
     // Reconnected, the device may no longer publish telemetry (update channel only).
     let mut s = session(&server, prober).await.expect("quarantined session");
     let _ = s

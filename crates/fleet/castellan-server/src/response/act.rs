@@ -1,6 +1,7 @@
 //! What the fleet does about a finding: raise (or update) the alert with its evidence, audit
 //! it, and follow the device class's response policy — quarantine at once on a high alert,
-//! within an hourly cap, or pause the campaigns of a release whose whole cohort shifted.
+//! within an hourly cap, then heal with the last good release (`heal`) — or pause the
+//! campaigns of a release whose whole cohort shifted.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -139,7 +140,29 @@ impl Responder {
                 ),
             )
             .await;
+        self.heal(core, &f.device, alert_id).await;
         Ok(())
+    }
+
+    /// After an automatic quarantine: heal at once with the last good release, or say why not.
+    async fn heal(&self, core: &Core, device: &str, alert_id: &str) {
+        let (allowed, reason) = match crate::campaign::heal(core, device, "system").await {
+            Ok(c) => (
+                true,
+                format!(
+                    "{alert_id}: heal campaign {} of release {} started",
+                    c.campaign_id, c.release_id
+                ),
+            ),
+            Err(e) => (
+                false,
+                format!("{alert_id}: not healed automatically: {e} [{}]", e.code()),
+            ),
+        };
+        log::info!("{device}: {reason}");
+        core.auditor
+            .append("system", "response.heal", device, allowed, &reason)
+            .await;
     }
 
     /// A whole cohort moved: one alert per cohort and signal, and its release's running
