@@ -15,6 +15,7 @@
 //! | `dev/<id>/down/#`        | server → device  | sub    | sub `down/onboard/#`| sub `down/update/#`  | pub `dev/+/down/#`      |
 //! | `dev/<id>/up/tuf/request`| device → server  | (up/#) | –                   | pub                  | (sub `dev/+/up/#`)      |
 //! | `dev/<id>/down/tuf/response` | server → device | (down/#) | –             | sub                  | (pub `dev/+/down/#`)    |
+//! | `fleet/alerts`           | server → services | –     | –                   | –                    | sub                     |
 //!
 //! TUF metadata over MQTT is a request on the device's own `up/tuf/request` and an answer on its
 //! own `down/tuf/response`: no device can ask in another's name or read another's answers. A
@@ -107,6 +108,8 @@ impl TopicPolicy {
                 "dev/+/events".into(),
                 "dev/+/status".into(),
                 "dev/+/up/#".into(),
+                // The fleet's alerts, as the service raises them (integrations).
+                "fleet/alerts".into(),
             ],
         }
     }

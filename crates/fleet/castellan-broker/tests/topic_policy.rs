@@ -148,6 +148,18 @@ fn service_reads_uplinks_and_sends_commands_only() {
         !s.may_subscribe("dev/+/cmd/#"),
         "a service does not read other services' commands"
     );
+    // The fleet's alerts: services read them, nobody publishes them but the fleet server.
+    assert!(s.may_subscribe("fleet/alerts"));
+    assert!(
+        !s.may_publish("fleet/alerts"),
+        "a service cannot forge an alert"
+    );
+    let d = TopicPolicy::device("dev-a").unwrap();
+    assert!(
+        !d.may_subscribe("fleet/alerts"),
+        "devices do not read the fleet's alerts"
+    );
+    assert!(!d.may_publish("fleet/alerts"));
 }
 
 #[test]

@@ -46,20 +46,6 @@ fn hierarchy_under(offline: &Path, impostor: CaKind, dir: &Path) -> Pki {
     Pki::init(dir, KeyBackend::Files).unwrap()
 }
 
-/// Write a service identity `svc:<name>` issued by `pki`'s service CA; returns (cert, key).
-fn service_identity(pki: &Pki, name: &str, dir: &Path) -> (PathBuf, PathBuf) {
-    let creds = pki.issue_service_client_cert(name).unwrap();
-    let cert = dir.join(format!("{name}.pem"));
-    let key = dir.join(format!("{name}.key"));
-    std::fs::write(
-        &cert,
-        format!("{}{}", creds.certificate.pem, creds.chain_pem),
-    )
-    .unwrap();
-    std::fs::write(&key, creds.key_pem.as_bytes()).unwrap();
-    (cert, key)
-}
-
 /// Publish a command to a device as `svc:ops`: whether the broker let it through.
 async fn command_as_service(
     server: &castellan_server::ServerHandle,

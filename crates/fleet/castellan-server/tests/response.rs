@@ -8,11 +8,12 @@ mod common;
 
 use std::time::Duration;
 
+use castellan_pki::{KeyBackend, Pki};
 use castellan_protocol::topics;
 use castellan_server::{Server, ServerConfig};
 use castellan_store::testing::TestStore;
 use castellan_testkit::mqtt_client::{MqttClient, tls_config};
-use common::{Api, TestDevice, audit, enrolled, state_dir, tempdir};
+use common::{Api, Paho, TestDevice, audit, enrolled, service_identity, state_dir, tempdir};
 use serde_json::Value;
 
 /// A device's LDevID session.
@@ -32,7 +33,7 @@ async fn session(server: &castellan_server::ServerHandle, dev: &TestDevice) -> O
 async fn attack_topic_probing_device_is_alerted_and_quarantined_automatically() {
     let t = TestStore::sqlite().await;
     let tmp = tempdir();
-    castellan_testkit::fleet::hand_over_pki(&state_dir(&tmp));
+    let offline = castellan_testkit::fleet::hand_over_pki(&state_dir(&tmp));
     let mut config = ServerConfig::new(state_dir(&tmp))
         .with_ephemeral_ports()
         .with_database(t.location.clone());
@@ -53,6 +54,24 @@ async fn attack_topic_probing_device_is_alerted_and_quarantined_automatically() 
             .unwrap();
         let _ = s.disconnect().await;
     }
+    // An integration with a service identity listens to the fleet's alerts.
+    let (cert, key) = service_identity(
+        &Pki::init(&offline, KeyBackend::Files).unwrap(),
+        "alerts",
+        tmp.path(),
+    );
+    let mut integration = Paho::connect(
+        server.mqtt_addr().port(),
+        &server.paths().ca_bundle,
+        &cert,
+        &key,
+        "svc:alerts",
+        &[topics::FLEET_ALERTS.to_string()],
+    );
+    integration
+        .wait_event("suback", Duration::from_secs(15))
+        .await
+        .expect("the integration's SUBACK");
     // CSTL-R5 probes its peers' topics (each refusal closes its session: it comes back).
     let prober = &devices[5];
     for i in 0..25 {
@@ -74,6 +93,18 @@ async fn attack_topic_probing_device_is_alerted_and_quarantined_automatically() 
     assert!(probing["value"].as_f64().unwrap() >= 5.0, "{probing}");
     assert_eq!(probing["peers"], 6);
     assert!(probing["peer_median"].as_f64().unwrap() < 1.0, "{probing}");
+
+    // The integration heard it on fleet/alerts, as the API shows it.
+    let heard = integration
+        .message_on(topics::FLEET_ALERTS, Duration::from_secs(15))
+        .await
+        .expect("no alert on fleet/alerts");
+    let heard: Value = serde_json::from_str(&heard).unwrap();
+    assert_eq!(
+        (heard["alert_id"].clone(), heard["device_id"].clone()),
+        (alert["alert_id"].clone(), Value::from("CSTL-R5"))
+    );
+    integration.quit().await;
 
     // Contained at once: quarantined in the registry, the audit trail says why.
     let (status, dev) = api

@@ -131,3 +131,7 @@ pub fn tuf_request(id: &str) -> String {
 pub fn tuf_response(id: &str) -> String {
     Topic::TufResponse { id: id.into() }.to_string()
 }
+
+/// Where the fleet service publishes every alert it raises (`AlertJson`), for integrations
+/// holding a service identity; nothing else publishes there.
+pub const FLEET_ALERTS: &str = "fleet/alerts";

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
-use castellan_store::{Alert, AlertState, Operator, ResponsePolicy, unix_now};
+use castellan_store::{AlertState, Operator, ResponsePolicy, unix_now};
 use serde::Deserialize;
 
 use super::{ApiError, AuditNote};
 use crate::core::Core;
 use crate::protocol::{AlertJson, ResponsePolicyJson};
-use crate::response::default_policy;
+use crate::response::{alert_json, default_policy};
 
 /// Query of `GET /api/v1/alerts`.
 #[derive(Debug, Deserialize)]
@@ -22,23 +22,6 @@ pub(crate) struct AlertQuery {
     state: Option<String>,
     /// At most this many (default 100, at most 1,000).
     limit: Option<u32>,
-}
-
-fn alert_json(a: Alert) -> AlertJson {
-    AlertJson {
-        alert_id: a.id,
-        kind: a.kind,
-        device_id: a.device_id,
-        device_class: a.device_class,
-        release: a.release,
-        severity: a.severity,
-        state: a.state.as_str().into(),
-        summary: a.summary,
-        evidence: serde_json::from_str(&a.evidence).unwrap_or(serde_json::Value::Null),
-        raised_at: a.raised_at,
-        updated_at: a.updated_at,
-        updated_by: a.updated_by,
-    }
 }
 
 /// `GET /api/v1/alerts[?state=open|acknowledged|resolved][&limit=N]`: newest first.

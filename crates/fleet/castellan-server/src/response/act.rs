@@ -65,6 +65,7 @@ impl Responder {
                     probation_until: None,
                 };
                 core.store.raise_alert(&alert).await?;
+                super::notify::publish(core, &alert).await;
                 log::warn!("alert {}: {} {summary}", alert.id, f.device);
                 core.auditor
                     .append(
@@ -203,6 +204,7 @@ impl Responder {
             probation_until: None,
         };
         core.store.raise_alert(&alert).await?;
+        super::notify::publish(core, &alert).await;
         core.auditor
             .append(
                 "system",

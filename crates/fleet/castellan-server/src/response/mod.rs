@@ -20,10 +20,12 @@
 
 mod act;
 mod heal;
+mod notify;
 pub(crate) mod signals;
 
 pub(crate) use act::default_policy;
 pub(crate) use heal::start_probation;
+pub(crate) use notify::alert_json;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

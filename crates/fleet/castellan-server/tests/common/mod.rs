@@ -319,3 +319,17 @@ pub async fn ldevid_session(
         .unwrap_or_else(|| panic!("no SUBACK: {:?}", peer.events));
     (peer, suback["codes"].clone())
 }
+
+/// Write a service identity `svc:<name>` issued by `pki`'s service CA; returns (cert, key).
+pub fn service_identity(pki: &castellan_pki::Pki, name: &str, dir: &Path) -> (PathBuf, PathBuf) {
+    let creds = pki.issue_service_client_cert(name).unwrap();
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}.key"));
+    std::fs::write(
+        &cert,
+        format!("{}{}", creds.certificate.pem, creds.chain_pem),
+    )
+    .unwrap();
+    std::fs::write(&key, creds.key_pem.as_bytes()).unwrap();
+    (cert, key)
+}
