@@ -79,6 +79,9 @@ pub struct AgentConfig {
     /// The fleet's TUF repository: offers are checked against it before the secure services
     /// see them. `None`: SUIT alone.
     pub tuf: Option<crate::update::tuf::TufSettings>,
+    /// A staged run-time compromise of the application (tests, benchmarks, demos): `None`
+    /// for a device that only does its job.
+    pub compromise: Option<Arc<crate::compromise::Compromise>>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -106,6 +109,7 @@ impl AgentConfig {
             log,
             stop: None,
             tuf: None,
+            compromise: None,
         }
     }
 }
@@ -421,6 +425,7 @@ impl Session<'_> {
             .await?;
             self.report.messages_sent = sent;
             log(&format!("telemetry #{sent} sent: {telemetry}"));
+            self.misbehave(&mut conn, &id).await?;
             if self.cfg.count.is_some_and(|c| sent >= c) {
                 continue;
             }
@@ -466,6 +471,32 @@ impl Session<'_> {
                 }
             }
         }
+    }
+
+    /// What a compromised application does besides its job (see `compromise`).
+    async fn misbehave(&self, conn: &mut MqttConnection, id: &str) -> Result<(), AgentError> {
+        use crate::compromise::{Behaviour, EXFILTRATED, PROBES};
+        match self.cfg.compromise.as_ref().map(|c| c.get()) {
+            Some(Behaviour::ProbeTopics) => {
+                for i in 0..PROBES {
+                    // Refused by the broker's topic policy; the session stays up.
+                    let _ = conn
+                        .subscribe(&format!("dev/{id}-neighbour-{i}/telemetry"), 1)
+                        .await;
+                }
+            }
+            Some(Behaviour::Exfiltrate) => {
+                for i in 0..EXFILTRATED {
+                    conn.publish(&Message::qos1(
+                        format!("dev/{id}/telemetry"),
+                        format!("{{\"chunk\":{i}}}"),
+                    ))
+                    .await?;
+                }
+            }
+            Some(Behaviour::Healthy) | None => {}
+        }
+        Ok(())
     }
 
     fn telemetry(&self, n: u64) -> serde_json::Value {

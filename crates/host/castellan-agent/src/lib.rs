@@ -24,6 +24,7 @@
 pub mod agent;
 pub mod api;
 pub mod backoff;
+pub mod compromise;
 pub mod device;
 mod error;
 pub mod factory;

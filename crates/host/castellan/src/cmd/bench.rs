@@ -17,6 +17,9 @@ pub(crate) enum BenchCommand {
     /// Rollout benchmark: a release to N simulated devices, time to 100 % updated and attested,
     /// server CPU and peak memory, against the hashing and signature floor of the same bytes.
     Rollout(super::bench_rollout::RolloutArgs),
+    /// Response benchmark: a healthy soak, then two compromised devices; time to alert and to
+    /// containment, alerts on healthy peers (none expected).
+    Response(super::bench_response::ResponseArgs),
 }
 
 /// Arguments of `castellan bench connect`.
@@ -44,6 +47,7 @@ pub(crate) fn run(c: BenchCommand) -> anyhow::Result<ExitCode> {
     match c {
         BenchCommand::Connect(a) => connect(a),
         BenchCommand::Rollout(a) => super::bench_rollout::rollout(a),
+        BenchCommand::Response(a) => super::bench_response::response(a),
     }
 }
 

@@ -18,9 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use castellan_agent::{
-    AgentConfig, Endpoint, FirmwareKit, FleetApi, KeyChoice, ProvisionRequest, device,
-};
+use castellan_agent::{AgentConfig, Endpoint, FirmwareKit, FleetApi, device};
 use castellan_image::Version;
 use castellan_pki::{CaSigner as _, FileKey};
 use castellan_release::ReleaseKey;
@@ -159,21 +157,7 @@ impl ServerProcess {
 
 /// Runs the benchmark.
 pub(crate) fn rollout(a: RolloutArgs) -> anyhow::Result<ExitCode> {
-    let dir = match &a.dir {
-        Some(d) => d.clone(),
-        None => {
-            let base = if Path::new("/dev/shm").is_dir() {
-                PathBuf::from("/dev/shm")
-            } else {
-                std::env::temp_dir()
-            };
-            base.join(format!("castellan-bench-rollout-{}", std::process::id()))
-        }
-    };
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = super::bench_fleet::working_dir(a.dir.as_deref(), "rollout")?;
     println!(
         "rollout benchmark: {} devices, {} KiB release, working in {}",
         a.devices,
@@ -267,45 +251,21 @@ async fn run(a: &RolloutArgs, dir: &Path, server: &ServerProcess) -> anyhow::Res
         Version::new(1, 0, 0, 0),
     )?);
     let slot = u32::try_from(a.image_size + 64 * 1024)?.next_multiple_of(device::SECTOR_SIZE);
-    let started = Instant::now();
     let serials: Vec<String> = (1..=a.devices).map(|i| format!("BENCH-{i:05}")).collect();
-    let sem = Arc::new(tokio::sync::Semaphore::new(a.concurrency.max(1)));
-    let mut jobs = tokio::task::JoinSet::new();
-    for serial in &serials {
-        let (admin, kit, sem) = (admin.clone(), kit.clone(), sem.clone());
-        let (serial, dev) = (serial.clone(), dir.join("devices").join(serial));
-        jobs.spawn(async move {
-            let _permit = sem.acquire_owned().await?;
-            let d = dev.clone();
-            tokio::task::spawn_blocking(move || device::build_device_with_slot(&d, &kit, slot))
-                .await??;
-            let req = ProvisionRequest {
-                serial,
-                device_class: "bench-v1".into(),
-                keys: KeyChoice::CryptoService,
-            };
-            castellan_agent::provision_sim_device(&admin, &dev, &req).await?;
-            anyhow::Ok(())
-        });
-    }
-    let mut done = 0u32;
-    while let Some(r) = jobs.join_next().await {
-        r??;
-        done += 1;
-        if done % 100 == 0 || done == a.devices {
-            println!(
-                "  factory: {done}/{} devices provisioned ({:.0} s)",
-                a.devices,
-                started.elapsed().as_secs_f64()
-            );
-        }
-    }
+    super::bench_fleet::provision(
+        &admin,
+        dir,
+        &kit,
+        (&serials, "bench-v1"),
+        slot,
+        a.concurrency,
+    )
+    .await?;
 
     // Every device runs its agent: onboarding, then waiting for offers.
     let endpoint = Endpoint::parse(&server.mqtt)?;
     let quiet: castellan_agent::Logger = Arc::new(|_: &str| {});
     let mut agents = tokio::task::JoinSet::new();
-    let started = Instant::now();
     // Devices come online in batches, as a fleet powers up over time: a thousand attested
     // onboardings at the same instant only measure the queue in front of the server.
     for (i, serial) in serials.iter().enumerate() {
@@ -321,33 +281,8 @@ async fn run(a: &RolloutArgs, dir: &Path, server: &ServerProcess) -> anyhow::Res
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    loop {
-        // A busy server may answer late: keep asking rather than give up.
-        let devices: Vec<Value> = match admin.get("/api/v1/devices").await {
-            Ok(d) => d,
-            Err(e) => {
-                println!("  onboarding: the API did not answer ({e}); asking again");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                continue;
-            }
-        };
-        let onboarded = devices
-            .iter()
-            .filter(|d| d["attestation"] == "passed")
-            .count();
-        println!(
-            "  onboarding: {onboarded}/{} devices ({:.0} s)",
-            a.devices,
-            started.elapsed().as_secs_f64()
-        );
-        if onboarded >= serials.len() {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(a.timeout) {
-            bail!("only {onboarded} of {} devices onboarded", a.devices);
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    super::bench_fleet::wait_onboarded(&admin, serials.len(), Duration::from_secs(a.timeout))
+        .await?;
 
     // The release and the campaign.
     let image = kit.release_image(Version::new(2, 0, 0, 0), a.image_size, b"bench 2.0.0")?;

@@ -5,6 +5,8 @@ pub(crate) mod alerts;
 pub(crate) mod args;
 pub(crate) mod audit;
 pub(crate) mod bench;
+pub(crate) mod bench_fleet;
+pub(crate) mod bench_response;
 pub(crate) mod bench_rollout;
 pub(crate) mod campaign;
 pub(crate) mod demo;
