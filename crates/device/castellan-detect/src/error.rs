@@ -34,7 +34,7 @@ pub enum ModelError {
         /// The largest value accepted.
         max: u32,
     },
-    /// A scale or cap that is not a finite positive number.
+    /// A scale or cap that is not a finite positive number (or a threshold not below the cap).
     BadScale {
         /// Which scale.
         field: &'static str,
@@ -76,7 +76,10 @@ impl fmt::Display for ModelError {
                 "detection model dimension {field} = {value} is out of range (1..={max})"
             ),
             Self::BadScale { field } => {
-                write!(f, "detection model {field} is not a finite positive number")
+                write!(
+                    f,
+                    "detection model {field} is out of range (not finite, not positive, or a threshold not below the cap)"
+                )
             }
             Self::UnsortedVocabulary { index } => write!(
                 f,

@@ -4,7 +4,7 @@
 //!  off  size  field
 //!    0     4  magic "CDTM"
 //!    4     2  version (1)
-//!    6     2  header length (44)
+//!    6     2  header length (48)
 //!    8     4  total length of the file, header included
 //!   12     1  context  k: events the model looks back at (1..=32)
 //!   13     1  embed    E: embedding width (1..=64)
@@ -13,7 +13,8 @@
 //!   18     2  window   W: events in the sliding window score (1..=64)
 //!   20    20  f32 scales: embeddings, hidden weights, hidden biases, output weights, output biases
 //!   40     4  f32 cap on one event's surprise (nats)
-//!   44  2·V   known ids, u16, strictly increasing
+//!   44     4  f32 surprise threshold (nats): only the excess above it counts as anomalous
+//!   48  2·V   known ids, u16, strictly increasing
 //!       (V+2)·E  i8 embeddings: V known ids, "unseen", and the padding before a trace starts
 //!       H·k·E    i8 hidden weights (row per hidden unit, oldest context event first)
 //!       2·H      i16 hidden biases
@@ -35,7 +36,7 @@ pub const MAGIC: [u8; 4] = *b"CDTM";
 /// The format version this crate reads and writes.
 pub const VERSION: u16 = 1;
 /// Length of the fixed header.
-pub const HEADER_LEN: usize = 44;
+pub const HEADER_LEN: usize = 48;
 /// Largest context (events looked back at).
 pub const MAX_CONTEXT: usize = 32;
 /// Largest embedding width.
@@ -78,6 +79,9 @@ pub struct Scales {
     pub output_bias: f32,
     /// Largest surprise (negative log-likelihood, nats) one event may add.
     pub surprise_cap: f32,
+    /// Surprise below which an event counts as ordinary (nats): the anomaly scores add up only
+    /// the excess above it.
+    pub threshold: f32,
 }
 
 /// The tensors of a model, as the encoder takes them (little-endian i16 for biases).
@@ -197,6 +201,11 @@ fn check_scales(s: &Scales) -> Result<(), ModelError> {
             return Err(ModelError::BadScale { field });
         }
     }
+    if !(s.threshold.is_finite() && s.threshold >= 0.0 && s.threshold < s.surprise_cap) {
+        return Err(ModelError::BadScale {
+            field: "surprise threshold",
+        });
+    }
     Ok(())
 }
 
@@ -263,6 +272,7 @@ impl<'a> Model<'a> {
             output_weights: r.f32().ok_or(truncated)?,
             output_bias: r.f32().ok_or(truncated)?,
             surprise_cap: r.f32().ok_or(truncated)?,
+            threshold: r.f32().ok_or(truncated)?,
         };
         check_dims(&dims)?;
         check_scales(&scales)?;
@@ -388,6 +398,7 @@ pub fn encode(parts: &ModelParts<'_>, out: &mut [u8]) -> Result<usize, ModelErro
         s.output_weights,
         s.output_bias,
         s.surprise_cap,
+        s.threshold,
     ] {
         w.put(&f.to_le_bytes());
     }

@@ -2,9 +2,11 @@
 //!
 //! For each event the model predicts a distribution over the known ids (plus "unseen") from the
 //! `context` events before it; the event's surprise is its negative log-likelihood under that
-//! prediction, capped by the model. A trace's score is the mean surprise per event; the window
-//! score is the mean over the last `window` events, and the scorer keeps the highest window
-//! mean seen so far (a short burst of foreign behaviour inside a long normal trace).
+//! prediction, capped by the model. Only the excess of surprise above the model's threshold
+//! counts as anomalous (an event the model gave at least e^-threshold is ordinary): the window
+//! score is the mean excess over the last `window` events, and the trace's anomaly adds the mean
+//! excess per event (evidence spread over the whole trace) and the highest window score (a
+//! short burst of foreign behaviour inside a long normal trace).
 //!
 //! State: the context classes, the quantised hidden layer and the window ring, about 0.5 KiB;
 //! nothing is allocated and no input can make the scorer panic.
@@ -19,17 +21,18 @@ pub struct TraceScore {
     pub events: u32,
     /// Mean surprise per event (nats).
     pub mean: f32,
-    /// Highest mean surprise over `window` consecutive events (the mean when the trace is
+    /// Mean excess surprise above the threshold per event (nats).
+    pub excess: f32,
+    /// Highest mean excess over `window` consecutive events (the whole trace's when it is
     /// shorter than a window).
     pub max_window: f32,
 }
 
 impl TraceScore {
-    /// The anomaly score of the trace, higher is more anomalous: the mean surprise per event
-    /// (evidence spread over the whole trace) plus the highest window mean (a short burst of
-    /// foreign behaviour in a long normal trace). docs/detection.md compares the choices.
+    /// The anomaly score of the trace, higher is more anomalous: the mean excess per event plus
+    /// the highest window's. docs/detection.md compares it with the other choices.
     pub fn anomaly(&self) -> f32 {
-        self.mean + self.max_window
+        self.excess + self.max_window
     }
 }
 
@@ -45,6 +48,7 @@ pub struct Scorer<'m> {
     window_at: usize,
     window_len: usize,
     total: f32,
+    total_excess: f32,
     events: u32,
     max_window: f32,
 }
@@ -61,6 +65,7 @@ impl<'m> Scorer<'m> {
             window_at: 0,
             window_len: 0,
             total: 0.0,
+            total_excess: 0.0,
             events: 0,
             max_window: 0.0,
         }
@@ -89,7 +94,7 @@ impl<'m> Scorer<'m> {
         surprise
     }
 
-    /// Mean surprise over the last `window` events (fewer at the start of a trace).
+    /// Mean excess surprise over the last `window` events (fewer at the start of a trace).
     pub fn window_score(&self) -> f32 {
         let used = self.window.get(..self.window_len).unwrap_or_default();
         if used.is_empty() {
@@ -100,24 +105,30 @@ impl<'m> Scorer<'m> {
 
     /// Scores of the trace so far.
     pub fn trace_score(&self) -> TraceScore {
-        let mean = if self.events == 0 {
-            0.0
-        } else {
-            self.total / self.events as f32
+        let per_event = |sum: f32| {
+            if self.events == 0 {
+                0.0
+            } else {
+                sum / self.events as f32
+            }
         };
+        let excess = per_event(self.total_excess);
         let full = self.window_len == usize::from(self.model.dims.window);
         TraceScore {
             events: self.events,
-            mean,
-            max_window: if full { self.max_window } else { mean },
+            mean: per_event(self.total),
+            excess,
+            max_window: if full { self.max_window } else { excess },
         }
     }
 
     fn record(&mut self, surprise: f32) {
         let w = usize::from(self.model.dims.window).min(MAX_WINDOW);
+        let excess = (surprise - self.model.scales.threshold).max(0.0);
         if let Some(slot) = self.window.get_mut(self.window_at) {
-            *slot = surprise;
+            *slot = excess;
         }
+        self.total_excess += excess;
         self.window_at = (self.window_at + 1) % w.max(1);
         self.window_len = (self.window_len + 1).min(w);
         self.total += surprise;

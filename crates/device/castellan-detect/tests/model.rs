@@ -30,6 +30,7 @@ fn model_bytes(dims: Dimensions, salt: u8) -> Vec<u8> {
             output_weights: 0.05,
             output_bias: 1e-4,
             surprise_cap: 16.0,
+            threshold: 0.5,
         },
         ids: &ids,
         embeddings: &pattern((v + 2) * e, salt),
@@ -130,6 +131,15 @@ fn malformed_headers_are_refused_with_typed_errors() {
         Model::parse(&bad),
         Err(ModelError::BadScale { .. })
     ));
+    let mut bad = good.clone();
+    bad[44..48].copy_from_slice(&20.0f32.to_le_bytes());
+    assert_eq!(
+        Model::parse(&bad).unwrap_err(),
+        ModelError::BadScale {
+            field: "surprise threshold"
+        },
+        "a threshold above the cap would make every score zero"
+    );
     let mut bad = good.clone();
     // Swap the first two known ids: no longer increasing.
     bad.swap(HEADER_LEN, HEADER_LEN + 2);
@@ -250,5 +260,6 @@ proptest! {
         }
         let t = s.trace_score();
         prop_assert!(t.mean.is_finite() && t.max_window.is_finite() && t.anomaly() >= 0.0);
+        prop_assert!(t.excess <= t.mean);
     }
 }

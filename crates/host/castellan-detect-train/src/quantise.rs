@@ -32,6 +32,7 @@ pub(crate) fn quantise(
     shape: &Shape,
     window: u16,
     surprise_cap: f32,
+    threshold: f32,
     ids: &[u16],
     params: &[f32],
 ) -> Result<Vec<u8>, ModelError> {
@@ -58,6 +59,7 @@ pub(crate) fn quantise(
             output_weights: s_w2,
             output_bias: s_b2,
             surprise_cap,
+            threshold,
         },
         ids,
         embeddings: &embeddings,

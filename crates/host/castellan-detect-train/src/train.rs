@@ -41,6 +41,9 @@ pub struct Options {
     pub seed: u64,
     /// Largest surprise one event may add (nats).
     pub surprise_cap: f32,
+    /// Surprise below which an event is ordinary (nats); the scores add up the excess above it.
+    /// ln 100: events the model gave less than a 1 % chance.
+    pub threshold: f32,
 }
 
 impl Default for Options {
@@ -54,6 +57,7 @@ impl Default for Options {
             epochs: 12,
             seed: 1,
             surprise_cap: 16.0,
+            threshold: std::f32::consts::LN_10 * 2.0,
         }
     }
 }
@@ -321,8 +325,8 @@ pub fn train(
         }
     }
     let window = o.window as u16;
-    let bytes =
-        quantise(&shape, window, o.surprise_cap, &ids, &best.0).map_err(TrainError::Encode)?;
+    let bytes = quantise(&shape, window, o.surprise_cap, o.threshold, &ids, &best.0)
+        .map_err(TrainError::Encode)?;
     let dims = castellan_detect::Model::parse(&bytes)
         .map_err(TrainError::Encode)?
         .dims();

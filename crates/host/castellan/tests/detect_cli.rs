@@ -121,6 +121,7 @@ fn train_writes_a_model_within_the_default_budget_and_score_prints_one_line_per_
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["results"][0]["auc"], 1.0, "{}", r.stdout);
     assert_eq!(v["normal_traces"], 6);
+    assert_eq!(v["families"][0]["family"], "nested", "{}", r.stdout);
 }
 
 #[test]

@@ -57,6 +57,10 @@ pub(crate) struct TrainArgs {
     /// Events in the sliding window score (1–64).
     #[arg(long, default_value_t = train::Options::default().window)]
     window: usize,
+    /// Surprise (nats) below which an event is ordinary; the scores add up the excess above it
+    /// (default ln 100: events the model gave less than a 1 % chance).
+    #[arg(long, default_value_t = train::Options::default().threshold)]
+    threshold: f32,
     /// Seed of initialisation and shuffling (the same seed and traces give the same model).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -129,6 +133,7 @@ fn train_model(a: TrainArgs) -> anyhow::Result<ExitCode> {
         window: a.window,
         epochs: a.epochs.max(1),
         seed: a.seed,
+        threshold: a.threshold,
         ..train::Options::default()
     };
     let trained = train::train(&traces, &options, &mut |p| {
@@ -206,11 +211,17 @@ fn evaluate(a: EvalArgs) -> anyhow::Result<ExitCode> {
     let bytes = load_model(&a.model)?;
     let model = Model::parse(&bytes)?;
     let normal = load_events(&a.normal)?;
-    let attack = load_events(&a.attack)?;
+    let attack_traces = trace::load(&a.attack)?;
+    let families = families(&a.attack, &attack_traces);
+    let attack: Vec<Vec<u16>> = attack_traces.into_iter().map(|t| t.events).collect();
     if normal.is_empty() || attack.is_empty() {
         bail!("eval needs at least one normal and one attack trace");
     }
     let mut results = eval::model_scores(model, &normal, &attack);
+    let per_family = results
+        .first()
+        .map(|s| family_quality(s, &families))
+        .unwrap_or_default();
     if let Some(dir) = &a.train {
         let train = load_events(dir)?;
         results.extend(eval::comparisons(model, &train, &normal, &attack));
@@ -228,10 +239,23 @@ fn evaluate(a: EvalArgs) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
+        let families: Vec<_> = per_family
+            .iter()
+            .map(|(name, count, q)| {
+                serde_json::json!({
+                    "family": name,
+                    "attack_traces": count,
+                    "auc": q.auc,
+                    "detection_at_1pct_false_alarms": q.detection_at_1pct,
+                    "detection_at_0_1pct_false_alarms": q.detection_at_0_1pct,
+                })
+            })
+            .collect();
         let out = serde_json::json!({
             "normal_traces": normal.len(),
             "attack_traces": attack.len(),
             "results": rows,
+            "families": families,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -251,6 +275,60 @@ fn evaluate(a: EvalArgs) -> anyhow::Result<ExitCode> {
                 s.name, q.auc, q.detection_at_1pct, q.detection_at_0_1pct
             );
         }
+        if !per_family.is_empty() {
+            println!("per attack family (the device's score):");
+            for (name, count, q) in &per_family {
+                println!(
+                    "  {:<56} {:>6.3} {:>9.3} {:>10.3}",
+                    format!("{name} ({count} traces)"),
+                    q.auc,
+                    q.detection_at_1pct,
+                    q.detection_at_0_1pct
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The attack family of each trace: the first folder under the attack directory (none when
+/// the traces sit directly in it).
+fn families(root: &Path, traces: &[trace::Trace]) -> Vec<Option<String>> {
+    traces
+        .iter()
+        .map(|t| {
+            let rel = t.path.strip_prefix(root).ok()?;
+            let mut parts = rel.components();
+            let first = parts.next()?;
+            parts.next()?;
+            Some(first.as_os_str().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+/// Quality per attack family against all normal traces.
+fn family_quality(
+    scored: &eval::Scored,
+    families: &[Option<String>],
+) -> Vec<(String, usize, eval::Quality)> {
+    let mut names: Vec<&String> = families.iter().flatten().collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| {
+            let attack: Vec<f64> = scored
+                .attack
+                .iter()
+                .zip(families)
+                .filter(|(_, f)| f.as_ref() == Some(name))
+                .map(|(s, _)| *s)
+                .collect();
+            (
+                name.clone(),
+                attack.len(),
+                eval::quality(&scored.normal, &attack),
+            )
+        })
+        .collect()
 }
