@@ -129,11 +129,14 @@ pub fn model_scores(
     };
     vec![
         pick(
-            "model: mean + highest window mean (the device's score)",
+            "model: excess + highest window excess (the device's score)",
             |s| f64::from(s.anomaly()),
         ),
         pick("model: mean surprise per event", |s| f64::from(s.mean)),
-        pick("model: highest window mean", |s| f64::from(s.max_window)),
+        pick("model: mean excess surprise per event", |s| {
+            f64::from(s.excess)
+        }),
+        pick("model: highest window excess", |s| f64::from(s.max_window)),
     ]
 }
 
@@ -186,34 +189,39 @@ pub fn ensemble(name: &'static str, parts: &[(&Scored, &[f64])]) -> Scored {
 }
 
 /// The baselines trained on `train`, and the model's ensembles with stide and the order-6
-/// Markov chain (each standardised against its scores on the training traces).
+/// Markov chain. For the ensembles, the baselines learn from nine training traces in ten and
+/// each detector is standardised against its scores on the tenth (the traces the trainer
+/// holds out too), so no detector is scaled by scores on traces it memorised.
 pub fn comparisons(
     model: castellan_detect::Model<'_>,
     train: &[Vec<u16>],
     normal: &[Vec<u16>],
     attack: &[Vec<u16>],
 ) -> Vec<Scored> {
-    let baselines = baseline_scores(train, normal, attack);
+    let mut out = baseline_scores(train, normal, attack);
+    let (fit, held): (Vec<_>, Vec<_>) = train
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(i, _)| i % 10 != 9);
+    let fit: Vec<Vec<u16>> = fit.into_iter().map(|(_, t)| t).collect();
+    let held: Vec<Vec<u16>> = held.into_iter().map(|(_, t)| t).collect();
+    if held.is_empty() {
+        return out;
+    }
+    let base = baseline_scores(&fit, normal, attack);
+    let base_reference = baseline_scores(&fit, &held, &[]);
     let model_scored = model_scores(model, normal, attack);
-    let reference_model = model_scores(model, train, &[]);
-    let reference_base = baseline_scores(train, train, &[]);
-    let mut out = baselines.clone();
-    if let (Some(m), Some(mr), Some(st), Some(str_), Some(m6), Some(m6r)) = (
-        model_scored.first(),
-        reference_model.first(),
-        baselines.first(),
-        reference_base.first(),
-        baselines.get(3),
-        reference_base.get(3),
-    ) {
-        out.push(ensemble(
-            "ensemble: model + stide",
-            &[(m, &mr.normal), (st, &str_.normal)],
-        ));
-        out.push(ensemble(
-            "ensemble: model + Markov order 6",
-            &[(m, &mr.normal), (m6, &m6r.normal)],
-        ));
+    let model_reference = model_scores(model, &held, &[]);
+    if let (Some(m), Some(mr)) = (model_scored.first(), model_reference.first()) {
+        for (index, name) in [
+            (0, "ensemble: model + stide"),
+            (3, "ensemble: model + Markov order 6"),
+        ] {
+            if let (Some(b), Some(br)) = (base.get(index), base_reference.get(index)) {
+                out.push(ensemble(name, &[(m, &mr.normal), (b, &br.normal)]));
+            }
+        }
     }
     out
 }
