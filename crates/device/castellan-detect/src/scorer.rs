@@ -30,11 +30,17 @@ pub struct TraceScore {
 
 impl TraceScore {
     /// The anomaly score of the trace, higher is more anomalous: the mean excess per event plus
-    /// the highest window's. docs/detection.md compares it with the other choices.
+    /// the highest window's, plus a hundredth of the mean surprise so that traces with no
+    /// surprising event (excess 0) still rank by how likely they were overall instead of tying.
+    /// docs/detection.md compares it with the other choices.
     pub fn anomaly(&self) -> f32 {
-        self.excess + self.max_window
+        self.excess + self.max_window + TIE_BREAK * self.mean
     }
 }
+
+/// Weight of the mean surprise in [`TraceScore::anomaly`]: small enough not to change the order
+/// of traces with surprising events, large enough to order the others.
+pub const TIE_BREAK: f32 = 0.01;
 
 /// A streaming scorer over one model.
 #[derive(Clone, Debug)]

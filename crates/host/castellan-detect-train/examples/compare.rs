@@ -81,6 +81,19 @@ fn main() {
         let maxh = win(&|v| f64::from((v - tau).max(0.0))).max(hinge);
         (mean, hinge, maxw, maxh)
     }
+    for eps in [0.0, 0.01, 0.05, 0.2] {
+        agg(
+            &format!("excess + window of excess + {eps} x mean, 4.6"),
+            &|s| {
+                let p = parts(s, 4.6);
+                p.1 + p.3 + eps * p.0
+            },
+        );
+    }
+    agg("share of traces scoring exactly 0 (normal+attack)", &|s| {
+        let p = parts(s, 4.6);
+        f64::from(u8::from(p.1 + p.3 == 0.0))
+    });
     for tau in [4.6f32, 6.9] {
         agg(&format!("mean excess over {tau}"), &|s| parts(s, tau).1);
         agg(&format!("highest window of excess over {tau}"), &|s| {

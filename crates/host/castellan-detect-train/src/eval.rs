@@ -129,7 +129,7 @@ pub fn model_scores(
     };
     vec![
         pick(
-            "model: excess + highest window excess (the device's score)",
+            "model: excess + highest window excess + mean/100 (the device's score)",
             |s| f64::from(s.anomaly()),
         ),
         pick("model: mean surprise per event", |s| f64::from(s.mean)),
