@@ -265,13 +265,13 @@ fn evaluate(a: EvalArgs) -> anyhow::Result<ExitCode> {
             attack.len()
         );
         println!(
-            "{:<58} {:>6} {:>9} {:>10}",
+            "{:<72} {:>6} {:>9} {:>10}",
             "detector", "AUC", "det@1%FA", "det@0.1%FA"
         );
         for s in &results {
             let q = s.quality();
             println!(
-                "{:<58} {:>6.3} {:>9.3} {:>10.3}",
+                "{:<72} {:>6.3} {:>9.3} {:>10.3}",
                 s.name, q.auc, q.detection_at_1pct, q.detection_at_0_1pct
             );
         }
@@ -279,7 +279,7 @@ fn evaluate(a: EvalArgs) -> anyhow::Result<ExitCode> {
             println!("per attack family (the device's score):");
             for (name, count, q) in &per_family {
                 println!(
-                    "  {:<56} {:>6.3} {:>9.3} {:>10.3}",
+                    "  {:<70} {:>6.3} {:>9.3} {:>10.3}",
                     format!("{name} ({count} traces)"),
                     q.auc,
                     q.detection_at_1pct,
