@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use castellan_detect::{
-    Dimensions, MAX_CONTEXT, MAX_EMBED, MAX_HIDDEN, MAX_VOCAB, MAX_WINDOW, ModelError, Scorer,
-    encoded_len,
+    Dimensions, MAX_CONTEXT, MAX_EMBED, MAX_HIDDEN, MAX_VOCAB, MAX_WINDOW, Model, ModelError,
+    Scorer, encoded_len,
 };
 
 use crate::net::{Adam, Scratch, Shape, example};
@@ -42,8 +42,10 @@ pub struct Options {
     /// Largest surprise one event may add (nats).
     pub surprise_cap: f32,
     /// Surprise below which an event is ordinary (nats); the scores add up the excess above it.
-    /// ln 100: events the model gave less than a 1 % chance.
-    pub threshold: f32,
+    /// None: ln 100 (events the model gave less than a 1 % chance), or the 99th percentile of
+    /// the quantised model's surprise on the held-out normal traces when that is higher (so
+    /// that at most 1 % of normal events exceed it), at most cap / 2.
+    pub threshold: Option<f32>,
 }
 
 impl Default for Options {
@@ -57,7 +59,7 @@ impl Default for Options {
             epochs: 12,
             seed: 1,
             surprise_cap: 16.0,
-            threshold: std::f32::consts::LN_10 * 2.0,
+            threshold: None,
         }
     }
 }
@@ -143,6 +145,8 @@ pub struct Trained {
     pub best_epoch: usize,
     /// Held-out surprise per event of those weights (float model, nats).
     pub held_out_nll: f32,
+    /// The surprise threshold written into the model (nats).
+    pub threshold: f32,
 }
 
 /// Bytes of the scorer's state, counted against the budget.
@@ -325,18 +329,50 @@ pub fn train(
         }
     }
     let window = o.window as u16;
-    let bytes = quantise(&shape, window, o.surprise_cap, o.threshold, &ids, &best.0)
-        .map_err(TrainError::Encode)?;
-    let dims = castellan_detect::Model::parse(&bytes)
-        .map_err(TrainError::Encode)?
-        .dims();
+    let encode = |threshold: f32| {
+        quantise(&shape, window, o.surprise_cap, threshold, &ids, &best.0)
+            .map_err(TrainError::Encode)
+    };
+    // At least ln 100 (the model gave the event less than a 1 % chance); higher when the model
+    // is so uncertain that more than 1 % of normal events would pass that.
+    let (lowest, highest) = (2.0 * std::f32::consts::LN_10, o.surprise_cap / 2.0);
+    let threshold = match o.threshold {
+        Some(t) => t,
+        None => held_out_quantile(&encode(lowest)?, &held, &ids, 0.99)?.clamp(lowest, highest),
+    };
+    let bytes = encode(threshold)?;
+    let dims = Model::parse(&bytes).map_err(TrainError::Encode)?.dims();
     Ok(Trained {
         bytes,
         dims,
         state_bytes: state_bytes(),
         best_epoch: best.2,
         held_out_nll: best.1,
+        threshold,
     })
+}
+
+/// The `q` quantile of the quantised model's per-event surprise on the held-out traces (given
+/// as classes; turned back into ids for the scorer).
+fn held_out_quantile(
+    bytes: &[u8],
+    held: &[Vec<u16>],
+    ids: &[u16],
+    q: f64,
+) -> Result<f32, TrainError> {
+    let model = Model::parse(bytes).map_err(TrainError::Encode)?;
+    let mut surprises: Vec<f32> = Vec::new();
+    for trace in held {
+        let mut scorer = Scorer::new(model);
+        for &class in trace {
+            // Classes index the sorted ids; only known ids occur in training traces.
+            let id = ids.get(usize::from(class)).copied().unwrap_or(u16::MAX);
+            surprises.push(scorer.push(id));
+        }
+    }
+    surprises.sort_by(f32::total_cmp);
+    let at = ((surprises.len() as f64 * q) as usize).min(surprises.len().saturating_sub(1));
+    Ok(surprises.get(at).copied().unwrap_or(0.0))
 }
 
 /// Xavier-uniform weights, zero biases, small embeddings.

@@ -97,8 +97,10 @@ fn trained_model_fits_the_budget_with_the_scorer_state() {
             used > budget - 512 || usize::from(trained.dims.hidden) == MAX_HIDDEN,
             "the budget is used: {used} of {budget}"
         );
-        // What the device loads.
+        // What the device loads, with the threshold learned from the held-out traces.
         let model = Model::parse(&trained.bytes).unwrap();
+        assert_eq!(model.scales().threshold, trained.threshold);
+        assert!((2.0 * std::f32::consts::LN_10..=8.0).contains(&trained.threshold));
         let mut s = Scorer::new(model);
         assert!(
             s.push(u16::MAX) > s.push(59).min(1.0),
@@ -118,8 +120,22 @@ fn training_is_deterministic_for_a_seed() {
     let a = train(&training, &o, &mut |_| {}).unwrap();
     let b = train(&training, &o, &mut |_| {}).unwrap();
     assert_eq!(a.bytes, b.bytes);
-    let c = train(&training, &Options { seed: 2, ..o }, &mut |_| {}).unwrap();
+    let c = train(
+        &training,
+        &Options {
+            seed: 2,
+            ..o.clone()
+        },
+        &mut |_| {},
+    )
+    .unwrap();
     assert_ne!(a.bytes, c.bytes);
+    let fixed = Options {
+        threshold: Some(5.5),
+        ..o
+    };
+    let d = train(&training, &fixed, &mut |_| {}).unwrap();
+    assert_eq!(Model::parse(&d.bytes).unwrap().scales().threshold, 5.5);
 }
 
 #[test]

@@ -58,9 +58,10 @@ pub(crate) struct TrainArgs {
     #[arg(long, default_value_t = train::Options::default().window)]
     window: usize,
     /// Surprise (nats) below which an event is ordinary; the scores add up the excess above it
-    /// (default ln 100: events the model gave less than a 1 % chance).
-    #[arg(long, default_value_t = train::Options::default().threshold)]
-    threshold: f32,
+    /// (default: ln 100, i.e. a 1 % chance, or the level only 1 % of the held-out normal events
+    /// exceed when that is higher; at most 8).
+    #[arg(long, value_name = "NATS")]
+    threshold: Option<f32>,
     /// Seed of initialisation and shuffling (the same seed and traces give the same model).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -169,11 +170,12 @@ fn train_model(a: TrainArgs) -> anyhow::Result<ExitCode> {
             "window": d.window,
             "best_epoch": trained.best_epoch,
             "held_out_nll": trained.held_out_nll,
+            "threshold": trained.threshold,
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         println!(
-            "wrote {}: {} bytes + {} bytes scorer state (budget {}), {} known ids, context {}, embed {}, hidden {}, epoch {} kept; sha256 {digest}",
+            "wrote {}: {} bytes + {} bytes scorer state (budget {}), {} known ids, context {}, embed {}, hidden {}, epoch {} kept, threshold {:.2} nats; sha256 {digest}",
             a.model.display(),
             trained.bytes.len(),
             trained.state_bytes,
@@ -183,6 +185,7 @@ fn train_model(a: TrainArgs) -> anyhow::Result<ExitCode> {
             d.embed,
             d.hidden,
             trained.best_epoch,
+            trained.threshold,
         );
     }
     Ok(ExitCode::SUCCESS)
