@@ -72,7 +72,7 @@ fn round_trip_keeps_shape_ids_and_scales() {
 }
 
 #[test]
-fn truncated_model_is_refused() {
+fn attack_truncated_model_is_refused() {
     let bytes = model_bytes(dims(), 1);
     assert_eq!(
         Model::parse(&bytes[..10]).unwrap_err(),
@@ -86,7 +86,7 @@ fn truncated_model_is_refused() {
 }
 
 #[test]
-fn oversized_model_is_refused() {
+fn attack_model_with_trailing_bytes_is_refused() {
     let mut bytes = model_bytes(dims(), 1);
     bytes.push(0);
     assert!(matches!(
@@ -96,7 +96,7 @@ fn oversized_model_is_refused() {
 }
 
 #[test]
-fn malformed_headers_are_refused_with_typed_errors() {
+fn attack_tampered_model_header_is_refused_with_typed_errors() {
     let good = model_bytes(dims(), 1);
     let mut bad = good.clone();
     bad[0] = b'X';

@@ -66,7 +66,7 @@ fn quick() -> Options {
 }
 
 #[test]
-fn trained_model_ranks_injected_foreign_subsequences_above_held_out_normal_traces() {
+fn attack_injected_foreign_subsequence_ranks_above_held_out_normal_traces() {
     let mut rng = Lcg(42);
     let training: Vec<Vec<u16>> = (0..60).map(|_| normal_trace(&mut rng)).collect();
     let held_out: Vec<Vec<u16>> = (0..40).map(|_| normal_trace(&mut rng)).collect();
@@ -156,4 +156,26 @@ fn a_budget_too_small_is_refused_saying_why() {
         train(&[vec![]], &o, &mut |_| {}),
         Err(TrainError::NoEvents)
     ));
+}
+
+#[test]
+fn a_model_for_a_linux_system_call_vocabulary_fits_16_kib() {
+    // 175 distinct ids below 400, as in a Linux system-call benchmark.
+    let mut rng = Lcg(11);
+    let ids: Vec<u16> = (0..175u16).map(|i| i * 2 + 1).collect();
+    let training: Vec<Vec<u16>> = (0..30)
+        .map(|_| {
+            (0..200)
+                .map(|_| ids[rng.next(ids.len() as u64) as usize])
+                .collect()
+        })
+        .collect();
+    let o = Options {
+        epochs: 1,
+        ..Options::default()
+    };
+    let trained = train(&training, &o, &mut |_| {}).unwrap();
+    assert_eq!(usize::from(trained.dims.vocab), 175);
+    assert!(trained.bytes.len() + state_bytes() <= 16 * 1024);
+    assert!(trained.dims.hidden >= 40, "{:?}", trained.dims);
 }

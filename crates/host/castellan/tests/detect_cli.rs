@@ -125,7 +125,7 @@ fn train_writes_a_model_within_the_default_budget_and_score_prints_one_line_per_
 }
 
 #[test]
-fn a_malformed_trace_is_refused_naming_file_and_line() {
+fn attack_malformed_trace_is_refused_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let model = trained(dir.path());
     let bad = dir.path().join("bad.trace");
@@ -171,7 +171,7 @@ fn a_model_over_the_budget_is_refused_saying_why() {
 }
 
 #[test]
-fn a_corrupt_model_is_refused_naming_the_file() {
+fn attack_corrupt_model_is_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model.bin");
     std::fs::write(&model, b"CDTM\x01\x00").unwrap();
