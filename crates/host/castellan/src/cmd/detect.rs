@@ -124,6 +124,12 @@ fn train_model(a: TrainArgs) -> anyhow::Result<ExitCode> {
             a.traces.display()
         );
     }
+    let cap = train::Options::default().surprise_cap;
+    if let Some(t) = a.threshold.filter(|t| !(0.0..cap).contains(t)) {
+        bail!(
+            "--threshold {t} is out of range: give a surprise in nats, at least 0 and below the cap of {cap}"
+        );
+    }
     let events: usize = traces.iter().map(Vec::len).sum();
     eprintln!("{} traces, {events} events: training", traces.len());
     let options = train::Options {
