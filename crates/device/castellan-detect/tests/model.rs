@@ -263,3 +263,20 @@ proptest! {
         prop_assert!(t.excess <= t.mean);
     }
 }
+
+proptest! {
+    #[test]
+    fn any_valid_shape_encodes_and_parses_back(
+        context in 1u8..=6, embed in 1u8..=5, hidden in 1u16..=9, vocab in 1u16..=12, window in 1u16..=8,
+        salt in any::<u8>(),
+    ) {
+        let d = Dimensions { context, embed, hidden, vocab, window };
+        let bytes = model_bytes(d, salt);
+        let model = Model::parse(&bytes).unwrap();
+        prop_assert_eq!(model.dims(), d);
+        // The ids and the length the header calls for agree with what was encoded.
+        let ids: Vec<u16> = model.known_ids().collect();
+        prop_assert_eq!(ids.len(), usize::from(vocab));
+        prop_assert_eq!(encoded_len(&d), bytes.len());
+    }
+}
