@@ -14,7 +14,8 @@
 //!   known ids plus an "unseen" class), parsed in one place with a typed [`ModelError`];
 //!   [`encode`] writes it (the trainer uses it, so both sides share one definition).
 //! - [`Scorer`]: feeds event ids one at a time with fixed-size state and reads the
-//!   negative log-likelihood of each event, the mean over a sliding window and over the trace.
+//!   negative log-likelihood ("surprise") of each event; the excess of surprise above the
+//!   model's threshold, averaged over a sliding window and over the trace, is the anomaly.
 //!
 //! The arithmetic is int8 × int8 → i32 dot products with per-tensor f32 scales, plus one
 //! `tanhf` per hidden unit and one `expf` per class: what a Cortex-M33 runs in a few
