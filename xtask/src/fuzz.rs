@@ -27,6 +27,8 @@ pub(crate) const FUZZ_TARGETS: &[&str] = &[
     "protocol_messages",
     "tuf_metadata",
     "p256_encodings",
+    "detect_model",
+    "detect_trace",
 ];
 
 /// What `cargo xtask fuzz` was asked to do.

@@ -69,6 +69,9 @@ enum Command {
     /// Verify the fleet service's hash-chained audit log.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
+    /// Anomaly detection over event traces: train a model from normal traces, score, evaluate.
+    #[command(subcommand)]
+    Detect(cmd::detect::DetectCommand),
     /// Benchmarks: our MQTT broker against Mosquitto, same certificates, same run.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Command::Policy(c) => cmd::alerts::run_policy(c),
         Command::Device(c) => cmd::alerts::run_device(c),
         Command::Audit(c) => cmd::audit::run(c),
+        Command::Detect(c) => cmd::detect::run(c),
         Command::Bench(c) => cmd::bench::run(c),
     };
     match result {
