@@ -60,10 +60,12 @@ const ROM_WINDOW: usize = 0x8000;
 /// (docs/benchmarks.md, "Bootloader and secure partition"): sha2's compact software backend.
 /// Their image hashing runs on the SHA-256 assembly (`castellan-sha256-cortex-m`), so what is
 /// left on sha2 (DICE's HKDF-SHA-512, trusted storage's and the key derivation's SHA-256) hashes
-/// little; the unrolled backend would cost 33 KiB of flash in each image.
+/// little; the unrolled backend would cost 33 KiB of flash in each image. The `aes` crate's
+/// compact fixslice (trusted storage's AES-256-GCM in the secure partition; still bitsliced,
+/// constant-time) saves its flash the same way.
 const IMAGE_SIZE_CONFIG: &[&str] = &[
     "--config",
-    "target.thumbv8m.main-none-eabi.rustflags=[\"--cfg\", \"sha2_backend_soft=\\\"compact\\\"\"]",
+    "target.thumbv8m.main-none-eabi.rustflags=[\"--cfg\", \"sha2_backend_soft=\\\"compact\\\"\", \"--cfg\", \"aes_backend_soft=\\\"compact\\\"\"]",
 ];
 
 /// Cargo `--config` of the ROM stage's build (docs/benchmarks.md, "ROM stage footprint"):
