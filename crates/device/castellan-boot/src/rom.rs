@@ -48,12 +48,35 @@ pub fn rom_stage<F: Flash, O: OtpFuses, U: HardwareUniqueSecret>(
     r
 }
 
+// The stage runs in two frames of its own (`inline(never)`), one after the other: the
+// verification's state (the image layout, the signature check) is gone from the stack when the
+// DICE derivation, the deepest path of a small ROM, runs (docs/benchmarks.md, "ROM stage
+// footprint"). Only the measurement passes from one to the other.
 fn rom_inner<F: Flash, O: OtpFuses, U: HardwareUniqueSecret>(
     flash: &mut F,
     otp: &mut O,
     uds: &mut U,
     bootloader: Partition,
 ) -> Result<RomHandoff, BootError> {
+    let (lifecycle, measurement) = verify_bootloader(flash, otp, bootloader)?;
+    let dice_mode = lifecycle.dice_mode();
+    let cdis = bootloader_cdis(uds, &measurement, dice_mode)?;
+    Ok(RomHandoff {
+        lifecycle,
+        dice_mode,
+        bootloader: measurement,
+        cdis,
+    })
+}
+
+/// Lifecycle gate, verification against the root-key hash, anti-rollback counter: the
+/// verified bootloader's measurement.
+#[inline(never)]
+fn verify_bootloader<F: Flash, O: OtpFuses>(
+    flash: &mut F,
+    otp: &mut O,
+    bootloader: Partition,
+) -> Result<(Lifecycle, Measurement), BootError> {
     check_otp(otp)?;
     bootloader.validate(flash).map_err(|_| {
         BootError::Layout("the bootloader partition must be sector-aligned, inside the flash")
@@ -86,24 +109,28 @@ fn rom_inner<F: Flash, O: OtpFuses, U: HardwareUniqueSecret>(
         raise_security_counter(otp, CounterId::Bootloader, target)?;
     }
     let measurement = Measurement::of(flash, bootloader, &image, "BL")?;
+    Ok((lifecycle, measurement))
+}
 
-    let dice_mode = lifecycle.dice_mode();
+/// The bootloader's CDIs from the UDS and its measurement (the verified image's digest and
+/// signer id). The UDS copy is wiped before this returns; the caller locks the UDS.
+#[inline(never)]
+fn bootloader_cdis<U: HardwareUniqueSecret>(
+    uds: &mut U,
+    bootloader: &Measurement,
+    dice_mode: Mode,
+) -> Result<Cdis, BootError> {
     let mut secret = [0u8; UDS_LEN];
     let read = uds.read(&mut secret);
     let cdis = read.map_err(BootError::from).and_then(|()| {
         rom_stage_cdis(
             &secret,
-            image.digest.as_bytes(),
-            &image.signer_id,
+            bootloader.digest.as_bytes(),
+            &bootloader.signer_id,
             dice_mode,
         )
         .map_err(BootError::from)
     });
     secret.zeroize();
-    Ok(RomHandoff {
-        lifecycle,
-        dice_mode,
-        bootloader: measurement,
-        cdis: cdis?,
-    })
+    cdis
 }

@@ -52,36 +52,45 @@ impl fmt::Display for VerifyError {
 
 impl core::error::Error for VerifyError {}
 
-/// A 256-bit big-endian integer as the library's eight little-endian 32-bit words.
-fn words(be: &[u8; 32]) -> [u32; 8] {
-    let mut out = [0u32; 8];
+/// Writes a 256-bit big-endian integer as the library's eight little-endian 32-bit words.
+fn words_into(out: &mut [u32; 8], be: &[u8; 32]) {
     for (word, chunk) in out.iter_mut().zip(be.rchunks_exact(4)) {
         if let [a, b, c, d] = *chunk {
             *word = u32::from_be_bytes([a, b, c, d]);
         }
     }
+}
+
+/// A 256-bit big-endian integer as the library's eight little-endian 32-bit words.
+#[cfg(test)]
+fn words(be: &[u8; 32]) -> [u32; 8] {
+    let mut out = [0u32; 8];
+    words_into(&mut out, be);
     out
 }
 
-/// The affine coordinates of an uncompressed SEC1 point, as words.
-fn coordinates(sec1: &[u8]) -> Result<([u32; 8], [u32; 8]), VerifyError> {
+/// The affine coordinates `X`, `Y` of an uncompressed SEC1 point (`0x04 ‖ X ‖ Y`).
+fn coordinates(sec1: &[u8]) -> Result<(&[u8; 32], &[u8; 32]), VerifyError> {
     let Some((&0x04, xy)) = sec1.split_first() else {
         return Err(VerifyError::NotUncompressedPoint);
     };
     let (x, y) = xy
         .split_at_checked(32)
         .ok_or(VerifyError::NotUncompressedPoint)?;
-    let x: &[u8; 32] = x
+    let x = x
         .try_into()
         .map_err(|_| VerifyError::NotUncompressedPoint)?;
-    let y: &[u8; 32] = y
+    let y = y
         .try_into()
         .map_err(|_| VerifyError::NotUncompressedPoint)?;
-    Ok((words(x), words(y)))
+    Ok((x, y))
 }
 
 /// Verifies the ECDSA P-256 signature (`r`, `s`, big-endian) of the SHA-256 digest `prehash`
 /// with the uncompressed SEC1 public key `public_key`.
+///
+/// The four integers are converted into one array of words in place (no copies passed by
+/// value: this runs on the ROM stage's deepest path, under the library's own 1.5 KiB frame).
 pub fn verify_prehash(
     public_key: &[u8],
     prehash: &[u8; 32],
@@ -89,8 +98,12 @@ pub fn verify_prehash(
     s: &[u8; 32],
 ) -> Result<(), VerifyError> {
     let (x, y) = coordinates(public_key)?;
-    let (r, s) = (words(r), words(s));
-    if verify_words(&x, &y, prehash, &r, &s)? {
+    let mut w = [[0u32; 8]; 4];
+    for (out, be) in w.iter_mut().zip([x, y, r, s]) {
+        words_into(out, be);
+    }
+    let [x, y, r, s] = &w;
+    if verify_words(x, y, prehash, r, s)? {
         Ok(())
     } else {
         Err(VerifyError::BadSignature)
