@@ -48,17 +48,19 @@ pub fn rom_stage<F: Flash, O: OtpFuses, U: HardwareUniqueSecret>(
     r
 }
 
-// The stage runs in two frames of its own (`inline(never)`), one after the other: the
-// verification's state (the image layout, the signature check) is gone from the stack when the
-// DICE derivation, the deepest path of a small ROM, runs (docs/benchmarks.md, "ROM stage
-// footprint"). Only the measurement passes from one to the other.
+// The stage's steps run in frames of their own (`inline(never)`), one after the other, so that
+// the deepest calls (the signature check, the DICE derivation) have only the stage's small
+// results beneath them, not each other's state: this is the deepest path of a small ROM
+// (docs/benchmarks.md, "ROM stage footprint"). Only the measurement passes between them.
 fn rom_inner<F: Flash, O: OtpFuses, U: HardwareUniqueSecret>(
     flash: &mut F,
     otp: &mut O,
     uds: &mut U,
     bootloader: Partition,
 ) -> Result<RomHandoff, BootError> {
-    let (lifecycle, measurement) = verify_bootloader(flash, otp, bootloader)?;
+    let (lifecycle, root) = gate(flash, otp, bootloader)?;
+    let measurement = measured_image(flash, bootloader, root)?;
+    enforce_counter(otp, measurement.security_counter)?;
     let dice_mode = lifecycle.dice_mode();
     let cdis = bootloader_cdis(uds, &measurement, dice_mode)?;
     Ok(RomHandoff {
@@ -69,14 +71,14 @@ fn rom_inner<F: Flash, O: OtpFuses, U: HardwareUniqueSecret>(
     })
 }
 
-/// Lifecycle gate, verification against the root-key hash, anti-rollback counter: the
-/// verified bootloader's measurement.
+/// The lifecycle gate: the OTP's shape, the partition, a lifecycle that may boot, a root-key
+/// hash, and (secured) locked key fuses. Gives the lifecycle and the root-key hash.
 #[inline(never)]
-fn verify_bootloader<F: Flash, O: OtpFuses>(
-    flash: &mut F,
+fn gate<F: Flash, O: OtpFuses>(
+    flash: &F,
     otp: &mut O,
     bootloader: Partition,
-) -> Result<(Lifecycle, Measurement), BootError> {
+) -> Result<(Lifecycle, [u8; 32]), BootError> {
     check_otp(otp)?;
     bootloader.validate(flash).map_err(|_| {
         BootError::Layout("the bootloader partition must be sector-aligned, inside the flash")
@@ -89,12 +91,15 @@ fn verify_bootloader<F: Flash, O: OtpFuses>(
     if lifecycle == Lifecycle::Secured && !key_regions_locked(otp)? {
         return Err(BootError::KeysNotLocked);
     }
+    Ok((lifecycle, root))
+}
 
-    let mut src = SlotReader::new(flash, bootloader);
-    let r = castellan_image::verify(&mut src, TrustedKey::Sha256OfSpki(root));
-    let image = src.split(r)?.map_err(BootError::BootloaderRejected)?;
-
-    let counter = image.security_counter.unwrap_or(0);
+/// The bootloader's anti-rollback counter: an image below the stored counter is refused; a
+/// verified, newer one raises it (the bootloader has no test/revert cycle: it is confirmed by
+/// booting it).
+#[inline(never)]
+fn enforce_counter<O: OtpFuses>(otp: &mut O, image: Option<u32>) -> Result<(), BootError> {
+    let counter = image.unwrap_or(0);
     let stored = read_security_counter(otp, CounterId::Bootloader)?;
     if counter < stored {
         return Err(BootError::BootloaderRollback {
@@ -102,14 +107,26 @@ fn verify_bootloader<F: Flash, O: OtpFuses>(
             stored,
         });
     }
-    // The bootloader has no test/revert cycle: a verified, newer bootloader is confirmed by
-    // booting it.
     let target = counter.min(security_counter_max(otp)?);
     if target > stored {
         raise_security_counter(otp, CounterId::Bootloader, target)?;
     }
-    let measurement = Measurement::of(flash, bootloader, &image, "BL")?;
-    Ok((lifecycle, measurement))
+    Ok(())
+}
+
+/// The measurement of the bootloader image, verified against the root-key hash, in a frame of
+/// its own: the signature check, the deepest call, then has only the verifier's state beneath
+/// it, and only the measurement (not the whole verification result) comes back.
+#[inline(never)]
+fn measured_image<F: Flash>(
+    flash: &mut F,
+    bootloader: Partition,
+    root: [u8; 32],
+) -> Result<Measurement, BootError> {
+    let mut src = SlotReader::new(flash, bootloader);
+    let r = castellan_image::verify(&mut src, TrustedKey::Sha256OfSpki(root));
+    let image = src.split(r)?.map_err(BootError::BootloaderRejected)?;
+    Measurement::of(flash, bootloader, &image, "BL")
 }
 
 /// The bootloader's CDIs from the UDS and its measurement (the verified image's digest and
