@@ -84,10 +84,12 @@ const ROM_SIZE_CONFIG: &[&str] = &[
     "target.thumbv8m.main-none-eabi.rustflags=[\"--cfg\", \"sha2_backend_soft=\\\"compact\\\"\", \"--cfg\", \"castellan_sha256_portable\"]",
 ];
 
-/// C flags of the P256-Cortex-M4 library (compiled by `p256-cortex-m4-sys` with `cc`): the
-/// images use it only to verify signatures (signing stays with the `p256` crate), so its
-/// configuration leaves out signing, key generation, ECDH and the point encodings; verification
-/// then uses the library's variable-time inversion, on the signature's public `s` only.
+/// C flags of the P256-Cortex-M4 library (compiled by `p256-cortex-m4-sys` with `cc`): the boot
+/// stages and the bench use it only to verify signatures, so their configuration leaves out
+/// signing, key generation, ECDH and the point encodings; verification then uses the library's
+/// variable-time inversion, on the signature's public `s` only. (The secure partition's build,
+/// at another opt-level and so with its own build of the library, has
+/// [`P256_ASM_SECURE_CFLAGS`].)
 const P256_ASM_CFLAGS: (&str, &str) = (
     "CFLAGS_thumbv8m_main_none_eabi",
     "-Dinclude_p256_sign=0 -Dinclude_p256_keygen=0 -Dinclude_p256_ecdh=0 \
@@ -96,6 +98,16 @@ const P256_ASM_CFLAGS: (&str, &str) = (
      -Dinclude_p256_to_octet_string_hybrid=0 -Dinclude_p256_decompress_point=0 \
      -Dinclude_p256_decode_point=0",
 );
+
+/// C flags of the P256-Cortex-M4 library in the secure partition's build: it also signs (the
+/// IAK, device keys, `psa_sign_hash`), makes key pairs and checks trust anchors on the curve,
+/// so signing, key generation and point decoding are in (constant-time for the secrets); ECDH,
+/// the raw scalar multiplications and the point encodings stay out. Verification then uses the
+/// library's constant-time inversion.
+const P256_ASM_SECURE_CFLAGS: &str = "-Dinclude_p256_ecdh=0 \
+     -Dinclude_p256_raw_scalarmult_generic=0 -Dinclude_p256_raw_scalarmult_base=0 \
+     -Dinclude_p256_to_octet_string_uncompressed=0 -Dinclude_p256_to_octet_string_compressed=0 \
+     -Dinclude_p256_to_octet_string_hybrid=0 -Dinclude_p256_decompress_point=0";
 
 /// The images one build produced.
 #[derive(Debug, Clone)]
@@ -272,6 +284,7 @@ pub(crate) fn build() -> Result<Built> {
     let mut c = firmware_cargo(route);
     c.args(["-p", "castellan-secure"]);
     c.args(IMAGE_SIZE_CONFIG).args(SECURE_SIZE_CONFIG);
+    c.env(P256_ASM_CFLAGS.0, P256_ASM_SECURE_CFLAGS);
     run(&mut c)?;
     // The bootloader, and the bench with it (same settings, "s": the bench's figures stay
     // comparable with the boot stages'): the bootloader's `quiet-panic` must not reach the

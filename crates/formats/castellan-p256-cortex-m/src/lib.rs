@@ -3,9 +3,9 @@
 //! image checks: about five times fewer instructions than the generic field arithmetic of the
 //! `p256` crate on the M33 (figures in `docs/benchmarks.md`).
 //!
-//! Only verification is offered, and it only handles public data (the key, the digest, the
-//! signature): nothing here touches a secret, so the constant-time question does not arise
-//! (the library's secret-handling code is constant-time anyway; signing stays with `p256`).
+//! Verification handles only public data (the key, the digest, the signature). Key pairs and
+//! signing (module `sign`: the secure partition's IAK, device keys, `psa_sign_hash`) handle
+//! secrets, on the library's constant-time code.
 //! `p256_verify` itself refuses `r` or `s` outside `1..n-1`, coordinates outside the field and
 //! points off the curve.
 //!
@@ -18,8 +18,10 @@
 use core::fmt;
 
 mod encoding;
+mod sign;
 
 pub use encoding::{POINT_LEN, point_of_spki, signature_of_der};
+pub use sign::{SignError, check_public_key, private_key_in_range, public_key, sign_prehash};
 
 /// Whether this build has the assembly verifier (Armv7E-M or Armv8-M Mainline target).
 pub const AVAILABLE: bool = cfg!(castellan_p256_asm);
@@ -32,6 +34,8 @@ pub enum VerifyError {
     NotUncompressedPoint,
     /// The signature does not verify (or `r`, `s` or the key is out of range).
     BadSignature,
+    /// The public key's coordinates are not in the field or the point is not on the curve.
+    NotOnCurve,
     /// This target has no assembly verifier ([`AVAILABLE`] is false).
     Unavailable,
 }
@@ -43,6 +47,7 @@ impl fmt::Display for VerifyError {
                 "the P-256 public key is not an uncompressed SEC1 point"
             }
             VerifyError::BadSignature => "the ECDSA P-256 signature does not verify",
+            VerifyError::NotOnCurve => "the P-256 public key is not a point on the curve",
             VerifyError::Unavailable => {
                 "no P256-Cortex-M4 verifier on this target (Cortex-M4/M33 only)"
             }
@@ -53,7 +58,7 @@ impl fmt::Display for VerifyError {
 impl core::error::Error for VerifyError {}
 
 /// Writes a 256-bit big-endian integer as the library's eight little-endian 32-bit words.
-fn words_into(out: &mut [u32; 8], be: &[u8; 32]) {
+pub(crate) fn words_into(out: &mut [u32; 8], be: &[u8; 32]) {
     for (word, chunk) in out.iter_mut().zip(be.rchunks_exact(4)) {
         if let [a, b, c, d] = *chunk {
             *word = u32::from_be_bytes([a, b, c, d]);
