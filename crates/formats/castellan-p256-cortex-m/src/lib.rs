@@ -1,12 +1,13 @@
-//! ECDSA P-256 signature verification on Cortex-M4 and Cortex-M33 with Emil Lenngren's
-//! P256-Cortex-M4 assembly (through the `p256-cortex-m4-sys` bindings), for the boot chain's
-//! image checks: about five times fewer instructions than the generic field arithmetic of the
-//! `p256` crate on the M33 (figures in `docs/benchmarks.md`).
+//! ECDSA P-256 on Cortex-M4 and Cortex-M33 with Emil Lenngren's P256-Cortex-M4 assembly
+//! (through the `p256-cortex-m4-sys` bindings): signature verification for the boot chain's
+//! image checks (ten times fewer instructions than the generic field arithmetic of the `p256`
+//! crate on the M33; figures in `docs/benchmarks.md`), and for the secure partition also key
+//! pairs, signing and public-key checks ([`public_key`], [`sign_prehash`],
+//! [`private_key_in_range`], [`check_public_key`]).
 //!
 //! Verification handles only public data (the key, the digest, the signature). Key pairs and
-//! signing (module `sign`: the secure partition's IAK, device keys, `psa_sign_hash`) handle
-//! secrets, on the library's constant-time code.
-//! `p256_verify` itself refuses `r` or `s` outside `1..n-1`, coordinates outside the field and
+//! signing (the secure partition's IAK, device keys, `psa_sign_hash`) handle secrets, on the
+//! library's constant-time code. `p256_verify` itself refuses `r` or `s` outside `1..n-1`, coordinates outside the field and
 //! points off the curve.
 //!
 //! On any other target [`AVAILABLE`] is false and [`verify_prehash`] answers

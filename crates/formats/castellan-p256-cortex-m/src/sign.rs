@@ -71,7 +71,9 @@ impl Drop for SecretWords {
     }
 }
 
-/// Whether `private` (big-endian) is a valid P-256 private scalar, `1 ≤ d ≤ n-1`.
+/// Whether `private` (big-endian) is a valid P-256 private scalar, `1 ≤ d ≤ n-1`. (The
+/// library's check branches only on an all-zero scalar, which is refused: its time says
+/// nothing about a scalar that is used.)
 #[allow(unsafe_code)]
 pub fn private_key_in_range(private: &[u8; 32]) -> bool {
     let d = SecretWords::of(private);
