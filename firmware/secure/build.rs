@@ -1,4 +1,5 @@
-//! Puts this image's `memory.x` where cortex-m-rt's `link.x` finds it, and asks GNU ld for the
+//! Puts this image's `memory.x` where cortex-m-rt's `link.x` finds it (with an empty `device.x`:
+//! the platform's one-entry interrupt table, `no-interrupts`, names no device handler), and asks GNU ld for the
 //! TrustZone veneers: `--cmse-implib` makes `SG; B.W` veneers for every
 //! `cmse-nonsecure-entry` function in `.gnu.sgstubs`, pinned in the last 2 KiB of the image's
 //! window (the non-secure-callable page, 0x100B_F800), and `--out-implib` writes the import library the
@@ -7,6 +8,11 @@
 fn main() {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     std::fs::copy("memory.x", out.join("memory.x")).expect("copy memory.x");
+    std::fs::write(
+        out.join("device.x"),
+        "/* the secure partition takes no device interrupt */\n",
+    )
+    .expect("write device.x");
     println!("cargo:rustc-link-search={}", out.display());
     let implib = veneers_path();
     if let Some(dir) = std::path::Path::new(&implib).parent() {

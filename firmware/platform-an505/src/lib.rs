@@ -82,11 +82,11 @@ fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
 }
 
 /// The interrupt part of the vector table of a stage that never enables an interrupt (feature
-/// `no-interrupts`: the ROM stage and the bootloader; NVIC enables are clear at reset and they
-/// set none): one entry, to cortex-m-rt's default handler, instead of the 480 of cortex-m-rt's
-/// Armv8-M table (1.9 KiB of flash). The image turns on cortex-m-rt's `device` feature, which
-/// makes the table its own, and is built by its own cargo invocation so that neither feature
-/// reaches the secure partition.
+/// `no-interrupts`: every secure image — the ROM stage, the bootloader, the secure partition and
+/// the bench; NVIC enables are clear at reset and they set none, and the non-secure side's
+/// interrupts go to its own vector table): one entry, to cortex-m-rt's default handler, instead
+/// of the 480 of cortex-m-rt's Armv8-M table (1.9 KiB of flash). The image turns on
+/// cortex-m-rt's `device` feature, which makes the table its own.
 #[cfg(all(not(test), feature = "no-interrupts"))]
 #[unsafe(link_section = ".vector_table.interrupts")]
 #[unsafe(no_mangle)]

@@ -12,6 +12,10 @@
 #![no_std]
 #![no_main]
 
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use castellan_boot::{BootError, RomHandoff};
 use castellan_image::ImageError;
 use castellan_platform_an505::console::Console;
@@ -20,6 +24,7 @@ use castellan_platform_an505::load::{self, Segment};
 use castellan_platform_an505::map::{BOOTLOADER_EXEC, BOOTLOADER_MAX, PART_BOOTLOADER};
 use castellan_platform_an505::{EXIT_BOOT_REFUSED, HostFlash, HostOtp, HostUds, halt_with};
 use cortex_m_rt::entry;
+use zeroize::Zeroize;
 
 /// Stops the device with `[rom] REFUSED: <reason>[: <the image's reason>]`.
 fn refuse(reason: &str, image: Option<&ImageError>) -> ! {
@@ -45,12 +50,37 @@ fn main() -> ! {
     Console.text("[rom] Castellan ROM stage, mps2-an505 (Cortex-M33)\n");
     let mut flash = HostFlash::open()
         .unwrap_or_else(|_| halt_with(EXIT_BOOT_REFUSED, &["[rom] no flash file"]));
-    let mut otp =
-        HostOtp::open().unwrap_or_else(|_| halt_with(EXIT_BOOT_REFUSED, &["[rom] no OTP file"]));
+    let otp = open_otp();
     let mut uds = HostUds::new();
-    let rom = run_stage(&mut flash, &mut otp, &mut uds);
+    let mut rom = run_stage(&mut flash, otp, &mut uds);
     report(&rom);
-    hand_off(&mut flash, rom)
+    hand_off(&mut flash, &mut rom)
+}
+
+/// The OTP driver's state (the fuse image, 300 bytes), kept in a static instead of `main`'s
+/// frame, which lies under every other frame of the ROM, the deepest path (the DICE
+/// derivation) included.
+struct OtpSlot(UnsafeCell<MaybeUninit<HostOtp>>);
+
+// Safety: the only access is `open_otp`'s one write, guarded by `OTP_TAKEN`; the ROM runs on
+// one core and takes no interrupt (its table has one entry and it enables none).
+unsafe impl Sync for OtpSlot {}
+
+static OTP: OtpSlot = OtpSlot(UnsafeCell::new(MaybeUninit::uninit()));
+static OTP_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Opens the OTP into [`OTP`]; its own frame, so the fuse image read on the way is not part of
+/// `main`'s.
+#[inline(never)]
+fn open_otp() -> &'static mut HostOtp {
+    if OTP_TAKEN.swap(true, Ordering::AcqRel) {
+        halt_with(EXIT_BOOT_REFUSED, &["[rom] OTP opened twice"]);
+    }
+    let otp =
+        HostOtp::open().unwrap_or_else(|_| halt_with(EXIT_BOOT_REFUSED, &["[rom] no OTP file"]));
+    // Safety: `OTP_TAKEN` was clear, so this is the first and only reference to the slot ever
+    // made, and nothing else runs concurrently (one core, no interrupt).
+    unsafe { (*OTP.0.get()).write(otp) }
 }
 
 // The stage, the report and the hand-off are separate frames (`inline(never)`): the deepest
@@ -92,9 +122,11 @@ fn report(rom: &RomHandoff) {
     };
 }
 
-/// Copies the bootloader to RAM, checks the copy, writes the hand-off page and starts it.
+/// Copies the bootloader to RAM, checks the copy, writes the hand-off page, wipes the CDIs
+/// and starts it. (`rom` by reference: one copy of the hand-off value in `main`'s frame, not
+/// a second one for the move, and that one is wiped.)
 #[inline(never)]
-fn hand_off(flash: &mut HostFlash, rom: RomHandoff) -> ! {
+fn hand_off(flash: &mut HostFlash, rom: &mut RomHandoff) -> ! {
     let m = &rom.bootloader;
     let mut h = Handoff {
         stage: STAGE_ROM,
@@ -127,7 +159,9 @@ fn hand_off(flash: &mut HostFlash, rom: RomHandoff) -> ! {
         refuse(e.reason(), e.image_error());
     }
     handoff::write(&h);
-    drop(rom);
+    h.cdi_attest.zeroize();
+    h.cdi_seal.zeroize();
+    rom.cdis.zeroize();
     Console
         .text("[rom] starting bootloader (ROM stack high-water ")
         .decimal(castellan_platform_an505::stack_used())

@@ -12,7 +12,6 @@
 //! verifies signature, key, security counter and version before installing anything); the
 //! service only checks that what it stages is shaped like an image that fits the slot.
 
-use castellan_slots::{FlashLayout, confirm_image, request_upgrade};
 use castellan_gate::psa;
 use castellan_hal::Flash;
 use castellan_platform_an505::load::layout_of;
@@ -20,6 +19,7 @@ use castellan_platform_an505::map::{
     PART_BOOTLOADER, PART_PRIMARY, PART_SCRATCH, PART_SECONDARY, PART_STATUS,
 };
 use castellan_platform_an505::println;
+use castellan_slots::{FlashLayout, confirm_image, request_upgrade};
 
 use crate::state::State;
 

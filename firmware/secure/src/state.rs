@@ -4,6 +4,7 @@
 //! another call is in progress) gets `BAD_STATE` instead of a second mutable reference.
 
 use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use castellan_gate::psa;
@@ -39,22 +40,31 @@ impl State {
     }
 }
 
-struct Slot(UnsafeCell<Option<State>>);
+/// The state's storage. It starts uninitialised (in `.bss`, not `.data`: an `Option<State>`
+/// initialised to `None` is not all zeroes, and would keep a 5 KiB image of itself in flash);
+/// [`READY`] says whether [`init`] has written it.
+struct Slot(UnsafeCell<MaybeUninit<State>>);
 
 // Safety: access goes through `with`, which admits one borrower at a time (BUSY flag).
 unsafe impl Sync for Slot {}
 
-static SLOT: Slot = Slot(UnsafeCell::new(None));
+static SLOT: Slot = Slot(UnsafeCell::new(MaybeUninit::uninit()));
 static BUSY: AtomicBool = AtomicBool::new(false);
+/// Set once [`init`] has written [`SLOT`]; never cleared (the state lives until reset).
+static READY: AtomicBool = AtomicBool::new(false);
 
-/// Installs the state (once, before the non-secure side starts).
+/// Installs the state (once, before the non-secure side starts; a second call is ignored).
 pub fn init(s: State) {
     if BUSY.swap(true, Ordering::Acquire) {
         return;
     }
-    // Safety: BUSY is held, so no other reference exists.
-    unsafe {
-        *SLOT.0.get() = Some(s);
+    if !READY.load(Ordering::Acquire) {
+        // Safety: BUSY is held, so no other reference exists; READY is clear, so the slot
+        // holds no state that this write would leak.
+        unsafe {
+            (*SLOT.0.get()).write(s);
+        }
+        READY.store(true, Ordering::Release);
     }
     BUSY.store(false, Ordering::Release);
 }
@@ -64,10 +74,12 @@ pub fn with<R>(f: impl FnOnce(&mut State) -> Result<R, i32>) -> Result<R, i32> {
     if BUSY.swap(true, Ordering::Acquire) {
         return Err(psa::ERROR_BAD_STATE);
     }
-    // Safety: BUSY is held: this is the only live reference until it is released below.
-    let r = match unsafe { (*SLOT.0.get()).as_mut() } {
-        Some(s) => f(s),
-        None => Err(psa::ERROR_BAD_STATE),
+    let r = if READY.load(Ordering::Acquire) {
+        // Safety: BUSY is held, so this is the only live reference until it is released
+        // below, and READY says `init` wrote the slot.
+        f(unsafe { (*SLOT.0.get()).assume_init_mut() })
+    } else {
+        Err(psa::ERROR_BAD_STATE)
     };
     BUSY.store(false, Ordering::Release);
     r

@@ -48,12 +48,37 @@ pub fn rom_stage<F: Flash, O: OtpFuses, U: HardwareUniqueSecret>(
     r
 }
 
+// The stage's steps run in frames of their own (`inline(never)`), one after the other, so that
+// the deepest calls (the signature check, the DICE derivation) have only the stage's small
+// results beneath them, not each other's state: this is the deepest path of a small ROM
+// (docs/benchmarks.md, "ROM stage footprint"). Only the measurement passes between them.
 fn rom_inner<F: Flash, O: OtpFuses, U: HardwareUniqueSecret>(
     flash: &mut F,
     otp: &mut O,
     uds: &mut U,
     bootloader: Partition,
 ) -> Result<RomHandoff, BootError> {
+    let (lifecycle, root) = gate(flash, otp, bootloader)?;
+    let measurement = measured_image(flash, bootloader, root)?;
+    enforce_counter(otp, measurement.security_counter)?;
+    let dice_mode = lifecycle.dice_mode();
+    let cdis = bootloader_cdis(uds, &measurement, dice_mode)?;
+    Ok(RomHandoff {
+        lifecycle,
+        dice_mode,
+        bootloader: measurement,
+        cdis,
+    })
+}
+
+/// The lifecycle gate: the OTP's shape, the partition, a lifecycle that may boot, a root-key
+/// hash, and (secured) locked key fuses. Gives the lifecycle and the root-key hash.
+#[inline(never)]
+fn gate<F: Flash, O: OtpFuses>(
+    flash: &F,
+    otp: &mut O,
+    bootloader: Partition,
+) -> Result<(Lifecycle, [u8; 32]), BootError> {
     check_otp(otp)?;
     bootloader.validate(flash).map_err(|_| {
         BootError::Layout("the bootloader partition must be sector-aligned, inside the flash")
@@ -66,12 +91,15 @@ fn rom_inner<F: Flash, O: OtpFuses, U: HardwareUniqueSecret>(
     if lifecycle == Lifecycle::Secured && !key_regions_locked(otp)? {
         return Err(BootError::KeysNotLocked);
     }
+    Ok((lifecycle, root))
+}
 
-    let mut src = SlotReader::new(flash, bootloader);
-    let r = castellan_image::verify(&mut src, TrustedKey::Sha256OfSpki(root));
-    let image = src.split(r)?.map_err(BootError::BootloaderRejected)?;
-
-    let counter = image.security_counter.unwrap_or(0);
+/// The bootloader's anti-rollback counter: an image below the stored counter is refused; a
+/// verified, newer one raises it (the bootloader has no test/revert cycle: it is confirmed by
+/// booting it).
+#[inline(never)]
+fn enforce_counter<O: OtpFuses>(otp: &mut O, image: Option<u32>) -> Result<(), BootError> {
+    let counter = image.unwrap_or(0);
     let stored = read_security_counter(otp, CounterId::Bootloader)?;
     if counter < stored {
         return Err(BootError::BootloaderRollback {
@@ -79,31 +107,47 @@ fn rom_inner<F: Flash, O: OtpFuses, U: HardwareUniqueSecret>(
             stored,
         });
     }
-    // The bootloader has no test/revert cycle: a verified, newer bootloader is confirmed by
-    // booting it.
     let target = counter.min(security_counter_max(otp)?);
     if target > stored {
         raise_security_counter(otp, CounterId::Bootloader, target)?;
     }
-    let measurement = Measurement::of(flash, bootloader, &image, "BL")?;
+    Ok(())
+}
 
-    let dice_mode = lifecycle.dice_mode();
+/// The measurement of the bootloader image, verified against the root-key hash, in a frame of
+/// its own: the signature check, the deepest call, then has only the verifier's state beneath
+/// it, and only the measurement (not the whole verification result) comes back.
+#[inline(never)]
+fn measured_image<F: Flash>(
+    flash: &mut F,
+    bootloader: Partition,
+    root: [u8; 32],
+) -> Result<Measurement, BootError> {
+    let mut src = SlotReader::new(flash, bootloader);
+    let r = castellan_image::verify(&mut src, TrustedKey::Sha256OfSpki(root));
+    let image = src.split(r)?.map_err(BootError::BootloaderRejected)?;
+    Measurement::of(flash, bootloader, &image, "BL")
+}
+
+/// The bootloader's CDIs from the UDS and its measurement (the verified image's digest and
+/// signer id). The UDS copy is wiped before this returns; the caller locks the UDS.
+#[inline(never)]
+fn bootloader_cdis<U: HardwareUniqueSecret>(
+    uds: &mut U,
+    bootloader: &Measurement,
+    dice_mode: Mode,
+) -> Result<Cdis, BootError> {
     let mut secret = [0u8; UDS_LEN];
     let read = uds.read(&mut secret);
     let cdis = read.map_err(BootError::from).and_then(|()| {
         rom_stage_cdis(
             &secret,
-            image.digest.as_bytes(),
-            &image.signer_id,
+            bootloader.digest.as_bytes(),
+            &bootloader.signer_id,
             dice_mode,
         )
         .map_err(BootError::from)
     });
     secret.zeroize();
-    Ok(RomHandoff {
-        lifecycle,
-        dice_mode,
-        bootloader: measurement,
-        cdis: cdis?,
-    })
+    cdis
 }

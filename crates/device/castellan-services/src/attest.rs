@@ -36,8 +36,8 @@ use core::fmt::Write as _;
 
 use castellan_attest::{Profile, SwComponent, TokenClaims, encode_token, token_len};
 use castellan_hal::RandomSource;
-use p256::ecdsa::SigningKey;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::crypto::types::Algorithm;
 use crate::crypto::{P256_PUBLIC_KEY_LEN, sign_p256};
@@ -124,7 +124,8 @@ impl BootRecordEntry {
 
 /// The attestation service's state: the IAK and the claims fixed at boot.
 pub(crate) struct Attestation {
-    iak: SigningKey,
+    /// The IAK's private scalar (wiped on drop).
+    iak: Zeroizing<[u8; kdf::KEY_LEN]>,
     iak_public: [u8; P256_PUBLIC_KEY_LEN],
     instance_id: [u8; INSTANCE_ID_LEN],
     implementation_id: [u8; 32],
@@ -150,8 +151,7 @@ impl Attestation {
             ));
         }
         let iak = kdf::attestation_key(cdi_seal)?;
-        let mut iak_public = [0u8; P256_PUBLIC_KEY_LEN];
-        iak_public.copy_from_slice(iak.verifying_key().to_sec1_point(false).as_bytes());
+        let iak_public: [u8; P256_PUBLIC_KEY_LEN] = crate::crypto::ecc::public_key(iak.as_slice())?;
         let mut instance_id = [0u8; INSTANCE_ID_LEN];
         let (kind, hash) = instance_id.split_at_mut(1);
         kind.copy_from_slice(&[0x01]);
@@ -220,7 +220,8 @@ impl Attestation {
         let iak = &self.iak;
         let mut signer = |tbs: &[u8]| -> Result<[u8; 64], i32> {
             let hash = Sha256::digest(tbs);
-            sign_p256(iak, Algorithm::ECDSA_SHA_256, &hash, p).map_err(|e| e.psa_status())
+            sign_p256(iak.as_slice(), Algorithm::ECDSA_SHA_256, &hash, p)
+                .map_err(|e| e.psa_status())
         };
         Ok(encode_token(&claims, &mut signer, out)?)
     }

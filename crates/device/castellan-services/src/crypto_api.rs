@@ -4,11 +4,12 @@
 
 use castellan_hal::{Flash, MonotonicCounter, RandomSource};
 
+use crate::crypto::ecc;
 use crate::crypto::types::{
     Algorithm, KEY_ID_DEVICE_IDENTITY, KEY_ID_IAK, KeyAttributes, KeyId, KeyType, KeyUsage,
     Lifetime,
 };
-use crate::crypto::{P256_PUBLIC_KEY_LEN, copy_out, hash_sha256, verify_p256};
+use crate::crypto::{P256_PUBLIC_KEY_LEN, copy_out, hash_sha256};
 use crate::{SecureServices, ServiceError};
 
 /// Why the built-in attestation key refuses everything but reading its public key.
@@ -101,7 +102,7 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
                     "the algorithm is not the key's permitted algorithm",
                 ));
             }
-            return verify_p256(&self.attest.public_key(), hash, signature);
+            return ecc::verify(&self.attest.public_key(), hash, signature);
         }
         self.keys
             .verify_hash(&mut self.its, &mut self.platform, id, alg, hash, signature)

@@ -18,7 +18,6 @@
 //! see docs/updates.md, "Attestation key across updates".)
 
 use hkdf::Hkdf;
-use p256::ecdsa::SigningKey;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -45,17 +44,19 @@ pub(crate) fn storage_wrapping_key(
     Ok(out)
 }
 
-/// The attestation key, a P-256 key derived from `CDI_Seal` (stable across updates by the same
-/// authority; separated from the storage key by its HKDF info).
-pub(crate) fn attestation_key(cdi_seal: &[u8; KEY_LEN]) -> Result<SigningKey, ServiceError> {
+/// The attestation key, a P-256 private scalar derived from `CDI_Seal` (stable across updates
+/// by the same authority; separated from the storage key by its HKDF info).
+pub(crate) fn attestation_key(
+    cdi_seal: &[u8; KEY_LEN],
+) -> Result<Zeroizing<[u8; KEY_LEN]>, ServiceError> {
     let hk = Hkdf::<Sha256>::new(Some(SALT), cdi_seal);
     for i in 0u8..=u8::MAX {
         let mut d = Zeroizing::new([0u8; KEY_LEN]);
         hk.expand_multi_info(&[INFO_IAK, &[i]], d.as_mut_slice())
             .map_err(|_| ServiceError::Crypto("HKDF output length"))?;
         // Out of range (0 or ≥ n) with probability about 2^-32: try the next counter.
-        if let Ok(key) = SigningKey::from_slice(d.as_slice()) {
-            return Ok(key);
+        if crate::crypto::ecc::private_key_ok(d.as_slice()) {
+            return Ok(d);
         }
     }
     Err(ServiceError::Crypto("no valid P-256 scalar in 256 tries"))
@@ -86,11 +87,9 @@ mod tests {
         assert_ne!(*a, *storage_wrapping_key(&[8u8; KEY_LEN]).unwrap());
         let k1 = attestation_key(&cdi).unwrap();
         let k2 = attestation_key(&cdi).unwrap();
-        assert_eq!(k1.to_bytes(), k2.to_bytes());
-        assert_ne!(k1.to_bytes().as_slice(), a.as_slice());
-        assert_ne!(
-            attestation_key(&[8u8; KEY_LEN]).unwrap().to_bytes(),
-            k1.to_bytes()
-        );
+        assert_eq!(*k1, *k2);
+        assert_ne!(k1.as_slice(), a.as_slice());
+        assert_ne!(*attestation_key(&[8u8; KEY_LEN]).unwrap(), *k1);
+        assert!(crate::crypto::ecc::private_key_ok(k1.as_slice()));
     }
 }

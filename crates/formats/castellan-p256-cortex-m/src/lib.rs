@@ -1,12 +1,13 @@
-//! ECDSA P-256 signature verification on Cortex-M4 and Cortex-M33 with Emil Lenngren's
-//! P256-Cortex-M4 assembly (through the `p256-cortex-m4-sys` bindings), for the boot chain's
-//! image checks: about five times fewer instructions than the generic field arithmetic of the
-//! `p256` crate on the M33 (figures in `docs/benchmarks.md`).
+//! ECDSA P-256 on Cortex-M4 and Cortex-M33 with Emil Lenngren's P256-Cortex-M4 assembly
+//! (through the `p256-cortex-m4-sys` bindings): signature verification for the boot chain's
+//! image checks (ten times fewer instructions than the generic field arithmetic of the `p256`
+//! crate on the M33; figures in `docs/benchmarks.md`), and for the secure partition also key
+//! pairs, signing and public-key checks ([`public_key`], [`sign_prehash`],
+//! [`private_key_in_range`], [`check_public_key`]).
 //!
-//! Only verification is offered, and it only handles public data (the key, the digest, the
-//! signature): nothing here touches a secret, so the constant-time question does not arise
-//! (the library's secret-handling code is constant-time anyway; signing stays with `p256`).
-//! `p256_verify` itself refuses `r` or `s` outside `1..n-1`, coordinates outside the field and
+//! Verification handles only public data (the key, the digest, the signature). Key pairs and
+//! signing (the secure partition's IAK, device keys, `psa_sign_hash`) handle secrets, on the
+//! library's constant-time code. `p256_verify` itself refuses `r` or `s` outside `1..n-1`, coordinates outside the field and
 //! points off the curve.
 //!
 //! On any other target [`AVAILABLE`] is false and [`verify_prehash`] answers
@@ -18,8 +19,10 @@
 use core::fmt;
 
 mod encoding;
+mod sign;
 
 pub use encoding::{POINT_LEN, point_of_spki, signature_of_der};
+pub use sign::{SignError, check_public_key, private_key_in_range, public_key, sign_prehash};
 
 /// Whether this build has the assembly verifier (Armv7E-M or Armv8-M Mainline target).
 pub const AVAILABLE: bool = cfg!(castellan_p256_asm);
@@ -32,6 +35,8 @@ pub enum VerifyError {
     NotUncompressedPoint,
     /// The signature does not verify (or `r`, `s` or the key is out of range).
     BadSignature,
+    /// The public key's coordinates are not in the field or the point is not on the curve.
+    NotOnCurve,
     /// This target has no assembly verifier ([`AVAILABLE`] is false).
     Unavailable,
 }
@@ -43,6 +48,7 @@ impl fmt::Display for VerifyError {
                 "the P-256 public key is not an uncompressed SEC1 point"
             }
             VerifyError::BadSignature => "the ECDSA P-256 signature does not verify",
+            VerifyError::NotOnCurve => "the P-256 public key is not a point on the curve",
             VerifyError::Unavailable => {
                 "no P256-Cortex-M4 verifier on this target (Cortex-M4/M33 only)"
             }
@@ -52,36 +58,45 @@ impl fmt::Display for VerifyError {
 
 impl core::error::Error for VerifyError {}
 
-/// A 256-bit big-endian integer as the library's eight little-endian 32-bit words.
-fn words(be: &[u8; 32]) -> [u32; 8] {
-    let mut out = [0u32; 8];
+/// Writes a 256-bit big-endian integer as the library's eight little-endian 32-bit words.
+pub(crate) fn words_into(out: &mut [u32; 8], be: &[u8; 32]) {
     for (word, chunk) in out.iter_mut().zip(be.rchunks_exact(4)) {
         if let [a, b, c, d] = *chunk {
             *word = u32::from_be_bytes([a, b, c, d]);
         }
     }
+}
+
+/// A 256-bit big-endian integer as the library's eight little-endian 32-bit words.
+#[cfg(test)]
+fn words(be: &[u8; 32]) -> [u32; 8] {
+    let mut out = [0u32; 8];
+    words_into(&mut out, be);
     out
 }
 
-/// The affine coordinates of an uncompressed SEC1 point, as words.
-fn coordinates(sec1: &[u8]) -> Result<([u32; 8], [u32; 8]), VerifyError> {
+/// The affine coordinates `X`, `Y` of an uncompressed SEC1 point (`0x04 ‖ X ‖ Y`).
+fn coordinates(sec1: &[u8]) -> Result<(&[u8; 32], &[u8; 32]), VerifyError> {
     let Some((&0x04, xy)) = sec1.split_first() else {
         return Err(VerifyError::NotUncompressedPoint);
     };
     let (x, y) = xy
         .split_at_checked(32)
         .ok_or(VerifyError::NotUncompressedPoint)?;
-    let x: &[u8; 32] = x
+    let x = x
         .try_into()
         .map_err(|_| VerifyError::NotUncompressedPoint)?;
-    let y: &[u8; 32] = y
+    let y = y
         .try_into()
         .map_err(|_| VerifyError::NotUncompressedPoint)?;
-    Ok((words(x), words(y)))
+    Ok((x, y))
 }
 
 /// Verifies the ECDSA P-256 signature (`r`, `s`, big-endian) of the SHA-256 digest `prehash`
 /// with the uncompressed SEC1 public key `public_key`.
+///
+/// The four integers are converted into one array of words in place (no copies passed by
+/// value: this runs on the ROM stage's deepest path, under the library's own 1.5 KiB frame).
 pub fn verify_prehash(
     public_key: &[u8],
     prehash: &[u8; 32],
@@ -89,8 +104,12 @@ pub fn verify_prehash(
     s: &[u8; 32],
 ) -> Result<(), VerifyError> {
     let (x, y) = coordinates(public_key)?;
-    let (r, s) = (words(r), words(s));
-    if verify_words(&x, &y, prehash, &r, &s)? {
+    let mut w = [[0u32; 8]; 4];
+    for (out, be) in w.iter_mut().zip([x, y, r, s]) {
+        words_into(out, be);
+    }
+    let [x, y, r, s] = &w;
+    if verify_words(x, y, prehash, r, s)? {
         Ok(())
     } else {
         Err(VerifyError::BadSignature)

@@ -76,6 +76,12 @@ impl SignatureAlgorithm {
 pub enum TrustAnchor {
     /// A P-256 key: accepts ES256 and ESP256 signatures.
     P256(p256::ecdsa::VerifyingKey),
+    /// A P-256 key as its uncompressed SEC1 point (`0x04 ‖ X ‖ Y`), checked to be on the curve
+    /// when made ([`TrustAnchor::p256_from_uncompressed`]): with the P256-Cortex-M4 assembly
+    /// (feature `p256-cortex-m` on a Cortex-M4/M33) it is used as it is, with no `p256` point
+    /// arithmetic; elsewhere it is decoded when a signature is checked. Accepts what `P256`
+    /// accepts.
+    P256Sec1([u8; 65]),
     /// An Ed25519 key: accepts EdDSA and Ed25519 signatures (feature `eddsa`).
     #[cfg(feature = "eddsa")]
     Ed25519(ed25519_dalek::VerifyingKey),
@@ -87,6 +93,18 @@ impl TrustAnchor {
         p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1)
             .ok()
             .map(TrustAnchor::P256)
+    }
+
+    /// A P-256 key from its uncompressed SEC1 point (65 bytes), if the point is on the curve:
+    /// [`TrustAnchor::P256Sec1`] on the assembly, [`TrustAnchor::P256`] elsewhere.
+    pub fn p256_from_uncompressed(sec1: &[u8; 65]) -> Option<Self> {
+        #[cfg(feature = "p256-cortex-m")]
+        if castellan_p256_cortex_m::AVAILABLE {
+            return castellan_p256_cortex_m::check_public_key(sec1)
+                .is_ok()
+                .then_some(TrustAnchor::P256Sec1(*sec1));
+        }
+        Self::p256_from_sec1(sec1)
     }
 
     /// An Ed25519 key from its 32 bytes (feature `eddsa`).
@@ -102,6 +120,10 @@ impl TrustAnchor {
             (TrustAnchor::P256(key), SignatureAlgorithm::Es256 | SignatureAlgorithm::Esp256) => {
                 verify_p256(key, msg, sig)
             }
+            (
+                TrustAnchor::P256Sec1(sec1),
+                SignatureAlgorithm::Es256 | SignatureAlgorithm::Esp256,
+            ) => verify_p256_sec1(sec1, msg, sig),
             #[cfg(feature = "eddsa")]
             (
                 TrustAnchor::Ed25519(key),
@@ -124,21 +146,38 @@ impl TrustAnchor {
 fn verify_p256(key: &p256::ecdsa::VerifyingKey, msg: &[u8], sig: &[u8]) -> bool {
     #[cfg(feature = "p256-cortex-m")]
     if castellan_p256_cortex_m::AVAILABLE {
-        use sha2::Digest as _;
-        let half = |range: core::ops::Range<usize>| {
-            sig.get(range).and_then(|b| <[u8; 32]>::try_from(b).ok())
-        };
-        let (Some(r), Some(s), 64) = (half(0..32), half(32..64), sig.len()) else {
-            return false;
-        };
-        let digest: [u8; 32] = castellan_sha256_cortex_m::Sha256::digest(msg).into();
-        let point = key.to_sec1_point(false);
-        return castellan_p256_cortex_m::verify_prehash(point.as_bytes(), &digest, &r, &s).is_ok();
+        return verify_p256_asm(key.to_sec1_point(false).as_bytes(), msg, sig);
     }
     match p256::ecdsa::Signature::from_slice(sig) {
         Ok(sig) => key.verify(msg, &sig).is_ok(),
         Err(_) => false,
     }
+}
+
+/// [`verify_p256`] with the key as its uncompressed SEC1 point.
+fn verify_p256_sec1(sec1: &[u8; 65], msg: &[u8], sig: &[u8]) -> bool {
+    #[cfg(feature = "p256-cortex-m")]
+    if castellan_p256_cortex_m::AVAILABLE {
+        return verify_p256_asm(sec1, msg, sig);
+    }
+    match p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1) {
+        Ok(key) => verify_p256(&key, msg, sig),
+        Err(_) => false,
+    }
+}
+
+/// ES256 on the assembly: SHA-256 of `msg` (assembly too), then the check, which refuses a key
+/// off the curve and `r`, `s` outside `1..n-1`.
+#[cfg(feature = "p256-cortex-m")]
+fn verify_p256_asm(sec1: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+    use sha2::Digest as _;
+    let half =
+        |range: core::ops::Range<usize>| sig.get(range).and_then(|b| <[u8; 32]>::try_from(b).ok());
+    let (Some(r), Some(s), 64) = (half(0..32), half(32..64), sig.len()) else {
+        return false;
+    };
+    let digest: [u8; 32] = castellan_sha256_cortex_m::Sha256::digest(msg).into();
+    castellan_p256_cortex_m::verify_prehash(sec1, &digest, &r, &s).is_ok()
 }
 
 /// What a verified COSE block tells about itself.

@@ -14,13 +14,11 @@
 //! then the arguments. No call returns key material except `export_key` with the `EXPORT` flag;
 //! persistent keys sit in a storage namespace that `psa_its_*` callers cannot reach.
 
+pub(crate) mod ecc;
 mod key;
 pub mod types;
 
 use castellan_hal::{Flash, MonotonicCounter, RandomSource};
-use p256::NistP256;
-use p256::ecdsa::signature::hazmat::PrehashVerifier;
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -99,13 +97,13 @@ impl KeyStore {
     ) -> Result<KeyId, ServiceError> {
         let attrs = attrs.resolved(Some(data.len()))?;
         match attrs.key_type {
-            KeyType::ECC_KEY_PAIR_SECP_R1 => {
-                SigningKey::from_slice(data)
-                    .map_err(|_| ServiceError::InvalidArgument("not a valid P-256 private key"))?;
+            KeyType::ECC_KEY_PAIR_SECP_R1 if !ecc::private_key_ok(data) => {
+                return Err(ServiceError::InvalidArgument(
+                    "not a valid P-256 private key",
+                ));
             }
-            KeyType::ECC_PUBLIC_KEY_SECP_R1 => {
-                VerifyingKey::from_sec1_bytes(data)
-                    .map_err(|_| ServiceError::InvalidArgument("not a P-256 point"))?;
+            KeyType::ECC_PUBLIC_KEY_SECP_R1 if !ecc::public_key_ok(data) => {
+                return Err(ServiceError::InvalidArgument("not a P-256 point"));
             }
             _ => {}
         }
@@ -170,9 +168,7 @@ impl KeyStore {
                 "sign-hash needs an ECC key pair",
             ));
         }
-        let sk = SigningKey::from_slice(key.material())
-            .map_err(|_| ServiceError::Crypto("stored P-256 key"))?;
-        let signature = sign_p256(&sk, alg, hash, p)?;
+        let signature = sign_p256(key.material(), alg, hash, p)?;
         copy_out(&signature, out)
     }
 
@@ -190,7 +186,7 @@ impl KeyStore {
         let key = self.load(storage, p, id)?;
         check_policy(&key, KeyUsage::VERIFY_HASH, alg)?;
         let public = public_key_of(&key)?;
-        verify_p256(&public, hash, signature)
+        ecc::verify(&public, hash, signature)
     }
 
     /// `psa_aead_encrypt` (AES-GCM): writes `ciphertext‖tag` into `out`.
@@ -398,11 +394,7 @@ fn check_policy(key: &Key, usage: KeyUsage, alg: Algorithm) -> Result<(), Servic
 fn public_key_of(key: &Key) -> Result<[u8; P256_PUBLIC_KEY_LEN], ServiceError> {
     let mut out = [0u8; P256_PUBLIC_KEY_LEN];
     match key.attrs.key_type {
-        KeyType::ECC_KEY_PAIR_SECP_R1 => {
-            let sk = SigningKey::from_slice(key.material())
-                .map_err(|_| ServiceError::Crypto("stored P-256 key"))?;
-            out.copy_from_slice(sk.verifying_key().to_sec1_point(false).as_bytes());
-        }
+        KeyType::ECC_KEY_PAIR_SECP_R1 => out = ecc::public_key(key.material())?,
         KeyType::ECC_PUBLIC_KEY_SECP_R1 => out.copy_from_slice(key.material()),
         _ => {
             return Err(ServiceError::InvalidArgument(
@@ -413,10 +405,11 @@ fn public_key_of(key: &Key) -> Result<[u8; P256_PUBLIC_KEY_LEN], ServiceError> {
     Ok(out)
 }
 
-/// ECDSA P-256 over a SHA-256 hash: RFC 6979, with 32 bytes of added entropy for
-/// `PSA_ALG_ECDSA` (hedged against fault attacks) and none for the deterministic variant.
+/// ECDSA P-256 over a SHA-256 hash with the private scalar `d`: RFC 6979, with 32 bytes of
+/// added entropy for `PSA_ALG_ECDSA` (hedged against fault attacks) and none for the
+/// deterministic variant.
 pub(crate) fn sign_p256<F, C, R: RandomSource>(
-    sk: &SigningKey,
+    d: &[u8],
     alg: Algorithm,
     hash: &[u8],
     p: &mut Platform<F, C, R>,
@@ -433,47 +426,7 @@ pub(crate) fn sign_p256<F, C, R: RandomSource>(
     } else {
         &[]
     };
-    let (sig, _) =
-        ecdsa::hazmat::sign_prehashed_rfc6979::<NistP256, Sha256>(sk.as_nonzero_scalar(), hash, ad);
-    let mut out = [0u8; ECDSA_P256_SIGNATURE_LEN];
-    out.copy_from_slice(&sig.to_bytes());
-    Ok(out)
-}
-
-/// Verifies an ECDSA P-256 `r‖s` signature over a SHA-256 hash.
-pub(crate) fn verify_p256(
-    public: &[u8],
-    hash: &[u8],
-    signature: &[u8],
-) -> Result<(), ServiceError> {
-    if hash.len() != SHA256_LEN {
-        return Err(ServiceError::InvalidArgument(
-            "hash must be 32 bytes (SHA-256)",
-        ));
-    }
-    let vk =
-        VerifyingKey::from_sec1_bytes(public).map_err(|_| ServiceError::Crypto("public key"))?;
-    #[cfg(feature = "p256-cortex-m")]
-    if castellan_p256_cortex_m::AVAILABLE {
-        // The assembly refuses `r`, `s` outside `1..n-1` as `Signature::from_slice` does.
-        let half = |range: core::ops::Range<usize>| {
-            signature
-                .get(range)
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        };
-        let (Some(r), Some(s), 64) = (half(0..32), half(32..64), signature.len()) else {
-            return Err(ServiceError::InvalidSignature);
-        };
-        let digest: &[u8; 32] = hash
-            .try_into()
-            .map_err(|_| ServiceError::InvalidArgument("hash must be 32 bytes (SHA-256)"))?;
-        let point = vk.to_sec1_point(false);
-        return castellan_p256_cortex_m::verify_prehash(point.as_bytes(), digest, &r, &s)
-            .map_err(|_| ServiceError::InvalidSignature);
-    }
-    let sig = Signature::from_slice(signature).map_err(|_| ServiceError::InvalidSignature)?;
-    vk.verify_prehash(hash, &sig)
-        .map_err(|_| ServiceError::InvalidSignature)
+    ecc::sign(d, hash, ad)
 }
 
 /// `psa_hash_compute` for SHA-256.
@@ -495,7 +448,7 @@ fn random_p256_scalar<F, C, R: RandomSource>(
 ) -> Result<(), ServiceError> {
     for _ in 0..16 {
         p.rng.fill(out)?;
-        if SigningKey::from_slice(out).is_ok() {
+        if ecc::private_key_ok(out) {
             return Ok(());
         }
     }

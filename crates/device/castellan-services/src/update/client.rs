@@ -55,7 +55,7 @@ pub(crate) fn provision_anchor<F: Flash, C: MonotonicCounter, R: RandomSource>(
     p: &mut Platform<F, C, R>,
     sec1: &[u8],
 ) -> Result<(), ServiceError> {
-    if sec1.len() != TRUST_ANCHOR_LEN || p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1).is_err() {
+    if sec1.len() != TRUST_ANCHOR_LEN || !crate::crypto::ecc::public_key_ok(sec1) {
         return Err(ServiceError::InvalidArgument(
             "the release trust anchor must be a P-256 public key, SEC1 uncompressed (65 bytes)",
         ));
@@ -477,9 +477,8 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> Ctx<'_, F, C, R> {
 
     fn anchor(&mut self) -> Result<TrustAnchor, ServiceError> {
         let key = read_anchor(self.its, self.p)?.ok_or(refused(UpdateRefusal::NoTrustAnchor))?;
-        p256::ecdsa::VerifyingKey::from_sec1_bytes(&key)
-            .map(TrustAnchor::P256)
-            .map_err(|_| ServiceError::StorageCorrupt("the release trust anchor"))
+        TrustAnchor::p256_from_uncompressed(&key)
+            .ok_or(ServiceError::StorageCorrupt("the release trust anchor"))
     }
 
     /// The installed release's sequence number (0 before the first update).
