@@ -23,7 +23,9 @@ mod attestation_key;
 mod audit;
 mod campaign_devices;
 mod campaigns;
+mod console;
 mod db;
+mod device_query;
 mod error;
 mod migrate;
 mod registry;
@@ -41,7 +43,9 @@ pub use audit::{AuditEntry, AuditRecord, AuditReport, Decision};
 pub use campaigns::{
     Campaign, CampaignDevice, CampaignState, DOWNLOAD_TOKEN_PREFIX, DeviceUpdateState, NewCampaign,
 };
+pub use console::{ConsoleSession, NewConsoleSession, PasswordRecord};
 pub use db::Backend;
+pub use device_query::{DevicePage, DeviceQuery, DeviceSort, DeviceState, FleetCounts, MAX_PAGE};
 pub use error::{AuditViolation, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use registry::{AttestationStatus, Device, NewDevice, ReferenceMeasurement};

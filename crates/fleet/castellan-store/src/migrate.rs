@@ -45,10 +45,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "certificate_binding",
         sql: include_str!("../migrations/0006_certificate_binding.sql"),
     },
+    Migration {
+        version: 7,
+        name: "console",
+        sql: include_str!("../migrations/0007_console.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// The per-engine spelling of the few types that differ.
 fn substitute(sql: &str, backend: Backend) -> String {

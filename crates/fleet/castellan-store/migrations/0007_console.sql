@@ -1,0 +1,21 @@
+-- Castellan fleet store, schema 7: the operator console. An operator may have a password (an
+-- Argon2id PHC string; the store never sees the password) and a count of failed logins with
+-- the time its lockout ends. Console sessions are stored by the SHA-256 of their id (the id
+-- itself lives only in the browser's cookie) with their CSRF token and absolute expiry.
+
+CREATE TABLE operator_passwords (
+    operator      TEXT PRIMARY KEY REFERENCES operators (name) ON DELETE CASCADE,
+    phc           TEXT NOT NULL,
+    failed_logins BIGINT NOT NULL DEFAULT 0,
+    locked_until  BIGINT,
+    updated_at    BIGINT NOT NULL
+);
+
+CREATE TABLE console_sessions (
+    id_hash    TEXT PRIMARY KEY,
+    operator   TEXT NOT NULL REFERENCES operators (name) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX console_sessions_operator ON console_sessions (operator);
