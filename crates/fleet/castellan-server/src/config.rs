@@ -82,6 +82,8 @@ pub struct ServerConfig {
     /// `online/` (the default), or a PKCS#11 token (`castellan serve --pkcs11-…` puts them in
     /// the CA keys' token), see `tuf_online`.
     pub tuf_online_keys: KeyBackend,
+    /// The operator console's sessions, lockout and login rate limit (`docs/console.md`).
+    pub console: castellan_console::ConsoleConfig,
 }
 
 impl ServerConfig {
@@ -106,6 +108,7 @@ impl ServerConfig {
             tuf_repository: None,
             tuf_resign_check: Duration::from_secs(60),
             tuf_online_keys: KeyBackend::Files,
+            console: castellan_console::ConsoleConfig::default(),
         }
     }
 

@@ -57,6 +57,9 @@ enum Command {
     /// Update campaigns: canary and waves, health gates, pause, resume, abort, rollback.
     #[command(subcommand)]
     Campaign(cmd::campaign::CampaignCommand),
+    /// Operator accounts of the web console: create one, set a password.
+    #[command(subcommand)]
+    Operator(cmd::operator::OperatorCommand),
     /// Verify the fleet service's hash-chained audit log.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Release(c) => cmd::release::run(c),
         Command::Repo(c) => cmd::repo::run(c),
         Command::Campaign(c) => cmd::campaign::run(c),
+        Command::Operator(c) => cmd::operator::run(c),
         Command::Audit(c) => cmd::audit::run(c),
         Command::Bench(c) => cmd::bench::run(c),
     };

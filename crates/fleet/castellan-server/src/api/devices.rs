@@ -72,7 +72,7 @@ fn is_revoked(set: &RevocationSet, serial: &str) -> bool {
         .is_some_and(|s| set.is_revoked(&s))
 }
 
-async fn to_json(core: &Core, d: Device) -> DeviceJson {
+pub(crate) async fn to_json(core: &Core, d: Device) -> DeviceJson {
     let revoked = is_revoked(&core.revocations, &d.idevid_serial)
         || d.ldevid_serial
             .as_deref()
@@ -201,7 +201,19 @@ pub(crate) async fn revoke(
         Some(n) => parse_reason(n)
             .ok_or_else(|| ApiError::BadRequest(format!("unknown revocation reason {n:?}")))?,
     };
-    let d = device_or_404(&core, &id).await?;
+    let (note, json) = revoke_device(&core, &id, reason).await?;
+    Ok((axum::Extension(AuditNote(note)), Json(json)))
+}
+
+/// Revoke the IDevID and the LDevID of device `id`, reload the revocation set and close its
+/// session: what `POST /api/v1/devices/{id}/revoke` does (and the console's revoke). Returns
+/// the audit note and the API's answer.
+pub(crate) async fn revoke_device(
+    core: &Core,
+    id: &str,
+    reason: RevocationReason,
+) -> Result<(String, serde_json::Value), ApiError> {
+    let d = device_or_404(core, id).await?;
     let now = unix_now();
     let mut revoked = Vec::new();
     let certs = [
@@ -216,13 +228,13 @@ pub(crate) async fn revoke(
                 issuer: issuer.into(),
                 reason: reason.code(),
                 revoked_at: now,
-                device_id: Some(id.clone()),
+                device_id: Some(id.to_string()),
             })
             .await?;
         revoked.push(serial);
     }
     core.reload_revocations().await?;
-    let closed = core.kick(&id).await.unwrap_or(false);
+    let closed = core.kick(id).await.unwrap_or(false);
     let note = format!(
         "revoked {} ({reason}); {}",
         revoked.join(", "),
@@ -233,13 +245,13 @@ pub(crate) async fn revoke(
         }
     );
     Ok((
-        axum::Extension(AuditNote(note)),
-        Json(serde_json::json!({
+        note,
+        serde_json::json!({
             "device_id": id,
             "revoked_serials": revoked,
             "reason": reason.name(),
             "session_closed": closed,
-        })),
+        }),
     ))
 }
 
@@ -262,7 +274,7 @@ pub(crate) async fn release(
     set_quarantine(&core, &id, false).await
 }
 
-async fn set_quarantine(
+pub(crate) async fn set_quarantine(
     core: &Core,
     id: &str,
     on: bool,

@@ -15,7 +15,7 @@
 
 mod admin;
 mod campaigns;
-mod devices;
+pub(crate) mod devices;
 mod download;
 mod error;
 mod factory;

@@ -12,6 +12,7 @@ pub(crate) mod factory;
 pub(crate) mod fleet_api;
 pub(crate) mod image;
 pub(crate) mod keys;
+pub(crate) mod operator;
 pub(crate) mod pki;
 pub(crate) mod release;
 pub(crate) mod repo;
