@@ -158,6 +158,7 @@ impl DeviceAction {
 #[derive(Clone, Debug, Deserialize)]
 pub struct MeasurementView {
     /// Measurement type (component).
+    #[serde(rename = "type")]
     pub mtype: String,
     /// Digest, hex.
     pub digest: String,
