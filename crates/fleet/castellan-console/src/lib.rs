@@ -88,10 +88,7 @@ pub fn router<F: Fleet>(fleet: Arc<F>, config: ConsoleConfig) -> Router {
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/") }))
         .route("/console/", get(overview::page::<F>))
-        .route(
-            "/console/login",
-            get(login::page::<F>).post(login::submit::<F>),
-        )
+        .route("/console/login", get(login::page).post(login::submit::<F>))
         .route("/console/logout", axum::routing::post(login::logout::<F>))
         .route("/console/devices", get(devices::list::<F>))
         .route("/console/devices/{id}", get(devices::page::<F>))

@@ -74,7 +74,7 @@ fn form(status: StatusCode, message: Option<&str>) -> Response {
 }
 
 /// `GET /console/login`.
-pub(crate) async fn page<F: Fleet>() -> Response {
+pub(crate) async fn page() -> Response {
     form(StatusCode::OK, None)
 }
 

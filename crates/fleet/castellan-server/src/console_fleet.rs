@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use castellan_console::{DeviceAction, DeviceView, Fleet, FleetError};
 use castellan_pki::RevocationReason;
-use castellan_store::{Device, DeviceQuery, Role, Store};
+use castellan_store::{DeviceQuery, Role, Store};
 
-use crate::api::devices::{revoke_device, set_quarantine, to_json};
+use crate::api::DeviceJson;
+use crate::api::devices::{page, revoke_device, set_quarantine, to_json};
 use crate::api::{ApiError, ROUTES};
 use crate::core::Core;
 
@@ -23,13 +24,11 @@ fn fleet_error(e: ApiError) -> FleetError {
     }
 }
 
-impl ConsoleFleet {
-    async fn view(&self, d: Device) -> Result<DeviceView, FleetError> {
-        let json = to_json(&self.0, d).await;
-        serde_json::to_value(json)
-            .and_then(serde_json::from_value)
-            .map_err(|e| FleetError::Refused(format!("device as the API shows it: {e}")))
-    }
+/// The console's reading of the API's JSON of a device.
+fn as_view(json: DeviceJson) -> Result<DeviceView, FleetError> {
+    serde_json::to_value(json)
+        .and_then(serde_json::from_value)
+        .map_err(|e| FleetError::Refused(format!("device as the API shows it: {e}")))
 }
 
 impl Fleet for ConsoleFleet {
@@ -51,17 +50,17 @@ impl Fleet for ConsoleFleet {
     }
 
     async fn device_page(&self, query: &DeviceQuery) -> Result<(u64, Vec<DeviceView>), FleetError> {
-        let page = self.0.store.device_page(query).await?;
-        let mut views = Vec::with_capacity(page.devices.len());
-        for d in page.devices {
-            views.push(self.view(d).await?);
-        }
-        Ok((page.total, views))
+        let (total, devices) = page(&self.0, query).await.map_err(fleet_error)?;
+        let views = devices
+            .into_iter()
+            .map(as_view)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((total, views))
     }
 
     async fn device(&self, id: &str) -> Result<Option<DeviceView>, FleetError> {
         match self.0.store.device(id).await? {
-            Some(d) => Ok(Some(self.view(d).await?)),
+            Some(d) => Ok(Some(as_view(to_json(&self.0, d).await)?)),
             None => Ok(None),
         }
     }

@@ -134,8 +134,8 @@ async fn sessions_expire_end_at_logout_and_die_with_the_account() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_pages_are_filtered_sorted_and_counted_on_the_server() {
     each_backend(async |t: &TestStore| {
-        for n in 0..30 {
-            let (class, version) = if n % 3 == 0 {
+        for n in 0u32..30 {
+            let (class, version) = if n.is_multiple_of(3) {
                 ("gateway", "2.0.0")
             } else {
                 ("sensor", "1.0.0")

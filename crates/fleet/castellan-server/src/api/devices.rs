@@ -7,7 +7,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use castellan_pki::{RevocationReason, RevocationSet};
-use castellan_store::{Device, Revocation, unix_now};
+use castellan_store::{Device, DeviceQuery, DeviceSort, DeviceState, Revocation, unix_now};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AuditNote};
@@ -120,13 +120,99 @@ async fn device_or_404(core: &Core, id: &str) -> Result<Device, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no device {id:?}")))
 }
 
-/// `GET /api/v1/devices`.
-pub(crate) async fn list(State(core): State<Arc<Core>>) -> Result<Json<Vec<DeviceJson>>, ApiError> {
+/// The device list's query string: search, filters, sort and paging (all optional; without
+/// `limit` and filters the whole registry is listed, as before paging existed).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ListQuery {
+    /// Part of the id or serial.
+    q: Option<String>,
+    /// Exactly this class.
+    class: Option<String>,
+    /// Exactly this firmware version.
+    firmware: Option<String>,
+    /// Exactly this state (pending, onboarded, quarantined, revoked, decommissioned).
+    state: Option<String>,
+    /// Sort column (id, class, firmware, last_seen).
+    sort: Option<String>,
+    /// Descending order.
+    desc: bool,
+    /// Rows to skip.
+    offset: u64,
+    /// Rows per page (at most `castellan_store::MAX_PAGE`).
+    limit: Option<u32>,
+}
+
+impl ListQuery {
+    fn is_paged(&self) -> bool {
+        self.limit.is_some()
+            || self.q.is_some()
+            || self.class.is_some()
+            || self.firmware.is_some()
+            || self.state.is_some()
+            || self.sort.is_some()
+            || self.offset > 0
+    }
+
+    fn to_store(&self) -> Result<DeviceQuery, ApiError> {
+        let state = match self.state.as_deref() {
+            None => None,
+            Some(s) => Some(DeviceState::parse(s).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "unknown state {s:?} (pending, onboarded, quarantined, revoked,                      decommissioned)"
+                ))
+            })?),
+        };
+        let sort = match self.sort.as_deref() {
+            None => DeviceSort::default(),
+            Some(s) => DeviceSort::parse(s).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "unknown sort {s:?} (id, class, firmware, last_seen)"
+                ))
+            })?,
+        };
+        Ok(DeviceQuery {
+            search: self.q.clone(),
+            device_class: self.class.clone(),
+            firmware_version: self.firmware.clone(),
+            state,
+            sort,
+            descending: self.desc,
+            offset: self.offset,
+            limit: self.limit.unwrap_or(50),
+        })
+    }
+}
+
+/// One page of devices as the API shows them, and how many match: the device list of the API
+/// and of the console.
+pub(crate) async fn page(
+    core: &Core,
+    query: &DeviceQuery,
+) -> Result<(u64, Vec<DeviceJson>), ApiError> {
+    let page = core.store.device_page(query).await?;
+    let mut out = Vec::with_capacity(page.devices.len());
+    for d in page.devices {
+        out.push(to_json(core, d).await);
+    }
+    Ok((page.total, out))
+}
+
+/// `GET /api/v1/devices[?q=&class=&firmware=&state=&sort=&desc=&offset=&limit=]`; a paged
+/// answer says how many match in `X-Total-Count`.
+pub(crate) async fn list(
+    State(core): State<Arc<Core>>,
+    Query(q): Query<ListQuery>,
+) -> Result<([(&'static str, String); 1], Json<Vec<DeviceJson>>), ApiError> {
+    if q.is_paged() {
+        let (total, devices) = page(&core, &q.to_store()?).await?;
+        return Ok(([("x-total-count", total.to_string())], Json(devices)));
+    }
     let mut out = Vec::new();
     for d in core.store.list_devices().await? {
         out.push(to_json(&core, d).await);
     }
-    Ok(Json(out))
+    Ok(([("x-total-count", out.len().to_string())], Json(out)))
 }
 
 /// `GET /api/v1/devices/{id}`.
