@@ -19,3 +19,10 @@ CREATE TABLE console_sessions (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX console_sessions_operator ON console_sessions (operator);
+
+-- The console's device list sorts and filters on the server: each sort column has an index
+-- that ends with the id (the tie-breaker), so a page is an index walk at any fleet size.
+CREATE INDEX devices_class_id ON devices (device_class, id);
+CREATE INDEX devices_firmware_id ON devices (firmware_version, id);
+CREATE INDEX devices_last_seen_id ON devices (last_seen, id);
+CREATE INDEX revocations_device ON revocations (device_id);

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod console;
 pub mod device;
 pub mod peers;
 pub mod tuf;
