@@ -7,6 +7,7 @@ pub(crate) mod bench;
 pub(crate) mod bench_rollout;
 pub(crate) mod campaign;
 pub(crate) mod demo;
+pub(crate) mod demo_console;
 pub(crate) mod demo_update;
 pub(crate) mod factory;
 pub(crate) mod fleet_api;
