@@ -8,10 +8,11 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use castellan_store::{DeviceQuery, DeviceSort, DeviceState};
+use castellan_store::{AuditFilter, DeviceQuery, DeviceSort, DeviceState};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use crate::audit_view::entries_table;
 use crate::layout::{error_page, page as shell, when};
 use crate::session::Authed;
 use crate::{Console, DeviceAction, DeviceView, Fleet};
@@ -210,6 +211,16 @@ pub(crate) async fn page<F: Fleet>(
     } else {
         None
     };
+    let trail = if who.may(fleet, "GET", "/api/v1/audit") {
+        let filter = AuditFilter {
+            device: Some(id.clone()),
+            limit: 20,
+            ..AuditFilter::default()
+        };
+        fleet.store().search_audit(&filter).await.ok()
+    } else {
+        None
+    };
     let actions: Vec<DeviceAction> = DeviceAction::ALL
         .into_iter()
         .filter(|a| match a {
@@ -251,6 +262,11 @@ pub(crate) async fn page<F: Fleet>(
                 tr { th { "Received" } th { "Payload (as the device sent it)" } }
                 @for t in &rows { tr { td { (when(Some(t.at))) } td.mono { (t.payload) } } }
             }
+        }
+        @if let Some(entries) = trail {
+            h2 { "Audit trail (latest 20)" }
+            (entries_table("device-audit", &entries))
+            p { a href={"/console/audit?device=" (d.id)} { "Search the whole trail" } }
         }
     };
     shell(fleet, &who, &format!("Device {}", d.id), body)

@@ -384,6 +384,25 @@ async fn console_in_chromium_hides_actions_from_a_read_only_role_and_locks_out_g
     .await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("role auditor may not quarantine"), "{body}");
+    // The refusal is in the device's own trail and found by the audit search.
+    v.goto(&format!("{base}/console/devices/SIM-0001"))
+        .await
+        .unwrap();
+    text_where(&v, "#device-audit", |t| {
+        t.contains("console.device.quarantine") && t.contains("refused")
+    })
+    .await;
+    v.goto(&format!(
+        "{base}/console/audit?actor=viewer&outcome=refused&action=console."
+    ))
+    .await
+    .unwrap();
+    let found = text_of(&v, "#audit").await;
+    assert!(found.contains("may not quarantine"), "{found}");
+    assert!(
+        !found.contains("console.login"),
+        "only the refusals: {found}"
+    );
     v.goto(&format!("{base}/console/devices/SIM-0001/revoke"))
         .await
         .unwrap();

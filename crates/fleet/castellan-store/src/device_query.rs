@@ -156,13 +156,16 @@ pub struct FleetCounts {
     pub by_attestation: Vec<(String, u64)>,
 }
 
-fn like_pattern(search: &str) -> String {
-    let escaped = search
-        .to_lowercase()
+/// `s` lowercased and escaped for a `LIKE … ESCAPE '\\'` pattern (its `%` and `_` literal).
+pub(crate) fn like_literal(s: &str) -> String {
+    s.to_lowercase()
         .replace('\\', "\\\\")
         .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
+        .replace('_', "\\_")
+}
+
+fn like_pattern(search: &str) -> String {
+    format!("%{}%", like_literal(search))
 }
 
 fn where_clause(q: &DeviceQuery) -> (String, Vec<Value>) {

@@ -21,6 +21,7 @@
 mod access;
 mod attestation_key;
 mod audit;
+mod audit_search;
 mod campaign_devices;
 mod campaigns;
 mod console;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 
 pub use access::{Operator, Role};
 pub use audit::{AuditEntry, AuditRecord, AuditReport, Decision};
+pub use audit_search::AuditFilter;
 pub use campaigns::{
     Campaign, CampaignDevice, CampaignState, DOWNLOAD_TOKEN_PREFIX, DeviceUpdateState, NewCampaign,
 };

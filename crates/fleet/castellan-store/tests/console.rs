@@ -216,3 +216,87 @@ async fn device_pages_are_filtered_sorted_and_counted_on_the_server() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_search_finds_a_device_s_trail_newest_first() {
+    use castellan_store::{AuditFilter, AuditRecord, Decision};
+    each_backend(async |t: &TestStore| {
+        let records = [
+            (
+                "admin",
+                "api.device.quarantine",
+                "/api/v1/devices/dev-1/quarantine",
+                Decision::Allowed,
+            ),
+            (
+                "dev-1",
+                "mqtt.publish",
+                "dev/dev-1/telemetry",
+                Decision::Refused,
+            ),
+            ("system", "onboard", "dev-1", Decision::Allowed),
+            (
+                "ops",
+                "console.device.release",
+                "/console/devices/dev-10/release",
+                Decision::Allowed,
+            ),
+            ("ops", "console.login", "/console/login", Decision::Refused),
+        ];
+        for (i, (actor, action, target, decision)) in records.into_iter().enumerate() {
+            let rec = AuditRecord {
+                actor,
+                action,
+                target,
+                decision,
+                reason: "r",
+                code: None,
+            };
+            t.store.append_audit(&rec, 100 + i as i64).await.unwrap();
+        }
+        let search = async |f: AuditFilter| -> Vec<u64> {
+            t.store
+                .search_audit(&f)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect()
+        };
+        let device = AuditFilter {
+            device: Some("dev-1".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            search(device.clone()).await,
+            [3, 2, 1],
+            "not dev-10's entry"
+        );
+        let older = AuditFilter {
+            before: Some(3),
+            ..device
+        };
+        assert_eq!(search(older).await, [2, 1]);
+        let console = AuditFilter {
+            action: Some("console.".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        };
+        assert_eq!(search(console).await, [5, 4]);
+        let refused = AuditFilter {
+            actor: Some("ops".into()),
+            decision: Some(Decision::Refused),
+            limit: 10,
+            ..AuditFilter::default()
+        };
+        assert_eq!(search(refused).await, [5]);
+        let wildcard = AuditFilter {
+            device: Some("dev-%".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        };
+        assert!(search(wildcard).await.is_empty(), "wildcards are literal");
+    })
+    .await;
+}

@@ -26,14 +26,21 @@ pub(crate) async fn serve_until_ctrl_c(server: &ServerHandle) -> anyhow::Result<
     let store = server.store();
     let now = unix_now();
     if store.operator(DEMO_OPERATOR).await?.is_none() {
-        store.create_operator(DEMO_OPERATOR, Role::Admin, now).await?;
+        store
+            .create_operator(DEMO_OPERATOR, Role::Admin, now)
+            .await?;
     }
     store.set_operator_disabled(DEMO_OPERATOR, false).await?;
     store
         .set_operator_password(DEMO_OPERATOR, &phc, now)
         .await
         .context("cannot set the demo's console password")?;
-    audit(server, "demo.console.login_created", "one-time console login for this run").await;
+    audit(
+        server,
+        "demo.console.login_created",
+        "one-time console login for this run",
+    )
+    .await;
     println!("\nThe fleet service keeps running: look at what the demo did in the console.");
     println!("  console:   {}/console/", server.api_url());
     println!("  operator:  {DEMO_OPERATOR}");
