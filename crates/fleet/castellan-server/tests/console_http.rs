@@ -169,3 +169,39 @@ async fn device_list_page_weight_stays_flat_from_100_to_10000_devices() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_prometheus_text_behind_an_api_token() {
+    let t = TestStore::sqlite().await;
+    let tmp = tempdir();
+    let server = start_server(&t, &state_dir(&tmp)).await;
+    let api = Api::new(&server);
+    let admin = server.admin_token().unwrap().to_string();
+    for n in 0..4 {
+        let d = fake_device(n, &format!("SN-{n:04}"));
+        t.store.register_device(&d, 1_700_000_000).await.unwrap();
+    }
+    t.store.set_quarantined("SIM-0002", true).await.unwrap();
+    let (status, _, _) = api.get_raw("/metrics", &[]).await;
+    assert_eq!(status, 401, "no token, no metrics");
+    let bearer = format!("Bearer {admin}");
+    let (status, headers, body) = api.get_raw("/metrics", &[("authorization", &bearer)]).await;
+    assert_eq!(status, 200);
+    let ctype = headers.get("content-type").unwrap().to_str().unwrap();
+    assert!(ctype.starts_with("application/openmetrics-text"), "{ctype}");
+    let text = String::from_utf8(body).unwrap();
+    for line in [
+        "castellan_devices{state=\"pending\"} 3",
+        "castellan_devices{state=\"quarantined\"} 1",
+        "castellan_devices_by_class{class=\"gateway-v2\"} 1",
+        "castellan_devices_by_firmware{version=\"1.1.0\"} 2",
+        "castellan_mqtt_sessions 0",
+        "# EOF",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line:?} missing from:\n{text}"
+        );
+    }
+    server.shutdown().await;
+}

@@ -19,6 +19,7 @@ pub(crate) mod devices;
 mod download;
 mod error;
 mod factory;
+mod metrics;
 mod releases;
 mod tuf;
 
@@ -127,6 +128,12 @@ pub const ROUTES: &[RoutePolicy] = &[
     },
     RoutePolicy {
         method: "GET",
+        path: "/metrics",
+        action: "api.metrics",
+        roles: READERS,
+    },
+    RoutePolicy {
+        method: "GET",
         path: "/api/v1/audit",
         action: "api.audit.list",
         roles: ADMIN_AUDITOR,
@@ -232,6 +239,7 @@ pub(crate) fn router(core: Arc<Core>) -> Router {
             ("POST", "/api/v1/devices/{id}/quarantine") => post(devices::quarantine),
             ("DELETE", "/api/v1/devices/{id}/quarantine") => delete(devices::release),
             ("POST", "/api/v1/operators") => post(admin::create_operator),
+            ("GET", "/metrics") => get(metrics::metrics),
             ("GET", "/api/v1/audit") => get(admin::audit_list),
             ("GET", "/api/v1/audit/verify") => get(admin::audit_verify),
             ("PUT", "/api/v1/release-key") => put(releases::set_key),
