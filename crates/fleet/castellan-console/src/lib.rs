@@ -26,6 +26,7 @@ mod login;
 mod overview;
 mod password;
 mod session;
+mod totp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub use password::{
     MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, PasswordError, hash_password, verify_password,
 };
 pub use session::SESSION_COOKIE;
+pub use totp::{TotpError, new_totp_secret, otpauth_url, totp_code};
 
 /// The address a request came from (the server attaches it to each request), for the login
 /// rate limit and the audit log.

@@ -29,6 +29,8 @@ use crate::{ClientAddr, Console, Fleet, password};
 pub(crate) struct LoginForm {
     name: String,
     password: String,
+    /// The one-time code, for accounts with a second factor.
+    code: String,
     login_token: String,
 }
 
@@ -61,6 +63,8 @@ fn form(status: StatusCode, message: Option<&str>) -> Response {
                 input #name name="name" autocomplete="username" required;
                 label for="password" { "Password" }
                 input #password type="password" name="password" autocomplete="current-password" required;
+                label for="code" { "One-time code (if your account has one)" }
+                input #code name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="6";
                 button #login type="submit" { "Log in" }
             }
         },
@@ -124,7 +128,7 @@ pub(crate) async fn submit<F: Fleet>(
             Some("Too many login attempts from your address; wait a minute."),
         );
     }
-    let wrong = "Wrong operator name or password.";
+    let wrong = "Wrong operator name, password or one-time code.";
     let now = unix_now();
     let record = match fleet.store().operator_password(&f.name).await {
         Ok(r) => r,
@@ -166,6 +170,17 @@ pub(crate) async fn submit<F: Fleet>(
         .await
         .unwrap_or(false);
     let store = fleet.store();
+    let second = match (&record.totp_secret, ok) {
+        (Some(secret), true) => second_factor(store, &f.name, secret, &f.code, now).await,
+        _ => Ok(()),
+    };
+    if let Err(reason) = second {
+        refuse(&f.name, "console.login", reason).await;
+        let _ = store
+            .record_failed_login(&f.name, now, cfg.max_failed_logins, cfg.lockout_secs)
+            .await;
+        return form(StatusCode::UNAUTHORIZED, Some(wrong));
+    }
     if !ok {
         let locked = store
             .record_failed_login(&f.name, now, cfg.max_failed_logins, cfg.lockout_secs)
@@ -225,6 +240,28 @@ pub(crate) async fn submit<F: Fleet>(
     );
     h.append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, "", 0));
     resp
+}
+
+/// Check the one-time code of an account with a second factor (accepted once per time step).
+async fn second_factor(
+    store: &castellan_store::Store,
+    name: &str,
+    secret: &str,
+    code: &str,
+    now: i64,
+) -> Result<(), &'static str> {
+    let at = u64::try_from(now).unwrap_or(0);
+    let Some(step) = crate::totp::check(secret, code, at) else {
+        return Err("password right, one-time code missing or wrong");
+    };
+    match store
+        .use_totp_step(name, i64::try_from(step).unwrap_or(i64::MAX))
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("password right, one-time code already used (replay)"),
+        Err(_) => Err("one-time code not checked: store unavailable"),
+    }
 }
 
 /// `POST /console/logout`.

@@ -413,7 +413,10 @@ async fn console_in_chromium_hides_actions_from_a_read_only_role_and_locks_out_g
     let g = browser(&driver, "guesser").await;
     for i in 0..5 {
         let page = login(&g, &base, "locky", &format!("wrong-guess-{i}")).await;
-        assert!(page.contains("Wrong operator name or password"), "{page}");
+        assert!(
+            page.contains("Wrong operator name, password or one-time code"),
+            "{page}"
+        );
     }
     let page = login(&g, &base, "locky", OPS_PASSWORD).await;
     assert!(page.contains("locked"), "attack_password_guessing: {page}");

@@ -205,3 +205,64 @@ async fn metrics_are_prometheus_text_behind_an_api_token() {
     }
     server.shutdown().await;
 }
+
+/// A login through the form without a browser: the login page's token and cookie, then the
+/// POST. Returns the status and the session cookie set, if any.
+async fn login_raw(api: &Api, name: &str, password: &str, code: &str) -> (u16, Option<String>) {
+    let (_, headers, body) = api.get_raw("/console/login", &[]).await;
+    let set = headers.get("set-cookie").unwrap().to_str().unwrap();
+    let cookie = set.split(';').next().unwrap().to_string();
+    let token = cookie.split_once('=').unwrap().1.to_string();
+    assert!(
+        String::from_utf8_lossy(&body).contains(&token),
+        "the form carries the token"
+    );
+    let form = format!("name={name}&password={password}&code={code}&login_token={token}");
+    let headers = [
+        ("cookie", cookie.as_str()),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+    let (status, headers, _) = api
+        .request_raw("POST", "/console/login", &headers, form.into_bytes())
+        .await;
+    let session = headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(castellan_console::SESSION_COOKIE))
+        .map(str::to_string);
+    (status, session)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_replayed_one_time_code_is_refused() {
+    let t = TestStore::sqlite().await;
+    let tmp = tempdir();
+    let server = start_server(&t, &state_dir(&tmp)).await;
+    let api = Api::new(&server);
+    accounts(&t).await;
+    let secret = castellan_console::new_totp_secret().unwrap();
+    t.store
+        .set_operator_totp("ops", Some(&secret))
+        .await
+        .unwrap();
+    let (status, session) = login_raw(&api, "ops", OPS_PASSWORD, "").await;
+    assert_eq!(
+        (status, session),
+        (401, None),
+        "the password alone is not enough"
+    );
+    let now = u64::try_from(castellan_store::unix_now()).unwrap();
+    let code = castellan_console::totp_code(&secret, now).unwrap();
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    assert_eq!(login_raw(&api, "ops", OPS_PASSWORD, &wrong).await.0, 401);
+    let (status, session) = login_raw(&api, "ops", OPS_PASSWORD, &code).await;
+    assert_eq!(status, 303, "password and code");
+    assert!(session.is_some());
+    let (status, session) = login_raw(&api, "ops", OPS_PASSWORD, &code).await;
+    assert_eq!((status, session), (401, None), "the same code twice");
+    assert!(audit_has_refusal(&server, "console.login", "already used").await);
+    // Accounts without a second factor log in with their password.
+    assert_eq!(login_raw(&api, "viewer", VIEWER_PASSWORD, "").await.0, 303);
+    server.shutdown().await;
+}

@@ -1,6 +1,6 @@
 -- Castellan fleet store, schema 7: the operator console. An operator may have a password (an
 -- Argon2id PHC string; the store never sees the password) and a count of failed logins with
--- the time its lockout ends. Console sessions are stored by the SHA-256 of their id (the id
+-- the time its lockout ends, and optionally a TOTP second factor. Console sessions are stored by the SHA-256 of their id (the id
 -- itself lives only in the browser's cookie) with their CSRF token and absolute expiry.
 
 CREATE TABLE operator_passwords (
@@ -8,7 +8,11 @@ CREATE TABLE operator_passwords (
     phc           TEXT NOT NULL,
     failed_logins BIGINT NOT NULL DEFAULT 0,
     locked_until  BIGINT,
-    updated_at    BIGINT NOT NULL
+    updated_at    BIGINT NOT NULL,
+    -- The optional second factor: the TOTP secret (base32) and the last time step accepted
+    -- (a code is accepted once).
+    totp_secret    TEXT,
+    totp_last_step BIGINT
 );
 
 CREATE TABLE console_sessions (

@@ -22,6 +22,8 @@ pub struct PasswordRecord {
     pub failed_logins: u32,
     /// Until when (Unix seconds) logins are refused, if locked.
     pub locked_until: Option<i64>,
+    /// The TOTP secret (base32), when the account has a second factor.
+    pub totp_secret: Option<String>,
 }
 
 /// A new console session: what the browser gets, once.
@@ -87,8 +89,8 @@ impl Store {
         let mut s = self.session().await?;
         let row = s
             .query_opt(
-                "SELECT o.name, o.role, o.disabled, p.phc, p.failed_logins, p.locked_until \
-                 FROM operator_passwords p JOIN operators o ON o.name = p.operator \
+                "SELECT o.name, o.role, o.disabled, p.phc, p.failed_logins, p.locked_until, \
+                 p.totp_secret FROM operator_passwords p JOIN operators o ON o.name = p.operator \
                  WHERE p.operator = $1",
                 vec![operator.into()],
             )
@@ -99,6 +101,7 @@ impl Store {
             phc: r.text(3)?,
             failed_logins: u32::try_from(r.int(4)?).unwrap_or(u32::MAX),
             locked_until: r.opt_int(5)?,
+            totp_secret: r.opt_text(6)?,
         }))
     }
 
@@ -134,6 +137,44 @@ impl Store {
         )
         .await?;
         Ok(Some(until))
+    }
+
+    /// Set (or, with `None`, remove) an operator's TOTP secret (base32). The operator must have
+    /// a password.
+    pub async fn set_operator_totp(
+        &self,
+        operator: &str,
+        secret: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut s = self.session().await?;
+        let n = s
+            .exec(
+                "UPDATE operator_passwords SET totp_secret = $2, totp_last_step = NULL \
+                 WHERE operator = $1",
+                vec![operator.into(), secret.into()],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "operator password",
+                key: operator.into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Accept the TOTP time step `step` for `operator` once: true if it is later than every
+    /// step accepted before (false: a replayed or older code).
+    pub async fn use_totp_step(&self, operator: &str, step: i64) -> Result<bool, StoreError> {
+        let mut s = self.session().await?;
+        let n = s
+            .exec(
+                "UPDATE operator_passwords SET totp_last_step = $2 WHERE operator = $1 \
+                 AND (totp_last_step IS NULL OR totp_last_step < $2)",
+                vec![operator.into(), step.into()],
+            )
+            .await?;
+        Ok(n == 1)
     }
 
     /// A successful login: the failure count and any expired lockout are cleared.

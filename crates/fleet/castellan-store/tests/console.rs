@@ -300,3 +300,35 @@ async fn audit_search_finds_a_device_s_trail_newest_first() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_one_time_code_replay_is_refused_by_the_store() {
+    each_backend(async |t: &TestStore| {
+        with_operator(t, "ops").await;
+        let rec = t.store.operator_password("ops").await.unwrap().unwrap();
+        assert_eq!(rec.totp_secret, None);
+        t.store
+            .set_operator_totp("ops", Some("JBSWY3DPEHPK3PXP"))
+            .await
+            .unwrap();
+        let rec = t.store.operator_password("ops").await.unwrap().unwrap();
+        assert_eq!(rec.totp_secret.as_deref(), Some("JBSWY3DPEHPK3PXP"));
+        assert!(t.store.use_totp_step("ops", 100).await.unwrap());
+        assert!(
+            !t.store.use_totp_step("ops", 100).await.unwrap(),
+            "the same step twice"
+        );
+        assert!(
+            !t.store.use_totp_step("ops", 99).await.unwrap(),
+            "an older step"
+        );
+        assert!(t.store.use_totp_step("ops", 101).await.unwrap());
+        // A new password keeps the second factor.
+        t.store.set_operator_password("ops", PHC, 1).await.unwrap();
+        let rec = t.store.operator_password("ops").await.unwrap().unwrap();
+        assert!(rec.totp_secret.is_some());
+        t.store.set_operator_totp("ops", None).await.unwrap();
+        assert!(t.store.set_operator_totp("nobody", None).await.is_err());
+    })
+    .await;
+}

@@ -1,7 +1,8 @@
-//! `castellan operator add | password`: operator accounts of the web console, written straight
+//! `castellan operator add | password | totp`: operator accounts of the web console, written straight
 //! to the service's store (like the service's own first admin): a name, a role and a password
 //! hashed with Argon2id. The password is read from `--password-file`, from standard input when
-//! it is not a terminal, or prompted for without echo. Each change is in the audit log.
+//! it is not a terminal, or prompted for without echo. `totp` gives an account a second factor
+//! (an otpauth URL for an authenticator app). Each change is in the audit log.
 
 use std::io::{BufRead as _, IsTerminal as _};
 use std::path::PathBuf;
@@ -21,6 +22,29 @@ pub(crate) enum OperatorCommand {
     /// Set (or reset) an existing operator's console password; lifts a lockout and ends the
     /// operator's console sessions.
     Password(PasswordArgs),
+    /// Give an operator a TOTP second factor (prints the otpauth URL for an authenticator
+    /// app), or remove it with --remove.
+    Totp(TotpArgs),
+}
+
+/// Arguments of `castellan operator totp`.
+#[derive(Args)]
+pub(crate) struct TotpArgs {
+    /// The operator's name (it must have a console password).
+    #[arg(long, value_name = "NAME")]
+    name: String,
+    /// Remove the second factor instead.
+    #[arg(long)]
+    remove: bool,
+    /// The service's state directory (its SQLite store and audit anchor).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+    /// The store, when not the state directory's SQLite file.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Where the store is, and how the password is given.
@@ -78,7 +102,87 @@ pub(crate) fn run(c: OperatorCommand) -> anyhow::Result<ExitCode> {
             set(&a.name, Some(role), &a.common)
         }
         OperatorCommand::Password(a) => set(&a.name, None, &a.common),
+        OperatorCommand::Totp(a) => totp(&a),
     }
+}
+
+/// The store of `state_dir` / `database`, with its audit anchor, on a runtime.
+fn open_store(
+    state_dir: &std::path::Path,
+    database: Option<&str>,
+) -> anyhow::Result<(tokio::runtime::Runtime, Store)> {
+    let (location, postgres) = database_location(state_dir, database);
+    if !postgres && !std::path::Path::new(&location).exists() {
+        bail!(
+            "no store at {location}: run `castellan serve` once, or give --state-dir of its \
+             state directory (or --database)"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let options = StoreOptions {
+        anchor_path: Some(audit_anchor(state_dir, &location, postgres)),
+        ..StoreOptions::default()
+    };
+    let store = runtime
+        .block_on(Store::open_with(&location, options))
+        .with_context(|| format!("cannot open the store at {location}"))?;
+    Ok((runtime, store))
+}
+
+async fn audit(store: &Store, action: &str, name: &str, reason: &str) -> anyhow::Result<()> {
+    let rec = AuditRecord {
+        actor: "cli",
+        action,
+        target: name,
+        decision: Decision::Allowed,
+        reason,
+        code: None,
+    };
+    store.append_audit(&rec, unix_now()).await?;
+    Ok(())
+}
+
+fn totp(a: &TotpArgs) -> anyhow::Result<ExitCode> {
+    let (runtime, store) = open_store(&a.state_dir, a.database.as_deref())?;
+    runtime.block_on(async {
+        let name = a.name.as_str();
+        let not_found = || {
+            format!(
+                "operator {name:?} has no console password; set one first with `castellan \
+                 operator password --name {name}`"
+            )
+        };
+        if a.remove {
+            store
+                .set_operator_totp(name, None)
+                .await
+                .with_context(not_found)?;
+            audit(&store, "cli.operator.totp", name, "second factor removed").await?;
+            println!("{name}: second factor removed");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let secret = castellan_console::new_totp_secret()?;
+        let url = castellan_console::otpauth_url(&secret, name)?;
+        store
+            .set_operator_totp(name, Some(&secret))
+            .await
+            .with_context(not_found)?;
+        audit(&store, "cli.operator.totp", name, "second factor set").await?;
+        if a.json {
+            println!(
+                "{}",
+                serde_json::json!({ "name": name, "secret": secret, "otpauth_url": url })
+            );
+        } else {
+            println!("{name}: second factor set; add it to an authenticator app:");
+            println!("  {url}");
+            println!("  (secret {secret}; shown once)");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn read_password(c: &StoreAndPassword, name: &str) -> anyhow::Result<String> {
@@ -107,29 +211,11 @@ fn read_password(c: &StoreAndPassword, name: &str) -> anyhow::Result<String> {
 }
 
 fn set(name: &str, role: Option<Role>, c: &StoreAndPassword) -> anyhow::Result<ExitCode> {
-    let (location, postgres) = database_location(&c.state_dir, c.database.as_deref());
-    if !postgres && !std::path::Path::new(&location).exists() {
-        bail!(
-            "no store at {location}: run `castellan serve` once, or give --state-dir of its \
-             state directory (or --database)"
-        );
-    }
+    let (runtime, store) = open_store(&c.state_dir, c.database.as_deref())?;
     let password = read_password(c, name)?;
     let phc = castellan_console::hash_password(&password)
         .map_err(|e| anyhow::anyhow!("{e}; nothing was changed"))?;
-    let anchor = audit_anchor(&c.state_dir, &location, postgres);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let options = StoreOptions {
-            anchor_path: Some(anchor),
-            ..StoreOptions::default()
-        };
-        let store = Store::open_with(&location, options)
-            .await
-            .with_context(|| format!("cannot open the store at {location}"))?;
         let now = unix_now();
         if let Some(role) = role {
             match store.create_operator(name, role, now).await {
@@ -155,15 +241,7 @@ fn set(name: &str, role: Option<Role>, c: &StoreAndPassword) -> anyhow::Result<E
                 format!("console password set; {ended} session(s) ended"),
             ),
         };
-        let rec = AuditRecord {
-            actor: "cli",
-            action,
-            target: name,
-            decision: Decision::Allowed,
-            reason: &reason,
-            code: None,
-        };
-        store.append_audit(&rec, now).await?;
+        audit(&store, action, name, &reason).await?;
         if c.json {
             let role = store.operator(name).await?.map(|o| o.role.as_str());
             println!(
