@@ -266,3 +266,68 @@ async fn attack_replayed_one_time_code_is_refused() {
     assert_eq!(login_raw(&api, "viewer", VIEWER_PASSWORD, "").await.0, 303);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_admin_revokes_a_device_from_the_console_and_the_broker_refuses_it() {
+    let t = TestStore::sqlite().await;
+    let tmp = tempdir();
+    let server = start_server(&t, &state_dir(&tmp)).await;
+    let api = Api::new(&server);
+    let admin = server.admin_token().unwrap().to_string();
+    let dev = enrolled(&server, &api, &admin, "CSTL-0951", 95, tmp.path()).await;
+    t.store
+        .create_operator("boss", castellan_store::Role::Admin, 0)
+        .await
+        .unwrap();
+    let now = castellan_store::unix_now();
+    let session = t
+        .store
+        .create_console_session("boss", now, 600)
+        .await
+        .unwrap();
+    let cookie = format!("{}={}", castellan_console::SESSION_COOKIE, session.id);
+    let (status, _, body) = api
+        .get_raw(
+            "/console/devices/CSTL-0951/revoke",
+            &[("cookie", cookie.as_str())],
+        )
+        .await;
+    let page = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("This cannot be undone"),
+        "the confirmation names the consequence"
+    );
+    let form = format!("csrf={}", session.csrf_token);
+    let (status, _) = forged_post(
+        &api,
+        "/console/devices/CSTL-0951/revoke",
+        &session.id,
+        &form,
+    )
+    .await;
+    assert_eq!(
+        status, 303,
+        "with its session's CSRF token the action is taken"
+    );
+    let (_, d) = api
+        .call("GET", "/api/v1/devices/CSTL-0951", Some(&admin), None)
+        .await;
+    assert_eq!(d["revoked"], json!(true), "{d}");
+    let (ok, out) = peers::mosquitto_pub(
+        server.mqtt_addr().port(),
+        &server.paths().ca_bundle,
+        Some((&dev.cert("ldevid"), &dev.key("ldevid"))),
+        "CSTL-0951",
+        "dev/CSTL-0951/status",
+        "{}",
+    )
+    .await;
+    assert!(!ok, "the revoked device connected: {out}");
+    assert!(audit_has_refusal(&server, "mqtt.connect", "revoked").await);
+    let log = audit(&server).await;
+    assert!(log.iter().any(|e| e.action == "console.device.revoke"
+        && e.actor == "boss"
+        && e.reason.contains("revoked")));
+    server.shutdown().await;
+}
