@@ -53,6 +53,8 @@ pub struct ClientAddr(pub SocketAddr);
 pub struct ConsoleConfig {
     /// How long a session lives from login (absolute; no sliding renewal).
     pub session_ttl_secs: i64,
+    /// How long a session lives without a request.
+    pub session_idle_secs: i64,
     /// Failed logins in a row that lock an account.
     pub max_failed_logins: u32,
     /// How long a lockout lasts.
@@ -65,6 +67,7 @@ impl Default for ConsoleConfig {
     fn default() -> Self {
         ConsoleConfig {
             session_ttl_secs: 8 * 3600,
+            session_idle_secs: 30 * 60,
             max_failed_logins: 5,
             lockout_secs: 15 * 60,
             login_attempts_per_minute: 20,

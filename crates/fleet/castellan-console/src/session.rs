@@ -4,7 +4,8 @@
 //! refuse it unless it is `Secure`, has `Path=/` and no `Domain` (no sibling host can plant
 //! one), and it is `HttpOnly` (no script reads it) and `SameSite=Strict` (no other site's page
 //! sends it). Its value is 32 random bytes made by the store at login; a value the server did
-//! not make is never adopted (session fixation), and only its SHA-256 is stored.
+//! not make is never adopted (session fixation), and only its SHA-256 is stored. A session ends
+//! at its absolute expiry or after [`crate::ConsoleConfig::session_idle_secs`] without a request.
 //!
 //! Every state-changing request carries the session's CSRF token in its form (synchronizer
 //! token, compared in constant time); `SameSite=Strict` is the second line, not the first.
@@ -85,7 +86,13 @@ impl<F: Fleet> FromRequestParts<Arc<Console<F>>> for Authed {
         let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(to_login());
         };
-        match console.fleet.store().console_session(&id, unix_now()).await {
+        let idle = console.config.session_idle_secs;
+        match console
+            .fleet
+            .store()
+            .console_session(&id, unix_now(), idle)
+            .await
+        {
             Ok(Some(s)) => Ok(Authed {
                 operator: s.operator,
                 csrf_token: s.csrf_token,

@@ -180,7 +180,7 @@ async fn console_in_chromium_logs_in_shows_the_fleet_and_quarantines_a_device() 
     assert_eq!(session.len(), 64);
     assert!(
         t.store
-            .console_session(&planted, castellan_store::unix_now())
+            .console_session(&planted, castellan_store::unix_now(), 600)
             .await
             .unwrap()
             .is_none()
@@ -320,7 +320,7 @@ async fn console_in_chromium_logs_in_shows_the_fleet_and_quarantines_a_device() 
     text_of(&c, "#login").await;
     assert!(
         t.store
-            .console_session(&session, castellan_store::unix_now())
+            .console_session(&session, castellan_store::unix_now(), 600)
             .await
             .unwrap()
             .is_none()

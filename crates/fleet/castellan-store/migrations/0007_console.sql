@@ -1,7 +1,7 @@
 -- Castellan fleet store, schema 7: the operator console. An operator may have a password (an
 -- Argon2id PHC string; the store never sees the password) and a count of failed logins with
 -- the time its lockout ends, and optionally a TOTP second factor. Console sessions are stored by the SHA-256 of their id (the id
--- itself lives only in the browser's cookie) with their CSRF token and absolute expiry.
+-- itself lives only in the browser's cookie) with their CSRF token, absolute expiry and last use.
 
 CREATE TABLE operator_passwords (
     operator      TEXT PRIMARY KEY REFERENCES operators (name) ON DELETE CASCADE,
@@ -20,7 +20,9 @@ CREATE TABLE console_sessions (
     operator   TEXT NOT NULL REFERENCES operators (name) ON DELETE CASCADE,
     csrf_token TEXT NOT NULL,
     created_at BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL
+    expires_at BIGINT NOT NULL,
+    -- The last request of the session (to the minute): an idle session ends.
+    last_seen  BIGINT NOT NULL
 );
 CREATE INDEX console_sessions_operator ON console_sessions (operator);
 

@@ -4,7 +4,8 @@
 //!
 //! A session id is 32 random bytes handed to the browser once; only its SHA-256 is stored, and
 //! it is looked up by that hash and compared again in constant time (as API tokens are). A
-//! session ends at its absolute expiry, at logout, or when its operator is disabled.
+//! session ends at its absolute expiry, after a time without requests, at logout, or when its
+//! operator is disabled.
 
 use subtle::ConstantTimeEq as _;
 
@@ -205,7 +206,7 @@ impl Store {
         let mut s = self.session().await?;
         s.exec(
             "INSERT INTO console_sessions (id_hash, operator, csrf_token, created_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5)",
+             expires_at, last_seen) VALUES ($1, $2, $3, $4, $5, $4)",
             vec![
                 sha256_hex(session.id.as_bytes()).into(),
                 operator.into(),
@@ -218,19 +219,20 @@ impl Store {
         Ok(session)
     }
 
-    /// The live session with this id at `now`: unknown, expired (deleted on sight) or of a
-    /// disabled operator gives `None`.
+    /// The live session with this id at `now`, marked used: unknown, expired, idle for
+    /// `idle_secs` or more (both deleted on sight) or of a disabled operator gives `None`.
     pub async fn console_session(
         &self,
         id: &str,
         now: i64,
+        idle_secs: i64,
     ) -> Result<Option<ConsoleSession>, StoreError> {
         let hash = sha256_hex(id.as_bytes());
         let mut s = self.session().await?;
         let row = s
             .query_opt(
-                "SELECT o.name, o.role, o.disabled, c.id_hash, c.csrf_token, c.expires_at \
-                 FROM console_sessions c JOIN operators o ON o.name = c.operator \
+                "SELECT o.name, o.role, o.disabled, c.id_hash, c.csrf_token, c.expires_at, \
+                 c.last_seen FROM console_sessions c JOIN operators o ON o.name = c.operator \
                  WHERE c.id_hash = $1",
                 vec![hash.as_str().into()],
             )
@@ -244,13 +246,22 @@ impl Store {
             csrf_token: r.text(4)?,
             expires_at: r.int(5)?,
         };
-        if now >= session.expires_at {
+        let last_seen = r.int(6)?;
+        if now >= session.expires_at || now.saturating_sub(last_seen) >= idle_secs {
             s.exec(
                 "DELETE FROM console_sessions WHERE id_hash = $1",
                 vec![hash.into()],
             )
             .await?;
             return Ok(None);
+        }
+        // Written at most once a minute per session.
+        if now.saturating_sub(last_seen) >= 60 {
+            s.exec(
+                "UPDATE console_sessions SET last_seen = $2 WHERE id_hash = $1",
+                vec![hash.into(), now.into()],
+            )
+            .await?;
         }
         Ok((!session.operator.disabled).then_some(session))
     }

@@ -81,16 +81,21 @@ async fn sessions_expire_end_at_logout_and_die_with_the_account() {
             .unwrap();
         assert_eq!(s.id.len(), 64);
         assert_ne!(s.id, s.csrf_token);
-        let live = t.store.console_session(&s.id, 159).await.unwrap().unwrap();
+        let live = t
+            .store
+            .console_session(&s.id, 159, 3600)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(live.operator.name, "ops");
         assert_eq!(live.csrf_token, s.csrf_token);
         assert_eq!(
-            t.store.console_session(&s.id, 160).await.unwrap(),
+            t.store.console_session(&s.id, 160, 3600).await.unwrap(),
             None,
             "expired"
         );
         assert_eq!(
-            t.store.console_session(&s.id, 100).await.unwrap(),
+            t.store.console_session(&s.id, 100, 3600).await.unwrap(),
             None,
             "deleted once expired"
         );
@@ -103,7 +108,7 @@ async fn sessions_expire_end_at_logout_and_die_with_the_account() {
         assert_ne!(s2.id, s.id, "a fresh id at every login");
         assert!(t.store.end_console_session(&s2.id).await.unwrap());
         assert_eq!(
-            t.store.console_session(&s2.id, 101).await.unwrap(),
+            t.store.console_session(&s2.id, 101, 3600).await.unwrap(),
             None,
             "logged out"
         );
@@ -115,14 +120,14 @@ async fn sessions_expire_end_at_logout_and_die_with_the_account() {
             .unwrap();
         t.store.set_operator_disabled("ops", true).await.unwrap();
         assert_eq!(
-            t.store.console_session(&s3.id, 101).await.unwrap(),
+            t.store.console_session(&s3.id, 101, 3600).await.unwrap(),
             None,
             "disabled"
         );
         assert_eq!(t.store.end_console_sessions_of("ops").await.unwrap(), 1);
         assert_eq!(
             t.store
-                .console_session("attacker-chosen-id", 101)
+                .console_session("attacker-chosen-id", 101, 3600)
                 .await
                 .unwrap(),
             None
