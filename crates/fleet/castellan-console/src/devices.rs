@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::audit_view::entries_table;
 use crate::layout::{error_page, page as shell, when};
 use crate::session::Authed;
-use crate::{Console, DeviceAction, DeviceView, Fleet};
+use crate::{CertificateView, Console, DeviceAction, DeviceView, Fleet};
 
 /// Rows per page of the device list.
 const PER_PAGE: u32 = 50;
@@ -194,6 +194,24 @@ fn identity(d: &DeviceView) -> Markup {
     }
 }
 
+fn certificate(c: &CertificateView) -> Markup {
+    let now = castellan_store::unix_now();
+    let validity = if now > c.not_after {
+        "EXPIRED".to_string()
+    } else {
+        format!("expires in {} days", (c.not_after - now) / 86_400)
+    };
+    html! {
+        table #idevid {
+            tr { th { "Subject" } td.mono { (c.subject) } }
+            tr { th { "Issuer" } td.mono { (c.issuer) } }
+            tr { th { "Serial" } td.mono { (c.serial) } }
+            tr { th { "Valid" } td { (when(Some(c.not_before))) " to " (when(Some(c.not_after)))
+                " (" span #idevid-validity { (validity) } ")" } }
+        }
+    }
+}
+
 /// `GET /console/devices/{id}`.
 pub(crate) async fn page<F: Fleet>(
     State(console): State<Arc<Console<F>>>,
@@ -249,6 +267,10 @@ pub(crate) async fn page<F: Fleet>(
         }
         h2 { "Identity" }
         (identity(&d))
+        @if let Some(c) = &d.idevid {
+            h2 { "Factory certificate (IDevID)" }
+            (certificate(c))
+        }
         h2 { "Reference measurements" }
         table #measurements {
             tr { th { "Component" } th { "Version" } th { "Digest" } th { "Signer" } }

@@ -205,4 +205,22 @@ pub struct DeviceView {
     pub reference_measurements: Vec<MeasurementView>,
     /// Registered at (Unix seconds).
     pub created_at: i64,
+    /// The factory certificate, decoded.
+    #[serde(default)]
+    pub idevid: Option<CertificateView>,
+}
+
+/// A certificate, as the API shows it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CertificateView {
+    /// Subject.
+    pub subject: String,
+    /// Issuer.
+    pub issuer: String,
+    /// Serial, hex.
+    pub serial: String,
+    /// notBefore (Unix seconds).
+    pub not_before: i64,
+    /// notAfter (Unix seconds).
+    pub not_after: i64,
 }

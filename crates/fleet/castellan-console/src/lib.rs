@@ -36,7 +36,7 @@ use axum::middleware;
 use axum::response::Redirect;
 use axum::routing::get;
 
-pub use fleet::{DeviceAction, DeviceView, Fleet, FleetError, MeasurementView};
+pub use fleet::{CertificateView, DeviceAction, DeviceView, Fleet, FleetError, MeasurementView};
 pub use password::{
     MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, PasswordError, hash_password, verify_password,
 };

@@ -239,6 +239,15 @@ async fn console_in_chromium_logs_in_shows_the_fleet_and_quarantines_a_device() 
     );
     assert_ne!(c.title().await.unwrap(), "pwned");
     expect_text(&c, "#state", "onboarded").await;
+    let validity = text_of(&c, "#idevid-validity").await;
+    assert!(
+        validity.starts_with("expires in"),
+        "the IDevID's validity: {validity}"
+    );
+    assert!(
+        text_of(&c, "#idevid").await.contains("CSTL-0901"),
+        "its subject names the device"
+    );
     screenshot(&c, "device").await;
 
     // Quarantine, after a confirmation that names the consequence.

@@ -52,6 +52,36 @@ pub struct DeviceJson {
     pub reference_measurements: Vec<crate::protocol::MeasurementJson>,
     /// When the factory registered it (Unix seconds).
     pub created_at: i64,
+    /// The factory certificate (IDevID) the registry holds, decoded; `None` if it does not
+    /// parse.
+    #[serde(default)]
+    pub idevid: Option<CertificateJson>,
+}
+
+/// A certificate, as the API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CertificateJson {
+    /// Subject (RFC 4514-like).
+    pub subject: String,
+    /// Issuer (RFC 4514-like).
+    pub issuer: String,
+    /// Serial, hex.
+    pub serial: String,
+    /// notBefore (Unix seconds).
+    pub not_before: i64,
+    /// notAfter (Unix seconds).
+    pub not_after: i64,
+}
+
+fn certificate_json(der: &[u8]) -> Option<CertificateJson> {
+    let c = castellan_x509::parse_certificate(der).ok()?;
+    Some(CertificateJson {
+        serial: c.serial_hex(),
+        subject: c.subject,
+        issuer: c.issuer,
+        not_before: c.not_before,
+        not_after: c.not_after,
+    })
 }
 
 pub(crate) fn lifecycle_name(raw: u32) -> &'static str {
@@ -97,6 +127,7 @@ pub(crate) async fn to_json(core: &Core, d: Device) -> DeviceJson {
             })
             .collect(),
         revoked,
+        idevid: certificate_json(&d.idevid_der),
         id: d.id,
         serial: d.serial,
         device_class: d.device_class,

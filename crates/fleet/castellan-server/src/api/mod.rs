@@ -36,7 +36,7 @@ use axum::routing::{MethodRouter, delete, get, post, put};
 use castellan_store::{Role, unix_now};
 
 pub use admin::AuditEntryJson;
-pub use devices::DeviceJson;
+pub use devices::{CertificateJson, DeviceJson};
 pub use error::ApiError;
 pub(crate) use error::{AuditNote, Refusal};
 pub(crate) use factory::check_name;
