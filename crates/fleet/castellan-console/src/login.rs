@@ -170,37 +170,33 @@ pub(crate) async fn submit<F: Fleet>(
         .await
         .unwrap_or(false);
     let store = fleet.store();
-    let second = match (&record.totp_secret, ok) {
-        (Some(secret), true) => second_factor(store, &f.name, secret, &f.code, now).await,
-        _ => Ok(()),
+    let failure: Option<String> = if !ok {
+        Some("wrong password".into())
+    } else if let Some(secret) = &record.totp_secret {
+        second_factor(store, &f.name, secret, &f.code, now)
+            .await
+            .err()
+            .map(str::to_string)
+    } else {
+        None
     };
-    if let Err(reason) = second {
-        refuse(&f.name, "console.login", reason).await;
-        let _ = store
-            .record_failed_login(&f.name, now, cfg.max_failed_logins, cfg.lockout_secs)
-            .await;
-        return form(StatusCode::UNAUTHORIZED, Some(wrong));
-    }
-    if !ok {
+    if let Some(what) = failure {
         let locked = store
             .record_failed_login(&f.name, now, cfg.max_failed_logins, cfg.lockout_secs)
             .await;
         let failures = record.failed_logins.saturating_add(1);
-        match locked {
-            Ok(Some(until)) => {
-                let reason = format!(
-                    "{failures} failed logins in a row: account locked until {}",
-                    when(Some(until))
-                );
-                refuse(&f.name, "console.login.lockout", &reason).await;
-            }
-            _ => {
-                let reason = format!(
-                    "wrong password ({failures} of {} before lockout)",
-                    cfg.max_failed_logins
-                );
-                refuse(&f.name, "console.login", &reason).await;
-            }
+        if let Ok(Some(until)) = locked {
+            let reason = format!(
+                "{what}: {failures} failed logins in a row, account locked until {}",
+                when(Some(until))
+            );
+            refuse(&f.name, "console.login.lockout", &reason).await;
+        } else {
+            let reason = format!(
+                "{what} ({failures} of {} before lockout)",
+                cfg.max_failed_logins
+            );
+            refuse(&f.name, "console.login", &reason).await;
         }
         return form(StatusCode::UNAUTHORIZED, Some(wrong));
     }
