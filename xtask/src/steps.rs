@@ -95,7 +95,11 @@ pub(crate) fn ci() -> Result {
     )?;
     let mut totals = (0u64, 0u64);
     step("cargo test", || {
-        totals = run_tests(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+        // The deps step installed the browser: its tests must not skip here.
+        let mut test = cargo();
+        test.args(["test", "--workspace", "--no-fail-fast"])
+            .env("CASTELLAN_REQUIRE_BROWSER", "1");
+        totals = run_tests(&mut test)?;
         Ok(())
     })?;
     step("firmware in QEMU (cargo xtask qemu-test)", || {

@@ -89,6 +89,8 @@ pub struct ServerConfig {
     pub analysis_policy: castellan_analysis::Policy,
     /// How long a healed device stays quarantined on probation before it is released.
     pub heal_probation: Duration,
+    /// The operator console's sessions, lockout and login rate limit (`docs/console.md`).
+    pub console: castellan_console::ConsoleConfig,
 }
 
 impl ServerConfig {
@@ -116,6 +118,7 @@ impl ServerConfig {
             analysis_window: Duration::from_secs(60),
             analysis_policy: castellan_analysis::Policy::default(),
             heal_probation: Duration::from_secs(600),
+            console: castellan_console::ConsoleConfig::default(),
         }
     }
 

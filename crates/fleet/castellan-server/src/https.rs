@@ -129,6 +129,8 @@ async fn connection(
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let mut req = req.map(|body| axum::body::Body::new(DeadlineBody::new(body, body_timeout)));
         req.extensions_mut().insert(RemoteAddr(peer));
+        req.extensions_mut()
+            .insert(castellan_console::ClientAddr(peer));
         let mut router = router.clone();
         async move { router.call(req).await }
     });

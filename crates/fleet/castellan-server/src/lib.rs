@@ -48,6 +48,7 @@ mod ca_roles;
 mod campaign;
 mod cert_binding;
 pub mod config;
+mod console_fleet;
 mod core;
 mod custody;
 mod error;

@@ -139,7 +139,10 @@ impl Server {
             tokio::spawn(https::serve(
                 listener,
                 acceptor,
-                api::router(core.clone()),
+                api::router(core.clone()).merge(castellan_console::router(
+                    Arc::new(crate::console_fleet::ConsoleFleet(core.clone())),
+                    core.config.console.clone(),
+                )),
                 core.config.front_door.clone(),
                 api_refusals,
                 stop_rx.clone(),

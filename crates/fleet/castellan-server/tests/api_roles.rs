@@ -68,6 +68,7 @@ fn expected() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
         ),
         ("PUT", "/api/v1/policies/sensor-v1", vec![ADMIN]),
         ("POST", "/api/v1/operators", vec![ADMIN]),
+        ("GET", "/metrics", vec![ADMIN, OPERATOR, AUDITOR]),
         ("GET", "/api/v1/audit", vec![ADMIN, AUDITOR]),
         ("GET", "/api/v1/audit/verify", vec![ADMIN, AUDITOR]),
         ("PUT", "/api/v1/release-key", vec![ADMIN]),

@@ -65,7 +65,7 @@ pub struct Operator {
 /// Prefix of every API token, so that leaked tokens are easy to recognise and scan for.
 pub const TOKEN_PREFIX: &str = "cst_";
 
-fn operator_from_row(r: &crate::db::Row) -> Result<Operator, StoreError> {
+pub(crate) fn operator_from_row(r: &crate::db::Row) -> Result<Operator, StoreError> {
     let role = r.text(1)?;
     Ok(Operator {
         name: r.text(0)?,

@@ -36,7 +36,7 @@ pub enum Decision {
 }
 
 impl Decision {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Decision::Allowed => "allowed",
             Decision::Refused => "refused",
@@ -146,6 +146,20 @@ fn entry_hash(prev: &[u8; 32], seq: u64, at: i64, rec: &AuditRecord<'_>) -> [u8;
 fn hash_from_hex(s: &str) -> Option<[u8; 32]> {
     let v = hex::decode(s).ok()?;
     <[u8; 32]>::try_from(v.as_slice()).ok()
+}
+
+/// Rows of `audit_log` as entries; a stored hash that does not parse is reported as tampering.
+pub(crate) fn entries_from_rows(rows: &[Row]) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let raw = RawEntry::from_row(r)?;
+        let seq = raw.seq;
+        out.push(
+            raw.into_entry()
+                .ok_or(StoreError::AuditTampered(AuditViolation::Modified { seq }))?,
+        );
+    }
+    Ok(out)
 }
 
 /// A row as stored, before its content is trusted.
@@ -297,16 +311,7 @@ impl Store {
                 ],
             )
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let raw = RawEntry::from_row(r)?;
-            let seq = raw.seq;
-            out.push(
-                raw.into_entry()
-                    .ok_or(StoreError::AuditTampered(AuditViolation::Modified { seq }))?,
-            );
-        }
-        Ok(out)
+        entries_from_rows(&rows)
     }
 
     /// Verify the whole chain and the anchor. Returns the number of entries, or

@@ -352,15 +352,18 @@ impl Session {
     }
 
     /// Run a query; return all rows.
+    /// The SQL is a literal, or built from literals by the caller (never from input: values
+    /// are always parameters).
     pub(crate) async fn query(
         &mut self,
-        sql: &'static str,
+        sql: impl Into<std::borrow::Cow<'static, str>>,
         params: Vec<Value>,
     ) -> Result<Vec<Row>, StoreError> {
+        let sql = sql.into();
         match self {
             Session::Sqlite { conn } => {
                 Session::with_sqlite(conn, move |c| {
-                    let mut stmt = c.prepare_cached(sql).map_err(sqlite_err)?;
+                    let mut stmt = c.prepare_cached(&sql).map_err(sqlite_err)?;
                     bind_sqlite(&mut stmt, &params)?;
                     let ncol = stmt.column_count();
                     let mut rows = stmt.raw_query();
@@ -389,7 +392,7 @@ impl Session {
                 let refs: Vec<&(dyn ToSql + Sync)> =
                     params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
                 let rows = Session::pg(client)?
-                    .query(sql, &refs)
+                    .query(sql.as_ref(), &refs)
                     .await
                     .map_err(pg_err)?;
                 rows.iter().map(pg_row).collect()
@@ -400,7 +403,7 @@ impl Session {
     /// Run a query expected to return at most one row.
     pub(crate) async fn query_opt(
         &mut self,
-        sql: &'static str,
+        sql: impl Into<std::borrow::Cow<'static, str>>,
         params: Vec<Value>,
     ) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params).await?.into_iter().next())

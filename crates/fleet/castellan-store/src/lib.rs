@@ -22,9 +22,12 @@ mod access;
 mod alerts;
 mod attestation_key;
 mod audit;
+mod audit_search;
 mod campaign_devices;
 mod campaigns;
+mod console;
 mod db;
+mod device_query;
 mod error;
 mod migrate;
 mod registry;
@@ -40,10 +43,13 @@ use std::sync::Arc;
 pub use access::{Operator, Role};
 pub use alerts::{Alert, AlertState, ResponsePolicy};
 pub use audit::{AuditEntry, AuditRecord, AuditReport, Decision};
+pub use audit_search::AuditFilter;
 pub use campaigns::{
     Campaign, CampaignDevice, CampaignState, DOWNLOAD_TOKEN_PREFIX, DeviceUpdateState, NewCampaign,
 };
+pub use console::{ConsoleSession, NewConsoleSession, PasswordRecord};
 pub use db::Backend;
+pub use device_query::{DevicePage, DeviceQuery, DeviceSort, DeviceState, FleetCounts, MAX_PAGE};
 pub use error::{AuditViolation, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use registry::{AttestationStatus, Device, NewDevice, ReferenceMeasurement};

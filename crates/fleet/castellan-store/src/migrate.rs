@@ -46,6 +46,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0006_certificate_binding.sql"),
     },
     Migration {
+        version: 7,
+        name: "console",
+        sql: include_str!("../migrations/0007_console.sql"),
+    },
+    Migration {
         version: 8,
         name: "alerts",
         sql: include_str!("../migrations/0008_alerts.sql"),

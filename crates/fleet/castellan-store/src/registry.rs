@@ -127,7 +127,7 @@ macro_rules! device_select {
     };
 }
 
-fn device_from_row(r: &Row) -> Result<Device, StoreError> {
+pub(crate) fn device_from_row(r: &Row) -> Result<Device, StoreError> {
     Ok(Device {
         id: r.text(0)?,
         serial: r.text(1)?,
@@ -461,7 +461,7 @@ fn measurement_from_row(r: &Row, first: usize) -> Result<ReferenceMeasurement, S
 }
 
 /// Fill in a device's tags and reference measurements.
-async fn complete(s: &mut Session, mut d: Device) -> Result<Device, StoreError> {
+pub(crate) async fn complete(s: &mut Session, mut d: Device) -> Result<Device, StoreError> {
     let tags = s
         .query(
             "SELECT tag FROM device_tags WHERE device_id = $1 ORDER BY tag",

@@ -66,6 +66,9 @@ enum Command {
     /// An operator's containment of one device: quarantine, release.
     #[command(subcommand)]
     Device(cmd::alerts::DeviceCommand),
+    /// Operator accounts of the web console: create one, set a password.
+    #[command(subcommand)]
+    Operator(cmd::operator::OperatorCommand),
     /// Verify the fleet service's hash-chained audit log.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         Command::Alerts(c) => cmd::alerts::run_alerts(c),
         Command::Policy(c) => cmd::alerts::run_policy(c),
         Command::Device(c) => cmd::alerts::run_device(c),
+        Command::Operator(c) => cmd::operator::run(c),
         Command::Audit(c) => cmd::audit::run(c),
         Command::Detect(c) => cmd::detect::run(c),
         Command::Bench(c) => cmd::bench::run(c),

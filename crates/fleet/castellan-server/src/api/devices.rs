@@ -7,7 +7,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use castellan_pki::{RevocationReason, RevocationSet};
-use castellan_store::{Device, Revocation, unix_now};
+use castellan_store::{Device, DeviceQuery, DeviceSort, DeviceState, Revocation, unix_now};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AuditNote};
@@ -52,6 +52,36 @@ pub struct DeviceJson {
     pub reference_measurements: Vec<crate::protocol::MeasurementJson>,
     /// When the factory registered it (Unix seconds).
     pub created_at: i64,
+    /// The factory certificate (IDevID) the registry holds, decoded; `None` if it does not
+    /// parse.
+    #[serde(default)]
+    pub idevid: Option<CertificateJson>,
+}
+
+/// A certificate, as the API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CertificateJson {
+    /// Subject (RFC 4514-like).
+    pub subject: String,
+    /// Issuer (RFC 4514-like).
+    pub issuer: String,
+    /// Serial, hex.
+    pub serial: String,
+    /// notBefore (Unix seconds).
+    pub not_before: i64,
+    /// notAfter (Unix seconds).
+    pub not_after: i64,
+}
+
+fn certificate_json(der: &[u8]) -> Option<CertificateJson> {
+    let c = castellan_x509::parse_certificate(der).ok()?;
+    Some(CertificateJson {
+        serial: c.serial_hex(),
+        subject: c.subject,
+        issuer: c.issuer,
+        not_before: c.not_before,
+        not_after: c.not_after,
+    })
 }
 
 pub(crate) fn lifecycle_name(raw: u32) -> &'static str {
@@ -72,7 +102,7 @@ fn is_revoked(set: &RevocationSet, serial: &str) -> bool {
         .is_some_and(|s| set.is_revoked(&s))
 }
 
-async fn to_json(core: &Core, d: Device) -> DeviceJson {
+pub(crate) async fn to_json(core: &Core, d: Device) -> DeviceJson {
     let revoked = is_revoked(&core.revocations, &d.idevid_serial)
         || d.ldevid_serial
             .as_deref()
@@ -97,6 +127,7 @@ async fn to_json(core: &Core, d: Device) -> DeviceJson {
             })
             .collect(),
         revoked,
+        idevid: certificate_json(&d.idevid_der),
         id: d.id,
         serial: d.serial,
         device_class: d.device_class,
@@ -120,13 +151,99 @@ async fn device_or_404(core: &Core, id: &str) -> Result<Device, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no device {id:?}")))
 }
 
-/// `GET /api/v1/devices`.
-pub(crate) async fn list(State(core): State<Arc<Core>>) -> Result<Json<Vec<DeviceJson>>, ApiError> {
+/// The device list's query string: search, filters, sort and paging (all optional; without
+/// `limit` and filters the whole registry is listed, as before paging existed).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ListQuery {
+    /// Part of the id or serial.
+    q: Option<String>,
+    /// Exactly this class.
+    class: Option<String>,
+    /// Exactly this firmware version.
+    firmware: Option<String>,
+    /// Exactly this state (pending, onboarded, quarantined, revoked, decommissioned).
+    state: Option<String>,
+    /// Sort column (id, class, firmware, last_seen).
+    sort: Option<String>,
+    /// Descending order.
+    desc: bool,
+    /// Rows to skip.
+    offset: u64,
+    /// Rows per page (at most `castellan_store::MAX_PAGE`).
+    limit: Option<u32>,
+}
+
+impl ListQuery {
+    fn is_paged(&self) -> bool {
+        self.limit.is_some()
+            || self.q.is_some()
+            || self.class.is_some()
+            || self.firmware.is_some()
+            || self.state.is_some()
+            || self.sort.is_some()
+            || self.offset > 0
+    }
+
+    fn to_store(&self) -> Result<DeviceQuery, ApiError> {
+        let state = match self.state.as_deref() {
+            None => None,
+            Some(s) => Some(DeviceState::parse(s).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "unknown state {s:?} (pending, onboarded, quarantined, revoked,                      decommissioned)"
+                ))
+            })?),
+        };
+        let sort = match self.sort.as_deref() {
+            None => DeviceSort::default(),
+            Some(s) => DeviceSort::parse(s).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "unknown sort {s:?} (id, class, firmware, last_seen)"
+                ))
+            })?,
+        };
+        Ok(DeviceQuery {
+            search: self.q.clone(),
+            device_class: self.class.clone(),
+            firmware_version: self.firmware.clone(),
+            state,
+            sort,
+            descending: self.desc,
+            offset: self.offset,
+            limit: self.limit.unwrap_or(50),
+        })
+    }
+}
+
+/// One page of devices as the API shows them, and how many match: the device list of the API
+/// and of the console.
+pub(crate) async fn page(
+    core: &Core,
+    query: &DeviceQuery,
+) -> Result<(u64, Vec<DeviceJson>), ApiError> {
+    let page = core.store.device_page(query).await?;
+    let mut out = Vec::with_capacity(page.devices.len());
+    for d in page.devices {
+        out.push(to_json(core, d).await);
+    }
+    Ok((page.total, out))
+}
+
+/// `GET /api/v1/devices[?q=&class=&firmware=&state=&sort=&desc=&offset=&limit=]`; a paged
+/// answer says how many match in `X-Total-Count`.
+pub(crate) async fn list(
+    State(core): State<Arc<Core>>,
+    Query(q): Query<ListQuery>,
+) -> Result<([(&'static str, String); 1], Json<Vec<DeviceJson>>), ApiError> {
+    if q.is_paged() {
+        let (total, devices) = page(&core, &q.to_store()?).await?;
+        return Ok(([("x-total-count", total.to_string())], Json(devices)));
+    }
     let mut out = Vec::new();
     for d in core.store.list_devices().await? {
         out.push(to_json(&core, d).await);
     }
-    Ok(Json(out))
+    Ok(([("x-total-count", out.len().to_string())], Json(out)))
 }
 
 /// `GET /api/v1/devices/{id}`.
@@ -201,7 +318,19 @@ pub(crate) async fn revoke(
         Some(n) => parse_reason(n)
             .ok_or_else(|| ApiError::BadRequest(format!("unknown revocation reason {n:?}")))?,
     };
-    let d = device_or_404(&core, &id).await?;
+    let (note, json) = revoke_device(&core, &id, reason).await?;
+    Ok((axum::Extension(AuditNote(note)), Json(json)))
+}
+
+/// Revoke the IDevID and the LDevID of device `id`, reload the revocation set and close its
+/// session: what `POST /api/v1/devices/{id}/revoke` does (and the console's revoke). Returns
+/// the audit note and the API's answer.
+pub(crate) async fn revoke_device(
+    core: &Core,
+    id: &str,
+    reason: RevocationReason,
+) -> Result<(String, serde_json::Value), ApiError> {
+    let d = device_or_404(core, id).await?;
     let now = unix_now();
     let mut revoked = Vec::new();
     let certs = [
@@ -216,13 +345,13 @@ pub(crate) async fn revoke(
                 issuer: issuer.into(),
                 reason: reason.code(),
                 revoked_at: now,
-                device_id: Some(id.clone()),
+                device_id: Some(id.to_string()),
             })
             .await?;
         revoked.push(serial);
     }
     core.reload_revocations().await?;
-    let closed = core.kick(&id).await.unwrap_or(false);
+    let closed = core.kick(id).await.unwrap_or(false);
     let note = format!(
         "revoked {} ({reason}); {}",
         revoked.join(", "),
@@ -233,13 +362,13 @@ pub(crate) async fn revoke(
         }
     );
     Ok((
-        axum::Extension(AuditNote(note)),
-        Json(serde_json::json!({
+        note,
+        serde_json::json!({
             "device_id": id,
             "revoked_serials": revoked,
             "reason": reason.name(),
             "session_closed": closed,
-        })),
+        }),
     ))
 }
 
@@ -262,7 +391,7 @@ pub(crate) async fn release(
     set_quarantine(&core, &id, false).await
 }
 
-async fn set_quarantine(
+pub(crate) async fn set_quarantine(
     core: &Core,
     id: &str,
     on: bool,

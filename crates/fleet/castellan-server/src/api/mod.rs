@@ -16,10 +16,11 @@
 mod admin;
 mod alerts;
 mod campaigns;
-mod devices;
+pub(crate) mod devices;
 mod download;
 mod error;
 mod factory;
+mod metrics;
 mod releases;
 mod tuf;
 
@@ -36,7 +37,7 @@ use axum::routing::{MethodRouter, delete, get, post, put};
 use castellan_store::{Role, unix_now};
 
 pub use admin::AuditEntryJson;
-pub use devices::DeviceJson;
+pub use devices::{CertificateJson, DeviceJson};
 pub use error::ApiError;
 pub(crate) use error::{AuditNote, Refusal};
 pub(crate) use factory::check_name;
@@ -164,6 +165,12 @@ pub const ROUTES: &[RoutePolicy] = &[
     },
     RoutePolicy {
         method: "GET",
+        path: "/metrics",
+        action: "api.metrics",
+        roles: READERS,
+    },
+    RoutePolicy {
+        method: "GET",
         path: "/api/v1/audit",
         action: "api.audit.list",
         roles: ADMIN_AUDITOR,
@@ -275,6 +282,7 @@ pub(crate) fn router(core: Arc<Core>) -> Router {
             ("GET", "/api/v1/policies/{class}") => get(alerts::get_policy),
             ("PUT", "/api/v1/policies/{class}") => put(alerts::set_policy),
             ("POST", "/api/v1/operators") => post(admin::create_operator),
+            ("GET", "/metrics") => get(metrics::metrics),
             ("GET", "/api/v1/audit") => get(admin::audit_list),
             ("GET", "/api/v1/audit/verify") => get(admin::audit_verify),
             ("PUT", "/api/v1/release-key") => put(releases::set_key),

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod console;
 pub mod device;
 pub mod peers;
 pub mod tuf;
@@ -116,6 +117,18 @@ impl Api {
         path: &str,
         headers: &[(&str, &str)],
     ) -> (u16, hyper::HeaderMap, Vec<u8>) {
+        self.request_raw("GET", path, headers, Vec::new()).await
+    }
+
+    /// Any request with extra headers and a raw body; returns the status, the headers and the
+    /// raw body.
+    pub async fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (u16, hyper::HeaderMap, Vec<u8>) {
         let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
         let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
@@ -126,14 +139,14 @@ impl Api {
             .unwrap();
         tokio::spawn(conn);
         let mut req = hyper::Request::builder()
-            .method("GET")
+            .method(method)
             .uri(path)
             .header("host", "localhost");
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
         let req = req
-            .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+            .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
             .unwrap();
         let resp = sender.send_request(req).await.unwrap();
         let status = resp.status().as_u16();

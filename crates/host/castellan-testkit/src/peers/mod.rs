@@ -12,11 +12,14 @@
 //!  postgres   PostgreSQL server binaries                  apt-get install -y postgresql
 //!  softhsm    SoftHSM2 (PKCS#11 token)                    apt-get install -y softhsm2
 //!  tshark     Wireshark's capture and dissector (as root) apt-get install -y tshark
+//!  chromium   Chromium headless and chromedriver          apt-get install -y chromium chromium-driver
+//!             (skipped with a message outside CI, required in CI)
 //! ```
 
 use std::path::Path;
 use std::process::Command;
 
+pub mod chromium;
 pub mod imgtool;
 pub mod mosquitto;
 pub mod openssl;

@@ -41,6 +41,10 @@ pub(crate) struct DemoArgs {
     /// Only the image-signing steps (no fleet service).
     #[arg(long)]
     images_only: bool,
+    /// Exit when the steps are done, even in a terminal (by default a terminal run keeps the
+    /// fleet service running with a one-time console login until Ctrl-C).
+    #[arg(long)]
+    no_wait: bool,
 }
 
 pub(crate) fn say(step: usize, text: &str) {
@@ -221,6 +225,9 @@ async fn fleet(a: &DemoArgs, images: &Images) -> anyhow::Result<()> {
     let api = FleetApi::new(&server.api_url(), &token, &ca)?;
     let rm = super::demo_update::release_manager(&a.dir, &api, &server.api_url(), &ca).await?;
     let result = fleet_steps(a, &server, &api, &rm, &devices_dir).await;
+    if result.is_ok() && super::demo_console::should_wait(a.no_wait) {
+        super::demo_console::serve_until_ctrl_c(&server).await?;
+    }
     server.shutdown().await;
     let serials = result?;
 

@@ -1,0 +1,226 @@
+//! What the console asks of the fleet service: the seam the server implements with the same
+//! functions its API handlers call.
+
+use castellan_store::{DeviceQuery, Role, Store, StoreError};
+use serde::Deserialize;
+
+/// The fleet service, as the console uses it.
+pub trait Fleet: Send + Sync + 'static {
+    /// The service's store (accounts, sessions, counts, telemetry, audit entries).
+    fn store(&self) -> &Store;
+
+    /// Whether `role` may call the API route `method path` (the API's role table; `path` is a
+    /// route pattern such as `/api/v1/devices/{id}/quarantine`).
+    fn may(&self, role: Role, method: &str, path: &str) -> bool;
+
+    /// Append to the audit log.
+    fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        allowed: bool,
+        reason: &str,
+    ) -> impl Future<Output = ()> + Send;
+
+    /// One page of devices as `GET /api/v1/devices/{id}` shows each, and how many match.
+    fn device_page(
+        &self,
+        query: &DeviceQuery,
+    ) -> impl Future<Output = Result<(u64, Vec<DeviceView>), FleetError>> + Send;
+
+    /// One device as `GET /api/v1/devices/{id}` shows it.
+    fn device(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<DeviceView>, FleetError>> + Send;
+
+    /// Take `action` on device `id` as its API route does; returns what was done (the audit
+    /// note).
+    fn act(
+        &self,
+        id: &str,
+        action: DeviceAction,
+    ) -> impl Future<Output = Result<String, FleetError>> + Send;
+}
+
+/// Why the fleet could not answer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum FleetError {
+    /// The store failed.
+    Store(StoreError),
+    /// No such device.
+    NotFound(String),
+    /// The service refused (the reason is for the operator).
+    Refused(String),
+}
+
+impl core::fmt::Display for FleetError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FleetError::Store(e) => write!(f, "store: {e}"),
+            FleetError::NotFound(what) => write!(f, "not found: {what}"),
+            FleetError::Refused(why) => write!(f, "refused: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for FleetError {}
+
+impl From<StoreError> for FleetError {
+    fn from(e: StoreError) -> Self {
+        FleetError::Store(e)
+    }
+}
+
+/// An action an operator takes on a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeviceAction {
+    /// Restrict the device to the update channel.
+    Quarantine,
+    /// Lift the quarantine.
+    Release,
+    /// Revoke its certificates.
+    Revoke,
+}
+
+impl DeviceAction {
+    /// Every action, in the device page's order.
+    pub const ALL: [DeviceAction; 3] = [
+        DeviceAction::Quarantine,
+        DeviceAction::Release,
+        DeviceAction::Revoke,
+    ];
+
+    /// The action's name in the console's paths.
+    pub fn slug(self) -> &'static str {
+        match self {
+            DeviceAction::Quarantine => "quarantine",
+            DeviceAction::Release => "release",
+            DeviceAction::Revoke => "revoke",
+        }
+    }
+
+    /// The action with this name.
+    pub fn parse(slug: &str) -> Option<DeviceAction> {
+        DeviceAction::ALL.into_iter().find(|a| a.slug() == slug)
+    }
+
+    /// The API route that does the same (method, pattern): its roles are the action's.
+    pub fn api_route(self) -> (&'static str, &'static str) {
+        match self {
+            DeviceAction::Quarantine => ("POST", "/api/v1/devices/{id}/quarantine"),
+            DeviceAction::Release => ("DELETE", "/api/v1/devices/{id}/quarantine"),
+            DeviceAction::Revoke => ("POST", "/api/v1/devices/{id}/revoke"),
+        }
+    }
+
+    /// The audit log's name for the action taken from the console.
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            DeviceAction::Quarantine => "console.device.quarantine",
+            DeviceAction::Release => "console.device.release",
+            DeviceAction::Revoke => "console.device.revoke",
+        }
+    }
+
+    /// What the operator is told before confirming.
+    pub fn consequence(self) -> &'static str {
+        match self {
+            DeviceAction::Quarantine => {
+                "Its MQTT session is closed now; when it reconnects it may only use the update \
+                 channel (no telemetry, no other topics) until it is released."
+            }
+            DeviceAction::Release => {
+                "Its MQTT session is closed now; when it reconnects it gets its normal topics \
+                 back."
+            }
+            DeviceAction::Revoke => {
+                "Its factory and operational certificates are revoked and its session is \
+                 closed: it can never connect again with them. This cannot be undone."
+            }
+        }
+    }
+
+    /// The button's label.
+    pub fn label(self) -> &'static str {
+        match self {
+            DeviceAction::Quarantine => "Quarantine",
+            DeviceAction::Release => "Release from quarantine",
+            DeviceAction::Revoke => "Revoke certificates",
+        }
+    }
+}
+
+/// A reference measurement, as the API shows it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct MeasurementView {
+    /// Measurement type (component).
+    #[serde(rename = "type")]
+    pub mtype: String,
+    /// Digest, hex.
+    pub digest: String,
+    /// Signer id, hex.
+    pub signer_id: String,
+    /// Version.
+    pub version: String,
+}
+
+/// A device as `GET /api/v1/devices/{id}` shows it (the fields the console uses).
+#[derive(Clone, Debug, Deserialize)]
+pub struct DeviceView {
+    /// Device id.
+    pub id: String,
+    /// Serial.
+    pub serial: String,
+    /// Class.
+    pub device_class: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// PSA lifecycle name.
+    pub lifecycle_name: String,
+    /// Latest attestation result.
+    pub attestation: String,
+    /// Why the latest appraisal failed, or a note.
+    pub attestation_reason: Option<String>,
+    /// IDevID serial.
+    pub idevid_serial: String,
+    /// Current LDevID serial.
+    pub ldevid_serial: Option<String>,
+    /// Onboarded at (Unix seconds).
+    pub onboarded_at: Option<i64>,
+    /// Last seen (Unix seconds).
+    pub last_seen: Option<i64>,
+    /// Quarantined.
+    pub quarantined: bool,
+    /// A certificate of it is revoked.
+    pub revoked: bool,
+    /// Has a live MQTT connection.
+    pub connected: bool,
+    /// Reported firmware version.
+    pub firmware_version: Option<String>,
+    /// Reference measurements.
+    pub reference_measurements: Vec<MeasurementView>,
+    /// Registered at (Unix seconds).
+    pub created_at: i64,
+    /// The factory certificate, decoded.
+    #[serde(default)]
+    pub idevid: Option<CertificateView>,
+}
+
+/// A certificate, as the API shows it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CertificateView {
+    /// Subject.
+    pub subject: String,
+    /// Issuer.
+    pub issuer: String,
+    /// Serial, hex.
+    pub serial: String,
+    /// notBefore (Unix seconds).
+    pub not_before: i64,
+    /// notAfter (Unix seconds).
+    pub not_after: i64,
+}
