@@ -96,12 +96,16 @@ async fn login(c: &Client, base: &str, name: &str, password: &str) -> String {
         .unwrap();
     let pw = c.find(Locator::Id("password")).await.unwrap();
     pw.send_keys(password).await.unwrap();
-    c.find(Locator::Id("login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let button = c.find(Locator::Id("login")).await.unwrap();
+    button.click().await.unwrap();
+    // The click returns before the answer is loaded: wait until the form's page is gone (its
+    // button goes stale), so that the text read is the answer's, not the form's.
+    for _ in 0..100 {
+        if button.text().await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     text_of(c, "body").await
 }
 
