@@ -325,12 +325,39 @@ impl Session {
         })
     }
 
-    /// Execute a statement; return the number of rows changed.
+    /// Which engine this session talks to.
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            Session::Sqlite { .. } => Backend::Sqlite,
+            Session::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// Whether a transaction is open.
+    fn in_transaction(&self) -> bool {
+        match self {
+            Session::Sqlite { conn } => conn.as_ref().is_some_and(|c| !c.is_autocommit()),
+            Session::Postgres { in_tx, .. } => *in_tx,
+        }
+    }
+
+    /// Execute a statement; return the number of rows changed. Inside
+    /// [`fenced`](crate::fenced) and outside a transaction, the statement runs in a
+    /// transaction of its own that first checks the fence.
     pub(crate) async fn exec(
         &mut self,
         sql: &'static str,
         params: Vec<Value>,
     ) -> Result<u64, StoreError> {
+        if !self.in_transaction() && crate::lease::current_fence().is_some() {
+            self.begin().await?;
+            let r = self.exec_now(sql, params).await;
+            return crate::registry::finish(self, r).await;
+        }
+        self.exec_now(sql, params).await
+    }
+
+    async fn exec_now(&mut self, sql: &'static str, params: Vec<Value>) -> Result<u64, StoreError> {
         match self {
             Session::Sqlite { conn } => {
                 Session::with_sqlite(conn, move |c| {
@@ -424,7 +451,21 @@ impl Session {
 
     /// Start a transaction. On SQLite it takes the database write lock at once (`BEGIN
     /// IMMEDIATE`), so two writers never both read the same head and then both append.
+    /// Inside [`fenced`](crate::fenced), the transaction first checks the fence and is rolled
+    /// back with [`StoreError::Fenced`] if it is no longer current.
     pub(crate) async fn begin(&mut self) -> Result<(), StoreError> {
+        self.begin_unfenced().await?;
+        if let Some(fence) = crate::lease::current_fence() {
+            if let Err(e) = crate::lease::check_fence(self, &fence).await {
+                let _ = self.rollback().await;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Start a transaction without the fence check (the lease operations themselves).
+    pub(crate) async fn begin_unfenced(&mut self) -> Result<(), StoreError> {
         match self {
             Session::Sqlite { .. } => self.batch("BEGIN IMMEDIATE".into()).await,
             Session::Postgres { in_tx, .. } => {

@@ -181,6 +181,15 @@ pub enum StoreError {
     },
     /// The operating system's random source failed.
     Random,
+    /// A write under a lease was refused: this instance no longer holds the lease it acted
+    /// under (it expired, or another instance took it over with a higher epoch). Nothing of
+    /// the write was applied.
+    Fenced {
+        /// The lease's name.
+        lease: String,
+        /// The epoch the write was made under.
+        epoch: i64,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -220,6 +229,10 @@ impl fmt::Display for StoreError {
             StoreError::AuditTampered(v) => write!(f, "audit log verification failed: {v}"),
             StoreError::Anchor { kind } => write!(f, "cannot access the audit anchor file: {kind}"),
             StoreError::Random => f.write_str("the operating system's random source failed"),
+            StoreError::Fenced { lease, epoch } => write!(
+                f,
+                "write refused: lease {lease:?} (epoch {epoch}) is no longer held by this instance"
+            ),
         }
     }
 }

@@ -55,10 +55,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "alerts",
         sql: include_str!("../migrations/0008_alerts.sql"),
     },
+    Migration {
+        version: 9,
+        name: "leases",
+        sql: include_str!("../migrations/0009_leases.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// The per-engine spelling of the few types that differ.
 fn substitute(sql: &str, backend: Backend) -> String {
