@@ -91,6 +91,13 @@ pub struct ServerConfig {
     pub heal_probation: Duration,
     /// The operator console's sessions, lockout and login rate limit (`docs/console.md`).
     pub console: castellan_console::ConsoleConfig,
+    /// This instance's name among the instances on one database (the holder of its leases).
+    /// `None`: the host name, the process id and a random suffix, new at every start.
+    pub instance_name: Option<String>,
+    /// How long a lease on once-only work (campaign ticks, TUF re-signing, the analysis) lasts
+    /// unrenewed: the longest another instance waits to take over from one that died
+    /// (renewed every third of it; see `docs/scale.md`).
+    pub lease_ttl: Duration,
 }
 
 impl ServerConfig {
@@ -119,6 +126,8 @@ impl ServerConfig {
             analysis_policy: castellan_analysis::Policy::default(),
             heal_probation: Duration::from_secs(600),
             console: castellan_console::ConsoleConfig::default(),
+            instance_name: None,
+            lease_ttl: Duration::from_secs(15),
         }
     }
 

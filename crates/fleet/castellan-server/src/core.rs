@@ -25,6 +25,8 @@ pub(crate) struct Core {
     pub(crate) updates: crate::campaign::EngineState,
     /// Per-device signals counted for the fleet's analysis (`response`).
     pub(crate) signals: Arc<crate::response::signals::SignalCounters>,
+    /// The once-only duties' leases this instance holds (`lease`).
+    pub(crate) leases: crate::lease::Leases,
 }
 
 impl Core {

@@ -54,6 +54,7 @@ mod custody;
 mod error;
 mod front_door;
 mod https;
+mod lease;
 mod names;
 mod onboarding;
 pub mod protocol;

@@ -96,6 +96,7 @@ impl Server {
         let broker = Broker::start(broker_config).await?;
         let mqtt_addr = broker.local_addr();
         let events = broker.subscribe_events();
+        let leases = crate::lease::Leases::new(config.instance_name.clone(), config.lease_ttl);
         let core = Arc::new(Core {
             pki,
             store,
@@ -106,6 +107,7 @@ impl Server {
             paths,
             updates: crate::campaign::EngineState::default(),
             signals,
+            leases,
         });
         core.reload_revocations().await?;
 
@@ -133,6 +135,8 @@ impl Server {
             core.config.front_door.refusal_window,
         );
         RefusalLog::spawn_flusher(&api_refusals);
+        // Take the once-only duties this instance can have before they first run.
+        crate::lease::refresh(&core).await;
         let (stop, stop_rx) = watch::channel(false);
         let (update_tx, update_rx) = tokio::sync::mpsc::channel(4096);
         let tasks = vec![
@@ -152,7 +156,8 @@ impl Server {
             tokio::spawn(campaign::run(core.clone(), stop_rx.clone())),
             tokio::spawn(crate::tuf_online::resign(core.clone(), stop_rx.clone())),
             tokio::spawn(crate::response::run(core.clone(), stop_rx.clone())),
-            tokio::spawn(refresh_revocations(core.clone(), stop_rx)),
+            tokio::spawn(refresh_revocations(core.clone(), stop_rx.clone())),
+            tokio::spawn(crate::lease::keep(core.clone(), stop_rx)),
         ];
         core.auditor
             .append(
@@ -161,7 +166,8 @@ impl Server {
                 &core.paths.state_dir.display().to_string(),
                 true,
                 &format!(
-                    "API https://{api_addr}, MQTT mqtts://{mqtt_addr}, store {}",
+                    "instance {}, API https://{api_addr}, MQTT mqtts://{mqtt_addr}, store {}",
+                    core.leases.instance(),
                     core.paths.database
                 ),
             )
@@ -242,6 +248,8 @@ impl ServerHandle {
             t.abort();
             let _ = t.await;
         }
+        // Given up, so another instance (or this one restarted) takes them at once.
+        crate::lease::release_all(&self.core).await;
         self.core
             .auditor
             .append(
@@ -253,6 +261,31 @@ impl ServerHandle {
             )
             .await;
         self.core.auditor.flush().await;
+        if let Some(t) = self.audit_task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+impl ServerHandle {
+    /// This instance's name among the instances on one database (the holder of its leases).
+    pub fn instance_name(&self) -> &str {
+        self.core.leases.instance()
+    }
+
+    /// Stop at once, as a process killed with SIGKILL would: the tasks end and the listeners
+    /// close, nothing is flushed, and the leases are not given up (another instance takes them
+    /// over only once they expire). For failover tests.
+    pub async fn abandon(mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+        let broker = self.core.broker.write().await.take();
+        if let Some(b) = broker {
+            b.shutdown().await;
+        }
         if let Some(t) = self.audit_task.take() {
             t.abort();
             let _ = t.await;

@@ -83,6 +83,11 @@ pub(crate) async fn resign(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                // Another instance re-signs (the repository's files cannot be fenced by the
+                // store: the lease alone keeps two instances from re-signing at once).
+                if core.leases.fence(crate::lease::Duty::TufResign).is_none() {
+                    continue;
+                }
                 let (dir, signers) = (dir.clone(), signers.clone());
                 let done = tokio::task::spawn_blocking(move || {
                     let repo = Repository::open(&dir)?.with_online_signers(signers.clone());

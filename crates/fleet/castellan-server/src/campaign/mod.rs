@@ -104,7 +104,8 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
         let _guard = core.updates.lock.lock().await;
-        if let Err(e) = tick::tick(&core).await {
+        let ticked = crate::lease::on_duty(&core, crate::lease::Duty::Campaigns, tick::tick(&core));
+        if let Some(Err(e)) = ticked.await {
             log::warn!("campaign engine: {e}");
         }
     }

@@ -52,7 +52,9 @@ pub(crate) async fn run(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(e) = window(&core, &mut baseline, &mut responder).await {
+                let analysed = window(&core, &mut baseline, &mut responder);
+                let on_duty = crate::lease::on_duty(&core, crate::lease::Duty::Analysis, analysed);
+                if let Some(Err(e)) = on_duty.await {
                     log::warn!("fleet analysis: {e}");
                 }
             }

@@ -75,6 +75,8 @@ pub async fn start(t: &TestStore, tmp: &tempfile::TempDir) -> ServerHandle {
     // Healing's probation and the analysis that ends it, short (heal.rs).
     config.analysis_window = Duration::from_secs(1);
     config.heal_probation = Duration::from_secs(1);
+    // Another instance on the same database takes a dead one's duties within 3-4 s (failover.rs).
+    config.lease_ttl = Duration::from_secs(3);
     castellan_server::Server::start(config).await.unwrap()
 }
 

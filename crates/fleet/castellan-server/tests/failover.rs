@@ -1,0 +1,131 @@
+//! Two service instances on one database (SQLite and PostgreSQL): the campaign engine runs on
+//! the instance that holds its lease; when that instance dies mid-campaign (no clean shutdown,
+//! its lease left to expire), the other takes the lease over with a higher epoch and finishes
+//! the campaign, and the audit log stays one verifiable chain written by both.
+
+mod common;
+
+use std::path::Path;
+
+use castellan_server::protocol::{CampaignRequest, UpdateState};
+use castellan_store::testing::{TestStore, each_backend};
+use common::update::*;
+use common::*;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `(holder, epoch)` of every `lease.acquire` of the campaign engine's lease, in order.
+async fn campaign_lease_acquisitions(t: &TestStore) -> Vec<(String, String)> {
+    t.store
+        .audit_entries(0, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "lease.acquire" && e.target == "campaigns")
+        .map(|e| (e.actor, e.reason))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn campaign_survives_the_death_of_the_instance_that_runs_it() {
+    each_backend(async |t: &TestStore| {
+        let f = fleet(t).await;
+        let first = f.server.instance_name().to_string();
+        let mut a = f.enroll("HA-A", 80).await;
+        let mut b = f.enroll("HA-B", 81).await;
+        let (rid, _) = f.release(2, v(2, 0, 0), 1).await;
+
+        // A second instance on the same database, configured like the first.
+        let tmp2 = tempdir();
+        copy_dir(&state_dir(&f.tmp), &state_dir(&tmp2));
+        let second = start(t, &tmp2).await;
+        assert_ne!(second.instance_name(), first);
+        assert_eq!(
+            campaign_lease_acquisitions(t).await,
+            vec![(first.clone(), "epoch 1".to_string())],
+            "the second instance took the campaign engine while the first held it"
+        );
+
+        let mut ua = Updater::connect(&f.server, &a).await;
+        let mut ub = Updater::connect(&f.server, &b).await;
+        let c = f
+            .campaign(&{
+                let mut r = CampaignRequest::new(&rid, CLASS);
+                r.canary = 1;
+                r.waves = vec!["100%".into()];
+                r
+            })
+            .await;
+        let id = c.campaign_id.clone();
+        let offer = ua.expect_offer().await;
+        assert!(ua.complete(&mut a, &offer).await.updated);
+        let offer_b = ub.expect_offer().await;
+        ub.status(&id, &rid, UpdateState::Accepted, 0, None).await;
+        f.wait(&id, 10, |c| {
+            c.wave == 1 && state_of(c, "HA-B") == "downloading"
+        })
+        .await;
+        ua.quit().await;
+        ub.quit().await;
+
+        // The first instance dies holding the lease.
+        let Fleet {
+            server,
+            kit,
+            rm,
+            admin,
+            tmp,
+            ..
+        } = f;
+        server.abandon().await;
+        let f = Fleet {
+            api: Api::new(&second),
+            server: second,
+            kit,
+            rm,
+            admin,
+            tmp: tmp2,
+        };
+        // The devices' key files live in the first instance's directory: keep it.
+        let _devices = tmp;
+
+        // B reconnects to the survivor, which takes the engine over and finishes the campaign.
+        let mut ub = Updater::connect(&f.server, &b).await;
+        let again = ub.expect_offer().await;
+        assert_eq!(
+            (again.campaign_id.as_str(), again.manifest.as_str()),
+            (id.as_str(), offer_b.manifest.as_str())
+        );
+        assert!(ub.complete(&mut b, &again).await.updated);
+        let c = f.wait(&id, 20, |c| c.state == "completed").await;
+        assert_eq!(c.counts.updated, 2);
+        assert_eq!(
+            campaign_lease_acquisitions(t).await,
+            vec![
+                (first, "epoch 1".to_string()),
+                (f.server.instance_name().to_string(), "epoch 2".to_string())
+            ]
+        );
+        ub.quit().await;
+        // One chain, written by both instances, verified by the survivor (admin may).
+        let (status, verify) = f
+            .api
+            .call("GET", "/api/v1/audit/verify", Some(&f.admin), None)
+            .await;
+        assert_eq!(status, 200, "{verify}");
+        assert_eq!(verify["intact"], true, "{verify}");
+        f.server.shutdown().await;
+    })
+    .await;
+}
