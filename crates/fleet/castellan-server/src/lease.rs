@@ -14,7 +14,8 @@
 //! instance that wakes after losing a lease still has the old fence in `held` until its next
 //! renewal, but every write it attempts under it is refused by the store. At a clean shutdown
 //! the leases are given up, so a peer (or the restarted instance) takes them at once. Every
-//! change of holder is audited (`lease.acquire`, `lease.lost`).
+//! takeover from an instance that let its lease expire is audited (`lease.takeover`), and so is
+//! the loss of a lease to another instance (`lease.lost`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -110,7 +111,10 @@ async fn refresh_one(core: &Core, duty: Duty) {
         .await;
     match answer {
         Ok(LeaseAnswer::Held {
-            fence, taken_over, ..
+            fence,
+            taken_over,
+            previous,
+            ..
         }) => {
             if taken_over {
                 log::info!(
@@ -118,13 +122,24 @@ async fn refresh_one(core: &Core, duty: Duty) {
                     leases.instance,
                     fence.epoch
                 );
+            }
+            // A holder that did not give the lease up died or stalled: a failover, audited.
+            if let Some(dead) = previous.filter(|l| taken_over && l.expires_at > 0) {
+                log::warn!(
+                    "lease {name}: taken over from {} (epoch {}), which let it expire",
+                    dead.holder,
+                    dead.epoch
+                );
                 core.auditor
                     .append(
                         &leases.instance,
-                        "lease.acquire",
+                        "lease.takeover",
                         name,
                         true,
-                        &format!("epoch {}", fence.epoch),
+                        &format!(
+                            "epoch {} taken over from {} (epoch {}), which let it expire",
+                            fence.epoch, dead.holder, dead.epoch
+                        ),
                     )
                     .await;
             }
@@ -161,7 +176,8 @@ async fn refresh_one(core: &Core, duty: Duty) {
     }
 }
 
-/// Renew the leases every third of their lifetime until stopped; then give them up.
+/// Renew the leases every third of their lifetime until stopped (the shutdown then gives them
+/// up: [`release_all`]).
 pub(crate) async fn keep(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
     let period = (core.leases.ttl / 3).max(Duration::from_millis(50));
     let mut tick = tokio::time::interval(period);
@@ -170,10 +186,9 @@ pub(crate) async fn keep(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => refresh(&core).await,
-            _ = stop.changed() => break,
+            _ = stop.changed() => return,
         }
     }
-    release_all(&core).await;
 }
 
 /// Give every held lease up, so another instance takes over at once.

@@ -5,34 +5,19 @@
 
 mod common;
 
-use std::path::Path;
-
 use castellan_server::protocol::{CampaignRequest, UpdateState};
 use castellan_store::testing::{TestStore, each_backend};
 use common::update::*;
 use common::*;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// `(holder, epoch)` of every `lease.acquire` of the campaign engine's lease, in order.
-async fn campaign_lease_acquisitions(t: &TestStore) -> Vec<(String, String)> {
+/// `(new holder, reason)` of every takeover of the campaign engine's lease, in order.
+async fn campaign_lease_takeovers(t: &TestStore) -> Vec<(String, String)> {
     t.store
         .audit_entries(0, 100_000)
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| e.action == "lease.acquire" && e.target == "campaigns")
+        .filter(|e| e.action == "lease.takeover" && e.target == "campaigns")
         .map(|e| (e.actor, e.reason))
         .collect()
 }
@@ -48,12 +33,12 @@ async fn campaign_survives_the_death_of_the_instance_that_runs_it() {
 
         // A second instance on the same database, configured like the first.
         let tmp2 = tempdir();
-        copy_dir(&state_dir(&f.tmp), &state_dir(&tmp2));
+        castellan_testkit::fleet::pki::copy_tree(&state_dir(&f.tmp), &state_dir(&tmp2));
         let second = start(t, &tmp2).await;
         assert_ne!(second.instance_name(), first);
         assert_eq!(
-            campaign_lease_acquisitions(t).await,
-            vec![(first.clone(), "epoch 1".to_string())],
+            campaign_lease_takeovers(t).await,
+            vec![],
             "the second instance took the campaign engine while the first held it"
         );
 
@@ -111,11 +96,11 @@ async fn campaign_survives_the_death_of_the_instance_that_runs_it() {
         let c = f.wait(&id, 20, |c| c.state == "completed").await;
         assert_eq!(c.counts.updated, 2);
         assert_eq!(
-            campaign_lease_acquisitions(t).await,
-            vec![
-                (first, "epoch 1".to_string()),
-                (f.server.instance_name().to_string(), "epoch 2".to_string())
-            ]
+            campaign_lease_takeovers(t).await,
+            vec![(
+                f.server.instance_name().to_string(),
+                format!("epoch 2 taken over from {first} (epoch 1), which let it expire")
+            )]
         );
         ub.quit().await;
         // One chain, written by both instances, verified by the survivor (admin may).

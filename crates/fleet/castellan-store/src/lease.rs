@@ -67,6 +67,9 @@ pub enum LeaseAnswer {
         expires_at: i64,
         /// Whether the epoch changed in this call.
         taken_over: bool,
+        /// The lease as it was when another instance held it (`None` when it was free, or
+        /// this caller's): a failover when that holder had not given it up.
+        previous: Option<Lease>,
     },
     /// Another instance holds it.
     HeldBy(Lease),
@@ -177,6 +180,7 @@ impl Store {
                 },
                 expires_at,
                 taken_over,
+                previous: current.filter(|l| l.holder != holder),
             })
         }
         .await;

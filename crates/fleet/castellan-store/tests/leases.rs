@@ -60,7 +60,10 @@ async fn first_acquirer_holds_and_the_other_instance_is_told_who_does() {
         let s = &t.store;
         let answer = s.acquire_lease("campaigns", "a", None, TTL).await.unwrap();
         let LeaseAnswer::Held {
-            fence, taken_over, ..
+            fence,
+            taken_over,
+            previous: None,
+            ..
         } = answer
         else {
             panic!("first acquisition refused: {answer:?}");
@@ -93,6 +96,18 @@ async fn expired_lease_is_taken_over_with_a_higher_epoch_and_the_old_holder_cann
         let s = &t.store;
         let (a, b) = stalled_a_and_current_b(s).await;
         assert_eq!((a.epoch, b.epoch), (1, 2));
+        // The takeover names the holder it replaced.
+        match s.acquire_lease("analysis", "a", None, 1).await.unwrap() {
+            LeaseAnswer::Held { previous: None, .. } => {}
+            other => panic!("a free lease reported a previous holder: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        match s.acquire_lease("analysis", "b", None, TTL).await.unwrap() {
+            LeaseAnswer::Held {
+                previous: Some(l), ..
+            } => assert_eq!((l.holder.as_str(), l.epoch), ("a", 1)),
+            other => panic!("takeover without the previous holder: {other:?}"),
+        }
         match s
             .acquire_lease("campaigns", "a", Some(1), TTL)
             .await

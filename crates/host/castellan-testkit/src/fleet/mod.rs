@@ -8,6 +8,7 @@
 //!             └ release key ─▶ manifest_with / manifest_for / manifest_expiring (SUIT, ES256)
 //!  stand_in_broker(dir, pki) ─▶ rmqtt over mutual TLS, every verified client allowed
 //!  hand_over_pki(state dir)   ─▶ offline root beside it, the service's online PKI handed over
+//!  copy_tree(state, state2)   ─▶ a second instance configured like the first
 //! ```
 //!
 //! Fixtures panic on failure: they are test code, and a panic names what failed.

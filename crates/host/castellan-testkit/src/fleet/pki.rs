@@ -31,3 +31,18 @@ pub fn hand_over_pki(state_dir: &Path) -> PathBuf {
     }
     offline
 }
+
+/// Copy the directory tree `from` into `to` (a second service instance configured like the
+/// first: the same PKI and TLS files).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

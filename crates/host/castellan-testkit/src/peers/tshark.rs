@@ -147,26 +147,29 @@ pub struct WireReport {
     pub clear_frames: Vec<String>,
     /// The captured ports that carried a TCP payload at all.
     pub ports_seen: Vec<u16>,
+    /// Retransmitted segments (their bytes were judged on the original frame).
+    pub retransmitted_frames: usize,
 }
 
-/// Read `file` decoding every payload on `ports` as TLS (two passes, TCP reassembly on) and
-/// sort the frames with a TCP payload into TLS and not TLS.
-pub fn analyse(file: &Path, ports: &[u16]) -> WireReport {
-    require();
+/// `tshark -r file` (`two_pass`: `-2`) with every payload on `ports` decoded as TLS, the frames
+/// matching `filter`, the `fields` of each separated by `|`, one frame per line.
+fn read_fields(
+    file: &Path,
+    ports: &[u16],
+    two_pass: bool,
+    filter: &str,
+    fields: &[&str],
+) -> String {
     let mut cmd = Command::new("tshark");
-    cmd.arg("-2").arg("-r").arg(file);
+    if two_pass {
+        cmd.arg("-2");
+    }
+    cmd.arg("-r").arg(file);
     for p in ports {
         cmd.args(["-d", &format!("tcp.port=={p},tls")]);
     }
-    cmd.args(["-Y", "tcp.len > 0", "-T", "fields", "-E", "separator=|"]);
-    for field in [
-        "frame.number",
-        "tcp.srcport",
-        "tcp.dstport",
-        "_ws.col.Protocol",
-        "tls.record.length",
-        "tcp.reassembled_in",
-    ] {
+    cmd.args(["-Y", filter, "-T", "fields", "-E", "separator=|"]);
+    for field in fields {
         cmd.args(["-e", field]);
     }
     let out = cmd
@@ -177,13 +180,41 @@ pub fn analyse(file: &Path, ports: &[u16]) -> WireReport {
         "tshark -r failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Read `file` decoding every payload on `ports` as TLS (two passes, TCP reassembly on) and
+/// sort the frames with a TCP payload into TLS and not TLS.
+pub fn analyse(file: &Path, ports: &[u16]) -> WireReport {
+    require();
+    let fields = [
+        "frame.number",
+        "tcp.srcport",
+        "tcp.dstport",
+        "_ws.col.Protocol",
+        "tls.record.length",
+        "tcp.reassembled_in",
+    ];
+    let text = read_fields(file, ports, true, "tcp.len > 0", &fields);
     let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('|').collect()).collect();
     let tls: std::collections::HashSet<&str> = rows
         .iter()
         .filter(|r| r.get(4).is_some_and(|c| !c.is_empty()))
         .filter_map(|r| r.first().copied())
         .collect();
+    // A retransmitted segment is not dissected again (tshark shows it as plain TCP): its bytes
+    // were judged on the original frame.
+    let resent: std::collections::HashSet<String> = read_fields(
+        file,
+        ports,
+        false,
+        "tcp.analysis.retransmission || tcp.analysis.fast_retransmission || \
+         tcp.analysis.spurious_retransmission",
+        &["frame.number"],
+    )
+    .lines()
+    .map(|l| l.trim().to_string())
+    .collect();
     let mut report = WireReport::default();
     for row in &rows {
         let field = |i: usize| row.get(i).copied().unwrap_or("");
@@ -197,6 +228,8 @@ pub fn analyse(file: &Path, ports: &[u16]) -> WireReport {
         }
         if tls.contains(field(0)) || tls.contains(field(5)) {
             report.tls_frames += 1;
+        } else if resent.contains(field(0).trim()) {
+            report.retransmitted_frames += 1;
         } else {
             report.clear_frames.push(format!(
                 "frame {} {}->{} {}",

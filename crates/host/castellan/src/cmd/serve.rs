@@ -58,6 +58,15 @@ pub(crate) struct ServeArgs {
     /// /tuf/, re-signing its snapshot and timestamp before they expire.
     #[arg(long, value_name = "DIR")]
     tuf_repo: Option<PathBuf>,
+    /// This instance's name among several on one database (the holder of its leases; shown in
+    /// the audit log). Default: host name, process id and a random suffix.
+    #[arg(long, value_name = "NAME")]
+    instance_name: Option<String>,
+    /// Seconds a lease on once-only work (campaign ticks, TUF re-signing, the fleet's analysis)
+    /// lasts unrenewed: the longest another instance on the same database waits before it
+    /// takes over from one that died.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    lease_ttl: u64,
 }
 
 /// Where CA keys live when they are in a PKCS#11 token (`castellan serve`, `castellan pki
@@ -114,6 +123,8 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     config.front_door.mqtt_connect_timeout =
         std::time::Duration::from_secs(a.mqtt_connect_timeout.max(1));
     config.front_door.api_max_connections_per_address = a.api_max_per_address;
+    config.instance_name = a.instance_name.clone();
+    config.lease_ttl = std::time::Duration::from_secs(a.lease_ttl.max(1));
     if let Some(dir) = &a.tuf_repo {
         castellan_tuf::repo::Repository::open(dir).with_context(|| {
             format!(
@@ -136,6 +147,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let stop = stop_signal();
     let paths = server.paths().clone();
     println!("castellan serve: fleet service running");
+    println!("  instance     {}", server.instance_name());
     println!("  state        {}", paths.state_dir.display());
     println!("  store        {}", paths.database);
     println!("  operator API {}", server.api_url());
