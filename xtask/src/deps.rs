@@ -75,8 +75,15 @@ fn apt() -> Result {
         ));
     }
     eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
-    run(Command::new("apt-get").arg("update").arg("-q"))?;
+    // Another package manager run (an unattended upgrade, say) may hold dpkg's lock: wait for
+    // it rather than fail.
+    let wait_for_lock = ["-o", "DPkg::Lock::Timeout=600"];
     run(Command::new("apt-get")
+        .args(wait_for_lock)
+        .arg("update")
+        .arg("-q"))?;
+    run(Command::new("apt-get")
+        .args(wait_for_lock)
         .args(["install", "-y", "-q", "--no-install-recommends"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))

@@ -148,11 +148,19 @@ async fn tuf_online_keys_in_a_softhsm2_token_resign_and_are_audited() {
         .unwrap()
         .unwrap();
     assert_eq!(timestamp.signers(), vec![in_token[1].keyid().to_owned()]);
-    let audit = common::audit(&server).await;
+    // The metadata is published before its audit entry is written: wait for the entry too.
+    let mut audit = common::audit(&server).await;
+    for _ in 0..300 {
+        if audit.iter().any(|e| e.action == "tuf.resign") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        audit = common::audit(&server).await;
+    }
     let resign = audit
         .iter()
         .find(|e| e.action == "tuf.resign")
-        .unwrap_or_else(|| panic!("no tuf.resign in the audit trail: {audit:?}"));
+        .unwrap_or_else(|| panic!("no tuf.resign in the audit trail within 15 s: {audit:?}"));
     assert!(
         resign.reason.contains("timestamp") && resign.reason.contains("castellan-tuf-timestamp"),
         "{}",
