@@ -21,6 +21,7 @@ mod firmware;
 mod fuzz;
 mod qemu;
 mod qemu_campaign;
+mod qemu_net;
 mod qemu_suit;
 mod steps;
 mod symbols;
