@@ -23,6 +23,7 @@ mod qemu;
 mod qemu_campaign;
 mod qemu_net;
 mod qemu_suit;
+mod qemu_tls;
 mod steps;
 mod symbols;
 mod tuf_conformance;

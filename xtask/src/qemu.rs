@@ -283,6 +283,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         "network: DHCP lease and a TCP exchange through the only forward; the outside unreachable",
         crate::qemu_net::network,
     ),
+    (
+        "TLS 1.3 with a client certificate whose key stays in the secure partition",
+        crate::qemu_tls::tls,
+    ),
 ];
 
 fn good_boot(c: &Ctx) -> Result {
@@ -519,14 +523,14 @@ fn ns_semihost(c: &Ctx) -> Result {
     )
 }
 
-fn hex_after<'a>(out: &'a str, prefix: &str) -> Option<&'a str> {
+pub(crate) fn hex_after<'a>(out: &'a str, prefix: &str) -> Option<&'a str> {
     out.lines()
         .filter_map(|l| l.strip_prefix(prefix))
         .map(str::trim)
         .find(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-fn unhex(s: &str) -> Result<Vec<u8>> {
+pub(crate) fn unhex(s: &str) -> Result<Vec<u8>> {
     (0..s.len() / 2)
         .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|e| e.to_string()))
         .collect()

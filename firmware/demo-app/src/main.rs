@@ -10,6 +10,8 @@
 //! | `update accept` / `update reject` | streams the downloaded image through the firmware-update gate, reboots into its trial, then accepts it (and reboots once more) or rejects it by rebooting without accepting; stops when the update is settled (applied, reverted or refused) |
 //! | `update stage` | only streams and stages the downloaded image, then powers off |
 //! | `net <port> <outside-port>` | DHCP, a TCP exchange with the host through QEMU's forward, a connection to the outside that must fail (see [`net`]) |
+//! | `tls-key` | the TLS client key, generated in the secure partition on first use: prints its public key (see [`tls`]) |
+//! | `tls <port>` | DHCP, then TLS 1.3 with the client certificate to the host through QEMU's forward, one line each way (see [`tls`]) |
 //! | `poke-secure` | reads secure RAM directly: must fault (SecureFault, reported by the secure side) |
 //! | `gate-pointers` | hands the gate pointers into secure memory: must be refused |
 //! | `ns-semihost` | tries a semihosting call (host file access) itself: must fault |
@@ -26,6 +28,7 @@ mod net;
 mod ota;
 mod supervisor;
 mod time;
+mod tls;
 mod update;
 
 use castellan_gate::client::{Veneers, power_off};
@@ -121,6 +124,11 @@ async fn command_task(spawner: Spawner) {
         "net" => {
             let port = words.next();
             net::run(spawner, seed(&info), port, words.next()).await
+        }
+        "tls-key" => tls::key(),
+        "tls" => {
+            let port = words.next();
+            net::tls(spawner, seed(&info), port).await
         }
         "poke-secure" => poke_secure(),
         "gate-pointers" => gate_pointers(),

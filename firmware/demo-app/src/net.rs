@@ -78,6 +78,25 @@ pub async fn run(spawner: Spawner, seed: u64, port: Option<&str>, outside: Optio
         println!("[app] usage: net <port> <outside-port>");
         power_off(2)
     };
+    let stack = lease(spawner, seed).await;
+    let ok = exchange(stack, port).await;
+    let confined = try_outside(stack, outside).await;
+    power_off(if ok && confined { 0 } else { 1 })
+}
+
+/// `tls <port>`: DHCP, then the TLS exchange of [`crate::tls`].
+pub async fn tls(spawner: Spawner, seed: u64, port: Option<&str>) -> ! {
+    let Some(port) = port.and_then(|p| p.parse::<u16>().ok()) else {
+        println!("[app] usage: tls <port>");
+        power_off(2)
+    };
+    let stack = lease(spawner, seed).await;
+    let ok = crate::tls::run(stack, seed, port).await;
+    power_off(if ok { 0 } else { 1 })
+}
+
+/// Brings the stack up and waits for a DHCP lease.
+async fn lease(spawner: Spawner, seed: u64) -> Stack<'static> {
     let t0 = Instant::now();
     let stack = start(spawner, seed);
     if with_timeout(Duration::from_secs(30), stack.wait_config_up())
@@ -97,9 +116,7 @@ pub async fn run(spawner: Spawner, seed: u64, port: Option<&str>, outside: Optio
         Gateway(cfg.gateway),
         t0.elapsed().as_millis()
     );
-    let ok = exchange(stack, port).await;
-    let confined = try_outside(stack, outside).await;
-    power_off(if ok && confined { 0 } else { 1 })
+    stack
 }
 
 /// A lease's gateway for the console (`restrict=on` leases offer none).
