@@ -23,19 +23,45 @@ pub const TICK_HZ: u32 = 1_000;
 /// Woken at every tick: the network driver registers here when its FIFOs are empty.
 pub static POLL: AtomicWaker = AtomicWaker::new();
 
+/// The tick count is 64-bit (embassy's time never wraps) on a core without 64-bit atomics: two
+/// words that only the SysTick handler writes, low word first, the high word when the low one
+/// wraps. A reader in thread mode retries when the high word changed under it.
 struct SysTickDriver {
-    ticks: AtomicU32,
+    lo: AtomicU32,
+    hi: AtomicU32,
     queue: Mutex<RefCell<Queue>>,
 }
 
 embassy_time_driver::time_driver_impl!(static DRIVER: SysTickDriver = SysTickDriver {
-    ticks: AtomicU32::new(0),
+    lo: AtomicU32::new(0),
+    hi: AtomicU32::new(0),
     queue: Mutex::new(RefCell::new(Queue::new())),
 });
 
+impl SysTickDriver {
+    /// Counts one tick (SysTick handler only); returns the new count.
+    fn tick(&self) -> u64 {
+        let lo = self.lo.load(Ordering::Relaxed).wrapping_add(1);
+        self.lo.store(lo, Ordering::Release);
+        let mut hi = self.hi.load(Ordering::Relaxed);
+        if lo == 0 {
+            hi = hi.wrapping_add(1);
+            self.hi.store(hi, Ordering::Release);
+        }
+        u64::from(hi) << 32 | u64::from(lo)
+    }
+}
+
 impl embassy_time_driver::Driver for SysTickDriver {
     fn now(&self) -> u64 {
-        u64::from(self.ticks.load(Ordering::Acquire))
+        loop {
+            let h1 = self.hi.load(Ordering::Acquire);
+            let lo = self.lo.load(Ordering::Acquire);
+            let h2 = self.hi.load(Ordering::Acquire);
+            if h1 == h2 {
+                return u64::from(h1) << 32 | u64::from(lo);
+            }
+        }
     }
 
     fn schedule_wake(&self, at: u64, waker: &Waker) {
@@ -61,7 +87,7 @@ pub fn wake_next_tick(waker: &Waker) {
 
 #[exception]
 fn SysTick() {
-    let now = u64::from(DRIVER.ticks.fetch_add(1, Ordering::AcqRel).wrapping_add(1));
+    let now = DRIVER.tick();
     critical_section::with(|cs| {
         DRIVER.queue.borrow(cs).borrow_mut().next_expiration(now);
     });

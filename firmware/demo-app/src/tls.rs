@@ -148,12 +148,16 @@ impl CryptoProvider for Provider<'_> {
     }
 }
 
-/// The handshake's random seed: a signature by the secure partition over this boot's
-/// measurement, boot count and tick count (unpredictable to the network as long as the
-/// partition's ECDSA nonces are), until the gate offers random bytes.
+/// The handshake's random seed, until the gate offers random bytes: the hash of a signature
+/// by the secure partition with the TLS key over this boot's measurement, its boot count from
+/// trusted storage and the tick count. RFC 6979 makes the signature a keyed function of the
+/// message: unpredictable without the key, and different every boot (the boot count).
 fn rng_seed(seed: u64) -> [u8; 32] {
+    let mut boots = [0u8; 4];
+    let _ = Veneers.its_get(crate::UID_BOOT_COUNT, &mut boots);
     let mut h = sha2_tls::Sha256::new();
     h.update(seed.to_le_bytes());
+    h.update(boots);
     h.update(Instant::now().as_ticks().to_le_bytes());
     let d: [u8; 32] = h.finalize().into();
     match Veneers.sign_hash(TLS_KEY_ID, &d) {
