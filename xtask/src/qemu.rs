@@ -652,7 +652,7 @@ pub(crate) fn scenarios(bench: bool, all: bool, only: Option<&str>) -> Result<(u
 }
 
 /// The first decimal number after `marker` in `text`.
-fn figure_after(text: &str, marker: &str) -> Option<u64> {
+pub(crate) fn figure_after(text: &str, marker: &str) -> Option<u64> {
     let rest = &text[text.find(marker)? + marker.len()..];
     let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().ok()

@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::qemu::{Ctx, check, qemu_with, write};
+use crate::qemu::{Ctx, check, figure_after, qemu_with, write};
 use crate::steps::Result;
 
 /// Where the runner leaves the certificates (the application's download buffer).
@@ -197,7 +197,7 @@ pub(crate) fn tls(c: &Ctx) -> Result {
         "-out",
         "other.der",
     ])?;
-    let (run, _) = handshake(c, &dir, &pki_dir, "other.der")?;
+    let (run, _) = handshake(c, &dir, &pki_dir, "other.der", false)?;
     // TLS 1.3: the client finishes its side of the handshake before the server has checked
     // its CertificateVerify, so the refusal reaches the device as an alert on the first read.
     check(&run, 1, &["[app] net: DHCP lease"], &["server answered"])
@@ -207,7 +207,7 @@ pub(crate) fn tls(c: &Ctx) -> Result {
         "        another key's certificate: {}",
         refusal.unwrap_or("?")
     );
-    let (run, server_out) = handshake(c, &dir, &pki_dir, "client.der")?;
+    let (run, server_out) = handshake(c, &dir, &pki_dir, "client.der", false)?;
 
     let reversed: String = LINE.chars().rev().collect();
     let answered = format!("[app] tls: server answered: {reversed}");
@@ -225,6 +225,23 @@ pub(crate) fn tls(c: &Ctx) -> Result {
     for l in run.output.lines().filter(|l| l.starts_with("[app] tls:")) {
         eprintln!("        {l}");
     }
+    // The same handshake under `-icount shift=0`: one instruction per nanosecond of QEMU's
+    // virtual clock, so the board counter (25 MHz) counts 40 instructions a tick.
+    let (run, _) = handshake(c, &dir, &pki_dir, "client.der", true)?;
+    check(&run, 0, &["[app] tls: TLS 1.3 handshake done"], &[])?;
+    let total = figure_after(&run.output, "; board counter ");
+    let sign = figure_after(&run.output, "ticks, of which ");
+    for l in run.output.lines().filter(|l| l.contains("handshake done")) {
+        eprintln!("        (-icount) {l}");
+    }
+    if let (Some(total), Some(sign)) = (total, sign) {
+        eprintln!(
+            "        under -icount shift=0: handshake {} instructions (waits for the server \
+             included), of which the secure partition's signature {}",
+            total * 40,
+            sign * 40
+        );
+    }
     Ok(())
 }
 
@@ -235,6 +252,7 @@ fn handshake(
     dir: &Path,
     pki_dir: &Path,
     client: &str,
+    icount: bool,
 ) -> Result<(crate::qemu::Run, String)> {
     let mut blob = b"CTLS".to_vec();
     for f in ["ca.der", client] {
@@ -315,7 +333,7 @@ fn handshake(
         dir,
         Some(&command),
         &[(blob_file, DOWNLOAD_ADDR)],
-        false,
+        icount,
         &net,
     );
     let _ = server.kill();

@@ -23,8 +23,9 @@ use core::arch::{asm, global_asm};
 
 /// SysTick's exception priority; [`Op::Mask`] raises BASEPRI to it.
 const TICK_PRIORITY: u32 = 0x80;
-/// The core clock of mps2-an505 in QEMU, SysTick's clock source.
-pub const CORE_HZ: u32 = 25_000_000;
+/// The core clock of mps2-an505 in QEMU, SysTick's clock source: 20 MHz (measured against
+/// QEMU's virtual clock under `-icount`: with 25 MHz assumed, a tick lasted 1.25 ms).
+pub const CORE_HZ: u32 = 20_000_000;
 
 const SYST_CSR: *mut u32 = 0xE000_E010 as *mut u32;
 const SYST_RVR: *mut u32 = 0xE000_E014 as *mut u32;

@@ -1,5 +1,10 @@
 //! The runtime's time driver: SysTick of the non-secure world at 1 kHz (`embassy-time`'s
-//! `tick-hz-1_000`), on the 25 MHz core clock of mps2-an505 in QEMU.
+//! `tick-hz-1_000`), on the 20 MHz core clock of mps2-an505 in QEMU.
+//!
+//! Time is a count of tick interrupts. Under `-icount` (deterministic) it is exact; when QEMU
+//! runs behind the host's real time (a loaded machine), a tick that comes while the previous
+//! one is still pending is lost and time runs slow. Nothing here needs more than that (timeouts
+//! and protocol timers); a free-running timer read in `now()` is the fix when something does.
 //!
 //! The SysTick handler counts ticks and wakes every timer that is due (embassy's integrated
 //! timer queue, behind a critical section); it also wakes the network driver's poll (see

@@ -78,6 +78,8 @@ pub mod reg {
     pub const TX_FIFO_INF: u32 = 0x80;
     /// Power management (`READY`).
     pub const PMT_CTRL: u32 = 0x84;
+    /// Free-running counter at 25 MHz (read-only, no side effect).
+    pub const FREE_RUN: u32 = 0x9c;
     /// MAC register command.
     pub const MAC_CSR_CMD: u32 = 0xa4;
     /// MAC register data.
