@@ -112,6 +112,10 @@ pub(crate) fn ci() -> Result {
         Ok(())
     })?;
     step(
+        "firmware lint (cargo xtask firmware --clippy)",
+        crate::firmware::clippy,
+    )?;
+    step(
         "QEMU device in an update campaign (cargo xtask qemu-campaign)",
         || {
             crate::qemu_campaign::qemu_campaign(&[])?;
