@@ -142,8 +142,9 @@ pub(crate) fn target_dir() -> PathBuf {
 pub(crate) fn firmware_cmd(args: &[String]) -> Result {
     if args.iter().any(|a| a == "-h" || a == "--help") {
         eprintln!(
-            "usage: cargo xtask firmware [--symbols [IMAGE] [--top N]]\n\n  \
+            "usage: cargo xtask firmware [--symbols [IMAGE] [--top N]] [--clippy]\n\n  \
              builds every image and prints the footprint table;\n  \
+             --clippy: then lints the firmware workspace with warnings denied;\n  \
              --symbols: also the largest flash symbols and the flash per crate of IMAGE\n  \
              (a prefix of a name in the table, default the ROM stage; --top N symbols, default 30)"
         );
@@ -153,6 +154,9 @@ pub(crate) fn firmware_cmd(args: &[String]) -> Result {
     eprintln!("\nFootprint (arm-none-eabi-size, bytes; flash = text + data, RAM = data + bss):");
     for line in size_table(&built)? {
         eprintln!("{line}");
+    }
+    if args.iter().any(|a| a == "--clippy") {
+        return clippy();
     }
     if args.iter().any(|a| a == "--symbols") {
         crate::symbols::symbols_cmd(&built.elves, args)?;
@@ -238,7 +242,21 @@ fn choose_route() -> Result<Route> {
     Ok(Route::Debian)
 }
 
+/// `cargo clippy` over the whole firmware workspace with warnings denied (run after [`build`]:
+/// the application links the secure partition's import library).
+pub(crate) fn clippy() -> Result {
+    let route = choose_route()?;
+    let mut c = firmware_command(route, "clippy");
+    c.args(["--workspace", "--", "-D", "warnings"]);
+    run(&mut c)
+}
+
 fn firmware_cargo(route: Route) -> Command {
+    firmware_command(route, "build")
+}
+
+/// `cargo SUBCOMMAND --release` for the firmware target, with the route's toolchain settings.
+fn firmware_command(route: Route, subcommand: &str) -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(dir())
         .env("CARGO_TARGET_DIR", target_dir())
@@ -252,7 +270,7 @@ fn firmware_cargo(route: Route) -> Command {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET");
-    c.args(["build", "--release", "--target", TARGET]);
+    c.args([subcommand, "--release", "--target", TARGET]);
     if route == Route::Debian {
         c.env("RUSTC", "/usr/bin/rustc").args([
             "-Zbuild-std=core",

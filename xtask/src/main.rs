@@ -21,7 +21,9 @@ mod firmware;
 mod fuzz;
 mod qemu;
 mod qemu_campaign;
+mod qemu_net;
 mod qemu_suit;
+mod qemu_tls;
 mod steps;
 mod symbols;
 mod tuf_conformance;
@@ -39,7 +41,7 @@ fn usage() -> ExitCode {
          bench                    run the benchmarks\n  \
          powerfail                exhaustive power-loss proof of the boot chain\n  \
          firmware [--symbols [I]] build the Cortex-M33 images (mps2-an505), print their footprint (and I's largest symbols)\n  \
-         qemu-test [--bench]      run the firmware scenarios in QEMU (and the verification bench)\n  \
+         qemu-test [--bench] [--only TEXT]\n                           run the firmware scenarios in QEMU (those whose name contains TEXT;\n                           and the verification bench)\n  \
          qemu-test --bench-only   run only the verification bench, boot time and stack peaks\n  \
          qemu-campaign            a fleet service updates the QEMU device in a campaign (end to end)\n  \
          tuf-conformance          the public TUF conformance suite against Castellan's TUF client\n"

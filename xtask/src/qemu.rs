@@ -32,13 +32,33 @@ pub(crate) struct Run {
 }
 
 /// Runs QEMU once in `cwd` with `kernel`, the semihosting command line `append`, raw blobs
-/// loaded at addresses, optionally with `-icount shift=0`.
+/// loaded at addresses, optionally with `-icount shift=0`. The board's Ethernet controller has
+/// no network behind it (`-nic none`); the `network` scenario gives it one ([`qemu_with`]).
 pub(crate) fn qemu(
     kernel: &Path,
     cwd: &Path,
     append: Option<&str>,
     blobs: &[(PathBuf, u32)],
     icount: bool,
+) -> Result<Run> {
+    qemu_with(
+        kernel,
+        cwd,
+        append,
+        blobs,
+        icount,
+        &["-nic".into(), "none".into()],
+    )
+}
+
+/// [`qemu`] with `net` as the network arguments.
+pub(crate) fn qemu_with(
+    kernel: &Path,
+    cwd: &Path,
+    append: Option<&str>,
+    blobs: &[(PathBuf, u32)],
+    icount: bool,
+    net: &[String],
 ) -> Result<Run> {
     let mut c = Command::new("qemu-system-arm");
     c.current_dir(cwd)
@@ -63,6 +83,7 @@ pub(crate) fn qemu(
     if icount {
         c.args(["-icount", "shift=0"]);
     }
+    c.args(net);
     let mut child = c
         .spawn()
         .map_err(|e| format!("cannot start qemu-system-arm: {e}"))?;
@@ -257,6 +278,14 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     (
         "SUIT update: expired release refused (freeze attack)",
         crate::qemu_suit::expired,
+    ),
+    (
+        "network: DHCP lease and a TCP exchange through the only forward; the outside unreachable",
+        crate::qemu_net::network,
+    ),
+    (
+        "TLS 1.3 with a client certificate whose key stays in the secure partition",
+        crate::qemu_tls::tls,
     ),
 ];
 
@@ -494,14 +523,14 @@ fn ns_semihost(c: &Ctx) -> Result {
     )
 }
 
-fn hex_after<'a>(out: &'a str, prefix: &str) -> Option<&'a str> {
+pub(crate) fn hex_after<'a>(out: &'a str, prefix: &str) -> Option<&'a str> {
     out.lines()
         .filter_map(|l| l.strip_prefix(prefix))
         .map(str::trim)
         .find(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-fn unhex(s: &str) -> Result<Vec<u8>> {
+pub(crate) fn unhex(s: &str) -> Result<Vec<u8>> {
     (0..s.len() / 2)
         .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|e| e.to_string()))
         .collect()
@@ -570,12 +599,17 @@ fn attestation(c: &Ctx) -> Result {
     Ok(())
 }
 
-/// `cargo xtask qemu-test [--bench]`: the scenarios, then the closing line; fails when one
-/// failed.
+/// `cargo xtask qemu-test [--bench] [--only TEXT]`: the scenarios (those whose name contains
+/// TEXT), then the closing line; fails when one failed.
 pub(crate) fn qemu_test(args: &[String]) -> Result {
     let bench_only = args.iter().any(|a| a == "--bench-only");
     let bench = bench_only || args.iter().any(|a| a == "--bench");
-    let (passed, failed) = scenarios(bench, !bench_only)?;
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
+    let (passed, failed) = scenarios(bench, !bench_only, only)?;
     println!("{passed} passed, {failed} failed");
     if failed > 0 {
         return Err(format!("{failed} QEMU scenario(s) failed"));
@@ -586,7 +620,7 @@ pub(crate) fn qemu_test(args: &[String]) -> Result {
 /// Builds and signs the firmware, runs the benchmark when `bench` and every scenario when
 /// `all`, and returns (passed, failed). An error means nothing could run (build, signing, no
 /// QEMU).
-pub(crate) fn scenarios(bench: bool, all: bool) -> Result<(u64, u64)> {
+pub(crate) fn scenarios(bench: bool, all: bool, only: Option<&str>) -> Result<(u64, u64)> {
     let built = firmware::build()?;
     let key = firmware::root_key()?;
     let ctx = Ctx {
@@ -600,7 +634,8 @@ pub(crate) fn scenarios(bench: bool, all: bool) -> Result<(u64, u64)> {
         run_bench(&ctx)?;
     }
     let (mut passed, mut failed) = (0, 0);
-    for (name, f) in SCENARIOS.iter().filter(|_| all) {
+    let wanted = |name: &str| only.is_none_or(|o| name.contains(o));
+    for (name, f) in SCENARIOS.iter().filter(|(name, _)| all && wanted(name)) {
         let t = Instant::now();
         match f(&ctx) {
             Ok(()) => {
@@ -617,7 +652,7 @@ pub(crate) fn scenarios(bench: bool, all: bool) -> Result<(u64, u64)> {
 }
 
 /// The first decimal number after `marker` in `text`.
-fn figure_after(text: &str, marker: &str) -> Option<u64> {
+pub(crate) fn figure_after(text: &str, marker: &str) -> Option<u64> {
     let rest = &text[text.find(marker)? + marker.len()..];
     let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().ok()

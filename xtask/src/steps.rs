@@ -103,7 +103,7 @@ pub(crate) fn ci() -> Result {
         Ok(())
     })?;
     step("firmware in QEMU (cargo xtask qemu-test)", || {
-        let (passed, failed) = crate::qemu::scenarios(false, true)?;
+        let (passed, failed) = crate::qemu::scenarios(false, true, None)?;
         totals.0 += passed;
         totals.1 += failed;
         if failed > 0 {
@@ -111,6 +111,10 @@ pub(crate) fn ci() -> Result {
         }
         Ok(())
     })?;
+    step(
+        "firmware lint (cargo xtask firmware --clippy)",
+        crate::firmware::clippy,
+    )?;
     step(
         "QEMU device in an update campaign (cargo xtask qemu-campaign)",
         || {

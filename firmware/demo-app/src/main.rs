@@ -9,24 +9,73 @@
 //! | `attest <hex nonce>` | prints the attestation public key and a token over the nonce |
 //! | `update accept` / `update reject` | streams the downloaded image through the firmware-update gate, reboots into its trial, then accepts it (and reboots once more) or rejects it by rebooting without accepting; stops when the update is settled (applied, reverted or refused) |
 //! | `update stage` | only streams and stages the downloaded image, then powers off |
+//! | `net <port> <outside-port>` | DHCP, a TCP exchange with the host through QEMU's forward, a connection to the outside that must fail (see [`net`]) |
+//! | `tls-key` | the TLS client key, generated in the secure partition on first use: prints its public key (see [`tls`]) |
+//! | `tls <port>` | DHCP, then TLS 1.3 with the client certificate to the host through QEMU's forward, one line each way (see [`tls`]) |
 //! | `poke-secure` | reads secure RAM directly: must fault (SecureFault, reported by the secure side) |
 //! | `gate-pointers` | hands the gate pointers into secure memory: must be refused |
 //! | `ns-semihost` | tries a semihosting call (host file access) itself: must fault |
 //! | `anchor <hex>` | provisions the release trust anchor (see [`ota`]) |
 //! | `ota check\|install\|status\|cancel` | over-the-air update through the secure partition's SUIT client (see [`ota`]) |
+//!
+//! The application runs on embassy's thread-mode executor with a SysTick time driver
+//! ([`time`]); the privileged steps that needs (tick, critical sections) go through the
+//! non-secure world's small supervisor ([`supervisor`]). Tasks: telemetry, then the command.
 #![no_std]
 #![no_main]
 
+mod net;
 mod ota;
+mod supervisor;
+mod time;
+mod tls;
 mod update;
 
 use castellan_gate::client::{Veneers, power_off};
 use castellan_gate::{BootInfo, GateError, SecureGate as _, println, psa, upgrade};
 use cortex_m_rt::{ExceptionFrame, entry, exception};
+use embassy_executor::{Executor, Spawner};
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use embassy_sync::signal::Signal;
+use embassy_time::{Duration, Instant, Timer};
+use static_cell::StaticCell;
+
+static EXECUTOR: StaticCell<Executor> = StaticCell::new();
+/// The boot's record, handed from the telemetry task to the command task.
+static BOOTED: Signal<CriticalSectionRawMutex, BootInfo> = Signal::new();
 
 #[entry]
 fn main() -> ! {
     println!("[app] Castellan demo application (non-secure world, unprivileged)");
+    time::start();
+    let executor = EXECUTOR.init(Executor::new());
+    executor.run(|spawner| {
+        spawner.spawn(telemetry_task().unwrap_or_else(|_| spawn_failed("telemetry")));
+        spawner.spawn(command_task(spawner).unwrap_or_else(|_| spawn_failed("command")));
+    })
+}
+
+/// The network stack's seed (TCP initial sequence numbers, ephemeral ports, DHCP transaction
+/// ids): the boot measurement mixed with the boot's tick count. Not a secret: what it must do is
+/// differ from boot to boot.
+fn seed(info: &BootInfo) -> u64 {
+    let mut s = embassy_time::Instant::now().as_ticks() ^ 0x9e37_79b9_7f4a_7c15;
+    for c in info.digest.chunks_exact(8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        s = (s ^ u64::from_le_bytes(w)).wrapping_mul(0x1000_0000_01b3);
+    }
+    s
+}
+
+pub(crate) fn spawn_failed(task: &str) -> ! {
+    println!("[app] runtime: cannot spawn the {task} task");
+    power_off(1)
+}
+
+/// Telemetry of the boot: the secure side's boot record and the boot count in trusted storage.
+#[embassy_executor::task]
+async fn telemetry_task() {
     let info = match Veneers.boot_info() {
         Ok(i) => i,
         Err(e) => {
@@ -36,6 +85,21 @@ fn main() -> ! {
     };
     telemetry(&info);
     boot_count();
+    BOOTED.signal(info);
+}
+
+/// The operator's command for this run (the host command line, handed over by the secure side
+/// like a console line), once telemetry is out.
+#[embassy_executor::task]
+async fn command_task(spawner: Spawner) {
+    let info = BOOTED.wait().await;
+    let t0 = Instant::now();
+    Timer::after(Duration::from_millis(10)).await;
+    println!(
+        "[app] runtime: embassy executor, SysTick {} Hz; a 10 ms timer took {} ticks",
+        time::TICK_HZ,
+        t0.elapsed().as_ticks()
+    );
     let mut buf = [0u8; 200];
     let n = Veneers.command(&mut buf).unwrap_or(0);
     let line = core::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("");
@@ -56,6 +120,15 @@ fn main() -> ! {
         "ota" => {
             let sub = words.next();
             ota::run(&info, sub, words.next())
+        }
+        "net" => {
+            let port = words.next();
+            net::run(spawner, seed(&info), port, words.next()).await
+        }
+        "tls-key" => tls::key(),
+        "tls" => {
+            let port = words.next();
+            net::tls(spawner, seed(&info), port).await
         }
         "poke-secure" => poke_secure(),
         "gate-pointers" => gate_pointers(),

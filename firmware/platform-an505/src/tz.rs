@@ -6,8 +6,16 @@
 //!  SAU region 0  0x0020_0000..0x003F_FFFF  non-secure code   (MPC0 LUT words 64..127 = NS)
 //!  SAU region 1  0x2820_0000..0x283F_FFFF  non-secure RAM    (MPC2 LUT words 0..63  = NS)
 //!  SAU region 2  veneer page (1 KiB)         non-secure callable (NSCCFG.CODENSC = 1)
+//!  SAU region 3  0x4200_0000..0x4200_00FF  LAN9118 Ethernet  (AHB expansion PPC 0 port 5 = NS)
+//!  SAU region 4  0x4008_0000..0x4008_0FFF  the security controller's non-secure privilege
+//!                                          registers (the application opens its own
+//!                                          unprivileged access to the Ethernet port there)
 //!  everything else: secure (no SAU region; the IDAU's secure half)
 //! ```
+//!
+//! The Ethernet controller is the only peripheral given to the non-secure world: its network
+//! stack drives it (docs/firmware.md, "Network path"). Every other peripheral stays behind its
+//! PPC's reset state (secure).
 
 use core::arch::asm;
 
@@ -26,6 +34,14 @@ const AIRCR: *mut u32 = 0xE000_ED0C as *mut u32;
 const VTOR_NS: *mut u32 = 0xE002_ED08 as *mut u32;
 const MPU_CTRL_NS: *const u32 = 0xE002_ED94 as *const u32;
 const NSCCFG: *mut u32 = 0x5008_0014 as *mut u32;
+/// AHBNSPPCEXP0: bit n makes port n of AHB expansion PPC 0 non-secure.
+const AHBNSPPCEXP0: *mut u32 = 0x5008_0060 as *mut u32;
+/// The LAN9118's port on AHB expansion PPC 0.
+const ETHERNET_PPC_PORT: u32 = 5;
+/// The LAN9118's register window (non-secure alias).
+const ETHERNET: (u32, u32) = (0x4200_0000, 0x100);
+/// The security controller's non-secure privilege control page.
+const NS_PRIV_CTRL: (u32, u32) = (0x4008_0000, 0x1000);
 const MPC0: usize = 0x5800_7000;
 const MPC2: usize = 0x5800_9000;
 
@@ -49,7 +65,7 @@ unsafe fn mpc_set_nonsecure(mpc: usize, first: u32, last: u32) {
     }
 }
 
-/// Configures the split (SAU, MPC0, MPC2, NSCCFG), enables SecureFault, keeps HardFault, NMI
+/// Configures the split (SAU, MPC0, MPC2, NSCCFG, the Ethernet controller's PPC port), enables SecureFault, keeps HardFault, NMI
 /// and BusFault secure and lets only the secure side request a system reset.
 pub fn configure() {
     // Safety: architectural (SAU, SCB) and board (MPC, NSCCFG) registers; the secure partition
@@ -58,10 +74,14 @@ pub fn configure() {
         mpc_set_nonsecure(MPC0, 64, 127);
         mpc_set_nonsecure(MPC2, 0, 63);
         core::ptr::write_volatile(NSCCFG, 1);
+        let p = core::ptr::read_volatile(AHBNSPPCEXP0);
+        core::ptr::write_volatile(AHBNSPPCEXP0, p | (1 << ETHERNET_PPC_PORT));
         let regions = [
             (NS_CODE_START, NS_CODE_END - 1, 0b01u32),
             (NS_RAM_START, NS_RAM_END - 1, 0b01),
             (VENEER_BASE, VENEER_BASE + VENEER_SIZE - 1, 0b11),
+            (ETHERNET.0, ETHERNET.0 + ETHERNET.1 - 1, 0b01),
+            (NS_PRIV_CTRL.0, NS_PRIV_CTRL.0 + NS_PRIV_CTRL.1 - 1, 0b01),
         ];
         for (i, (base, limit, flags)) in regions.iter().enumerate() {
             core::ptr::write_volatile(SAU_RNR, i as u32);
