@@ -94,11 +94,11 @@ impl CampaignForm {
     }
 }
 
-fn may_create<F: Fleet>(fleet: &F, who: &Authed) -> Result<(), Response> {
+fn may_create<F: Fleet>(fleet: &F, who: &Authed) -> Option<Response> {
     if who.may(fleet, CREATE.0, CREATE.1) {
-        Ok(())
+        None
     } else {
-        Err(error_page(
+        Some(error_page(
             StatusCode::FORBIDDEN,
             &format!(
                 "Role {} may not create campaigns (the API's POST /api/v1/campaigns).",
@@ -181,7 +181,7 @@ pub(crate) async fn form<F: Fleet>(
     Query(f): Query<CampaignForm>,
 ) -> Response {
     let fleet = &*console.fleet;
-    if let Err(r) = may_create(fleet, &who) {
+    if let Some(r) = may_create(fleet, &who) {
         return r;
     }
     form_page(fleet, &who, &f, None).await
@@ -229,7 +229,7 @@ pub(crate) async fn preview<F: Fleet>(
     Query(f): Query<CampaignForm>,
 ) -> Response {
     let fleet = &*console.fleet;
-    if let Err(r) = may_create(fleet, &who) {
+    if let Some(r) = may_create(fleet, &who) {
         return r;
     }
     let req = match request_of(fleet, &f).await {

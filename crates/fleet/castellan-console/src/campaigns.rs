@@ -17,11 +17,11 @@ use crate::session::Authed;
 use crate::{CampaignAction, Console, Fleet};
 
 /// The operator's role may read campaigns, else the refusal page.
-pub(crate) fn may_read<F: Fleet>(fleet: &F, who: &Authed) -> Result<(), Response> {
+pub(crate) fn may_read<F: Fleet>(fleet: &F, who: &Authed) -> Option<Response> {
     if who.may(fleet, "GET", "/api/v1/campaigns") {
-        Ok(())
+        None
     } else {
-        Err(error_page(
+        Some(error_page(
             StatusCode::FORBIDDEN,
             &format!("Role {} may not read campaigns.", who.operator.role),
         ))
@@ -34,7 +34,7 @@ pub(crate) async fn list<F: Fleet>(
     who: Authed,
 ) -> Response {
     let fleet = &*console.fleet;
-    if let Err(r) = may_read(fleet, &who) {
+    if let Some(r) = may_read(fleet, &who) {
         return r;
     }
     let mut campaigns = match fleet.campaigns().await {
@@ -80,7 +80,7 @@ pub(crate) async fn show<F: Fleet>(
     Path(id): Path<String>,
 ) -> Response {
     let fleet = &*console.fleet;
-    if let Err(r) = may_read(fleet, &who) {
+    if let Some(r) = may_read(fleet, &who) {
         return r;
     }
     let c = match fleet.campaign(&id).await {
@@ -159,7 +159,7 @@ fn progress(p: &Progress, n_waves: usize) -> Markup {
             }
         }
         h2 { "Over time" }
-        svg #chart role="img" width="100%" height=(CHART_H + 10) viewBox={"-2 -5 " (CHART_W + 4) " " (CHART_H + 10)} {
+        svg #chart role="img" width=(CHART_W + 4) height=(CHART_H + 10) viewBox={"-2 -5 " (CHART_W + 4) " " (CHART_H + 10)} {
             title { "Devices updated (green) and failed (red) since the campaign started" }
             line x1="0" y1=(CHART_H) x2=(CHART_W) y2=(CHART_H) stroke="#9aa3b0" {}
             polyline data-series="updated" points=(p.updated_points) fill="none" stroke="#23703a" stroke-width="2" {}

@@ -61,10 +61,9 @@ fn status_of(e: &FleetError) -> StatusCode {
     }
 }
 
-fn campaign_act(slug: &str) -> Result<(CampaignAction, Act), Response> {
-    let a = CampaignAction::parse(slug)
-        .ok_or_else(|| error_page(StatusCode::NOT_FOUND, "No such action."))?;
-    Ok((
+fn campaign_act(slug: &str) -> Option<(CampaignAction, Act)> {
+    let a = CampaignAction::parse(slug)?;
+    Some((
         a,
         Act {
             audit: a.audit_action(),
@@ -73,10 +72,9 @@ fn campaign_act(slug: &str) -> Result<(CampaignAction, Act), Response> {
     ))
 }
 
-fn alert_act(slug: &str) -> Result<(AlertAction, Act), Response> {
-    let a = AlertAction::parse(slug)
-        .ok_or_else(|| error_page(StatusCode::NOT_FOUND, "No such action."))?;
-    Ok((
+fn alert_act(slug: &str) -> Option<(AlertAction, Act)> {
+    let a = AlertAction::parse(slug)?;
+    Some((
         a,
         Act {
             audit: a.audit_action(),
@@ -92,9 +90,8 @@ pub(crate) async fn campaign_confirm<F: Fleet>(
     Path((id, slug)): Path<(String, String)>,
 ) -> Response {
     let fleet = &*console.fleet;
-    let (action, act) = match campaign_act(&slug) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some((action, act)) = campaign_act(&slug) else {
+        return error_page(StatusCode::NOT_FOUND, "No such action.");
     };
     let target = format!("/console/campaigns/{id}/{slug}");
     if let Err(r) = role_check(fleet, &who, &act, &target).await {
@@ -162,9 +159,8 @@ pub(crate) async fn campaign_take<F: Fleet>(
         fleet.audit(actor, audit, &target, false, reason).await;
         return error_page(StatusCode::FORBIDDEN, reason);
     }
-    let (action, act) = match campaign_act(&slug) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some((action, act)) = campaign_act(&slug) else {
+        return error_page(StatusCode::NOT_FOUND, "No such action.");
     };
     if let Err(r) = role_check(fleet, &who, &act, &target).await {
         return r;
@@ -193,9 +189,8 @@ pub(crate) async fn alert_confirm<F: Fleet>(
     Path((id, slug)): Path<(String, String)>,
 ) -> Response {
     let fleet = &*console.fleet;
-    let (action, act) = match alert_act(&slug) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some((action, act)) = alert_act(&slug) else {
+        return error_page(StatusCode::NOT_FOUND, "No such action.");
     };
     let target = format!("/console/alerts/{id}/{slug}");
     if let Err(r) = role_check(fleet, &who, &act, &target).await {
@@ -235,9 +230,8 @@ pub(crate) async fn alert_take<F: Fleet>(
         fleet.audit(actor, audit, &target, false, reason).await;
         return error_page(StatusCode::FORBIDDEN, reason);
     }
-    let (action, act) = match alert_act(&slug) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some((action, act)) = alert_act(&slug) else {
+        return error_page(StatusCode::NOT_FOUND, "No such action.");
     };
     if let Err(r) = role_check(fleet, &who, &act, &target).await {
         return r;

@@ -14,11 +14,11 @@ use crate::session::Authed;
 use crate::{Console, Fleet};
 
 /// The operator's role may read releases, else the refusal page.
-fn may_read<F: Fleet>(fleet: &F, who: &Authed) -> Result<(), Response> {
+fn may_read<F: Fleet>(fleet: &F, who: &Authed) -> Option<Response> {
     if who.may(fleet, "GET", "/api/v1/releases") {
-        Ok(())
+        None
     } else {
-        Err(error_page(
+        Some(error_page(
             StatusCode::FORBIDDEN,
             &format!("Role {} may not read releases.", who.operator.role),
         ))
@@ -31,7 +31,7 @@ pub(crate) async fn list<F: Fleet>(
     who: Authed,
 ) -> Response {
     let fleet = &*console.fleet;
-    if let Err(r) = may_read(fleet, &who) {
+    if let Some(r) = may_read(fleet, &who) {
         return r;
     }
     let releases = match fleet.releases().await {
@@ -68,7 +68,7 @@ pub(crate) async fn show<F: Fleet>(
     Path(id): Path<String>,
 ) -> Response {
     let fleet = &*console.fleet;
-    if let Err(r) = may_read(fleet, &who) {
+    if let Some(r) = may_read(fleet, &who) {
         return r;
     }
     let r = match fleet.release(&id).await {
