@@ -374,6 +374,17 @@ async fn alerts_show_evidence_inert_and_only_operators_acknowledge_them() {
     );
     assert!(audited(&f, "console.alert.acknowledge", false, "CSRF").await);
     assert!(audited(&f, "console.alert.acknowledge", false, "may not").await);
+    // Resolved, it stays resolved: a second resolve is the service's refusal, audited.
+    let resolve = "/console/alerts/alr-0001/resolve";
+    let token = format!("csrf={ops_csrf}");
+    assert_eq!(forged_post(&f.api, resolve, &ops_id, &token).await.0, 303);
+    assert_eq!(forged_post(&f.api, resolve, &ops_id, &token).await.0, 409);
+    let (_, p) = page(&f.api, "/console/alerts?state=resolved", &ops).await;
+    assert!(
+        p.contains("data-alert=\"alr-0001\"") && !p.contains(resolve),
+        "{p}"
+    );
+    assert!(audited(&f, "console.alert.resolve", false, "stays resolved").await);
     f.server.shutdown().await;
 }
 
@@ -382,6 +393,22 @@ async fn live_streams_are_capped_per_session_and_end_with_the_session() {
     let t = TestStore::sqlite().await;
     let f = fleet(&t).await;
     let (ops, ops_id, _) = session(&t, "opsy", Role::Operator).await;
+    // The one script is a file the binary serves; pages load it and carry no inline script.
+    let (status, headers, js) = f.api.get_raw("/console/static/live.js", &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(String::from_utf8_lossy(&js).contains("/console/events"));
+    let (_, p) = page(&f.api, "/console/", &ops).await;
+    assert!(
+        p.contains("<script src=\"/console/static/live.js\" defer>"),
+        "{p}"
+    );
+    assert_eq!(p.matches("<script").count(), 1, "no inline script");
     let mut open = Vec::new();
     for _ in 0..4 {
         open.push(Events::open(&f.api, "/console/events", &ops).await.unwrap());
