@@ -189,6 +189,22 @@ async fn a_release_manager_previews_creates_follows_and_pauses_a_campaign() {
         .call("GET", "/api/v1/campaigns", Some(&f.rm), None)
         .await;
     assert_eq!(none, json!([]), "a preview creates nothing");
+    // Hostile settings are the service's typed refusal on the form, as text.
+    let bad =
+        format!("/console/campaigns/preview?release_id={rid}&waves=%3Cscript%3Ex%3C%2Fscript%3E");
+    let (status, p) = page(&f.api, &bad, &rm).await;
+    assert_eq!(status, 200, "{p}");
+    assert!(
+        p.contains("id=\"error\"") && p.contains("&lt;script&gt;x"),
+        "{p}"
+    );
+    assert_eq!(p.matches("<script").count(), 1, "only the live script: {p}");
+    let bad = format!("/console/campaigns/preview?release_id={rid}&canary=99999999999");
+    let (status, p) = page(&f.api, &bad, &rm).await;
+    assert!(
+        status == 200 && p.contains("canary must be a whole number"),
+        "{p}"
+    );
     // An auditor can neither preview nor create.
     assert_eq!(page(&f.api, &q, &aud).await.0, 403);
     let form = format!("release_id={rid}&canary=1&waves=100%25");
