@@ -299,6 +299,17 @@ async fn a_release_manager_previews_creates_follows_and_pauses_a_campaign() {
         .await;
     assert!(audited(&f, "console.campaign.pause", true, "now paused").await);
     assert!(audited(&f, "console.campaign.pause", false, "CSRF").await);
+    // A rollback names the release with the previous image; without one it is refused.
+    let (status, p) = page(&f.api, &format!("/console/campaigns/{id}/rollback"), &rm).await;
+    assert!(
+        status == 200 && p.contains("puts the previous image back"),
+        "{p}"
+    );
+    let rollback = format!("/console/campaigns/{id}/rollback");
+    let (status, why) = forged_post(&f.api, &rollback, &rm_id, &format!("csrf={rm_csrf}")).await;
+    assert_eq!(status, 409, "{why}");
+    assert!(audited(&f, "console.campaign.rollback", false, "needs a release").await);
+    assert_eq!(f.get(&id).await.state, "paused", "nothing changed");
     f.server.shutdown().await;
 }
 
