@@ -96,7 +96,7 @@ pub(crate) async fn list<F: Fleet>(
                             (a.device_class) " · " (a.release)
                         }
                         td { div.summary { (a.summary) } (evidence(&a.evidence)) }
-                        td.actions {
+                        td.row-actions {
                             @for act in &actions {
                                 @if act.applies_to(&a.state) {
                                     a data-action=(act.slug()) href={"/console/alerts/" (a.alert_id) "/" (act.slug())} { (act.label()) "…" }
