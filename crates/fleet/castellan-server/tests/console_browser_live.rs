@@ -167,6 +167,13 @@ async fn console_in_chromium_creates_a_campaign_follows_it_live_and_acks_an_aler
     assert_eq!(mark, json!(42), "the page changed without a reload");
     assert_eq!(offer_b.campaign_id, id);
     screenshot(&c, "campaign").await;
+    c.execute(
+        "document.getElementById('phases').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    screenshot(&c, "campaign-chart").await;
 
     // Pause it, after the confirmation that names the consequence.
     click(&c, "#action-pause").await;
