@@ -358,6 +358,16 @@ async fn alerts_show_evidence_inert_and_only_operators_acknowledge_them() {
     let mut live = Events::open(&f.api, "/console/events", &ops).await.unwrap();
     live.wait("alert", 10, |a| a["state"] == json!("open"))
         .await;
+    // The stream is filtered by role: a release manager may not read alerts, gets none.
+    let (rm, _, _) = session(&t, "relman", Role::ReleaseManager).await;
+    assert_eq!(page(&f.api, "/console/alerts", &rm).await.0, 403);
+    let mut rm_live = Events::open(&f.api, "/console/events", &rm).await.unwrap();
+    let mut names = Vec::new();
+    while let Some((name, _)) = rm_live.next(3).await {
+        names.push(name);
+    }
+    assert!(!names.contains(&"alert".to_string()), "{names:?}");
+    drop(rm_live);
     let path = "/console/alerts/alr-0001/acknowledge";
     assert_eq!(
         forged_post(&f.api, path, &ops_id, "").await.0,
