@@ -253,10 +253,10 @@ pub(crate) async fn page<F: Fleet>(
         .collect();
     let state = state_of(&d);
     let body = html! {
-        p { "State: " span #state class={"state " (state)} { (state) }
+        p #device-state data-device=(d.id) { "State: " span #state class={"state " (state)} { (state) }
             " · attestation: " span #attestation class={"state " (d.attestation)} { (d.attestation) }
             @if let Some(r) = &d.attestation_reason { " (" (r) ")" }
-            " · " @if d.connected { "online" } @else { "offline" } }
+            " · " span #online { @if d.connected { "online" } @else { "offline" } } }
         @if !actions.is_empty() {
             div.actions #actions {
                 @for a in &actions {

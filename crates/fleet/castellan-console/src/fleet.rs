@@ -1,8 +1,11 @@
 //! What the console asks of the fleet service: the seam the server implements with the same
 //! functions its API handlers call.
 
+use castellan_protocol::{AlertJson, CampaignJson, CampaignRequest, ReleaseJson};
 use castellan_store::{DeviceQuery, Role, Store, StoreError};
 use serde::Deserialize;
+
+use crate::ops::{AlertAction, CampaignAction, ManifestCheck};
 
 /// The fleet service, as the console uses it.
 pub trait Fleet: Send + Sync + 'static {
@@ -42,6 +45,69 @@ pub trait Fleet: Send + Sync + 'static {
         id: &str,
         action: DeviceAction,
     ) -> impl Future<Output = Result<String, FleetError>> + Send;
+    /// Every release, as `GET /api/v1/releases` shows them.
+    fn releases(&self) -> impl Future<Output = Result<Vec<ReleaseJson>, FleetError>> + Send;
+
+    /// One release as `GET /api/v1/releases/{id}` shows it.
+    fn release(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ReleaseJson>, FleetError>> + Send;
+
+    /// Release `id`'s SUIT envelope and image checked again, now, as an upload is checked
+    /// (trust anchor, expiry, digest, size, the image's own signature).
+    fn check_release(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<ManifestCheck, FleetError>> + Send;
+
+    /// Every campaign, as `GET /api/v1/campaigns` shows them.
+    fn campaigns(&self) -> impl Future<Output = Result<Vec<CampaignJson>, FleetError>> + Send;
+
+    /// One campaign, as `GET /api/v1/campaigns/{id}` shows it.
+    fn campaign(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<CampaignJson>, FleetError>> + Send;
+
+    /// The devices (with their wave) that `POST /api/v1/campaigns` with `req` would reach now,
+    /// or its refusal; nothing is created.
+    fn preview_campaign(
+        &self,
+        req: &CampaignRequest,
+    ) -> impl Future<Output = Result<Vec<(String, u32)>, FleetError>> + Send;
+
+    /// Create a campaign as `POST /api/v1/campaigns` does; returns it and the audit note.
+    fn create_campaign(
+        &self,
+        req: &CampaignRequest,
+        actor: &str,
+    ) -> impl Future<Output = Result<(CampaignJson, String), FleetError>> + Send;
+
+    /// Pause, resume, abort or roll back (with `rollback_release`) campaign `id` as the API's
+    /// routes do; returns the campaign (the new one for a rollback) and the audit note.
+    fn act_on_campaign(
+        &self,
+        id: &str,
+        action: CampaignAction,
+        rollback_release: Option<&str>,
+        actor: &str,
+    ) -> impl Future<Output = Result<(CampaignJson, String), FleetError>> + Send;
+
+    /// Alerts, newest first, as `GET /api/v1/alerts?state=…&limit=…` shows them.
+    fn alerts(
+        &self,
+        state: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AlertJson>, FleetError>> + Send;
+
+    /// Acknowledge or resolve alert `id` as the API's routes do; returns it and the audit note.
+    fn act_on_alert(
+        &self,
+        id: &str,
+        action: AlertAction,
+        actor: &str,
+    ) -> impl Future<Output = Result<(AlertJson, String), FleetError>> + Send;
 }
 
 /// Why the fleet could not answer.

@@ -18,13 +18,16 @@ pub(crate) async fn stylesheet() -> Response {
         .into_response()
 }
 
-fn head(title: &str) -> Markup {
+/// The page's head; `live`: with the live-update script (pages of a logged-in operator).
+fn head(title: &str, live: bool) -> Markup {
     html! {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · Castellan" }
             link rel="stylesheet" href="/console/static/console.css";
+            // The only script: served by the binary, allowed by `script-src 'self'`.
+            @if live { script src="/console/static/live.js" defer {} }
         }
     }
 }
@@ -32,18 +35,25 @@ fn head(title: &str) -> Markup {
 /// A page of a logged-in operator.
 pub(crate) fn page<F: Fleet>(fleet: &F, who: &Authed, title: &str, body: Markup) -> Response {
     let audit = who.may(fleet, "GET", "/api/v1/audit");
+    let releases = who.may(fleet, "GET", "/api/v1/releases");
+    let campaigns = who.may(fleet, "GET", "/api/v1/campaigns");
+    let alerts = who.may(fleet, "GET", "/api/v1/alerts");
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, true))
             body {
                 header {
                     a.brand href="/console/" { "CASTELLAN" }
                     nav {
                         a href="/console/" { "Overview" }
                         a href="/console/devices" { "Devices" }
+                        @if releases { a href="/console/releases" { "Releases" } }
+                        @if campaigns { a href="/console/campaigns" { "Campaigns" } }
+                        @if alerts { a href="/console/alerts" { "Alerts" } }
                         @if audit { a href="/console/audit" { "Audit log" } }
                     }
+                    span.live #live title="Live updates" { "" }
                     span.who #who { (who.operator.name) " (" (who.operator.role) ")" }
                     form method="post" action="/console/logout" {
                         input type="hidden" name="csrf" value=(who.csrf_token);
@@ -57,11 +67,20 @@ pub(crate) fn page<F: Fleet>(fleet: &F, who: &Authed, title: &str, body: Markup)
     .into_response()
 }
 
+/// The live-update script (no inline script anywhere: the CSP allows only this file).
+pub(crate) async fn live_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../static/live.js"),
+    )
+        .into_response()
+}
+
 /// A page without a session (login).
 pub(crate) fn bare(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
-        html lang="en" { (head(title)) body { (body) } }
+        html lang="en" { (head(title, false)) body { (body) } }
     }
 }
 

@@ -2,10 +2,12 @@
 //! listener, for the people who run the fleet in a browser.
 //!
 //! ```text
-//!  browser ─HTTPS─▶ /console/…  security headers (CSP without script, frame-ancestors 'none')
+//!  browser ─HTTPS─▶ /console/…  security headers (CSP: script only /console/static/live.js)
 //!                    ├─ login: per-address rate limit ─▶ Argon2id ─▶ lockout ─▶ new session
 //!                    ├─ views: session cookie ─▶ Store / Fleet (what the API handlers call)
-//!                    └─ actions: session + CSRF token + role (the API's own table) ─▶ Fleet
+//!                    │   fleet, devices, releases, campaigns (create with a preview), alerts, audit
+//!                    ├─ actions: session + CSRF token + role (the API's own table) ─▶ Fleet
+//!                    └─ /console/events: server-sent events (capped streams) ─▶ live.js
 //!                       every login, logout, action and refusal ─▶ audit log
 //! ```
 //!
@@ -17,14 +19,22 @@
 #![forbid(unsafe_code)]
 
 mod actions;
+mod alerts;
 mod audit_view;
+mod campaign_new;
+mod campaigns;
 mod devices;
 mod fleet;
 mod layout;
 mod limiter;
+mod live;
 mod login;
+mod ops;
+mod ops_views;
 mod overview;
 mod password;
+mod progress;
+mod releases;
 mod session;
 mod totp;
 
@@ -37,6 +47,8 @@ use axum::response::Redirect;
 use axum::routing::get;
 
 pub use fleet::{CertificateView, DeviceAction, DeviceView, Fleet, FleetError, MeasurementView};
+pub use live::StreamRefusal;
+pub use ops::{AlertAction, CampaignAction, ManifestCheck};
 pub use password::{
     MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, PasswordError, hash_password, verify_password,
 };
@@ -61,6 +73,12 @@ pub struct ConsoleConfig {
     pub lockout_secs: i64,
     /// Login attempts one address may make per minute (any account).
     pub login_attempts_per_minute: u32,
+    /// Live-update streams one session may hold open (tabs).
+    pub max_streams_per_session: usize,
+    /// Live-update streams the service holds open at once.
+    pub max_streams: usize,
+    /// How often a live stream looks at the fleet (milliseconds).
+    pub live_poll_ms: u64,
 }
 
 impl Default for ConsoleConfig {
@@ -71,6 +89,9 @@ impl Default for ConsoleConfig {
             max_failed_logins: 5,
             lockout_secs: 15 * 60,
             login_attempts_per_minute: 20,
+            max_streams_per_session: 4,
+            max_streams: 64,
+            live_poll_ms: 1000,
         }
     }
 }
@@ -80,15 +101,18 @@ pub(crate) struct Console<F> {
     pub(crate) fleet: Arc<F>,
     pub(crate) config: ConsoleConfig,
     pub(crate) limiter: limiter::Limiter,
+    pub(crate) streams: Arc<live::Streams>,
 }
 
 /// The console's router (every path under `/console`), to merge into the server's.
 pub fn router<F: Fleet>(fleet: Arc<F>, config: ConsoleConfig) -> Router {
     let limiter = limiter::Limiter::new(config.login_attempts_per_minute, 60);
+    let streams = live::Streams::new(config.max_streams_per_session, config.max_streams);
     let state = Arc::new(Console {
         fleet,
         config,
         limiter,
+        streams,
     });
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/") }))
@@ -102,7 +126,30 @@ pub fn router<F: Fleet>(fleet: Arc<F>, config: ConsoleConfig) -> Router {
             get(actions::confirm::<F>).post(actions::take::<F>),
         )
         .route("/console/audit", get(audit_view::page::<F>))
+        .route("/console/releases", get(releases::list::<F>))
+        .route("/console/releases/{id}", get(releases::show::<F>))
+        .route(
+            "/console/campaigns",
+            get(campaigns::list::<F>).post(campaign_new::create::<F>),
+        )
+        .route("/console/campaigns/new", get(campaign_new::form::<F>))
+        .route(
+            "/console/campaigns/preview",
+            get(campaign_new::preview::<F>),
+        )
+        .route("/console/campaigns/{id}", get(campaigns::show::<F>))
+        .route(
+            "/console/campaigns/{id}/{action}",
+            get(ops_views::campaign_confirm::<F>).post(ops_views::campaign_take::<F>),
+        )
+        .route("/console/alerts", get(alerts::list::<F>))
+        .route(
+            "/console/alerts/{id}/{action}",
+            get(ops_views::alert_confirm::<F>).post(ops_views::alert_take::<F>),
+        )
+        .route("/console/events", get(live::events::<F>))
         .route("/console/static/console.css", get(layout::stylesheet))
+        .route("/console/static/live.js", get(layout::live_script))
         .layer(middleware::map_response(session::security_headers))
         .with_state(state)
 }

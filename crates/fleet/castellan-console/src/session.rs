@@ -27,10 +27,12 @@ pub const SESSION_COOKIE: &str = "__Host-castellan_session";
 /// The login form's own anti-CSRF cookie (double submit, before any session exists).
 pub(crate) const LOGIN_COOKIE: &str = "__Host-castellan_login";
 
-/// The Content-Security-Policy of every console page: nothing but same-origin stylesheets and
-/// images, no script at all, forms only to the console, never framed.
-pub(crate) const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-                              form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The Content-Security-Policy of every console page: nothing but same-origin stylesheets,
+/// images and script files (the one live-update script; no inline script, no `eval`), event
+/// streams only from the console's origin, forms only to the console, never framed.
+pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+                              style-src 'self'; img-src 'self'; form-action 'self'; \
+                              frame-ancestors 'none'; base-uri 'none'";
 
 /// The value of cookie `name` in the request, if it is well formed (64 lowercase hex digits,
 /// the only shape the server makes).

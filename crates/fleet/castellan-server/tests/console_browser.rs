@@ -9,114 +9,19 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use castellan_store::testing::TestStore;
 use castellan_testkit::peers::chromium::{self, ChromeDriver};
+use common::browser::*;
 use common::console::*;
 use common::*;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use serde_json::json;
 
 const XSS_FIRMWARE: &str = "<svg onload=alert(1)>";
 const XSS_NOTE: &str =
     "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script>";
-
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../target"),
-        PathBuf::from,
-    );
-    target.join("console-screenshots")
-}
-
-async fn screenshot(c: &Client, name: &str) {
-    let png = c.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-    let dir = screenshot_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("console-{name}.png")), png).unwrap();
-}
-
-async fn browser(driver: &ChromeDriver, session: &str) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), json!("chrome"));
-    caps.insert("acceptInsecureCerts".into(), json!(true));
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({ "binary": driver.chromium(), "args": driver.args(session) }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&driver.url())
-        .await
-        .unwrap()
-}
-
-/// The text of the first element matching `css`, waiting (up to 10 s) for it to exist and
-/// for `accept` to hold (a click's navigation may still be under way).
-async fn text_where(c: &Client, css: &str, accept: impl Fn(&str) -> bool) -> String {
-    let mut last = String::new();
-    for _ in 0..100 {
-        if let Ok(e) = c.find(Locator::Css(css)).await
-            && let Ok(t) = e.text().await
-        {
-            if accept(&t) {
-                return t;
-            }
-            last = t;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "{css}: last text {last:?}; the page: {}",
-        c.source().await.unwrap_or_default()
-    )
-}
-
-async fn text_of(c: &Client, css: &str) -> String {
-    text_where(c, css, |_| true).await
-}
-
-/// Wait until the element's text is `expected`.
-async fn expect_text(c: &Client, css: &str, expected: &str) {
-    text_where(c, css, |t| t == expected).await;
-}
-
-/// Fill the login form and submit it; returns the text of the page it leads to.
-async fn login(c: &Client, base: &str, name: &str, password: &str) -> String {
-    c.goto(&format!("{base}/console/login")).await.unwrap();
-    c.find(Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys(name)
-        .await
-        .unwrap();
-    let pw = c.find(Locator::Id("password")).await.unwrap();
-    pw.send_keys(password).await.unwrap();
-    let button = c.find(Locator::Id("login")).await.unwrap();
-    button.click().await.unwrap();
-    // The click returns before the answer is loaded: wait until the form's page is gone (its
-    // button goes stale), so that the text read is the answer's, not the form's.
-    for _ in 0..100 {
-        if button.text().await.is_err() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    text_of(c, "body").await
-}
-
-async fn session_cookie(c: &Client) -> Option<String> {
-    c.get_all_cookies()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|k| k.name() == castellan_console::SESSION_COOKIE)
-        .map(|k| k.value().to_string())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn console_in_chromium_logs_in_shows_the_fleet_and_quarantines_a_device() {

@@ -60,7 +60,8 @@ pub(crate) async fn resolve(
     move_alert(&core, &op, &id, AlertState::Resolved).await
 }
 
-async fn move_alert(
+/// Move alert `id` to `to` as `op`: what acknowledge and resolve do, with the audit note.
+pub(crate) async fn move_alert(
     core: &Core,
     op: &Operator,
     id: &str,

@@ -14,14 +14,14 @@
 //! (`GET /api/v1/updates/{campaign_id}/image`), authorised by a per-device download token.
 
 mod admin;
-mod alerts;
+pub(crate) mod alerts;
 mod campaigns;
 pub(crate) mod devices;
 mod download;
 mod error;
 mod factory;
 mod metrics;
-mod releases;
+pub(crate) mod releases;
 mod tuf;
 
 use std::net::SocketAddr;

@@ -19,6 +19,28 @@ pub(crate) async fn create(
     req: &CampaignRequest,
     actor: &str,
 ) -> Result<CampaignJson, CampaignError> {
+    let (release, spec) = checked_request(core, req).await?;
+    let _guard = core.updates.lock.lock().await;
+    start(core, &release, spec, actor, None).await
+}
+
+/// Which devices a campaign created from `req` now would reach, each with its wave (0 = the
+/// canary), by the rules `create` applies; nothing is stored.
+pub(crate) async fn preview(
+    core: &Core,
+    req: &CampaignRequest,
+) -> Result<Vec<(String, u32)>, CampaignError> {
+    let (release, spec) = checked_request(core, req).await?;
+    let devices = core.store.list_devices().await?;
+    let draft = draft(String::new(), &release, "");
+    Ok(spec.assign(&cohort(core, &devices, &draft, &spec, &release)))
+}
+
+/// The request's settings and release, refused as `create` refuses them.
+async fn checked_request(
+    core: &Core,
+    req: &CampaignRequest,
+) -> Result<(Release, CampaignSpec), CampaignError> {
     let mut spec = CampaignSpec::from_request(req)?;
     if !req.tags.iter().all(|t| crate::names::is_valid_name(t)) {
         return Err(CampaignError::InvalidName { what: "tag" });
@@ -35,22 +57,13 @@ pub(crate) async fn create(
         return Err(why);
     }
     spec.devices = None;
-    let _guard = core.updates.lock.lock().await;
-    start(core, &release, spec, actor, None).await
+    Ok((release, spec))
 }
 
-/// Insert a campaign with its initial cohort assigned to waves; the engine takes it from there.
-async fn start(
-    core: &Core,
-    release: &Release,
-    spec: CampaignSpec,
-    actor: &str,
-    rollback_of: Option<&str>,
-) -> Result<CampaignJson, CampaignError> {
-    let devices = core.store.list_devices().await?;
-    let id = new_campaign_id()?;
-    let draft = Campaign {
-        id: id.clone(),
+/// A running campaign of `release` not yet stored (what the cohort rules read).
+fn draft(id: String, release: &Release, actor: &str) -> Campaign {
+    Campaign {
+        id,
         release_id: release.id.clone(),
         device_class: release.device_class.clone(),
         spec: String::new(),
@@ -63,7 +76,20 @@ async fn start(
         created_at: 0,
         created_by: actor.into(),
         updated_at: 0,
-    };
+    }
+}
+
+/// Insert a campaign with its initial cohort assigned to waves; the engine takes it from there.
+async fn start(
+    core: &Core,
+    release: &Release,
+    spec: CampaignSpec,
+    actor: &str,
+    rollback_of: Option<&str>,
+) -> Result<CampaignJson, CampaignError> {
+    let devices = core.store.list_devices().await?;
+    let id = new_campaign_id()?;
+    let draft = draft(id.clone(), release, actor);
     let cohort = cohort(core, &devices, &draft, &spec, release);
     if cohort.is_empty() {
         return Err(CampaignError::NoEligibleDevice {

@@ -37,7 +37,7 @@ use castellan_store::{
 };
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
-pub(crate) use actions::{act, create, heal, rollback, view};
+pub(crate) use actions::{act, create, heal, preview, rollback, view};
 pub(crate) use device::image_of;
 pub use error::{CampaignError, SpecError};
 pub(crate) use plan::CampaignSpec;
