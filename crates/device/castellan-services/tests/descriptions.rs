@@ -1,6 +1,7 @@
 //! Every text the secure partition can produce from a service error, byte for byte: each
 //! error's description and the reason a refusal line prints after "refused: ", compared with
-//! `tests/descriptions.txt`. The file was written from the `core::fmt` `Display` impls before
+//! `tests/descriptions.txt`; each description is also written through `castellan-text` (the
+//! device's route) and must equal its `Display`. The file was written from the `core::fmt` `Display` impls before
 //! the descriptions moved to `castellan-text`, so a change of any word or figure fails here.
 //! `UPDATE_GOLDEN=1 cargo test -p castellan-services --test descriptions` rewrites it (review
 //! the diff: it is the device's output).
@@ -11,6 +12,7 @@ use castellan_hal::HalError;
 use castellan_image::{Algorithm, HashAlg, ImageError, KeyType, TlvArea, Version};
 use castellan_services::{ServiceError, UpdateRefusal};
 use castellan_suit::{Condition, Directive, Parameter, Part, PlatformError, Section, SuitError};
+use castellan_text::{Describe, TextBuf};
 
 const GOLDEN: &str = include_str!("descriptions.txt");
 
@@ -355,12 +357,24 @@ fn service_errors() -> Vec<ServiceError> {
     v
 }
 
+/// `value`'s description written as the secure partition writes it.
+fn described(value: &dyn Describe) -> String {
+    let mut buf = [0u8; 512];
+    let mut t = TextBuf::new(&mut buf);
+    value
+        .describe(&mut t)
+        .expect("a description fits 512 bytes");
+    t.as_str().to_owned()
+}
+
 /// The text of every case: the description, the refusal reason and the refusal record's text.
 fn texts() -> String {
     let mut out = String::new();
     for e in service_errors() {
         let text = e.to_string();
-        let reason = e.reason().to_string();
+        // The device's route: `Describe` into a fixed buffer, no `core::fmt`.
+        assert_eq!(described(&e), text, "{e:?}");
+        let reason = described(e.reason());
         out.push_str(&format!("{text}\n  reason: {reason}\n"));
         let r = Refusal::of(&e);
         out.push_str(&format!("  record: {} | {}\n", r.text(), r.reason()));
@@ -379,6 +393,7 @@ fn texts() -> String {
             build: u32::MAX,
         },
     ] {
+        assert_eq!(described(&v), v.to_string());
         out.push_str(&format!("version: {v}\n"));
     }
     out
