@@ -56,8 +56,9 @@ const HEADER_SIZE: u16 = 0x200;
 /// (`firmware/rom/memory.x`).
 const ROM_WINDOW: usize = 0x8000;
 
-/// Cargo `--config` of the bootloader's, the secure partition's and the bench's build
-/// (docs/benchmarks.md, "Bootloader and secure partition"): sha2's compact software backend.
+/// Cargo `--config` of the bootloader's and the bench's build (the secure partition's is
+/// [`SECURE_RUSTFLAGS_CONFIG`]; docs/benchmarks.md, "Bootloader and secure partition"): sha2's
+/// compact software backend.
 /// Their image hashing runs on the SHA-256 assembly (`castellan-sha256-cortex-m`), so what is
 /// left on sha2 (DICE's HKDF-SHA-512, trusted storage's and the key derivation's SHA-256) hashes
 /// little; the unrolled backend would cost 33 KiB of flash in each image. The `aes` crate's
