@@ -324,6 +324,11 @@ pub(crate) fn build() -> Result<Built> {
         ("demo application (NS)", elf("castellan-demo-app")),
         ("verification bench", elf("castellan-bench")),
     ];
+    // The boot stages and the secure partition are written without `core::fmt`; a change that
+    // brings it back (a `println!`, a `Display` reached from their code) fails the build here.
+    crate::symbols::check_no_formatting("the ROM stage", &elf("castellan-rom"))?;
+    crate::symbols::check_no_formatting("the bootloader", &elf("castellan-bootloader"))?;
+    crate::symbols::check_no_formatting("the secure partition", &elf("castellan-secure"))?;
     let bootloader_bin = objcopy(&elf("castellan-bootloader"))?;
     let secure_bin = objcopy(&elf("castellan-secure"))?;
     let app_bin = objcopy(&elf("castellan-demo-app"))?;
