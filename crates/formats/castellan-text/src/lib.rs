@@ -9,6 +9,12 @@
 //!                                          ──▶ core::fmt::Formatter (host Display impls)
 //! ```
 //!
+//! A line is a template and its arguments, as `format_args!` has it but without its machinery:
+//! `out.fill("image of {} bytes at {}", &[Piece::Dec(n), Piece::Hex(addr, 8)])` (one constant
+//! string per call site; a list of pieces per fragment measured 960 bytes larger in the secure
+//! partition). The crate formats nothing with `core::fmt`; it only lets a `Formatter` be a
+//! `Sink`, so that a host `Display` can call the same description.
+//!
 //! Why not `core::fmt`: its `Formatter`, padding and integer code, and the `Display` of every
 //! value reached through it, cost the secure partition ≈ 7 KiB of flash (docs/benchmarks.md).
 //! Integers are printed with 32-bit arithmetic only: a 64-bit value is divided by ten in 16-bit
