@@ -56,8 +56,9 @@ const HEADER_SIZE: u16 = 0x200;
 /// (`firmware/rom/memory.x`).
 const ROM_WINDOW: usize = 0x8000;
 
-/// Cargo `--config` of the bootloader's, the secure partition's and the bench's build
-/// (docs/benchmarks.md, "Bootloader and secure partition"): sha2's compact software backend.
+/// Cargo `--config` of the bootloader's and the bench's build (the secure partition's is
+/// [`SECURE_RUSTFLAGS_CONFIG`]; docs/benchmarks.md, "Bootloader and secure partition"): sha2's
+/// compact software backend.
 /// Their image hashing runs on the SHA-256 assembly (`castellan-sha256-cortex-m`), so what is
 /// left on sha2 (DICE's HKDF-SHA-512, trusted storage's and the key derivation's SHA-256) hashes
 /// little; the unrolled backend would cost 33 KiB of flash in each image. The `aes` crate's
@@ -73,6 +74,17 @@ const IMAGE_SIZE_CONFIG: &[&str] = &[
 /// more stack (29.6 KiB of a 2 MiB secure RAM) and a slower generic P-256 (the `p256` crate,
 /// which the partition still signs with); boot time unchanged within its spread.
 const SECURE_SIZE_CONFIG: &[&str] = &["--config", "profile.release.opt-level=\"z\""];
+
+/// The secure partition's rustflags (in place of [`IMAGE_SIZE_CONFIG`]'s): the same compact
+/// sha2 and AES backends, and its SHA-256 on sha2's compact backend too
+/// (`castellan_sha256_portable`, as the ROM stage): the 2.8 KiB assembly is what the partition
+/// needed to reach 128 KiB of flash (docs/benchmarks.md, "Bootloader and secure partition").
+/// It hashes the 32 KiB ROM window once per boot and a candidate image once per update; the
+/// boot stages keep the assembly for the images they verify.
+const SECURE_RUSTFLAGS_CONFIG: &[&str] = &[
+    "--config",
+    "target.thumbv8m.main-none-eabi.rustflags=[\"--cfg\", \"sha2_backend_soft=\\\"compact\\\"\", \"--cfg\", \"aes_backend_soft=\\\"compact\\\"\", \"--cfg\", \"castellan_sha256_portable\"]",
+];
 
 /// Cargo `--config` of the ROM stage's build (docs/benchmarks.md, "ROM stage footprint"):
 /// sha2's compact software backend for everything, its SHA-256 included
@@ -301,7 +313,7 @@ pub(crate) fn build() -> Result<Built> {
     // Built on its own, at `opt-level = "z"` (SECURE_SIZE_CONFIG).
     let mut c = firmware_cargo(route);
     c.args(["-p", "castellan-secure"]);
-    c.args(IMAGE_SIZE_CONFIG).args(SECURE_SIZE_CONFIG);
+    c.args(SECURE_RUSTFLAGS_CONFIG).args(SECURE_SIZE_CONFIG);
     c.env(P256_ASM_CFLAGS.0, P256_ASM_SECURE_CFLAGS);
     run(&mut c)?;
     // The bootloader, and the bench with it (same settings, "s": the bench's figures stay
@@ -330,6 +342,11 @@ pub(crate) fn build() -> Result<Built> {
         ("demo application (NS)", elf("castellan-demo-app")),
         ("verification bench", elf("castellan-bench")),
     ];
+    // The boot stages and the secure partition are written without `core::fmt`; a change that
+    // brings it back (a `println!`, a `Display` reached from their code) fails the build here.
+    crate::symbols::check_no_formatting("the ROM stage", &elf("castellan-rom"))?;
+    crate::symbols::check_no_formatting("the bootloader", &elf("castellan-bootloader"))?;
+    crate::symbols::check_no_formatting("the secure partition", &elf("castellan-secure"))?;
     let bootloader_bin = objcopy(&elf("castellan-bootloader"))?;
     let secure_bin = objcopy(&elf("castellan-secure"))?;
     let app_bin = objcopy(&elf("castellan-demo-app"))?;

@@ -57,6 +57,31 @@ fn flash_symbols(elf: &Path) -> Result<Vec<Symbol>> {
     Ok(symbols)
 }
 
+/// True for a symbol of `core::fmt`'s machinery: the formatter, `fmt::write`, and any
+/// `Display`, `Debug` or `Write` impl. The five 8-byte `core::panicking` stubs of a quiet panic
+/// handler are not: they format nothing.
+fn is_formatting(name: &str) -> bool {
+    name.contains("core::fmt::") || name.contains("Formatter")
+}
+
+/// Fails when `elf` links any formatting machinery (`is_formatting`): the images that are
+/// built without it (the boot stages, the secure partition: docs/benchmarks.md) keep it out.
+pub(crate) fn check_no_formatting(image: &str, elf: &Path) -> Result<()> {
+    let found: Vec<String> = flash_symbols(elf)?
+        .into_iter()
+        .filter(|s| is_formatting(&s.name))
+        .map(|s| format!("  {} {}", s.size, s.name))
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{image} links formatting machinery (write it with castellan-text or the console's \
+         writers instead; docs/benchmarks.md):\n{}",
+        found.join("\n")
+    ))
+}
+
 /// The crate a demangled symbol name belongs to (see the module documentation).
 fn crate_of(name: &str) -> &str {
     let trimmed = name.trim_start_matches(['<', '&', '*', '(', '[']);
@@ -164,7 +189,28 @@ pub(crate) fn symbols_cmd(
 
 #[cfg(test)]
 mod tests {
-    use super::crate_of;
+    use super::{crate_of, is_formatting};
+
+    #[test]
+    fn formatting_symbols_are_told_from_quiet_panic_stubs() {
+        for name in [
+            "core::fmt::write",
+            "<core::fmt::Formatter>::pad_integral",
+            "<u32 as core::fmt::Display>::fmt",
+            "<&castellan_image::error::ImageError as core::fmt::Display>::fmt",
+            "<castellan_platform_an505::console::Console as core::fmt::Write>::write_str",
+        ] {
+            assert!(is_formatting(name), "{name}");
+        }
+        for name in [
+            "core::panicking::panic_fmt",
+            "core::panicking::panic_bounds_check",
+            "<dyn castellan_text::Sink>::fill",
+            "<castellan_image::error::ImageError as castellan_text::Describe>::describe",
+        ] {
+            assert!(!is_formatting(name), "{name}");
+        }
+    }
 
     #[test]
     fn symbols_are_grouped_by_their_first_path_segment() {

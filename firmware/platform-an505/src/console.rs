@@ -3,7 +3,8 @@
 //! The non-secure application prints through the call gate, which ends up here.
 //!
 //! [`Console::text`], [`Console::decimal`] and [`Console::hex`] print without `core::fmt`:
-//! the ROM stage uses only them, so that no formatting machinery is linked into it.
+//! the ROM stage uses only them, so that no formatting machinery is linked into it. [`line`]
+//! prints a `castellan-text` template (integers, descriptions), the secure partition's way.
 
 use core::fmt;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -67,6 +68,22 @@ impl Console {
         }
         self
     }
+}
+
+impl castellan_text::Sink for Console {
+    fn put(&mut self, s: &str) -> Result<(), castellan_text::TextError> {
+        self.write_bytes(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Prints `template` with its `{}` replaced by `args` as one line, without `core::fmt` (the
+/// secure partition's lines; `castellan-text`'s `fill`).
+pub fn line(template: &str, args: &[castellan_text::Piece<'_>]) {
+    let out: &mut dyn castellan_text::Sink = &mut Console;
+    // The console takes every piece; a missing argument ends the line early.
+    let _ = out.fill(template, args);
+    Console.write_bytes(b"\n");
 }
 
 impl fmt::Write for Console {

@@ -67,6 +67,13 @@ pub fn halt_with(code: u32, parts: &[&str]) -> ! {
     semihosting::exit(code)
 }
 
+/// Prints `template` filled with `args` as one line and ends the QEMU run with `code`, without
+/// `core::fmt` (the secure partition's failures, descriptions included).
+pub fn halt_line(code: u32, template: &str, args: &[castellan_text::Piece<'_>]) -> ! {
+    console::line(template, args);
+    semihosting::exit(code)
+}
+
 #[cfg(all(not(test), not(feature = "quiet-panic")))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {

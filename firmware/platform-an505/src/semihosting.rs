@@ -57,6 +57,15 @@ pub unsafe fn call(op: usize, arg: usize) -> isize {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HostIoError;
 
+impl castellan_text::Describe for HostIoError {
+    fn describe(
+        &self,
+        out: &mut dyn castellan_text::Sink,
+    ) -> Result<(), castellan_text::TextError> {
+        out.put("host file operation failed")
+    }
+}
+
 impl core::fmt::Display for HostIoError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("host file operation failed")

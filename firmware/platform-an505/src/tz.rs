@@ -186,8 +186,11 @@ impl FaultStatus {
 #[derive(Clone, Copy, Debug)]
 pub struct SfsrCauses(pub u32);
 
-impl core::fmt::Display for SfsrCauses {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+impl castellan_text::Describe for SfsrCauses {
+    fn describe(
+        &self,
+        out: &mut dyn castellan_text::Sink,
+    ) -> Result<(), castellan_text::TextError> {
         const NAMES: [&str; 8] = [
             "INVEP (invalid secure entry point)",
             "INVIS (invalid integrity signature)",
@@ -202,16 +205,22 @@ impl core::fmt::Display for SfsrCauses {
         for (i, n) in NAMES.iter().enumerate() {
             if self.0 & (1 << i) != 0 {
                 if !first {
-                    f.write_str(", ")?;
+                    out.put(", ")?;
                 }
-                f.write_str(n)?;
+                out.put(n)?;
                 first = false;
             }
         }
         if first {
-            f.write_str("none")?;
+            out.put("none")?;
         }
         Ok(())
+    }
+}
+
+impl core::fmt::Display for SfsrCauses {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        castellan_text::display(self, f)
     }
 }
 

@@ -17,9 +17,10 @@
 //! ```
 
 use castellan_gate::{BootInfo, ENVELOPE_CAP, Event, Fault as _, GateBackend, Op};
-use castellan_platform_an505::console::Console;
-use castellan_platform_an505::{println, semihosting, tz};
+use castellan_platform_an505::console::{Console, line};
+use castellan_platform_an505::{semihosting, tz};
 use castellan_services::ServiceError;
+use castellan_text::Piece::{Dec, Str, Text};
 
 use crate::fwu;
 use crate::state::{Services, State};
@@ -75,14 +76,17 @@ impl GateBackend for State {
     }
 
     fn system_reset(&mut self) -> i32 {
-        println!("[secure] system reset requested by the application");
+        line("[secure] system reset requested by the application", &[]);
         tz::system_reset()
     }
 
     fn power_off(&mut self, code: u32) -> i32 {
-        println!(
-            "[secure] power off requested by the application (status {code}; secure stack high-water {} bytes)",
-            castellan_platform_an505::stack_used()
+        line(
+            "[secure] power off requested by the application (status {}; secure stack high-water {} bytes)",
+            &[
+                Dec(code.into()),
+                Dec(castellan_platform_an505::stack_used().into()),
+            ],
         );
         semihosting::exit(code.min(255))
     }
@@ -101,38 +105,48 @@ impl GateBackend for State {
                     refused(op.name(), error);
                 }
             }
-            Event::EnvelopeTooLarge { len } => println!(
-                "[secure] update: begin refused: the manifest envelope has {len} bytes, more than the {ENVELOPE_CAP} the device keeps"
+            Event::EnvelopeTooLarge { len } => line(
+                "[secure] update: begin refused: the manifest envelope has {} bytes, more than the {} the device keeps",
+                &[Dec(len as u64), Dec(ENVELOPE_CAP as u64)],
             ),
-            Event::TokenIssued { len } => {
-                println!("[secure] attestation: token of {len} bytes issued")
-            }
-            Event::AnchorProvisioned => {
-                println!("[secure] update: release trust anchor provisioned (write-once)")
-            }
-            Event::UpdateBegun(plan) => println!(
+            Event::TokenIssued { len } => line(
+                "[secure] attestation: token of {} bytes issued",
+                &[Dec(len as u64)],
+            ),
+            Event::AnchorProvisioned => line(
+                "[secure] update: release trust anchor provisioned (write-once)",
+                &[],
+            ),
+            Event::UpdateBegun(plan) => line(
                 "[secure] update: manifest sequence {} authenticated with the release trust anchor; vendor, class and sequence accepted; image {} bytes{}",
-                plan.sequence,
-                plan.image_size,
-                if plan.resume_offset > 0 {
-                    " (resuming)"
-                } else {
-                    ""
-                }
+                &[
+                    Dec(plan.sequence),
+                    Dec(plan.image_size.into()),
+                    Str(if plan.resume_offset > 0 {
+                        " (resuming)"
+                    } else {
+                        ""
+                    }),
+                ],
             ),
-            Event::UpdateInstalled => println!(
-                "[secure] update: payload matches the manifest (size, SHA-256), image verified; installed for a trial run at the next boot"
+            Event::UpdateInstalled => line(
+                "[secure] update: payload matches the manifest (size, SHA-256), image verified; installed for a trial run at the next boot",
+                &[],
             ),
-            Event::UpdateCancelled => {
-                println!("[secure] update: cancelled; the secondary slot is erased")
-            }
+            Event::UpdateCancelled => line(
+                "[secure] update: cancelled; the secondary slot is erased",
+                &[],
+            ),
         }
     }
 }
 
 /// Prints the services' reason for a refusal of the update client.
 fn refused(op: &str, e: &ServiceError) {
-    println!("[secure] update: {op} refused: {}", e.reason());
+    line(
+        "[secure] update: {} refused: {}",
+        &[Str(op), Text(e.reason())],
+    );
 }
 
 /// `csl_fwu_accept`: a trial image is accepted by the firmware-update service (which confirms
@@ -154,8 +168,9 @@ fn accept(s: &mut State) -> Result<(), i32> {
     })?;
     s.confirmed = true;
     let installed = s.svc.update_installed_sequence().unwrap_or(0);
-    println!(
-        "[secure] fwu: running image accepted (image_ok set; the counter rises at the next boot); installed release sequence {installed}"
+    line(
+        "[secure] fwu: running image accepted (image_ok set; the counter rises at the next boot); installed release sequence {}",
+        &[Dec(installed)],
     );
     Ok(())
 }

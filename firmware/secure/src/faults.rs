@@ -5,8 +5,10 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use castellan_platform_an505::console::line;
 use castellan_platform_an505::tz::{self, FaultStatus};
-use castellan_platform_an505::{EXIT_NS_FAULT, EXIT_SECURE_ERROR, println, semihosting};
+use castellan_platform_an505::{EXIT_NS_FAULT, EXIT_SECURE_ERROR, semihosting};
+use castellan_text::Piece::{Hex, Str, Text};
 use cortex_m_rt::{ExceptionFrame, exception};
 
 static NS_RUNNING: AtomicBool = AtomicBool::new(false);
@@ -35,25 +37,26 @@ fn from_nonsecure() -> bool {
 fn SecureFault() -> ! {
     let f = FaultStatus::read();
     if from_nonsecure() {
-        println!(
-            "[secure] SecureFault from the non-secure side: SFSR={:#04x} ({}), SFAR={}, non-secure PC {:#010x}",
-            f.sfsr,
-            f.sfsr_causes(),
-            if f.sfsr & (1 << 6) != 0 {
-                "valid"
-            } else {
-                "not recorded"
-            },
-            f.ns_pc
+        line(
+            "[secure] SecureFault from the non-secure side: SFSR={} ({}), SFAR={}, non-secure PC {}",
+            &[
+                Hex(f.sfsr.into(), 2),
+                Text(&f.sfsr_causes()),
+                Str(if f.sfsr & (1 << 6) != 0 {
+                    "valid"
+                } else {
+                    "not recorded"
+                }),
+                Hex(f.ns_pc.into(), 8),
+            ],
         );
-        println!("[secure] non-secure world stopped");
+        line("[secure] non-secure world stopped", &[]);
         tz::clear_fault_status();
         semihosting::exit(EXIT_NS_FAULT)
     }
-    println!(
-        "[secure] SecureFault in secure code: SFSR={:#04x} ({})",
-        f.sfsr,
-        f.sfsr_causes()
+    line(
+        "[secure] SecureFault in secure code: SFSR={} ({})",
+        &[Hex(f.sfsr.into(), 2), Text(&f.sfsr_causes())],
     );
     semihosting::exit(EXIT_SECURE_ERROR)
 }
@@ -62,18 +65,25 @@ fn SecureFault() -> ! {
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     let f = FaultStatus::read();
     if from_nonsecure() {
-        println!(
-            "[secure] HardFault from the non-secure side: HFSR={:#010x} CFSR={:#010x} SFSR={:#04x}, non-secure PC {:#010x}",
-            f.hfsr, f.cfsr, f.sfsr, f.ns_pc
+        line(
+            "[secure] HardFault from the non-secure side: HFSR={} CFSR={} SFSR={}, non-secure PC {}",
+            &[
+                Hex(f.hfsr.into(), 8),
+                Hex(f.cfsr.into(), 8),
+                Hex(f.sfsr.into(), 2),
+                Hex(f.ns_pc.into(), 8),
+            ],
         );
-        println!("[secure] non-secure world stopped");
+        line("[secure] non-secure world stopped", &[]);
         semihosting::exit(EXIT_NS_FAULT)
     }
-    println!(
-        "[secure] HardFault in secure code: HFSR={:#010x} CFSR={:#010x} PC {:#010x}",
-        f.hfsr,
-        f.cfsr,
-        frame.pc()
+    line(
+        "[secure] HardFault in secure code: HFSR={} CFSR={} PC {}",
+        &[
+            Hex(f.hfsr.into(), 8),
+            Hex(f.cfsr.into(), 8),
+            Hex(frame.pc().into(), 8),
+        ],
     );
     semihosting::exit(EXIT_SECURE_ERROR)
 }

@@ -14,12 +14,13 @@
 
 use castellan_gate::psa;
 use castellan_hal::Flash;
+use castellan_platform_an505::console::line;
 use castellan_platform_an505::load::layout_of;
 use castellan_platform_an505::map::{
     PART_BOOTLOADER, PART_PRIMARY, PART_SCRATCH, PART_SECONDARY, PART_STATUS,
 };
-use castellan_platform_an505::println;
 use castellan_slots::{FlashLayout, confirm_image, request_upgrade};
+use castellan_text::Piece::{Dec, Str, Text};
 
 use crate::state::State;
 
@@ -60,7 +61,10 @@ pub fn start(s: &mut State, size: u32) -> Result<(), i32> {
         .erase_all(s.flash())
         .map_err(|_| psa::ERROR_STORAGE_FAILURE)?;
     s.fwu = Fwu::Writing { size };
-    println!("[secure] fwu: receiving a candidate image of {size} bytes into the secondary slot");
+    line(
+        "[secure] fwu: receiving a candidate image of {} bytes into the secondary slot",
+        &[Dec(size.into())],
+    );
     Ok(())
 }
 
@@ -101,10 +105,12 @@ pub fn install(s: &mut State, permanent: bool) -> Result<(), i32> {
     }
     request_upgrade(s.flash(), &LAYOUT, permanent).map_err(|_| psa::ERROR_STORAGE_FAILURE)?;
     s.fwu = Fwu::Staged;
-    println!(
+    line(
         "[secure] fwu: candidate {} staged for a {} install at the next boot",
-        layout.header.version,
-        if permanent { "permanent" } else { "test" }
+        &[
+            Text(&layout.header.version),
+            Str(if permanent { "permanent" } else { "test" }),
+        ],
     );
     Ok(())
 }
@@ -116,8 +122,9 @@ pub fn accept(s: &mut State) -> Result<(), i32> {
     }
     confirm_image(s.flash(), &LAYOUT).map_err(|_| psa::ERROR_STORAGE_FAILURE)?;
     s.confirmed = true;
-    println!(
-        "[secure] fwu: running image accepted (image_ok set; the counter rises at the next boot)"
+    line(
+        "[secure] fwu: running image accepted (image_ok set; the counter rises at the next boot)",
+        &[],
     );
     Ok(())
 }

@@ -21,18 +21,21 @@ mod state;
 use castellan_dice::Cdis;
 use castellan_gate::upgrade;
 use castellan_image::TrustedKey;
+use castellan_platform_an505::console::line;
 use castellan_platform_an505::handoff::{self, Handoff, STAGE_BOOTLOADER};
 use castellan_platform_an505::map::{
     NS_CODE_START, NS_EXEC, NS_RAM_START, PART_STORAGE, PART_STORAGE_KEY, ROM_BASE, VENEER_BASE,
     VENEER_SIZE,
 };
 use castellan_platform_an505::{
-    DrbgRng, EXIT_SECURE_ERROR, HostFlash, HostOtp, cycles, halt, println, semihosting, tz,
+    DrbgRng, EXIT_SECURE_ERROR, HostFlash, HostOtp, cycles, halt_line, semihosting, tz,
 };
 use castellan_services::{
     BootRecordEntry, FwuConfig, ImageVersion, ItsConfig, LastBoot, OtpCounterMap, Platform,
     SecureServices, ServicesConfig, UpdateConfig, psa,
 };
+use castellan_text::Describe;
+use castellan_text::Piece::{Dec, Hex, Str, Text};
 use cortex_m_rt::entry;
 use sha2::{Digest as _, Sha256};
 
@@ -40,15 +43,19 @@ use sha2::{Digest as _, Sha256};
 /// the ROM stage's 32 KiB region (its `memory.x`).
 const ROM_WINDOW: usize = 0x8000;
 
-fn fail(msg: core::fmt::Arguments<'_>) -> ! {
-    halt(EXIT_SECURE_ERROR, format_args!("[secure] {msg}"))
+/// Prints `[secure] {what}` (and `: {error}` when there is one) and stops.
+fn fail(what: &str, error: Option<&dyn Describe>) -> ! {
+    match error {
+        Some(e) => halt_line(EXIT_SECURE_ERROR, "[secure] {}: {}", &[Str(what), Text(e)]),
+        None => halt_line(EXIT_SECURE_ERROR, "[secure] {}", &[Str(what)]),
+    }
 }
 
 /// The boot record as the attestation service takes it.
 fn boot_record(h: &Handoff) -> ([BootRecordEntry; 4], usize) {
     let blank = BootRecordEntry::new("", [0; 32], [0; 32], ImageVersion::default());
     let Ok(blank) = blank else {
-        fail(format_args!("boot record"))
+        fail("boot record", None)
     };
     let mut out = [blank; 4];
     let mut n = 0;
@@ -62,7 +69,7 @@ fn boot_record(h: &Handoff) -> ([BootRecordEntry; 4], usize) {
         };
         match BootRecordEntry::new(m.sw_type(), m.digest, m.signer_id, version) {
             Ok(e) => *slot = e,
-            Err(e) => fail(format_args!("bad boot record entry: {e}")),
+            Err(e) => fail("bad boot record entry", Some(&e)),
         }
         n += 1;
     }
@@ -82,23 +89,23 @@ fn last_boot(h: &Handoff) -> LastBoot {
 
 #[entry]
 fn main() -> ! {
-    println!("[secure] Castellan secure partition");
+    line("[secure] Castellan secure partition", &[]);
     let Some(mut h) = handoff::read(STAGE_BOOTLOADER) else {
-        fail(format_args!("no hand-off from the bootloader"))
+        fail("no hand-off from the bootloader", None)
     };
     handoff::wipe();
     let cdis = Cdis::from_bytes(h.cdi_attest, h.cdi_seal);
     h.cdi_attest = [0; 32];
     h.cdi_seal = [0; 32];
 
-    let flash = HostFlash::open().unwrap_or_else(|e| fail(format_args!("no flash: {e}")));
-    let otp = HostOtp::open().unwrap_or_else(|e| fail(format_args!("no OTP: {e}")));
-    let counters =
-        OtpCounterMap::castellan(otp).unwrap_or_else(|e| fail(format_args!("OTP map: {e}")));
+    let flash = HostFlash::open().unwrap_or_else(|e| fail("no flash", Some(&e)));
+    let otp = HostOtp::open().unwrap_or_else(|e| fail("no OTP", Some(&e)));
+    let counters = OtpCounterMap::castellan(otp).unwrap_or_else(|e| fail("OTP map", Some(&e)));
     let rng = DrbgRng::seed(b"secure partition");
     if rng.is_weak() {
-        println!(
-            "[secure] WARNING: no host entropy file: the random source fails closed (QEMU has no TRNG)"
+        line(
+            "[secure] WARNING: no host entropy file: the random source fails closed (QEMU has no TRNG)",
+            &[],
         );
     }
     // Safety: the ROM window is secure code SRAM, loaded by QEMU and never written.
@@ -131,14 +138,17 @@ fn main() -> ! {
         record.get(..n).unwrap_or(&[]),
         last_boot(&h),
     )
-    .unwrap_or_else(|e| fail(format_args!("secure services did not start: {e}")));
+    .unwrap_or_else(|e| fail("secure services did not start", Some(&e)));
     drop(cdis);
     match svc.its_status() {
-        Ok(s) => println!(
+        Ok(s) => line(
             "[secure] services up: trusted storage mounted ({} assets), attestation key derived from CDI_Seal",
-            s.assets
+            &[Dec(s.assets as u64)],
         ),
-        Err(e) => println!("[secure] services up; trusted storage NOT mounted: {e}"),
+        Err(e) => line(
+            "[secure] services up; trusted storage NOT mounted: {}",
+            &[Text(&e)],
+        ),
     }
 
     let mut cmdline = [0u8; 512];
@@ -161,12 +171,18 @@ fn main() -> ! {
     tz::configure();
     // Read before anything else is printed: the boot time is up to the hand-off below.
     let boot_ticks = cycles::board_counter();
-    println!(
-        "[secure] TrustZone-M: SAU regions NS code {NS_CODE_START:#010x}, NS RAM {NS_RAM_START:#010x}, NSC veneers {VENEER_BASE:#010x}..{:#010x}; SecureFault enabled",
-        VENEER_BASE + VENEER_SIZE
+    line(
+        "[secure] TrustZone-M: SAU regions NS code {}, NS RAM {}, NSC veneers {}..{}; SecureFault enabled",
+        &[
+            Hex(NS_CODE_START.into(), 8),
+            Hex(NS_RAM_START.into(), 8),
+            Hex(VENEER_BASE.into(), 8),
+            Hex((VENEER_BASE + VENEER_SIZE).into(), 8),
+        ],
     );
-    println!(
-        "[secure] starting the non-secure application (unprivileged; board counter {boot_ticks} ticks since reset)"
+    line(
+        "[secure] starting the non-secure application (unprivileged; board counter {} ticks since reset)",
+        &[Dec(boot_ticks.into())],
     );
     faults::ns_started();
     // Safety: `configure` ran and the bootloader loaded and verified the application.

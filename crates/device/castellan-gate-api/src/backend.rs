@@ -4,7 +4,7 @@
 //! ([`GateBackend`]: console, command line, boot record, raw firmware update, reset, power off,
 //! what to print or keep about a call).
 
-use core::fmt;
+use castellan_text::{Describe, Sink, TextError};
 
 use crate::Op;
 use crate::op::{HASH_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN, TRUST_ANCHOR_LEN};
@@ -37,12 +37,12 @@ pub trait NsMemory {
 }
 
 /// A service error as the gate passes it on.
-pub trait Fault: fmt::Display {
+pub trait Fault: Describe {
     /// Its PSA status (`< 0`).
     fn status(&self) -> i32;
 
     /// The reason alone, without a service's prefix (what a log line after "refused: " says).
-    fn reason(&self) -> &dyn fmt::Display;
+    fn reason(&self) -> &dyn Describe;
 
     /// Its [`refusal_kind`] and the values that kind names.
     fn kind(&self) -> (u32, [u64; 2]) {
@@ -54,9 +54,9 @@ impl Refusal {
     /// The record of `fault` (its description cut at [`REFUSAL_TEXT_CAP`] bytes).
     pub fn of(fault: &dyn Fault) -> Refusal {
         let mut text = Text::default();
-        let _ = fmt::write(&mut text, format_args!("{fault}"));
+        let _ = fault.describe(&mut text);
         let mut reason = Text::default();
-        let _ = fmt::write(&mut reason, format_args!("{}", fault.reason()));
+        let _ = fault.reason().describe(&mut reason);
         let (kind, values) = fault.kind();
         let mut r = Refusal::none();
         r.status = fault.status();
@@ -95,8 +95,8 @@ impl Text {
     }
 }
 
-impl fmt::Write for Text {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
+impl Sink for Text {
+    fn put(&mut self, s: &str) -> Result<(), TextError> {
         self.total += s.len();
         let room = REFUSAL_TEXT_CAP - self.len;
         let n = s.len().min(room);

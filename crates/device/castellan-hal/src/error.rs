@@ -4,6 +4,8 @@
 
 use core::fmt;
 
+use castellan_text::{Describe, Sink, TextError};
+
 use embedded_storage::nor_flash::{NorFlashError, NorFlashErrorKind};
 
 /// What went wrong in a hardware operation.
@@ -49,9 +51,10 @@ impl HalError {
     }
 }
 
-impl fmt::Display for HalError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let msg = match self {
+impl HalError {
+    /// What failed, in a fixed phrase (its [`Describe`] and `Display` text).
+    pub const fn text(&self) -> &'static str {
+        match self {
             HalError::NotAligned => "offset or length is not aligned to the write or erase size",
             HalError::OutOfBounds => {
                 "offset, length, fuse word, region or counter id out of bounds"
@@ -65,8 +68,19 @@ impl fmt::Display for HalError {
             HalError::UdsLocked => "hardware unique secret is locked until reset",
             HalError::RngFailure => "random source failed",
             HalError::Hardware => "hardware fault",
-        };
-        f.write_str(msg)
+        }
+    }
+}
+
+impl Describe for HalError {
+    fn describe(&self, out: &mut dyn Sink) -> Result<(), TextError> {
+        out.put(self.text())
+    }
+}
+
+impl fmt::Display for HalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text())
     }
 }
 

@@ -32,7 +32,8 @@
 //! provisioning the factory reads [`crate::SecureServices::attestation_public_key`] (and the
 //! instance id) for the registry.
 
-use core::fmt::Write as _;
+use castellan_text::Piece::Dec;
+use castellan_text::{Sink, TextError};
 
 use castellan_attest::{Profile, SwComponent, TokenClaims, encode_token, token_len};
 use castellan_hal::RandomSource;
@@ -257,7 +258,16 @@ impl Attestation {
         for (entry, text) in self.components.iter().flatten().zip(versions.iter_mut()) {
             let v = entry.version;
             // Cannot overflow: the longest version is 25 bytes.
-            let _ = write!(text, "{}.{}.{}+{}", v.major, v.minor, v.revision, v.build);
+            let out: &mut dyn Sink = text;
+            let _ = out.fill(
+                "{}.{}.{}+{}",
+                &[
+                    Dec(v.major.into()),
+                    Dec(v.minor.into()),
+                    Dec(v.revision.into()),
+                    Dec(v.build.into()),
+                ],
+            );
             n += 1;
         }
         for ((entry, text), comp) in self
@@ -300,12 +310,12 @@ impl VersionText {
     }
 }
 
-impl core::fmt::Write for VersionText {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+impl Sink for VersionText {
+    fn put(&mut self, s: &str) -> Result<(), TextError> {
         let end = self.len + s.len();
         self.buf
             .get_mut(self.len..end)
-            .ok_or(core::fmt::Error)?
+            .ok_or(TextError::Overflow)?
             .copy_from_slice(s.as_bytes());
         self.len = end;
         Ok(())

@@ -8,6 +8,9 @@
 
 use core::fmt;
 
+use castellan_text::Piece::{Dec, Str, Text};
+use castellan_text::{Describe, Sink, TextError};
+
 use castellan_hal::HalError;
 use castellan_image::ImageError;
 
@@ -195,73 +198,54 @@ impl UpdateRefusal {
     }
 }
 
-impl fmt::Display for UpdateRefusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Describe for UpdateRefusal {
+    fn describe(&self, out: &mut dyn Sink) -> Result<(), TextError> {
         use castellan_suit::{Condition, SuitError};
-        match self {
-            UpdateRefusal::NoTrustAnchor => f.write_str(
-                "no release trust anchor is provisioned: the device refuses every update",
-            ),
-            UpdateRefusal::EnvelopeTooLarge { len, max } => write!(
-                f,
-                "the manifest envelope has {len} bytes, more than the {max} the device keeps"
-            ),
+        match *self {
+            UpdateRefusal::NoTrustAnchor => {
+                out.put("no release trust anchor is provisioned: the device refuses every update")
+            }
+            UpdateRefusal::EnvelopeTooLarge { len, max } => out.fill("the manifest envelope has {} bytes, more than the {} the device keeps", &[Dec(len as u64), Dec(max as u64)]),
             UpdateRefusal::Manifest(SuitError::ConditionFailed {
                 condition: Condition::ClassIdentifier,
                 ..
-            }) => f.write_str("the manifest is for another device class"),
+            }) => out.put("the manifest is for another device class"),
             UpdateRefusal::Manifest(SuitError::ConditionFailed {
                 condition: Condition::VendorIdentifier,
                 ..
-            }) => f.write_str("the manifest is for another vendor"),
-            UpdateRefusal::Manifest(SuitError::Unauthenticated) => f.write_str(
-                "the manifest is not signed by the release trust anchor (not authenticated)",
-            ),
-            UpdateRefusal::Manifest(e) => write!(f, "manifest refused: {e}"),
-            UpdateRefusal::NotNewer { offered, installed } => write!(
-                f,
-                "manifest sequence {offered} is not newer than the installed {installed}"
-            ),
-            UpdateRefusal::OlderThanPending { offered, pending } => write!(
-                f,
-                "manifest sequence {offered} is older than the pending update's {pending}"
-            ),
-            UpdateRefusal::Expired { expires, now } => write!(
-                f,
-                "the release expired at {expires} (unix seconds) and the device's time is {now}"
-            ),
+            }) => out.put("the manifest is for another vendor"),
+            UpdateRefusal::Manifest(SuitError::Unauthenticated) => out
+                .put("the manifest is not signed by the release trust anchor (not authenticated)"),
+            UpdateRefusal::Manifest(ref e) => out.fill("manifest refused: {}", &[Text(e)]),
+            UpdateRefusal::NotNewer { offered, installed } => out.fill("manifest sequence {} is not newer than the installed {}", &[Dec(offered), Dec(installed)]),
+            UpdateRefusal::OlderThanPending { offered, pending } => out.fill("manifest sequence {} is older than the pending update's {}", &[Dec(offered), Dec(pending)]),
+            UpdateRefusal::Expired { expires, now } => out.fill("the release expired at {} (unix seconds) and the device's time is {}", &[Dec(expires), Dec(now)]),
             UpdateRefusal::NoImageSize => {
-                f.write_str("the manifest's shared sequence gives no image size")
+                out.put("the manifest's shared sequence gives no image size")
             }
             UpdateRefusal::NoImageDigest => {
-                f.write_str("the manifest's shared sequence gives no SHA-256 image digest")
+                out.put("the manifest's shared sequence gives no SHA-256 image digest")
             }
-            UpdateRefusal::ImageTooLarge { size, max } => write!(
-                f,
-                "the image has {size} bytes, the secondary slot takes at most {max}"
-            ),
-            UpdateRefusal::EndlessData { image_size, end } => write!(
-                f,
-                "endless data: a block ending at byte {end} goes beyond the manifest's image                  size of {image_size} bytes"
-            ),
-            UpdateRefusal::OutOfOrder { expected, offset } => write!(
-                f,
-                "a block at offset {offset}, but the download stands at {expected}"
-            ),
+            UpdateRefusal::ImageTooLarge { size, max } => out.fill("the image has {} bytes, the secondary slot takes at most {}", &[Dec(size), Dec(max.into())]),
+            UpdateRefusal::EndlessData { image_size, end } => out.fill("endless data: a block ending at byte {} goes beyond the manifest's image                  size of {} bytes", &[Dec(end), Dec(image_size.into())]),
+            UpdateRefusal::OutOfOrder { expected, offset } => out.fill("a block at offset {}, but the download stands at {}", &[Dec(offset), Dec(expected.into())]),
             UpdateRefusal::Incomplete {
                 received,
                 image_size,
-            } => write!(
-                f,
-                "only {received} of the image's {image_size} bytes were received"
-            ),
+            } => out.fill("only {} of the image's {} bytes were received", &[Dec(received.into()), Dec(image_size.into())]),
             UpdateRefusal::NothingInProgress => {
-                f.write_str("no update is in progress (begin one with a manifest first)")
+                out.put("no update is in progress (begin one with a manifest first)")
             }
             UpdateRefusal::InstallInProgress => {
-                f.write_str("an update is installed and waits for its reboot or its acceptance")
+                out.put("an update is installed and waits for its reboot or its acceptance")
             }
         }
+    }
+}
+
+impl fmt::Display for UpdateRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        castellan_text::display(self, f)
     }
 }
 
@@ -342,54 +326,54 @@ impl From<castellan_attest::Error> for ServiceError {
     }
 }
 
-impl fmt::Display for ServiceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ServiceError::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
-            ServiceError::NotPermitted(why) => write!(f, "not permitted: {why}"),
-            ServiceError::NotSupported(what) => write!(f, "not supported: {what}"),
-            ServiceError::DoesNotExist => f.write_str("no key or asset has this identifier"),
-            ServiceError::AlreadyExists => f.write_str("a key with this identifier already exists"),
-            ServiceError::BufferTooSmall { needed } => {
-                write!(f, "output buffer too small: {needed} bytes needed")
+impl Describe for ServiceError {
+    fn describe(&self, out: &mut dyn Sink) -> Result<(), TextError> {
+        match *self {
+            ServiceError::InvalidArgument(what) => {
+                out.fill("invalid argument: {}", &[Str(what)])
             }
-            ServiceError::BadState(why) => write!(f, "not allowed in the current state: {why}"),
-            ServiceError::AssetTooLarge { size, max } => {
-                write!(f, "asset of {size} bytes exceeds the {max}-byte limit")
+            ServiceError::NotPermitted(why) => out.fill("not permitted: {}", &[Str(why)]),
+            ServiceError::NotSupported(what) => out.fill("not supported: {}", &[Str(what)]),
+            ServiceError::DoesNotExist => out.put("no key or asset has this identifier"),
+            ServiceError::AlreadyExists => out.put("a key with this identifier already exists"),
+            ServiceError::BufferTooSmall { needed } => out.fill("output buffer too small: {} bytes needed", &[Dec(needed as u64)]),
+            ServiceError::BadState(why) => {
+                out.fill("not allowed in the current state: {}", &[Str(why)])
             }
-            ServiceError::TooManyAssets { max } => {
-                write!(
-                    f,
-                    "trusted storage already holds its maximum of {max} assets"
-                )
-            }
+            ServiceError::AssetTooLarge { size, max } => out.fill("asset of {} bytes exceeds the {}-byte limit", &[Dec(size as u64), Dec(max as u64)]),
+            ServiceError::TooManyAssets { max } => out.fill("trusted storage already holds its maximum of {} assets", &[Dec(max as u64)]),
             ServiceError::StorageFull => {
-                f.write_str("trusted storage has no room for this write, even after compaction")
+                out.put("trusted storage has no room for this write, even after compaction")
             }
-            ServiceError::KeySlotsFull => f.write_str("every volatile key slot is in use"),
+            ServiceError::KeySlotsFull => out.put("every volatile key slot is in use"),
             ServiceError::CounterExhausted => {
-                f.write_str("the storage replay-protection counter has no values left")
+                out.put("the storage replay-protection counter has no values left")
             }
-            ServiceError::InvalidSignature => f.write_str("signature does not verify"),
-            ServiceError::StorageCorrupt(what) => {
-                write!(f, "trusted storage failed its integrity check: {what}")
-            }
-            ServiceError::StorageRollback { stored, hardware } => write!(
-                f,
-                "trusted storage was rolled back: newest state in flash is bound to counter \
-                 {stored}, the hardware counter is at {hardware} (an old copy of the flash was \
-                 put back or the storage was wiped)"
-            ),
-            ServiceError::StorageKeyInvalid => f.write_str(
+            ServiceError::InvalidSignature => out.put("signature does not verify"),
+            ServiceError::StorageCorrupt(what) => out.fill("trusted storage failed its integrity check: {}", &[Str(what)]),
+            ServiceError::StorageRollback { stored, hardware } => out.fill("trusted storage was rolled back: newest state in flash is bound to counter {}, the hardware counter is at {} (an old copy of the flash was put back or the storage was wiped)", &[Dec(stored.into()), Dec(hardware.into())]),
+            ServiceError::StorageKeyInvalid => out.put(
                 "the storage root key cannot be unwrapped (key area corrupt, or the sealing CDI \
                  changed)",
             ),
-            ServiceError::Hardware(e) => write!(f, "hardware operation failed: {e}"),
-            ServiceError::Crypto(what) => write!(f, "cryptographic operation failed: {what}"),
-            ServiceError::Token(e) => write!(f, "attestation token: {e}"),
-            ServiceError::CandidateRejected(e) => write!(f, "update candidate refused: {e}"),
-            ServiceError::UpdateRefused(r) => write!(f, "update refused: {r}"),
+            ServiceError::Hardware(ref e) => {
+                out.fill("hardware operation failed: {}", &[Text(e)])
+            }
+            ServiceError::Crypto(what) => {
+                out.fill("cryptographic operation failed: {}", &[Str(what)])
+            }
+            ServiceError::Token(ref e) => out.fill("attestation token: {}", &[Text(e)]),
+            ServiceError::CandidateRejected(ref e) => {
+                out.fill("update candidate refused: {}", &[Text(e)])
+            }
+            ServiceError::UpdateRefused(ref r) => out.fill("update refused: {}", &[Text(r)]),
         }
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        castellan_text::display(self, f)
     }
 }
 

@@ -8,7 +8,7 @@
 //!                                     (client id -1: the non-secure caller)   update_* · keys
 //! ```
 
-use core::fmt;
+use castellan_text::Describe;
 
 use castellan_gate_api::{
     self as api, Fault, GateServices, HASH_LEN, ItsSummary, PUBLIC_KEY_LEN, SIGNATURE_LEN,
@@ -29,7 +29,7 @@ impl Fault for ServiceError {
         self.psa_status()
     }
 
-    fn reason(&self) -> &dyn fmt::Display {
+    fn reason(&self) -> &dyn Describe {
         match self {
             ServiceError::UpdateRefused(r) => r,
             other => other,

@@ -3,6 +3,9 @@
 
 use core::fmt;
 
+use castellan_text::Piece::{Dec, Hex, Int, Str, Text};
+use castellan_text::{Describe, Sink, TextError};
+
 /// Everything that can go wrong while building, decoding, verifying or appraising a token.
 ///
 /// Every refusal names what is wrong. The type is `Copy` so the device side can pass it through
@@ -80,75 +83,78 @@ pub enum Error {
 /// The name the verifier's API uses for [`Error`].
 pub type AppraisalError = Error;
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::BufferTooSmall { needed, available } => write!(
-                f,
-                "buffer too small: the token needs {needed} bytes, the buffer has {available}"
+impl Describe for Error {
+    fn describe(&self, out: &mut dyn Sink) -> Result<(), TextError> {
+        match *self {
+            Error::BufferTooSmall { needed, available } => out.fill(
+                "buffer too small: the token needs {} bytes, the buffer has {}",
+                &[Dec(needed as u64), Dec(available as u64)],
             ),
-            Error::InvalidNonceLength(n) => {
-                write!(f, "nonce is {n} bytes; PSA requires 32, 48 or 64")
-            }
-            Error::InvalidClaim(what) => write!(f, "invalid claim: {what}"),
+            Error::InvalidNonceLength(n) => out.fill(
+                "nonce is {} bytes; PSA requires 32, 48 or 64",
+                &[Dec(n as u64)],
+            ),
+            Error::InvalidClaim(what) => out.fill("invalid claim: {}", &[Str(what)]),
             Error::UnsupportedProfile => {
-                write!(
-                    f,
-                    "the encoder cannot produce the legacy PSA_IOT_PROFILE_1 profile"
-                )
+                out.put("the encoder cannot produce the legacy PSA_IOT_PROFILE_1 profile")
             }
-            Error::SignerFailed(code) => write!(f, "the attestation signer failed (status {code})"),
-            Error::Malformed(what) => write!(f, "malformed token: {what}"),
-            Error::MissingClaim(what) => write!(f, "token lacks the mandatory claim: {what}"),
-            Error::UnsupportedAlgorithm(alg) => {
-                write!(
-                    f,
-                    "COSE algorithm {alg} is not accepted (ES256, ESP256 or HMAC 256/256)"
-                )
+            Error::SignerFailed(code) => out.fill(
+                "the attestation signer failed (status {})",
+                &[Int(code.into())],
+            ),
+            Error::Malformed(what) => out.fill("malformed token: {}", &[Str(what)]),
+            Error::MissingClaim(what) => {
+                out.fill("token lacks the mandatory claim: {}", &[Str(what)])
             }
-            Error::KeyMismatch => write!(
-                f,
-                "the token's protection (signature or MAC) does not match the kind of key given"
+            Error::UnsupportedAlgorithm(alg) => out.fill(
+                "COSE algorithm {} is not accepted (ES256, ESP256 or HMAC 256/256)",
+                &[Int(alg)],
             ),
-            Error::InvalidKey(what) => write!(f, "verification key unusable: {what}"),
-            Error::BadSignature => write!(
-                f,
-                "signature/MAC does not verify: the token was altered or signed by another key"
+            Error::KeyMismatch => out.put(
+                "the token's protection (signature or MAC) does not match the kind of key given",
             ),
-            Error::NonceMismatch => write!(
-                f,
-                "nonce differs from the challenge: the token is stale or replayed"
+            Error::InvalidKey(what) => out.fill("verification key unusable: {}", &[Str(what)]),
+            Error::BadSignature => out.put(
+                "signature/MAC does not verify: the token was altered or signed by another key",
             ),
-            Error::UnknownProfile(p) => write!(f, "profile \"{p}\" is not accepted"),
-            Error::LifecycleNotAllowed { found } => write!(
-                f,
-                "security lifecycle {found:#06x} ({}) is not accepted",
-                crate::Lifecycle::name_of(*found)
+            Error::NonceMismatch => {
+                out.put("nonce differs from the challenge: the token is stale or replayed")
+            }
+            Error::UnknownProfile(p) => out.fill("profile \"{}\" is not accepted", &[Text(&p)]),
+            Error::LifecycleNotAllowed { found } => out.fill(
+                "security lifecycle {} ({}) is not accepted",
+                &[Hex(found.into(), 4), Str(crate::Lifecycle::name_of(found))],
             ),
             Error::ImplementationIdMismatch => {
-                write!(f, "implementation id differs from the expected one")
+                out.put("implementation id differs from the expected one")
             }
-            Error::UnexpectedMeasurement { component } => write!(
-                f,
-                "software component \"{component}\": measurement value matches no reference value"
+            Error::UnexpectedMeasurement { component } => out.fill(
+                "software component \"{}\": measurement value matches no reference value",
+                &[Text(&component)],
             ),
-            Error::UnexpectedSigner { component } => write!(
-                f,
-                "software component \"{component}\": signer id differs from the expected signer"
+            Error::UnexpectedSigner { component } => out.fill(
+                "software component \"{}\": signer id differs from the expected signer",
+                &[Text(&component)],
             ),
-            Error::VersionTooOld { component } => write!(
-                f,
-                "software component \"{component}\": version is missing, unreadable or below the minimum"
+            Error::VersionTooOld { component } => out.fill(
+                "software component \"{}\": version is missing, unreadable or below the minimum",
+                &[Text(&component)],
             ),
-            Error::MissingComponent { component } => write!(
-                f,
-                "expected software component \"{component}\" is not in the token"
+            Error::MissingComponent { component } => out.fill(
+                "expected software component \"{}\" is not in the token",
+                &[Text(&component)],
             ),
-            Error::UnknownComponent { component } => write!(
-                f,
-                "software component \"{component}\" is not in the reference values"
+            Error::UnknownComponent { component } => out.fill(
+                "software component \"{}\" is not in the reference values",
+                &[Text(&component)],
             ),
         }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        castellan_text::display(self, f)
     }
 }
 
@@ -224,13 +230,19 @@ impl ShortText {
     }
 }
 
-impl fmt::Display for ShortText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())?;
+impl Describe for ShortText {
+    fn describe(&self, out: &mut dyn Sink) -> Result<(), TextError> {
+        out.put(self.as_str())?;
         if self.truncated {
-            f.write_str("…")?;
+            out.put("…")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for ShortText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        castellan_text::display(self, f)
     }
 }
 

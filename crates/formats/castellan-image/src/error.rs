@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use castellan_text::{Describe, Piece, Sink, TextError};
+
 use crate::digest::HashAlg;
 use crate::key::KeyType;
 
@@ -16,12 +18,19 @@ pub enum TlvArea {
     Unprotected,
 }
 
-impl fmt::Display for TlvArea {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl TlvArea {
+    /// `protected` or `unprotected`.
+    pub const fn name(self) -> &'static str {
+        match self {
             TlvArea::Protected => "protected",
             TlvArea::Unprotected => "unprotected",
-        })
+        }
+    }
+}
+
+impl fmt::Display for TlvArea {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -59,16 +68,23 @@ impl Algorithm {
     }
 }
 
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Algorithm {
+    /// The algorithm's name (`ECDSA P-256`, `SHA-256`, …).
+    pub const fn name(self) -> &'static str {
+        match self {
             Algorithm::Signature(KeyType::Ed25519) => "Ed25519",
             Algorithm::Signature(KeyType::EcdsaP256) => "ECDSA P-256",
             Algorithm::Signature(KeyType::EcdsaP384) => "ECDSA P-384",
             Algorithm::Hash(HashAlg::Sha256) => "SHA-256",
             Algorithm::Hash(HashAlg::Sha384) => "SHA-384",
             Algorithm::Hash(HashAlg::Sha512) => "SHA-512",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -239,77 +255,35 @@ impl ImageError {
     }
 }
 
+impl Describe for ImageError {
+    fn describe(&self, out: &mut dyn Sink) -> Result<(), TextError> {
+        use ImageError::*;
+        use Piece::{Dec, Hex, Str};
+        match *self {
+            TooShortForHeader { len } => out.fill("truncated: {} bytes is shorter than the 32-byte image header", &[Dec(len.into())]),
+            BadMagic { found } => out.fill("not an MCUboot image: header magic is {}, expected 0x96f3b83d", &[Hex(found.into(), 8)]),
+            HeaderSizeTooSmall { hdr_size } => out.fill("header size {} is smaller than the 32-byte header", &[Hex(hdr_size.into(), 1)]),
+            SizeOutOfBounds { end, len } => out.fill("truncated or lying header: sizes point to offset {} but the image has only {} bytes", &[Hex(end, 1), Hex(len.into(), 1)]),
+            BadTlvInfoMagic { area, found } => out.fill("{} TLV area has magic {}, which is not a TLV info magic", &[Str(area.name()), Hex(found.into(), 4)]),
+            ProtectedSizeMismatch { header, info } => out.fill("protected TLV size lies: header says {}, the area says {}", &[Hex(header.into(), 1), Hex(info.into(), 1)]),
+            TlvAreaTooSmall { area, len } => out.fill("{} TLV area length {} is smaller than its own info header", &[Str(area.name()), Hex(len.into(), 1)]),
+            TlvOutOfBounds { area, offset } => out.fill("{} TLV at offset {} runs past the end of its area or of the image", &[Str(area.name()), Hex(offset.into(), 1)]),
+            UnknownTlv { area, kind } => out.fill("unknown TLV type {} in the {} area", &[Hex(kind.into(), 1), Str(area.name())]),
+            DuplicateTlv { kind } => out.fill("TLV type {} appears more than once", &[Hex(kind.into(), 1)]),
+            TlvInWrongArea { kind, found } => out.fill("TLV type {} is in the {} area, where it is not allowed (a security counter or boot record must be protected by the signature)", &[Hex(kind.into(), 1), Str(found.name())]),
+            BadTlvLength { kind, len } => out.fill("TLV type {} has length {}, which is wrong for its type", &[Hex(kind.into(), 1), Dec(len.into())]),
+            UnsupportedTlv { kind } => out.fill("TLV type {} is not supported", &[Hex(kind.into(), 1)]),
+            UnsupportedAlgorithm(alg) => out.fill("{} is not supported by this build of the verifier (castellan-image feature `{}` is off)", &[Str(alg.name()), Str(alg.feature())]),
+            TooLargeForSlot { needed, slot_size } => out.fill("image and trailer need {} bytes but the slot holds only {}", &[Hex(needed, 1), Hex(slot_size.into(), 1)]),
+            // The variants without figures say exactly their reason.
+            _ => out.put(self.reason()),
+        }
+    }
+}
+
 impl fmt::Display for ImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use ImageError::*;
-        match *self {
-            TooShortForHeader { len } => {
-                write!(
-                    f,
-                    "truncated: {len} bytes is shorter than the 32-byte image header"
-                )
-            }
-            BadMagic { found } => {
-                write!(
-                    f,
-                    "not an MCUboot image: header magic is {found:#010x}, expected 0x96f3b83d"
-                )
-            }
-            HeaderSizeTooSmall { hdr_size } => {
-                write!(
-                    f,
-                    "header size {hdr_size:#x} is smaller than the 32-byte header"
-                )
-            }
-            SizeOutOfBounds { end, len } => write!(
-                f,
-                "truncated or lying header: sizes point to offset {end:#x} but the image has only {len:#x} bytes"
-            ),
-            BadTlvInfoMagic { area, found } => {
-                write!(
-                    f,
-                    "{area} TLV area has magic {found:#06x}, which is not a TLV info magic"
-                )
-            }
-            ProtectedSizeMismatch { header, info } => write!(
-                f,
-                "protected TLV size lies: header says {header:#x}, the area says {info:#x}"
-            ),
-            TlvAreaTooSmall { area, len } => {
-                write!(
-                    f,
-                    "{area} TLV area length {len:#x} is smaller than its own info header"
-                )
-            }
-            TlvOutOfBounds { area, offset } => write!(
-                f,
-                "{area} TLV at offset {offset:#x} runs past the end of its area or of the image"
-            ),
-            UnknownTlv { area, kind } => write!(f, "unknown TLV type {kind:#x} in the {area} area"),
-            DuplicateTlv { kind } => write!(f, "TLV type {kind:#x} appears more than once"),
-            TlvInWrongArea { kind, found } => write!(
-                f,
-                "TLV type {kind:#x} is in the {found} area, where it is not allowed (a security counter or boot record must be protected by the signature)"
-            ),
-            BadTlvLength { kind, len } => {
-                write!(
-                    f,
-                    "TLV type {kind:#x} has length {len}, which is wrong for its type"
-                )
-            }
-            UnsupportedTlv { kind } => write!(f, "TLV type {kind:#x} is not supported"),
-            UnsupportedAlgorithm(alg) => write!(
-                f,
-                "{alg} is not supported by this build of the verifier (castellan-image feature `{}` is off)",
-                alg.feature()
-            ),
-            TooLargeForSlot { needed, slot_size } => write!(
-                f,
-                "image and trailer need {needed:#x} bytes but the slot holds only {slot_size:#x}"
-            ),
-            // The variants without figures say exactly their reason.
-            _ => f.write_str(self.reason()),
-        }
+        castellan_text::display(self, f)
     }
 }
 

@@ -125,13 +125,27 @@ impl serde::Serialize for Version {
     }
 }
 
+impl castellan_text::Describe for Version {
+    fn describe(
+        &self,
+        out: &mut dyn castellan_text::Sink,
+    ) -> Result<(), castellan_text::TextError> {
+        use castellan_text::Piece::Dec;
+        out.fill(
+            "{}.{}.{}+{}",
+            &[
+                Dec(self.major.into()),
+                Dec(self.minor.into()),
+                Dec(self.revision.into()),
+                Dec(self.build.into()),
+            ],
+        )
+    }
+}
+
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{}.{}+{}",
-            self.major, self.minor, self.revision, self.build
-        )
+        castellan_text::display(self, f)
     }
 }
 

@@ -5,6 +5,9 @@
 
 use core::fmt;
 
+use castellan_text::Piece::{Dec, Int, Str, Text};
+use castellan_text::{Describe, Sink, TextError};
+
 use crate::command::{Condition, Directive, Parameter, Section};
 
 /// Where in the envelope a decoding problem was found.
@@ -68,18 +71,24 @@ pub enum PlatformError {
     Other(u32),
 }
 
+impl Describe for PlatformError {
+    fn describe(&self, out: &mut dyn Sink) -> Result<(), TextError> {
+        match self {
+            PlatformError::Unsupported => out.put("operation not supported by the platform"),
+            PlatformError::FetchFailed => out.put("fetch failed"),
+            PlatformError::Storage => out.put("component storage error"),
+            PlatformError::InvokeFailed => out.put("invoke failed"),
+            PlatformError::ContractViolation => {
+                out.put("platform returned more data than requested")
+            }
+            PlatformError::Other(code) => out.fill("platform error {}", &[Dec((*code).into())]),
+        }
+    }
+}
+
 impl fmt::Display for PlatformError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PlatformError::Unsupported => f.write_str("operation not supported by the platform"),
-            PlatformError::FetchFailed => f.write_str("fetch failed"),
-            PlatformError::Storage => f.write_str("component storage error"),
-            PlatformError::InvokeFailed => f.write_str("invoke failed"),
-            PlatformError::ContractViolation => {
-                f.write_str("platform returned more data than requested")
-            }
-            PlatformError::Other(code) => write!(f, "platform error {code}"),
-        }
+        castellan_text::display(self, f)
     }
 }
 
@@ -185,101 +194,103 @@ impl SuitError {
     }
 }
 
-impl fmt::Display for SuitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SuitError::Malformed(part) => write!(f, "malformed {}", part.name()),
+impl Describe for SuitError {
+    fn describe(&self, out: &mut dyn Sink) -> Result<(), TextError> {
+        let n = |v: usize| Dec(v as u64);
+        match *self {
+            SuitError::Malformed(part) => out.fill("malformed {}", &[Str(part.name())]),
             SuitError::LimitExceeded(part) => {
-                write!(f, "{} exceeds a processor limit", part.name())
+                out.fill("{} exceeds a processor limit", &[Str(part.name())])
             }
             SuitError::Unauthenticated => {
-                f.write_str("manifest not authenticated: no valid signature by a trusted key")
+                out.put("manifest not authenticated: no valid signature by a trusted key")
             }
             SuitError::ManifestDigestMismatch => {
-                f.write_str("manifest does not match its signed digest (modified after signing)")
+                out.put("manifest does not match its signed digest (modified after signing)")
             }
             SuitError::UnsupportedDigestAlgorithm(alg) => {
-                write!(f, "unsupported digest algorithm {alg}")
+                out.fill("unsupported digest algorithm {}", &[Int(alg)])
             }
-            SuitError::UnsupportedVersion(v) => write!(f, "unsupported manifest version {v}"),
-            SuitError::RolledBack { stored, offered } => write!(
-                f,
-                "rollback refused: manifest sequence number {offered} is older than {stored}"
+            SuitError::UnsupportedVersion(v) => {
+                out.fill("unsupported manifest version {}", &[Dec(v)])
+            }
+            SuitError::RolledBack { stored, offered } => out.fill(
+                "rollback refused: manifest sequence number {} is older than {}",
+                &[Dec(offered), Dec(stored)],
             ),
-            SuitError::SeverableDigestMismatch(s) => {
-                write!(
-                    f,
-                    "severable element {} does not match its digest",
-                    s.name()
-                )
-            }
-            SuitError::SeveredMemberMissing(s) => {
-                write!(f, "sequence {} was severed from the envelope", s.name())
-            }
+            SuitError::SeverableDigestMismatch(s) => out.fill(
+                "severable element {} does not match its digest",
+                &[Str(s.name())],
+            ),
+            SuitError::SeveredMemberMissing(s) => out.fill(
+                "sequence {} was severed from the envelope",
+                &[Str(s.name())],
+            ),
             SuitError::UnsupportedFeature(s) => {
-                write!(f, "unsupported extension in {}", s.name())
+                out.fill("unsupported extension in {}", &[Str(s.name())])
             }
             SuitError::UnsupportedComponent { index } => {
-                write!(f, "component {index} is not present on this device")
+                out.fill("component {} is not present on this device", &[n(index)])
             }
-            SuitError::MissingComponentIndex(s) => write!(
-                f,
+            SuitError::MissingComponentIndex(s) => out.fill(
                 "sequence {} of a multi-component manifest does not start with set-component-index",
-                s.name()
+                &[Str(s.name())],
             ),
-            SuitError::InvalidComponentIndex(i) => write!(f, "invalid component index {i}"),
-            SuitError::UnsupportedCommand(c) => write!(f, "unsupported command {c}"),
-            SuitError::UnsupportedParameter(p) => write!(f, "unsupported parameter {p}"),
+            SuitError::InvalidComponentIndex(i) => {
+                out.fill("invalid component index {}", &[Dec(i)])
+            }
+            SuitError::UnsupportedCommand(c) => out.fill("unsupported command {}", &[Int(c)]),
+            SuitError::UnsupportedParameter(p) => out.fill("unsupported parameter {}", &[Int(p)]),
             SuitError::SoftFailureNotAllowed => {
-                f.write_str("soft-failure set outside try-each or run-sequence")
+                out.put("soft-failure set outside try-each or run-sequence")
             }
             SuitError::ConditionFailed {
                 condition,
                 component,
-            } => write!(
-                f,
-                "condition {} failed for component {component}",
-                condition.name()
+            } => out.fill(
+                "condition {} failed for component {}",
+                &[Str(condition.name()), n(component)],
             ),
             SuitError::MissingParameter {
                 directive,
                 parameter,
                 component,
-            } => write!(
-                f,
-                "{} needs parameter {} for component {component}",
-                directive.name(),
-                parameter.name()
+            } => out.fill(
+                "{} needs parameter {} for component {}",
+                &[Str(directive.name()), Str(parameter.name()), n(component)],
             ),
-            SuitError::DigestMismatch { component } => {
-                write!(
-                    f,
-                    "payload for component {component} does not match its digest"
-                )
-            }
+            SuitError::DigestMismatch { component } => out.fill(
+                "payload for component {} does not match its digest",
+                &[n(component)],
+            ),
             SuitError::SizeMismatch {
                 component,
                 expected,
                 actual,
-            } => write!(
-                f,
-                "payload for component {component} has {actual} bytes, image size is {expected}"
+            } => out.fill(
+                "payload for component {} has {} bytes, image size is {}",
+                &[n(component), Dec(actual), Dec(expected)],
             ),
-            SuitError::PayloadTooLarge { component, limit } => write!(
-                f,
-                "payload for component {component} exceeds its limit of {limit} bytes"
+            SuitError::PayloadTooLarge { component, limit } => out.fill(
+                "payload for component {} exceeds its limit of {} bytes",
+                &[n(component), Dec(limit)],
             ),
             SuitError::Platform {
                 directive,
                 component,
                 error,
-            } => write!(
-                f,
-                "{} on component {component} failed: {error}",
-                directive.name()
+            } => out.fill(
+                "{} on component {} failed: {}",
+                &[Str(directive.name()), n(component), Text(&error)],
             ),
-            SuitError::BufferTooSmall => f.write_str("buffer too small for the envelope"),
+            SuitError::BufferTooSmall => out.put("buffer too small for the envelope"),
         }
+    }
+}
+
+impl fmt::Display for SuitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        castellan_text::display(self, f)
     }
 }
 
