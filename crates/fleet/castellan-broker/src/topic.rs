@@ -82,18 +82,21 @@ impl TopicPolicy {
     }
 
     /// The policy of a quarantined device: only the update channel (`up/update/#` and
-    /// `down/update/#`) and its TUF request/response pair, so it can still be healed by an
-    /// update and nothing else.
+    /// `down/update/#`), its TUF request/response pair and the lifecycle channel
+    /// (`down/lifecycle/#`, `up/lifecycle/#`), so it can still be healed by an update or
+    /// decommissioned, and nothing else.
     pub fn quarantined(id: &str) -> Result<Self, BrokerError> {
         validate_id(id)?;
         Ok(Self {
             publish: vec![
                 format!("dev/{id}/up/update/#"),
                 format!("dev/{id}/up/tuf/request"),
+                format!("dev/{id}/up/lifecycle/#"),
             ],
             subscribe: vec![
                 format!("dev/{id}/down/update/#"),
                 format!("dev/{id}/down/tuf/response"),
+                format!("dev/{id}/down/lifecycle/#"),
             ],
         })
     }
