@@ -32,17 +32,17 @@ pub(crate) async fn publish(core: &Core, alert: &Alert) {
         Ok(b) => b,
         Err(e) => return log::warn!("alert {}: not published: {e}", alert.id),
     };
-    if let Some(hook) = core.webhook.get() {
-        if !hook.offer(&alert.id, body.clone()) {
-            castellan_broker::AuditSink::record(
-                &core.auditor,
-                "system",
-                "alert.webhook",
-                &alert.id,
-                false,
-                "not queued: the webhook's delivery queue is full",
-            );
-        }
+    if let Some(hook) = core.webhook.get()
+        && !hook.offer(&alert.id, body.clone())
+    {
+        castellan_broker::AuditSink::record(
+            &core.auditor,
+            "system",
+            "alert.webhook",
+            &alert.id,
+            false,
+            "not queued: the webhook's delivery queue is full",
+        );
     }
     if let Err(e) = core.publish(topics::FLEET_ALERTS, body).await {
         log::warn!(
