@@ -55,3 +55,63 @@ pub struct ErasureEvidence {
     /// decommissioned.
     pub token: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::WireMessage as _;
+
+    fn command() -> DecommissionCommand {
+        DecommissionCommand {
+            device_id: "CSTL-1".into(),
+            nonce: "ab".repeat(32),
+            issued_at: 1_700_000_000,
+            expires_at: 1_700_000_300,
+            signer_cert: "3082".into(),
+            signature: "00".repeat(64),
+        }
+    }
+
+    #[test]
+    fn signed_bytes_start_with_the_domain_tag_and_cover_every_field() {
+        let c = command();
+        let b = c.signed_bytes();
+        assert!(b.starts_with(b"castellan/decommission/v1\n"));
+        assert_ne!(b.first(), Some(&0x30), "never DER");
+        for changed in [
+            DecommissionCommand {
+                device_id: "CSTL-2".into(),
+                ..command()
+            },
+            DecommissionCommand {
+                nonce: "cd".repeat(32),
+                ..command()
+            },
+            DecommissionCommand {
+                issued_at: 1,
+                ..command()
+            },
+            DecommissionCommand {
+                expires_at: 1_800_000_000,
+                ..command()
+            },
+        ] {
+            assert_ne!(changed.signed_bytes(), b);
+        }
+        // The signature and the certificate are not signed over.
+        let other_sig = DecommissionCommand {
+            signature: "11".repeat(64),
+            ..command()
+        };
+        assert_eq!(other_sig.signed_bytes(), b);
+    }
+
+    #[test]
+    fn hostile_payloads_are_refused_without_panic() {
+        assert!(DecommissionCommand::parse(b"").is_err());
+        assert!(DecommissionCommand::parse(b"{\"device_id\":1}").is_err());
+        assert!(ErasureEvidence::parse(&[0xff; 64]).is_err());
+        let c = command();
+        assert_eq!(DecommissionCommand::parse(&c.to_payload()).unwrap(), c);
+    }
+}
