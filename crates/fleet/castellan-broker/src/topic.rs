@@ -15,12 +15,14 @@
 //! | `dev/<id>/down/#`        | server → device  | sub    | sub `down/onboard/#`| sub `down/update/#`  | pub `dev/+/down/#`      |
 //! | `dev/<id>/up/tuf/request`| device → server  | (up/#) | –                   | pub                  | (sub `dev/+/up/#`)      |
 //! | `dev/<id>/down/tuf/response` | server → device | (down/#) | –             | sub                  | (pub `dev/+/down/#`)    |
+//! | `dev/<id>/down/lifecycle/#` | server → device | (down/#) | –              | sub                  | (pub `dev/+/down/#`)    |
+//! | `dev/<id>/up/lifecycle/#`   | device → server | (up/#) | –                | pub                  | (sub `dev/+/up/#`)      |
 //! | `fleet/alerts`           | server → services | –     | –                   | –                    | sub                     |
 //!
 //! TUF metadata over MQTT is a request on the device's own `up/tuf/request` and an answer on its
 //! own `down/tuf/response`: no device can ask in another's name or read another's answers. A
 //! quarantined device keeps exactly this pair beside the update channel, since an update's TUF
-//! check needs it.
+//! check needs it, and its lifecycle channel (the signed decommission and its proof of erasure).
 //!
 //! # Rules
 //!
