@@ -15,12 +15,14 @@
 //! | `dev/<id>/down/#`        | server → device  | sub    | sub `down/onboard/#`| sub `down/update/#`  | pub `dev/+/down/#`      |
 //! | `dev/<id>/up/tuf/request`| device → server  | (up/#) | –                   | pub                  | (sub `dev/+/up/#`)      |
 //! | `dev/<id>/down/tuf/response` | server → device | (down/#) | –             | sub                  | (pub `dev/+/down/#`)    |
+//! | `dev/<id>/down/lifecycle/#` | server → device | (down/#) | –              | sub                  | (pub `dev/+/down/#`)    |
+//! | `dev/<id>/up/lifecycle/#`   | device → server | (up/#) | –                | pub                  | (sub `dev/+/up/#`)      |
 //! | `fleet/alerts`           | server → services | –     | –                   | –                    | sub                     |
 //!
 //! TUF metadata over MQTT is a request on the device's own `up/tuf/request` and an answer on its
 //! own `down/tuf/response`: no device can ask in another's name or read another's answers. A
 //! quarantined device keeps exactly this pair beside the update channel, since an update's TUF
-//! check needs it.
+//! check needs it, and its lifecycle channel (the signed decommission and its proof of erasure).
 //!
 //! # Rules
 //!
@@ -82,18 +84,21 @@ impl TopicPolicy {
     }
 
     /// The policy of a quarantined device: only the update channel (`up/update/#` and
-    /// `down/update/#`) and its TUF request/response pair, so it can still be healed by an
-    /// update and nothing else.
+    /// `down/update/#`), its TUF request/response pair and the lifecycle channel
+    /// (`down/lifecycle/#`, `up/lifecycle/#`), so it can still be healed by an update or
+    /// decommissioned, and nothing else.
     pub fn quarantined(id: &str) -> Result<Self, BrokerError> {
         validate_id(id)?;
         Ok(Self {
             publish: vec![
                 format!("dev/{id}/up/update/#"),
                 format!("dev/{id}/up/tuf/request"),
+                format!("dev/{id}/up/lifecycle/#"),
             ],
             subscribe: vec![
                 format!("dev/{id}/down/update/#"),
                 format!("dev/{id}/down/tuf/response"),
+                format!("dev/{id}/down/lifecycle/#"),
             ],
         })
     }

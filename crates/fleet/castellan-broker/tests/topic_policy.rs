@@ -96,6 +96,12 @@ fn quarantine_and_onboarding_allow_only_their_channel() {
     assert!(!q.may_publish("dev/dev-q/up/onboard/token"));
     assert!(!q.may_subscribe("dev/dev-q/cmd/#"));
     assert!(!q.may_subscribe("dev/dev-q/down/#"));
+    // A contained device can still be decommissioned: the lifecycle channel, its own only.
+    assert!(q.may_subscribe("dev/dev-q/down/lifecycle/decommission"));
+    assert!(q.may_publish("dev/dev-q/up/lifecycle/erased"));
+    assert!(!q.may_publish("dev/dev-q/down/lifecycle/decommission"));
+    assert!(!q.may_subscribe("dev/dev-x/down/lifecycle/#"));
+    assert!(!q.may_publish("dev/dev-x/up/lifecycle/erased"));
     let o = TopicPolicy::onboarding("dev-o").unwrap();
     assert!(o.may_publish("dev/dev-o/up/onboard/token"));
     assert!(o.may_subscribe("dev/dev-o/down/onboard/nonce"));

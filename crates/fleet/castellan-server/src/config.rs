@@ -89,6 +89,13 @@ pub struct ServerConfig {
     pub analysis_policy: castellan_analysis::Policy,
     /// How long a healed device stays quarantined on probation before it is released.
     pub heal_probation: Duration,
+    /// How long a decommissioned device has to send its proof of erasure (the final token);
+    /// after it the device is recorded as "decommission unconfirmed" (revoked all the same).
+    pub decommission_timeout: Duration,
+    /// Whether a decommission needs a second operator's approval (default: yes).
+    pub decommission_approval: bool,
+    /// Where every alert is also POSTed, signed (`None`: MQTT `fleet/alerts` only).
+    pub alert_webhook: Option<crate::response::AlertWebhook>,
     /// The operator console's sessions, lockout and login rate limit (`docs/console.md`).
     pub console: castellan_console::ConsoleConfig,
     /// This instance's name among the instances on one database (the holder of its leases).
@@ -125,6 +132,9 @@ impl ServerConfig {
             analysis_window: Duration::from_secs(60),
             analysis_policy: castellan_analysis::Policy::default(),
             heal_probation: Duration::from_secs(600),
+            alert_webhook: None,
+            decommission_timeout: Duration::from_secs(300),
+            decommission_approval: true,
             console: castellan_console::ConsoleConfig::default(),
             instance_name: None,
             lease_ttl: Duration::from_secs(15),

@@ -27,6 +27,12 @@ pub(crate) struct Core {
     pub(crate) signals: Arc<crate::response::signals::SignalCounters>,
     /// The once-only duties' leases this instance holds (`lease`).
     pub(crate) leases: crate::lease::Leases,
+    /// The alert webhook's delivery queue, when one is configured.
+    pub(crate) webhook: std::sync::OnceLock<crate::response::webhook::Deliveries>,
+    /// Decommissions waiting for the device's proof of erasure.
+    pub(crate) decommissions: crate::response::decommission::Pending,
+    /// Decommission requests waiting for a second operator.
+    pub(crate) decommission_requests: crate::response::decommission::Requests,
 }
 
 impl Core {

@@ -82,4 +82,8 @@ pub use custody::CODE_ROOT_KEY_ONLINE;
 pub use error::ServerError;
 pub use onboarding::{ACTION_ONBOARD, OnboardRefusal};
 pub use release_check::ReleaseRefusal;
+pub use response::webhook as alert_webhook;
+pub use response::{
+    AlertWebhook, DecommissionError, DecommissionRequested, DecommissionStarted, WebhookError,
+};
 pub use server::{Server, ServerHandle};

@@ -9,6 +9,7 @@
 //!                                            ├─ UpdateUp status / fetch  ─▶ campaign engine
 //!                                            │  / evidence                  (in order, one channel)
 //!                                            ├─ TufRequest               ─▶ TUF over MQTT (task each)
+//!                                            ├─ lifecycle/erased         ─▶ decommission's proof
 //!                                            └─ another device's namespace, not a device topic:
 //!                                               dropped (the broker's policy already refuses them)
 //! ```
@@ -51,6 +52,8 @@ enum Route {
     Update(UpdateUpKind),
     /// A file of the TUF repository.
     Tuf,
+    /// The final token of a decommission (proof of erasure).
+    Erased,
     /// Not the device's own namespace, or not a device topic.
     Drop,
 }
@@ -84,7 +87,7 @@ pub(crate) async fn run(
                     log::warn!("campaign engine stopped: update message dropped");
                 }
             }
-            Route::Onboard(_) | Route::Telemetry | Route::Seen | Route::Tuf => {
+            Route::Onboard(_) | Route::Telemetry | Route::Seen | Route::Tuf | Route::Erased => {
                 let core = core.clone();
                 tokio::spawn(async move { serve(&core, route, msg).await });
             }
@@ -103,6 +106,7 @@ fn route(device_id: &str, topic: &str) -> Route {
         Ok(Topic::Telemetry { .. }) => Route::Telemetry,
         Ok(Topic::UpdateUp { kind, .. }) => Route::Update(kind),
         Ok(Topic::TufRequest { .. }) => Route::Tuf,
+        Ok(Topic::Erased { .. }) => Route::Erased,
         Ok(_) => Route::Seen,
         Err(TopicError::Unknown { id }) if id == device_id => {
             log::info!("{device_id}: message on unknown topic {topic:?}: only marks it seen");
@@ -122,6 +126,7 @@ async fn serve(core: &Core, route: Route, msg: DeviceMessage) {
         Route::Onboard(_) => onboarding::hello(core, id, now).await,
         Route::Telemetry => telemetry::record(core, id, &msg.payload, now).await,
         Route::Tuf => tuf_mqtt::answer(core, id, &msg.payload).await,
+        Route::Erased => crate::response::decommission::erased(core, id, &msg.payload).await,
         Route::Seen | Route::Update(_) | Route::Drop => {
             let _ = core.store.touch_device(id, now).await;
         }

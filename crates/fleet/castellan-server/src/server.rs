@@ -108,6 +108,9 @@ impl Server {
             updates: crate::campaign::EngineState::default(),
             signals,
             leases,
+            webhook: std::sync::OnceLock::new(),
+            decommissions: Default::default(),
+            decommission_requests: Default::default(),
         });
         core.reload_revocations().await?;
 
@@ -139,7 +142,14 @@ impl Server {
         crate::lease::refresh(&core).await;
         let (stop, stop_rx) = watch::channel(false);
         let (update_tx, update_rx) = tokio::sync::mpsc::channel(4096);
-        let tasks = vec![
+        let mut tasks = Vec::new();
+        if let Some(hook) = core.config.alert_webhook.clone() {
+            let (deliveries, task) =
+                crate::response::webhook::start(hook, core.auditor.clone(), stop_rx.clone());
+            let _ = core.webhook.set(deliveries);
+            tasks.push(task);
+        }
+        tasks.extend([
             tokio::spawn(https::serve(
                 listener,
                 acceptor,
@@ -158,7 +168,7 @@ impl Server {
             tokio::spawn(crate::response::run(core.clone(), stop_rx.clone())),
             tokio::spawn(refresh_revocations(core.clone(), stop_rx.clone())),
             tokio::spawn(crate::lease::keep(core.clone(), stop_rx)),
-        ];
+        ]);
         core.auditor
             .append(
                 "system",

@@ -50,6 +50,11 @@ fn expected() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             "/api/v1/devices/ROLE-DEV/heal",
             vec![ADMIN, OPERATOR],
         ),
+        (
+            "POST",
+            "/api/v1/devices/ROLE-DEV/decommission",
+            vec![ADMIN, OPERATOR],
+        ),
         ("GET", "/api/v1/alerts", vec![ADMIN, OPERATOR, AUDITOR]),
         (
             "POST",
@@ -114,6 +119,8 @@ fn needs_update_state(method: &str, path: &str) -> bool {
     // (An alert to acknowledge or resolve needs the analysis to have raised one: not here.)
     path.starts_with("/api/v1/alerts/")
         || path.ends_with("/heal")
+        // A decommission's second request needs an onboarded device (tests/decommission.rs).
+        || path.ends_with("/decommission")
         || path.starts_with("/api/v1/releases")
         || path.starts_with("/api/v1/campaigns")
         || (method == "PUT" && path == "/api/v1/release-key")

@@ -15,6 +15,8 @@
 //!  device ◀─▶ dev/<id>/{down,up}/update/…  Offer, Status, Fetch, chunk, UpdateChallenge,
 //!                                           UpdateEvidence, UpdateResult, Cancel   [update]
 //!  device ◀─▶ dev/<id>/{up,down}/tuf/{request,response}  TufRequest, TufResponse  [tuf]
+//!  device ◀─  dev/<id>/down/lifecycle/decommission  DecommissionCommand (signed)
+//!  device ──▶ dev/<id>/up/lifecycle/erased          ErasureEvidence (final token) [decommission]
 //! ```
 //!
 //! JSON field names, their order and which optional fields are left out are the wire format:
@@ -26,6 +28,7 @@
 //! * [`onboard`] — factory registration and attested onboarding;
 //! * [`update`] — releases, campaigns and the device's update messages;
 //! * [`tuf`] — TUF metadata over MQTT (request/response);
+//! * [`decommission`] — the signed decommission command and the proof of erasure;
 //! * [`topic`] — the MQTT topics the messages travel on, typed ([`Topic::parse`] reads them);
 //! * [`topics`] — the same topics as strings (builders);
 //! * [`ProtocolError`] — why a message was refused.
@@ -38,6 +41,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![deny(clippy::panic, clippy::indexing_slicing)]
 
+pub mod decommission;
 mod error;
 mod fields;
 pub mod onboard;
@@ -53,6 +57,7 @@ mod tests;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use decommission::{DECOMMISSION_DOMAIN, DecommissionCommand, ErasureEvidence};
 pub use error::ProtocolError;
 pub use fields::NONCE_LENGTHS;
 pub use onboard::{
@@ -123,4 +128,6 @@ wire_messages! {
     Cancel => "cancel",
     TufRequest => "TUF request",
     TufResponse => "TUF response",
+    DecommissionCommand => "decommission command",
+    ErasureEvidence => "erasure evidence",
 }

@@ -14,6 +14,8 @@
 //!  dev/<id>/down/update/chunk/<release_id>     Topic::UpdateChunk (down)
 //!  dev/<id>/up/tuf/request                     Topic::TufRequest  (up)
 //!  dev/<id>/down/tuf/response                  Topic::TufResponse (down)
+//!  dev/<id>/down/lifecycle/decommission        Topic::Decommission (down)
+//!  dev/<id>/up/lifecycle/erased                Topic::Erased      (up)
 //! ```
 //!
 //! Ids (the device id, a release id) are one topic level of 1 to [`MAX_ID_LEN`] bytes of
@@ -131,6 +133,18 @@ pub enum Topic {
         /// The device.
         id: String,
     },
+    /// `dev/<id>/down/lifecycle/decommission`: the signed decommission command
+    /// ([`crate::DecommissionCommand`]).
+    Decommission {
+        /// The device.
+        id: String,
+    },
+    /// `dev/<id>/up/lifecycle/erased`: the final attestation token, proof of erasure
+    /// ([`crate::ErasureEvidence`]).
+    Erased {
+        /// The device.
+        id: String,
+    },
 }
 
 /// Why a topic is not one of the protocol's.
@@ -216,6 +230,8 @@ impl Topic {
             ["down", "update", "chunk", _] => return Err(TopicError::BadId),
             ["up", "tuf", "request"] => Topic::TufRequest { id },
             ["down", "tuf", "response"] => Topic::TufResponse { id },
+            ["down", "lifecycle", "decommission"] => Topic::Decommission { id },
+            ["up", "lifecycle", "erased"] => Topic::Erased { id },
             _ => return Err(TopicError::Unknown { id }),
         };
         Ok(topic)
@@ -232,7 +248,9 @@ impl Topic {
             | Topic::UpdateDown { id, .. }
             | Topic::UpdateChunk { id, .. }
             | Topic::TufRequest { id }
-            | Topic::TufResponse { id } => id,
+            | Topic::TufResponse { id }
+            | Topic::Decommission { id }
+            | Topic::Erased { id } => id,
         }
     }
 
@@ -247,14 +265,16 @@ impl Topic {
             | Topic::Status { .. }
             | Topic::Events { .. }
             | Topic::UpdateUp { .. }
-            | Topic::TufRequest { .. } => Direction::Up,
+            | Topic::TufRequest { .. }
+            | Topic::Erased { .. } => Direction::Up,
             Topic::Onboard {
                 kind: OnboardKind::Challenge | OnboardKind::Result,
                 ..
             }
             | Topic::UpdateDown { .. }
             | Topic::UpdateChunk { .. }
-            | Topic::TufResponse { .. } => Direction::Down,
+            | Topic::TufResponse { .. }
+            | Topic::Decommission { .. } => Direction::Down,
         }
     }
 
@@ -329,6 +349,8 @@ impl fmt::Display for Topic {
             Topic::UpdateChunk { id, release } => write!(f, "dev/{id}/down/update/chunk/{release}"),
             Topic::TufRequest { id } => write!(f, "dev/{id}/up/tuf/request"),
             Topic::TufResponse { id } => write!(f, "dev/{id}/down/tuf/response"),
+            Topic::Decommission { id } => write!(f, "dev/{id}/down/lifecycle/decommission"),
+            Topic::Erased { id } => write!(f, "dev/{id}/up/lifecycle/erased"),
         }
     }
 }

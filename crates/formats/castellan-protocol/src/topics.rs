@@ -132,6 +132,23 @@ pub fn tuf_response(id: &str) -> String {
     Topic::TufResponse { id: id.into() }.to_string()
 }
 
+/// `dev/<id>/down/lifecycle/decommission`: the signed command
+/// ([`crate::DecommissionCommand`]).
+pub fn decommission(id: &str) -> String {
+    Topic::Decommission { id: id.into() }.to_string()
+}
+
+/// `dev/<id>/up/lifecycle/erased`: the final token ([`crate::ErasureEvidence`]).
+pub fn erased(id: &str) -> String {
+    Topic::Erased { id: id.into() }.to_string()
+}
+
+/// `dev/<id>/down/lifecycle/#`: what a device subscribes to for lifecycle commands (granted
+/// to a quarantined device too: a contained device can still be decommissioned).
+pub fn lifecycle_down_filter(id: &str) -> String {
+    format!("dev/{id}/down/lifecycle/#")
+}
+
 /// Where the fleet service publishes every alert it raises (`AlertJson`), for integrations
 /// holding a service identity; nothing else publishes there.
 pub const FLEET_ALERTS: &str = "fleet/alerts";

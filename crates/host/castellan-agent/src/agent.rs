@@ -135,6 +135,8 @@ pub struct AgentReport {
     pub updates_failed: u32,
     /// Updates whose trial image was reverted (reported `reverted`).
     pub updates_reverted: u32,
+    /// The device was decommissioned on a verified command (keys and assets crypto-erased).
+    pub decommissioned: bool,
 }
 
 /// Why an operational session ended.
@@ -146,6 +148,8 @@ enum SessionEnd {
     Reboot,
     /// An update needs a power cycle (into the trial image, or to revert it).
     UpdateReboot,
+    /// The device erased itself on the server's signed command: nothing boots any more.
+    Decommissioned,
 }
 
 /// Runs the agent until its telemetry count is reached, onboarding is refused, or (with
@@ -230,6 +234,12 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
                 boot_count = count_boot(&world)?;
                 started = Instant::now();
                 report.reboots += 1;
+            }
+            Ok(SessionEnd::Decommissioned) => {
+                log("decommissioned: keys and assets crypto-erased; the device no longer boots");
+                report.decommissioned = true;
+                world.shut_down()?;
+                return Ok(report);
             }
             Ok(SessionEnd::Done) => {
                 log(&format!(
@@ -390,6 +400,8 @@ impl Session<'_> {
         ));
         conn.subscribe(&format!("dev/{id}/cmd/#"), 1).await?;
         conn.subscribe(&self.updater.filter(), 1).await?;
+        conn.subscribe(&castellan_protocol::topics::lifecycle_down_filter(&id), 1)
+            .await?;
         if let Some(filter) = self.updater.tuf_filter() {
             conn.subscribe(&filter, 1).await?;
         }
@@ -454,6 +466,8 @@ impl Session<'_> {
                 if let Some(m) = received {
                     if m.topic.starts_with(&cmd_prefix) {
                         end = self.command(&mut conn, &id, &m).await?;
+                    } else if m.topic == castellan_protocol::topics::decommission(&id) {
+                        end = self.decommission(&mut conn, &id, &m.payload).await?;
                     } else if self.updater.on_message(&mut conn, self.world, &m).await?
                         == Next::Reboot
                     {
@@ -550,6 +564,51 @@ impl Session<'_> {
         ))
         .await?;
         Ok(end)
+    }
+
+    /// The signed decommission: verified against the factory root, then the secure services
+    /// erase the device and the final token answers the command's nonce.
+    async fn decommission(
+        &mut self,
+        conn: &mut MqttConnection,
+        id: &str,
+        payload: &[u8],
+    ) -> Result<Option<SessionEnd>, AgentError> {
+        use castellan_protocol::{DecommissionCommand, ErasureEvidence, WireMessage as _, topics};
+        let log = self.cfg.log.clone();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let checked = DecommissionCommand::parse(payload)
+            .map_err(|_| {
+                crate::decommission::CommandRefusal::Malformed("not a decommission command")
+            })
+            .and_then(|cmd| crate::decommission::verify(&cmd, id, self.files, now).map(|()| cmd));
+        let cmd = match checked {
+            Ok(cmd) => cmd,
+            Err(refusal) => {
+                log(&format!("decommission command refused: {refusal}"));
+                return Ok(None);
+            }
+        };
+        log("decommission command verified (operational CA, factory root): erasing");
+        self.world.service(|svc| svc.decommission())?;
+        let nonce = hex::decode(&cmd.nonce).unwrap_or_default();
+        let token = self.world.attest_token(&nonce)?;
+        let evidence = ErasureEvidence {
+            nonce: cmd.nonce,
+            token: hex::encode(token),
+        };
+        conn.publish(&Message {
+            topic: topics::erased(id),
+            payload: evidence.to_payload(),
+            qos: 1,
+            retain: false,
+        })
+        .await?;
+        log("final attestation token sent (lifecycle decommissioned)");
+        Ok(Some(SessionEnd::Decommissioned))
     }
 
     /// `cmd/attest {"nonce": hex}` → a fresh attestation token.

@@ -25,6 +25,7 @@ pub mod agent;
 pub mod api;
 pub mod backoff;
 pub mod compromise;
+pub mod decommission;
 pub mod device;
 mod error;
 pub mod factory;

@@ -1,6 +1,7 @@
 //! The fleet's response as an operator drives it from the command line, against a running
 //! fleet service: `castellan policy set|show` (admin only), `castellan device quarantine|release`
-//! of a provisioned device, `castellan alerts list` (empty: nothing misbehaved), each with
+//! of a provisioned device, `castellan device decommission` (one operator's request waits for a
+//! second), `castellan alerts list` (empty: nothing misbehaved), each with
 //! `--json` where a script reads it.
 
 mod common;
@@ -77,6 +78,26 @@ async fn policy_device_and_alert_commands_speak_to_the_service() {
         text(&o)
     );
     let o = run(with_server(&["device", "quarantine", "NOPE-404"])).await;
+    assert!(!o.status.success(), "an unknown device is refused");
+
+    // Decommission needs a second operator: one operator's request only waits.
+    let o = run(with_server(&[
+        "device",
+        "decommission",
+        "RSP-0001",
+        "--json",
+    ]))
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["status"], "awaiting_approval", "{r}");
+    let o = run(with_server(&["device", "decommission", "RSP-0001"])).await;
+    assert!(
+        text(&o).contains("a second operator must run the same command"),
+        "{}",
+        text(&o)
+    );
+    let o = run(with_server(&["device", "decommission", "NOPE-404"])).await;
     assert!(!o.status.success(), "an unknown device is refused");
 
     // Nothing misbehaved: no alerts, as text and as JSON.

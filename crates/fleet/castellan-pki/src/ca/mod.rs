@@ -389,6 +389,29 @@ impl Pki {
         })
     }
 
+    /// Sign a fleet command to a device (the decommission command) with the operational CA's
+    /// key: ECDSA P-256 over SHA-256, `r || s`. The device holds the root from its factory
+    /// chain and pins the name of the CA that issued its LDevID, so this is the key it can
+    /// check without anything new provisioned (`docs/response.md`).
+    ///
+    /// Domain separation: `message` must start with `castellan/` (the command's domain tag),
+    /// so it can never be the DER of a certificate, CRL or CSR (those start with a SEQUENCE,
+    /// 0x30), and nothing this CA signs as X.509 can pass for a command.
+    pub fn sign_command(&self, message: &[u8]) -> Result<[u8; 64], PkiError> {
+        if !message.starts_with(b"castellan/") {
+            return Err(PkiError::Malformed {
+                what: "command",
+                reason: "a command must start with its castellan/ domain tag",
+            });
+        }
+        let ca = self.ca(CaKind::Operational);
+        let signer = ca
+            .signer
+            .as_deref()
+            .ok_or(PkiError::CaKeyOffline { ca: ca.kind })?;
+        signer.sign(message)
+    }
+
     fn ca(&self, kind: CaKind) -> &Ca {
         match kind {
             CaKind::Root => &self.root,

@@ -443,3 +443,51 @@ pub(crate) async fn heal(
         Json(c),
     ))
 }
+
+/// `POST /api/v1/devices/{id}/decommission`: ask for the signed decommission (202 while it
+/// waits for a second operator, 200 once the command is sent; the proof of erasure arrives
+/// later, see `response::decommission`).
+pub(crate) async fn decommission(
+    State(core): State<Arc<Core>>,
+    axum::Extension(op): axum::Extension<castellan_store::Operator>,
+    Path(id): Path<String>,
+) -> Result<
+    (
+        axum::http::StatusCode,
+        AxumExt<AuditNote>,
+        Json<crate::response::decommission::Requested>,
+    ),
+    ApiError,
+> {
+    use crate::response::decommission::{DecommissionError as E, Requested, request};
+    let r = request(&core, &id, &op.name).await.map_err(|e| {
+        let code = e.code();
+        let inner = match &e {
+            E::UnknownDevice(_) => ApiError::NotFound(e.to_string()),
+            E::NotOnboarded(_) | E::AlreadyDecommissioned(_) | E::Pending(_) => {
+                ApiError::Conflict(e.to_string())
+            }
+            E::Sign(_) | E::Send(_) | E::Store(_) => ApiError::Internal(e.to_string()),
+        };
+        ApiError::coded(code, inner)
+    })?;
+    let (status, note) = match &r {
+        Requested::AwaitingApproval { requested_by, .. } => (
+            axum::http::StatusCode::ACCEPTED,
+            format!("decommission of {id} requested by {requested_by}: awaiting a second operator"),
+        ),
+        Requested::Sent {
+            started,
+            requested_by,
+            approved_by,
+        } => (
+            axum::http::StatusCode::OK,
+            format!(
+                "decommission of {id} requested by {requested_by}, approved by {approved_by}: \
+                 signed command sent, proof due by {}",
+                started.deadline
+            ),
+        ),
+    };
+    Ok((status, axum::Extension(AuditNote(note)), Json(r)))
+}

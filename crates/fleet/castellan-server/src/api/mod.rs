@@ -123,6 +123,12 @@ pub const ROUTES: &[RoutePolicy] = &[
     },
     RoutePolicy {
         method: "POST",
+        path: "/api/v1/devices/{id}/decommission",
+        action: "api.device.decommission",
+        roles: ADMIN_OPERATOR,
+    },
+    RoutePolicy {
+        method: "POST",
         path: "/api/v1/devices/{id}/heal",
         action: "api.device.heal",
         roles: ADMIN_OPERATOR,
@@ -276,6 +282,7 @@ pub(crate) fn router(core: Arc<Core>) -> Router {
             ("POST", "/api/v1/devices/{id}/quarantine") => post(devices::quarantine),
             ("DELETE", "/api/v1/devices/{id}/quarantine") => delete(devices::release),
             ("POST", "/api/v1/devices/{id}/heal") => post(devices::heal),
+            ("POST", "/api/v1/devices/{id}/decommission") => post(devices::decommission),
             ("GET", "/api/v1/alerts") => get(alerts::list),
             ("POST", "/api/v1/alerts/{id}/acknowledge") => post(alerts::acknowledge),
             ("POST", "/api/v1/alerts/{id}/resolve") => post(alerts::resolve),

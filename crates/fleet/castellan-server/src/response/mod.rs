@@ -16,16 +16,24 @@
 //!               │                   over the cap: audit the refusal, alert only
 //!               └─ CohortShift  ───▶ cohort alert, running campaigns of that release paused
 //!  healed devices whose probation ended ─▶ quarantine lifted, alert resolved (`heal`)
+//!  operator decommission ─▶ signed command, proof of erasure, revoked for good (`decommission`)
+//!  every alert ─▶ MQTT fleet/alerts and the signed webhook (`notify`, `webhook`)
 //! ```
 
 mod act;
+pub(crate) mod decommission;
 mod heal;
 mod notify;
 pub(crate) mod signals;
+pub mod webhook;
 
 pub(crate) use act::default_policy;
+pub use decommission::{
+    DecommissionError, Requested as DecommissionRequested, Started as DecommissionStarted,
+};
 pub(crate) use heal::start_probation;
 pub(crate) use notify::alert_json;
+pub use webhook::{AlertWebhook, WebhookError};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -108,3 +116,5 @@ fn observation(d: &Device, counted: Option<&BTreeMap<Signal, f64>>) -> Observati
         values,
     }
 }
+#[cfg(test)]
+mod webhook_tests;

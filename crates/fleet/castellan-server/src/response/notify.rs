@@ -1,6 +1,6 @@
 //! Every alert the service raises, published for integrations on `fleet/alerts` (QoS 1), as
 //! the API shows it: a service identity (`svc:…`, issued by the service CA) may subscribe; no
-//! device may.
+//! device may. With an alert webhook configured, the same body is queued for it (`webhook`).
 
 use castellan_store::Alert;
 
@@ -32,6 +32,18 @@ pub(crate) async fn publish(core: &Core, alert: &Alert) {
         Ok(b) => b,
         Err(e) => return log::warn!("alert {}: not published: {e}", alert.id),
     };
+    if let Some(hook) = core.webhook.get()
+        && !hook.offer(&alert.id, body.clone())
+    {
+        castellan_broker::AuditSink::record(
+            &core.auditor,
+            "system",
+            "alert.webhook",
+            &alert.id,
+            false,
+            "not queued: the webhook's delivery queue is full",
+        );
+    }
     if let Err(e) = core.publish(topics::FLEET_ALERTS, body).await {
         log::warn!(
             "alert {}: not published on {}: {e}",

@@ -158,6 +158,13 @@ impl TestDevice {
         .unwrap()
     }
 
+    /// The secure services decommission the device (crypto-erase, lifecycle fuse); its later
+    /// tokens show the decommissioned lifecycle.
+    #[allow(dead_code)]
+    pub fn erase(&mut self) {
+        self.boot().decommission().unwrap();
+    }
+
     /// A PSA attestation token over `nonce`, from the device's attestation service.
     pub fn token(&mut self, nonce: &[u8]) -> Vec<u8> {
         let mut svc = self.boot();

@@ -53,6 +53,11 @@ fn every_topic(id: &str, release: &str) -> Vec<(String, Topic)> {
             topics::tuf_response(id),
             Topic::TufResponse { id: id.into() },
         ),
+        (
+            topics::decommission(id),
+            Topic::Decommission { id: id.into() },
+        ),
+        (topics::erased(id), Topic::Erased { id: id.into() }),
     ]
 }
 

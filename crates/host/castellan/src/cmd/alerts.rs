@@ -107,6 +107,21 @@ pub(crate) enum DeviceCommand {
     /// Offer a quarantined device the last good release of its class; once it attests the
     /// good measurement it goes on probation, then leaves quarantine by itself.
     Heal(DeviceId),
+    /// Decommission a device for good: a signed command makes its secure services crypto-erase
+    /// every key and asset, its final attestation token is the proof of erasure, its
+    /// certificates are revoked and it can never onboard again. Needs a second operator: the
+    /// first request waits until another operator asks for the same device.
+    Decommission(DecommissionArgs),
+}
+
+/// `castellan device decommission ID [--json]`.
+#[derive(Args)]
+pub(crate) struct DecommissionArgs {
+    #[command(flatten)]
+    device: DeviceId,
+    /// Print the server's answer as JSON (`status`: `awaiting_approval` or `sent`).
+    #[arg(long)]
+    json: bool,
 }
 
 /// A device id and the server options.
@@ -207,6 +222,7 @@ pub(crate) fn run_device(c: DeviceCommand) -> anyhow::Result<ExitCode> {
         DeviceCommand::Quarantine(a) => (a, true),
         DeviceCommand::Release(a) => (a, false),
         DeviceCommand::Heal(a) => return heal(a),
+        DeviceCommand::Decommission(a) => return decommission(a),
     };
     let api = a.api.client()?;
     let path = format!("/api/v1/devices/{}/quarantine", a.id);
@@ -245,5 +261,33 @@ fn heal(a: &DeviceId) -> anyhow::Result<ExitCode> {
          with `castellan campaign status {} --watch`",
         a.id, c.campaign_id, c.release_id, c.campaign_id
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn decommission(a: &DecommissionArgs) -> anyhow::Result<ExitCode> {
+    let id = &a.device.id;
+    let r: serde_json::Value = block_on(a.device.api.client()?.post(
+        &format!("/api/v1/devices/{id}/decommission"),
+        &serde_json::json!({}),
+    ))??;
+    if a.json {
+        println!("{r}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    match r["status"].as_str() {
+        Some("awaiting_approval") => println!(
+            "{id}: decommission requested by {}; a second operator must run the same command",
+            r["requested_by"].as_str().unwrap_or("?")
+        ),
+        Some("sent") => println!(
+            "{id}: signed decommission command sent (requested by {}, approved by {}); the \
+             proof of erasure is due by {} (Unix time), else it is recorded as unconfirmed; \
+             its certificates are revoked either way",
+            r["requested_by"].as_str().unwrap_or("?"),
+            r["approved_by"].as_str().unwrap_or("?"),
+            r["deadline"]
+        ),
+        _ => bail!("the server answered {r}"),
+    }
     Ok(ExitCode::SUCCESS)
 }

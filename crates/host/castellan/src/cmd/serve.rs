@@ -67,6 +67,18 @@ pub(crate) struct ServeArgs {
     /// takes over from one that died.
     #[arg(long, value_name = "SECONDS", default_value_t = 15)]
     lease_ttl: u64,
+    /// POST every alert (its JSON, as the API shows it) to this https:// URL, signed with
+    /// `X-Castellan-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.body")>`; up to three
+    /// attempts, each delivery audited (`alert.webhook`). http:// is refused.
+    #[arg(long, value_name = "URL", requires = "alert_webhook_secret_file")]
+    alert_webhook: Option<String>,
+    /// The file holding the webhook's shared secret (its final newline is ignored).
+    #[arg(long, value_name = "FILE", requires = "alert_webhook")]
+    alert_webhook_secret_file: Option<PathBuf>,
+    /// Trust only this CA (PEM) for the webhook receiver's certificate (default: the
+    /// platform's trust store).
+    #[arg(long, value_name = "PEM", requires = "alert_webhook")]
+    alert_webhook_ca: Option<PathBuf>,
 }
 
 /// Where CA keys live when they are in a PKCS#11 token (`castellan serve`, `castellan pki
@@ -125,6 +137,18 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     config.front_door.api_max_connections_per_address = a.api_max_per_address;
     config.instance_name = a.instance_name.clone();
     config.lease_ttl = std::time::Duration::from_secs(a.lease_ttl.max(1));
+    if let (Some(url), Some(secret_file)) = (&a.alert_webhook, &a.alert_webhook_secret_file) {
+        let secret = std::fs::read(secret_file)
+            .with_context(|| format!("cannot read {}", secret_file.display()))?;
+        let ca = match &a.alert_webhook_ca {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?,
+            ),
+            None => None,
+        };
+        config.alert_webhook = Some(castellan_server::AlertWebhook::new(url, &secret, ca)?);
+    }
     if let Some(dir) = &a.tuf_repo {
         castellan_tuf::repo::Repository::open(dir).with_context(|| {
             format!(
