@@ -288,6 +288,27 @@ impl BrokerHandle {
             .await
     }
 
+    /// The client ids with a live connection now (devices and `svc:` identities): what the
+    /// server records as this broker's presence when several instances share a database.
+    pub async fn connected_clients(&self) -> Vec<String> {
+        let ids: Vec<Id> = self
+            .scx
+            .extends
+            .shared()
+            .await
+            .iter()
+            .map(|e| e.id())
+            .collect();
+        let mut live = Vec::with_capacity(ids.len());
+        for id in ids {
+            let entry = self.scx.extends.shared().await.entry(id.clone());
+            if entry.is_connected().await {
+                live.push(id.client_id.to_string());
+            }
+        }
+        live
+    }
+
     /// Whether `client_id` has a live connection that is subscribed to a filter matching
     /// `topic`: a message published on `topic` now reaches it. (A connection alone is not
     /// enough: between CONNACK and SUBACK, or in a device's onboarding session, a message on

@@ -11,6 +11,7 @@
 //!  rustls (rmqtt-net) ─▶ hooks::ClientAuthenticate ─▶ Decision{policy} ─▶ AuditSink
 //!                        hooks::Subscribe/Publish ACL ─▶ TopicPolicy ─▶ DeviceMessage channel
 //!  BrokerHandle: kick(id) · publish(topic, payload, qos) · subscribe_events() · shutdown()
+//!               connected_clients() (the presence the server records for other instances)
 //! ```
 //!
 //! # Decisions

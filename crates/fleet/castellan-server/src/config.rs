@@ -105,6 +105,14 @@ pub struct ServerConfig {
     /// unrenewed: the longest another instance waits to take over from one that died
     /// (renewed every third of it; see `docs/scale.md`).
     pub lease_ttl: Duration,
+    /// Instances on one database: how often each refreshes the presence of the devices
+    /// connected to its broker and polls the device outbox and the session events (PostgreSQL
+    /// also wakes them at once with NOTIFY). See `docs/scale.md`.
+    pub cluster_poll: Duration,
+    /// A presence row not refreshed for this long (its instance died) is ignored.
+    pub presence_ttl: Duration,
+    /// Outbox messages and session events older than this are dropped undelivered.
+    pub outbox_ttl: Duration,
 }
 
 impl ServerConfig {
@@ -138,6 +146,9 @@ impl ServerConfig {
             console: castellan_console::ConsoleConfig::default(),
             instance_name: None,
             lease_ttl: Duration::from_secs(15),
+            cluster_poll: Duration::from_secs(1),
+            presence_ttl: Duration::from_secs(10),
+            outbox_ttl: Duration::from_secs(600),
         }
     }
 

@@ -56,14 +56,6 @@ impl Core {
         Ok(n)
     }
 
-    /// Close the MQTT session of `client_id` (the broker decides again at its reconnection).
-    pub(crate) async fn kick(&self, client_id: &str) -> Result<bool, BrokerError> {
-        match self.broker.read().await.as_ref() {
-            Some(b) => b.kick(client_id).await,
-            None => Err(BrokerError::NotRunning),
-        }
-    }
-
     /// The MQTT listener's bound address, while the broker runs.
     pub(crate) async fn mqtt_addr(&self) -> Option<std::net::SocketAddr> {
         self.broker.read().await.as_ref().map(|b| b.local_addr())

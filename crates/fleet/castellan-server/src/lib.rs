@@ -47,6 +47,7 @@ mod authz;
 mod ca_roles;
 mod campaign;
 mod cert_binding;
+mod cluster;
 pub mod config;
 mod console_fleet;
 mod core;

@@ -79,7 +79,7 @@ pub(crate) async fn hello(core: &Core, id: &str, now: i64) {
         nonce: hex::encode(nonce),
     };
     if let Err(e) = core
-        .publish(&topics::challenge(id), body.to_payload())
+        .deliver(id, &topics::challenge(id), body.to_payload())
         .await
     {
         log::warn!("onboarding {id}: cannot send the challenge: {e}");
@@ -113,7 +113,10 @@ pub(crate) async fn evidence(core: &Core, id: &str, payload: &[u8], now: i64) {
             }
         }
     };
-    if let Err(e) = core.publish(&topics::result(id), result.to_payload()).await {
+    if let Err(e) = core
+        .deliver(id, &topics::result(id), result.to_payload())
+        .await
+    {
         log::warn!("onboarding {id}: cannot send the result: {e}");
     }
 }

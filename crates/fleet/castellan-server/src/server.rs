@@ -167,6 +167,7 @@ impl Server {
             tokio::spawn(crate::tuf_online::resign(core.clone(), stop_rx.clone())),
             tokio::spawn(crate::response::run(core.clone(), stop_rx.clone())),
             tokio::spawn(refresh_revocations(core.clone(), stop_rx.clone())),
+            tokio::spawn(crate::cluster::run(core.clone(), stop_rx.clone())),
             tokio::spawn(crate::lease::keep(core.clone(), stop_rx)),
         ]);
         core.auditor
@@ -260,6 +261,15 @@ impl ServerHandle {
         }
         // Given up, so another instance (or this one restarted) takes them at once.
         crate::lease::release_all(&self.core).await;
+        // Its devices reconnect elsewhere: nothing is to be queued for this instance any more.
+        if let Err(e) = self
+            .core
+            .store
+            .clear_instance_presence(self.core.leases.instance())
+            .await
+        {
+            log::warn!("presence: cannot clear at stop: {e}");
+        }
         self.core
             .auditor
             .append(

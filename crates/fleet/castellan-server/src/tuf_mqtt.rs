@@ -33,7 +33,11 @@ pub(crate) async fn answer(core: &Core, device_id: &str, payload: &[u8]) {
         None => TufResponse::refused(request.request_id, TufAnswer::Unavailable),
     };
     if let Err(e) = core
-        .publish(&topics::tuf_response(device_id), response.to_payload())
+        .deliver(
+            device_id,
+            &topics::tuf_response(device_id),
+            response.to_payload(),
+        )
         .await
     {
         log::warn!("{device_id}: TUF response not sent: {e}");

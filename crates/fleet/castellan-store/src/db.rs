@@ -203,6 +203,25 @@ pub(crate) struct PgPool {
 }
 
 impl PgPool {
+    /// A new connection outside the pool, with its connection future for the caller to drive
+    /// (`LISTEN`: the notifications arrive through it).
+    pub(crate) async fn connect_raw(
+        &self,
+    ) -> Result<
+        (
+            tokio_postgres::Client,
+            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+        ),
+        StoreError,
+    > {
+        self.config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| StoreError::Connect {
+                detail: pg_detail(&e),
+            })
+    }
+
     async fn connect(&self) -> Result<tokio_postgres::Client, StoreError> {
         let (client, connection) =
             self.config

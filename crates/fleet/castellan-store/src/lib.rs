@@ -25,6 +25,7 @@ mod audit;
 mod audit_search;
 mod campaign_devices;
 mod campaigns;
+mod cluster;
 mod console;
 mod db;
 mod device_query;
@@ -47,6 +48,9 @@ pub use audit::{AuditEntry, AuditRecord, AuditReport, Decision};
 pub use audit_search::AuditFilter;
 pub use campaigns::{
     Campaign, CampaignDevice, CampaignState, DOWNLOAD_TOKEN_PREFIX, DeviceUpdateState, NewCampaign,
+};
+pub use cluster::{
+    CHANNEL_OUTBOX, CHANNEL_SESSION, OUTBOX_CAP_PER_DEVICE, OutboxMessage, SessionEvent,
 };
 pub use console::{ConsoleSession, NewConsoleSession, PasswordRecord};
 pub use db::Backend;

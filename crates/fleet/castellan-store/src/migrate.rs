@@ -60,10 +60,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "leases",
         sql: include_str!("../migrations/0009_leases.sql"),
     },
+    Migration {
+        version: 10,
+        name: "cluster",
+        sql: include_str!("../migrations/0010_cluster.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// The per-engine spelling of the few types that differ.
 fn substitute(sql: &str, backend: Backend) -> String {

@@ -15,6 +15,15 @@
 //!      └────────────────────────────────────┘                                 │ update installed
 //!                                                                             └─▶ power cycle
 //! ```
+//!
+//! Several brokers (the service's instances): the agent holds a list of endpoints and stays on
+//! the one that works. When a connection fails or is lost it moves to the next endpoint at
+//! once, and backs off only after every endpoint of the list failed in a row. A download in
+//! progress continues on the new connection at the offset the secure services kept.
+//!
+//! ```text
+//!  endpoints [B, A]:  B ──lost──▶ A (at once) ──refused──▶ B (at once) ──lost──▶ backoff ─▶ …
+//! ```
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,8 +68,11 @@ pub const ITS_UID_BOOT_COUNT: u64 = 0xca57_0001;
 pub struct AgentConfig {
     /// The simulated device's directory (with its `identity/`).
     pub device_dir: PathBuf,
-    /// The broker.
+    /// The broker (the first endpoint tried).
     pub mqtt: Endpoint,
+    /// Further brokers of the same fleet (other service instances), tried in order when the
+    /// current one fails.
+    pub mqtt_fallbacks: Vec<Endpoint>,
     /// Time between telemetry messages.
     pub interval: Duration,
     /// Stop after this many telemetry messages (None: run until stopped).
@@ -89,6 +101,7 @@ impl std::fmt::Debug for AgentConfig {
         f.debug_struct("AgentConfig")
             .field("device_dir", &self.device_dir)
             .field("mqtt", &self.mqtt)
+            .field("mqtt_fallbacks", &self.mqtt_fallbacks)
             .field("interval", &self.interval)
             .field("count", &self.count)
             .finish_non_exhaustive()
@@ -96,11 +109,19 @@ impl std::fmt::Debug for AgentConfig {
 }
 
 impl AgentConfig {
+    /// Every broker endpoint, the first one first.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        std::iter::once(self.mqtt.clone())
+            .chain(self.mqtt_fallbacks.iter().cloned())
+            .collect()
+    }
+
     /// Defaults of the protocol: telemetry every 5 s, run forever, backoff 1 s → 60 s.
     pub fn new(device_dir: impl Into<PathBuf>, mqtt: Endpoint, log: Logger) -> AgentConfig {
         AgentConfig {
             device_dir: device_dir.into(),
             mqtt,
+            mqtt_fallbacks: Vec::new(),
             interval: Duration::from_secs(5),
             count: None,
             backoff: Backoff::protocol_default(),
@@ -185,16 +206,22 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
     };
     let mut updater =
         Updater::new(&record.serial, files.update_journal(), ca_pem, log.clone()).with_tuf(tuf);
+    let endpoints = cfg.endpoints();
+    let mut at = 0usize;
+    // Failures in a row since the last successful connection, across endpoints.
+    let mut failed_in_a_row = 0usize;
     loop {
+        let endpoint = &endpoints[at % endpoints.len()];
+        let connections_before = report.connections;
         let attempt = async {
             if !files.is_onboarded() {
                 log(&format!(
                     "no LDevID yet: onboarding with {} over {}",
                     files.idevid().display(),
-                    cfg.mqtt
+                    endpoint
                 ));
                 onboard(
-                    &cfg.mqtt,
+                    endpoint,
                     &files,
                     &record,
                     &world,
@@ -206,6 +233,7 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
             }
             let mut session = Session {
                 cfg: &cfg,
+                endpoint,
                 files: &files,
                 record: &record,
                 world: &world,
@@ -218,6 +246,9 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
             session.run().await
         };
         let outcome = attempt.await;
+        if report.connections > connections_before {
+            failed_in_a_row = 0;
+        }
         report.updates_confirmed = updater.counts.confirmed;
         report.updates_failed = updater.counts.failed;
         report.updates_reverted = updater.counts.reverted;
@@ -251,6 +282,18 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
             }
             Err(e) if e.is_transient() => {
                 report.reconnects += 1;
+                failed_in_a_row += 1;
+                if endpoints.len() > 1 {
+                    at = (at + 1) % endpoints.len();
+                    if failed_in_a_row < endpoints.len() {
+                        log(&format!(
+                            "{e}; moving to the next broker, {}",
+                            endpoints[at]
+                        ));
+                        continue;
+                    }
+                    failed_in_a_row = 0;
+                }
                 if cfg
                     .max_failures
                     .is_some_and(|m| backoff.attempts() + 1 >= m)
@@ -356,6 +399,7 @@ fn count_boot(world: &SecureWorld) -> Result<u64, AgentError> {
 /// One connection with the LDevID.
 struct Session<'a> {
     cfg: &'a AgentConfig,
+    endpoint: &'a Endpoint,
     files: &'a IdentityFiles,
     record: &'a DeviceRecord,
     world: &'a SecureWorld,
@@ -391,12 +435,12 @@ impl Session<'_> {
             will: Some(offline.clone()),
             connect_timeout: Duration::from_secs(10),
         };
-        let mut conn = MqttConnection::connect(&self.cfg.mqtt, tls, &opts).await?;
+        let mut conn = MqttConnection::connect(self.endpoint, tls, &opts).await?;
         self.report.connections += 1;
         self.backoff.reset();
         log(&format!(
             "connected to {} with the LDevID as {id} (last will: offline)",
-            self.cfg.mqtt
+            self.endpoint
         ));
         conn.subscribe(&format!("dev/{id}/cmd/#"), 1).await?;
         conn.subscribe(&self.updater.filter(), 1).await?;

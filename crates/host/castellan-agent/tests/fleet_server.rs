@@ -229,3 +229,29 @@ async fn attack_replaced_firmware_is_refused_with_the_reason_in_the_audit_log() 
     assert_eq!(device["attestation"], "failed");
     fleet.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_moves_to_the_next_broker_when_the_first_is_unreachable() {
+    let t = tempfile::tempdir().unwrap();
+    let fleet = fleet(t.path()).await;
+    provision(&fleet, t.path(), "CSTL-0006").await;
+    let dev = t.path().join("CSTL-0006");
+    // A port nobody listens on (bound, then released).
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut cfg = config(&dev, dead, 2);
+    cfg.mqtt_fallbacks = vec![Endpoint::parse(&fleet.server.mqtt_addr().to_string()).unwrap()];
+    // A backoff that would make the test time out: moving on must not wait for it.
+    cfg.backoff = Backoff::new(Duration::from_secs(60), Duration::from_secs(60));
+    let report = tokio::time::timeout(Duration::from_secs(45), castellan_agent::run(cfg))
+        .await
+        .expect("the agent waited instead of moving to the next broker")
+        .unwrap();
+    assert!(report.onboarded_now);
+    assert_eq!(report.messages_sent, 2);
+    assert!(report.reconnects >= 1, "{report:?}");
+    assert_eq!(report.connections, 1, "{report:?}");
+    fleet.server.shutdown().await;
+}

@@ -182,7 +182,7 @@ async fn status(core: &Core, id: &str, payload: &[u8], now: i64) {
                     nonce: hex::encode(nonce),
                 };
                 if let Err(e) = core
-                    .publish(&topics::update_challenge(id), body.to_payload())
+                    .deliver(id, &topics::update_challenge(id), body.to_payload())
                     .await
                 {
                     log::warn!("{id}: cannot send the update challenge: {e}");
@@ -371,7 +371,7 @@ async fn evidence(core: &Core, id: &str, payload: &[u8], now: i64) {
         }
     };
     if let Err(e) = core
-        .publish(&topics::update_result(id), result.to_payload())
+        .deliver(id, &topics::update_result(id), result.to_payload())
         .await
     {
         log::warn!("{id}: cannot send the update result: {e}");

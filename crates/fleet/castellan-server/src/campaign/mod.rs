@@ -129,10 +129,13 @@ pub(super) async fn members_of(
 
 /// Whether a device can be offered an update now: it has a live session subscribed to its offer
 /// topic. A connection alone is not enough: a device connected with its IDevID (onboarding) may
-/// not subscribe there, and between CONNACK and SUBACK an offer would be lost.
+/// not subscribe there, and between CONNACK and SUBACK an offer would be lost. A device whose
+/// session is on another instance's broker counts as listening: the offer goes through the
+/// store's outbox, and that instance publishes it once the device is subscribed.
 pub(super) async fn listening(core: &Core, device_id: &str) -> bool {
     core.is_subscribed(device_id, &topics::update_offer(device_id))
         .await
+        || core.remote_presence(device_id).await.is_some()
 }
 
 /// Record whether a device is online; returns whether it was at the last look.
@@ -183,7 +186,11 @@ pub(super) async fn offer(
         https,
     };
     if let Err(e) = core
-        .publish(&topics::update_offer(device_id), body.to_payload())
+        .deliver(
+            device_id,
+            &topics::update_offer(device_id),
+            body.to_payload(),
+        )
         .await
     {
         log::warn!(
@@ -379,7 +386,11 @@ pub(super) async fn abort(
                 campaign_id: c.id.clone(),
             };
             if let Err(e) = core
-                .publish(&topics::update_cancel(&m.device_id), body.to_payload())
+                .deliver(
+                    &m.device_id,
+                    &topics::update_cancel(&m.device_id),
+                    body.to_payload(),
+                )
                 .await
             {
                 log::warn!(

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! castellan agent --device-dir dev1 --mqtt 127.0.0.1:8883 [--interval 5] [--count N | --once]
+//! castellan agent --device-dir dev1 --mqtt 10.0.0.1:8883,10.0.0.2:8883   (several instances)
 //! ```
 
 use std::path::PathBuf;
@@ -21,9 +22,16 @@ pub(crate) struct AgentArgs {
     /// The device directory (provisioned with `castellan factory provision`).
     #[arg(long, value_name = "DIR")]
     device_dir: PathBuf,
-    /// The fleet server's MQTT broker (mutual TLS).
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8883")]
-    mqtt: String,
+    /// The fleet server's MQTT broker (mutual TLS). Several instances of one fleet: a
+    /// comma-separated list, or the option repeated; the agent moves to the next one when a
+    /// connection fails or is lost, and stays where it works.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:8883",
+        value_delimiter = ','
+    )]
+    mqtt: Vec<String>,
     /// Seconds between telemetry messages.
     #[arg(long, value_name = "SECONDS", default_value = "5")]
     interval: f64,
@@ -59,8 +67,17 @@ fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
 
 /// Run the agent.
 pub(crate) fn run(a: AgentArgs) -> anyhow::Result<ExitCode> {
-    let endpoint = Endpoint::parse(&a.mqtt)?;
-    let mut cfg = AgentConfig::new(&a.device_dir, endpoint, stdout_logger(""));
+    let mut endpoints = a
+        .mqtt
+        .iter()
+        .map(|m| Endpoint::parse(m))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter();
+    let first = endpoints
+        .next()
+        .context("--mqtt needs at least one HOST:PORT")?;
+    let mut cfg = AgentConfig::new(&a.device_dir, first, stdout_logger(""));
+    cfg.mqtt_fallbacks = endpoints.collect();
     cfg.interval = seconds(a.interval, "interval")?;
     cfg.count = if a.once { Some(1) } else { a.count };
     cfg.backoff = Backoff::new(
