@@ -27,6 +27,8 @@ pub(crate) struct Core {
     pub(crate) signals: Arc<crate::response::signals::SignalCounters>,
     /// The once-only duties' leases this instance holds (`lease`).
     pub(crate) leases: crate::lease::Leases,
+    /// Counts kept between scrapes of `GET /metrics` (`observe`).
+    pub(crate) observed: crate::observe::Observed,
 }
 
 impl Core {

@@ -108,6 +108,7 @@ impl Server {
             updates: crate::campaign::EngineState::default(),
             signals,
             leases,
+            observed: crate::observe::Observed::default(),
         });
         core.reload_revocations().await?;
 
@@ -143,10 +144,15 @@ impl Server {
             tokio::spawn(https::serve(
                 listener,
                 acceptor,
-                api::router(core.clone()).merge(castellan_console::router(
-                    Arc::new(crate::console_fleet::ConsoleFleet(core.clone())),
-                    core.config.console.clone(),
-                )),
+                api::router(core.clone())
+                    .merge(castellan_console::router(
+                        Arc::new(crate::console_fleet::ConsoleFleet(core.clone())),
+                        core.config.console.clone(),
+                    ))
+                    .layer(axum::middleware::from_fn_with_state(
+                        core.clone(),
+                        crate::observe::observe,
+                    )),
                 core.config.front_door.clone(),
                 api_refusals,
                 stop_rx.clone(),
