@@ -10,12 +10,15 @@
 //! * `cargo xtask powerfail` — cut power at every flash operation of upgrade, revert and confirm
 //!   on every flash geometry; last line `power-loss: <P> injection points, <F> failures`.
 //! * `cargo xtask bench` — the benchmarks whose ratios `docs/benchmarks.md` records.
+//! * `cargo xtask bench-console [--release]` — the console's device list at 100 and 10,000
+//!   devices in headless Chromium; its table goes into `docs/benchmarks.md`.
 //! * `cargo xtask tuf-conformance` — the public TUF conformance suite against Castellan's TUF
 //!   client; last line `tuf-conformance: <pytest summary>`.
 //! * `cargo xtask arch [--check]` — the crate graph in `docs/architecture.md`, from
 //!   `cargo metadata`, and the layering rule (device and formats never use fleet crates).
 
 mod arch;
+mod bench_console;
 mod deps;
 mod firmware;
 mod fuzz;
@@ -39,6 +42,7 @@ fn usage() -> ExitCode {
          deps                     install the tools the tests need (pip, cargo-fuzz, apt)\n  \
          fuzz [--seconds N] [--jobs J] [--minimise] [T…]\n                           run fuzz targets for N seconds each (default 30; 0: no run), J at a\n                           time (default 1), then minimise their corpora into fuzz/corpus/\n  \
          bench                    run the benchmarks\n  \
+         bench-console [--release] the console's device list at 100 and 10,000 devices in Chromium\n                           (page weight, time to interactive) into docs/benchmarks.md\n  \
          powerfail                exhaustive power-loss proof of the boot chain\n  \
          firmware [--symbols [I]] build the Cortex-M33 images (mps2-an505), print their footprint (and I's largest symbols)\n  \
          qemu-test [--bench] [--only TEXT]\n                           run the firmware scenarios in QEMU (those whose name contains TEXT;\n                           and the verification bench)\n  \
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         "deps" => deps::install_all(),
         "fuzz" => fuzz::fuzz_cmd(rest),
         "bench" => steps::bench(),
+        "bench-console" => bench_console::bench_console(rest),
         "powerfail" => steps::powerfail(),
         "firmware" => firmware::firmware_cmd(rest),
         "qemu-test" => qemu::qemu_test(rest),

@@ -33,6 +33,8 @@ pub(crate) struct Core {
     pub(crate) decommissions: crate::response::decommission::Pending,
     /// Decommission requests waiting for a second operator.
     pub(crate) decommission_requests: crate::response::decommission::Requests,
+    /// Counts kept between scrapes of `GET /metrics` (`observe`).
+    pub(crate) observed: crate::observe::Observed,
 }
 
 impl Core {

@@ -57,6 +57,7 @@ mod front_door;
 mod https;
 mod lease;
 mod names;
+mod observe;
 mod onboarding;
 pub mod protocol;
 mod release_check;
@@ -68,7 +69,9 @@ mod tuf_mqtt;
 pub mod tuf_online;
 mod tuf_published;
 
-pub use api::{ApiError, ROUTES, RoutePolicy};
+pub use api::{
+    ApiError, PUBLIC_ROUTES, ROUTES, RoutePolicy, openapi_document, openapi_document_json,
+};
 pub use appraisal::Refusal as AttestationRefusal;
 pub use audit::Auditor;
 pub use campaign::{

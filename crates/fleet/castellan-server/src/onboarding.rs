@@ -63,6 +63,12 @@ impl OnboardRefusal {
             OnboardRefusal::Registry(_) => "onboarding.registry_error",
         }
     }
+
+    /// Whether the attestation token itself was refused (an appraisal that failed), not the
+    /// message around it or what follows it.
+    pub fn is_appraisal(&self) -> bool {
+        matches!(self, OnboardRefusal::Attestation(_))
+    }
 }
 
 /// `up/onboard/hello`: a fresh nonce (single use, TTL) on `down/onboard/challenge`.
@@ -93,6 +99,10 @@ pub(crate) async fn evidence(core: &Core, id: &str, payload: &[u8], now: i64) {
         Err(refusal) => {
             let reason = refusal.to_string();
             let code = refusal.code();
+            core.observed.onboarding(code);
+            if refusal.is_appraisal() {
+                core.observed.attestation("onboarding", false);
+            }
             if let Err(e) = core
                 .store
                 .set_attestation(id, AttestationStatus::Failed, Some(&reason))
@@ -156,6 +166,8 @@ async fn appraise_and_issue(
         )
         .await
         .map_err(OnboardRefusal::Registry)?;
+    core.observed.onboarding("accepted");
+    core.observed.attestation("onboarding", true);
     core.auditor
         .append(
             id,

@@ -66,6 +66,7 @@ pub(crate) async fn run(
     updates: mpsc::Sender<UpdateMessage>,
 ) {
     while let Some(msg) = rx.recv().await {
+        core.observed.messages.inc();
         core.signals
             .add(&msg.device_id, castellan_analysis::Signal::Messages, 1.0);
         let route = route(&msg.device_id, &msg.topic);

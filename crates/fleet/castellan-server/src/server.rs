@@ -111,6 +111,7 @@ impl Server {
             webhook: std::sync::OnceLock::new(),
             decommissions: Default::default(),
             decommission_requests: Default::default(),
+            observed: crate::observe::Observed::default(),
         });
         core.reload_revocations().await?;
 
@@ -153,10 +154,15 @@ impl Server {
             tokio::spawn(https::serve(
                 listener,
                 acceptor,
-                api::router(core.clone()).merge(castellan_console::router(
-                    Arc::new(crate::console_fleet::ConsoleFleet(core.clone())),
-                    core.config.console.clone(),
-                )),
+                api::router(core.clone())
+                    .merge(castellan_console::router(
+                        Arc::new(crate::console_fleet::ConsoleFleet(core.clone())),
+                        core.config.console.clone(),
+                    ))
+                    .layer(axum::middleware::from_fn_with_state(
+                        core.clone(),
+                        crate::observe::observe,
+                    )),
                 core.config.front_door.clone(),
                 api_refusals,
                 stop_rx.clone(),

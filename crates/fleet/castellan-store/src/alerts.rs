@@ -154,6 +154,29 @@ impl Store {
         rows.iter().map(alert_of).collect()
     }
 
+    /// How many alerts are in each state (every state, zeros included).
+    pub async fn alert_counts(&self) -> Result<Vec<(AlertState, u64)>, StoreError> {
+        let mut s = self.session().await?;
+        let rows = s
+            .query("SELECT state, COUNT(*) FROM alerts GROUP BY state", vec![])
+            .await?;
+        let mut counts = Vec::new();
+        for st in [
+            AlertState::Open,
+            AlertState::Acknowledged,
+            AlertState::Resolved,
+        ] {
+            let mut n = 0;
+            for r in &rows {
+                if r.text(0)? == st.as_str() {
+                    n = u64::try_from(r.int(1)?).unwrap_or(0);
+                }
+            }
+            counts.push((st, n));
+        }
+        Ok(counts)
+    }
+
     /// The alert `id`.
     pub async fn alert(&self, id: &str) -> Result<Option<Alert>, StoreError> {
         let mut s = self.session().await?;

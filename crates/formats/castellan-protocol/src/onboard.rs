@@ -17,6 +17,7 @@ use crate::fields;
 
 /// The body of `POST /api/v1/factory/devices`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FactoryRequest {
     /// The device serial, which is also its id (`[A-Za-z0-9.-]{1,64}`).
@@ -39,6 +40,7 @@ pub struct FactoryRequest {
 
 /// One reference measurement (a [`FactoryRequest`]'s, a release's).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MeasurementJson {
     /// Measurement type (`"BL"`, `"SPE"`, `"APP"`, `"SPE+NSPE"`, ...), as the token names the
@@ -55,6 +57,7 @@ pub struct MeasurementJson {
 
 /// The answer to a successful factory registration (`201`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FactoryResponse {
     /// The device id (= serial).
     pub device_id: String,
@@ -92,6 +95,7 @@ impl FactoryResponse {
 
 /// The server's challenge (`dev/<id>/down/onboard/challenge`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Challenge {
     /// A fresh, single-use 32-byte nonce, hex; valid for five minutes.
     pub nonce: String,
@@ -106,6 +110,7 @@ impl Challenge {
 
 /// The device's evidence (`dev/<id>/up/onboard/evidence`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evidence {
     /// PSA attestation token (COSE_Sign1) over the challenge nonce, hex.
     pub token: String,
@@ -115,6 +120,7 @@ pub struct Evidence {
 
 /// The onboarding verdict (`dev/<id>/down/onboard/result`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OnboardResult {
     /// Whether the device was admitted.
     pub accepted: bool,
@@ -146,6 +152,7 @@ impl OnboardResult {
 /// A topic policy as sent to the device (the broker enforces it; the device keeps it as
 /// `policy.json`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyJson {
     /// Topics the device may publish to (MQTT filters).
     pub publish: Vec<String>,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// An alert as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertJson {
     /// The alert id (`alr-…`).
     pub alert_id: String,
@@ -38,6 +39,7 @@ pub struct AlertJson {
 
 /// A device class's response policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResponsePolicyJson {
     /// The device class.
     #[serde(default)]

@@ -14,11 +14,15 @@ use super::{ApiError, AuditNote};
 use crate::core::Core;
 
 /// `GET /api/v1/health`.
+#[utoipa::path(get, path = "/api/v1/health", tag = "service", operation_id = "api.health",
+    responses((status = 200, description = "The service is up", body = super::openapi::HealthJson)))]
 pub(crate) async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
 /// `GET /api/v1/pki/ca`: root, manufacturer and operational CA certificates, PEM.
+#[utoipa::path(get, path = "/api/v1/pki/ca", tag = "service", operation_id = "api.pki.ca",
+    responses((status = 200, description = "Root, manufacturer and operational CA certificates", body = String, content_type = "application/x-pem-file")))]
 pub(crate) async fn ca_bundle(State(core): State<Arc<Core>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/x-pem-file")],
@@ -26,14 +30,19 @@ pub(crate) async fn ca_bundle(State(core): State<Arc<Core>>) -> impl IntoRespons
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewOperator {
+pub(crate) struct NewOperator {
+    /// The operator's name.
     name: String,
+    /// admin, release-manager, operator or auditor.
     role: String,
 }
 
 /// `POST /api/v1/operators`: create an operator; its token is in the answer, once.
+#[utoipa::path(post, path = "/api/v1/operators", tag = "operators", request_body = NewOperator,
+    responses((status = 201, description = "Created; the token is shown once", body = super::openapi::OperatorCreatedJson),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorJson), (status = 409, description = "Conflict with the current state", body = super::openapi::ErrorJson)))]
 pub(crate) async fn create_operator(
     State(core): State<Arc<Core>>,
     body: Bytes,
@@ -66,14 +75,17 @@ pub(crate) async fn create_operator(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct Page {
+    /// Entries after this sequence number.
     after: Option<u64>,
+    /// At most this many (default 100, at most 1,000).
     limit: Option<u32>,
 }
 
 /// One audit entry as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntryJson {
     /// Sequence number.
     pub seq: u64,
@@ -97,6 +109,8 @@ pub struct AuditEntryJson {
 }
 
 /// `GET /api/v1/audit?after=SEQ&limit=N` (oldest first, default 100, at most 1,000).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(Page),
+    responses((status = 200, description = "Audit entries, oldest first", body = Vec<AuditEntryJson>)))]
 pub(crate) async fn audit_list(
     State(core): State<Arc<Core>>,
     Query(p): Query<Page>,
@@ -129,6 +143,8 @@ pub(crate) async fn audit_list(
 
 /// `GET /api/v1/audit/verify`: `{"intact": true, "entries": N, ...}` or `{"intact": false,
 /// "violation": "..."}` naming the modified, removed or reordered entry.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
+    responses((status = 200, description = "The hash chain's verification", body = super::openapi::AuditVerifyJson)))]
 pub(crate) async fn audit_verify(
     State(core): State<Arc<Core>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {

@@ -16,7 +16,8 @@ use crate::protocol::{AlertJson, ResponsePolicyJson};
 use crate::response::{alert_json, default_policy};
 
 /// Query of `GET /api/v1/alerts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AlertQuery {
     /// Only alerts in this state.
     state: Option<String>,
@@ -25,6 +26,8 @@ pub(crate) struct AlertQuery {
 }
 
 /// `GET /api/v1/alerts[?state=open|acknowledged|resolved][&limit=N]`: newest first.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertQuery),
+    responses((status = 200, description = "Alerts, newest first", body = Vec<AlertJson>), (status = 400, description = "Invalid request", body = super::openapi::ErrorJson)))]
 pub(crate) async fn list(
     State(core): State<Arc<Core>>,
     Query(q): Query<AlertQuery>,
@@ -43,6 +46,8 @@ pub(crate) async fn list(
 }
 
 /// `POST /api/v1/alerts/{id}/acknowledge`.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/acknowledge", tag = "alerts", params(("id" = String, Path, description = "The alert id")),
+    responses((status = 200, description = "The alert, acknowledged", body = AlertJson), (status = 404, description = "No such object", body = super::openapi::ErrorJson), (status = 409, description = "Conflict with the current state", body = super::openapi::ErrorJson)))]
 pub(crate) async fn acknowledge(
     State(core): State<Arc<Core>>,
     Extension(op): Extension<Operator>,
@@ -52,6 +57,8 @@ pub(crate) async fn acknowledge(
 }
 
 /// `POST /api/v1/alerts/{id}/resolve`.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts", params(("id" = String, Path, description = "The alert id")),
+    responses((status = 200, description = "The alert, resolved", body = AlertJson), (status = 404, description = "No such object", body = super::openapi::ErrorJson), (status = 409, description = "Conflict with the current state", body = super::openapi::ErrorJson)))]
 pub(crate) async fn resolve(
     State(core): State<Arc<Core>>,
     Extension(op): Extension<Operator>,
@@ -105,6 +112,8 @@ fn policy_json(p: ResponsePolicy) -> ResponsePolicyJson {
 }
 
 /// `GET /api/v1/policies/{class}`: the class's response policy (the default if none is set).
+#[utoipa::path(get, path = "/api/v1/policies/{class}", tag = "alerts", params(("class" = String, Path, description = "The device class")),
+    responses((status = 200, description = "The response policy", body = ResponsePolicyJson)))]
 pub(crate) async fn get_policy(
     State(core): State<Arc<Core>>,
     Path(class): Path<String>,
@@ -118,6 +127,8 @@ pub(crate) async fn get_policy(
 }
 
 /// `PUT /api/v1/policies/{class}` `{auto_quarantine, max_quarantines_per_hour}`.
+#[utoipa::path(put, path = "/api/v1/policies/{class}", tag = "alerts", params(("class" = String, Path, description = "The device class")), request_body = ResponsePolicyJson,
+    responses((status = 200, description = "The policy set", body = ResponsePolicyJson), (status = 400, description = "Invalid request", body = super::openapi::ErrorJson)))]
 pub(crate) async fn set_policy(
     State(core): State<Arc<Core>>,
     Extension(op): Extension<Operator>,

@@ -23,6 +23,8 @@ fn answer(status: StatusCode, note: String, c: CampaignJson) -> Answer {
 }
 
 /// `POST /api/v1/campaigns`.
+#[utoipa::path(post, path = "/api/v1/campaigns", tag = "campaigns", request_body = CampaignRequest,
+    responses((status = 201, description = "The campaign, started", body = CampaignJson), (status = 400, description = "Invalid request", body = super::openapi::ErrorJson), (status = 409, description = "Conflict with the current state", body = super::openapi::ErrorJson), (status = 422, description = "Refused by the service's rules", body = super::openapi::ErrorJson)))]
 pub(crate) async fn create(
     State(core): State<Arc<Core>>,
     Extension(op): Extension<Operator>,
@@ -44,6 +46,8 @@ pub(crate) async fn create(
 }
 
 /// `GET /api/v1/campaigns`.
+#[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns",
+    responses((status = 200, description = "Every campaign", body = Vec<CampaignJson>)))]
 pub(crate) async fn list(
     State(core): State<Arc<Core>>,
 ) -> Result<Json<Vec<CampaignJson>>, ApiError> {
@@ -55,6 +59,8 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/v1/campaigns/{id}`.
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = String, Path, description = "The campaign id")),
+    responses((status = 200, description = "The campaign and its devices", body = CampaignJson), (status = 404, description = "No such object", body = super::openapi::ErrorJson)))]
 pub(crate) async fn get_one(
     State(core): State<Arc<Core>>,
     Path(id): Path<String>,
@@ -69,6 +75,8 @@ async fn act(core: &Core, id: &str, action: &str, op: &Operator) -> Result<Answe
 }
 
 /// `POST /api/v1/campaigns/{id}/pause`.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/pause", tag = "campaigns", params(("id" = String, Path, description = "The campaign id")),
+    responses((status = 200, description = "Paused", body = CampaignJson), (status = 404, description = "No such campaign", body = super::openapi::ErrorJson), (status = 409, description = "Not in a state that allows it", body = super::openapi::ErrorJson)))]
 pub(crate) async fn pause(
     State(core): State<Arc<Core>>,
     Extension(op): Extension<Operator>,
@@ -78,6 +86,8 @@ pub(crate) async fn pause(
 }
 
 /// `POST /api/v1/campaigns/{id}/resume`.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/resume", tag = "campaigns", params(("id" = String, Path, description = "The campaign id")),
+    responses((status = 200, description = "Resumed", body = CampaignJson), (status = 404, description = "No such campaign", body = super::openapi::ErrorJson), (status = 409, description = "Not in a state that allows it", body = super::openapi::ErrorJson)))]
 pub(crate) async fn resume(
     State(core): State<Arc<Core>>,
     Extension(op): Extension<Operator>,
@@ -87,6 +97,8 @@ pub(crate) async fn resume(
 }
 
 /// `POST /api/v1/campaigns/{id}/abort`.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/abort", tag = "campaigns", params(("id" = String, Path, description = "The campaign id")),
+    responses((status = 200, description = "Aborted", body = CampaignJson), (status = 404, description = "No such campaign", body = super::openapi::ErrorJson), (status = 409, description = "Not in a state that allows it", body = super::openapi::ErrorJson)))]
 pub(crate) async fn abort(
     State(core): State<Arc<Core>>,
     Extension(op): Extension<Operator>,
@@ -96,6 +108,10 @@ pub(crate) async fn abort(
 }
 
 /// `POST /api/v1/campaigns/{id}/rollback {"release_id"}`: answers the new campaign.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/rollback", tag = "campaigns", params(("id" = String, Path, description = "The campaign id")),
+    request_body = RollbackRequest,
+    responses((status = 201, description = "The rollback campaign", body = CampaignJson), (status = 404, description = "No such campaign", body = super::openapi::ErrorJson), (status = 409, description = "Not in a state that allows it", body = super::openapi::ErrorJson),
+        (status = 422, description = "Refused by the service's rules", body = super::openapi::ErrorJson)))]
 pub(crate) async fn rollback(
     State(core): State<Arc<Core>>,
     Extension(op): Extension<Operator>,

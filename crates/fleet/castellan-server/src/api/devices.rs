@@ -14,7 +14,7 @@ use super::{ApiError, AuditNote};
 use crate::core::Core;
 
 /// A device as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceJson {
     /// Device id (= serial).
     pub id: String,
@@ -59,7 +59,7 @@ pub struct DeviceJson {
 }
 
 /// A certificate, as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CertificateJson {
     /// Subject (RFC 4514-like).
     pub subject: String,
@@ -153,7 +153,8 @@ async fn device_or_404(core: &Core, id: &str) -> Result<Device, ApiError> {
 
 /// The device list's query string: search, filters, sort and paging (all optional; without
 /// `limit` and filters the whole registry is listed, as before paging existed).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub(crate) struct ListQuery {
     /// Part of the id or serial.
@@ -231,6 +232,9 @@ pub(crate) async fn page(
 
 /// `GET /api/v1/devices[?q=&class=&firmware=&state=&sort=&desc=&offset=&limit=]`; a paged
 /// answer says how many match in `X-Total-Count`.
+#[utoipa::path(get, path = "/api/v1/devices", tag = "devices", params(ListQuery),
+    responses((status = 200, description = "One page of devices", body = Vec<DeviceJson>,
+        headers(("x-total-count" = u64, description = "How many devices match"))), (status = 400, description = "Invalid request", body = super::openapi::ErrorJson)))]
 pub(crate) async fn list(
     State(core): State<Arc<Core>>,
     Query(q): Query<ListQuery>,
@@ -247,6 +251,8 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/v1/devices/{id}`.
+#[utoipa::path(get, path = "/api/v1/devices/{id}", tag = "devices", params(("id" = String, Path, description = "The device id (its serial)")),
+    responses((status = 200, description = "The device", body = DeviceJson), (status = 404, description = "No such object", body = super::openapi::ErrorJson)))]
 pub(crate) async fn get_one(
     State(core): State<Arc<Core>>,
     Path(id): Path<String>,
@@ -256,19 +262,26 @@ pub(crate) async fn get_one(
 }
 
 /// `?limit=` of the telemetry endpoint.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct Limit {
+    /// At most this many (default 10, at most 100).
     limit: Option<u32>,
 }
 
 /// One telemetry message.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TelemetryJson {
+    /// When it was received (Unix seconds).
     at: i64,
+    /// The message as the device sent it (null if it was not JSON).
     payload: serde_json::Value,
 }
 
 /// `GET /api/v1/devices/{id}/telemetry?limit=N` (newest first, default 10, at most 100).
+#[utoipa::path(get, path = "/api/v1/devices/{id}/telemetry", tag = "devices",
+    params(("id" = String, Path, description = "The device id"), Limit),
+    responses((status = 200, description = "Telemetry, newest first", body = Vec<TelemetryJson>), (status = 404, description = "No such object", body = super::openapi::ErrorJson)))]
 pub(crate) async fn telemetry(
     State(core): State<Arc<Core>>,
     Path(id): Path<String>,
@@ -288,9 +301,9 @@ pub(crate) async fn telemetry(
 }
 
 /// Optional body of the revoke endpoint.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RevokeBody {
+pub(crate) struct RevokeBody {
     /// RFC 5280 reason name (`keyCompromise`, `cessationOfOperation`, ...).
     reason: Option<String>,
 }
@@ -303,6 +316,9 @@ fn parse_reason(name: &str) -> Option<RevocationReason> {
 
 /// `POST /api/v1/devices/{id}/revoke`: revoke the IDevID and the LDevID, refuse the device at
 /// its next connection, close its open session.
+#[utoipa::path(post, path = "/api/v1/devices/{id}/revoke", tag = "devices", params(("id" = String, Path, description = "The device id (its serial)")),
+    request_body(content = Option<RevokeBody>, description = "Optional: the RFC 5280 reason"),
+    responses((status = 200, description = "Revoked", body = super::openapi::RevokedJson), (status = 400, description = "Invalid request", body = super::openapi::ErrorJson), (status = 404, description = "No such object", body = super::openapi::ErrorJson)))]
 pub(crate) async fn revoke(
     State(core): State<Arc<Core>>,
     Path(id): Path<String>,
@@ -376,6 +392,8 @@ type AxumExt<T> = axum::Extension<T>;
 
 /// `POST /api/v1/devices/{id}/quarantine`: restrict the device to the update channel (its
 /// session is closed; it reconnects with the quarantine policy).
+#[utoipa::path(post, path = "/api/v1/devices/{id}/quarantine", tag = "devices", params(("id" = String, Path, description = "The device id (its serial)")),
+    responses((status = 200, description = "Quarantined", body = super::openapi::QuarantineJson), (status = 404, description = "No such object", body = super::openapi::ErrorJson)))]
 pub(crate) async fn quarantine(
     State(core): State<Arc<Core>>,
     Path(id): Path<String>,
@@ -384,6 +402,8 @@ pub(crate) async fn quarantine(
 }
 
 /// `DELETE /api/v1/devices/{id}/quarantine`: lift the restriction.
+#[utoipa::path(delete, path = "/api/v1/devices/{id}/quarantine", tag = "devices", params(("id" = String, Path, description = "The device id (its serial)")),
+    responses((status = 200, description = "Released from quarantine", body = super::openapi::QuarantineJson), (status = 404, description = "No such object", body = super::openapi::ErrorJson)))]
 pub(crate) async fn release(
     State(core): State<Arc<Core>>,
     Path(id): Path<String>,
@@ -420,6 +440,8 @@ pub(crate) async fn set_quarantine(
 
 /// `POST /api/v1/devices/{id}/heal`: a campaign of the last good release for this quarantined
 /// device; once it attests the good measurement it goes on probation, then leaves quarantine.
+#[utoipa::path(post, path = "/api/v1/devices/{id}/heal", tag = "devices", params(("id" = String, Path, description = "The device id (its serial)")),
+    responses((status = 201, description = "The healing campaign", body = crate::protocol::CampaignJson), (status = 404, description = "No such object", body = super::openapi::ErrorJson), (status = 422, description = "Refused by the service's rules", body = super::openapi::ErrorJson)))]
 pub(crate) async fn heal(
     State(core): State<Arc<Core>>,
     axum::Extension(op): axum::Extension<castellan_store::Operator>,
@@ -447,6 +469,8 @@ pub(crate) async fn heal(
 /// `POST /api/v1/devices/{id}/decommission`: ask for the signed decommission (202 while it
 /// waits for a second operator, 200 once the command is sent; the proof of erasure arrives
 /// later, see `response::decommission`).
+#[utoipa::path(post, path = "/api/v1/devices/{id}/decommission", tag = "devices", params(("id" = String, Path, description = "The device id (its serial)")),
+    responses((status = 200, description = "The signed decommission command was sent", body = crate::response::decommission::Requested), (status = 202, description = "Recorded; a second operator must ask too", body = crate::response::decommission::Requested), (status = 404, description = "No such object", body = super::openapi::ErrorJson), (status = 409, description = "Not onboarded, already decommissioned, or already pending", body = super::openapi::ErrorJson)))]
 pub(crate) async fn decommission(
     State(core): State<Arc<Core>>,
     axum::Extension(op): axum::Extension<castellan_store::Operator>,

@@ -70,6 +70,14 @@ pub(crate) fn parse_range(value: Option<&str>, size: u64) -> ByteRange {
 }
 
 /// The handler.
+#[utoipa::path(get, path = "/api/v1/updates/{campaign_id}/image", tag = "updates", operation_id = "api.update.image",
+    params(("campaign_id" = String, Path, description = "The campaign of the device's offer"),
+        ("range" = Option<String>, Header, description = "One byte range (`bytes=FIRST-[LAST]`), to resume")),
+    security(("download_token" = [])),
+    responses((status = 200, description = "The image", body = String, content_type = "application/octet-stream"),
+        (status = 206, description = "The requested range", body = String, content_type = "application/octet-stream"),
+        (status = 401, description = "No or a wrong download token", body = super::openapi::ErrorJson),
+        (status = 416, description = "Unsatisfiable range")))]
 pub(crate) async fn image(
     State(core): State<Arc<Core>>,
     Path(campaign_id): Path<String>,

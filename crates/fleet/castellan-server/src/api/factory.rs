@@ -23,6 +23,8 @@ const LIFECYCLE_SECURED: u32 = 0x3000;
 const MAX_MEASUREMENTS: usize = 16;
 
 /// The handler.
+#[utoipa::path(post, path = "/api/v1/factory/devices", tag = "devices", request_body = FactoryRequest,
+    responses((status = 201, description = "Registered: the IDevID and the trust anchors", body = FactoryResponse), (status = 400, description = "Invalid request", body = super::openapi::ErrorJson), (status = 409, description = "Conflict with the current state", body = super::openapi::ErrorJson)))]
 pub(crate) async fn register(
     State(core): State<Arc<Core>>,
     body: Bytes,

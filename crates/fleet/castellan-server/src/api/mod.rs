@@ -11,7 +11,10 @@
 //! Every route's roles are declared once, in [`ROUTES`]; the guard is the only place that
 //! authenticates operators, checks roles and audits, and [`ApiError`] the only place that turns
 //! failures into responses. The one route outside the table is the devices' image download
-//! (`GET /api/v1/updates/{campaign_id}/image`), authorised by a per-device download token.
+//! (`GET /api/v1/updates/{campaign_id}/image`), authorised by a per-device download token;
+//! it and the other routes that need no operator token are in [`PUBLIC_ROUTES`]. The API's
+//! OpenAPI description is generated from the handlers (`openapi`) and tested against both
+//! tables.
 
 mod admin;
 pub(crate) mod alerts;
@@ -21,6 +24,7 @@ mod download;
 mod error;
 mod factory;
 mod metrics;
+mod openapi;
 pub(crate) mod releases;
 mod tuf;
 
@@ -41,6 +45,7 @@ pub use devices::{CertificateJson, DeviceJson};
 pub use error::ApiError;
 pub(crate) use error::{AuditNote, Refusal};
 pub(crate) use factory::check_name;
+pub use openapi::{document as openapi_document, document_json as openapi_document_json};
 
 use crate::core::Core;
 
@@ -261,52 +266,82 @@ pub const ROUTES: &[RoutePolicy] = &[
     },
 ];
 
+/// The routes without an operator token (method, path): health, the CA bundle, the API's
+/// description, the devices' image download (their offer's download token) and the TUF
+/// repository (public, signed metadata: devices judge it, not the transport).
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/pki/ca"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/updates/{campaign_id}/image"),
+    ("GET", "/tuf/metadata/{name}"),
+    ("GET", "/tuf/targets/{class}/{file}"),
+];
+
+/// The handler of a public route.
+pub(crate) fn public_handler(method: &str, path: &str) -> Option<MethodRouter<Arc<Core>>> {
+    Some(match (method, path) {
+        ("GET", "/api/v1/health") => get(admin::health),
+        ("GET", "/api/v1/pki/ca") => get(admin::ca_bundle),
+        ("GET", "/api/v1/openapi.json") => get(openapi::openapi_json),
+        ("GET", "/api/v1/updates/{campaign_id}/image") => get(download::image),
+        ("GET", "/tuf/metadata/{name}") => get(tuf::metadata),
+        ("GET", "/tuf/targets/{class}/{file}") => get(tuf::target),
+        _ => return None,
+    })
+}
+
+/// The handler of a guarded route (before its guard).
+pub(crate) fn guarded_handler(method: &str, path: &str) -> Option<MethodRouter<Arc<Core>>> {
+    Some(match (method, path) {
+        ("POST", "/api/v1/factory/devices") => post(factory::register),
+        ("GET", "/api/v1/devices") => get(devices::list),
+        ("GET", "/api/v1/devices/{id}") => get(devices::get_one),
+        ("GET", "/api/v1/devices/{id}/telemetry") => get(devices::telemetry),
+        ("POST", "/api/v1/devices/{id}/revoke") => post(devices::revoke),
+        ("POST", "/api/v1/devices/{id}/quarantine") => post(devices::quarantine),
+        ("DELETE", "/api/v1/devices/{id}/quarantine") => delete(devices::release),
+        ("POST", "/api/v1/devices/{id}/heal") => post(devices::heal),
+        ("POST", "/api/v1/devices/{id}/decommission") => post(devices::decommission),
+        ("GET", "/api/v1/alerts") => get(alerts::list),
+        ("POST", "/api/v1/alerts/{id}/acknowledge") => post(alerts::acknowledge),
+        ("POST", "/api/v1/alerts/{id}/resolve") => post(alerts::resolve),
+        ("GET", "/api/v1/policies/{class}") => get(alerts::get_policy),
+        ("PUT", "/api/v1/policies/{class}") => put(alerts::set_policy),
+        ("POST", "/api/v1/operators") => post(admin::create_operator),
+        ("GET", "/metrics") => get(metrics::metrics),
+        ("GET", "/api/v1/audit") => get(admin::audit_list),
+        ("GET", "/api/v1/audit/verify") => get(admin::audit_verify),
+        ("PUT", "/api/v1/release-key") => put(releases::set_key),
+        ("POST", "/api/v1/releases") => {
+            post(releases::create).layer(DefaultBodyLimit::max(releases::MAX_RELEASE_BODY))
+        }
+        ("GET", "/api/v1/releases") => get(releases::list),
+        ("GET", "/api/v1/releases/{id}") => get(releases::get_one),
+        ("GET", "/api/v1/releases/{id}/image") => get(releases::image),
+        ("POST", "/api/v1/campaigns") => post(campaigns::create),
+        ("GET", "/api/v1/campaigns") => get(campaigns::list),
+        ("GET", "/api/v1/campaigns/{id}") => get(campaigns::get_one),
+        ("POST", "/api/v1/campaigns/{id}/pause") => post(campaigns::pause),
+        ("POST", "/api/v1/campaigns/{id}/resume") => post(campaigns::resume),
+        ("POST", "/api/v1/campaigns/{id}/abort") => post(campaigns::abort),
+        ("POST", "/api/v1/campaigns/{id}/rollback") => post(campaigns::rollback),
+        _ => return None,
+    })
+}
+
 /// The API's router.
 pub(crate) fn router(core: Arc<Core>) -> Router {
-    let mut router = Router::new()
-        .route("/api/v1/health", get(admin::health))
-        .route("/api/v1/pki/ca", get(admin::ca_bundle))
-        // Devices, with the download token of their offer (not an operator token).
-        .route("/api/v1/updates/{campaign_id}/image", get(download::image))
-        // The TUF repository: public, signed metadata (devices judge it, not the transport).
-        .route("/tuf/metadata/{name}", get(tuf::metadata))
-        .route("/tuf/targets/{class}/{file}", get(tuf::target));
+    let mut router = Router::new();
+    for (method, path) in PUBLIC_ROUTES {
+        if let Some(handler) = public_handler(method, path) {
+            router = router.route(path, handler);
+        }
+    }
     let mut by_path: Vec<(&'static str, MethodRouter<Arc<Core>>)> = Vec::new();
     for policy in ROUTES {
-        let handler: MethodRouter<Arc<Core>> = match (policy.method, policy.path) {
-            ("POST", "/api/v1/factory/devices") => post(factory::register),
-            ("GET", "/api/v1/devices") => get(devices::list),
-            ("GET", "/api/v1/devices/{id}") => get(devices::get_one),
-            ("GET", "/api/v1/devices/{id}/telemetry") => get(devices::telemetry),
-            ("POST", "/api/v1/devices/{id}/revoke") => post(devices::revoke),
-            ("POST", "/api/v1/devices/{id}/quarantine") => post(devices::quarantine),
-            ("DELETE", "/api/v1/devices/{id}/quarantine") => delete(devices::release),
-            ("POST", "/api/v1/devices/{id}/heal") => post(devices::heal),
-            ("POST", "/api/v1/devices/{id}/decommission") => post(devices::decommission),
-            ("GET", "/api/v1/alerts") => get(alerts::list),
-            ("POST", "/api/v1/alerts/{id}/acknowledge") => post(alerts::acknowledge),
-            ("POST", "/api/v1/alerts/{id}/resolve") => post(alerts::resolve),
-            ("GET", "/api/v1/policies/{class}") => get(alerts::get_policy),
-            ("PUT", "/api/v1/policies/{class}") => put(alerts::set_policy),
-            ("POST", "/api/v1/operators") => post(admin::create_operator),
-            ("GET", "/metrics") => get(metrics::metrics),
-            ("GET", "/api/v1/audit") => get(admin::audit_list),
-            ("GET", "/api/v1/audit/verify") => get(admin::audit_verify),
-            ("PUT", "/api/v1/release-key") => put(releases::set_key),
-            ("POST", "/api/v1/releases") => {
-                post(releases::create).layer(DefaultBodyLimit::max(releases::MAX_RELEASE_BODY))
-            }
-            ("GET", "/api/v1/releases") => get(releases::list),
-            ("GET", "/api/v1/releases/{id}") => get(releases::get_one),
-            ("GET", "/api/v1/releases/{id}/image") => get(releases::image),
-            ("POST", "/api/v1/campaigns") => post(campaigns::create),
-            ("GET", "/api/v1/campaigns") => get(campaigns::list),
-            ("GET", "/api/v1/campaigns/{id}") => get(campaigns::get_one),
-            ("POST", "/api/v1/campaigns/{id}/pause") => post(campaigns::pause),
-            ("POST", "/api/v1/campaigns/{id}/resume") => post(campaigns::resume),
-            ("POST", "/api/v1/campaigns/{id}/abort") => post(campaigns::abort),
-            ("POST", "/api/v1/campaigns/{id}/rollback") => post(campaigns::rollback),
-            _ => continue,
+        let Some(handler) = guarded_handler(policy.method, policy.path) else {
+            continue;
         };
         let guarded = handler.route_layer(middleware::from_fn_with_state(
             (core.clone(), *policy),

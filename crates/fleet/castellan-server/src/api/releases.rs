@@ -38,6 +38,8 @@ pub(crate) const MAX_RELEASE_BODY: usize = 48 << 20;
 type Created<T> = (StatusCode, Extension<AuditNote>, Json<T>);
 
 /// `PUT /api/v1/release-key`: set the release trust anchor, once.
+#[utoipa::path(put, path = "/api/v1/release-key", tag = "releases", request_body = ReleaseKeyRequest,
+    responses((status = 201, description = "The trust anchor, set", body = super::openapi::ReleaseKeyJson), (status = 400, description = "Invalid request", body = super::openapi::ErrorJson), (status = 409, description = "Conflict with the current state", body = super::openapi::ErrorJson)))]
 pub(crate) async fn set_key(
     State(core): State<Arc<Core>>,
     Extension(op): Extension<Operator>,
@@ -83,6 +85,8 @@ pub(crate) async fn set_key(
 }
 
 /// `POST /api/v1/releases`.
+#[utoipa::path(post, path = "/api/v1/releases", tag = "releases", request_body = ReleaseRequest,
+    responses((status = 201, description = "The release, checked and stored", body = ReleaseJson), (status = 400, description = "Invalid request", body = super::openapi::ErrorJson), (status = 409, description = "Conflict with the current state", body = super::openapi::ErrorJson), (status = 422, description = "Refused by the service's rules", body = super::openapi::ErrorJson)))]
 pub(crate) async fn create(
     State(core): State<Arc<Core>>,
     Extension(op): Extension<Operator>,
@@ -263,6 +267,8 @@ pub(crate) fn release_json(r: &Release) -> ReleaseJson {
 }
 
 /// `GET /api/v1/releases`.
+#[utoipa::path(get, path = "/api/v1/releases", tag = "releases",
+    responses((status = 200, description = "Every release", body = Vec<ReleaseJson>)))]
 pub(crate) async fn list(
     State(core): State<Arc<Core>>,
 ) -> Result<Json<Vec<ReleaseJson>>, ApiError> {
@@ -277,6 +283,8 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/v1/releases/{id}`.
+#[utoipa::path(get, path = "/api/v1/releases/{id}", tag = "releases", params(("id" = String, Path, description = "The release id")),
+    responses((status = 200, description = "The release", body = ReleaseJson), (status = 404, description = "No such object", body = super::openapi::ErrorJson)))]
 pub(crate) async fn get_one(
     State(core): State<Arc<Core>>,
     Path(id): Path<String>,
@@ -290,6 +298,8 @@ pub(crate) async fn get_one(
 }
 
 /// `GET /api/v1/releases/{id}/image`.
+#[utoipa::path(get, path = "/api/v1/releases/{id}/image", tag = "releases", params(("id" = String, Path, description = "The release id")),
+    responses((status = 200, description = "The signed image", body = String, content_type = "application/octet-stream"), (status = 404, description = "No such object", body = super::openapi::ErrorJson)))]
 pub(crate) async fn image(
     State(core): State<Arc<Core>>,
     Path(id): Path<String>,

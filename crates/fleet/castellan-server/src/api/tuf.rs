@@ -14,6 +14,9 @@ use super::error::ApiError;
 use crate::core::Core;
 
 /// A metadata file (`timestamp.json`, `3.root.json`, `2.sensor-v1.json`, …).
+#[utoipa::path(get, path = "/tuf/metadata/{name}", tag = "tuf", operation_id = "tuf.metadata",
+    params(("name" = String, Path, description = "The metadata file's name")),
+    responses((status = 200, description = "Signed TUF metadata", body = Object, content_type = "application/json"), (status = 404, description = "No such object", body = super::openapi::ErrorJson)))]
 pub(crate) async fn metadata(
     State(core): State<Arc<Core>>,
     Path(name): Path<String>,
@@ -25,6 +28,9 @@ pub(crate) async fn metadata(
 }
 
 /// A target file under its consistent name (`<class>/<sha256>.<name>`).
+#[utoipa::path(get, path = "/tuf/targets/{class}/{file}", tag = "tuf", operation_id = "tuf.target",
+    params(("class" = String, Path, description = "The device class"), ("file" = String, Path, description = "`<sha256>.<name>`")),
+    responses((status = 200, description = "The target file", body = String, content_type = "application/octet-stream"), (status = 404, description = "No such object", body = super::openapi::ErrorJson)))]
 pub(crate) async fn target(
     State(core): State<Arc<Core>>,
     Path((class, file)): Path<(String, String)>,

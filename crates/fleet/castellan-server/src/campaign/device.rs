@@ -354,6 +354,7 @@ async fn evidence(core: &Core, id: &str, payload: &[u8], now: i64) {
         Err(refusal) => {
             let code = refusal.code();
             let reason = format!("post-update attestation failed: {refusal}");
+            core.observed.attestation("update", false);
             fail_device(core, &c, id, code, &reason, now).await;
             if let Err(e) = core
                 .store
@@ -380,6 +381,7 @@ async fn evidence(core: &Core, id: &str, payload: &[u8], now: i64) {
 
 /// The registry now expects the release: firmware version, reference measurements, status.
 async fn record_update(core: &Core, id: &str, release: &Release, refs: &[ReferenceMeasurement]) {
+    core.observed.attestation("update", true);
     let note = format!("post-update token shows release {}", release.id);
     let results = [
         core.store.set_reference_measurements(id, refs).await,

@@ -108,7 +108,7 @@ impl Pending {
 pub(crate) struct Requests(Mutex<HashMap<String, String>>);
 
 /// What a request to decommission a device did.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Requested {
     /// Recorded; another operator must ask for the same device to approve it.
@@ -181,7 +181,7 @@ pub(crate) async fn request(
 }
 
 /// What [`start`] sent.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Started {
     /// The device.
     pub device_id: String,

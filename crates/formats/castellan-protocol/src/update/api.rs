@@ -15,6 +15,7 @@ use crate::MeasurementJson;
 
 /// The body of `PUT /api/v1/release-key`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseKeyRequest {
     /// The release key's public key: P-256, SEC1 uncompressed (65 bytes), hex.
@@ -23,6 +24,7 @@ pub struct ReleaseKeyRequest {
 
 /// The body of `POST /api/v1/releases`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseRequest {
     /// The device class the release is for.
@@ -41,6 +43,7 @@ pub struct ReleaseRequest {
 
 /// A release as the API shows it (`201` answer of `POST /api/v1/releases`, and the reads).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReleaseJson {
     /// The release id: `<device_class>-<sequence>`.
     pub release_id: String,
@@ -75,6 +78,7 @@ pub struct ReleaseJson {
 
 /// What a campaign does when a failure threshold is crossed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OnThreshold {
     /// Stop offering the release to further devices until resumed.
@@ -86,6 +90,7 @@ pub enum OnThreshold {
 
 /// The body of `POST /api/v1/campaigns`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CampaignRequest {
     /// The release to roll out.
@@ -158,6 +163,7 @@ impl CampaignRequest {
 
 /// The body of `POST /api/v1/campaigns/{id}/rollback`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
     /// The release that puts the previous image back (same class, same image as the release
@@ -167,6 +173,7 @@ pub struct RollbackRequest {
 
 /// Per-state device counts of a campaign.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CampaignCounts {
     /// In the cohort, not offered yet (later wave, or offline).
     pub pending: u32,
@@ -188,6 +195,7 @@ pub struct CampaignCounts {
 
 /// One device of a campaign.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CampaignDeviceJson {
     /// The device.
     pub device_id: String,
@@ -207,6 +215,7 @@ pub struct CampaignDeviceJson {
 
 /// A campaign as the API shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CampaignJson {
     /// The campaign id.
     pub campaign_id: String,

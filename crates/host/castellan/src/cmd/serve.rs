@@ -79,6 +79,39 @@ pub(crate) struct ServeArgs {
     /// platform's trust store).
     #[arg(long, value_name = "PEM", requires = "alert_webhook")]
     alert_webhook_ca: Option<PathBuf>,
+    /// How the service's log is written to standard error: `text` (one line a record, for a
+    /// person) or `json` (one JSON object a line, for a log shipper). The level filter is
+    /// `CASTELLAN_LOG` (tracing's filter syntax), default `warn,castellan=info`.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// The format of `castellan serve`'s log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line (timestamp, level, target, fields).
+    Json,
+}
+
+/// Send the service's log records (its `log` and `tracing` events, and its dependencies'
+/// warnings) to standard error in `format`.
+fn init_logs(format: LogFormat) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CASTELLAN_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("warn,castellan=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
+    installed.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
 }
 
 /// Where CA keys live when they are in a PKCS#11 token (`castellan serve`, `castellan pki
@@ -116,6 +149,7 @@ impl Pkcs11Args {
 
 /// Run the service until Ctrl-C or SIGTERM.
 pub(crate) fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logs(a.log_format)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -170,6 +204,13 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     // last line is read must not find the default action (immediate death) still in place.
     let stop = stop_signal();
     let paths = server.paths().clone();
+    tracing::info!(
+        target: "castellan::serve",
+        instance = %server.instance_name(),
+        api = %server.api_url(),
+        mqtt = %server.mqtt_addr(),
+        "fleet service running"
+    );
     println!("castellan serve: fleet service running");
     println!("  instance     {}", server.instance_name());
     println!("  state        {}", paths.state_dir.display());
