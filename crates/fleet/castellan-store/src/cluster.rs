@@ -148,18 +148,13 @@ impl Store {
         let mut s = self.session().await?;
         s.begin().await?;
         let r = async {
-            let seq = s
-                .query_opt(
-                    "INSERT INTO device_outbox (device_id, topic, payload, created_at) \
-                     VALUES ($1, $2, $3, $4) RETURNING seq",
-                    vec![device_id.into(), topic.into(), payload.into(), now.into()],
-                )
-                .await?
-                .ok_or(StoreError::Decode {
-                    column: 0,
-                    expected: "the new row's seq",
-                })?
-                .int(0)?;
+            let seq = insert_returning_seq(
+                &mut s,
+                "INSERT INTO device_outbox (device_id, topic, payload, created_at) \
+                 VALUES ($1, $2, $3, $4) RETURNING seq",
+                vec![device_id.into(), topic.into(), payload.into(), now.into()],
+            )
+            .await?;
             s.exec(
                 "DELETE FROM device_outbox WHERE device_id = $1 AND seq <= (SELECT seq FROM \
                  device_outbox WHERE device_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)",
@@ -235,18 +230,13 @@ impl Store {
         let mut s = self.session().await?;
         s.begin().await?;
         let r = async {
-            let seq = s
-                .query_opt(
-                    "INSERT INTO session_events (device_id, kind, origin, created_at) \
-                     VALUES ($1, $2, $3, $4) RETURNING seq",
-                    vec![device_id.into(), kind.into(), origin.into(), now.into()],
-                )
-                .await?
-                .ok_or(StoreError::Decode {
-                    column: 0,
-                    expected: "the new row's seq",
-                })?
-                .int(0)?;
+            let seq = insert_returning_seq(
+                &mut s,
+                "INSERT INTO session_events (device_id, kind, origin, created_at) \
+                 VALUES ($1, $2, $3, $4) RETURNING seq",
+                vec![device_id.into(), kind.into(), origin.into(), now.into()],
+            )
+            .await?;
             notify(&mut s, CHANNEL_SESSION, device_id).await?;
             Ok(seq)
         }
@@ -359,4 +349,19 @@ async fn notify(s: &mut Session, channel: &'static str, payload: &str) -> Result
         .await?;
     }
     Ok(())
+}
+
+/// Insert one row with `sql` (ending in `RETURNING seq`) and read its sequence number.
+async fn insert_returning_seq(
+    s: &mut Session,
+    sql: &'static str,
+    params: Vec<crate::db::Value>,
+) -> Result<i64, StoreError> {
+    s.query_opt(sql, params)
+        .await?
+        .ok_or(StoreError::Decode {
+            column: 0,
+            expected: "the new row's seq",
+        })?
+        .int(0)
 }

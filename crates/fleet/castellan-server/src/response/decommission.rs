@@ -138,14 +138,7 @@ pub(crate) async fn request(
     id: &str,
     operator: &str,
 ) -> Result<Requested, DecommissionError> {
-    let d = core
-        .store
-        .device(id)
-        .await?
-        .ok_or_else(|| DecommissionError::UnknownDevice(id.into()))?;
-    if d.lifecycle == LIFECYCLE_DECOMMISSIONED {
-        return Err(DecommissionError::AlreadyDecommissioned(id.into()));
-    }
+    not_decommissioned(core, id).await?;
     let requested_by = if core.config.decommission_approval {
         let mut map = core
             .decommission_requests
@@ -180,6 +173,22 @@ pub(crate) async fn request(
     })
 }
 
+/// The registry's record of `id`, unless it is unknown or already decommissioned.
+async fn not_decommissioned(
+    core: &Core,
+    id: &str,
+) -> Result<castellan_store::Device, DecommissionError> {
+    let d = core
+        .store
+        .device(id)
+        .await?
+        .ok_or_else(|| DecommissionError::UnknownDevice(id.into()))?;
+    if d.lifecycle == LIFECYCLE_DECOMMISSIONED {
+        return Err(DecommissionError::AlreadyDecommissioned(id.into()));
+    }
+    Ok(d)
+}
+
 /// What [`start`] sent.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Started {
@@ -198,14 +207,8 @@ async fn start(
     id: &str,
     actor: &str,
 ) -> Result<Started, DecommissionError> {
-    let d = core
-        .store
-        .device(id)
-        .await?
-        .ok_or_else(|| DecommissionError::UnknownDevice(id.into()))?;
-    if d.lifecycle == LIFECYCLE_DECOMMISSIONED {
-        return Err(DecommissionError::AlreadyDecommissioned(id.into()));
-    }
+    // Read again: the device may have changed while the request waited for its approval.
+    let d = not_decommissioned(core, id).await?;
     if d.ldevid_serial.is_none() {
         return Err(DecommissionError::NotOnboarded(id.into()));
     }
