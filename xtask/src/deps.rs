@@ -15,7 +15,8 @@ pub(crate) const PIP_PACKAGES: &[&str] = &[
 ];
 /// Debian packages the tests use: openssl (certificate interop), PostgreSQL (the store's
 /// second backend), SoftHSM2 (PKCS#11 CA keys), Mosquitto (broker interop and benchmark),
-/// tshark (the capture that shows nothing in clear on the wire), Chromium and chromedriver (the
+/// tshark (the capture that shows nothing in clear on the wire), HAProxy (the cluster's
+/// balancer), Chromium and chromedriver (the
 /// console's browser tests), QEMU, the Arm linker and the Arm
 /// C compiler with the C library headers (firmware: the P256-Cortex-M4 verifier is C and
 /// assembly).
@@ -38,6 +39,9 @@ pub(crate) const APT_PACKAGES: &[&str] = &[
     // The operator console's browser tests: headless Chromium through WebDriver.
     "chromium",
     "chromium-driver",
+    // The balancer in front of several instances' APIs (`cargo xtask cluster`, the cluster
+    // tests behind HAProxy).
+    "haproxy",
 ];
 /// cargo-fuzz version.
 const CARGO_FUZZ: &str = "0.13.2";

@@ -14,11 +14,17 @@
 //!   devices in headless Chromium; its table goes into `docs/benchmarks.md`.
 //! * `cargo xtask tuf-conformance` — the public TUF conformance suite against Castellan's TUF
 //!   client; last line `tuf-conformance: <pytest summary>`.
+//! * `cargo xtask cluster [--config FILE] [--dir DIR] [--fresh]` — a local cluster on
+//!   127.0.0.1: one PostgreSQL database, three `castellan serve` instances, HAProxy in front of
+//!   their HTTPS APIs; endpoints and health printed, stopped cleanly on Ctrl-C.
 //! * `cargo xtask arch [--check]` — the crate graph in `docs/architecture.md`, from
 //!   `cargo metadata`, and the layering rule (device and formats never use fleet crates).
 
 mod arch;
 mod bench_console;
+mod cluster;
+mod cluster_config;
+mod cluster_pg;
 mod deps;
 mod firmware;
 mod fuzz;
@@ -42,6 +48,7 @@ fn usage() -> ExitCode {
          deps                     install the tools the tests need (pip, cargo-fuzz, apt)\n  \
          fuzz [--seconds N] [--jobs J] [--minimise] [T…]\n                           run fuzz targets for N seconds each (default 30; 0: no run), J at a\n                           time (default 1), then minimise their corpora into fuzz/corpus/\n  \
          bench                    run the benchmarks\n  \
+         cluster [--config F] [--dir D] [--fresh]\n                           a local 3-instance cluster behind HAProxy on one PostgreSQL (--help)\n  \
          bench-console [--release] the console's device list at 100 and 10,000 devices in Chromium\n                           (page weight, time to interactive) into docs/benchmarks.md\n  \
          powerfail                exhaustive power-loss proof of the boot chain\n  \
          firmware [--symbols [I]] build the Cortex-M33 images (mps2-an505), print their footprint (and I's largest symbols)\n  \
@@ -65,6 +72,7 @@ fn main() -> ExitCode {
         "deps" => deps::install_all(),
         "fuzz" => fuzz::fuzz_cmd(rest),
         "bench" => steps::bench(),
+        "cluster" => cluster::cluster_cmd(rest),
         "bench-console" => bench_console::bench_console(rest),
         "powerfail" => steps::powerfail(),
         "firmware" => firmware::firmware_cmd(rest),

@@ -136,14 +136,29 @@ fn decision(allowed: bool) -> Decision {
     }
 }
 
-/// An audit record that cannot be written is a serious fault: retry a few times (a busy
-/// database), then log it loudly with its content so that it is not lost silently.
+/// How long an append is retried before its record is given up (logged in full as lost): long
+/// enough for a database restart or a failover of the PostgreSQL server, which must not cost
+/// the log the decisions taken meanwhile (`tests/cluster_pg_restart.rs`). Records behind it
+/// wait in order.
+const RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+/// The longest pause between two attempts.
+const RETRY_MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// An audit record that cannot be written is a serious fault: retry (a busy database, a
+/// database restarting) for up to [`RETRY_BUDGET`], then log it loudly with its content so that
+/// it is not lost silently.
 async fn write_with_retry(store: &Store, rec: &AuditRecord<'_>) {
+    let started = std::time::Instant::now();
     let mut delay = std::time::Duration::from_millis(50);
-    for attempt in 1..=5 {
+    for attempt in 1u32.. {
         match store.append_audit(rec, unix_now()).await {
-            Ok(_) => return,
-            Err(e) if attempt == 5 => {
+            Ok(_) => {
+                if attempt > 1 {
+                    log::warn!("audit append succeeded at attempt {attempt}");
+                }
+                return;
+            }
+            Err(e) if started.elapsed() + delay > RETRY_BUDGET => {
                 log::error!(
                     "audit record LOST ({e}): actor={} action={} target={} decision={:?} code={:?} \
                      reason={}",
@@ -154,11 +169,14 @@ async fn write_with_retry(store: &Store, rec: &AuditRecord<'_>) {
                     rec.code,
                     rec.reason
                 );
+                return;
             }
             Err(e) => {
-                log::warn!("audit append failed (attempt {attempt}): {e}");
+                if attempt == 1 || attempt % 10 == 0 {
+                    log::warn!("audit append failed (attempt {attempt}), retrying: {e}");
+                }
                 tokio::time::sleep(delay).await;
-                delay *= 2;
+                delay = (delay * 2).min(RETRY_MAX_DELAY);
             }
         }
     }

@@ -34,6 +34,18 @@ pub async fn fleet(t: &TestStore) -> Fleet {
     let server = start(t, &tmp).await;
     let api = Api::new(&server);
     let admin = server.admin_token().unwrap().to_string();
+    fleet_on(server, api, admin, tmp).await
+}
+
+/// A fleet on a running `server` whose API is reached through `api` (the server's own
+/// listener, or a balancer in front of several instances): a release manager and the release
+/// trust anchor set up with the `admin` token.
+pub async fn fleet_on(
+    server: ServerHandle,
+    api: Api,
+    admin: String,
+    tmp: tempfile::TempDir,
+) -> Fleet {
     let (status, body) = api
         .call(
             "POST",
@@ -66,10 +78,23 @@ pub async fn fleet(t: &TestStore) -> Fleet {
 
 /// Start (or restart) the server of a fleet whose state lives in `tmp`.
 pub async fn start(t: &TestStore, tmp: &tempfile::TempDir) -> ServerHandle {
+    start_on(&t.location, tmp).await
+}
+
+/// [`start`] on the database at `location`.
+pub async fn start_on(location: &str, tmp: &tempfile::TempDir) -> ServerHandle {
     castellan_testkit::fleet::hand_over_pki(&super::state_dir(tmp));
-    let mut config = ServerConfig::new(super::state_dir(tmp))
+    castellan_server::Server::start(instance_config(location, &super::state_dir(tmp)))
+        .await
+        .unwrap()
+}
+
+/// The configuration every fleet test's instance runs with, its state in `state` and its
+/// store at `location` (the PKI must already be handed over).
+pub fn instance_config(location: &str, state: &std::path::Path) -> ServerConfig {
+    let mut config = ServerConfig::new(state)
         .with_ephemeral_ports()
-        .with_database(t.location.clone());
+        .with_database(location.to_string());
     config.campaign_tick = Duration::from_millis(100);
     config.update_chunk_size = 64;
     // Healing's probation and the analysis that ends it, short (heal.rs).
@@ -77,7 +102,7 @@ pub async fn start(t: &TestStore, tmp: &tempfile::TempDir) -> ServerHandle {
     config.heal_probation = Duration::from_secs(1);
     // Another instance on the same database takes a dead one's duties within 3-4 s (failover.rs).
     config.lease_ttl = Duration::from_secs(3);
-    castellan_server::Server::start(config).await.unwrap()
+    config
 }
 
 impl Fleet {

@@ -334,6 +334,12 @@ impl PgServer {
         self.pg_ctl_start()
     }
 
+    /// Start a server stopped with [`PgServer::stop`] again, on the same data and socket (with
+    /// `stop("fast")` before it: a restart by an operator or a package upgrade).
+    pub fn start_again(&self) -> Result<(), PgError> {
+        self.pg_ctl_start()
+    }
+
     /// The connection URL of database `db`.
     pub fn url(&self, db: &str) -> String {
         format!(

@@ -14,12 +14,15 @@
 //!  tshark     Wireshark's capture and dissector (as root) apt-get install -y tshark
 //!  chromium   Chromium headless and chromedriver          apt-get install -y chromium chromium-driver
 //!             (skipped with a message outside CI, required in CI)
+//!  haproxy    HAProxy, the balancer of the cluster tests  apt-get install -y haproxy
 //! ```
 
 use std::path::Path;
 use std::process::Command;
 
 pub mod chromium;
+pub mod haproxy;
+mod haproxy_config;
 pub mod imgtool;
 pub mod mosquitto;
 pub mod openssl;
