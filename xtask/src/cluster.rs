@@ -29,6 +29,7 @@ use std::os::unix::process::CommandExt as _;
 use crate::cluster_config::{ClusterConfig, ConfigError, KEYS, env_name};
 use crate::cluster_pg::{PgError, Postgres};
 use crate::steps::root;
+use serde_json::json;
 
 /// Why the cluster did not start or run.
 #[derive(Debug)]
@@ -81,7 +82,7 @@ fn tail(file: &Path, n: usize) -> String {
 
 fn help() -> String {
     let mut h = String::from(
-        "usage: cargo xtask cluster [--config FILE] [--dir DIR] [--fresh]\n\n\
+        "usage: cargo xtask cluster [--config FILE] [--dir DIR] [--fresh] [--json]\n\n\
          Start a local cluster on 127.0.0.1: one PostgreSQL database, three `castellan serve`\n\
          instances (each its own API and MQTT port) and HAProxy in front of their HTTPS APIs\n\
          (TLS passed through to the instances). Prints the endpoints and a health line per\n\
@@ -90,6 +91,8 @@ fn help() -> String {
          --config FILE   read `key = value` lines (also CASTELLAN_CLUSTER_CONFIG)\n  \
          --dir DIR       working directory (overrides the `dir` key)\n  \
          --fresh         remove the working directory first (new PKI, empty database)\n  \
+         --json          one JSON object a line: `ready` (endpoints, health), then `health`,\n                  \
+         `exited` and `stopped` events\n  \
          -h, --help      this text\n\n\
          keys (file, or environment CASTELLAN_CLUSTER_<KEY>, which wins over the file):\n",
     );
@@ -100,10 +103,19 @@ fn help() -> String {
     h
 }
 
+/// What the command line asks beside the configuration.
+#[derive(Clone, Copy, Debug, Default)]
+struct Flags {
+    /// Remove the working directory first.
+    fresh: bool,
+    /// JSON lines instead of text.
+    json: bool,
+}
+
 /// The command line and configuration, resolved.
-fn configure(args: &[String]) -> Result<Option<(ClusterConfig, bool)>, ClusterError> {
+fn configure(args: &[String]) -> Result<Option<(ClusterConfig, Flags)>, ClusterError> {
     let mut file = std::env::var_os(env_name("config")).map(PathBuf::from);
-    let (mut dir, mut fresh) = (None, false);
+    let (mut dir, mut flags) = (None, Flags::default());
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -111,7 +123,8 @@ fn configure(args: &[String]) -> Result<Option<(ClusterConfig, bool)>, ClusterEr
                 print!("{}", help());
                 return Ok(None);
             }
-            "--fresh" => fresh = true,
+            "--fresh" => flags.fresh = true,
+            "--json" => flags.json = true,
             "--config" | "--dir" => {
                 let v = it
                     .next()
@@ -140,7 +153,7 @@ fn configure(args: &[String]) -> Result<Option<(ClusterConfig, bool)>, ClusterEr
             .map_err(io("current directory"))?
             .join(&c.dir);
     }
-    Ok(Some((c, fresh)))
+    Ok(Some((c, flags)))
 }
 
 /// `cargo xtask cluster`.
@@ -149,7 +162,7 @@ pub(crate) fn cluster_cmd(args: &[String]) -> crate::steps::Result {
 }
 
 fn run(args: &[String]) -> Result<(), ClusterError> {
-    let Some((c, fresh)) = configure(args)? else {
+    let Some((c, flags)) = configure(args)? else {
         return Ok(());
     };
     // Ctrl-C (and SIGTERM) only raise this flag: the children run in their own process groups,
@@ -158,7 +171,7 @@ fn run(args: &[String]) -> Result<(), ClusterError> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).map_err(io("signal handler"))?;
     }
-    if fresh && c.dir.exists() {
+    if flags.fresh && c.dir.exists() {
         std::fs::remove_dir_all(&c.dir).map_err(io(format!("remove {}", c.dir.display())))?;
     }
     std::fs::create_dir_all(&c.dir).map_err(io(format!("create {}", c.dir.display())))?;
@@ -170,6 +183,7 @@ fn run(args: &[String]) -> Result<(), ClusterError> {
         haproxy: None,
         instances: Vec::new(),
         postgres: None,
+        json: flags.json,
     };
     let result = start_and_watch(&c, &castellan, &mut cluster, &stop);
     cluster.stop();
@@ -200,29 +214,40 @@ struct Cluster {
     haproxy: Option<Child>,
     instances: Vec<(String, Child)>,
     postgres: Option<Postgres>,
+    /// Events as JSON lines.
+    json: bool,
+}
+
+/// Print `text`, or the JSON `event` when `json`.
+fn say(json: bool, text: &str, event: serde_json::Value) {
+    if json {
+        println!("{event}");
+    } else {
+        println!("{text}");
+    }
 }
 
 impl Cluster {
     fn stop(&mut self) {
         if let Some(mut h) = self.haproxy.take() {
             terminate(&mut h, Duration::from_secs(5));
-            println!("stopped HAProxy");
+            let e = json!({"event": "stopped", "what": "haproxy"});
+            say(self.json, "stopped HAProxy", e);
         }
         for (name, child) in self.instances.iter_mut().rev() {
             let clean = terminate(child, Duration::from_secs(30));
-            println!(
-                "stopped {name}{}",
-                if clean {
-                    " (leases given up)"
-                } else {
-                    " (killed)"
-                }
-            );
+            let how = if clean { "leases given up" } else { "killed" };
+            let e = json!({"event": "stopped", "what": name, "clean": clean});
+            say(self.json, &format!("stopped {name} ({how})"), e);
         }
         self.instances.clear();
         if let Some(pg) = self.postgres.take() {
             match pg.stop() {
-                Ok(()) => println!("stopped PostgreSQL"),
+                Ok(()) => say(
+                    self.json,
+                    "stopped PostgreSQL",
+                    json!({"event": "stopped", "what": "postgres"}),
+                ),
                 Err(e) => eprintln!("xtask: {e}"),
             }
         }
@@ -352,46 +377,74 @@ fn start_and_watch(
     let mut states = Vec::new();
     while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
         states = haproxy::server_states(balancer.stats).unwrap_or_default();
-        if states.len() == servers.len() && states.iter().all(|s| s.is_up()) {
+        if states.len() == servers.len() && states.iter().all(|s| s.is_checked_up()) {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
 
     let token = c.dir.join("castellan-1").join("admin.token");
-    println!(
-        "castellan cluster: {} instances on one PostgreSQL database",
-        servers.len()
-    );
-    println!(
-        "  operator API  https://localhost:{} (HAProxy, TLS passed through)",
-        c.api_port
-    );
-    println!("  HAProxy stats http://127.0.0.1:{}/", c.stats_port);
-    println!("  store         {}", redact(&database));
-    println!("  CA bundle     {}", ca_bundle.display());
-    println!("  admin token   {}", token.display());
-    println!(
-        "  offline PKI   {} (local cluster only: keep it offline in production)",
-        offline.display()
-    );
-    for (name, api, mqtt) in &instances {
+    if cluster.json {
+        let health = |name: &str| states.iter().find(|s| s.name == name);
+        let list: Vec<serde_json::Value> = instances
+            .iter()
+            .map(|(name, api, mqtt)| {
+                json!({
+                    "name": name,
+                    "api": format!("https://{api}"),
+                    "mqtt": format!("mqtts://{mqtt}"),
+                    "log": c.dir.join(format!("{name}.log")),
+                    "up": health(name).is_some_and(|s| s.is_checked_up()),
+                    "check": health(name).map(|s| s.check.clone()),
+                })
+            })
+            .collect();
+        let ready = json!({
+            "event": "ready",
+            "api": format!("https://localhost:{}", c.api_port),
+            "stats": format!("http://127.0.0.1:{}/", c.stats_port),
+            "store": redact(&database),
+            "ca_bundle": ca_bundle,
+            "admin_token_file": token,
+            "offline_pki": offline,
+            "instances": list,
+        });
+        println!("{ready}");
+    } else {
         println!(
-            "  {name:<13} api https://{api}  mqtt mqtts://{mqtt}  log {}",
-            c.dir.join(format!("{name}.log")).display()
+            "castellan cluster: {} instances on one PostgreSQL database",
+            servers.len()
         );
+        println!(
+            "  operator API  https://localhost:{} (HAProxy, TLS passed through)",
+            c.api_port
+        );
+        println!("  HAProxy stats http://127.0.0.1:{}/", c.stats_port);
+        println!("  store         {}", redact(&database));
+        println!("  CA bundle     {}", ca_bundle.display());
+        println!("  admin token   {}", token.display());
+        println!(
+            "  offline PKI   {} (local cluster only: keep it offline in production)",
+            offline.display()
+        );
+        for (name, api, mqtt) in &instances {
+            println!(
+                "  {name:<13} api https://{api}  mqtt mqtts://{mqtt}  log {}",
+                c.dir.join(format!("{name}.log")).display()
+            );
+        }
+        println!("health:");
+        for s in &states {
+            println!("  {}", health_line(s));
+        }
+        println!(
+            "try: curl --cacert {} -H \"Authorization: Bearer $(cat {})\" https://localhost:{}/api/v1/devices",
+            ca_bundle.display(),
+            token.display(),
+            c.api_port
+        );
+        println!("Ctrl-C stops the cluster.");
     }
-    println!("health:");
-    for s in &states {
-        println!("  {}", health_line(s));
-    }
-    println!(
-        "try: curl --cacert {} -H \"Authorization: Bearer $(cat {})\" https://localhost:{}/api/v1/devices",
-        ca_bundle.display(),
-        token.display(),
-        c.api_port
-    );
-    println!("Ctrl-C stops the cluster.");
 
     let mut last = states;
     while !stop.load(Ordering::Relaxed) {
@@ -406,7 +459,9 @@ fn start_and_watch(
         }
         for (name, child) in &mut cluster.instances {
             if let Ok(Some(status)) = child.try_wait() {
-                println!("{name} exited ({status}); the others carry on");
+                let e = json!({"event": "exited", "instance": name, "status": status.to_string()});
+                let text = format!("{name} exited ({status}); the others carry on");
+                say(cluster.json, &text, e);
             }
         }
         cluster
@@ -416,15 +471,18 @@ fn start_and_watch(
             for s in &now {
                 if !last
                     .iter()
-                    .any(|l| l.name == s.name && l.status == s.status)
+                    .any(|l| l.name == s.name && l.is_up() == s.is_up())
                 {
-                    println!("health: {}", health_line(s));
+                    let e = json!({"event": "health", "instance": s.name, "up": s.is_up(), "check": s.check});
+                    say(cluster.json, &format!("health: {}", health_line(s)), e);
                 }
             }
             last = now;
         }
     }
-    println!("stopping the cluster");
+    if !cluster.json {
+        println!("stopping the cluster");
+    }
     Ok(())
 }
 

@@ -122,7 +122,7 @@ async fn haproxy_keeps_the_api_and_a_campaign_going_when_an_instance_is_killed()
     );
     let up = lb
         .wait_states(Duration::from_secs(15), |s| {
-            s.len() == 3 && s.iter().all(|s| s.is_up())
+            s.len() == 3 && s.iter().all(|s| s.is_checked_up())
         })
         .await;
     assert!(

@@ -103,7 +103,8 @@ pub struct ServerState {
     pub name: String,
     /// `UP`, `DOWN`, `UP 1/2` (going down), `DOWN 1/2` (coming back), `MAINT`, …
     pub status: String,
-    /// The last check's result (`L7OK`, `L4CON` connection refused, `L6RSP` TLS, …).
+    /// The last check's result (`L7OK`, `L4CON` connection refused, `L6TOUT` TLS handshake
+    /// timeout, `INI` none yet, …; HAProxy's `* ` mark of a check in progress removed).
     pub check: String,
     /// The HTTP status of the last check, when it got one.
     pub code: String,
@@ -113,6 +114,12 @@ impl ServerState {
     /// Whether HAProxy sends it traffic.
     pub fn is_up(&self) -> bool {
         self.status == "UP" || self.status.starts_with("UP ")
+    }
+
+    /// Whether it is up and its last health check passed (HAProxy counts an instance up
+    /// before its first check).
+    pub fn is_checked_up(&self) -> bool {
+        self.is_up() && self.check == "L7OK"
     }
 }
 
@@ -214,7 +221,7 @@ pub fn parse_csv(body: &str) -> Result<Vec<ServerState>, StatsError> {
         .map(|row| ServerState {
             name: field(&row, sv),
             status: field(&row, status),
-            check: field(&row, check),
+            check: field(&row, check).trim_start_matches("* ").to_string(),
             code: field(&row, code),
         })
         .collect())
@@ -255,12 +262,12 @@ mod tests {
     fn stats_rows_of_the_backend_only() {
         let csv = "# pxname,svname,qcur,status,check_status,check_code\n\
                    castellan_api,FRONTEND,,OPEN,,\n\
-                   castellan_instances,castellan-1,0,UP,L7OK,200\n\
+                   castellan_instances,castellan-1,0,UP,* L7OK,200\n\
                    castellan_instances,castellan-2,0,DOWN,L4CON,\n\
                    castellan_instances,BACKEND,0,UP,,\n";
         let rows = parse_csv(csv).unwrap();
         assert_eq!(rows.len(), 2);
-        assert!(rows[0].is_up());
+        assert!(rows[0].is_up() && rows[0].is_checked_up());
         assert_eq!(
             (rows[1].status.as_str(), rows[1].check.as_str()),
             ("DOWN", "L4CON")
