@@ -144,9 +144,14 @@ const RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 /// The longest pause between two attempts.
 const RETRY_MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// An audit record that cannot be written is a serious fault: retry (a busy database, a
-/// database restarting) for up to [`RETRY_BUDGET`], then log it loudly with its content so that
-/// it is not lost silently.
+/// Attempts at an append refused for another reason than an unreachable or failing database
+/// (a constraint, a tampered chain, the anchor file): those do not heal by waiting.
+const OTHER_ERROR_ATTEMPTS: u32 = 5;
+
+/// An audit record that cannot be written is a serious fault: retry while the database is
+/// unreachable or failing (busy, restarting) for up to [`RETRY_BUDGET`], any other error
+/// [`OTHER_ERROR_ATTEMPTS`] times, then log it loudly with its content so that it is not lost
+/// silently.
 async fn write_with_retry(store: &Store, rec: &AuditRecord<'_>) {
     let started = std::time::Instant::now();
     let mut delay = std::time::Duration::from_millis(50);
@@ -158,7 +163,14 @@ async fn write_with_retry(store: &Store, rec: &AuditRecord<'_>) {
                 }
                 return;
             }
-            Err(e) if started.elapsed() + delay > RETRY_BUDGET => {
+            Err(e)
+                if started.elapsed() + delay > RETRY_BUDGET
+                    || (!matches!(
+                        e,
+                        castellan_store::StoreError::Connect { .. }
+                            | castellan_store::StoreError::Database { .. }
+                    ) && attempt >= OTHER_ERROR_ATTEMPTS) =>
+            {
                 log::error!(
                     "audit record LOST ({e}): actor={} action={} target={} decision={:?} code={:?} \
                      reason={}",
