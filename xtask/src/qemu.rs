@@ -288,7 +288,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         crate::qemu_tls::tls,
     ),
     (
-        "mqtt: onboarding request over the device's own TLS and MQTT 5 to castellan serve, the IDevID's key in the secure partition",
+        "mqtt: attested onboarding over the device's own TLS and MQTT 5 to castellan serve, its keys in the secure partition",
         crate::qemu_mqtt::mqtt,
     ),
 ];

@@ -8,9 +8,10 @@
 //! builds and signs in its secure partition, the CA and the IDevID provisioned in the device's
 //! trusted storage, then the device on QEMU's user network (`restrict=on`, one `guestfwd` to
 //! the broker on 127.0.0.1): TLS, CONNECT, SUBSCRIBE to its onboarding topics, the onboarding
-//! request, the server's challenge, and a telemetry publication the broker must refuse under
-//! an IDevID. The example's last line is
-//! `qemu-mqtt: device <id> onboarding challenge received over its own TLS and MQTT`.
+//! request, the server's challenge answered with evidence from the secure partition
+//! (`castellan-fleet-client`), the LDevID stored in trusted storage, and a telemetry
+//! publication the broker must refuse under an IDevID. The example's last line is
+//! `qemu-mqtt: device <id> onboarded over its own TLS and MQTT`.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -53,9 +54,7 @@ pub(crate) fn mqtt(c: &Ctx) -> Result {
         }
     }
     let status = child.wait().map_err(|e| e.to_string())?;
-    let expected = format!(
-        "qemu-mqtt: device {SERIAL} onboarding challenge received over its own TLS and MQTT"
-    );
+    let expected = format!("qemu-mqtt: device {SERIAL} onboarded over its own TLS and MQTT");
     if status.success() && last == expected {
         Ok(())
     } else {

@@ -11,10 +11,10 @@
 //! | `update stage` | only streams and stages the downloaded image, then powers off |
 //! | `net <port> <outside-port>` | DHCP, a TCP exchange with the host through QEMU's forward, a connection to the outside that must fail (see [`net`]) |
 //! | `tls-key` | the TLS client key, generated in the secure partition on first use: prints its public key (see [`tls`]) |
-//! | `tls-csr <serial>` | a PKCS#10 request with CN `serial` for the TLS key, signed in the secure partition, printed in hex (see [`csr`]) |
+//! | `tls-csr <serial>` | a PKCS#10 request with CN `serial` for the TLS key, signed in the secure partition, printed in hex (`castellan_fleet_client::build_csr`) |
 //! | `tls-provision` | stores the CA and client certificates from the download buffer in trusted storage, the CA write-once (see [`trust`]) |
 //! | `tls <port>` | DHCP, then TLS 1.3 with the client certificate to the host through QEMU's forward, the server checked against the provisioned CA, one line each way (see [`tls`]) |
-//! | `mqtt <port> <device-id>` | DHCP, TLS 1.3 with the provisioned IDevID, MQTT 5 to the fleet's broker: the onboarding request and the server's challenge, and a publication outside the IDevID's topics that must be refused (see [`mqtt`]) |
+//! | `mqtt <port> <device-id>` | DHCP, TLS 1.3 with the provisioned IDevID, MQTT 5 to the fleet's broker: attested onboarding (challenge, evidence from the secure partition, the LDevID into trusted storage), and a publication outside the IDevID's topics that must be refused (see [`mqtt`]) |
 //! | `poke-secure` | reads secure RAM directly: must fault (SecureFault, reported by the secure side) |
 //! | `gate-pointers` | hands the gate pointers into secure memory: must be refused |
 //! | `ns-semihost` | tries a semihosting call (host file access) itself: must fault |
@@ -27,7 +27,6 @@
 #![no_std]
 #![no_main]
 
-mod csr;
 mod mqtt;
 mod net;
 mod ota;
@@ -74,6 +73,13 @@ pub(crate) fn random<const N: usize>(what: &str) -> [u8; N] {
         power_off(1)
     }
     b
+}
+
+/// SHA-256 as the TLS stack links it (the fleet client hashes with it: one implementation in
+/// the image).
+pub(crate) fn sha256(m: &[u8]) -> [u8; 32] {
+    use sha2_tls::Digest as _;
+    sha2_tls::Sha256::digest(m).into()
 }
 
 /// The network stack's seed (TCP initial sequence numbers, ephemeral ports, DHCP transaction

@@ -1,6 +1,6 @@
 //! MQTT 5 over the device's own TLS 1.3 to the fleet's broker (command
-//! `mqtt <port> <device-id>`): the first step of onboarding, as `docs/fleet-protocol.md` lays
-//! it out, with the IDevID the factory provisioned in trusted storage.
+//! `mqtt <port> <device-id>`): attested onboarding, as `docs/fleet-protocol.md` lays it out,
+//! with the IDevID the factory provisioned in trusted storage.
 //!
 //! ```text
 //!  TLS (crate::tls::connect: CA and IDevID from trusted storage, key in the secure partition)
@@ -8,6 +8,10 @@
 //!  SUBSCRIBE  dev/<id>/down/onboard/#              QoS 1
 //!  PUBLISH    dev/<id>/up/onboard/hello   {}       QoS 1   (the onboarding request)
 //!  ◀ PUBLISH  dev/<id>/down/onboard/challenge {"nonce": "<hex>"}   printed
+//!  PUBLISH    dev/<id>/up/onboard/evidence {"token", "csr"}  castellan-fleet-client, over
+//!             the gate: token and LDevID key's CSR made in the secure partition
+//!  ◀ PUBLISH  dev/<id>/down/onboard/result {"accepted": true, "ldevid_pem"}
+//!             → the LDevID (which must certify that key) into trusted storage
 //!  PUBLISH    dev/<id>/telemetry          {}       QoS 1   must be refused: an IDevID
 //!                                                          session may use onboarding topics only
 //! ```
@@ -18,6 +22,7 @@
 
 use core::num::NonZero;
 
+use castellan_gate::client::Veneers;
 use castellan_gate::println;
 use embassy_net::Stack;
 use embassy_time::{Duration, with_timeout};
@@ -30,6 +35,8 @@ use rust_mqtt::client::options::{
 };
 use rust_mqtt::config::KeepAlive;
 use rust_mqtt::types::{MqttString, ReasonCode, TopicFilter, TopicName};
+
+use castellan_fleet_client::{Action, Onboarding};
 
 use crate::tls::{self, Session};
 use crate::trust::CERT_MAX;
@@ -88,16 +95,22 @@ type Mqtt<'a, 'c> = Client<'a, 'c, Session<'a>, BumpBuffer<'c>, 1, 1, 1, 1, 0, 0
 
 /// Polls until a PUBLISH on `topic` arrives (its body copied into `out`), printing the acks
 /// on the way; `None` on timeout, error or disconnect.
-async fn wait_publish(c: &mut Mqtt<'_, '_>, topic: &str, out: &mut [u8; 256]) -> Option<usize> {
+async fn wait_publish(c: &mut Mqtt<'_, '_>, topic: &str, out: &mut [u8]) -> Option<usize> {
     for _ in 0..8 {
         match with_timeout(STEP, c.poll()).await {
             Ok(Ok(Event::Publish(p))) => {
                 let name = p.topic.name().map(|n| n.as_ref().as_str()).unwrap_or("");
                 if name == topic {
                     let body: &[u8] = &p.message;
-                    let n = body.len().min(out.len());
-                    out[..n].copy_from_slice(&body[..n]);
-                    return Some(n);
+                    let Some(dst) = out.get_mut(..body.len()) else {
+                        println!(
+                            "[app] mqtt: a message of {} bytes on {topic}: too large",
+                            body.len()
+                        );
+                        return None;
+                    };
+                    dst.copy_from_slice(body);
+                    return Some(body.len());
                 }
                 println!("[app] mqtt: message on {name} (not awaited)");
             }
@@ -119,6 +132,63 @@ async fn wait_publish(c: &mut Mqtt<'_, '_>, topic: &str, out: &mut [u8; 256]) ->
         }
     }
     None
+}
+
+/// The rest of onboarding through `castellan-fleet-client`: the challenge answered with the
+/// evidence it builds through the gate, then the result: the LDevID stored, or the refusal.
+async fn onboard(
+    c: &mut Mqtt<'_, '_>,
+    ob: &mut Onboarding,
+    (challenge, result_topic): (&str, &str),
+    body: &[u8],
+    result: &mut [u8; 4096],
+) -> bool {
+    match ob.on_message(&mut Veneers, challenge, body) {
+        Ok(Action::Publish { topic, payload }) => {
+            let (Ok(name), len) = (MqttString::from_str(topic), payload.len()) else {
+                return false;
+            };
+            let Some(name) = TopicName::new(name) else {
+                return false;
+            };
+            let opts = PublicationOptions::new(TopicReference::Name(name)).at_least_once();
+            if c.publish(&opts, Bytes::from(payload)).await.is_err() {
+                println!("[app] mqtt: the evidence was not sent");
+                return false;
+            }
+            println!(
+                "[app] mqtt: evidence published ({len} bytes: attestation token and CSR for the LDevID key, both from the secure partition)"
+            );
+        }
+        Ok(_) => {
+            println!("[app] mqtt: the fleet client did not answer the challenge");
+            return false;
+        }
+        Err(e) => {
+            println!("[app] mqtt: onboarding: {e}");
+            return false;
+        }
+    }
+    let Some(n) = wait_publish(c, result_topic, result).await else {
+        return false;
+    };
+    match ob.on_message(&mut Veneers, result_topic, &result[..n]) {
+        Ok(Action::Onboarded { len }) => {
+            println!(
+                "[app] mqtt: onboarded: LDevID ({len} bytes) certifies the secure partition's key, stored in trusted storage"
+            );
+            true
+        }
+        Ok(Action::Refused { reason, code }) => {
+            println!("[app] mqtt: onboarding refused: {reason} ({code})");
+            false
+        }
+        Ok(_) => false,
+        Err(e) => {
+            println!("[app] mqtt: onboarding result: {e}");
+            false
+        }
+    }
 }
 
 fn name_of<const S: usize, const U: usize>(e: &Event<'_, S, U>) -> &'static str {
@@ -144,14 +214,23 @@ pub async fn run(stack: Stack<'static>, port: u16, id: &str) -> bool {
         println!("[app] mqtt: {id:?} is not a device id ([A-Za-z0-9._-]{{1,64}})");
         return false;
     }
-    let (Some(sub), Some(hello), Some(challenge), Some(telemetry)) = (
+    let (Some(sub), Some(hello), Some(challenge), Some(result), Some(telemetry)) = (
         Topic::of(id, "down/onboard/#"),
         Topic::of(id, "up/onboard/hello"),
         Topic::of(id, "down/onboard/challenge"),
+        Topic::of(id, "down/onboard/result"),
         Topic::of(id, "telemetry"),
     ) else {
         return false;
     };
+    let mut ob = match Onboarding::new(id, crate::sha256) {
+        Ok(o) => o,
+        Err(e) => {
+            println!("[app] mqtt: {e}");
+            return false;
+        }
+    };
+    let mut body2 = [0u8; 4096];
     let mut ca = [0u8; CERT_MAX];
     let mut cert = [0u8; CERT_MAX];
     let (ca_len, cert_len) = match tls::provisioned(&mut ca, &mut cert) {
@@ -174,7 +253,9 @@ pub async fn run(stack: Stack<'static>, port: u16, id: &str) -> bool {
     else {
         return false;
     };
-    let mut mem = [0u8; 4096];
+    // Received packets borrow from it and it is not reset: room for the whole exchange (the
+    // onboarding result, with two certificates in PEM, is the largest).
+    let mut mem = [0u8; 12 * 1024];
     let mut buffer = BumpBuffer::new(&mut mem);
     let mut c: Mqtt<'_, '_> = Client::new(&mut buffer);
     let (Ok(client_id), Ok(sub_s), Ok(hello_s), Ok(tele_s)) = (
@@ -229,6 +310,10 @@ pub async fn run(stack: Stack<'static>, port: u16, id: &str) -> bool {
             return false;
         }
     }
+    // The onboarding request as the fleet client has it (`{}` on the hello topic).
+    if !matches!(ob.start(), Action::Publish { topic, payload: b"{}" } if topic == hello.as_str()) {
+        return false;
+    }
     let hello_opts = PublicationOptions::new(TopicReference::Name(hello_t)).at_least_once();
     if c.publish(&hello_opts, Bytes::from("{}")).await.is_err() {
         println!("[app] mqtt: PUBLISH failed");
@@ -238,7 +323,7 @@ pub async fn run(stack: Stack<'static>, port: u16, id: &str) -> bool {
         "[app] mqtt: onboarding request published on {}",
         hello.as_str()
     );
-    let mut body = [0u8; 256];
+    let mut body = [0u8; 4096];
     let Some(n) = wait_publish(&mut c, challenge.as_str(), &mut body).await else {
         return false;
     };
@@ -250,6 +335,10 @@ pub async fn run(stack: Stack<'static>, port: u16, id: &str) -> bool {
         "[app] mqtt: challenge from the fleet on {}: nonce {nonce}",
         challenge.as_str()
     );
+    let topics = (challenge.as_str(), result.as_str());
+    if !onboard(&mut c, &mut ob, topics, &body[..n], &mut body2).await {
+        return false;
+    }
     // attack_idevid_publishes_telemetry: the IDevID may use onboarding topics only.
     let tele_opts = PublicationOptions::new(TopicReference::Name(tele_t)).at_least_once();
     let refused = match c.publish(&tele_opts, Bytes::from("{}")).await {

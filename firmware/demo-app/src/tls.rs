@@ -84,6 +84,10 @@ pub fn provision() -> ! {
 /// `tls-csr <serial>`: a PKCS#10 request with CN `serial` for the TLS key (generated on first
 /// use), signed in the secure partition; printed in hex for the factory.
 pub fn csr(serial: &str) -> ! {
+    if !castellan_fleet_client::valid_id(serial) {
+        println!("[app] tls: {serial:?} is not a device id ([A-Za-z0-9._-]{{1,64}})");
+        power_off(1)
+    }
     let public = match public_key() {
         Ok(k) => k,
         Err(e) => {
@@ -91,14 +95,22 @@ pub fn csr(serial: &str) -> ! {
             power_off(1)
         }
     };
-    let mut out = [0u8; crate::csr::CSR_MAX];
-    match crate::csr::build(TLS_KEY_ID, &public, serial, &mut out) {
+    let mut out = [0u8; castellan_fleet_client::CSR_MAX];
+    let r = castellan_fleet_client::build_csr(
+        &mut Veneers,
+        crate::sha256,
+        TLS_KEY_ID,
+        &public,
+        serial,
+        &mut out,
+    );
+    match r {
         Ok(n) => {
             crate::print_hex("[app] tls: CSR ", &out[..n]);
             power_off(0)
         }
         Err(e) => {
-            println!("[app] tls: no CSR for {serial:?}: {e:?}");
+            println!("[app] tls: no CSR for {serial:?}: {e}");
             power_off(1)
         }
     }

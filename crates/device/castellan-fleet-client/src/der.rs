@@ -10,7 +10,6 @@
 //! ```
 
 use castellan_gate_api::{GateError, SecureGate};
-use sha2::{Digest as _, Sha256};
 
 use crate::FleetError;
 
@@ -83,10 +82,15 @@ fn integer(v: &[u8], out: &mut Der<40>) -> Result<(), FleetError> {
     out.tlv(0x02, content.bytes())
 }
 
+/// SHA-256, as the platform computes it (the firmware passes the one its TLS stack links, so
+/// that the image carries a single implementation).
+pub type Sha256Fn = fn(&[u8]) -> [u8; 32];
+
 /// The request for key `key_id` (public key `public`, SEC1 uncompressed) with subject CN
-/// `id`, into `out`; its length.
+/// `id`, into `out`; its length. The secure partition signs `sha256` of the request info.
 pub fn build_csr<G: SecureGate>(
     gate: &mut G,
+    sha256: Sha256Fn,
     key_id: u32,
     public: &[u8; 65],
     id: &str,
@@ -108,7 +112,7 @@ pub fn build_csr<G: SecureGate>(
     let mut tbs = Der::<260>::new();
     tbs.tlv(0x30, info.bytes())?;
 
-    let hash: [u8; 32] = Sha256::digest(tbs.bytes()).into();
+    let hash = sha256(tbs.bytes());
     let rs = gate.sign_hash(key_id, &hash).map_err(FleetError::Gate)?;
     let (r, s) = rs.split_at(32);
     let mut ints = Der::<40>::new();

@@ -31,7 +31,7 @@ use core::fmt;
 
 use castellan_gate_api::{GateError, ITS_CHUNK, PUBLIC_KEY_LEN, SecureGate, TOKEN_CAP, psa};
 
-pub use der::{build_csr, is_sequence, pem_certificate};
+pub use der::{Sha256Fn, build_csr, is_sequence, pem_certificate};
 
 /// The LDevID key's id in the secure partition's keystore (persistent P-256, not exportable).
 pub const LDEVID_KEY_ID: u32 = 0x0000_0720;
@@ -182,6 +182,7 @@ pub struct Onboarding {
     challenge: Topic,
     result: Topic,
     state: State,
+    sha256: Sha256Fn,
     out: [u8; OUT_MAX],
     scratch: [u8; PEM_MAX],
     cert: [u8; CERT_MAX],
@@ -190,8 +191,8 @@ pub struct Onboarding {
 }
 
 impl Onboarding {
-    /// The onboarding of device `id`.
-    pub fn new(id: &str) -> Result<Onboarding, FleetError> {
+    /// The onboarding of device `id`, hashing with `sha256` (for the CSR's signature).
+    pub fn new(id: &str, sha256: Sha256Fn) -> Result<Onboarding, FleetError> {
         if !valid_id(id) {
             return Err(FleetError::BadId);
         }
@@ -208,6 +209,7 @@ impl Onboarding {
             challenge: Topic::of(id, "down/onboard/challenge")?,
             result: Topic::of(id, "down/onboard/result")?,
             state: State::Start,
+            sha256,
             out: [0; OUT_MAX],
             scratch: [0; PEM_MAX],
             cert: [0; CERT_MAX],
@@ -279,7 +281,14 @@ impl Onboarding {
         let t = gate.attest_token(nonce, &mut token)?;
         let public = ldevid_key(gate)?;
         let mut csr = [0u8; CSR_MAX];
-        let c = build_csr(gate, LDEVID_KEY_ID, &public, self.id.as_str(), &mut csr)?;
+        let c = build_csr(
+            gate,
+            self.sha256,
+            LDEVID_KEY_ID,
+            &public,
+            self.id.as_str(),
+            &mut csr,
+        )?;
         let out = &mut self.out;
         let mut at = put(out, 0, b"{\"token\":\"")?;
         at = hex_into(token.get(..t).ok_or(FleetError::TooLarge)?, out, at)?;

@@ -49,6 +49,11 @@ fn secure() -> Secure {
     SimSecure::new(svc, BootInfo::zeroed())
 }
 
+fn sha256(m: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(m).into()
+}
+
 fn challenge(nonce: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&Challenge {
         nonce: hex::encode(nonce),
@@ -125,7 +130,7 @@ fn to_evidence<G: SecureGate>(g: &mut G, ob: &mut Onboarding) -> Evidence {
 fn onboarding_answers_the_challenge_and_stores_the_ldevid() {
     let mut s = secure();
     let mut g = SimGate::new(&mut s);
-    let mut ob = Onboarding::new(ID).unwrap();
+    let mut ob = Onboarding::new(ID, sha256).unwrap();
     assert_eq!(ob.subscription(), format!("dev/{ID}/down/onboard/#"));
     assert_eq!(
         ob.on_message(&mut g, &topic("telemetry"), b"{}").unwrap(),
@@ -175,7 +180,7 @@ fn onboarding_answers_the_challenge_and_stores_the_ldevid() {
 fn a_refusal_carries_the_reason_and_code() {
     let mut s = secure();
     let mut g = SimGate::new(&mut s);
-    let mut ob = Onboarding::new(ID).unwrap();
+    let mut ob = Onboarding::new(ID, sha256).unwrap();
     to_evidence(&mut g, &mut ob);
     let r = serde_json::to_vec(&OnboardResult {
         accepted: false,
@@ -200,7 +205,7 @@ fn a_refusal_carries_the_reason_and_code() {
 fn attack_ldevid_for_another_key_is_not_stored() {
     let mut s = secure();
     let mut g = SimGate::new(&mut s);
-    let mut ob = Onboarding::new(ID).unwrap();
+    let mut ob = Onboarding::new(ID, sha256).unwrap();
     to_evidence(&mut g, &mut ob);
     let mut other = [4u8; 65];
     other[1] = 9;
@@ -221,7 +226,7 @@ fn attack_ldevid_for_another_key_is_not_stored() {
 fn attack_malformed_challenges_are_refused_before_any_signature() {
     let mut s = secure();
     let mut g = SimGate::new(&mut s);
-    let mut ob = Onboarding::new(ID).unwrap();
+    let mut ob = Onboarding::new(ID, sha256).unwrap();
     ob.start();
     let t = topic("down/onboard/challenge");
     for bad in [
@@ -252,7 +257,7 @@ fn attack_malformed_challenges_are_refused_before_any_signature() {
 fn attack_result_out_of_turn_or_for_another_device_is_ignored() {
     let mut s = secure();
     let mut g = SimGate::new(&mut s);
-    let mut ob = Onboarding::new(ID).unwrap();
+    let mut ob = Onboarding::new(ID, sha256).unwrap();
     ob.start();
     let r = accepted(certificate_pem(&[4; 65]));
     assert_eq!(
@@ -269,5 +274,8 @@ fn attack_result_out_of_turn_or_for_another_device_is_ignored() {
         .unwrap(),
         Action::Ignored
     );
-    assert_eq!(Onboarding::new("bad id/#").err(), Some(FleetError::BadId));
+    assert_eq!(
+        Onboarding::new("bad id/#", sha256).err(),
+        Some(FleetError::BadId)
+    );
 }

@@ -2,7 +2,7 @@
 //! fleet service (in this process, SQLite in a temporary directory), with an IDevID whose key
 //! stays in its secure partition. `cargo xtask qemu-test --only mqtt` builds and signs the
 //! firmware, provisions a fresh device directory and runs this example; the last line is
-//! `qemu-mqtt: device <id> onboarding challenge received over its own TLS and MQTT`.
+//! `qemu-mqtt: device <id> onboarded over its own TLS and MQTT`.
 //!
 //! ```text
 //!  factory (this process)                    QEMU device                      fleet service
@@ -13,7 +13,10 @@
 //!  `mqtt 4244 <serial>` run, QEMU -nic user,restrict=on,guestfwd=10.0.2.100:4244 → broker:
 //!    TLS 1.3 (client certificate = IDevID) ─ MQTT CONNECT ─ SUBSCRIBE dev/<id>/down/onboard/#
 //!    PUBLISH dev/<id>/up/onboard/hello {} ─────────────────────────────────────────▶ challenge
-//!    ◀─ dev/<id>/down/onboard/challenge {"nonce"} ; PUBLISH dev/<id>/telemetry: refused
+//!    ◀─ dev/<id>/down/onboard/challenge {"nonce"}
+//!    PUBLISH dev/<id>/up/onboard/evidence {token, csr} (castellan-fleet-client, gate) ─▶ appraisal
+//!    ◀─ dev/<id>/down/onboard/result {accepted, ldevid_pem} → LDevID in trusted storage
+//!    PUBLISH dev/<id>/telemetry under the IDevID: refused
 //! ```
 //!
 //! The example checks what the device printed with the fleet protocol's own types: the topics
@@ -243,15 +246,19 @@ async fn run() -> Result<String, String> {
     }
     .nonce_bytes()
     .map_err(|e| e.to_string())?;
+    let ldevid = out
+        .after("[app] mqtt: onboarded: LDevID (")
+        .ok_or("the device was not onboarded")?;
     if !out.contains("[app] mqtt: telemetry with the IDevID refused") {
         return Err("the broker did not refuse telemetry under the IDevID".into());
     }
     step(&format!(
-        "challenge nonce of {} bytes received; telemetry under the IDevID refused",
-        nonce.len()
+        "challenge nonce of {} bytes answered; LDevID ({} stored; telemetry under the IDevID refused",
+        nonce.len(),
+        ldevid.split(')').next().unwrap_or("?")
     ));
     server.shutdown().await;
     Ok(format!(
-        "qemu-mqtt: device {serial} onboarding challenge received over its own TLS and MQTT"
+        "qemu-mqtt: device {serial} onboarded over its own TLS and MQTT"
     ))
 }
