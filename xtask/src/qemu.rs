@@ -287,6 +287,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         "TLS 1.3 with a client certificate whose key stays in the secure partition",
         crate::qemu_tls::tls,
     ),
+    (
+        "mqtt: attested onboarding over the device's own TLS and MQTT 5 to castellan serve, its keys in the secure partition",
+        crate::qemu_mqtt::mqtt,
+    ),
 ];
 
 fn good_boot(c: &Ctx) -> Result {

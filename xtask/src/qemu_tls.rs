@@ -6,11 +6,18 @@
 //! 2. The host makes a throwaway CA with `openssl`, a server certificate for `fleet.castellan`,
 //!    and a client certificate for the device's public key (`x509 -new -force_pubkey`: the
 //!    private key is never seen by the host).
-//! 3. `openssl s_server -tls1_3 -Verify 1 -verify_return_error -rev` listens on 127.0.0.1
+//! 3. `tls-provision` (the factory step): the CA and the client certificate go into the
+//!    device's trusted storage through the gate, the CA write-once.
+//! 4. `openssl s_server -tls1_3 -Verify 1 -verify_return_error -rev` listens on 127.0.0.1
 //!    (it refuses a client without a certificate chaining to the CA); QEMU runs with
-//!    `restrict=on` and one `guestfwd` to it; the device gets the CA and its certificate in the
-//!    download buffer, handshakes, sends a line, and prints the server's answer (the line
-//!    reversed).
+//!    `restrict=on` and one `guestfwd` to it; the device reads the CA and its certificate from
+//!    trusted storage, handshakes (random numbers from the secure partition), sends a line,
+//!    and prints the server's answer (the line reversed).
+//!
+//! Refusals: a certificate for another key (the server refuses), a second provisioning with
+//! another CA (the device refuses: `attack_rogue_ca_provisioned`), and a server whose chain
+//! leads to another CA, that CA left in the download buffer as bait (the device refuses:
+//! `attack_server_of_another_ca`).
 
 use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
@@ -51,9 +58,11 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// CA, server certificate, and a client certificate for `public` (uncompressed P-256 point).
-fn pki(dir: &Path, public: &[u8]) -> Result {
+/// A CA (`<ca>.key`, `<ca>.pem`, `<ca>.der`) and a server certificate for `fleet.castellan`
+/// it issues (`<ca>-server.key`, `<ca>-server.pem`).
+fn ca_and_server(dir: &Path, ca: &str) -> Result {
     let o = |args: &[&str]| openssl(dir, args);
+    let f = |suffix: &str| format!("{ca}{suffix}");
     o(&[
         "ecparam",
         "-genkey",
@@ -61,22 +70,30 @@ fn pki(dir: &Path, public: &[u8]) -> Result {
         "prime256v1",
         "-noout",
         "-out",
-        "ca.key",
+        &f(".key"),
     ])?;
     o(&[
         "req",
         "-x509",
         "-new",
         "-key",
-        "ca.key",
+        &f(".key"),
         "-subj",
-        "/CN=castellan test CA",
+        &format!("/CN=castellan {ca}"),
         "-days",
         "1",
         "-out",
-        "ca.pem",
+        &f(".pem"),
     ])?;
-    o(&["x509", "-in", "ca.pem", "-outform", "DER", "-out", "ca.der"])?;
+    o(&[
+        "x509",
+        "-in",
+        &f(".pem"),
+        "-outform",
+        "DER",
+        "-out",
+        &f(".der"),
+    ])?;
     o(&[
         "ecparam",
         "-genkey",
@@ -84,17 +101,17 @@ fn pki(dir: &Path, public: &[u8]) -> Result {
         "prime256v1",
         "-noout",
         "-out",
-        "server.key",
+        &f("-server.key"),
     ])?;
     o(&[
         "req",
         "-new",
         "-key",
-        "server.key",
+        &f("-server.key"),
         "-subj",
         "/CN=fleet.castellan",
         "-out",
-        "server.csr",
+        &f("-server.csr"),
     ])?;
     write(
         &dir.join("server.ext"),
@@ -104,19 +121,28 @@ fn pki(dir: &Path, public: &[u8]) -> Result {
         "x509",
         "-req",
         "-in",
-        "server.csr",
+        &f("-server.csr"),
         "-CA",
-        "ca.pem",
+        &f(".pem"),
         "-CAkey",
-        "ca.key",
+        &f(".key"),
         "-CAcreateserial",
         "-days",
         "1",
         "-extfile",
         "server.ext",
         "-out",
-        "server.pem",
+        &f("-server.pem"),
     ])?;
+    Ok(())
+}
+
+/// The test CA with its server certificate, another CA (an attacker's) with one too, and a
+/// client certificate for `public` (uncompressed P-256 point) from the test CA.
+fn pki(dir: &Path, public: &[u8]) -> Result {
+    let o = |args: &[&str]| openssl(dir, args);
+    ca_and_server(dir, "ca")?;
+    ca_and_server(dir, "rogue")?;
     let mut spki = crate::qemu::unhex(SPKI_P256)?;
     spki.extend_from_slice(public);
     write(&dir.join("device.der"), &spki)?;
@@ -197,7 +223,9 @@ pub(crate) fn tls(c: &Ctx) -> Result {
         "-out",
         "other.der",
     ])?;
-    let (run, _) = handshake(c, &dir, &pki_dir, "other.der", false)?;
+    // Provisioning (the factory step): the CA and a client certificate into trusted storage.
+    provision(c, &dir, &pki_dir, "ca.der", "other.der", 0)?;
+    let (run, _) = handshake(c, &dir, &pki_dir, "ca", None, false)?;
     // TLS 1.3: the client finishes its side of the handshake before the server has checked
     // its CertificateVerify, so the refusal reaches the device as an alert on the first read.
     check(&run, 1, &["[app] net: DHCP lease"], &["server answered"])
@@ -207,7 +235,29 @@ pub(crate) fn tls(c: &Ctx) -> Result {
         "        another key's certificate: {}",
         refusal.unwrap_or("?")
     );
-    let (run, server_out) = handshake(c, &dir, &pki_dir, "client.der", false)?;
+    // attack_rogue_ca_provisioned: a second provisioning with another CA is refused.
+    let run = provision(c, &dir, &pki_dir, "rogue.der", "client.der", 1)?;
+    for l in run
+        .output
+        .lines()
+        .filter(|l| l.contains("provisioning refused"))
+    {
+        eprintln!("        another CA: {l}");
+    }
+    provision(c, &dir, &pki_dir, "ca.der", "client.der", 0)?;
+    // attack_server_of_another_ca: a server whose chain leads to another CA is refused, even
+    // with that CA left in the download buffer (the device reads its CA from trusted storage).
+    let (run, _) = handshake(c, &dir, &pki_dir, "rogue", Some("rogue.der"), false)?;
+    check(
+        &run,
+        1,
+        &["[app] net: DHCP lease", "[app] tls: handshake failed"],
+        &["handshake done", "server answered"],
+    )
+    .map_err(|e| format!("with a server of another CA: {e}"))?;
+    let refusal = run.output.lines().find(|l| l.contains("failed"));
+    eprintln!("        server of another CA: {}", refusal.unwrap_or("?"));
+    let (run, server_out) = handshake(c, &dir, &pki_dir, "ca", None, false)?;
 
     let reversed: String = LINE.chars().rev().collect();
     let answered = format!("[app] tls: server answered: {reversed}");
@@ -227,7 +277,7 @@ pub(crate) fn tls(c: &Ctx) -> Result {
     }
     // The same handshake under `-icount shift=0`: one instruction per nanosecond of QEMU's
     // virtual clock, so the board counter (25 MHz) counts 40 instructions a tick.
-    let (run, _) = handshake(c, &dir, &pki_dir, "client.der", true)?;
+    let (run, _) = handshake(c, &dir, &pki_dir, "ca", None, true)?;
     check(&run, 0, &["[app] tls: TLS 1.3 handshake done"], &[])?;
     let total = figure_after(&run.output, "; board counter ");
     let sign = figure_after(&run.output, "ticks, of which ");
@@ -245,23 +295,69 @@ pub(crate) fn tls(c: &Ctx) -> Result {
     Ok(())
 }
 
-/// One handshake: the CA and `client` (a DER file of `pki_dir`) in the download buffer, a fresh
-/// `s_server`, QEMU with the forward. Returns the run and what the server printed.
-fn handshake(
+/// `tls-provision` with `ca` and `client` (DER files of `pki_dir`) in the download buffer;
+/// checks the exit status (0: provisioned, 1: refused).
+fn provision(
     c: &Ctx,
     dir: &Path,
     pki_dir: &Path,
+    ca: &str,
     client: &str,
-    icount: bool,
-) -> Result<(crate::qemu::Run, String)> {
+    status: i32,
+) -> Result<crate::qemu::Run> {
     let mut blob = b"CTLS".to_vec();
-    for f in ["ca.der", client] {
+    for f in [ca, client] {
         let der = read(&pki_dir.join(f))?;
         blob.extend_from_slice(&(der.len() as u32).to_le_bytes());
         blob.extend_from_slice(&der);
     }
     let blob_file = dir.join("tls-download.bin");
     write(&blob_file, &blob)?;
+    let none = ["-nic".to_string(), "none".to_string()];
+    let run = qemu_with(
+        &c.built.rom,
+        dir,
+        Some("tls-provision"),
+        &[(blob_file, DOWNLOAD_ADDR)],
+        false,
+        &none,
+    )?;
+    let expected = if status == 0 {
+        "[app] tls: provisioned in trusted storage"
+    } else {
+        "[app] tls: provisioning refused"
+    };
+    check(&run, status, &[expected], &[])
+        .map_err(|e| format!("provisioning {ca} and {client}: {e}"))?;
+    Ok(run)
+}
+
+/// One handshake with a fresh `s_server` whose certificate is `<server_ca>-server.pem` (and
+/// which requires client certificates from the test CA), QEMU with the forward; `bait`, a DER
+/// file of `pki_dir`, is left in the download buffer as a CA the device must not use. Returns
+/// the run and what the server printed.
+fn handshake(
+    c: &Ctx,
+    dir: &Path,
+    pki_dir: &Path,
+    server_ca: &str,
+    bait: Option<&str>,
+    icount: bool,
+) -> Result<(crate::qemu::Run, String)> {
+    let mut blobs = Vec::new();
+    if let Some(bait) = bait {
+        let mut blob = b"CTLS".to_vec();
+        for f in [bait, "client.der"] {
+            let der = read(&pki_dir.join(f))?;
+            blob.extend_from_slice(&(der.len() as u32).to_le_bytes());
+            blob.extend_from_slice(&der);
+        }
+        let blob_file = dir.join("tls-bait.bin");
+        write(&blob_file, &blob)?;
+        blobs.push((blob_file, DOWNLOAD_ADDR));
+    }
+    let server_cert = format!("{server_ca}-server.pem");
+    let server_key = format!("{server_ca}-server.key");
 
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -275,9 +371,9 @@ fn handshake(
             "-accept",
             &accept,
             "-cert",
-            "server.pem",
+            &server_cert,
             "-key",
-            "server.key",
+            &server_key,
         ])
         .args([
             "-CAfile",
@@ -328,14 +424,7 @@ fn handshake(
         ),
     ];
     let command = format!("tls {GUEST_PORT}");
-    let result = qemu_with(
-        &c.built.rom,
-        dir,
-        Some(&command),
-        &[(blob_file, DOWNLOAD_ADDR)],
-        icount,
-        &net,
-    );
+    let result = qemu_with(&c.built.rom, dir, Some(&command), &blobs, icount, &net);
     let _ = server.kill();
     let _ = server.wait();
     let server_out = reader.join().unwrap_or_default();

@@ -11,7 +11,10 @@
 //! | `update stage` | only streams and stages the downloaded image, then powers off |
 //! | `net <port> <outside-port>` | DHCP, a TCP exchange with the host through QEMU's forward, a connection to the outside that must fail (see [`net`]) |
 //! | `tls-key` | the TLS client key, generated in the secure partition on first use: prints its public key (see [`tls`]) |
-//! | `tls <port>` | DHCP, then TLS 1.3 with the client certificate to the host through QEMU's forward, one line each way (see [`tls`]) |
+//! | `tls-csr <serial>` | a PKCS#10 request with CN `serial` for the TLS key, signed in the secure partition, printed in hex (`castellan_fleet_client::build_csr`) |
+//! | `tls-provision` | stores the CA and client certificates from the download buffer in trusted storage, the CA write-once (see [`trust`]) |
+//! | `tls <port>` | DHCP, then TLS 1.3 with the client certificate to the host through QEMU's forward, the server checked against the provisioned CA, one line each way (see [`tls`]) |
+//! | `mqtt <port> <device-id>` | DHCP, TLS 1.3 with the provisioned IDevID, MQTT 5 to the fleet's broker: attested onboarding (challenge, evidence from the secure partition, the LDevID into trusted storage), and a publication outside the IDevID's topics that must be refused (see [`mqtt`]) |
 //! | `poke-secure` | reads secure RAM directly: must fault (SecureFault, reported by the secure side) |
 //! | `gate-pointers` | hands the gate pointers into secure memory: must be refused |
 //! | `ns-semihost` | tries a semihosting call (host file access) itself: must fault |
@@ -24,11 +27,13 @@
 #![no_std]
 #![no_main]
 
+mod mqtt;
 mod net;
 mod ota;
 mod supervisor;
 mod time;
 mod tls;
+mod trust;
 mod update;
 
 use castellan_gate::client::{Veneers, power_off};
@@ -55,17 +60,32 @@ fn main() -> ! {
     })
 }
 
-/// The network stack's seed (TCP initial sequence numbers, ephemeral ports, DHCP transaction
-/// ids): the boot measurement mixed with the boot's tick count. Not a secret: what it must do is
-/// differ from boot to boot.
-fn seed(info: &BootInfo) -> u64 {
-    let mut s = embassy_time::Instant::now().as_ticks() ^ 0x9e37_79b9_7f4a_7c15;
-    for c in info.digest.chunks_exact(8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        s = (s ^ u64::from_le_bytes(w)).wrapping_mul(0x1000_0000_01b3);
+/// `N` random bytes from the secure partition's random source (gate `GenerateRandom`). The
+/// application has no entropy of its own: without the secure partition's it stops (exit 1)
+/// rather than run the network or TLS on predictable numbers.
+pub(crate) fn random<const N: usize>(what: &str) -> [u8; N] {
+    let mut b = [0u8; N];
+    if let Err(e) = Veneers.generate_random(&mut b) {
+        println!(
+            "[app] no random bytes from the secure partition for the {what}: {}",
+            e.name()
+        );
+        power_off(1)
     }
-    s
+    b
+}
+
+/// SHA-256 as the TLS stack links it (the fleet client hashes with it: one implementation in
+/// the image).
+pub(crate) fn sha256(m: &[u8]) -> [u8; 32] {
+    use sha2_tls::Digest as _;
+    sha2_tls::Sha256::digest(m).into()
+}
+
+/// The network stack's seed (TCP initial sequence numbers, ephemeral ports, DHCP transaction
+/// ids), from the secure partition's random source.
+fn seed() -> u64 {
+    u64::from_le_bytes(random("network stack's seed"))
 }
 
 pub(crate) fn spawn_failed(task: &str) -> ! {
@@ -123,12 +143,18 @@ async fn command_task(spawner: Spawner) {
         }
         "net" => {
             let port = words.next();
-            net::run(spawner, seed(&info), port, words.next()).await
+            net::run(spawner, seed(), port, words.next()).await
+        }
+        "mqtt" => {
+            let port = words.next();
+            net::mqtt(spawner, seed(), port, words.next()).await
         }
         "tls-key" => tls::key(),
+        "tls-provision" => tls::provision(),
+        "tls-csr" => tls::csr(words.next().unwrap_or("")),
         "tls" => {
             let port = words.next();
-            net::tls(spawner, seed(&info), port).await
+            net::tls(spawner, seed(), port).await
         }
         "poke-secure" => poke_secure(),
         "gate-pointers" => gate_pointers(),

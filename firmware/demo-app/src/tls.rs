@@ -5,13 +5,15 @@
 //!  tls-key: GenerateSigningKey(TLS_KEY_ID) in the secure partition → public key printed
 //!           (the host's test CA certifies it)
 //!  tls:     TCP 10.0.2.100:<port> → embedded-tls handshake (TLS_AES_128_GCM_SHA256, P-256)
-//!           server chain checked against the CA the runner left in the download buffer
+//!           server chain checked against the CA provisioned in trusted storage
 //!           CertificateVerify: SHA-256 here, ECDSA in the secure partition (gate SignHash)
 //! ```
 //!
-//! The download buffer (0x2830_0000) holds `CTLS`, then the CA certificate and the client
-//! certificate, each as a little-endian u32 length and DER. The private key never leaves the
-//! secure partition: this side holds only the key id.
+//! `tls-provision` (a factory step) stores the CA and client certificates in trusted storage
+//! ([`crate::trust`]) from the download buffer (0x2830_0000: `CTLS`, then each certificate as a
+//! little-endian u32 length and DER); `tls` reads them from trusted storage only. The private
+//! key never leaves the secure partition: this side holds only the key id. The handshake's
+//! random numbers come from the secure partition (gate `GenerateRandom`).
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -32,16 +34,15 @@ use rand_core_tls::SeedableRng as _;
 use sha2_tls::Digest as _;
 
 use crate::net::FLEET_ADDR;
+use crate::trust::{self, CERT_MAX, UID_CA, UID_CLIENT_CERT};
 
 /// The TLS client key's id in the secure partition's keystore (a persistent P-256 signing key,
 /// not exportable).
 pub const TLS_KEY_ID: u32 = 0x0000_0710;
 /// The name the server's certificate must carry.
 pub const SERVER_NAME: &str = "fleet.castellan";
-/// Where the runner leaves the CA and client certificates.
+/// Where the provisioning step's runner leaves the CA and client certificates.
 const DOWNLOAD: usize = 0x2830_0000;
-/// Largest certificate accepted from the download buffer.
-const CERT_MAX: usize = 2048;
 
 /// `tls-key`: the client key (generated on first use) and its public key.
 pub fn key() -> ! {
@@ -55,6 +56,75 @@ pub fn key() -> ! {
             power_off(1)
         }
     }
+}
+
+/// `tls-provision`: the CA and client certificates the runner left in the download buffer,
+/// stored in trusted storage (the CA write-once); later runs read them from there only.
+pub fn provision() -> ! {
+    let mut ca = [0u8; CERT_MAX];
+    let mut cert = [0u8; CERT_MAX];
+    let Some((ca_len, cert_len)) = certificates(&mut ca, &mut cert) else {
+        println!("[app] tls: no certificates in the download buffer");
+        power_off(2)
+    };
+    match trust::provision(&ca[..ca_len], &cert[..cert_len]) {
+        Ok(()) => {
+            println!(
+                "[app] tls: provisioned in trusted storage: CA certificate ({ca_len} bytes), client certificate ({cert_len} bytes)"
+            );
+            power_off(0)
+        }
+        Err(e) => {
+            println!("[app] tls: provisioning refused: {e}");
+            power_off(1)
+        }
+    }
+}
+
+/// `tls-csr <serial>`: a PKCS#10 request with CN `serial` for the TLS key (generated on first
+/// use), signed in the secure partition; printed in hex for the factory.
+pub fn csr(serial: &str) -> ! {
+    if !castellan_fleet_client::valid_id(serial) {
+        println!("[app] tls: {serial:?} is not a device id ([A-Za-z0-9._-]{{1,64}})");
+        power_off(1)
+    }
+    let public = match public_key() {
+        Ok(k) => k,
+        Err(e) => {
+            println!("[app] tls: client key unavailable: {}", e.name());
+            power_off(1)
+        }
+    };
+    let mut out = [0u8; castellan_fleet_client::CSR_MAX];
+    let r = castellan_fleet_client::build_csr(
+        &mut Veneers,
+        crate::sha256,
+        TLS_KEY_ID,
+        &public,
+        serial,
+        &mut out,
+    );
+    match r {
+        Ok(n) => {
+            crate::print_hex("[app] tls: CSR ", &out[..n]);
+            power_off(0)
+        }
+        Err(e) => {
+            println!("[app] tls: no CSR for {serial:?}: {e}");
+            power_off(1)
+        }
+    }
+}
+
+/// The provisioned CA and client certificates, read from trusted storage: (CA, client).
+pub fn provisioned(
+    ca: &mut [u8; CERT_MAX],
+    cert: &mut [u8; CERT_MAX],
+) -> Result<(usize, usize), trust::TrustError> {
+    Ok((
+        trust::load(UID_CA, ca)?,
+        trust::load(UID_CLIENT_CERT, cert)?,
+    ))
 }
 
 fn public_key() -> Result<[u8; 65], castellan_gate::GateError> {
@@ -163,44 +233,30 @@ impl CryptoProvider for Provider<'_> {
     }
 }
 
-/// The handshake's random seed, until the gate offers random bytes: the hash of a signature
-/// by the secure partition with the TLS key over this boot's measurement, its boot count from
-/// trusted storage and the tick count. RFC 6979 makes the signature a keyed function of the
-/// message: unpredictable without the key, and different every boot (the boot count).
-fn rng_seed(seed: u64) -> [u8; 32] {
-    let mut boots = [0u8; 4];
-    let _ = Veneers.its_get(crate::UID_BOOT_COUNT, &mut boots);
-    let mut h = sha2_tls::Sha256::new();
-    h.update(seed.to_le_bytes());
-    h.update(boots);
-    h.update(Instant::now().as_ticks().to_le_bytes());
-    let d: [u8; 32] = h.finalize().into();
-    match Veneers.sign_hash(TLS_KEY_ID, &d) {
-        Ok(sig) => sha2_tls::Sha256::digest(sig).into(),
-        Err(_) => d,
-    }
-}
-
 static mut RX: [u8; 16_640] = [0; 16_640];
 static mut TX: [u8; 4096] = [0; 4096];
 
-/// `tls <port>`: TCP to the forward, TLS 1.3 with the client certificate, one line each way.
-pub async fn run(stack: Stack<'static>, seed: u64, port: u16) -> bool {
-    let mut ca = [0u8; CERT_MAX];
-    let mut cert = [0u8; CERT_MAX];
-    let Some((ca_len, cert_len)) = certificates(&mut ca, &mut cert) else {
-        println!("[app] tls: no certificates in the download buffer");
-        power_off(2)
-    };
-    let mut rx = [0u8; 2048];
-    let mut tx = [0u8; 2048];
-    let mut s = TcpSocket::new(stack, &mut rx, &mut tx);
+/// A TLS 1.3 session over the device's TCP.
+pub type Session<'a> = TlsConnection<'a, TcpSocket<'a>, Aes128GcmSha256>;
+
+/// TCP to the forward's `port`, then the TLS 1.3 handshake with the provisioned CA and client
+/// certificate (the CertificateVerify signed in the secure partition, the random numbers from
+/// it). `None` once the failure is printed. Called once per boot: the record buffers are
+/// this call's.
+pub async fn connect<'a>(
+    stack: Stack<'static>,
+    port: u16,
+    sock: (&'a mut [u8], &'a mut [u8]),
+    ca: &'a [u8],
+    cert: &'a [u8],
+) -> Option<Session<'a>> {
+    let mut s = TcpSocket::new(stack, sock.0, sock.1);
     s.set_timeout(Some(Duration::from_secs(30)));
     if let Err(e) = s.connect((FLEET_ADDR, port)).await {
         println!("[app] tls: connect to {FLEET_ADDR}:{port} failed: {e:?}");
-        return false;
+        return None;
     }
-    // Safety: the record buffers are used by this one call only (the command runs once per
+    // Safety: the record buffers are used by this one session only (`connect` runs once per
     // boot, and nothing else names them).
     let (rbuf, wbuf) = unsafe {
         (
@@ -211,22 +267,49 @@ pub async fn run(stack: Stack<'static>, seed: u64, port: u16) -> bool {
     let config = TlsConfig::new().with_server_name(SERVER_NAME);
     let mut tls = TlsConnection::new(s, rbuf, wbuf);
     let provider = Provider {
-        rng: ChaCha20Rng::from_seed(rng_seed(seed)),
-        verifier: CertVerifier::new(Certificate::X509(&ca[..ca_len])),
-        cert: &cert[..cert_len],
+        rng: ChaCha20Rng::from_seed(crate::random("TLS handshake")),
+        verifier: CertVerifier::new(Certificate::X509(ca)),
+        cert,
     };
     let ticks = Instant::now();
     let t0 = free_run();
     if let Err(e) = tls.open(TlsContext::new(&config, provider)).await {
         println!("[app] tls: handshake failed: {e:?}");
-        return false;
+        return None;
     }
     println!(
-        "[app] tls: TLS 1.3 handshake done (server {SERVER_NAME} verified against the CA, client certificate signed in the secure partition) in {} ms; board counter {} ticks, of which {} in the secure signature",
+        "[app] tls: TLS 1.3 handshake done (server {SERVER_NAME} verified against the CA from trusted storage, client certificate signed in the secure partition) in {} ms; board counter {} ticks, of which {} in the secure signature",
         ticks.elapsed().as_millis(),
         free_run().wrapping_sub(t0),
         SIGN_TICKS.load(Ordering::Relaxed)
     );
+    Some(tls)
+}
+
+/// `tls <port>`: TCP to the forward, TLS 1.3 with the client certificate, one line each way.
+pub async fn run(stack: Stack<'static>, port: u16) -> bool {
+    let mut ca = [0u8; CERT_MAX];
+    let mut cert = [0u8; CERT_MAX];
+    let (ca_len, cert_len) = match provisioned(&mut ca, &mut cert) {
+        Ok(l) => l,
+        Err(e) => {
+            println!("[app] tls: no CA and client certificate: {e}");
+            power_off(2)
+        }
+    };
+    let mut rx = [0u8; 2048];
+    let mut tx = [0u8; 2048];
+    let Some(mut tls) = connect(
+        stack,
+        port,
+        (&mut rx, &mut tx),
+        &ca[..ca_len],
+        &cert[..cert_len],
+    )
+    .await
+    else {
+        return false;
+    };
     let msg = b"hello over tls from castellan an505\n";
     if tls.write(msg).await.is_err() || tls.flush().await.is_err() {
         println!("[app] tls: send failed");

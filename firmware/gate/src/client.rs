@@ -33,6 +33,7 @@ unsafe extern "C" {
     fn csl_destroy_key(a: u32) -> i32;
     fn csl_generate_signing_key(a: u32) -> i32;
     fn csl_last_refusal(a: u32, b: u32) -> i32;
+    fn csl_generate_random(a: u32, b: u32) -> i32;
 }
 
 /// The gate over the secure partition's veneers.
@@ -78,6 +79,7 @@ impl Veneers {
                 Op::DestroyKey => csl_destroy_key(a),
                 Op::GenerateSigningKey => csl_generate_signing_key(a),
                 Op::LastRefusal => csl_last_refusal(a, b),
+                Op::GenerateRandom => csl_generate_random(a, b),
                 _ => psa::ERROR_NOT_SUPPORTED,
             }
         }

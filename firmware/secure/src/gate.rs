@@ -138,4 +138,7 @@ entries! {
     /// Why the last refused call was refused (this partition prints refusals instead:
     /// `DOES_NOT_EXIST`).
     csl_last_refusal(a, b) => LastRefusal;
+    /// `psa_generate_random`: the caller's buffer filled from the partition's DRBG (which
+    /// fails closed without an entropy source).
+    csl_generate_random(a, b) => GenerateRandom;
 }

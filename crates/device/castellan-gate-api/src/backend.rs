@@ -167,6 +167,9 @@ pub trait GateServices {
     fn destroy_key(&mut self, id: u32) -> Result<(), Self::Error>;
     /// Generates a persistent P-256 signing key under `id`.
     fn generate_signing_key(&mut self, id: u32) -> Result<(), Self::Error>;
+    /// Fills `out` from the secure random source (`psa_generate_random`); fails rather than
+    /// return predictable bytes.
+    fn generate_random(&mut self, out: &mut [u8]) -> Result<(), Self::Error>;
 }
 
 /// Something the dispatcher did, for the platform to print or keep.

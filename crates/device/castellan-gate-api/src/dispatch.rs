@@ -12,7 +12,7 @@
 
 use crate::backend::{Access, Event, Fault, GateBackend, GateServices, NsMemory};
 use crate::op::{
-    CONSOLE_MAX, ENVELOPE_CAP, FWU_CHUNK, HASH_LEN, ITS_CHUNK, NONCE_LENS, NONCE_MAX,
+    CONSOLE_MAX, ENVELOPE_CAP, FWU_CHUNK, HASH_LEN, ITS_CHUNK, NONCE_LENS, NONCE_MAX, RANDOM_CAP,
     SIGNATURE_LEN, TOKEN_CAP, TRUST_ANCHOR_LEN, UPDATE_BLOCK_CAP,
 };
 use crate::records::{BOOT_INFO_SIZE, ITS_SUMMARY_SIZE, REFUSAL_SIZE, UPDATE_STATUS_SIZE};
@@ -181,6 +181,20 @@ fn run<M: NsMemory, B: GateBackend>(op: Op, args: [u32; 4], mem: &mut M, be: &mu
         Op::GenerateSigningKey => {
             let r = be.services().generate_signing_key(a);
             service(be, op, r).map(|()| psa::SUCCESS)
+        }
+        Op::GenerateRandom => {
+            if b == 0 || b as usize > RANDOM_CAP {
+                return Err(psa::ERROR_INVALID_ARGUMENT);
+            }
+            writable(mem, a, b)?;
+            let mut buf = [0u8; RANDOM_CAP];
+            let out = buf
+                .get_mut(..b as usize)
+                .ok_or(psa::ERROR_INVALID_ARGUMENT)?;
+            let r = be.services().generate_random(out);
+            service(be, op, r)?;
+            copy_out(mem, a, b, out)?;
+            Ok(len32(out.len()))
         }
         Op::LastRefusal => {
             exact(b, REFUSAL_SIZE)?;

@@ -248,6 +248,17 @@ pub trait SecureGate {
         ok(self.invoke(Op::GenerateSigningKey, &mut [Arg::Int(id)])).map(drop)
     }
 
+    /// Fills `out` (1 to [`crate::RANDOM_CAP`] bytes) with random bytes from the secure
+    /// partition's random source.
+    fn generate_random(&mut self, out: &mut [u8]) -> Result<(), GateError> {
+        let n = len(self.invoke(Op::GenerateRandom, &mut [Arg::Out(out)]))?;
+        if n == out.len() {
+            Ok(())
+        } else {
+            Err(GateError(psa::ERROR_GENERIC_ERROR))
+        }
+    }
+
     /// Why the last refused call was refused (`DOES_NOT_EXIST` when the secure side keeps
     /// no record).
     fn last_refusal(&mut self) -> Result<Refusal, GateError> {

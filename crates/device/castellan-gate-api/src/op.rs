@@ -29,6 +29,7 @@
 //!  DestroyKey             key id                                          0
 //!  GenerateSigningKey     key id                                          0
 //!  LastRefusal            out ◁       size = 288                          0
+//!  GenerateRandom         out ◁       1 ≤ cap ≤ 256                       cap (all filled)
 //!  (▷ read by the secure side, ◁ written by it; every pointer is checked before use)
 //! ```
 
@@ -48,6 +49,8 @@ pub const FWU_CHUNK: usize = 256;
 pub const ITS_CHUNK: usize = 512;
 /// Longest text `ConsoleWrite` takes in one call.
 pub const CONSOLE_MAX: usize = 4096;
+/// Most random bytes `GenerateRandom` returns in one call.
+pub const RANDOM_CAP: usize = 256;
 /// Length of a release trust anchor (`UpdateAnchor`): a P-256 public key, SEC1 uncompressed.
 pub const TRUST_ANCHOR_LEN: usize = 65;
 /// Length of a public key the gate returns (P-256, SEC1 uncompressed).
@@ -187,6 +190,9 @@ ops! {
     GenerateSigningKey = 25, "generate signing key", [Int];
     /// Why the last refused call was refused ([`crate::Refusal`]).
     LastRefusal = 26, "last refusal", [Out, OutCap];
+    /// `psa_generate_random`: fills the whole output buffer (1 to [`RANDOM_CAP`] bytes) from
+    /// the secure partition's random source.
+    GenerateRandom = 30, "generate random", [Out, OutCap];
 }
 
 impl Op {
@@ -222,7 +228,7 @@ mod tests {
     #[test]
     fn ids_are_stable() {
         // The ABI: changing one of these breaks every built non-secure application.
-        let expected: [(Op, u32); 26] = [
+        let expected: [(Op, u32); 27] = [
             (Op::ConsoleWrite, 1),
             (Op::Command, 2),
             (Op::BootInfo, 3),
@@ -249,6 +255,7 @@ mod tests {
             (Op::DestroyKey, 24),
             (Op::GenerateSigningKey, 25),
             (Op::LastRefusal, 26),
+            (Op::GenerateRandom, 30),
         ];
         assert_eq!(Op::ALL.len(), expected.len());
         for (op, id) in expected {

@@ -201,6 +201,10 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> GateServices for SecureServ
     fn generate_signing_key(&mut self, id: u32) -> Result<(), ServiceError> {
         self.generate_key(&signing_key_attributes(id)).map(drop)
     }
+
+    fn generate_random(&mut self, out: &mut [u8]) -> Result<(), ServiceError> {
+        SecureServices::generate_random(self, out)
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,9 @@ pub struct Qemu {
     pub timeout: Duration,
     /// The QEMU program (`qemu-system-arm`).
     pub program: String,
+    /// Arguments added to every run (the device's network: `-nic user,…,restrict=on,guestfwd=…`
+    /// when it speaks for itself; none by default).
+    pub extra_args: Vec<String>,
 }
 
 /// What one run printed and how it ended.
@@ -84,6 +87,7 @@ impl Qemu {
             dir: dir.into(),
             timeout: DEFAULT_RUN_TIMEOUT,
             program: "qemu-system-arm".into(),
+            extra_args: Vec::new(),
         }
     }
 
@@ -127,6 +131,7 @@ impl Qemu {
             .arg("-kernel")
             .arg(&self.rom)
             .args(["-append", command])
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

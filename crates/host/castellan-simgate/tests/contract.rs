@@ -6,8 +6,8 @@
 use castellan_dice::Cdis;
 use castellan_gate_api::{
     BOOT_INFO_SIZE, BootInfo, CONSOLE_MAX, ENVELOPE_CAP, FWU_CHUNK, HASH_LEN, ITS_CHUNK,
-    ITS_SUMMARY_SIZE, NONCE_MAX, NsMemory, Op, REFUSAL_SIZE, Reg, SecureGate, TRUST_ANCHOR_LEN,
-    UPDATE_BLOCK_CAP, UPDATE_STATUS_SIZE, psa, refusal_kind,
+    ITS_SUMMARY_SIZE, NONCE_MAX, NsMemory, Op, RANDOM_CAP, REFUSAL_SIZE, Reg, SecureGate,
+    TRUST_ANCHOR_LEN, UPDATE_BLOCK_CAP, UPDATE_STATUS_SIZE, psa, refusal_kind,
 };
 use castellan_hal::Partition;
 use castellan_services::{
@@ -142,7 +142,7 @@ fn every_pointer_into_secure_memory_is_refused_and_nothing_is_written() {
         }
     }
     assert_eq!(checked, 3 * pointers);
-    assert_eq!(pointers, 19, "every pointer register of every operation");
+    assert_eq!(pointers, 20, "every pointer register of every operation");
 }
 
 /// The largest input `op` takes (its cap, or its exact length).
@@ -224,6 +224,41 @@ fn nonce_lengths_are_psa_s() {
             "a bad nonce length",
         );
     }
+}
+
+#[test]
+fn random_lengths_outside_the_cap_are_refused() {
+    for len in [0, RANDOM_CAP as u32 + 1, 4096] {
+        let mut regs = valid_regs(Op::GenerateRandom);
+        regs[1] = len;
+        refused(
+            Op::GenerateRandom,
+            regs,
+            &[psa::ERROR_INVALID_ARGUMENT],
+            "a random length outside 1..=RANDOM_CAP",
+        );
+    }
+}
+
+#[test]
+fn random_bytes_fill_the_buffer_and_differ_per_call() {
+    let mut s = secure();
+    let mut g = SimGate::new(&mut s);
+    let mut a = [0u8; RANDOM_CAP];
+    let mut b = [0u8; RANDOM_CAP];
+    g.generate_random(&mut a).unwrap();
+    g.generate_random(&mut b).unwrap();
+    assert_ne!(a, b, "two calls gave the same bytes");
+    assert_ne!(a, [0; RANDOM_CAP]);
+    // Every byte of the buffer is written, at the end too.
+    assert!(a[RANDOM_CAP - 8..] != [0; 8] || b[RANDOM_CAP - 8..] != [0; 8]);
+    let mut one = [0u8; 1];
+    g.generate_random(&mut one).unwrap();
+    let mut too_many = [0u8; RANDOM_CAP + 1];
+    assert_eq!(
+        g.generate_random(&mut too_many).unwrap_err().status(),
+        psa::ERROR_INVALID_ARGUMENT
+    );
 }
 
 #[test]
