@@ -79,10 +79,15 @@ pub enum Expiry {
 impl Expiry {
     /// The state of a validity ending at `end`, at `now` (Unix seconds).
     pub fn of(end: i64, now: i64) -> Expiry {
+        Expiry::within(end, now, EXPIRY_WARNING_DAYS)
+    }
+
+    /// The same with a warning `warn_days` before the end (0: flagged only once expired).
+    pub fn within(end: i64, now: i64, warn_days: i64) -> Expiry {
         let days = end.saturating_sub(now).div_euclid(86_400);
         if end < now {
             Expiry::Expired(now.saturating_sub(end).div_euclid(86_400))
-        } else if days < EXPIRY_WARNING_DAYS {
+        } else if end.saturating_sub(now) < warn_days.saturating_mul(86_400) {
             Expiry::Soon(days)
         } else {
             Expiry::Valid(days)
@@ -221,6 +226,9 @@ mod tests {
         assert_eq!(Expiry::of(now - 1, now).class(), "expired");
         assert_eq!(Expiry::of(i64::MAX, now).class(), "valid");
         assert_eq!(Expiry::of(i64::MIN, now).class(), "expired");
+        // An online TUF role lives a day: flagged only once expired.
+        assert_eq!(Expiry::within(now + 3600, now, 0), Expiry::Valid(0));
+        assert_eq!(Expiry::within(now - 1, now, 0).class(), "expired");
     }
 
     fn reference(mtype: &str, digest: &str, version: &str) -> MeasurementView {

@@ -79,7 +79,7 @@ fn bounds(xs: impl Iterator<Item = f64>) -> (f64, f64) {
     if !lo.is_finite() || !hi.is_finite() {
         return (0.0, 1.0);
     }
-    if hi - lo < f64::EPSILON {
+    if (hi - lo).abs() < f64::EPSILON {
         (lo - 1.0, hi + 1.0)
     } else {
         (lo, hi)

@@ -11,7 +11,7 @@ use maud::{Markup, html};
 
 use crate::layout::{error_page, page, when};
 use crate::session::Authed;
-use crate::{Console, Expiry, Fleet, FleetError, TufRoleView};
+use crate::{Console, EXPIRY_WARNING_DAYS, Expiry, Fleet, FleetError, TufRoleView};
 
 /// The operator's role may read releases, else the refusal page.
 fn may_read<F: Fleet>(fleet: &F, who: &Authed) -> Option<Response> {
@@ -25,6 +25,9 @@ fn may_read<F: Fleet>(fleet: &F, who: &Authed) -> Option<Response> {
     }
 }
 
+/// The TUF roles the service signs online and keeps fresh.
+const ONLINE_ROLES: [&str; 2] = ["snapshot", "timestamp"];
+
 /// The TUF repository's roles: version and expiry, flagged when expired or close to it (the
 /// online roles are re-signed by the service; the offline ones need the key holders).
 fn tuf_section(roles: Result<Option<Vec<TufRoleView>>, FleetError>) -> Markup {
@@ -37,7 +40,9 @@ fn tuf_section(roles: Result<Option<Vec<TufRoleView>>, FleetError>) -> Markup {
             Ok(Some(roles)) => table #tuf {
                 tr { th { "Role" } th { "Version" } th { "Expires" } th { "" } }
                 @for r in &roles {
-                    @let exp = r.expires.map(|e| Expiry::of(e, now));
+                    // The service re-signs the online roles itself: flagged only once expired.
+                    @let warn = if ONLINE_ROLES.contains(&r.name.as_str()) { 0 } else { EXPIRY_WARNING_DAYS };
+                    @let exp = r.expires.map(|e| Expiry::within(e, now, warn));
                     tr id={"tuf-" (r.name)} class=[exp.map(Expiry::class)] {
                         td { (r.name) }
                         td { @if let Some(v) = r.version { (v) } @else { "not published" } }
