@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  castellan serve ──▶ Store ──▶ registry · telemetry · revocations · access · nonces · audit
-//!                                releases · campaigns
+//!                                releases · campaigns · device history (last attestation claims)
 //!                                  │ portable SQL, `$n` parameters, written once
 //!                                  ▼
 //!                             db::Session ──▶ SQLite (rusqlite)  |  PostgreSQL (tokio-postgres)
