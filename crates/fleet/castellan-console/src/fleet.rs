@@ -5,6 +5,7 @@ use castellan_protocol::{AlertJson, CampaignJson, CampaignRequest, ReleaseJson};
 use castellan_store::{DeviceQuery, Role, Store, StoreError};
 use serde::Deserialize;
 
+use crate::evidence::{CertificateChains, ScorePoint, TufRoleView};
 use crate::ops::{AlertAction, CampaignAction, ManifestCheck};
 
 /// The fleet service, as the console uses it.
@@ -38,13 +39,37 @@ pub trait Fleet: Send + Sync + 'static {
         id: &str,
     ) -> impl Future<Output = Result<Option<DeviceView>, FleetError>> + Send;
 
-    /// Take `action` on device `id` as its API route does; returns what was done (the audit
-    /// note).
+    /// Take `action` on device `id` for operator `actor` as its API route does; returns what
+    /// was done (the audit note).
     fn act(
         &self,
         id: &str,
         action: DeviceAction,
+        actor: &str,
     ) -> impl Future<Output = Result<String, FleetError>> + Send;
+
+    /// The IDevID's and the LDevID's issuer chains up to the root, as the service's PKI holds
+    /// them (the leaf first).
+    fn certificate_chains(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<CertificateChains, FleetError>> + Send;
+
+    /// The edge detector's scores of device `id` over time, oldest first, when the store keeps
+    /// detection reports; `None` when it does not (the page then plots telemetry only).
+    fn detector_scores(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Vec<ScorePoint>>, FleetError>> + Send {
+        let _ = id;
+        async { Ok(None) }
+    }
+
+    /// The TUF repository's roles as published (version, expiry), when the service serves
+    /// one; `None` when it does not.
+    fn tuf_roles(
+        &self,
+    ) -> impl Future<Output = Result<Option<Vec<TufRoleView>>, FleetError>> + Send;
     /// Every release, as `GET /api/v1/releases` shows them.
     fn releases(&self) -> impl Future<Output = Result<Vec<ReleaseJson>, FleetError>> + Send;
 
@@ -148,15 +173,21 @@ pub enum DeviceAction {
     Quarantine,
     /// Lift the quarantine.
     Release,
+    /// Start a campaign of the last good release for it (quarantined devices).
+    Heal,
+    /// Send the signed decommission (erase, prove it, revoke).
+    Decommission,
     /// Revoke its certificates.
     Revoke,
 }
 
 impl DeviceAction {
     /// Every action, in the device page's order.
-    pub const ALL: [DeviceAction; 3] = [
+    pub const ALL: [DeviceAction; 5] = [
         DeviceAction::Quarantine,
         DeviceAction::Release,
+        DeviceAction::Heal,
+        DeviceAction::Decommission,
         DeviceAction::Revoke,
     ];
 
@@ -165,6 +196,8 @@ impl DeviceAction {
         match self {
             DeviceAction::Quarantine => "quarantine",
             DeviceAction::Release => "release",
+            DeviceAction::Heal => "heal",
+            DeviceAction::Decommission => "decommission",
             DeviceAction::Revoke => "revoke",
         }
     }
@@ -179,6 +212,8 @@ impl DeviceAction {
         match self {
             DeviceAction::Quarantine => ("POST", "/api/v1/devices/{id}/quarantine"),
             DeviceAction::Release => ("DELETE", "/api/v1/devices/{id}/quarantine"),
+            DeviceAction::Heal => ("POST", "/api/v1/devices/{id}/heal"),
+            DeviceAction::Decommission => ("POST", "/api/v1/devices/{id}/decommission"),
             DeviceAction::Revoke => ("POST", "/api/v1/devices/{id}/revoke"),
         }
     }
@@ -188,6 +223,8 @@ impl DeviceAction {
         match self {
             DeviceAction::Quarantine => "console.device.quarantine",
             DeviceAction::Release => "console.device.release",
+            DeviceAction::Heal => "console.device.heal",
+            DeviceAction::Decommission => "console.device.decommission",
             DeviceAction::Revoke => "console.device.revoke",
         }
     }
@@ -203,6 +240,19 @@ impl DeviceAction {
                 "Its MQTT session is closed now; when it reconnects it gets its normal topics \
                  back."
             }
+            DeviceAction::Heal => {
+                "A campaign of the last good release of its class starts for this device \
+                 alone; once it installs it and attests the good measurement over a fresh \
+                 nonce it goes on probation, and it leaves quarantine by itself when the \
+                 probation ends without a new finding."
+            }
+            DeviceAction::Decommission => {
+                "A signed decommission command is sent: the device erases its keys and \
+                 secrets and proves it with an attestation token; proof or not, its factory \
+                 and operational certificates are then revoked and it can never connect or \
+                 onboard again. Where a second operator must approve, this records your \
+                 request and another operator must ask too. This cannot be undone."
+            }
             DeviceAction::Revoke => {
                 "Its factory and operational certificates are revoked and its session is \
                  closed: it can never connect again with them. This cannot be undone."
@@ -210,11 +260,31 @@ impl DeviceAction {
         }
     }
 
+    /// Whether the action makes sense for `d` now (the page offers only those; the service
+    /// decides).
+    pub fn applies_to(self, d: &DeviceView) -> bool {
+        let live = !d.revoked && d.lifecycle_name != "decommissioned";
+        match self {
+            DeviceAction::Quarantine => live && !d.quarantined,
+            DeviceAction::Release => live && d.quarantined,
+            DeviceAction::Heal => live && d.quarantined,
+            DeviceAction::Decommission => live && d.onboarded_at.is_some(),
+            DeviceAction::Revoke => !d.revoked,
+        }
+    }
+
+    /// Whether it cannot be undone (its button is marked).
+    pub fn is_final(self) -> bool {
+        matches!(self, DeviceAction::Revoke | DeviceAction::Decommission)
+    }
+
     /// The button's label.
     pub fn label(self) -> &'static str {
         match self {
             DeviceAction::Quarantine => "Quarantine",
             DeviceAction::Release => "Release from quarantine",
+            DeviceAction::Heal => "Heal",
+            DeviceAction::Decommission => "Decommission",
             DeviceAction::Revoke => "Revoke certificates",
         }
     }

@@ -18,13 +18,17 @@
 
 #![forbid(unsafe_code)]
 
+mod action_flow;
 mod actions;
 mod alerts;
 mod audit_view;
 mod campaign_new;
 mod campaigns;
+mod device_page;
 mod devices;
+mod evidence;
 mod fleet;
+mod history;
 mod layout;
 mod limiter;
 mod live;
@@ -33,6 +37,7 @@ mod ops;
 mod ops_views;
 mod overview;
 mod password;
+mod plots;
 mod progress;
 mod releases;
 mod session;
@@ -46,6 +51,10 @@ use axum::middleware;
 use axum::response::Redirect;
 use axum::routing::get;
 
+pub use evidence::{
+    CertificateChain, CertificateChains, ChainCertificate, EXPIRY_WARNING_DAYS, Expiry, ScorePoint,
+    TufRoleView,
+};
 pub use fleet::{CertificateView, DeviceAction, DeviceView, Fleet, FleetError, MeasurementView};
 pub use live::StreamRefusal;
 pub use ops::{AlertAction, CampaignAction, ManifestCheck};
@@ -120,7 +129,7 @@ pub fn router<F: Fleet>(fleet: Arc<F>, config: ConsoleConfig) -> Router {
         .route("/console/login", get(login::page).post(login::submit::<F>))
         .route("/console/logout", axum::routing::post(login::logout::<F>))
         .route("/console/devices", get(devices::list::<F>))
-        .route("/console/devices/{id}", get(devices::page::<F>))
+        .route("/console/devices/{id}", get(device_page::page::<F>))
         .route(
             "/console/devices/{id}/{action}",
             get(actions::confirm::<F>).post(actions::take::<F>),

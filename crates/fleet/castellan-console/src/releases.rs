@@ -7,11 +7,11 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use maud::html;
+use maud::{Markup, html};
 
 use crate::layout::{error_page, page, when};
 use crate::session::Authed;
-use crate::{Console, Fleet};
+use crate::{Console, EXPIRY_WARNING_DAYS, Expiry, Fleet, FleetError, TufRoleView};
 
 /// The operator's role may read releases, else the refusal page.
 fn may_read<F: Fleet>(fleet: &F, who: &Authed) -> Option<Response> {
@@ -22,6 +22,36 @@ fn may_read<F: Fleet>(fleet: &F, who: &Authed) -> Option<Response> {
             StatusCode::FORBIDDEN,
             &format!("Role {} may not read releases.", who.operator.role),
         ))
+    }
+}
+
+/// The TUF roles the service signs online and keeps fresh.
+const ONLINE_ROLES: [&str; 2] = ["snapshot", "timestamp"];
+
+/// The TUF repository's roles: version and expiry, flagged when expired or close to it (the
+/// online roles are re-signed by the service; the offline ones need the key holders).
+fn tuf_section(roles: Result<Option<Vec<TufRoleView>>, FleetError>) -> Markup {
+    let now = castellan_store::unix_now();
+    html! {
+        h2 { "TUF repository" }
+        @match roles {
+            Ok(None) => p #tuf-none { "This service serves no TUF repository." },
+            Err(e) => p.notice.error #tuf-error { "The repository could not be read: " (e) },
+            Ok(Some(roles)) => table #tuf {
+                tr { th { "Role" } th { "Version" } th { "Expires" } th { "" } }
+                @for r in &roles {
+                    // The service re-signs the online roles itself: flagged only once expired.
+                    @let warn = if ONLINE_ROLES.contains(&r.name.as_str()) { 0 } else { EXPIRY_WARNING_DAYS };
+                    @let exp = r.expires.map(|e| Expiry::within(e, now, warn));
+                    tr id={"tuf-" (r.name)} class=[exp.map(Expiry::class)] {
+                        td { (r.name) }
+                        td { @if let Some(v) = r.version { (v) } @else { "not published" } }
+                        td { (when(r.expires)) }
+                        td { @if let Some(x) = exp { span class={"expiry " (x.class())} { (x.describe()) } } }
+                    }
+                }
+            },
+        }
     }
 }
 
@@ -38,6 +68,7 @@ pub(crate) async fn list<F: Fleet>(
         Ok(r) => r,
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
+    let tuf = fleet.tuf_roles().await;
     let body = html! {
         @if releases.is_empty() { p.notice { "No release has been uploaded yet." } }
         table #releases {
@@ -57,6 +88,7 @@ pub(crate) async fn list<F: Fleet>(
                 }
             }
         }
+        (tuf_section(tuf))
     };
     page(fleet, &who, "Releases", body)
 }

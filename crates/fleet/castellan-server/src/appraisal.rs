@@ -18,7 +18,9 @@
 use castellan_attest::{
     AppraisalError, Claims, ExpectedComponent, ReferenceValues, VerificationKey, verify_token,
 };
-use castellan_store::{Device, ReferenceMeasurement, Release, Store, StoreError};
+use castellan_store::{
+    AttestationRecord, Device, ReferenceMeasurement, Release, Store, StoreError,
+};
 
 /// Why attestation evidence was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -143,14 +145,26 @@ pub(crate) async fn onboarding(
     now: i64,
 ) -> Result<Device, Refusal> {
     let (device, claims) = verified(store, id, token_hex).await?;
-    store
-        .consume_nonce(id, &claims.nonce, now)
-        .await
-        .map_err(Refusal::Nonce)?;
-    reference_values(&device.reference_measurements)?
-        .check(&claims, &claims.nonce)
-        .map_err(Refusal::Appraisal)?;
-    Ok(device)
+    let verdict = async {
+        store
+            .consume_nonce(id, &claims.nonce, now)
+            .await
+            .map_err(Refusal::Nonce)?;
+        reference_values(&device.reference_measurements)?
+            .check(&claims, &claims.nonce)
+            .map_err(Refusal::Appraisal)
+    }
+    .await;
+    remember(
+        store,
+        id,
+        "onboarding",
+        &claims,
+        verdict.as_ref().err(),
+        now,
+    )
+    .await;
+    verdict.map(|()| device)
 }
 
 /// Appraise a post-update token of device `id` in campaign `campaign_id` rolling out `release`:
@@ -165,6 +179,22 @@ pub(crate) async fn after_update(
     token_hex: &str,
 ) -> Result<Vec<ReferenceMeasurement>, Refusal> {
     let (device, claims) = verified(store, id, token_hex).await?;
+    let verdict = update_verdict(store, device, campaign_id, release, &claims).await;
+    let context = format!("update campaign {campaign_id} (release {})", release.id);
+    let now = castellan_store::unix_now();
+    remember(store, id, &context, &claims, verdict.as_ref().err(), now).await;
+    verdict
+}
+
+/// The post-update appraisal of verified `claims` (see [`after_update`]).
+async fn update_verdict(
+    store: &Store,
+    device: Device,
+    campaign_id: &str,
+    release: &Release,
+    claims: &Claims,
+) -> Result<Vec<ReferenceMeasurement>, Refusal> {
+    let id = device.id.as_str();
     if !store
         .consume_update_nonce(campaign_id, id, &claims.nonce)
         .await
@@ -186,7 +216,7 @@ pub(crate) async fn after_update(
         },
     }
     reference_values(&refs)?
-        .check(&claims, &claims.nonce)
+        .check(claims, &claims.nonce)
         .map_err(Refusal::Appraisal)?;
     let last = claims
         .software_components
@@ -208,6 +238,36 @@ pub(crate) async fn after_update(
         })));
     }
     Ok(refs)
+}
+
+/// Keep the claims of a token that verified with the device's IAK, with the appraisal's
+/// verdict, for the console's device page. A failure to keep them is logged, never a refusal.
+async fn remember(
+    store: &Store,
+    id: &str,
+    context: &str,
+    claims: &Claims,
+    refusal: Option<&Refusal>,
+    now: i64,
+) {
+    let claims_json = match serde_json::to_string(claims) {
+        Ok(j) => j,
+        Err(e) => {
+            log::warn!("{id}: attestation claims not kept: {e}");
+            return;
+        }
+    };
+    let record = AttestationRecord {
+        device_id: id.to_string(),
+        appraised_at: now,
+        context: context.to_string(),
+        claims_json,
+        passed: refusal.is_none(),
+        reason: refusal.map(|r| format!("{} ({r})", r.code())),
+    };
+    if let Err(e) = store.record_attestation(&record).await {
+        log::warn!("{id}: attestation claims not kept: {e}");
+    }
 }
 
 /// The device's registry record and the claims of `token_hex`, verified with its IAK.

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use castellan_console::{
-    AlertAction, CampaignAction, DeviceAction, DeviceView, Fleet, FleetError, ManifestCheck,
+    AlertAction, CampaignAction, CertificateChain, CertificateChains, DeviceAction, DeviceView,
+    Fleet, FleetError, ManifestCheck, TufRoleView,
 };
 use castellan_pki::RevocationReason;
 use castellan_store::{AlertState, DeviceQuery, Role, Store, unix_now};
@@ -15,9 +16,12 @@ use crate::campaign::{self, CampaignError};
 use crate::protocol::{AlertJson, CampaignJson, CampaignRequest, ReleaseJson};
 
 use crate::api::DeviceJson;
-use crate::api::devices::{page, revoke_device, set_quarantine, to_json};
+use crate::api::devices::{
+    decommission_device, heal_device, page, revoke_device, set_quarantine, to_json,
+};
 use crate::api::releases::release_json;
 use crate::api::{ApiError, ROUTES};
+use crate::console_evidence;
 use crate::core::Core;
 
 /// The console's handle on the service.
@@ -78,13 +82,23 @@ impl Fleet for ConsoleFleet {
         }
     }
 
-    async fn act(&self, id: &str, action: DeviceAction) -> Result<String, FleetError> {
+    async fn act(&self, id: &str, action: DeviceAction, actor: &str) -> Result<String, FleetError> {
         let core = &self.0;
         match action {
             DeviceAction::Quarantine | DeviceAction::Release => {
                 let on = action == DeviceAction::Quarantine;
                 let (note, _) = set_quarantine(core, id, on).await.map_err(fleet_error)?;
                 Ok(note.0.0)
+            }
+            DeviceAction::Heal => {
+                let (note, _) = heal_device(core, id, actor).await.map_err(fleet_error)?;
+                Ok(note)
+            }
+            DeviceAction::Decommission => {
+                let (_, note, _) = decommission_device(core, id, actor)
+                    .await
+                    .map_err(fleet_error)?;
+                Ok(note)
             }
             DeviceAction::Revoke => {
                 let (note, _) = revoke_device(core, id, RevocationReason::Unspecified)
@@ -97,6 +111,37 @@ impl Fleet for ConsoleFleet {
                 action.slug()
             ))),
         }
+    }
+
+    async fn certificate_chains(&self, id: &str) -> Result<CertificateChains, FleetError> {
+        let core = &self.0;
+        let d = core
+            .store
+            .device(id)
+            .await?
+            .ok_or_else(|| FleetError::NotFound(format!("device {id}")))?;
+        let ldevid = match core.store.ldevid_der(id).await? {
+            Some(der) => console_evidence::chain_of(core, &der),
+            None => CertificateChain {
+                note: Some(match d.ldevid_serial {
+                    Some(serial) => format!(
+                        "LDevID {serial} was issued before the service kept operational \
+                         certificates: only its serial and SHA-256 are known (kept from the \
+                         next onboarding on)."
+                    ),
+                    None => "No operational certificate yet (the device has not onboarded).".into(),
+                }),
+                ..CertificateChain::default()
+            },
+        };
+        Ok(CertificateChains {
+            idevid: console_evidence::chain_of(core, &d.idevid_der),
+            ldevid,
+        })
+    }
+
+    async fn tuf_roles(&self) -> Result<Option<Vec<TufRoleView>>, FleetError> {
+        console_evidence::tuf_roles(&self.0).await
     }
 
     async fn releases(&self) -> Result<Vec<ReleaseJson>, FleetError> {

@@ -49,6 +49,7 @@ mod campaign;
 mod cert_binding;
 mod cluster;
 pub mod config;
+mod console_evidence;
 mod console_fleet;
 mod core;
 mod custody;

@@ -158,6 +158,10 @@ async fn appraise_and_issue(
         .record_onboarding(id, &serial, &sha256, now)
         .await
         .map_err(OnboardRefusal::Registry)?;
+    // Kept for the console's certificate chain; the binding above is what the broker checks.
+    if let Err(e) = core.store.set_ldevid_der(id, &ldevid.der).await {
+        log::warn!("onboarding {id}: LDevID kept by its SHA-256 only: {e}");
+    }
     core.store
         .set_attestation(
             id,

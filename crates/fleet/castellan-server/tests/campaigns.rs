@@ -103,6 +103,13 @@ async fn canary_then_waves_update_every_device_and_the_registry() {
                        "signer_id": hex::encode(signer), "version": version.to_string()})
             );
             assert_eq!(dj["attestation"], "passed");
+            // The post-update token's claims are kept for the console's device page.
+            let kept = f.server.store().last_attestation(d).await.unwrap().unwrap();
+            assert!(
+                kept.passed && kept.context.starts_with("update campaign"),
+                "{kept:?}"
+            );
+            assert!(kept.claims_json.contains(&hex::encode(digest)), "{kept:?}");
         }
         let log = audit(&f.server).await;
         let updated = log

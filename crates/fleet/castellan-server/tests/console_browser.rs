@@ -157,6 +157,33 @@ async fn console_in_chromium_logs_in_shows_the_fleet_and_quarantines_a_device() 
         text_of(&c, "#idevid").await.contains("CSTL-0901"),
         "its subject names the device"
     );
+    // Both chains reach the root; the telemetry's number is plotted, server-drawn SVG.
+    for chain in ["#idevid", "#ldevid"] {
+        let shown = text_of(&c, chain).await;
+        assert!(
+            shown.contains("root CA") && shown.contains("issuing CA"),
+            "{chain}: {shown}"
+        );
+    }
+    assert!(
+        text_of(&c, "#ldevid-validity")
+            .await
+            .starts_with("expires in")
+    );
+    let plotted = c
+        .execute(
+            "return [...document.querySelectorAll('#plots svg.plot polyline, #plots svg.plot circle')].length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(plotted, json!(1), "one numeric field (temp_c), one plot");
+    assert!(text_of(&c, "#plots").await.contains("temp_c"));
+    assert!(text_of(&c, "#claims").await.contains("secured"));
+    text_where(&c, "#measurements", |t| {
+        t.contains("match") && !t.contains("mismatch")
+    })
+    .await;
     screenshot(&c, "device").await;
 
     // Quarantine, after a confirmation that names the consequence.

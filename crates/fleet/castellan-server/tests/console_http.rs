@@ -331,3 +331,146 @@ async fn an_admin_revokes_a_device_from_the_console_and_the_broker_refuses_it() 
         && e.reason.contains("revoked")));
     server.shutdown().await;
 }
+
+/// A console session of `name`: (cookie header, session id, CSRF token).
+async fn session_of(t: &TestStore, name: &str) -> (String, String, String) {
+    let s = t
+        .store
+        .create_console_session(name, castellan_store::unix_now(), 600)
+        .await
+        .unwrap();
+    let cookie = format!("{}={}", castellan_console::SESSION_COOKIE, s.id);
+    (cookie, s.id, s.csrf_token)
+}
+
+async fn console_page(api: &Api, path: &str, cookie: &str) -> (u16, String) {
+    let (status, _, body) = api.get_raw(path, &[("cookie", cookie)]).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_device_page_shows_chains_claims_plots_and_history_and_gates_its_actions() {
+    let t = TestStore::sqlite().await;
+    let tmp = tempdir();
+    let server = start_server(&t, &state_dir(&tmp)).await;
+    let api = Api::new(&server);
+    let admin = server.admin_token().unwrap().to_string();
+    enrolled(&server, &api, &admin, "CSTL-0961", 96, tmp.path()).await;
+    accounts(&t).await;
+    let now = castellan_store::unix_now();
+    for (i, temp) in [20.5, 21.0, 23.5].into_iter().enumerate() {
+        let payload = json!({ "temp_c": temp, "battery": { "mv": 3300 - i as i64 * 10 } });
+        t.store
+            .record_telemetry("CSTL-0961", now - 60 + i as i64 * 20, &payload.to_string())
+            .await
+            .unwrap();
+    }
+    let (ops, ops_id, ops_csrf) = session_of(&t, "ops").await;
+    let (viewer, viewer_id, viewer_csrf) = session_of(&t, "viewer").await;
+    let path = "/console/devices/CSTL-0961";
+
+    // A read-only role sees everything it may read, and no action.
+    let (status, p) = console_page(&api, path, &viewer).await;
+    assert_eq!(status, 200, "{p}");
+    assert!(!p.contains("id=\"action-"), "an auditor sees no action");
+    for id in [
+        "idevid",
+        "ldevid",
+        "claims",
+        "measurements",
+        "plots",
+        "device-audit",
+    ] {
+        assert!(p.contains(&format!("id=\"{id}\"")), "#{id} on the page");
+    }
+    assert!(p.contains("root CA"), "the chains reach the root");
+    assert!(p.contains("id=\"idevid-validity\"") && p.contains("id=\"ldevid-validity\""));
+    assert!(
+        p.contains("onboarding") && p.contains(">match<"),
+        "claims matched: {p}"
+    );
+    assert!(
+        !p.contains(">mismatch<"),
+        "an honest device matches its reference values"
+    );
+    assert!(p.contains("<polyline") && p.contains("temp_c") && p.contains("battery.mv"));
+    assert!(
+        p.contains("id=\"updates-none\""),
+        "never part of a campaign"
+    );
+    // Its forged POST (with its own valid token) is refused by role, audited.
+    let form = format!("csrf={viewer_csrf}");
+    let (status, body) = forged_post(&api, &format!("{path}/quarantine"), &viewer_id, &form).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(audit_has_refusal(&server, "console.device.quarantine", "may not quarantine").await);
+
+    // An operator may quarantine and decommission (revoke is an admin's).
+    let (_, p) = console_page(&api, path, &ops).await;
+    assert!(p.contains("id=\"action-quarantine\"") && p.contains("id=\"action-decommission\""));
+    assert!(!p.contains("id=\"action-revoke\"") && !p.contains("id=\"action-heal\""));
+    let (status, p) = console_page(&api, &format!("{path}/decommission"), &ops).await;
+    assert_eq!(status, 200, "{p}");
+    assert!(
+        p.contains("erases its keys") && p.contains("This cannot be undone"),
+        "the confirmation names the consequence: {p}"
+    );
+    // Without the CSRF token: refused, audited, nothing done.
+    let (status, _) = forged_post(&api, &format!("{path}/decommission"), &ops_id, "").await;
+    assert_eq!(status, 403, "attack_cross_site_decommission");
+    assert!(audit_has_refusal(&server, "console.device.decommission", "CSRF").await);
+    let (_, d) = api
+        .call("GET", "/api/v1/devices/CSTL-0961", Some(&admin), None)
+        .await;
+    assert_eq!(d["lifecycle_name"], json!("secured"), "{d}");
+
+    // Quarantined through the console: heal and release are offered, heal's consequence named.
+    let form = format!("csrf={ops_csrf}");
+    let (status, _) = forged_post(&api, &format!("{path}/quarantine"), &ops_id, &form).await;
+    assert_eq!(status, 303);
+    let (_, p) = console_page(&api, path, &ops).await;
+    assert!(p.contains("id=\"action-heal\"") && p.contains("id=\"action-release\""));
+    assert!(!p.contains("id=\"action-quarantine\""));
+    let (status, p) = console_page(&api, &format!("{path}/heal"), &ops).await;
+    assert_eq!(status, 200);
+    assert!(p.contains("last good release"), "{p}");
+    // No release to heal with: the service's refusal is shown and audited.
+    let (status, body) = forged_post(&api, &format!("{path}/heal"), &ops_id, &form).await;
+    assert!(status == 409 || status == 404, "{status}: {body}");
+    assert!(
+        audit(&server)
+            .await
+            .iter()
+            .any(|e| e.action == "console.device.heal"
+                && e.actor == "ops"
+                && e.decision == castellan_store::Decision::Refused)
+    );
+    // Decommission: recorded, a second operator must approve (the service's default).
+    let (status, _) = forged_post(&api, &format!("{path}/decommission"), &ops_id, &form).await;
+    assert_eq!(status, 303);
+    assert!(
+        audit(&server)
+            .await
+            .iter()
+            .any(|e| e.action == "console.device.decommission"
+                && e.actor == "ops"
+                && e.reason.contains("awaiting a second operator"))
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_releases_page_says_when_no_tuf_repository_is_served() {
+    let t = TestStore::sqlite().await;
+    let tmp = tempdir();
+    let server = start_server(&t, &state_dir(&tmp)).await;
+    let api = Api::new(&server);
+    t.store
+        .create_operator("boss", castellan_store::Role::Admin, 0)
+        .await
+        .unwrap();
+    let (cookie, _, _) = session_of(&t, "boss").await;
+    let (status, p) = console_page(&api, "/console/releases", &cookie).await;
+    assert_eq!(status, 200, "{p}");
+    assert!(p.contains("id=\"tuf-none\""), "{p}");
+    server.shutdown().await;
+}

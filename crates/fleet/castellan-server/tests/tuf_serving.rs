@@ -69,6 +69,35 @@ async fn the_tuf_repository_is_served_file_by_file() {
         let (status, _, _) = api.get_raw(path, &[]).await;
         assert_eq!(status, 404, "{path}");
     }
+    // The console's releases page shows each role's published version and expiry.
+    t.store
+        .create_operator("boss", castellan_store::Role::Admin, 0)
+        .await
+        .unwrap();
+    let s = t
+        .store
+        .create_console_session("boss", castellan_store::unix_now(), 600)
+        .await
+        .unwrap();
+    let cookie = format!("{}={}", castellan_console::SESSION_COOKIE, s.id);
+    let (status, _, body) = api
+        .get_raw("/console/releases", &[("cookie", cookie.as_str())])
+        .await;
+    let page = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{page}");
+    let status = repo.status().unwrap();
+    for role in ["root", "targets", "snapshot", "timestamp", "sensor-v1"] {
+        let r = status.roles.iter().find(|r| r.name == role).unwrap();
+        let row = format!("id=\"tuf-{role}\"");
+        let at = page.find(&row).unwrap_or_else(|| panic!("{row} in {page}"));
+        let rest = &page[at..page[at..].find("</tr>").map_or(page.len(), |e| at + e)];
+        let version = format!("<td>{}</td>", r.version.unwrap());
+        assert!(rest.contains(&version), "{role}: {rest}");
+        assert!(
+            rest.contains("expires in") || rest.contains("EXPIRES in"),
+            "{role}: {rest}"
+        );
+    }
     server.shutdown().await;
 
     // A server without a repository has no /tuf/.

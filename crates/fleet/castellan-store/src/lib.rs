@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  castellan serve ──▶ Store ──▶ registry · telemetry · revocations · access · nonces · audit
-//!                                releases · campaigns
+//!                                releases · campaigns · device history (last attestation claims)
 //!                                  │ portable SQL, `$n` parameters, written once
 //!                                  ▼
 //!                             db::Session ──▶ SQLite (rusqlite)  |  PostgreSQL (tokio-postgres)
@@ -28,6 +28,7 @@ mod campaigns;
 mod cluster;
 mod console;
 mod db;
+mod device_history;
 mod device_query;
 mod error;
 mod lease;
@@ -54,6 +55,7 @@ pub use cluster::{
 };
 pub use console::{ConsoleSession, NewConsoleSession, PasswordRecord};
 pub use db::Backend;
+pub use device_history::{AttestationRecord, DeviceUpdate, MAX_CLAIMS_JSON};
 pub use device_query::{DevicePage, DeviceQuery, DeviceSort, DeviceState, FleetCounts, MAX_PAGE};
 pub use error::{AuditViolation, StoreError};
 pub use lease::{Fence, Lease, LeaseAnswer, fenced, unix_now_ms};

@@ -454,16 +454,27 @@ pub(crate) async fn heal(
     ),
     ApiError,
 > {
-    let c = crate::campaign::heal(&core, &id, &op.name).await?;
-    let note = format!(
-        "heal of {id}: campaign {} of release {} (the last good release of its class)",
-        c.campaign_id, c.release_id
-    );
+    let (note, c) = heal_device(&core, &id, &op.name).await?;
     Ok((
         axum::http::StatusCode::CREATED,
         axum::Extension(AuditNote(note)),
         Json(c),
     ))
+}
+
+/// Start the heal campaign of device `id` for `actor`: what `POST /api/v1/devices/{id}/heal`
+/// does (and the console's heal). Returns the audit note and the campaign.
+pub(crate) async fn heal_device(
+    core: &Core,
+    id: &str,
+    actor: &str,
+) -> Result<(String, crate::protocol::CampaignJson), ApiError> {
+    let c = crate::campaign::heal(core, id, actor).await?;
+    let note = format!(
+        "heal of {id}: campaign {} of release {} (the last good release of its class)",
+        c.campaign_id, c.release_id
+    );
+    Ok((note, c))
 }
 
 /// `POST /api/v1/devices/{id}/decommission`: ask for the signed decommission (202 while it
@@ -483,8 +494,27 @@ pub(crate) async fn decommission(
     ),
     ApiError,
 > {
+    let (status, note, r) = decommission_device(&core, &id, &op.name).await?;
+    Ok((status, axum::Extension(AuditNote(note)), Json(r)))
+}
+
+/// `operator` asks to decommission device `id`: what `POST /api/v1/devices/{id}/decommission`
+/// does (and the console's decommission). Returns the answer's status, the audit note and the
+/// request's state.
+pub(crate) async fn decommission_device(
+    core: &Arc<Core>,
+    id: &str,
+    operator: &str,
+) -> Result<
+    (
+        axum::http::StatusCode,
+        String,
+        crate::response::decommission::Requested,
+    ),
+    ApiError,
+> {
     use crate::response::decommission::{DecommissionError as E, Requested, request};
-    let r = request(&core, &id, &op.name).await.map_err(|e| {
+    let r = request(core, id, operator).await.map_err(|e| {
         let code = e.code();
         let inner = match &e {
             E::UnknownDevice(_) => ApiError::NotFound(e.to_string()),
@@ -513,5 +543,5 @@ pub(crate) async fn decommission(
             ),
         ),
     };
-    Ok((status, axum::Extension(AuditNote(note)), Json(r)))
+    Ok((status, note, r))
 }
