@@ -203,6 +203,10 @@ fn repo_init_sign_offline_import_delegate_and_release() {
     );
     assert!(log[10].detail.starts_with("re-signed by hand: snapshot v"));
     assert!(log.iter().all(|e| e.by.contains('@')));
+    let shown = ok(&["repo", "log", "--dir", "repo", "--json"], cwd);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
+    assert_eq!(shown.as_array().map(Vec::len), Some(11));
+    assert_eq!(shown[10]["hash"], serde_json::json!(log[10].hash));
 
     // attack: the log edited by hand (an entry hidden) stops the next command that would
     // change the repository, and says why.
@@ -214,6 +218,13 @@ fn repo_init_sign_offline_import_delegate_and_release() {
     let why = String::from_utf8_lossy(&refused.stderr);
     assert!(
         why.contains("operations log") && why.contains("line 11"),
+        "{why}"
+    );
+    let refused = castellan(&["repo", "log", "--dir", "repo"], cwd);
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("does not verify") && why.contains("line 11"),
         "{why}"
     );
 }

@@ -12,6 +12,7 @@
 //! castellan repo rotate-root --dir repo --root-key d.pub --root-key e.pub --root-key f.pub
 //! castellan repo resign --dir repo            (online roles near expiry; run periodically)
 //! castellan repo status --dir repo [--json]
+//! castellan repo log --dir repo [--json]      (the operations log, its chain verified)
 //! ```
 //!
 //! Every command that changes the repository appends an entry to its hash-chained operations
@@ -57,6 +58,8 @@ pub(crate) enum RepoCommand {
     Resign(ResignArgs),
     /// Show each role: version, expiry, keys, what is staged and who signed it.
     Status(StatusArgs),
+    /// Verify the repository's operations log (the commands run on it) and show its entries.
+    Log(StatusArgs),
 }
 
 /// The repository directory.
@@ -302,7 +305,10 @@ fn logged(command: &RepoCommand) -> Option<(&Path, &'static str)> {
         RepoCommand::Import(a) => (&a.dir, "import"),
         RepoCommand::RotateRoot(a) => (&a.dir, "rotate-root"),
         RepoCommand::Resign(a) => (&a.dir, "resign"),
-        RepoCommand::Export(_) | RepoCommand::Sign(_) | RepoCommand::Status(_) => return None,
+        RepoCommand::Export(_)
+        | RepoCommand::Sign(_)
+        | RepoCommand::Status(_)
+        | RepoCommand::Log(_) => return None,
     };
     Some((dir.dir.as_path(), name))
 }
@@ -468,6 +474,10 @@ fn execute(command: RepoCommand, now: jiff::Timestamp) -> anyhow::Result<Option<
             status(&a)?;
             return Ok(None);
         }
+        RepoCommand::Log(a) => {
+            show_log(&a)?;
+            return Ok(None);
+        }
     };
     Ok(Some(detail))
 }
@@ -514,6 +524,28 @@ fn init(a: &InitArgs, now: jiff::Timestamp) -> anyhow::Result<()> {
         a.dir.dir.display(),
         a.root_threshold
     );
+    Ok(())
+}
+
+/// `castellan repo log`: the verified entries, oldest first (a broken chain is an error naming
+/// the first bad line).
+fn show_log(a: &StatusArgs) -> anyhow::Result<()> {
+    a.dir.open()?;
+    let entries = oplog::read(&a.dir.dir)
+        .with_context(|| format!("{} does not verify", oplog::log_path(&a.dir.dir).display()))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("no command logged yet");
+    }
+    for e in &entries {
+        println!(
+            "{:>4} {} {:<16} {:<12} {}",
+            e.seq, e.at, e.by, e.command, e.detail
+        );
+    }
     Ok(())
 }
 
