@@ -68,6 +68,7 @@ mod server;
 mod telemetry;
 mod tuf_mqtt;
 pub mod tuf_online;
+mod tuf_oplog;
 mod tuf_published;
 
 pub use api::{

@@ -10,6 +10,8 @@
 //!                           ─▶ audit "tuf.resign" (which roles, which keys) or its refusal
 //!                  and before it: what was published by anyone else since the last check
 //!                           ─▶ audit "tuf.publish" (roles, versions, signing keys; see tuf_published)
+//!                  and the commands run by hand on the repository (its operations log)
+//!                           ─▶ audit "tuf.offline" (each entry once; see tuf_oplog)
 //! ```
 //!
 //! With a token, the server generates the two keys in it on first start (labels
@@ -80,6 +82,9 @@ pub(crate) async fn resign(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(core.config.tuf_resign_check);
     // The versions published when last looked at (`None` before the first look).
     let mut seen: Option<Versions> = None;
+    // Where the operations log stands (read back from the audit trail at each look: another
+    // instance may have recorded entries since).
+    let mut oplog = crate::tuf_oplog::Cursor::default();
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -94,13 +99,18 @@ pub(crate) async fn resign(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
                     // What is published, read before and after re-signing (`None` if a file
                     // was being replaced: looked at again at the next check).
                     let found = versions(&repo).ok();
+                    // The commands run by hand since the last look (read before re-signing,
+                    // like the versions).
+                    let log = castellan_tuf::repo::oplog::read(&dir);
                     let resigned = repo.resign_due(jiff::Timestamp::now())?;
                     let keys = signed_by(&repo, &signers);
-                    Ok::<_, castellan_tuf::TufError>((found, resigned, keys, versions(&repo).ok()))
+                    Ok::<_, castellan_tuf::TufError>((found, log, resigned, keys, versions(&repo).ok()))
                 })
                 .await;
                 match done {
-                    Ok(Ok((found, r, keys, after))) => {
+                    Ok(Ok((found, log, r, keys, after))) => {
+                        oplog.recorded = crate::tuf_oplog::Cursor::load(&core).await.recorded;
+                        crate::tuf_oplog::audit(&core, oplog.look(log)).await;
                         if let Some(found) = &found {
                             audit_outside_changes(&core, seen.as_ref(), found).await;
                         }

@@ -33,6 +33,14 @@ pub enum TufError {
     /// An operation would break a rule of the repository (threshold above the number of
     /// keys, last key of a role removed, unsigned role published).
     Policy(String),
+    /// The repository's operations log (`log/operations.log`) is not an unbroken hash chain:
+    /// an entry was altered, removed, reordered or is not an entry.
+    OperationsLog {
+        /// The first bad line (from 1).
+        line: usize,
+        /// What is wrong with it.
+        why: String,
+    },
     /// Not enough valid signatures to publish a role.
     ThresholdNotMet {
         /// The role being published.
@@ -59,6 +67,12 @@ impl fmt::Display for TufError {
             Self::Key(why) => write!(f, "key: {why}"),
             Self::Malformed(why) => write!(f, "malformed metadata: {why}"),
             Self::Policy(why) => write!(f, "refused by repository policy: {why}"),
+            Self::OperationsLog { line, why } => {
+                write!(
+                    f,
+                    "the repository's operations log is broken at line {line}: {why}"
+                )
+            }
             Self::ThresholdNotMet { role, have, need } => write!(
                 f,
                 "role {role} has {have} valid signature(s), {need} required: sign it with more of its keys"

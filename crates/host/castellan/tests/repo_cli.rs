@@ -167,6 +167,66 @@ fn repo_init_sign_offline_import_delegate_and_release() {
     assert!(!cwd.join(format!("repo/online/{}.pem", old[0])).exists());
     assert!(cwd.join(format!("repo/online/{}.pem", new[0])).exists());
     ok(&["repo", "resign", "--dir", "repo", "--force"], cwd);
+
+    // Every command that changed the repository is in its operations log, chained (the fleet
+    // service records the entries in its audit trail); the refused import, export, sign and
+    // status are not.
+    let log = castellan_tuf::repo::oplog::read(&cwd.join("repo")).expect("an unbroken log");
+    let commands: Vec<&str> = log.iter().map(|e| e.command.as_str()).collect();
+    assert_eq!(
+        commands,
+        [
+            "init",
+            "import",
+            "import",
+            "delegate",
+            "import",
+            "target add",
+            "import",
+            "key add",
+            "key remove",
+            "import",
+            "resign"
+        ]
+    );
+    assert!(
+        log[6]
+            .detail
+            .starts_with("published sensor-v1 v1 (signed by key "),
+        "{}",
+        log[6].detail
+    );
+    assert!(
+        log[5]
+            .detail
+            .contains("listed sensor-v1/fw-2.suit (15 bytes, SHA-256 ")
+    );
+    assert!(log[10].detail.starts_with("re-signed by hand: snapshot v"));
+    assert!(log.iter().all(|e| e.by.contains('@')));
+    let shown = ok(&["repo", "log", "--dir", "repo", "--json"], cwd);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
+    assert_eq!(shown.as_array().map(Vec::len), Some(11));
+    assert_eq!(shown[10]["hash"], serde_json::json!(log[10].hash));
+
+    // attack: the log edited by hand (an entry hidden) stops the next command that would
+    // change the repository, and says why.
+    let path = castellan_tuf::repo::oplog::log_path(&cwd.join("repo"));
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, text.replacen("re-signed by hand", "nothing", 1)).expect("write");
+    let refused = castellan(&["repo", "resign", "--dir", "repo", "--force"], cwd);
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("operations log") && why.contains("line 11"),
+        "{why}"
+    );
+    let refused = castellan(&["repo", "log", "--dir", "repo"], cwd);
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("does not verify") && why.contains("line 11"),
+        "{why}"
+    );
 }
 
 #[test]

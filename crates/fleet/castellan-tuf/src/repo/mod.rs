@@ -8,6 +8,7 @@
 //! <dir>/targets/<class>/    target files under <sha256>.<name>
 //! <dir>/staged/<role>.json  roles awaiting offline signatures (export, sign elsewhere, import)
 //! <dir>/online/<keyid>.pem  the online keys of snapshot and timestamp
+//! <dir>/log/operations.log  the hash-chained log of the commands run on it ([`oplog`])
 //! ```
 //!
 //! Offline roles (`root`, `targets`, the device classes' roles) are edited here, signed on
@@ -19,6 +20,7 @@
 mod edit;
 mod envelope;
 mod keys;
+pub mod oplog;
 mod publish;
 mod roles;
 

@@ -413,7 +413,9 @@ impl Updater {
                 .judge(conn, &self.log, &campaign, &release, &manifest)
                 .await
         {
+            // Refused before the secure services see the offer: no byte moves.
             self.counts.failed += 1;
+            let why = why.to_string();
             self.report(conn, &campaign, &release, State::Failed, 0, Some(why))
                 .await?;
             return Ok(Next::Continue);

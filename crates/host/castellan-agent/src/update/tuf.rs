@@ -13,6 +13,12 @@
 //! anchor, from the factory). The repository is reached over HTTPS (verified against the
 //! fleet's CA bundle) when a metadata URL is given, else over the session's MQTT connection
 //! (`dev/<id>/{up,down}/tuf/…`, see `tuf_mqtt`), each fetch bounded alike.
+//!
+//! This is the one TUF check of every fleet device: the agent's update client and the QEMU
+//! device's host bridge (`castellan-bridge`, through the same [`crate::update::Updater`]) both
+//! hold a [`TufCheck`] made from the device's trusted root, a transport (HTTPS or the device's
+//! MQTT session) and its class, and ask it about each offered envelope; the answer is
+//! accepted or a typed [`TufRefusal`].
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -43,6 +49,25 @@ enum Transport {
     },
     /// The session's MQTT connection.
     Mqtt,
+}
+
+/// Why the TUF check refused an offer: the repository could not be reached or refreshed
+/// (unreachable, slow, stale, rolled back or badly signed metadata), or the envelope is not
+/// the one the class's targets role lists (length and SHA-256). Its text is the `failed`
+/// report's reason (`TUF: …`), the same for every device.
+#[derive(Debug)]
+pub struct TufRefusal(pub castellan_tuf::TufError);
+
+impl std::fmt::Display for TufRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TUF: {}", self.0)
+    }
+}
+
+impl std::error::Error for TufRefusal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }
 
 /// The check, ready for offers (the agent's and the QEMU bridge's).
@@ -109,8 +134,8 @@ impl TufCheck {
             .then(|| castellan_protocol::topics::tuf_response(&self.device_id))
     }
 
-    /// Check the offer of `release` in `campaign`, logging the outcome; the reason for the
-    /// `failed` report if it is refused.
+    /// Check the offer of `release` in `campaign`, logging the outcome; the refusal (its text
+    /// is the `failed` report's reason) if it is refused.
     pub async fn judge(
         &self,
         conn: &mut MqttConnection,
@@ -118,7 +143,7 @@ impl TufCheck {
         campaign: &str,
         release: &str,
         envelope: &[u8],
-    ) -> Result<(), String> {
+    ) -> Result<(), TufRefusal> {
         match self.check(conn, release, envelope).await {
             Ok(took) => {
                 log(&format!(
@@ -137,15 +162,17 @@ impl TufCheck {
         }
     }
 
-    /// Refresh and check `envelope` for `release`; how long it took, or why it is refused.
-    async fn check(
+    /// Refresh the trusted metadata (over `conn` when the check goes over MQTT) and check that
+    /// `envelope` is what the class's targets role lists for `release`; how long it took, or
+    /// why it is refused.
+    pub async fn check(
         &self,
         conn: &mut MqttConnection,
         release: &str,
         envelope: &[u8],
-    ) -> Result<Duration, String> {
+    ) -> Result<Duration, TufRefusal> {
         let started = Instant::now();
-        let why = |e: castellan_tuf::TufError| format!("TUF: {e}");
+        let why = TufRefusal;
         let now = jiff::Timestamp::now();
         match &self.transport {
             Transport::Https { metadata_url, http } => {

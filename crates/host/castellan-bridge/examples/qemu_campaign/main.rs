@@ -22,13 +22,15 @@
 //! security counter, which the server accepts) is offered twice: first unlisted in TUF, which
 //! the bridge refuses before the device runs ("TUF: …"); then listed, which the device's secure
 //! partition refuses (version downgrade). Each campaign records the device `failed` with the
-//! reason, and the device still boots the new version.
+//! reason, and the device still boots the new version. The first is the named attack
+//! `attack_release_not_listed_by_tuf_refused_by_the_qemu_device` (its line in the output): the
+//! device's download buffer must be untouched by it.
 //!
 //! Usage: `qemu_campaign --rom <castellan-rom ELF> --device <device dir> --image <signed v2>
 //! --version <version> [--downgrade-image <signed older image>] [--serial an505-0001]
 //! [--timeout-s 600]`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -219,7 +221,15 @@ async fn run() -> Result<String, String> {
         && state == "updated"
     {
         let older = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let r = downgrade(&rm, &tuf, &release_key, &older, &reg.device_id, a.timeout).await;
+        let r = downgrade(
+            &rm,
+            &tuf,
+            &release_key,
+            &older,
+            (&reg.device_id, &a.device),
+            a.timeout,
+        )
+        .await;
         match r {
             Ok(reason) => refused = Some(reason),
             Err(e) => outcome = Err(e),
@@ -354,17 +364,17 @@ async fn downgrade(
     tuf: &tuf::Tuf,
     key: &p256::ecdsa::SigningKey,
     older: &[u8],
-    device: &str,
+    (device, device_dir): (&str, &Path),
     timeout: Duration,
 ) -> Result<String, String> {
     let (release, envelope) = release(rm, key, 2, "1.0.0", older).await?;
-    let (state, reason) = failed_with(rm, &release, device, timeout).await?;
-    if state != "failed" || !reason.contains("TUF: ") {
-        return Err(format!(
-            "the release unlisted in TUF ended {state} ({reason}); the bridge should have refused it"
-        ));
-    }
-    step(&format!("refused before the device saw it ({reason})"));
+    attack_release_not_listed_by_tuf_refused_by_the_qemu_device(
+        rm,
+        &release,
+        (device, device_dir),
+        timeout,
+    )
+    .await?;
     tuf.list(&release.release_id, &envelope)?;
     step(&format!(
         "release {} listed in TUF for the class",
@@ -377,6 +387,37 @@ async fn downgrade(
         ));
     }
     Ok(reason)
+}
+
+/// A release signed with the release key (the device's secure partition would authenticate
+/// it) but not listed in TUF for the class: the campaign must record the device `failed` with
+/// the bridge's TUF refusal, and the device must not have seen a byte of it (its download
+/// buffer, which every QEMU run of an update command rewrites, is untouched).
+async fn attack_release_not_listed_by_tuf_refused_by_the_qemu_device(
+    rm: &FleetApi,
+    release: &ReleaseJson,
+    (device, device_dir): (&str, &Path),
+    timeout: Duration,
+) -> Result<(), String> {
+    let buffer = device_dir.join("download.bin");
+    let before = std::fs::read(&buffer).ok();
+    let (state, reason) = failed_with(rm, release, device, timeout).await?;
+    if state != "failed" || !reason.contains("TUF: ") {
+        return Err(format!(
+            "the release unlisted in TUF ended {state} ({reason}); the bridge should have refused it"
+        ));
+    }
+    if std::fs::read(&buffer).ok() != before {
+        return Err(format!(
+            "the unlisted release reached the device ({} was rewritten)",
+            buffer.display()
+        ));
+    }
+    step(&format!(
+        "attack_release_not_listed_by_tuf_refused_by_the_qemu_device: refused before the \
+         device saw it ({reason})"
+    ));
+    Ok(())
 }
 
 /// Runs a campaign of `release` and returns the device's final state and reason.

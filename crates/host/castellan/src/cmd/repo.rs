@@ -12,16 +12,23 @@
 //! castellan repo rotate-root --dir repo --root-key d.pub --root-key e.pub --root-key f.pub
 //! castellan repo resign --dir repo            (online roles near expiry; run periodically)
 //! castellan repo status --dir repo [--json]
+//! castellan repo log --dir repo [--json]      (the operations log, its chain verified)
 //! ```
+//!
+//! Every command that changes the repository appends an entry to its hash-chained operations
+//! log (`<dir>/log/operations.log`, `castellan_tuf::repo::oplog`), which the fleet service
+//! records in its audit trail.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use castellan_tuf::repo::oplog::{self, OperationsLog};
 use castellan_tuf::repo::{
     Envelope, InitOptions, Policy, Repository, RoleSigner, public_key_from_file,
 };
 use clap::{Args, Subcommand};
+use sha2::Digest as _;
 use sigstore_tuf::Key;
 
 use super::{read_file, write_file};
@@ -51,6 +58,8 @@ pub(crate) enum RepoCommand {
     Resign(ResignArgs),
     /// Show each role: version, expiry, keys, what is staged and who signed it.
     Status(StatusArgs),
+    /// Verify the repository's operations log (the commands run on it) and show its entries.
+    Log(StatusArgs),
 }
 
 /// The repository directory.
@@ -257,19 +266,85 @@ pub(crate) struct StatusArgs {
     json: bool,
 }
 
-/// Run `castellan repo …`.
+/// Run `castellan repo …`. A command that changes the repository first checks its operations
+/// log (a broken log stops it: the fleet service would audit the break) and then appends what
+/// it did, so that commands run offline reach the service's audit trail.
 pub(crate) fn run(command: RepoCommand) -> anyhow::Result<ExitCode> {
     let now = jiff::Timestamp::now();
-    match command {
-        RepoCommand::Init(a) => init(&a, now)?,
+    let mut log = match logged(&command) {
+        Some((dir, name)) => Some((dir.to_path_buf(), name, open_log(dir)?)),
+        None => None,
+    };
+    let detail = execute(command, now)?;
+    if let (Some((dir, name, log)), Some(detail)) = (log.as_mut(), detail) {
+        let entry = log
+            .append(name, &detail, &oplog::operator(), now)
+            .with_context(|| {
+                format!(
+                    "{name} was done, but its entry could not be added to {}",
+                    oplog::log_path(dir).display()
+                )
+            })?;
+        eprintln!(
+            "logged as entry {} of the repository's operations log",
+            entry.seq
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The repository a command changes and the command's name in the operations log (`None`: a
+/// command that changes no repository).
+fn logged(command: &RepoCommand) -> Option<(&Path, &'static str)> {
+    let (dir, name) = match command {
+        RepoCommand::Init(a) => (&a.dir, "init"),
+        RepoCommand::Key(KeyCommand::Add(a)) => (&a.dir, "key add"),
+        RepoCommand::Key(KeyCommand::Remove(a)) => (&a.dir, "key remove"),
+        RepoCommand::Delegate(a) => (&a.dir, "delegate"),
+        RepoCommand::Target(TargetCommand::Add(a)) => (&a.dir, "target add"),
+        RepoCommand::Import(a) => (&a.dir, "import"),
+        RepoCommand::RotateRoot(a) => (&a.dir, "rotate-root"),
+        RepoCommand::Resign(a) => (&a.dir, "resign"),
+        RepoCommand::Export(_)
+        | RepoCommand::Sign(_)
+        | RepoCommand::Status(_)
+        | RepoCommand::Log(_) => return None,
+    };
+    Some((dir.dir.as_path(), name))
+}
+
+fn open_log(dir: &Path) -> anyhow::Result<OperationsLog> {
+    OperationsLog::open(dir).with_context(|| {
+        format!(
+            "refusing to change {}: its operations log must be an unbroken chain (the fleet \
+             service audits a broken one); find out who changed it",
+            dir.display()
+        )
+    })
+}
+
+/// Runs `command`; what it changed, for the operations log (`None` when nothing changed).
+fn execute(command: RepoCommand, now: jiff::Timestamp) -> anyhow::Result<Option<String>> {
+    let detail = match command {
+        RepoCommand::Init(a) => {
+            init(&a, now)?;
+            format!(
+                "created the repository: root v1 ({} of {} key(s)) and targets v1 staged, \
+                 online keys generated",
+                a.root_threshold,
+                a.root_keys.len()
+            )
+        }
         RepoCommand::Key(KeyCommand::Add(a)) => {
             let repo = a.dir.open()?;
             let key = match &a.key {
                 Some(path) => public_key(path)?,
                 None => repo.new_online_key()?,
             };
+            let keyid = castellan_tuf::repo::key_id(&key)?;
             let staged = repo.add_key(&a.role, key, a.threshold, now)?;
             staged_hint(&a.dir.dir, &a.role, &staged)?;
+            format!("trusts key {keyid} for {}", a.role) + &staged_detail(&staged)?
         }
         RepoCommand::Key(KeyCommand::Remove(a)) => {
             let staged = a
@@ -277,12 +352,19 @@ pub(crate) fn run(command: RepoCommand) -> anyhow::Result<ExitCode> {
                 .open()?
                 .remove_key(&a.role, &a.keyid, a.threshold, now)?;
             staged_hint(&a.dir.dir, &a.role, &staged)?;
+            format!("no longer trusts key {} for {}", a.keyid, a.role) + &staged_detail(&staged)?
         }
         RepoCommand::Delegate(a) => {
             let keys = public_keys(&a.keys)?;
             let staged = a.dir.open()?.delegate(&a.class, keys, a.threshold, now)?;
             staged_hint(&a.dir.dir, "targets", &staged)?;
             eprintln!("staged {} v1 too: sign it with the class's key", a.class);
+            format!(
+                "delegated {} to {} key(s) (threshold {})",
+                a.class,
+                a.keys.len(),
+                a.threshold
+            ) + &staged_detail(&staged)?
         }
         RepoCommand::Target(TargetCommand::Add(a)) => {
             let bytes = read_file(&a.file)?;
@@ -295,6 +377,12 @@ pub(crate) fn run(command: RepoCommand) -> anyhow::Result<ExitCode> {
                 .open()?
                 .add_target(&a.class, &name, &bytes, None, now)?;
             staged_hint(&a.dir.dir, &a.class, &staged)?;
+            format!(
+                "listed {}/{name} ({} bytes, SHA-256 {})",
+                a.class,
+                bytes.len(),
+                hex::encode(sha2::Sha256::digest(&bytes))
+            ) + &staged_detail(&staged)?
         }
         RepoCommand::Export(a) => {
             let staged = a.dir.open()?.staged(&a.role)?.with_context(|| {
@@ -313,6 +401,7 @@ pub(crate) fn run(command: RepoCommand) -> anyhow::Result<ExitCode> {
                 staged.version()?,
                 out.display()
             );
+            return Ok(None);
         }
         RepoCommand::Sign(a) => {
             let mut envelope = Envelope::from_bytes(&read_file(&a.file)?)
@@ -321,6 +410,7 @@ pub(crate) fn run(command: RepoCommand) -> anyhow::Result<ExitCode> {
             envelope.sign(&signer)?;
             write_file(&a.file, &envelope.to_bytes()?)?;
             eprintln!("signed {} with key {}", a.file.display(), signer.keyid());
+            return Ok(None);
         }
         RepoCommand::Import(a) => {
             let role = match &a.role {
@@ -336,12 +426,22 @@ pub(crate) fn run(command: RepoCommand) -> anyhow::Result<ExitCode> {
                 "published {role} v{}, and a new snapshot and timestamp",
                 envelope.version()?
             );
+            format!(
+                "published {role} v{} (signed by {}), and a new snapshot and timestamp",
+                envelope.version()?,
+                signers(&envelope)
+            )
         }
         RepoCommand::RotateRoot(a) => {
             let keys = public_keys(&a.root_keys)?;
             let staged = a.dir.open()?.rotate_root(keys, a.threshold, now)?;
             staged_hint(&a.dir.dir, "root", &staged)?;
             eprintln!("a rotated root needs signatures of the old root keys and of the new ones");
+            format!(
+                "new root keys: {} (threshold {})",
+                a.root_keys.len(),
+                a.threshold
+            ) + &staged_detail(&staged)?
         }
         RepoCommand::Resign(a) => {
             let repo = a.dir.open()?;
@@ -354,11 +454,47 @@ pub(crate) fn run(command: RepoCommand) -> anyhow::Result<ExitCode> {
                     "re-signed: snapshot {}, timestamp {}",
                     done.snapshot, done.timestamp
                 );
+                if !done.snapshot && !done.timestamp {
+                    return Ok(None);
+                }
             }
+            let published = |role: &str| -> anyhow::Result<String> {
+                Ok(match repo.published(role)? {
+                    Some(e) => format!("{role} v{} (signed by {})", e.version()?, signers(&e)),
+                    None => format!("no {role}"),
+                })
+            };
+            format!(
+                "re-signed by hand: {}, {}",
+                published("snapshot")?,
+                published("timestamp")?
+            )
         }
-        RepoCommand::Status(a) => status(&a)?,
-    }
-    Ok(ExitCode::SUCCESS)
+        RepoCommand::Status(a) => {
+            status(&a)?;
+            return Ok(None);
+        }
+        RepoCommand::Log(a) => {
+            show_log(&a)?;
+            return Ok(None);
+        }
+    };
+    Ok(Some(detail))
+}
+
+/// `, staged <role> v<N>` for a log entry.
+fn staged_detail(staged: &Envelope) -> anyhow::Result<String> {
+    Ok(format!("; staged v{}", staged.version()?))
+}
+
+/// The key ids that signed `envelope`, shortened.
+fn signers(envelope: &Envelope) -> String {
+    let keys: Vec<String> = envelope
+        .signers()
+        .iter()
+        .map(|k| format!("key {}…", k.get(..16).unwrap_or(k)))
+        .collect();
+    keys.join(", ")
 }
 
 fn init(a: &InitArgs, now: jiff::Timestamp) -> anyhow::Result<()> {
@@ -388,6 +524,28 @@ fn init(a: &InitArgs, now: jiff::Timestamp) -> anyhow::Result<()> {
         a.dir.dir.display(),
         a.root_threshold
     );
+    Ok(())
+}
+
+/// `castellan repo log`: the verified entries, oldest first (a broken chain is an error naming
+/// the first bad line).
+fn show_log(a: &StatusArgs) -> anyhow::Result<()> {
+    a.dir.open()?;
+    let entries = oplog::read(&a.dir.dir)
+        .with_context(|| format!("{} does not verify", oplog::log_path(&a.dir.dir).display()))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("no command logged yet");
+    }
+    for e in &entries {
+        println!(
+            "{:>4} {} {:<16} {:<12} {}",
+            e.seq, e.at, e.by, e.command, e.detail
+        );
+    }
     Ok(())
 }
 
