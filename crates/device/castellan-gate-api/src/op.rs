@@ -29,6 +29,9 @@
 //!  DestroyKey             key id                                          0
 //!  GenerateSigningKey     key id                                          0
 //!  LastRefusal            out ◁       size = 288                          0
+//!  AppEvent               kind        arg                                 0
+//!  DetectReport           out ◁       cap                                 length ≤ 256
+//!  DetectStatus           out ◁       size = 92                           0
 //!  (▷ read by the secure side, ◁ written by it; every pointer is checked before use)
 //! ```
 
@@ -187,6 +190,13 @@ ops! {
     GenerateSigningKey = 25, "generate signing key", [Int];
     /// Why the last refused call was refused ([`crate::Refusal`]).
     LastRefusal = 26, "last refusal", [Out, OutCap];
+    /// An application event for the detector (`kind`: [`crate::app_kind`], `arg`: its size,
+    /// sensor or topic id), rate-limited.
+    AppEvent = 27, "app event", [Int, Int];
+    /// A signed detection report (COSE_Sign1, `castellan-detect-report`).
+    DetectReport = 28, "detection report", [Out, OutCap];
+    /// The detector's state ([`crate::DetectStatus`]).
+    DetectStatus = 29, "detection status", [Out, OutCap];
 }
 
 impl Op {
@@ -222,7 +232,7 @@ mod tests {
     #[test]
     fn ids_are_stable() {
         // The ABI: changing one of these breaks every built non-secure application.
-        let expected: [(Op, u32); 26] = [
+        let expected: [(Op, u32); 29] = [
             (Op::ConsoleWrite, 1),
             (Op::Command, 2),
             (Op::BootInfo, 3),
@@ -249,6 +259,9 @@ mod tests {
             (Op::DestroyKey, 24),
             (Op::GenerateSigningKey, 25),
             (Op::LastRefusal, 26),
+            (Op::AppEvent, 27),
+            (Op::DetectReport, 28),
+            (Op::DetectStatus, 29),
         ];
         assert_eq!(Op::ALL.len(), expected.len());
         for (op, id) in expected {
