@@ -16,7 +16,7 @@ use crate::op::{
     SIGNATURE_LEN, TOKEN_CAP, TRUST_ANCHOR_LEN, UPDATE_BLOCK_CAP,
 };
 use crate::records::{BOOT_INFO_SIZE, ITS_SUMMARY_SIZE, REFUSAL_SIZE, UPDATE_STATUS_SIZE};
-use crate::sensor::{self, DETECT_REPORT_CAP, DETECT_STATUS_SIZE};
+use crate::sensor::{DETECT_REPORT_CAP, DETECT_STATUS_SIZE};
 use crate::{Op, psa};
 
 /// Bytes of console text copied in at a time.
@@ -37,7 +37,7 @@ pub fn dispatch<M: NsMemory, B: GateBackend>(
     // own event.
     if !(op == Op::AppEvent && status >= 0) {
         if let Some(d) = backend.detector() {
-            sensor::sense_gate(d, op, args, status);
+            d.gate_entry(op, args, status);
         }
     }
     status
@@ -193,7 +193,7 @@ fn run<M: NsMemory, B: GateBackend>(op: Op, args: [u32; 4], mem: &mut M, be: &mu
         }
         Op::AppEvent => {
             let d = be.detector().ok_or(psa::ERROR_NOT_SUPPORTED)?;
-            sensor::sense_app(d, a, b).map(|()| psa::SUCCESS)
+            d.app_event(a, b).map(|()| psa::SUCCESS)
         }
         Op::DetectReport => {
             writable(mem, a, b)?;

@@ -30,7 +30,7 @@
 //!  GenerateSigningKey     key id                                          0
 //!  LastRefusal            out ◁       size = 288                          0
 //!  AppEvent               kind        arg                                 0
-//!  DetectReport           out ◁       cap                                 length ≤ 256
+//!  DetectReport           out ◁       cap                                 length ≤ 384
 //!  DetectStatus           out ◁       size = 92                           0
 //!  (▷ read by the secure side, ◁ written by it; every pointer is checked before use)
 //! ```

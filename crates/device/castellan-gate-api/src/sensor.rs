@@ -283,42 +283,27 @@ impl Sensors {
     }
 }
 
-/// The detector behind the gate: the platform's (secure) scorer and report signer, fed by the
-/// dispatcher. A platform without one returns `None` from
+/// The detector behind the gate: the platform's (secure) sensors, scorer and report signer,
+/// fed by the dispatcher. A platform without one returns `None` from
 /// [`crate::GateBackend::detector`], and the detection operations return `NOT_SUPPORTED`.
 pub trait Detector {
-    /// The sensors.
-    fn sensors(&mut self) -> &mut Sensors;
-    /// Milliseconds of a monotonic clock (the application events' rate limit).
-    fn now_ms(&mut self) -> u64;
-    /// Scores one event id.
-    fn score(&mut self, id: u16);
+    /// A gate entry: `op` with registers `args` returned `status` ([`Sensors::gate_entry`],
+    /// then scored).
+    fn gate_entry(&mut self, op: Op, args: [u32; 4], status: i32);
+    /// An application event ([`Sensors::app_event`], then scored unless a flood goes on);
+    /// `Err(INVALID_ARGUMENT)` for an unknown kind.
+    fn app_event(&mut self, kind: u32, arg: u32) -> Result<(), i32>;
     /// Produces a signed detection report into `out`; its length.
     fn report(&mut self, out: &mut [u8]) -> Result<usize, i32>;
     /// The detector's state.
     fn status(&mut self) -> DetectStatus;
 }
 
-/// Feeds a gate entry to `d` (the dispatcher calls it after every call).
-pub fn sense_gate(d: &mut dyn Detector, op: Op, args: [u32; 4], status: i32) {
-    let id = d.sensors().gate_entry(op, args, status);
-    d.score(id);
-}
-
-/// Feeds an application event to `d`.
-pub fn sense_app(d: &mut dyn Detector, kind: u32, arg: u32) -> Result<(), i32> {
-    let now = d.now_ms();
-    if let Some(id) = d.sensors().app_event(kind, arg, now)? {
-        d.score(id);
-    }
-    Ok(())
-}
-
 /// Encoded size of [`DetectStatus`].
 pub const DETECT_STATUS_SIZE: usize = 4 * 5 + 8 + 4 * Counters::LEN + 32;
 
 /// Longest detection report the gate returns.
-pub const DETECT_REPORT_CAP: usize = 256;
+pub const DETECT_REPORT_CAP: usize = 384;
 
 /// The detector's state, as `DetectStatus` (op 29) reports it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
