@@ -28,6 +28,7 @@ mod campaigns;
 mod cluster;
 mod console;
 mod db;
+mod detection;
 mod device_query;
 mod error;
 mod lease;
@@ -54,6 +55,7 @@ pub use cluster::{
 };
 pub use console::{ConsoleSession, NewConsoleSession, PasswordRecord};
 pub use db::Backend;
+pub use detection::{DetectionRecord, NewDetection};
 pub use device_query::{DevicePage, DeviceQuery, DeviceSort, DeviceState, FleetCounts, MAX_PAGE};
 pub use error::{AuditViolation, StoreError};
 pub use lease::{Fence, Lease, LeaseAnswer, fenced, unix_now_ms};

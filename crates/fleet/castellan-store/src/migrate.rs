@@ -65,10 +65,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "cluster",
         sql: include_str!("../migrations/0010_cluster.sql"),
     },
+    Migration {
+        version: 11,
+        name: "detection",
+        sql: include_str!("../migrations/0011_detection.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// The per-engine spelling of the few types that differ.
 fn substitute(sql: &str, backend: Backend) -> String {
