@@ -52,6 +52,7 @@ pub mod config;
 mod console_fleet;
 mod core;
 mod custody;
+mod detection;
 mod error;
 mod front_door;
 mod https;
