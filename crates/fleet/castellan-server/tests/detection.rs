@@ -178,13 +178,15 @@ async fn attack_replayed_detection_report_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn attack_suppressed_reports_show_as_a_counter_gap() {
     let mut f = fleet("CSTL-D4", 1104).await;
-    f.send(&f.dev.detection_report(0)).await;
+    let first = f.dev.detection_report(0);
+    f.send(&first).await;
     f.wait_listed(1).await;
     // The compromised normal world has the secure side sign two reports (one with an alarm)
     // and drops them; the next one it must send shows the gap.
     let _dropped = f.dev.detection_report(3);
     let _dropped = f.dev.detection_report(0);
-    f.send(&f.dev.detection_report(0)).await;
+    let fourth = f.dev.detection_report(0);
+    f.send(&fourth).await;
     let l = f.wait_listed(2).await;
     assert_eq!(l[0]["counter"], 4);
     assert_eq!(l[0]["gap"], 2);
