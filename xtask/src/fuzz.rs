@@ -29,6 +29,7 @@ pub(crate) const FUZZ_TARGETS: &[&str] = &[
     "p256_encodings",
     "detect_model",
     "detect_trace",
+    "detect_report",
 ];
 
 /// What `cargo xtask fuzz` was asked to do.

@@ -9,6 +9,7 @@ use castellan_text::{Describe, Sink, TextError};
 use crate::Op;
 use crate::op::{HASH_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN, TRUST_ANCHOR_LEN};
 use crate::records::{BootInfo, ItsSummary, REFUSAL_TEXT_CAP, Refusal, UpdateStatus, refusal_kind};
+use crate::sensor::Detector;
 
 /// The access the secure side is about to make to the caller's memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,6 +233,11 @@ pub trait GateBackend {
     fn note(&mut self, event: Event<'_, <Self::Services as GateServices>::Error>);
     /// The last refusal kept (none by default: the platform prints refusals instead).
     fn last_refusal(&mut self) -> Option<Refusal> {
+        None
+    }
+    /// The detector the dispatcher feeds every gate entry to (none by default: the detection
+    /// operations then return `NOT_SUPPORTED`).
+    fn detector(&mut self) -> Option<&mut dyn Detector> {
         None
     }
 }

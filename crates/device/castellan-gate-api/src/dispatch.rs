@@ -16,6 +16,7 @@ use crate::op::{
     SIGNATURE_LEN, TOKEN_CAP, TRUST_ANCHOR_LEN, UPDATE_BLOCK_CAP,
 };
 use crate::records::{BOOT_INFO_SIZE, ITS_SUMMARY_SIZE, REFUSAL_SIZE, UPDATE_STATUS_SIZE};
+use crate::sensor::{DETECT_REPORT_CAP, DETECT_STATUS_SIZE};
 use crate::{Op, psa};
 
 /// Bytes of console text copied in at a time.
@@ -31,7 +32,15 @@ pub fn dispatch<M: NsMemory, B: GateBackend>(
     mem: &mut M,
     backend: &mut B,
 ) -> i32 {
-    run(op, args, mem, backend).unwrap_or_else(|e| e)
+    let status = run(op, args, mem, backend).unwrap_or_else(|e| e);
+    // The sensor sees every entry, after it ran; an accepted application event is already its
+    // own event.
+    if !(op == Op::AppEvent && status >= 0) {
+        if let Some(d) = backend.detector() {
+            d.gate_entry(op, args, status);
+        }
+    }
+    status
 }
 
 fn run<M: NsMemory, B: GateBackend>(op: Op, args: [u32; 4], mem: &mut M, be: &mut B) -> Res {
@@ -181,6 +190,25 @@ fn run<M: NsMemory, B: GateBackend>(op: Op, args: [u32; 4], mem: &mut M, be: &mu
         Op::GenerateSigningKey => {
             let r = be.services().generate_signing_key(a);
             service(be, op, r).map(|()| psa::SUCCESS)
+        }
+        Op::AppEvent => {
+            let d = be.detector().ok_or(psa::ERROR_NOT_SUPPORTED)?;
+            d.app_event(a, b).map(|()| psa::SUCCESS)
+        }
+        Op::DetectReport => {
+            writable(mem, a, b)?;
+            let d = be.detector().ok_or(psa::ERROR_NOT_SUPPORTED)?;
+            let mut buf = [0u8; DETECT_REPORT_CAP];
+            let n = d.report(&mut buf)?;
+            copy_out(mem, a, b, buf.get(..n).ok_or(psa::ERROR_GENERIC_ERROR)?)?;
+            Ok(len32(n))
+        }
+        Op::DetectStatus => {
+            exact(b, DETECT_STATUS_SIZE)?;
+            writable(mem, a, b)?;
+            let d = be.detector().ok_or(psa::ERROR_NOT_SUPPORTED)?;
+            let s = d.status().encode();
+            copy_out(mem, a, b, &s).map(|()| psa::SUCCESS)
         }
         Op::GenerateRandom => {
             if b == 0 || b as usize > RANDOM_CAP {

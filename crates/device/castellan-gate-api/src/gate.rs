@@ -16,6 +16,7 @@ use crate::records::{
     BOOT_INFO_SIZE, BootInfo, ITS_SUMMARY_SIZE, ItsSummary, REFUSAL_SIZE, Refusal,
     UPDATE_STATUS_SIZE, UpdateStatus,
 };
+use crate::sensor::{DETECT_STATUS_SIZE, DetectStatus};
 use crate::{Op, Reg, psa};
 
 /// A refused or failed gate call: the PSA status the secure side returned.
@@ -265,6 +266,24 @@ pub trait SecureGate {
         let mut b = [0u8; REFUSAL_SIZE];
         ok(self.invoke(Op::LastRefusal, &mut [Arg::Out(&mut b)]))?;
         Ok(Refusal::decode(&b))
+    }
+
+    /// Reports an application event to the detector (`kind`: [`crate::app_kind`]).
+    fn app_event(&mut self, kind: u32, arg: u32) -> Result<(), GateError> {
+        ok(self.invoke(Op::AppEvent, &mut [Arg::Int(kind), Arg::Int(arg)])).map(drop)
+    }
+
+    /// A signed detection report into `out` (at most [`crate::DETECT_REPORT_CAP`] bytes);
+    /// returns its length.
+    fn detect_report(&mut self, out: &mut [u8]) -> Result<usize, GateError> {
+        len(self.invoke(Op::DetectReport, &mut [Arg::Out(out)]))
+    }
+
+    /// The detector's state.
+    fn detect_status(&mut self) -> Result<DetectStatus, GateError> {
+        let mut b = [0u8; DETECT_STATUS_SIZE];
+        ok(self.invoke(Op::DetectStatus, &mut [Arg::Out(&mut b)]))?;
+        Ok(DetectStatus::decode(&b))
     }
 
     /// Resets the device (returns only when refused).

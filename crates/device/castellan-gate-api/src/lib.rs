@@ -14,6 +14,8 @@
 //! - records ([`BootInfo`], [`UpdateStatus`], [`ItsSummary`], [`Refusal`]) with an explicit
 //!   little-endian encoding;
 //! - [`SecureGate`]: the typed non-secure view, returning [`GateError`];
+//! - [`sensor`]: the detector's sensors (every gate entry an event id) and the [`Detector`]
+//!   the dispatcher feeds;
 //! - [`dispatch`]: the secure-side checks (ranges, caps, copy in, copy out), over
 //!   [`NsMemory`], [`GateServices`] and [`GateBackend`].
 #![no_std]
@@ -28,6 +30,7 @@ mod gate;
 mod op;
 pub mod psa;
 mod records;
+pub mod sensor;
 
 pub use backend::{Access, Event, Fault, GateBackend, GateServices, NsMemory, UpdateBegun};
 pub use dispatch::dispatch;
@@ -40,4 +43,8 @@ pub use records::{
     BOOT_INFO_SIZE, BOOT_TEXT_CAP, BootInfo, ITS_SUMMARY_SIZE, ItsSummary, REFUSAL_SIZE,
     REFUSAL_TEXT_CAP, Refusal, UPDATE_STATUS_SIZE, UpdateStatus, refusal_kind, update_state,
     upgrade,
+};
+pub use sensor::{
+    Counters, DETECT_REPORT_CAP, DETECT_STATUS_SIZE, DetectStatus, Detector, FaultKind, RateLimit,
+    Sensors, app_kind,
 };

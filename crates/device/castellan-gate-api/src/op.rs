@@ -29,6 +29,9 @@
 //!  DestroyKey             key id                                          0
 //!  GenerateSigningKey     key id                                          0
 //!  LastRefusal            out ◁       size = 288                          0
+//!  AppEvent               kind        arg                                 0
+//!  DetectReport           out ◁       cap                                 length ≤ 384
+//!  DetectStatus           out ◁       size = 92                           0
 //!  GenerateRandom         out ◁       1 ≤ cap ≤ 256                       cap (all filled)
 //!  (▷ read by the secure side, ◁ written by it; every pointer is checked before use)
 //! ```
@@ -190,6 +193,13 @@ ops! {
     GenerateSigningKey = 25, "generate signing key", [Int];
     /// Why the last refused call was refused ([`crate::Refusal`]).
     LastRefusal = 26, "last refusal", [Out, OutCap];
+    /// An application event for the detector (`kind`: [`crate::app_kind`], `arg`: its size,
+    /// sensor or topic id), rate-limited.
+    AppEvent = 27, "app event", [Int, Int];
+    /// A signed detection report (COSE_Sign1, `castellan-detect-report`).
+    DetectReport = 28, "detection report", [Out, OutCap];
+    /// The detector's state ([`crate::DetectStatus`]).
+    DetectStatus = 29, "detection status", [Out, OutCap];
     /// `psa_generate_random`: fills the whole output buffer (1 to [`RANDOM_CAP`] bytes) from
     /// the secure partition's random source.
     GenerateRandom = 30, "generate random", [Out, OutCap];
@@ -228,7 +238,7 @@ mod tests {
     #[test]
     fn ids_are_stable() {
         // The ABI: changing one of these breaks every built non-secure application.
-        let expected: [(Op, u32); 27] = [
+        let expected: [(Op, u32); 30] = [
             (Op::ConsoleWrite, 1),
             (Op::Command, 2),
             (Op::BootInfo, 3),
@@ -255,6 +265,9 @@ mod tests {
             (Op::DestroyKey, 24),
             (Op::GenerateSigningKey, 25),
             (Op::LastRefusal, 26),
+            (Op::AppEvent, 27),
+            (Op::DetectReport, 28),
+            (Op::DetectStatus, 29),
             (Op::GenerateRandom, 30),
         ];
         assert_eq!(Op::ALL.len(), expected.len());

@@ -183,6 +183,18 @@ impl Attestation {
         self.instance_id
     }
 
+    /// An ES256 signature (ECDSA P-256 over SHA-256 of `tbs`) with the IAK: for the
+    /// detector's reports, whose own content type and domain tag keep them apart from tokens.
+    #[cfg(feature = "detect")]
+    pub(crate) fn sign_es256<F, C, R: RandomSource>(
+        &self,
+        tbs: &[u8],
+        p: &mut Platform<F, C, R>,
+    ) -> Result<[u8; 64], ServiceError> {
+        let hash = Sha256::digest(tbs);
+        sign_p256(self.iak.as_slice(), Algorithm::ECDSA_SHA_256, &hash, p)
+    }
+
     /// Size of the token for a nonce of `nonce_len` bytes.
     pub(crate) fn token_size(
         &self,

@@ -75,6 +75,8 @@ mod aead;
 pub mod attest;
 pub mod crypto;
 mod crypto_api;
+#[cfg(feature = "detect")]
+pub mod detect;
 mod error;
 pub mod fwu;
 mod fwu_api;
@@ -93,6 +95,8 @@ pub use crypto::types::{
     Algorithm, KEY_ID_DEVICE_IDENTITY, KEY_ID_IAK, KeyAttributes, KeyId, KeyType, KeyUsage,
     Lifetime,
 };
+#[cfg(feature = "detect")]
+pub use detect::DetectConfig;
 pub use error::{ServiceError, UpdateRefusal, psa, status_of};
 pub use fwu::{ComponentInfo, FwuConfig, FwuState, InstallStatus, LastBoot};
 pub use its::{Its, ItsConfig, ItsFlags, ItsInfo, ItsStatus};

@@ -92,6 +92,9 @@ pub struct SecureServices<F, C, R> {
     pub(crate) fwu: Option<Fwu>,
     /// The update client's RAM state.
     pub(crate) update: UpdateClient,
+    /// The edge detector, once the platform installs it.
+    #[cfg(feature = "detect")]
+    pub(crate) detect: Option<crate::detect::EdgeDetector>,
 }
 
 impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
@@ -172,6 +175,8 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SecureServices<F, C, R> {
             decommissioned,
             fwu,
             update: UpdateClient::default(),
+            #[cfg(feature = "detect")]
+            detect: None,
         })
     }
 

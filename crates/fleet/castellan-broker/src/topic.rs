@@ -17,12 +17,15 @@
 //! | `dev/<id>/down/tuf/response` | server → device | (down/#) | –             | sub                  | (pub `dev/+/down/#`)    |
 //! | `dev/<id>/down/lifecycle/#` | server → device | (down/#) | –              | sub                  | (pub `dev/+/down/#`)    |
 //! | `dev/<id>/up/lifecycle/#`   | device → server | (up/#) | –                | pub                  | (sub `dev/+/up/#`)      |
+//! | `dev/<id>/up/detect/report` | device → server | (up/#) | –                | pub                  | (sub `dev/+/up/#`)      |
 //! | `fleet/alerts`           | server → services | –     | –                   | –                    | sub                     |
 //!
 //! TUF metadata over MQTT is a request on the device's own `up/tuf/request` and an answer on its
 //! own `down/tuf/response`: no device can ask in another's name or read another's answers. A
 //! quarantined device keeps exactly this pair beside the update channel, since an update's TUF
 //! check needs it, and its lifecycle channel (the signed decommission and its proof of erasure).
+//! It also keeps publishing its signed detection reports: containment must not blind the fleet
+//! to what the device's detector sees.
 //!
 //! # Rules
 //!
@@ -86,7 +89,7 @@ impl TopicPolicy {
     /// The policy of a quarantined device: only the update channel (`up/update/#` and
     /// `down/update/#`), its TUF request/response pair and the lifecycle channel
     /// (`down/lifecycle/#`, `up/lifecycle/#`), so it can still be healed by an update or
-    /// decommissioned, and nothing else.
+    /// decommissioned, and its signed detection reports (`up/detect/report`), and nothing else.
     pub fn quarantined(id: &str) -> Result<Self, BrokerError> {
         validate_id(id)?;
         Ok(Self {
@@ -94,6 +97,7 @@ impl TopicPolicy {
                 format!("dev/{id}/up/update/#"),
                 format!("dev/{id}/up/tuf/request"),
                 format!("dev/{id}/up/lifecycle/#"),
+                format!("dev/{id}/up/detect/report"),
             ],
             subscribe: vec![
                 format!("dev/{id}/down/update/#"),

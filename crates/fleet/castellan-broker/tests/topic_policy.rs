@@ -102,6 +102,15 @@ fn quarantine_and_onboarding_allow_only_their_channel() {
     assert!(!q.may_publish("dev/dev-q/down/lifecycle/decommission"));
     assert!(!q.may_subscribe("dev/dev-x/down/lifecycle/#"));
     assert!(!q.may_publish("dev/dev-x/up/lifecycle/erased"));
+    // A contained device keeps reporting what its detector sees, under its own id only.
+    assert!(q.may_publish("dev/dev-q/up/detect/report"));
+    assert!(!q.may_publish("dev/dev-x/up/detect/report"));
+    assert!(!q.may_publish("dev/dev-q/up/detect/other"));
+    assert!(
+        TopicPolicy::device("dev-q")
+            .unwrap()
+            .may_publish("dev/dev-q/up/detect/report")
+    );
     let o = TopicPolicy::onboarding("dev-o").unwrap();
     assert!(o.may_publish("dev/dev-o/up/onboard/token"));
     assert!(o.may_subscribe("dev/dev-o/down/onboard/nonce"));

@@ -53,6 +53,7 @@ mod console_evidence;
 mod console_fleet;
 mod core;
 mod custody;
+mod detection;
 mod error;
 mod front_door;
 mod https;

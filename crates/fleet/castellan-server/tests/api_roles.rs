@@ -34,6 +34,11 @@ fn expected() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             "/api/v1/devices/ROLE-DEV/telemetry",
             vec![ADMIN, OPERATOR, AUDITOR],
         ),
+        (
+            "GET",
+            "/api/v1/devices/ROLE-DEV/detections",
+            vec![ADMIN, OPERATOR, AUDITOR],
+        ),
         ("POST", "/api/v1/devices/ROLE-DEV/revoke", vec![ADMIN]),
         (
             "POST",

@@ -166,6 +166,13 @@ pub enum StoreError {
         /// The class's latest sequence number.
         latest: u64,
     },
+    /// A detection report's counter is not above the device's latest (a replay).
+    ReportNotNewer {
+        /// The counter offered.
+        offered: u64,
+        /// The device's latest stored counter.
+        latest: u64,
+    },
     /// The onboarding nonce is unknown or was already used.
     NonceUnknown,
     /// The onboarding nonce has expired.
@@ -217,6 +224,10 @@ impl fmt::Display for StoreError {
             }
             StoreError::NotFound { what, key } => write!(f, "no {what} {key:?}"),
             StoreError::AlreadyExists { what, key } => write!(f, "{what} {key:?} already exists"),
+            StoreError::ReportNotNewer { offered, latest } => write!(
+                f,
+                "detection report counter {offered} is not above the device's latest ({latest})"
+            ),
             StoreError::SequenceNotNewer { offered, latest } => write!(
                 f,
                 "sequence number {offered} is not above the class's latest release ({latest})"

@@ -28,6 +28,7 @@ mod campaigns;
 mod cluster;
 mod console;
 mod db;
+mod detection;
 mod device_history;
 mod device_query;
 mod error;
@@ -55,6 +56,7 @@ pub use cluster::{
 };
 pub use console::{ConsoleSession, NewConsoleSession, PasswordRecord};
 pub use db::Backend;
+pub use detection::{DetectionRecord, NewDetection};
 pub use device_history::{AttestationRecord, DeviceUpdate, MAX_CLAIMS_JSON};
 pub use device_query::{DevicePage, DeviceQuery, DeviceSort, DeviceState, FleetCounts, MAX_PAGE};
 pub use error::{AuditViolation, StoreError};

@@ -67,6 +67,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0010_cluster.sql"),
     },
     Migration {
+        version: 11,
+        name: "detection",
+        sql: include_str!("../migrations/0011_detection.sql"),
+    },
+    Migration {
         version: 13,
         name: "device_evidence",
         sql: include_str!("../migrations/0013_device_evidence.sql"),

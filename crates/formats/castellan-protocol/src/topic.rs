@@ -16,6 +16,7 @@
 //!  dev/<id>/down/tuf/response                  Topic::TufResponse (down)
 //!  dev/<id>/down/lifecycle/decommission        Topic::Decommission (down)
 //!  dev/<id>/up/lifecycle/erased                Topic::Erased      (up)
+//!  dev/<id>/up/detect/report                   Topic::DetectReport (up)
 //! ```
 //!
 //! Ids (the device id, a release id) are one topic level of 1 to [`MAX_ID_LEN`] bytes of
@@ -145,6 +146,12 @@ pub enum Topic {
         /// The device.
         id: String,
     },
+    /// `dev/<id>/up/detect/report`: a signed detection report, its `COSE_Sign1` bytes as the
+    /// payload (`castellan-detect-report`).
+    DetectReport {
+        /// The device.
+        id: String,
+    },
 }
 
 /// Why a topic is not one of the protocol's.
@@ -232,6 +239,7 @@ impl Topic {
             ["down", "tuf", "response"] => Topic::TufResponse { id },
             ["down", "lifecycle", "decommission"] => Topic::Decommission { id },
             ["up", "lifecycle", "erased"] => Topic::Erased { id },
+            ["up", "detect", "report"] => Topic::DetectReport { id },
             _ => return Err(TopicError::Unknown { id }),
         };
         Ok(topic)
@@ -250,7 +258,8 @@ impl Topic {
             | Topic::TufRequest { id }
             | Topic::TufResponse { id }
             | Topic::Decommission { id }
-            | Topic::Erased { id } => id,
+            | Topic::Erased { id }
+            | Topic::DetectReport { id } => id,
         }
     }
 
@@ -266,7 +275,8 @@ impl Topic {
             | Topic::Events { .. }
             | Topic::UpdateUp { .. }
             | Topic::TufRequest { .. }
-            | Topic::Erased { .. } => Direction::Up,
+            | Topic::Erased { .. }
+            | Topic::DetectReport { .. } => Direction::Up,
             Topic::Onboard {
                 kind: OnboardKind::Challenge | OnboardKind::Result,
                 ..
@@ -351,6 +361,7 @@ impl fmt::Display for Topic {
             Topic::TufResponse { id } => write!(f, "dev/{id}/down/tuf/response"),
             Topic::Decommission { id } => write!(f, "dev/{id}/down/lifecycle/decommission"),
             Topic::Erased { id } => write!(f, "dev/{id}/up/lifecycle/erased"),
+            Topic::DetectReport { id } => write!(f, "dev/{id}/up/detect/report"),
         }
     }
 }

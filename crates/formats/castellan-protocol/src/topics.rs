@@ -143,6 +143,11 @@ pub fn erased(id: &str) -> String {
     Topic::Erased { id: id.into() }.to_string()
 }
 
+/// `dev/<id>/up/detect/report`: a signed detection report (`castellan-detect-report`).
+pub fn detect_report(id: &str) -> String {
+    Topic::DetectReport { id: id.into() }.to_string()
+}
+
 /// `dev/<id>/down/lifecycle/#`: what a device subscribes to for lifecycle commands (granted
 /// to a quarantined device too: a contained device can still be decommissioned).
 pub fn lifecycle_down_filter(id: &str) -> String {

@@ -77,6 +77,9 @@ pub struct AgentConfig {
     pub interval: Duration,
     /// Stop after this many telemetry messages (None: run until stopped).
     pub count: Option<u64>,
+    /// Time between signed detection reports (`dev/<id>/up/detect/report`); a report also
+    /// goes out as soon as the detector's alarm threshold is crossed. `None`: no reports.
+    pub detect_interval: Option<Duration>,
     /// Reconnection schedule.
     pub backoff: Backoff,
     /// How long onboarding may wait for the server's answers.
@@ -124,6 +127,7 @@ impl AgentConfig {
             mqtt_fallbacks: Vec::new(),
             interval: Duration::from_secs(5),
             count: None,
+            detect_interval: Some(Duration::from_secs(60)),
             backoff: Backoff::protocol_default(),
             onboard_timeout: Duration::from_secs(30),
             max_failures: None,
@@ -158,6 +162,8 @@ pub struct AgentReport {
     pub updates_reverted: u32,
     /// The device was decommissioned on a verified command (keys and assets crypto-erased).
     pub decommissioned: bool,
+    /// Signed detection reports published.
+    pub detection_reports: u64,
 }
 
 /// Why an operational session ended.
@@ -242,6 +248,7 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
                 updater: &mut updater,
                 boot_count,
                 started,
+                next_report: Instant::now(),
             };
             session.run().await
         };
@@ -408,6 +415,8 @@ struct Session<'a> {
     updater: &'a mut Updater,
     boot_count: u64,
     started: Instant,
+    /// When the next periodic detection report is due.
+    next_report: Instant,
 }
 
 impl Session<'_> {
@@ -522,6 +531,9 @@ impl Session<'_> {
                 {
                     end = Some(SessionEnd::UpdateReboot);
                 }
+                if end.is_none() {
+                    self.detect(&mut conn, &id).await?;
+                }
                 if let Some(end) = end {
                     conn.publish(&offline).await?;
                     conn.disconnect().await;
@@ -554,6 +566,40 @@ impl Session<'_> {
             }
             Some(Behaviour::Healthy) | None => {}
         }
+        Ok(())
+    }
+
+    /// Sends a signed detection report when one is due or the detector's alarm threshold was
+    /// crossed since the last one.
+    async fn detect(&mut self, conn: &mut MqttConnection, id: &str) -> Result<(), AgentError> {
+        let Some(every) = self.cfg.detect_interval else {
+            return Ok(());
+        };
+        let due = Instant::now() >= self.next_report;
+        let crossed = match self.world.detect_status()? {
+            None => return Ok(()),
+            Some(s) => s.crossed(),
+        };
+        if !due && !crossed {
+            return Ok(());
+        }
+        let report = self.world.detect_report()?;
+        conn.publish(&Message::qos1(
+            castellan_protocol::topics::detect_report(id),
+            report,
+        ))
+        .await?;
+        self.next_report = Instant::now() + every;
+        self.report.detection_reports += 1;
+        (self.cfg.log)(&format!(
+            "detection report #{} sent{}",
+            self.report.detection_reports,
+            if crossed {
+                " (alarm threshold crossed)"
+            } else {
+                ""
+            }
+        ));
         Ok(())
     }
 

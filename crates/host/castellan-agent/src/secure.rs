@@ -254,6 +254,26 @@ impl SecureWorld {
         self.refusing(f)?.map_err(|r| r.to_error())
     }
 
+    /// The detector's state (`None` when the secure side runs no detector).
+    pub fn detect_status(&self) -> Result<Option<castellan_gate_api::DetectStatus>, AgentError> {
+        match self.refusing(|g| g.detect_status())? {
+            Ok(s) => Ok(Some(s)),
+            Err(r) if r.status == castellan_gate_api::psa::ERROR_NOT_SUPPORTED => Ok(None),
+            Err(r) => Err(r.to_error()),
+        }
+    }
+
+    /// A signed detection report of the period since the last one (the secure side raises its
+    /// counter).
+    pub fn detect_report(&self) -> Result<Vec<u8>, AgentError> {
+        self.with_gate(|g| {
+            let mut out = vec![0u8; castellan_gate_api::DETECT_REPORT_CAP];
+            let n = g.detect_report(&mut out)?;
+            out.truncate(n);
+            Ok(out)
+        })
+    }
+
     /// An attestation token over `nonce` (PSA initial attestation).
     pub fn attest_token(&self, nonce: &[u8]) -> Result<Vec<u8>, AgentError> {
         self.with_gate(|g| {
@@ -399,7 +419,11 @@ fn start_services(dir: &Path) -> Result<(SimDevice, Secure, BootInfo), AgentErro
     let counter =
         OtpCounterMap::castellan(dev.otp.clone()).map_err(|e| AgentError::device("fuse map", e))?;
     let platform = Platform::new(dev.flash.clone(), counter, dev.rng.clone());
-    let svc = SecureServices::from_boot_report(platform, config, &report).map_err(service_err)?;
+    let mut svc =
+        SecureServices::from_boot_report(platform, config, &report).map_err(service_err)?;
+    // The edge detector over the catalog's model; a device whose storage does not mount runs
+    // without it (the detection operations then answer NOT_SUPPORTED).
+    let _ = svc.install_detector(castellan_devkit::detect_model::config());
     let info = BootInfo {
         lifecycle: report.lifecycle,
         measurements: report.boot_record.iter().copied().collect(),

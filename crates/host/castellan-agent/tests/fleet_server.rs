@@ -152,6 +152,23 @@ async fn device_onboards_and_its_telemetry_reaches_the_server() {
     assert_eq!(newest["messages_sent"], 3, "{rows:?}");
     assert_eq!(newest["firmware"], "1.0.0");
     assert_eq!(newest["boot_count"], 1);
+    // The secure side's detector signed a report on connect; the server verified it with the
+    // registered attestation key and lists it.
+    assert!(report.detection_reports >= 1, "{report:?}");
+    let mut listed: Vec<Value> = Vec::new();
+    for _ in 0..50 {
+        listed = fleet
+            .api
+            .get("/api/v1/devices/CSTL-0002/detections")
+            .await
+            .unwrap();
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed.last().unwrap()["counter"], 1, "{listed:?}");
+    assert_eq!(listed.last().unwrap()["crossed"], false, "{listed:?}");
     fleet.server.shutdown().await;
 }
 

@@ -10,10 +10,12 @@
 //!  reference the reference device's options (slot and bootloader sizes, flash geometry,
 //!            swap or overwrite-only), as `castellan sim create` and the agent build it
 //!  sim_services  the secure services' platform over a simulated device
+//!  detect_model  the simulated devices' detector model and its installation
 //! ```
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod detect_model;
 pub mod reference;
 pub mod sim_services;
 pub mod spec;

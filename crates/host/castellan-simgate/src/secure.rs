@@ -5,7 +5,7 @@
 //! powers it off).
 
 use castellan_gate_api::{
-    BootInfo, ENVELOPE_CAP, Event, GateBackend, NsMemory, Op, Refusal, dispatch, psa,
+    BootInfo, Detector, ENVELOPE_CAP, Event, GateBackend, NsMemory, Op, Refusal, dispatch, psa,
 };
 use castellan_hal::{Flash, MonotonicCounter, RandomSource};
 use castellan_services::{SecureServices, ServiceError, UpdateRefusal};
@@ -64,6 +64,12 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> SimSecure<F, C, R> {
     /// The services, mutably (the same rule).
     pub fn services_mut(&mut self) -> &mut SecureServices<F, C, R> {
         &mut self.services
+    }
+
+    /// Stops the secure side and gives the services back (a simulated reboot restarts them
+    /// over their platform).
+    pub fn into_services(self) -> SecureServices<F, C, R> {
+        self.services
     }
 
     /// Console text the normal world wrote, taken.
@@ -137,5 +143,9 @@ impl<F: Flash, C: MonotonicCounter, R: RandomSource> GateBackend for SimSecure<F
 
     fn last_refusal(&mut self) -> Option<Refusal> {
         self.last
+    }
+
+    fn detector(&mut self) -> Option<&mut dyn Detector> {
+        self.services.detector()
     }
 }

@@ -5,8 +5,8 @@
 
 use castellan_dice::Cdis;
 use castellan_gate_api::{
-    BOOT_INFO_SIZE, BootInfo, CONSOLE_MAX, ENVELOPE_CAP, FWU_CHUNK, HASH_LEN, ITS_CHUNK,
-    ITS_SUMMARY_SIZE, NONCE_MAX, NsMemory, Op, RANDOM_CAP, REFUSAL_SIZE, Reg, SecureGate,
+    BOOT_INFO_SIZE, BootInfo, CONSOLE_MAX, DETECT_STATUS_SIZE, ENVELOPE_CAP, FWU_CHUNK, HASH_LEN,
+    ITS_CHUNK, ITS_SUMMARY_SIZE, NONCE_MAX, NsMemory, Op, RANDOM_CAP, REFUSAL_SIZE, Reg, SecureGate,
     TRUST_ANCHOR_LEN, UPDATE_BLOCK_CAP, UPDATE_STATUS_SIZE, psa, refusal_kind,
 };
 use castellan_hal::Partition;
@@ -66,6 +66,7 @@ fn valid_len(op: Op, i: usize) -> u32 {
         (Op::UpdateStatus, _) => UPDATE_STATUS_SIZE as u32,
         (Op::ItsStatus, _) => ITS_SUMMARY_SIZE as u32,
         (Op::LastRefusal, _) => REFUSAL_SIZE as u32,
+        (Op::DetectStatus, _) => DETECT_STATUS_SIZE as u32,
         _ => 16,
     }
 }
@@ -142,7 +143,7 @@ fn every_pointer_into_secure_memory_is_refused_and_nothing_is_written() {
         }
     }
     assert_eq!(checked, 3 * pointers);
-    assert_eq!(pointers, 20, "every pointer register of every operation");
+    assert_eq!(pointers, 22, "every pointer register of every operation");
 }
 
 /// The largest input `op` takes (its cap, or its exact length).

@@ -71,6 +71,9 @@ pub(crate) enum Namespace {
     Crypto = 1,
     /// The update client's state: release trust anchor, installed sequence number, download.
     Update = 2,
+    /// The detector's state: the last detection report's counter.
+    #[cfg_attr(not(feature = "detect"), allow(dead_code))]
+    Detect = 3,
 }
 
 /// A parsed entry header.

@@ -300,6 +300,64 @@ pub(crate) async fn telemetry(
     ))
 }
 
+/// One verified detection report.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct DetectionJson {
+    /// The report's counter (monotonic per device).
+    counter: u64,
+    /// When it was received (Unix seconds).
+    received_at: i64,
+    /// The first event the report covers (events scored since the device started).
+    first_event: u64,
+    /// Events the report covers.
+    events: u64,
+    /// Highest window score in the period (milli-nats of excess surprise).
+    score_milli: u32,
+    /// The device's alarm threshold (milli-nats).
+    alarm_milli: u32,
+    /// The window score crossed the alarm threshold in the period.
+    crossed: bool,
+    /// Reports missing just before this one (counters skipped).
+    gap: u64,
+    /// The sensors' counters since boot: gate entries, refused pointers, refused calls,
+    /// application events, application events flooded, floods, faults, PC samples.
+    counters: serde_json::Value,
+    /// SHA-256 of the model that scored (hex).
+    model_digest: String,
+}
+
+/// `GET /api/v1/devices/{id}/detections?limit=N` (highest counter first, default 10, at most
+/// 100): the device's verified detection reports.
+#[utoipa::path(get, path = "/api/v1/devices/{id}/detections", tag = "devices",
+    params(("id" = String, Path, description = "The device id"), Limit),
+    responses((status = 200, description = "Detection reports, newest first", body = Vec<DetectionJson>), (status = 404, description = "No such object", body = super::openapi::ErrorJson)))]
+pub(crate) async fn detections(
+    State(core): State<Arc<Core>>,
+    Path(id): Path<String>,
+    Query(q): Query<Limit>,
+) -> Result<Json<Vec<DetectionJson>>, ApiError> {
+    device_or_404(&core, &id).await?;
+    let limit = q.limit.unwrap_or(10).clamp(1, 100);
+    let rows = core.store.detections(&id, limit).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| DetectionJson {
+                counter: r.report.counter,
+                received_at: r.report.received_at,
+                first_event: r.report.first_event,
+                events: r.report.events,
+                score_milli: r.report.score_milli,
+                alarm_milli: r.report.alarm_milli,
+                crossed: r.report.crossed,
+                gap: r.gap,
+                counters: serde_json::from_str(&r.report.counters)
+                    .unwrap_or(serde_json::Value::Null),
+                model_digest: r.report.model_digest,
+            })
+            .collect(),
+    ))
+}
+
 /// Optional body of the revoke endpoint.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

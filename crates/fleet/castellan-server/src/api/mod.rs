@@ -109,6 +109,12 @@ pub const ROUTES: &[RoutePolicy] = &[
         roles: READERS,
     },
     RoutePolicy {
+        method: "GET",
+        path: "/api/v1/devices/{id}/detections",
+        action: "api.device.detections",
+        roles: READERS,
+    },
+    RoutePolicy {
         method: "POST",
         path: "/api/v1/devices/{id}/revoke",
         action: "api.device.revoke",
@@ -298,6 +304,7 @@ pub(crate) fn guarded_handler(method: &str, path: &str) -> Option<MethodRouter<A
         ("GET", "/api/v1/devices") => get(devices::list),
         ("GET", "/api/v1/devices/{id}") => get(devices::get_one),
         ("GET", "/api/v1/devices/{id}/telemetry") => get(devices::telemetry),
+        ("GET", "/api/v1/devices/{id}/detections") => get(devices::detections),
         ("POST", "/api/v1/devices/{id}/revoke") => post(devices::revoke),
         ("POST", "/api/v1/devices/{id}/quarantine") => post(devices::quarantine),
         ("DELETE", "/api/v1/devices/{id}/quarantine") => delete(devices::release),

@@ -138,6 +138,7 @@ pub(crate) async fn openapi_json() -> impl IntoResponse {
         super::devices::list,
         super::devices::get_one,
         super::devices::telemetry,
+        super::devices::detections,
         super::devices::revoke,
         super::devices::quarantine,
         super::devices::release,

@@ -86,6 +86,30 @@ impl TestDevice {
         SecureServices::new(sim_platform(&mut self.dev).unwrap(), config, &cdis, &record).unwrap()
     }
 
+    /// Powers on with the edge detector (the catalog's model), plays `refused` gate calls with
+    /// a pointer into secure memory and a few ordinary ones, and returns the detection report
+    /// the secure side signs (its counter kept in the device's trusted storage).
+    #[allow(dead_code)]
+    pub fn detection_report(&mut self, refused: u32) -> Vec<u8> {
+        use castellan_gate_api::{BootInfo, DETECT_REPORT_CAP, Op, SecureGate};
+        use castellan_simgate::{SECURE_RAM, SimGate, SimNsMemory, SimSecure};
+        let mut svc = self.boot();
+        svc.install_detector(castellan_devkit::detect_model::config())
+            .unwrap();
+        let mut secure = SimSecure::new(svc, BootInfo::zeroed());
+        let mut mem = SimNsMemory::new();
+        for _ in 0..refused {
+            secure.call(Op::ItsGet, [1, SECURE_RAM, 16, 0], &mut mem);
+        }
+        let mut gate = SimGate::new(&mut secure);
+        for i in 0..8 {
+            gate.its_set(i + 1, b"reading").unwrap();
+        }
+        let mut out = [0u8; DETECT_REPORT_CAP];
+        let n = gate.detect_report(&mut out).unwrap();
+        out[..n].to_vec()
+    }
+
     /// The factory flow on the device side: provisioning lifecycle, identity key generated in
     /// the crypto service (its CSR is signed there too, and checked), the IAK, lifecycle
     /// secured. Returns the registration request. The TLS key of the IDevID used by the MQTT

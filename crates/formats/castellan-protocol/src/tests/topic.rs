@@ -58,6 +58,10 @@ fn every_topic(id: &str, release: &str) -> Vec<(String, Topic)> {
             Topic::Decommission { id: id.into() },
         ),
         (topics::erased(id), Topic::Erased { id: id.into() }),
+        (
+            topics::detect_report(id),
+            Topic::DetectReport { id: id.into() },
+        ),
     ]
 }
 

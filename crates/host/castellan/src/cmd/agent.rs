@@ -4,7 +4,7 @@
 //! the server or the network goes away.
 //!
 //! ```text
-//! castellan agent --device-dir dev1 --mqtt 127.0.0.1:8883 [--interval 5] [--count N | --once]
+//! castellan agent --device-dir dev1 --mqtt 127.0.0.1:8883 [--interval 5] [--detect-interval 60] [--count N | --once]
 //! castellan agent --device-dir dev1 --mqtt 10.0.0.1:8883,10.0.0.2:8883   (several instances)
 //! ```
 
@@ -35,6 +35,10 @@ pub(crate) struct AgentArgs {
     /// Seconds between telemetry messages.
     #[arg(long, value_name = "SECONDS", default_value = "5")]
     interval: f64,
+    /// Seconds between signed detection reports (one also goes out when the detector's alarm
+    /// threshold is crossed); 0: no reports.
+    #[arg(long, value_name = "SECONDS", default_value = "60")]
+    detect_interval: f64,
     /// Stop after this many telemetry messages.
     #[arg(long, value_name = "N", conflicts_with = "once")]
     count: Option<u64>,
@@ -80,6 +84,11 @@ pub(crate) fn run(a: AgentArgs) -> anyhow::Result<ExitCode> {
     cfg.mqtt_fallbacks = endpoints.collect();
     cfg.interval = seconds(a.interval, "interval")?;
     cfg.count = if a.once { Some(1) } else { a.count };
+    cfg.detect_interval = if a.detect_interval == 0.0 {
+        None
+    } else {
+        Some(seconds(a.detect_interval, "detect-interval")?)
+    };
     cfg.backoff = Backoff::new(
         seconds(a.backoff_initial, "backoff-initial")?,
         seconds(a.backoff_max, "backoff-max")?,
