@@ -6,8 +6,8 @@
 use castellan_dice::Cdis;
 use castellan_gate_api::{
     BOOT_INFO_SIZE, BootInfo, CONSOLE_MAX, DETECT_STATUS_SIZE, ENVELOPE_CAP, FWU_CHUNK, HASH_LEN,
-    ITS_CHUNK, ITS_SUMMARY_SIZE, NONCE_MAX, NsMemory, Op, RANDOM_CAP, REFUSAL_SIZE, Reg, SecureGate,
-    TRUST_ANCHOR_LEN, UPDATE_BLOCK_CAP, UPDATE_STATUS_SIZE, psa, refusal_kind,
+    ITS_CHUNK, ITS_SUMMARY_SIZE, NONCE_MAX, NsMemory, Op, RANDOM_CAP, REFUSAL_SIZE, Reg,
+    SecureGate, TRUST_ANCHOR_LEN, UPDATE_BLOCK_CAP, UPDATE_STATUS_SIZE, psa, refusal_kind,
 };
 use castellan_hal::Partition;
 use castellan_services::{
