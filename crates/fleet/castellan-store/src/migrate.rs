@@ -65,10 +65,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "cluster",
         sql: include_str!("../migrations/0010_cluster.sql"),
     },
+    Migration {
+        version: 12,
+        name: "device_commands",
+        sql: include_str!("../migrations/0012_device_commands.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// The per-engine spelling of the few types that differ.
 fn substitute(sql: &str, backend: Backend) -> String {
