@@ -54,6 +54,8 @@ enum Route {
     Tuf,
     /// The final token of a decommission (proof of erasure).
     Erased,
+    /// The token after a reboot-and-reattest.
+    Reattested,
     /// Not the device's own namespace, or not a device topic.
     Drop,
 }
@@ -88,7 +90,8 @@ pub(crate) async fn run(
                     log::warn!("campaign engine stopped: update message dropped");
                 }
             }
-            Route::Onboard(_) | Route::Telemetry | Route::Seen | Route::Tuf | Route::Erased => {
+            Route::Onboard(_) | Route::Telemetry | Route::Seen | Route::Tuf | Route::Erased
+            | Route::Reattested => {
                 let core = core.clone();
                 tokio::spawn(async move { serve(&core, route, msg).await });
             }
@@ -108,6 +111,7 @@ fn route(device_id: &str, topic: &str) -> Route {
         Ok(Topic::UpdateUp { kind, .. }) => Route::Update(kind),
         Ok(Topic::TufRequest { .. }) => Route::Tuf,
         Ok(Topic::Erased { .. }) => Route::Erased,
+        Ok(Topic::Reattested { .. }) => Route::Reattested,
         Ok(_) => Route::Seen,
         Err(TopicError::Unknown { id }) if id == device_id => {
             log::info!("{device_id}: message on unknown topic {topic:?}: only marks it seen");
@@ -128,6 +132,9 @@ async fn serve(core: &Core, route: Route, msg: DeviceMessage) {
         Route::Telemetry => telemetry::record(core, id, &msg.payload, now).await,
         Route::Tuf => tuf_mqtt::answer(core, id, &msg.payload).await,
         Route::Erased => crate::response::decommission::erased(core, id, &msg.payload).await,
+        Route::Reattested => {
+            crate::response::reattest::reattested(core, id, &msg.payload).await;
+        }
         Route::Seen | Route::Update(_) | Route::Drop => {
             let _ = core.store.touch_device(id, now).await;
         }

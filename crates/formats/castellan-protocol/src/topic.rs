@@ -16,6 +16,8 @@
 //!  dev/<id>/down/tuf/response                  Topic::TufResponse (down)
 //!  dev/<id>/down/lifecycle/decommission        Topic::Decommission (down)
 //!  dev/<id>/up/lifecycle/erased                Topic::Erased      (up)
+//!  dev/<id>/down/lifecycle/reattest            Topic::Reattest    (down)
+//!  dev/<id>/up/lifecycle/reattested            Topic::Reattested  (up)
 //! ```
 //!
 //! Ids (the device id, a release id) are one topic level of 1 to [`MAX_ID_LEN`] bytes of
@@ -145,6 +147,18 @@ pub enum Topic {
         /// The device.
         id: String,
     },
+    /// `dev/<id>/down/lifecycle/reattest`: the signed reboot-and-reattest command
+    /// ([`crate::ReattestCommand`]).
+    Reattest {
+        /// The device.
+        id: String,
+    },
+    /// `dev/<id>/up/lifecycle/reattested`: the token after the reboot, over the command's
+    /// nonce ([`crate::ReattestEvidence`]).
+    Reattested {
+        /// The device.
+        id: String,
+    },
 }
 
 /// Why a topic is not one of the protocol's.
@@ -232,6 +246,8 @@ impl Topic {
             ["down", "tuf", "response"] => Topic::TufResponse { id },
             ["down", "lifecycle", "decommission"] => Topic::Decommission { id },
             ["up", "lifecycle", "erased"] => Topic::Erased { id },
+            ["down", "lifecycle", "reattest"] => Topic::Reattest { id },
+            ["up", "lifecycle", "reattested"] => Topic::Reattested { id },
             _ => return Err(TopicError::Unknown { id }),
         };
         Ok(topic)
@@ -250,7 +266,9 @@ impl Topic {
             | Topic::TufRequest { id }
             | Topic::TufResponse { id }
             | Topic::Decommission { id }
-            | Topic::Erased { id } => id,
+            | Topic::Erased { id }
+            | Topic::Reattest { id }
+            | Topic::Reattested { id } => id,
         }
     }
 
@@ -266,7 +284,8 @@ impl Topic {
             | Topic::Events { .. }
             | Topic::UpdateUp { .. }
             | Topic::TufRequest { .. }
-            | Topic::Erased { .. } => Direction::Up,
+            | Topic::Erased { .. }
+            | Topic::Reattested { .. } => Direction::Up,
             Topic::Onboard {
                 kind: OnboardKind::Challenge | OnboardKind::Result,
                 ..
@@ -274,7 +293,8 @@ impl Topic {
             | Topic::UpdateDown { .. }
             | Topic::UpdateChunk { .. }
             | Topic::TufResponse { .. }
-            | Topic::Decommission { .. } => Direction::Down,
+            | Topic::Decommission { .. }
+            | Topic::Reattest { .. } => Direction::Down,
         }
     }
 
@@ -351,6 +371,8 @@ impl fmt::Display for Topic {
             Topic::TufResponse { id } => write!(f, "dev/{id}/down/tuf/response"),
             Topic::Decommission { id } => write!(f, "dev/{id}/down/lifecycle/decommission"),
             Topic::Erased { id } => write!(f, "dev/{id}/up/lifecycle/erased"),
+            Topic::Reattest { id } => write!(f, "dev/{id}/down/lifecycle/reattest"),
+            Topic::Reattested { id } => write!(f, "dev/{id}/up/lifecycle/reattested"),
         }
     }
 }

@@ -438,10 +438,13 @@ pub(crate) async fn set_quarantine(
     ))
 }
 
-/// `POST /api/v1/devices/{id}/heal`: a campaign of the last good release for this quarantined
-/// device; once it attests the good measurement it goes on probation, then leaves quarantine.
+/// `POST /api/v1/devices/{id}/heal`: heal this quarantined device as the heal policy says: a
+/// device whose measurement is the last good release's already gets the signed
+/// reboot-and-reattest command (202, `heal: reattest`); any other a campaign of the last good
+/// release (201, `heal: campaign`). Once it attests the good measurement it goes on probation,
+/// then leaves quarantine.
 #[utoipa::path(post, path = "/api/v1/devices/{id}/heal", tag = "devices", params(("id" = String, Path, description = "The device id (its serial)")),
-    responses((status = 201, description = "The healing campaign", body = crate::protocol::CampaignJson), (status = 404, description = "No such object", body = super::openapi::ErrorJson), (status = 422, description = "Refused by the service's rules", body = super::openapi::ErrorJson)))]
+    responses((status = 201, description = "The healing campaign (`heal: campaign`, with the campaign's fields)", body = crate::response::Healing), (status = 202, description = "The reboot-and-reattest command was sent (`heal: reattest`)", body = crate::response::Healing), (status = 404, description = "No such object", body = super::openapi::ErrorJson), (status = 409, description = "A reattest is pending already", body = super::openapi::ErrorJson), (status = 422, description = "Refused by the service's rules", body = super::openapi::ErrorJson)))]
 pub(crate) async fn heal(
     State(core): State<Arc<Core>>,
     axum::Extension(op): axum::Extension<castellan_store::Operator>,
@@ -450,20 +453,29 @@ pub(crate) async fn heal(
     (
         axum::http::StatusCode,
         AxumExt<AuditNote>,
-        Json<crate::protocol::CampaignJson>,
+        Json<crate::response::Healing>,
     ),
     ApiError,
 > {
-    let c = crate::campaign::heal(&core, &id, &op.name).await?;
-    let note = format!(
-        "heal of {id}: campaign {} of release {} (the last good release of its class)",
-        c.campaign_id, c.release_id
-    );
-    Ok((
-        axum::http::StatusCode::CREATED,
-        axum::Extension(AuditNote(note)),
-        Json(c),
-    ))
+    let h = crate::response::heal(&core, &id, &op.name).await?;
+    let (status, note) = match &h {
+        crate::response::Healing::Campaign(c) => (
+            axum::http::StatusCode::CREATED,
+            format!(
+                "heal of {id}: campaign {} of release {} (the last good release of its class)",
+                c.campaign_id, c.release_id
+            ),
+        ),
+        crate::response::Healing::Reattest(r) => (
+            axum::http::StatusCode::ACCEPTED,
+            format!(
+                "heal of {id}: measurement good, reboot-and-reattest command sent (token due by \
+                 {})",
+                r.deadline
+            ),
+        ),
+    };
+    Ok((status, axum::Extension(AuditNote(note)), Json(h)))
 }
 
 /// `POST /api/v1/devices/{id}/decommission`: ask for the signed decommission (202 while it

@@ -58,6 +58,8 @@ fn every_topic(id: &str, release: &str) -> Vec<(String, Topic)> {
             Topic::Decommission { id: id.into() },
         ),
         (topics::erased(id), Topic::Erased { id: id.into() }),
+        (topics::reattest(id), Topic::Reattest { id: id.into() }),
+        (topics::reattested(id), Topic::Reattested { id: id.into() }),
     ]
 }
 
