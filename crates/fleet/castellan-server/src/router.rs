@@ -90,7 +90,11 @@ pub(crate) async fn run(
                     log::warn!("campaign engine stopped: update message dropped");
                 }
             }
-            Route::Onboard(_) | Route::Telemetry | Route::Seen | Route::Tuf | Route::Erased
+            Route::Onboard(_)
+            | Route::Telemetry
+            | Route::Seen
+            | Route::Tuf
+            | Route::Erased
             | Route::Reattested => {
                 let core = core.clone();
                 tokio::spawn(async move { serve(&core, route, msg).await });

@@ -172,12 +172,7 @@ impl Store {
                     s.exec(
                         "INSERT INTO command_requests (device_id, kind, requested_by, \
                          requested_at) VALUES ($1, $2, $3, $4)",
-                        vec![
-                            device_id.into(),
-                            kind.into(),
-                            operator.into(),
-                            at.into(),
-                        ],
+                        vec![device_id.into(), kind.into(), operator.into(), at.into()],
                     )
                     .await?;
                     Ok(operator.to_owned())

@@ -77,8 +77,18 @@ async fn pending_commands_survive_a_restart_and_are_answered_once() {
             "a replayed answer finds nothing"
         );
         // The deadline: taken whatever the nonce, once.
-        assert!(reopened.take_pending_command("D1", "reattest").await.unwrap());
-        assert!(!reopened.take_pending_command("D1", "reattest").await.unwrap());
+        assert!(
+            reopened
+                .take_pending_command("D1", "reattest")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !reopened
+                .take_pending_command("D1", "reattest")
+                .await
+                .unwrap()
+        );
         assert!(s.pending_commands().await.unwrap().is_empty());
     })
     .await;
@@ -121,7 +131,10 @@ async fn a_request_waits_for_a_second_operator_across_a_restart() {
             "ana"
         );
         assert_eq!(
-            reopened.command_request("D2", "decommission").await.unwrap(),
+            reopened
+                .command_request("D2", "decommission")
+                .await
+                .unwrap(),
             None
         );
         // Kinds and devices are separate.

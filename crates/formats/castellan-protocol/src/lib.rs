@@ -62,13 +62,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use decommission::{DECOMMISSION_DOMAIN, DecommissionCommand, ErasureEvidence, SignedCommand};
-pub use reattest::{REATTEST_DOMAIN, ReattestCommand, ReattestEvidence};
 pub use error::ProtocolError;
 pub use fields::NONCE_LENGTHS;
 pub use onboard::{
     Challenge, Evidence, FactoryRequest, FactoryResponse, MeasurementJson, OnboardResult,
     PolicyJson,
 };
+pub use reattest::{REATTEST_DOMAIN, ReattestCommand, ReattestEvidence};
 pub use response::{AlertJson, ResponsePolicyJson};
 pub use topic::{Direction, OnboardKind, Topic, TopicError, UpdateDownKind, UpdateUpKind};
 pub use tuf::{MAX_TUF_FILE, TufAnswer, TufFileKind, TufRequest, TufResponse};

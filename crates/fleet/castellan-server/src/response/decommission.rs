@@ -286,7 +286,11 @@ async fn proof(core: &Core, id: &str, payload: &[u8]) -> Result<String, (&'stati
     }
     let taken = core
         .store
-        .take_pending_command_matching(id, super::pending::DECOMMISSION, &hex::encode(&claims.nonce))
+        .take_pending_command_matching(
+            id,
+            super::pending::DECOMMISSION,
+            &hex::encode(&claims.nonce),
+        )
         .await
         .map_err(|e| ("decommission.registry_error", e.to_string()))?;
     if !taken {

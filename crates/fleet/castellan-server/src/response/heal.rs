@@ -59,9 +59,9 @@ impl HealError {
 pub(crate) async fn heal(core: &Core, id: &str, actor: &str) -> Result<Healing, HealError> {
     match crate::campaign::heal(core, id, actor, false).await {
         Ok(c) => Ok(Healing::Campaign(c)),
-        Err(crate::CampaignError::AlreadyGood { .. }) => {
-            Ok(Healing::Reattest(super::reattest::start(core, id, actor).await?))
-        }
+        Err(crate::CampaignError::AlreadyGood { .. }) => Ok(Healing::Reattest(
+            super::reattest::start(core, id, actor).await?,
+        )),
         Err(e @ crate::CampaignError::NoGoodRelease { .. }) => {
             let attested = core
                 .store
@@ -70,7 +70,9 @@ pub(crate) async fn heal(core: &Core, id: &str, actor: &str) -> Result<Healing, 
                 .map_err(crate::CampaignError::Store)?
                 .is_some_and(|d| d.attestation == castellan_store::AttestationStatus::Passed);
             if attested {
-                Ok(Healing::Reattest(super::reattest::start(core, id, actor).await?))
+                Ok(Healing::Reattest(
+                    super::reattest::start(core, id, actor).await?,
+                ))
             } else {
                 Err(e.into())
             }

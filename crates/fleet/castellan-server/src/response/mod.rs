@@ -37,9 +37,9 @@ pub use decommission::{
     DecommissionError, Requested as DecommissionRequested, Started as DecommissionStarted,
 };
 pub(crate) use heal::{Healing, heal, start_probation};
+pub(crate) use notify::alert_json;
 pub(crate) use pending::run as run_pending;
 pub use reattest::{ReattestError, Started as ReattestStarted};
-pub(crate) use notify::alert_json;
 pub use webhook::{AlertWebhook, WebhookError};
 
 use std::collections::BTreeMap;

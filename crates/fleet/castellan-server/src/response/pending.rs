@@ -53,13 +53,20 @@ async fn expire_due(core: &Core) -> Result<(), StoreError> {
         if c.deadline >= now {
             break; // by deadline
         }
-        if !core.store.take_pending_command(&c.device_id, &c.kind).await? {
+        if !core
+            .store
+            .take_pending_command(&c.device_id, &c.kind)
+            .await?
+        {
             continue; // answered, or another instance took it
         }
         match c.kind.as_str() {
             DECOMMISSION => super::decommission::unanswered(core, &c.device_id).await,
             REATTEST => super::reattest::unanswered(core, &c.device_id).await,
-            other => log::warn!("{}: pending command of unknown kind {other} dropped", c.device_id),
+            other => log::warn!(
+                "{}: pending command of unknown kind {other} dropped",
+                c.device_id
+            ),
         }
     }
     Ok(())
@@ -81,20 +88,14 @@ pub(crate) struct Signed {
 
 /// Sign a command of `domain` for `id`, valid for `timeout` seconds, with the operational CA's
 /// key (`docs/response.md`: why that key). The error is the reason, for the kind's own error.
-pub(crate) fn sign(
-    core: &Core,
-    id: &str,
-    timeout: i64,
-    domain: &str,
-) -> Result<Signed, String> {
+pub(crate) fn sign(core: &Core, id: &str, timeout: i64, domain: &str) -> Result<Signed, String> {
     let mut nonce = [0u8; 32];
     getrandom::fill(&mut nonce).map_err(|e| e.to_string())?;
     let nonce = hex::encode(nonce);
     let issued_at = unix_now();
     let expires_at = issued_at.saturating_add(timeout);
-    let bytes = castellan_protocol::decommission::signed_bytes(
-        domain, id, &nonce, issued_at, expires_at,
-    );
+    let bytes =
+        castellan_protocol::decommission::signed_bytes(domain, id, &nonce, issued_at, expires_at);
     let signature = core.pki.sign_command(&bytes).map_err(|e| e.to_string())?;
     Ok(Signed {
         nonce,
