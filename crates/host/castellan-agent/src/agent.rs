@@ -458,7 +458,17 @@ impl Session<'_> {
             "connected to {} with the LDevID as {id} (last will: offline)",
             self.endpoint
         ));
-        conn.subscribe(&format!("dev/{id}/cmd/#"), 1).await?;
+        // A quarantined device's policy refuses the command channel (and would close the
+        // session at its first telemetry): it keeps only its update and lifecycle channels, to
+        // be healed or decommissioned, until the service releases it (and closes the session).
+        let quarantined = match conn.subscribe(&format!("dev/{id}/cmd/#"), 1).await {
+            Ok(_) => false,
+            Err(AgentError::Mqtt(crate::error::MqttError::SubscribeRefused(_))) => {
+                log("quarantined: command channel refused; no telemetry until released");
+                true
+            }
+            Err(e) => return Err(e),
+        };
         conn.subscribe(&self.updater.filter(), 1).await?;
         conn.subscribe(&castellan_protocol::topics::lifecycle_down_filter(&id), 1)
             .await?;
@@ -496,18 +506,20 @@ impl Session<'_> {
                 conn.disconnect().await;
                 return Ok(SessionEnd::Done);
             }
-            let sent = self.report.messages_sent + 1;
-            let telemetry = self.telemetry(sent);
-            conn.publish(&Message::qos1(
-                format!("dev/{id}/telemetry"),
-                telemetry.to_string(),
-            ))
-            .await?;
-            self.report.messages_sent = sent;
-            log(&format!("telemetry #{sent} sent: {telemetry}"));
-            self.misbehave(&mut conn, &id).await?;
-            if self.cfg.count.is_some_and(|c| sent >= c) {
-                continue;
+            if !quarantined {
+                let sent = self.report.messages_sent + 1;
+                let telemetry = self.telemetry(sent);
+                conn.publish(&Message::qos1(
+                    format!("dev/{id}/telemetry"),
+                    telemetry.to_string(),
+                ))
+                .await?;
+                self.report.messages_sent = sent;
+                log(&format!("telemetry #{sent} sent: {telemetry}"));
+                self.misbehave(&mut conn, &id).await?;
+                if self.cfg.count.is_some_and(|c| sent >= c) {
+                    continue;
+                }
             }
             let next = Instant::now() + self.cfg.interval;
             loop {

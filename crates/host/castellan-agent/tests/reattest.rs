@@ -109,6 +109,14 @@ async fn run_time_compromise_is_rebooted_away_reattested_and_released() {
         .post("/api/v1/devices/CSTL-R1/quarantine", &json!({}))
         .await
         .unwrap();
+    // The session is closed; the device comes back with its quarantined policy.
+    for _ in 0..50 {
+        if logged(&lines, "quarantined: command channel refused") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(logged(&lines, "quarantined: command channel refused"), 1);
     let h: Value = api
         .post("/api/v1/devices/CSTL-R1/heal", &json!({}))
         .await
@@ -125,7 +133,10 @@ async fn run_time_compromise_is_rebooted_away_reattested_and_released() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert!(released, "{:#?}", lines.lock().unwrap());
+    if !released {
+        let audit: Value = api.get("/api/v1/audit?limit=1000").await.unwrap();
+        panic!("{:#?}\n{audit:#}", lines.lock().unwrap());
+    }
     assert_eq!(logged(&lines, "reattest command verified"), 1);
     assert_eq!(logged(&lines, "rebooting to re-attest"), 1);
     assert_eq!(logged(&lines, "fresh attestation token sent"), 1);

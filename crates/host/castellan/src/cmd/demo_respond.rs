@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -28,12 +29,18 @@ pub(crate) async fn steps(
     let target = serials.first().context("no device")?.clone();
     let retired = serials.last().context("no device")?.clone();
     let compromise = Arc::new(Compromise::default());
+    let contained = Arc::new(AtomicBool::new(false));
     let mut agents = tokio::task::JoinSet::new();
     for serial in [&target, &retired] {
+        let seen = contained.clone();
         let mut cfg = AgentConfig::new(
             devices_dir.join(serial),
             endpoint.clone(),
-            Arc::new(|_: &str| {}),
+            Arc::new(move |line: &str| {
+                if line.starts_with("quarantined:") {
+                    seen.store(true, Ordering::SeqCst);
+                }
+            }),
         );
         cfg.interval = Duration::from_millis(500);
         cfg.backoff = Backoff::new(Duration::from_millis(300), Duration::from_secs(2));
@@ -46,7 +53,7 @@ pub(crate) async fn steps(
         }
     }
     let result = async {
-        contain_and_reattest(first, admin, &target, &compromise).await?;
+        contain_and_reattest(first, admin, &target, &compromise, &contained).await?;
         decommission(first + 1, admin, api_url, ca_pem, &retired).await
     }
     .await;
@@ -59,6 +66,7 @@ async fn contain_and_reattest(
     admin: &FleetApi,
     id: &str,
     compromise: &Compromise,
+    contained: &AtomicBool,
 ) -> anyhow::Result<()> {
     super::demo::say(
         step,
@@ -76,16 +84,24 @@ async fn contain_and_reattest(
         .post(&format!("/api/v1/devices/{id}/quarantine"), &json!({}))
         .await?;
     println!("    {id}: quarantined (update, attestation and lifecycle channels only)");
+    // Its session was closed: wait for it to come back with the quarantined policy.
+    let started = Instant::now();
+    while !contained.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let h: Value = admin
         .post(&format!("/api/v1/devices/{id}/heal"), &json!({}))
         .await?;
     if h["heal"] != "reattest" {
         bail!("{id}: expected a reattest, the service answered {h}");
     }
-    println!(
-        "    heal: reattest command sent, nonce {}…",
-        &h["nonce"].as_str().unwrap_or("?")[..16.min(h["nonce"].as_str().unwrap_or("?").len())]
-    );
+    let nonce: String = h["nonce"]
+        .as_str()
+        .unwrap_or("?")
+        .chars()
+        .take(16)
+        .collect();
+    println!("    heal: signed reattest command sent, nonce {nonce}…");
     let started = Instant::now();
     loop {
         let d: Value = admin.get(&format!("/api/v1/devices/{id}")).await?;
@@ -144,11 +160,17 @@ async fn decommission(
     let path = format!("/api/v1/devices/{id}/decommission");
     for d in &deciders {
         let r: Value = d.post(&path, &json!({})).await?;
-        println!(
-            "    {}: {}",
-            r["requested_by"].as_str().unwrap_or("?"),
-            r["status"].as_str().unwrap_or("?")
-        );
+        match r["status"].as_str() {
+            Some("awaiting_approval") => println!(
+                "    {} asks: awaiting a second decommissioner",
+                r["requested_by"].as_str().unwrap_or("?")
+            ),
+            Some("sent") => println!(
+                "    {} approves: signed decommission command sent",
+                r["approved_by"].as_str().unwrap_or("?")
+            ),
+            _ => bail!("{id}: the service answered {r}"),
+        }
     }
     let started = Instant::now();
     loop {
