@@ -24,7 +24,7 @@ use crate::core::Core;
 #[serde(tag = "heal", rename_all = "snake_case")]
 pub enum Healing {
     /// Its measurement was not the last good release's: a heal campaign of that release.
-    Campaign(crate::protocol::CampaignJson),
+    Campaign(Box<crate::protocol::CampaignJson>),
     /// Its measurement was the good one all along (a run-time compromise): the signed
     /// reboot-and-reattest command was sent first.
     Reattest(super::reattest::Started),
@@ -58,7 +58,7 @@ impl HealError {
 /// itself (`reattest`).
 pub(crate) async fn heal(core: &Core, id: &str, actor: &str) -> Result<Healing, HealError> {
     match crate::campaign::heal(core, id, actor, false).await {
-        Ok(c) => Ok(Healing::Campaign(c)),
+        Ok(c) => Ok(Healing::Campaign(Box::new(c))),
         Err(crate::CampaignError::AlreadyGood { .. }) => Ok(Healing::Reattest(
             super::reattest::start(core, id, actor).await?,
         )),
