@@ -102,7 +102,7 @@ async fn policy_device_and_alert_commands_speak_to_the_service() {
         )
         .await
         .unwrap();
-    let dec_token = d.join("dec-1.token");
+    let dec_token = state.join("dec-1.token");
     std::fs::write(&dec_token, made["token"].as_str().unwrap()).unwrap();
     let as_decommissioner = |args: &[&str]| {
         let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
