@@ -40,6 +40,9 @@ pub(crate) async fn steps(
                 if line.starts_with("quarantined:") {
                     seen.store(true, Ordering::SeqCst);
                 }
+                if std::env::var_os("CASTELLAN_DEMO_TRACE").is_some() {
+                    eprintln!("    trace | {line}");
+                }
             }),
         );
         cfg.interval = Duration::from_millis(500);
@@ -47,7 +50,16 @@ pub(crate) async fn steps(
         if *serial == target {
             cfg.compromise = Some(compromise.clone());
         }
-        agents.spawn(castellan_agent::run(cfg));
+        // The device may still be settling from the previous step (a reverted trial image, an
+        // aborted session): power it on again until it runs.
+        agents.spawn(async move {
+            for _ in 0..20 {
+                if castellan_agent::run(cfg.clone()).await.is_ok() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
         if target == retired {
             break;
         }
