@@ -187,7 +187,8 @@ async fn decommission(
     let started = Instant::now();
     loop {
         let d: Value = admin.get(&format!("/api/v1/devices/{id}")).await?;
-        if d["lifecycle_name"] == "decommissioned" {
+        // Revoking its certificates is the last closing step.
+        if d["lifecycle_name"] == "decommissioned" && d["revoked"] == true {
             println!(
                 "    {id}: {} (revoked: {})",
                 d["attestation_reason"].as_str().unwrap_or("decommissioned"),
