@@ -9,10 +9,11 @@
 #![no_main]
 
 use castellan_protocol::{
-    CampaignJson, CampaignRequest, Cancel, Challenge, Evidence, FactoryRequest, FactoryResponse,
-    Fetch, Offer, OnboardResult, PolicyJson, ReleaseJson, ReleaseKeyRequest, ReleaseRequest,
-    RollbackRequest, Status, Topic, TufRequest, TufResponse, UpdateChallenge, UpdateEvidence,
-    UpdateResult, WireMessage, decode_chunk, encode_chunk,
+    CampaignJson, CampaignRequest, Cancel, Challenge, DecommissionCommand, ErasureEvidence,
+    Evidence, FactoryRequest, FactoryResponse, Fetch, Offer, OnboardResult, PolicyJson,
+    ReattestCommand, ReattestEvidence, ReleaseJson, ReleaseKeyRequest, ReleaseRequest,
+    RollbackRequest, SignedCommand as _, Status, Topic, TufRequest, TufResponse, UpdateChallenge,
+    UpdateEvidence, UpdateResult, WireMessage, decode_chunk, encode_chunk,
 };
 
 /// Parses `data` as `T`; when it reads, writing it and reading that again gives the same value.
@@ -50,6 +51,13 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let _ = r.reason_text();
     }
     let _ = round_trip::<PolicyJson>(data);
+    // The signed lifecycle commands (checked by the device before it acts).
+    if let Some(c) = round_trip::<DecommissionCommand>(data) {
+        let _ = c.signed_bytes();
+    }
+    if let Some(c) = round_trip::<ReattestCommand>(data) {
+        let _ = c.signed_bytes();
+    }
     if let Some(resp) = round_trip::<FactoryResponse>(data) {
         let _ = resp.release_public_key_bytes();
     }
@@ -65,6 +73,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = round_trip::<Fetch>(data);
     let _ = round_trip::<Evidence>(data);
     let _ = round_trip::<UpdateEvidence>(data);
+    let _ = round_trip::<ErasureEvidence>(data);
+    let _ = round_trip::<ReattestEvidence>(data);
     let _ = round_trip::<FactoryRequest>(data);
     let _ = round_trip::<ReleaseKeyRequest>(data);
     let _ = round_trip::<ReleaseRequest>(data);

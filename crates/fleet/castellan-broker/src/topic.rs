@@ -9,7 +9,7 @@
 //! |--------------------------|------------------|--------|---------------------|----------------------|-------------------------|
 //! | `dev/<id>/telemetry`     | device → server  | pub    | –                   | –                    | sub `dev/+/telemetry`   |
 //! | `dev/<id>/events`        | device → server  | pub    | –                   | –                    | sub `dev/+/events`      |
-//! | `dev/<id>/status`        | device → server  | pub    | –                   | –                    | sub `dev/+/status`      |
+//! | `dev/<id>/status`        | device → server  | pub    | –                   | pub                  | sub `dev/+/status`      |
 //! | `dev/<id>/up/#`          | device → server  | pub    | pub `up/onboard/#`  | pub `up/update/#`    | sub `dev/+/up/#`        |
 //! | `dev/<id>/cmd/#`         | server → device  | sub    | –                   | –                    | pub `dev/+/cmd/#`       |
 //! | `dev/<id>/down/#`        | server → device  | sub    | sub `down/onboard/#`| sub `down/update/#`  | pub `dev/+/down/#`      |
@@ -87,13 +87,16 @@ impl TopicPolicy {
     }
 
     /// The policy of a quarantined device: only the update channel (`up/update/#` and
-    /// `down/update/#`), its TUF request/response pair and the lifecycle channel
-    /// (`down/lifecycle/#`, `up/lifecycle/#`), so it can still be healed by an update or
-    /// decommissioned, and its signed detection reports (`up/detect/report`), and nothing else.
+    /// `down/update/#`), its TUF request/response pair, the lifecycle channel
+    /// (`down/lifecycle/#`, `up/lifecycle/#`), so it can still be healed by an update or a
+    /// reattest, or decommissioned, its signed detection reports (`up/detect/report`), and its
+    /// own `status` (the online flag and last will, which carries no data: without it a device
+    /// with a last will could not connect at all).
     pub fn quarantined(id: &str) -> Result<Self, BrokerError> {
         validate_id(id)?;
         Ok(Self {
             publish: vec![
+                format!("dev/{id}/status"),
                 format!("dev/{id}/up/update/#"),
                 format!("dev/{id}/up/tuf/request"),
                 format!("dev/{id}/up/lifecycle/#"),

@@ -93,6 +93,9 @@ fn quarantine_and_onboarding_allow_only_their_channel() {
     assert!(q.may_publish("dev/dev-q/up/update/status"));
     assert!(q.may_subscribe("dev/dev-q/down/update/#"));
     assert!(!q.may_publish("dev/dev-q/telemetry"));
+    // Its online flag (and last will) only, nothing of another device's.
+    assert!(q.may_publish("dev/dev-q/status"));
+    assert!(!q.may_publish("dev/dev-x/status"));
     assert!(!q.may_publish("dev/dev-q/up/onboard/token"));
     assert!(!q.may_subscribe("dev/dev-q/cmd/#"));
     assert!(!q.may_subscribe("dev/dev-q/down/#"));

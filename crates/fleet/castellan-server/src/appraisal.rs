@@ -270,6 +270,23 @@ async fn remember(
     }
 }
 
+/// Appraise the token of device `id` after a reboot-and-reattest: signed by its IAK, over
+/// `nonce` (the pending command's, which the caller takes once), lifecycle secured and every
+/// component exactly as the registry's reference values say: the image it was always meant to
+/// run, measured by a fresh boot.
+pub(crate) async fn reattest(
+    store: &Store,
+    id: &str,
+    token_hex: &str,
+    nonce: &[u8],
+) -> Result<Device, Refusal> {
+    let (device, claims) = verified(store, id, token_hex).await?;
+    reference_values(&device.reference_measurements)?
+        .check(&claims, nonce)
+        .map_err(Refusal::Appraisal)?;
+    Ok(device)
+}
+
 /// The device's registry record and the claims of `token_hex`, verified with its IAK.
 async fn verified(store: &Store, id: &str, token_hex: &str) -> Result<(Device, Claims), Refusal> {
     let token = hex::decode(token_hex.trim()).map_err(|_| Refusal::TokenNotHex)?;

@@ -89,6 +89,9 @@ pub struct ServerConfig {
     pub analysis_policy: castellan_analysis::Policy,
     /// How long a healed device stays quarantined on probation before it is released.
     pub heal_probation: Duration,
+    /// How long a device sent the reboot-and-reattest command has to send its fresh token;
+    /// after it the reattest failed and the device goes on to a heal campaign.
+    pub reattest_timeout: Duration,
     /// How long a decommissioned device has to send its proof of erasure (the final token);
     /// after it the device is recorded as "decommission unconfirmed" (revoked all the same).
     pub decommission_timeout: Duration,
@@ -142,6 +145,7 @@ impl ServerConfig {
             heal_probation: Duration::from_secs(600),
             alert_webhook: None,
             decommission_timeout: Duration::from_secs(300),
+            reattest_timeout: Duration::from_secs(120),
             decommission_approval: true,
             console: castellan_console::ConsoleConfig::default(),
             instance_name: None,

@@ -91,7 +91,7 @@ impl Fleet for ConsoleFleet {
                 Ok(note.0.0)
             }
             DeviceAction::Heal => {
-                let (note, _) = heal_device(core, id, actor).await.map_err(fleet_error)?;
+                let (_, note, _) = heal_device(core, id, actor).await.map_err(fleet_error)?;
                 Ok(note)
             }
             DeviceAction::Decommission => {

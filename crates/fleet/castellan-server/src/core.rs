@@ -29,10 +29,6 @@ pub(crate) struct Core {
     pub(crate) leases: crate::lease::Leases,
     /// The alert webhook's delivery queue, when one is configured.
     pub(crate) webhook: std::sync::OnceLock<crate::response::webhook::Deliveries>,
-    /// Decommissions waiting for the device's proof of erasure.
-    pub(crate) decommissions: crate::response::decommission::Pending,
-    /// Decommission requests waiting for a second operator.
-    pub(crate) decommission_requests: crate::response::decommission::Requests,
     /// Counts kept between scrapes of `GET /metrics` (`observe`).
     pub(crate) observed: crate::observe::Observed,
 }

@@ -91,6 +91,7 @@ pub use onboarding::{ACTION_ONBOARD, OnboardRefusal};
 pub use release_check::ReleaseRefusal;
 pub use response::webhook as alert_webhook;
 pub use response::{
-    AlertWebhook, DecommissionError, DecommissionRequested, DecommissionStarted, WebhookError,
+    AlertWebhook, DecommissionError, DecommissionRequested, DecommissionStarted, ReattestError,
+    ReattestStarted, WebhookError,
 };
 pub use server::{Server, ServerHandle};

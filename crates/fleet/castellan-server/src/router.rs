@@ -57,6 +57,8 @@ enum Route {
     Erased,
     /// A signed detection report.
     Detect,
+    /// The token after a reboot-and-reattest.
+    Reattested,
     /// Not the device's own namespace, or not a device topic.
     Drop,
 }
@@ -96,7 +98,8 @@ pub(crate) async fn run(
             | Route::Seen
             | Route::Tuf
             | Route::Erased
-            | Route::Detect => {
+            | Route::Detect
+            | Route::Reattested => {
                 let core = core.clone();
                 tokio::spawn(async move { serve(&core, route, msg).await });
             }
@@ -117,6 +120,7 @@ fn route(device_id: &str, topic: &str) -> Route {
         Ok(Topic::TufRequest { .. }) => Route::Tuf,
         Ok(Topic::Erased { .. }) => Route::Erased,
         Ok(Topic::DetectReport { .. }) => Route::Detect,
+        Ok(Topic::Reattested { .. }) => Route::Reattested,
         Ok(_) => Route::Seen,
         Err(TopicError::Unknown { id }) if id == device_id => {
             log::info!("{device_id}: message on unknown topic {topic:?}: only marks it seen");
@@ -138,6 +142,9 @@ async fn serve(core: &Core, route: Route, msg: DeviceMessage) {
         Route::Tuf => tuf_mqtt::answer(core, id, &msg.payload).await,
         Route::Erased => crate::response::decommission::erased(core, id, &msg.payload).await,
         Route::Detect => crate::detection::record(core, id, &msg.payload, now).await,
+        Route::Reattested => {
+            crate::response::reattest::reattested(core, id, &msg.payload).await;
+        }
         Route::Seen | Route::Update(_) | Route::Drop => {
             let _ = core.store.touch_device(id, now).await;
         }

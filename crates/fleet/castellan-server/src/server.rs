@@ -109,8 +109,6 @@ impl Server {
             signals,
             leases,
             webhook: std::sync::OnceLock::new(),
-            decommissions: Default::default(),
-            decommission_requests: Default::default(),
             observed: crate::observe::Observed::default(),
         });
         core.reload_revocations().await?;
@@ -172,6 +170,7 @@ impl Server {
             tokio::spawn(campaign::run(core.clone(), stop_rx.clone())),
             tokio::spawn(crate::tuf_online::resign(core.clone(), stop_rx.clone())),
             tokio::spawn(crate::response::run(core.clone(), stop_rx.clone())),
+            tokio::spawn(crate::response::run_pending(core.clone(), stop_rx.clone())),
             tokio::spawn(refresh_revocations(core.clone(), stop_rx.clone())),
             tokio::spawn(crate::cluster::run(core.clone(), stop_rx.clone())),
             tokio::spawn(crate::lease::keep(core.clone(), stop_rx)),

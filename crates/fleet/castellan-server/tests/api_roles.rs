@@ -14,6 +14,7 @@ const ADMIN: &str = "admin";
 const OPERATOR: &str = "operator";
 const AUDITOR: &str = "auditor";
 const RELEASE: &str = "release-manager";
+const DECOM: &str = "decommissioner";
 
 /// The table of docs/fleet-protocol.md, written independently of the server's own table.
 fn expected() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
@@ -22,12 +23,12 @@ fn expected() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
         (
             "GET",
             "/api/v1/devices",
-            vec![ADMIN, OPERATOR, AUDITOR, RELEASE],
+            vec![ADMIN, OPERATOR, AUDITOR, RELEASE, DECOM],
         ),
         (
             "GET",
             "/api/v1/devices/ROLE-DEV",
-            vec![ADMIN, OPERATOR, AUDITOR, RELEASE],
+            vec![ADMIN, OPERATOR, AUDITOR, RELEASE, DECOM],
         ),
         (
             "GET",
@@ -55,11 +56,7 @@ fn expected() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             "/api/v1/devices/ROLE-DEV/heal",
             vec![ADMIN, OPERATOR],
         ),
-        (
-            "POST",
-            "/api/v1/devices/ROLE-DEV/decommission",
-            vec![ADMIN, OPERATOR],
-        ),
+        ("POST", "/api/v1/devices/ROLE-DEV/decommission", vec![DECOM]),
         ("GET", "/api/v1/alerts", vec![ADMIN, OPERATOR, AUDITOR]),
         (
             "POST",
@@ -87,12 +84,12 @@ fn expected() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
         (
             "GET",
             "/api/v1/releases",
-            vec![ADMIN, OPERATOR, AUDITOR, RELEASE],
+            vec![ADMIN, OPERATOR, AUDITOR, RELEASE, DECOM],
         ),
         (
             "GET",
             "/api/v1/releases/ROLE-DEV",
-            vec![ADMIN, OPERATOR, AUDITOR, RELEASE],
+            vec![ADMIN, OPERATOR, AUDITOR, RELEASE, DECOM],
         ),
         (
             "GET",
@@ -103,12 +100,12 @@ fn expected() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
         (
             "GET",
             "/api/v1/campaigns",
-            vec![ADMIN, OPERATOR, AUDITOR, RELEASE],
+            vec![ADMIN, OPERATOR, AUDITOR, RELEASE, DECOM],
         ),
         (
             "GET",
             "/api/v1/campaigns/ROLE-DEV",
-            vec![ADMIN, OPERATOR, AUDITOR, RELEASE],
+            vec![ADMIN, OPERATOR, AUDITOR, RELEASE, DECOM],
         ),
         ("POST", "/api/v1/campaigns/ROLE-DEV/pause", vec![RELEASE]),
         ("POST", "/api/v1/campaigns/ROLE-DEV/resume", vec![RELEASE]),
@@ -181,7 +178,7 @@ async fn operator_roles_enforced_on_each_endpoint_and_refusals_audited() {
         }
         // One operator per role.
         let mut tokens = vec![(ADMIN, "admin".to_string(), admin.clone())];
-        for role in [OPERATOR, AUDITOR, RELEASE] {
+        for role in [OPERATOR, AUDITOR, RELEASE, DECOM] {
             let name = format!("op-{role}");
             let (status, body) = api
                 .call(
@@ -275,7 +272,7 @@ async fn operator_roles_enforced_on_each_endpoint_and_refusals_audited() {
             .iter()
             .filter(|e| e.action == "api.operator.create" && e.decision == Decision::Allowed)
             .collect();
-        assert_eq!(created.len(), 4, "3 setup operators + 1 from the table");
+        assert_eq!(created.len(), 5, "4 setup operators + 1 from the table");
         for (_, _, token) in &tokens {
             assert!(
                 log.iter().all(|e| !e.reason.contains(token.as_str())),

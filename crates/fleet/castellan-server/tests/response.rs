@@ -129,11 +129,19 @@ async fn attack_topic_probing_device_is_alerted_and_quarantined_automatically() 
             && e.reason.contains(alert_id)),
         "{log:?}"
     );
-    // Healing was tried at once; with no release ever deployed, the refusal says why.
+    // Healing was started at once: its measurement matched its reference values (a run-time
+    // compromise), so the heal policy sends the signed reboot-and-reattest command.
     assert!(
         log.iter().any(|e| e.action == "response.heal"
             && e.target == "CSTL-R5"
-            && e.reason.contains("heal.no_good_release")),
+            && e.reason.contains(alert_id)
+            && e.reason.contains("reboot-and-reattest command sent")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter().any(|e| e.action == "response.reattest"
+            && e.target == "CSTL-R5"
+            && e.actor == "system"),
         "{log:?}"
     );
     // Reconnected, the device may no longer publish telemetry (update channel only).

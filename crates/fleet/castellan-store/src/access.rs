@@ -16,20 +16,25 @@ pub enum Role {
     Admin,
     /// Releases and update campaigns.
     ReleaseManager,
-    /// Day-to-day fleet operation (provisioning, quarantine, decommission).
+    /// Day-to-day fleet operation (provisioning, quarantine, healing).
     Operator,
     /// Read-only access, including the audit log.
     Auditor,
+    /// Decommissioning devices for good (crypto-erase): the only role that may ask for it or
+    /// approve it, not even an admin (separation of duties, `docs/response.md`).
+    Decommissioner,
 }
 
 impl Role {
-    /// The role's name as stored and shown ("admin", "release-manager", "operator", "auditor").
+    /// The role's name as stored and shown ("admin", "release-manager", "operator", "auditor",
+    /// "decommissioner").
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
             Role::ReleaseManager => "release-manager",
             Role::Operator => "operator",
             Role::Auditor => "auditor",
+            Role::Decommissioner => "decommissioner",
         }
     }
 
@@ -40,6 +45,7 @@ impl Role {
             "release-manager" => Role::ReleaseManager,
             "operator" => Role::Operator,
             "auditor" => Role::Auditor,
+            "decommissioner" => Role::Decommissioner,
             _ => return None,
         })
     }

@@ -26,6 +26,7 @@ mod audit_search;
 mod campaign_devices;
 mod campaigns;
 mod cluster;
+mod commands;
 mod console;
 mod db;
 mod detection;
@@ -54,6 +55,7 @@ pub use campaigns::{
 pub use cluster::{
     CHANNEL_OUTBOX, CHANNEL_SESSION, OUTBOX_CAP_PER_DEVICE, OutboxMessage, SessionEvent,
 };
+pub use commands::PendingCommand;
 pub use console::{ConsoleSession, NewConsoleSession, PasswordRecord};
 pub use db::Backend;
 pub use detection::{DetectionRecord, NewDetection};

@@ -72,6 +72,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0011_detection.sql"),
     },
     Migration {
+        version: 12,
+        name: "device_commands",
+        sql: include_str!("../migrations/0012_device_commands.sql"),
+    },
+    Migration {
         version: 13,
         name: "device_evidence",
         sql: include_str!("../migrations/0013_device_evidence.sql"),

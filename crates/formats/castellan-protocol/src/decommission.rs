@@ -38,13 +38,81 @@ impl DecommissionCommand {
     /// The bytes the signature covers: the domain tag and every field but the signature and
     /// the certificate, one per line (ids and hex never hold a newline).
     pub fn signed_bytes(&self) -> Vec<u8> {
-        format!(
-            "{DECOMMISSION_DOMAIN}\n{}\n{}\n{}\n{}\n",
-            self.device_id, self.nonce, self.issued_at, self.expires_at
-        )
-        .into_bytes()
+        SignedCommand::signed_bytes(self)
     }
 }
+
+/// A command the server signs with the operational CA's key and the device checks before it
+/// acts (decommission, reboot-and-reattest): the same fields, each kind under its own domain
+/// tag, so that a signature over one kind is never one over another (nor over DER).
+pub trait SignedCommand {
+    /// The domain tag the signed bytes start with.
+    const DOMAIN: &'static str;
+    /// The device it is for.
+    fn device_id(&self) -> &str;
+    /// The nonce, hex (32 bytes).
+    fn nonce(&self) -> &str;
+    /// When it was signed (Unix seconds).
+    fn issued_at(&self) -> i64;
+    /// When it expires (Unix seconds).
+    fn expires_at(&self) -> i64;
+    /// The signer's certificate, DER, hex.
+    fn signer_cert(&self) -> &str;
+    /// The signature, `r || s`, hex.
+    fn signature(&self) -> &str;
+    /// The bytes the signature covers: the domain tag and every field but the signature and
+    /// the certificate, one per line (ids and hex never hold a newline).
+    fn signed_bytes(&self) -> Vec<u8> {
+        signed_bytes(
+            Self::DOMAIN,
+            self.device_id(),
+            self.nonce(),
+            self.issued_at(),
+            self.expires_at(),
+        )
+    }
+}
+
+/// The bytes a [`SignedCommand`] of domain `domain` signs: the tag and the fields, one per line.
+pub fn signed_bytes(
+    domain: &str,
+    device_id: &str,
+    nonce: &str,
+    issued_at: i64,
+    expires_at: i64,
+) -> Vec<u8> {
+    format!("{domain}\n{device_id}\n{nonce}\n{issued_at}\n{expires_at}\n").into_bytes()
+}
+
+/// The [`SignedCommand`] accessors of a command struct with the common fields.
+macro_rules! signed_command {
+    ($ty:ty, $domain:expr) => {
+        impl $crate::decommission::SignedCommand for $ty {
+            const DOMAIN: &'static str = $domain;
+            fn device_id(&self) -> &str {
+                &self.device_id
+            }
+            fn nonce(&self) -> &str {
+                &self.nonce
+            }
+            fn issued_at(&self) -> i64 {
+                self.issued_at
+            }
+            fn expires_at(&self) -> i64 {
+                self.expires_at
+            }
+            fn signer_cert(&self) -> &str {
+                &self.signer_cert
+            }
+            fn signature(&self) -> &str {
+                &self.signature
+            }
+        }
+    };
+}
+pub(crate) use signed_command;
+
+signed_command!(DecommissionCommand, DECOMMISSION_DOMAIN);
 
 /// The device's answer: the final attestation token, proof that it erased itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

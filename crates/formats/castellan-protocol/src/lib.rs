@@ -17,6 +17,8 @@
 //!  device ◀─▶ dev/<id>/{up,down}/tuf/{request,response}  TufRequest, TufResponse  [tuf]
 //!  device ◀─  dev/<id>/down/lifecycle/decommission  DecommissionCommand (signed)
 //!  device ──▶ dev/<id>/up/lifecycle/erased          ErasureEvidence (final token) [decommission]
+//!  device ◀─  dev/<id>/down/lifecycle/reattest      ReattestCommand (signed)
+//!  device ──▶ dev/<id>/up/lifecycle/reattested      ReattestEvidence (token after reboot) [reattest]
 //! ```
 //!
 //! JSON field names, their order and which optional fields are left out are the wire format:
@@ -29,6 +31,7 @@
 //! * [`update`] — releases, campaigns and the device's update messages;
 //! * [`tuf`] — TUF metadata over MQTT (request/response);
 //! * [`decommission`] — the signed decommission command and the proof of erasure;
+//! * [`reattest`] — the signed reboot-and-reattest command and its answer;
 //! * [`topic`] — the MQTT topics the messages travel on, typed ([`Topic::parse`] reads them);
 //! * [`topics`] — the same topics as strings (builders);
 //! * [`ProtocolError`] — why a message was refused.
@@ -45,6 +48,7 @@ pub mod decommission;
 mod error;
 mod fields;
 pub mod onboard;
+pub mod reattest;
 pub mod response;
 pub mod topic;
 pub mod topics;
@@ -57,13 +61,14 @@ mod tests;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use decommission::{DECOMMISSION_DOMAIN, DecommissionCommand, ErasureEvidence};
+pub use decommission::{DECOMMISSION_DOMAIN, DecommissionCommand, ErasureEvidence, SignedCommand};
 pub use error::ProtocolError;
 pub use fields::NONCE_LENGTHS;
 pub use onboard::{
     Challenge, Evidence, FactoryRequest, FactoryResponse, MeasurementJson, OnboardResult,
     PolicyJson,
 };
+pub use reattest::{REATTEST_DOMAIN, ReattestCommand, ReattestEvidence};
 pub use response::{AlertJson, ResponsePolicyJson};
 pub use topic::{Direction, OnboardKind, Topic, TopicError, UpdateDownKind, UpdateUpKind};
 pub use tuf::{MAX_TUF_FILE, TufAnswer, TufFileKind, TufRequest, TufResponse};
@@ -130,4 +135,6 @@ wire_messages! {
     TufResponse => "TUF response",
     DecommissionCommand => "decommission command",
     ErasureEvidence => "erasure evidence",
+    ReattestCommand => "reattest command",
+    ReattestEvidence => "reattest evidence",
 }

@@ -17,6 +17,8 @@
 //!  dev/<id>/down/lifecycle/decommission        Topic::Decommission (down)
 //!  dev/<id>/up/lifecycle/erased                Topic::Erased      (up)
 //!  dev/<id>/up/detect/report                   Topic::DetectReport (up)
+//!  dev/<id>/down/lifecycle/reattest            Topic::Reattest    (down)
+//!  dev/<id>/up/lifecycle/reattested            Topic::Reattested  (up)
 //! ```
 //!
 //! Ids (the device id, a release id) are one topic level of 1 to [`MAX_ID_LEN`] bytes of
@@ -152,6 +154,18 @@ pub enum Topic {
         /// The device.
         id: String,
     },
+    /// `dev/<id>/down/lifecycle/reattest`: the signed reboot-and-reattest command
+    /// ([`crate::ReattestCommand`]).
+    Reattest {
+        /// The device.
+        id: String,
+    },
+    /// `dev/<id>/up/lifecycle/reattested`: the token after the reboot, over the command's
+    /// nonce ([`crate::ReattestEvidence`]).
+    Reattested {
+        /// The device.
+        id: String,
+    },
 }
 
 /// Why a topic is not one of the protocol's.
@@ -240,6 +254,8 @@ impl Topic {
             ["down", "lifecycle", "decommission"] => Topic::Decommission { id },
             ["up", "lifecycle", "erased"] => Topic::Erased { id },
             ["up", "detect", "report"] => Topic::DetectReport { id },
+            ["down", "lifecycle", "reattest"] => Topic::Reattest { id },
+            ["up", "lifecycle", "reattested"] => Topic::Reattested { id },
             _ => return Err(TopicError::Unknown { id }),
         };
         Ok(topic)
@@ -259,7 +275,9 @@ impl Topic {
             | Topic::TufResponse { id }
             | Topic::Decommission { id }
             | Topic::Erased { id }
-            | Topic::DetectReport { id } => id,
+            | Topic::DetectReport { id }
+            | Topic::Reattest { id }
+            | Topic::Reattested { id } => id,
         }
     }
 
@@ -276,7 +294,8 @@ impl Topic {
             | Topic::UpdateUp { .. }
             | Topic::TufRequest { .. }
             | Topic::Erased { .. }
-            | Topic::DetectReport { .. } => Direction::Up,
+            | Topic::DetectReport { .. }
+            | Topic::Reattested { .. } => Direction::Up,
             Topic::Onboard {
                 kind: OnboardKind::Challenge | OnboardKind::Result,
                 ..
@@ -284,7 +303,8 @@ impl Topic {
             | Topic::UpdateDown { .. }
             | Topic::UpdateChunk { .. }
             | Topic::TufResponse { .. }
-            | Topic::Decommission { .. } => Direction::Down,
+            | Topic::Decommission { .. }
+            | Topic::Reattest { .. } => Direction::Down,
         }
     }
 
@@ -362,6 +382,8 @@ impl fmt::Display for Topic {
             Topic::Decommission { id } => write!(f, "dev/{id}/down/lifecycle/decommission"),
             Topic::Erased { id } => write!(f, "dev/{id}/up/lifecycle/erased"),
             Topic::DetectReport { id } => write!(f, "dev/{id}/up/detect/report"),
+            Topic::Reattest { id } => write!(f, "dev/{id}/down/lifecycle/reattest"),
+            Topic::Reattested { id } => write!(f, "dev/{id}/up/lifecycle/reattested"),
         }
     }
 }

@@ -148,6 +148,17 @@ pub fn detect_report(id: &str) -> String {
     Topic::DetectReport { id: id.into() }.to_string()
 }
 
+/// `dev/<id>/down/lifecycle/reattest`: the signed reboot-and-reattest command
+/// ([`crate::ReattestCommand`]).
+pub fn reattest(id: &str) -> String {
+    Topic::Reattest { id: id.into() }.to_string()
+}
+
+/// `dev/<id>/up/lifecycle/reattested`: the token after the reboot ([`crate::ReattestEvidence`]).
+pub fn reattested(id: &str) -> String {
+    Topic::Reattested { id: id.into() }.to_string()
+}
+
 /// `dev/<id>/down/lifecycle/#`: what a device subscribes to for lifecycle commands (granted
 /// to a quarantined device too: a contained device can still be decommissioned).
 pub fn lifecycle_down_filter(id: &str) -> String {

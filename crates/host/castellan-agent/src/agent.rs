@@ -164,6 +164,8 @@ pub struct AgentReport {
     pub decommissioned: bool,
     /// Signed detection reports published.
     pub detection_reports: u64,
+    /// Reboots on a verified reattest command (each answered with a fresh token).
+    pub reattests: u32,
 }
 
 /// Why an operational session ended.
@@ -177,6 +179,8 @@ enum SessionEnd {
     UpdateReboot,
     /// The device erased itself on the server's signed command: nothing boots any more.
     Decommissioned,
+    /// The server's signed reattest command: reboot, then attest over its nonce.
+    Reattest,
 }
 
 /// Runs the agent until its telemetry count is reached, onboarding is refused, or (with
@@ -216,6 +220,8 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
     let mut at = 0usize;
     // Failures in a row since the last successful connection, across endpoints.
     let mut failed_in_a_row = 0usize;
+    // A verified reattest command's nonce, answered on the first connection after the reboot.
+    let mut reattest: Option<String> = None;
     loop {
         let endpoint = &endpoints[at % endpoints.len()];
         let connections_before = report.connections;
@@ -246,6 +252,7 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
                 report: &mut report,
                 backoff: &mut backoff,
                 updater: &mut updater,
+                reattest: &mut reattest,
                 boot_count,
                 started,
                 next_report: Instant::now(),
@@ -260,12 +267,20 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
         report.updates_failed = updater.counts.failed;
         report.updates_reverted = updater.counts.reverted;
         match outcome {
-            Ok(end @ (SessionEnd::UpdateReboot | SessionEnd::Reboot)) => {
-                log(if end == SessionEnd::UpdateReboot {
-                    "rebooting for the update"
-                } else {
-                    "rebooting on command"
+            Ok(end @ (SessionEnd::UpdateReboot | SessionEnd::Reboot | SessionEnd::Reattest)) => {
+                log(match end {
+                    SessionEnd::UpdateReboot => "rebooting for the update",
+                    SessionEnd::Reattest => "rebooting to re-attest",
+                    _ => "rebooting on command",
                 });
+                if end == SessionEnd::Reattest {
+                    report.reattests += 1;
+                    // What ran in RAM does not survive the reboot: a staged run-time
+                    // compromise ends here.
+                    if let Some(c) = &cfg.compromise {
+                        c.set(crate::compromise::Behaviour::Healthy);
+                    }
+                }
                 world.shut_down()?;
                 updater.powered_off();
                 world = power_on(&cfg, &log)?;
@@ -413,6 +428,7 @@ struct Session<'a> {
     report: &'a mut AgentReport,
     backoff: &'a mut Backoff,
     updater: &'a mut Updater,
+    reattest: &'a mut Option<String>,
     boot_count: u64,
     started: Instant,
     /// When the next periodic detection report is due.
@@ -451,7 +467,17 @@ impl Session<'_> {
             "connected to {} with the LDevID as {id} (last will: offline)",
             self.endpoint
         ));
-        conn.subscribe(&format!("dev/{id}/cmd/#"), 1).await?;
+        // A quarantined device's policy refuses the command channel (and would close the
+        // session at its first telemetry): it keeps only its update and lifecycle channels, to
+        // be healed or decommissioned, until the service releases it (and closes the session).
+        let quarantined = match conn.subscribe(&format!("dev/{id}/cmd/#"), 1).await {
+            Ok(_) => false,
+            Err(AgentError::Mqtt(crate::error::MqttError::SubscribeRefused(_))) => {
+                log("quarantined: command channel refused; no telemetry until released");
+                true
+            }
+            Err(e) => return Err(e),
+        };
         conn.subscribe(&self.updater.filter(), 1).await?;
         conn.subscribe(&castellan_protocol::topics::lifecycle_down_filter(&id), 1)
             .await?;
@@ -463,6 +489,14 @@ impl Session<'_> {
             ..offline.clone()
         })
         .await?;
+        // Rebooted on a reattest command: the fresh token first.
+        if let Some(nonce) = self.reattest.take() {
+            if let Err(e) = crate::reattest::answer(&mut conn, self.world, &id, &nonce).await {
+                *self.reattest = Some(nonce);
+                return Err(e);
+            }
+            log("rebooted on the reattest command: fresh attestation token sent");
+        }
         // Connected again: the self-test of a trial image passes its first half here.
         if self.updater.on_connect(&mut conn, self.world).await? == Next::Reboot {
             conn.publish(&offline).await?;
@@ -481,18 +515,20 @@ impl Session<'_> {
                 conn.disconnect().await;
                 return Ok(SessionEnd::Done);
             }
-            let sent = self.report.messages_sent + 1;
-            let telemetry = self.telemetry(sent);
-            conn.publish(&Message::qos1(
-                format!("dev/{id}/telemetry"),
-                telemetry.to_string(),
-            ))
-            .await?;
-            self.report.messages_sent = sent;
-            log(&format!("telemetry #{sent} sent: {telemetry}"));
-            self.misbehave(&mut conn, &id).await?;
-            if self.cfg.count.is_some_and(|c| sent >= c) {
-                continue;
+            if !quarantined {
+                let sent = self.report.messages_sent + 1;
+                let telemetry = self.telemetry(sent);
+                conn.publish(&Message::qos1(
+                    format!("dev/{id}/telemetry"),
+                    telemetry.to_string(),
+                ))
+                .await?;
+                self.report.messages_sent = sent;
+                log(&format!("telemetry #{sent} sent: {telemetry}"));
+                self.misbehave(&mut conn, &id).await?;
+                if self.cfg.count.is_some_and(|c| sent >= c) {
+                    continue;
+                }
             }
             let next = Instant::now() + self.cfg.interval;
             loop {
@@ -521,6 +557,8 @@ impl Session<'_> {
                         end = self.command(&mut conn, &id, &m).await?;
                     } else if m.topic == castellan_protocol::topics::decommission(&id) {
                         end = self.decommission(&mut conn, &id, &m.payload).await?;
+                    } else if m.topic == castellan_protocol::topics::reattest(&id) {
+                        end = self.reattest_command(&id, &m.payload);
                     } else if self.updater.on_message(&mut conn, self.world, &m).await?
                         == Next::Reboot
                     {
@@ -699,6 +737,26 @@ impl Session<'_> {
         .await?;
         log("final attestation token sent (lifecycle decommissioned)");
         Ok(Some(SessionEnd::Decommissioned))
+    }
+
+    /// The signed reattest command: verified as a decommission command is; `Some` (reboot)
+    /// when it holds, its nonce kept for the token after the reboot.
+    fn reattest_command(&mut self, id: &str, payload: &[u8]) -> Option<SessionEnd> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        match crate::reattest::check(payload, id, self.files, now) {
+            Ok(nonce) => {
+                (self.cfg.log)("reattest command verified (operational CA, factory root)");
+                *self.reattest = Some(nonce);
+                Some(SessionEnd::Reattest)
+            }
+            Err(refusal) => {
+                (self.cfg.log)(&format!("reattest command refused: {refusal}"));
+                None
+            }
+        }
     }
 
     /// `cmd/attest {"nonce": hex}` → a fresh attestation token.

@@ -1,5 +1,7 @@
-//! The device's half of the signed decommission: check the command, have the secure services
-//! crypto-erase every key and asset, answer with the final attestation token.
+//! The device's half of the signed lifecycle commands: check the command (decommission, or
+//! reboot-and-reattest: the same checks, each kind under its own signed domain tag), then have
+//! the secure services crypto-erase every key and asset and answer with the final attestation
+//! token, or reboot and answer with a fresh token (`crate::agent`).
 //!
 //! ```text
 //!  dev/<id>/down/lifecycle/decommission  DecommissionCommand
@@ -14,7 +16,7 @@
 //!
 //! A refused command changes nothing on the device; the refusal is logged.
 
-use castellan_protocol::DecommissionCommand;
+use castellan_protocol::SignedCommand;
 use castellan_x509::{
     ParsedCertificate, parse_certificate, parse_certificate_pem, verify_signed_by,
 };
@@ -25,7 +27,7 @@ use crate::identity::IdentityFiles;
 /// How far in the future a command's `issued_at` may be (clock skew), seconds.
 const SKEW: i64 = 300;
 
-/// Why the device refused a decommission command.
+/// Why the device refused a signed lifecycle command.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommandRefusal {
@@ -59,30 +61,31 @@ pub enum CommandRefusal {
     BadSignature,
 }
 
-/// Check `cmd` for device `device_id` at `now` against the trust anchor in `files`.
-pub fn verify(
-    cmd: &DecommissionCommand,
+/// Check `cmd` (a decommission or reattest command) for device `device_id` at `now` against
+/// the trust anchor in `files`.
+pub fn verify<C: SignedCommand>(
+    cmd: &C,
     device_id: &str,
     files: &IdentityFiles,
     now: i64,
 ) -> Result<(), CommandRefusal> {
-    if cmd.device_id != device_id {
-        return Err(CommandRefusal::WrongDevice(cmd.device_id.clone()));
+    if cmd.device_id() != device_id {
+        return Err(CommandRefusal::WrongDevice(cmd.device_id().to_owned()));
     }
-    if now < cmd.issued_at.saturating_sub(SKEW) || now > cmd.expires_at {
+    if now < cmd.issued_at().saturating_sub(SKEW) || now > cmd.expires_at() {
         return Err(CommandRefusal::NotValidNow {
-            issued_at: cmd.issued_at,
-            expires_at: cmd.expires_at,
+            issued_at: cmd.issued_at(),
+            expires_at: cmd.expires_at(),
             now,
         });
     }
-    let nonce = hex::decode(&cmd.nonce).map_err(|_| CommandRefusal::Malformed("nonce"))?;
+    let nonce = hex::decode(cmd.nonce()).map_err(|_| CommandRefusal::Malformed("nonce"))?;
     if nonce.len() != 32 {
         return Err(CommandRefusal::Malformed("nonce length"));
     }
     let root = factory_root(files)?;
     let der =
-        hex::decode(&cmd.signer_cert).map_err(|_| CommandRefusal::Malformed("signer_cert"))?;
+        hex::decode(cmd.signer_cert()).map_err(|_| CommandRefusal::Malformed("signer_cert"))?;
     let signer = parse_certificate(&der).map_err(|_| CommandRefusal::Malformed("signer_cert"))?;
     if !signer.is_ca || verify_signed_by(&signer, &root).is_err() || !signer.is_valid_at(now) {
         return Err(CommandRefusal::SignerNotFromRoot);
@@ -97,7 +100,7 @@ pub fn verify(
     let key = signer
         .public_key_p256
         .ok_or(CommandRefusal::SignerNotFromRoot)?;
-    let sig: [u8; 64] = hex::decode(&cmd.signature)
+    let sig: [u8; 64] = hex::decode(cmd.signature())
         .ok()
         .and_then(|s| s.try_into().ok())
         .ok_or(CommandRefusal::Malformed("signature"))?;

@@ -32,6 +32,7 @@ pub mod factory;
 pub mod identity;
 pub mod mqtt;
 pub mod onboard;
+pub mod reattest;
 pub mod secure;
 pub mod tls;
 pub mod update;

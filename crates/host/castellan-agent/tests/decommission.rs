@@ -1,5 +1,5 @@
 //! The signed decommission on the real broker: a simulated device (secure world and agent)
-//! onboards; two operators ask for its decommission (the first request alone sends nothing);
+//! onboards; two decommissioners ask for its decommission (the first request alone sends nothing);
 //! the device verifies the command against its factory root, its secure services crypto-erase
 //! it, and its final attestation token is the server's proof of erasure; its certificates are
 //! revoked and onboarding is refused afterwards. A forged command changes nothing on the
@@ -31,11 +31,11 @@ async fn start(state: &Path, timeout: Duration) -> (ServerHandle, FleetApi) {
     (server, api)
 }
 
-async fn second_operator(server: &ServerHandle, api: &FleetApi) -> FleetApi {
+async fn decommissioner(server: &ServerHandle, api: &FleetApi, name: &str) -> FleetApi {
     let made: Value = api
         .post(
             "/api/v1/operators",
-            &json!({"name": "second-operator", "role": "operator"}),
+            &json!({"name": name, "role": "decommissioner"}),
         )
         .await
         .unwrap();
@@ -100,7 +100,8 @@ async fn wait_for<F: Fn(&[Value]) -> bool>(api: &FleetApi, id: &str, f: F) -> Ve
 async fn decommission_with_two_operators_erases_the_device_and_records_its_proof() {
     let t = tempfile::tempdir().unwrap();
     let (server, api) = start(&t.path().join("state"), Duration::from_secs(60)).await;
-    let second = second_operator(&server, &api).await;
+    let first = decommissioner(&server, &api, "first-decommissioner").await;
+    let second = decommissioner(&server, &api, "second-decommissioner").await;
     let dev = provision(&api, t.path(), "CSTL-D1").await;
     // Onboard and stay connected.
     let agent = tokio::spawn(castellan_agent::run(config(&dev, server.mqtt_addr(), None)));
@@ -113,21 +114,21 @@ async fn decommission_with_two_operators_erases_the_device_and_records_its_proof
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    // One operator alone sends nothing, however often they ask.
+    // One decommissioner alone sends nothing, however often they ask.
     for _ in 0..2 {
-        let r: Value = api
+        let r: Value = first
             .post("/api/v1/devices/CSTL-D1/decommission", &json!({}))
             .await
             .unwrap();
         assert_eq!(r["status"], "awaiting_approval", "{r}");
     }
-    // The second operator's request sends the signed command.
+    // The second decommissioner's request sends the signed command.
     let r: Value = second
         .post("/api/v1/devices/CSTL-D1/decommission", &json!({}))
         .await
         .unwrap();
     assert_eq!(r["status"], "sent", "{r}");
-    assert_eq!(r["approved_by"], "second-operator");
+    assert_eq!(r["approved_by"], "second-decommissioner");
 
     // The device verifies it, erases itself and answers; the agent stops.
     let report = tokio::time::timeout(Duration::from_secs(30), agent)
@@ -165,7 +166,7 @@ async fn decommission_with_two_operators_erases_the_device_and_records_its_proof
     assert!(again.is_err(), "a decommissioned device onboarded again");
 
     // A second decommission is refused: it is for good.
-    let err = api
+    let err = first
         .post::<_, Value>("/api/v1/devices/CSTL-D1/decommission", &json!({}))
         .await
         .unwrap_err();

@@ -1,7 +1,7 @@
 //! The fleet's response as an operator drives it from the command line, against a running
 //! fleet service: `castellan policy set|show` (admin only), `castellan device quarantine|release`
-//! of a provisioned device, `castellan device decommission` (one operator's request waits for a
-//! second), `castellan alerts list` (empty: nothing misbehaved), each with
+//! of a provisioned device, `castellan device decommission` (refused to the admin; one
+//! decommissioner's request waits for a second), `castellan alerts list` (empty: nothing misbehaved), each with
 //! `--json` where a script reads it.
 
 mod common;
@@ -80,8 +80,41 @@ async fn policy_device_and_alert_commands_speak_to_the_service() {
     let o = run(with_server(&["device", "quarantine", "NOPE-404"])).await;
     assert!(!o.status.success(), "an unknown device is refused");
 
-    // Decommission needs a second operator: one operator's request only waits.
-    let o = run(with_server(&[
+    // Decommission is the decommissioner's alone: the admin is refused.
+    let o = run(with_server(&["device", "decommission", "RSP-0001"])).await;
+    assert!(
+        !o.status.success(),
+        "the admin decommissioned: {}",
+        text(&o)
+    );
+    // A decommissioner's request only waits for a second one.
+    let ca = std::fs::read_to_string(&server.paths().ca_bundle).unwrap();
+    let admin_api = castellan_agent::FleetApi::new(
+        &api_url,
+        std::fs::read_to_string(admin).unwrap().trim(),
+        &ca,
+    )
+    .unwrap();
+    let made: Value = admin_api
+        .post(
+            "/api/v1/operators",
+            &serde_json::json!({"name": "dec-1", "role": "decommissioner"}),
+        )
+        .await
+        .unwrap();
+    let dec_token = state.join("dec-1.token");
+    std::fs::write(&dec_token, made["token"].as_str().unwrap()).unwrap();
+    let as_decommissioner = |args: &[&str]| {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.extend([
+            "--server".into(),
+            api_url.clone(),
+            "--token-file".into(),
+            dec_token.to_str().unwrap().into(),
+        ]);
+        v
+    };
+    let o = run(as_decommissioner(&[
         "device",
         "decommission",
         "RSP-0001",
@@ -91,9 +124,9 @@ async fn policy_device_and_alert_commands_speak_to_the_service() {
     assert!(o.status.success(), "{}", text(&o));
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["status"], "awaiting_approval", "{r}");
-    let o = run(with_server(&["device", "decommission", "RSP-0001"])).await;
+    let o = run(as_decommissioner(&["device", "decommission", "RSP-0001"])).await;
     assert!(
-        text(&o).contains("a second operator must run the same command"),
+        text(&o).contains("a second decommissioner must run the same command"),
         "{}",
         text(&o)
     );

@@ -496,10 +496,13 @@ pub(crate) async fn set_quarantine(
     ))
 }
 
-/// `POST /api/v1/devices/{id}/heal`: a campaign of the last good release for this quarantined
-/// device; once it attests the good measurement it goes on probation, then leaves quarantine.
+/// `POST /api/v1/devices/{id}/heal`: heal this quarantined device as the heal policy says: a
+/// device whose measurement is the last good release's already gets the signed
+/// reboot-and-reattest command (202, `heal: reattest`); any other a campaign of the last good
+/// release (201, `heal: campaign`). Once it attests the good measurement it goes on probation,
+/// then leaves quarantine.
 #[utoipa::path(post, path = "/api/v1/devices/{id}/heal", tag = "devices", params(("id" = String, Path, description = "The device id (its serial)")),
-    responses((status = 201, description = "The healing campaign", body = crate::protocol::CampaignJson), (status = 404, description = "No such object", body = super::openapi::ErrorJson), (status = 422, description = "Refused by the service's rules", body = super::openapi::ErrorJson)))]
+    responses((status = 201, description = "The healing campaign (`heal: campaign`, with the campaign's fields)", body = crate::response::Healing), (status = 202, description = "The reboot-and-reattest command was sent (`heal: reattest`)", body = crate::response::Healing), (status = 404, description = "No such object", body = super::openapi::ErrorJson), (status = 409, description = "A reattest is pending already", body = super::openapi::ErrorJson), (status = 422, description = "Refused by the service's rules", body = super::openapi::ErrorJson)))]
 pub(crate) async fn heal(
     State(core): State<Arc<Core>>,
     axum::Extension(op): axum::Extension<castellan_store::Operator>,
@@ -508,31 +511,42 @@ pub(crate) async fn heal(
     (
         axum::http::StatusCode,
         AxumExt<AuditNote>,
-        Json<crate::protocol::CampaignJson>,
+        Json<crate::response::Healing>,
     ),
     ApiError,
 > {
-    let (note, c) = heal_device(&core, &id, &op.name).await?;
-    Ok((
-        axum::http::StatusCode::CREATED,
-        axum::Extension(AuditNote(note)),
-        Json(c),
-    ))
+    let (status, note, h) = heal_device(&core, &id, &op.name).await?;
+    Ok((status, axum::Extension(AuditNote(note)), Json(h)))
 }
 
-/// Start the heal campaign of device `id` for `actor`: what `POST /api/v1/devices/{id}/heal`
-/// does (and the console's heal). Returns the audit note and the campaign.
+/// Heal device `id` for `actor`: what `POST /api/v1/devices/{id}/heal` does (and the console's
+/// heal): a reboot-and-reattest when its measurement is already the good one, the heal campaign
+/// of the last good release otherwise. Returns the status to answer with, the audit note and
+/// what was started.
 pub(crate) async fn heal_device(
-    core: &Core,
+    core: &Arc<Core>,
     id: &str,
     actor: &str,
-) -> Result<(String, crate::protocol::CampaignJson), ApiError> {
-    let c = crate::campaign::heal(core, id, actor).await?;
-    let note = format!(
-        "heal of {id}: campaign {} of release {} (the last good release of its class)",
-        c.campaign_id, c.release_id
-    );
-    Ok((note, c))
+) -> Result<(axum::http::StatusCode, String, crate::response::Healing), ApiError> {
+    let h = crate::response::heal(core, id, actor).await?;
+    let (status, note) = match &h {
+        crate::response::Healing::Campaign(c) => (
+            axum::http::StatusCode::CREATED,
+            format!(
+                "heal of {id}: campaign {} of release {} (the last good release of its class)",
+                c.campaign_id, c.release_id
+            ),
+        ),
+        crate::response::Healing::Reattest(r) => (
+            axum::http::StatusCode::ACCEPTED,
+            format!(
+                "heal of {id}: measurement good, reboot-and-reattest command sent (token due by \
+                 {})",
+                r.deadline
+            ),
+        ),
+    };
+    Ok((status, note, h))
 }
 
 /// `POST /api/v1/devices/{id}/decommission`: ask for the signed decommission (202 while it

@@ -154,6 +154,29 @@ impl From<crate::CampaignError> for ApiError {
     }
 }
 
+impl From<crate::response::heal::HealError> for ApiError {
+    fn from(e: crate::response::heal::HealError) -> Self {
+        use crate::response::ReattestError as R;
+        use crate::response::heal::HealError as H;
+        match e {
+            H::Campaign(c) => c.into(),
+            H::Reattest(r) => {
+                let code = r.code();
+                let error = match r {
+                    R::Store(e) => e.into(),
+                    R::UnknownDevice(_) => ApiError::NotFound(r.to_string()),
+                    R::Pending(_) => ApiError::Conflict(r.to_string()),
+                    R::NotQuarantined(_) | R::NotOnboarded(_) => {
+                        ApiError::Unprocessable(r.to_string())
+                    }
+                    R::Sign(_) | R::Send(_) => ApiError::Internal(r.to_string()),
+                };
+                ApiError::coded(code, error)
+            }
+        }
+    }
+}
+
 impl From<ReleaseRefusal> for ApiError {
     fn from(e: ReleaseRefusal) -> Self {
         ApiError::coded(e.code(), ApiError::Unprocessable(e.to_string()))

@@ -71,6 +71,7 @@ const ALL_ROLES: &[Role] = &[
     Role::Operator,
     Role::Auditor,
     Role::ReleaseManager,
+    Role::Decommissioner,
 ];
 const READERS: &[Role] = &[Role::Admin, Role::Operator, Role::Auditor];
 const ADMIN_OPERATOR: &[Role] = &[Role::Admin, Role::Operator];
@@ -80,6 +81,10 @@ const ADMIN_AUDITOR: &[Role] = &[Role::Admin, Role::Auditor];
 /// of duties: whoever manages operators cannot also push firmware).
 const RELEASE_MANAGER: &[Role] = &[Role::ReleaseManager];
 const RELEASE_MANAGER_ADMIN: &[Role] = &[Role::ReleaseManager, Role::Admin];
+/// A decommission (crypto-erase, for good) is asked for and approved by decommissioners only:
+/// not an admin, who manages the accounts, nor an operator, who contains and heals devices
+/// (`docs/response.md`, "Who may decommission").
+const DECOMMISSIONER: &[Role] = &[Role::Decommissioner];
 
 /// Every guarded route of the operator API and the roles it admits (the table of
 /// `docs/fleet-protocol.md`). `GET /api/v1/health` and `GET /api/v1/pki/ca` need no token.
@@ -136,7 +141,7 @@ pub const ROUTES: &[RoutePolicy] = &[
         method: "POST",
         path: "/api/v1/devices/{id}/decommission",
         action: "api.device.decommission",
-        roles: ADMIN_OPERATOR,
+        roles: DECOMMISSIONER,
     },
     RoutePolicy {
         method: "POST",

@@ -317,11 +317,14 @@ async fn newest_deployed(
 /// Heal quarantined device `device_id`: a campaign, for that device alone, of the last good
 /// release of its class (the newest that a campaign has updated a device to). The device must
 /// install it and attest its measurement over a fresh nonce; the engine then puts it on
-/// probation (`crate::response`), after which it leaves quarantine.
+/// probation (`crate::response`), after which it leaves quarantine. `force` (after a failed
+/// reattest: the device's measurement is in doubt) installs the good release even when the
+/// registry says the device runs it already.
 pub(crate) async fn heal(
     core: &Core,
     device_id: &str,
     actor: &str,
+    force: bool,
 ) -> Result<CampaignJson, CampaignError> {
     let device = core
         .store
@@ -343,10 +346,11 @@ pub(crate) async fn heal(
             .ok_or_else(|| CampaignError::NoGoodRelease {
                 class: device.device_class.clone(),
             })?;
-    if device
-        .reference_measurements
-        .last()
-        .is_some_and(|m| m.digest_hex == good.measurement.digest_hex)
+    if !force
+        && device
+            .reference_measurements
+            .last()
+            .is_some_and(|m| m.digest_hex == good.measurement.digest_hex)
     {
         return Err(CampaignError::AlreadyGood {
             device: device_id.to_string(),

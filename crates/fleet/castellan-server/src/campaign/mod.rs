@@ -222,9 +222,12 @@ pub(super) fn cohort(
             }
         })
         .filter(|d| {
-            d.reference_measurements
-                .last()
-                .is_none_or(|m| m.digest_hex != release.measurement.digest_hex)
+            // A heal installs the good release whatever the registry says the device runs (a
+            // failed reattest put that in doubt).
+            spec.heal
+                || d.reference_measurements
+                    .last()
+                    .is_none_or(|m| m.digest_hex != release.measurement.digest_hex)
         })
         .map(|d| d.id.clone())
         .collect();

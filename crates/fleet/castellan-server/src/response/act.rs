@@ -1,6 +1,6 @@
 //! What the fleet does about a finding: raise (or update) the alert with its evidence, audit
 //! it, and follow the device class's response policy — quarantine at once on a high alert,
-//! within an hourly cap, then heal with the last good release (`heal`) — or pause the
+//! within an hourly cap, then heal as the heal policy says (`heal`) — or pause the
 //! campaigns of a release whose whole cohort shifted.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -145,14 +145,23 @@ impl Responder {
         Ok(())
     }
 
-    /// After an automatic quarantine: heal at once with the last good release, or say why not.
+    /// After an automatic quarantine: heal at once as the heal policy says (reattest when the
+    /// measurement is the good one, the last good release otherwise), or say why not.
     async fn heal(&self, core: &Core, device: &str, alert_id: &str) {
-        let (allowed, reason) = match crate::campaign::heal(core, device, "system").await {
-            Ok(c) => (
+        let (allowed, reason) = match super::heal::heal(core, device, "system").await {
+            Ok(super::heal::Healing::Campaign(c)) => (
                 true,
                 format!(
                     "{alert_id}: heal campaign {} of release {} started",
                     c.campaign_id, c.release_id
+                ),
+            ),
+            Ok(super::heal::Healing::Reattest(r)) => (
+                true,
+                format!(
+                    "{alert_id}: measurement good (run-time compromise): reboot-and-reattest \
+                     command sent, token due by {}",
+                    r.deadline
                 ),
             ),
             Err(e) => (

@@ -1,8 +1,9 @@
 //! The signed decommission and its proof of erasure.
 //!
 //! ```text
-//!  operator ─▶ start: device onboarded, not decommissioned already
-//!               nonce (32 random bytes, kept by this instance until the deadline)
+//!  decommissioner A asks ─▶ request kept in the store (command_requests) until another
+//!  decommissioner B asks ─▶ start: device onboarded, not decommissioned already
+//!               nonce (32 random bytes, kept in the store until the deadline: `pending`)
 //!               command signed with the operational CA key (Pki::sign_command)
 //!               ─▶ dev/<id>/down/lifecycle/decommission      audit "device.decommission" (sent)
 //!  device  ─▶ dev/<id>/up/lifecycle/erased {nonce, token}
@@ -15,10 +16,6 @@
 //!  no proof by the deadline ─▶ the same, recorded as "decommission unconfirmed"
 //! ```
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
-
 use castellan_attest::{Lifecycle, VerificationKey, verify_token};
 use castellan_pki::RevocationReason;
 use castellan_store::{AttestationStatus, StoreError, unix_now};
@@ -26,7 +23,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::authz::LIFECYCLE_DECOMMISSIONED;
 use crate::core::Core;
-use crate::protocol::{DecommissionCommand, ErasureEvidence, WireMessage as _, topics};
+use crate::protocol::{
+    DECOMMISSION_DOMAIN, DecommissionCommand, ErasureEvidence, WireMessage as _, topics,
+};
 
 /// The audit action of every decommission step.
 pub const ACTION: &str = "device.decommission";
@@ -73,40 +72,6 @@ impl DecommissionError {
     }
 }
 
-/// Decommissions waiting for their proof, by device: the nonce and the deadline.
-#[derive(Debug, Default)]
-pub(crate) struct Pending(Mutex<HashMap<String, ([u8; 32], i64)>>);
-
-impl Pending {
-    fn insert(&self, id: &str, nonce: [u8; 32], deadline: i64) -> bool {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.contains_key(id) {
-            return false;
-        }
-        map.insert(id.to_owned(), (nonce, deadline));
-        true
-    }
-
-    /// Take the pending decommission of `id` if its nonce is `nonce` (once).
-    fn take_matching(&self, id: &str, nonce: &[u8]) -> bool {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(id) {
-            Some((n, _)) if n.as_slice() == nonce => map.remove(id).is_some(),
-            _ => false,
-        }
-    }
-
-    /// Take the pending decommission of `id`, whatever its nonce (the deadline passed).
-    fn take(&self, id: &str) -> bool {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(id).is_some()
-    }
-}
-
-/// Decommission requests waiting for a second operator's approval: device → who asked.
-#[derive(Debug, Default)]
-pub(crate) struct Requests(Mutex<HashMap<String, String>>);
-
 /// What a request to decommission a device did.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -131,8 +96,9 @@ pub enum Requested {
 }
 
 /// An operator asks to decommission `id`. With `ServerConfig::decommission_approval` (the
-/// default) the first request is recorded and a second, different operator's request sends
-/// the command; the same operator asking again changes nothing.
+/// default) the first request is recorded (in the store: it survives a restart) and a second,
+/// different operator's request sends the command; the same operator asking again changes
+/// nothing.
 pub(crate) async fn request(
     core: &std::sync::Arc<Core>,
     id: &str,
@@ -140,27 +106,17 @@ pub(crate) async fn request(
 ) -> Result<Requested, DecommissionError> {
     not_decommissioned(core, id).await?;
     let requested_by = if core.config.decommission_approval {
-        let mut map = core
-            .decommission_requests
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        match map.get(id) {
-            Some(first) if first != operator => map.remove(id).unwrap_or_default(),
-            Some(first) => {
-                return Ok(Requested::AwaitingApproval {
-                    device_id: id.into(),
-                    requested_by: first.clone(),
-                });
-            }
-            None => {
-                map.insert(id.into(), operator.into());
-                return Ok(Requested::AwaitingApproval {
-                    device_id: id.into(),
-                    requested_by: operator.into(),
-                });
-            }
+        let first = core
+            .store
+            .request_command(id, super::pending::DECOMMISSION, operator, unix_now())
+            .await?;
+        if first == operator {
+            return Ok(Requested::AwaitingApproval {
+                device_id: id.into(),
+                requested_by: first,
+            });
         }
+        first
     } else {
         operator.to_owned()
     };
@@ -212,37 +168,36 @@ async fn start(
     if d.ldevid_serial.is_none() {
         return Err(DecommissionError::NotOnboarded(id.into()));
     }
-    let mut nonce = [0u8; 32];
-    getrandom::fill(&mut nonce).map_err(|e| DecommissionError::Sign(e.to_string()))?;
-    let now = unix_now();
     let timeout = i64::try_from(core.config.decommission_timeout.as_secs()).unwrap_or(i64::MAX);
-    let deadline = now.saturating_add(timeout);
-    let mut cmd = DecommissionCommand {
+    let signed = super::pending::sign(core, id, timeout, DECOMMISSION_DOMAIN)
+        .map_err(DecommissionError::Sign)?;
+    let cmd = DecommissionCommand {
         device_id: id.into(),
-        nonce: hex::encode(nonce),
-        issued_at: now,
-        expires_at: deadline,
-        signer_cert: hex::encode(
-            &core
-                .pki
-                .ca_certificate(castellan_pki::CaKind::Operational)
-                .der,
-        ),
-        signature: String::new(),
+        nonce: signed.nonce,
+        issued_at: signed.issued_at,
+        expires_at: signed.expires_at,
+        signer_cert: signed.signer_cert,
+        signature: signed.signature,
     };
-    let sig = core
-        .pki
-        .sign_command(&cmd.signed_bytes())
-        .map_err(|e| DecommissionError::Sign(e.to_string()))?;
-    cmd.signature = hex::encode(sig);
-    if !core.decommissions.insert(id, nonce, deadline) {
+    let deadline = cmd.expires_at;
+    let pending = castellan_store::PendingCommand {
+        device_id: id.into(),
+        kind: super::pending::DECOMMISSION.into(),
+        nonce: cmd.nonce.clone(),
+        deadline,
+        actor: actor.into(),
+        created_at: cmd.issued_at,
+    };
+    if !super::pending::insert(core, &pending).await? {
         return Err(DecommissionError::Pending(id.into()));
     }
     if let Err(e) = core
         .publish(&topics::decommission(id), cmd.to_payload())
         .await
     {
-        core.decommissions.take(id);
+        core.store
+            .take_pending_command(id, super::pending::DECOMMISSION)
+            .await?;
         return Err(DecommissionError::Send(e.to_string()));
     }
     core.auditor
@@ -257,23 +212,19 @@ async fn start(
             ),
         )
         .await;
-    let watcher = core.clone();
-    let device = id.to_owned();
-    let wait = core.config.decommission_timeout;
-    tokio::spawn(async move {
-        tokio::time::sleep(wait + Duration::from_millis(100)).await;
-        if watcher.decommissions.take(&device) {
-            let why = "decommission unconfirmed: no proof of erasure before the deadline";
-            if let Err(e) = finish(&watcher, &device, why).await {
-                log::warn!("decommission of {device}: {e}");
-            }
-        }
-    });
     Ok(Started {
         device_id: id.into(),
         nonce: cmd.nonce,
         deadline,
     })
+}
+
+/// No proof of erasure by the deadline (the pending command was taken): closed all the same.
+pub(crate) async fn unanswered(core: &Core, id: &str) {
+    let why = "decommission unconfirmed: no proof of erasure before the deadline";
+    if let Err(e) = finish(core, id, why).await {
+        log::warn!("decommission of {id}: {e}");
+    }
 }
 
 /// The device's final token (`dev/<id>/up/lifecycle/erased`): verified, recorded as proof of
@@ -333,7 +284,16 @@ async fn proof(core: &Core, id: &str, payload: &[u8]) -> Result<String, (&'stati
             ),
         ));
     }
-    if !core.decommissions.take_matching(id, &claims.nonce) {
+    let taken = core
+        .store
+        .take_pending_command_matching(
+            id,
+            super::pending::DECOMMISSION,
+            &hex::encode(&claims.nonce),
+        )
+        .await
+        .map_err(|e| ("decommission.registry_error", e.to_string()))?;
+    if !taken {
         return Err((
             "attestation.nonce_mismatch",
             "the token is not over a pending decommission's nonce (replayed, or none pending)"

@@ -3,7 +3,10 @@
 //! the probation ends without the alert being raised again, it leaves quarantine by itself.
 //!
 //! ```text
+//!  heal policy (`heal`): measurement the last good release's ─▶ reattest first (`reattest`)
+//!                         otherwise ─▶ heal campaign of the last good release
 //!  heal campaign: device updated (attested good measurement) ─▶ start_probation
+//!  reattest: fresh token of the good image after a reboot ─▶ start_probation_after
 //!     its unresolved alert (or a new one naming the operator's quarantine) gets
 //!     probation_until = now + heal_probation; audit "response.heal"
 //!  every analysis window: probations ended ─▶ quarantine lifted (session closed, re-checked),
@@ -16,6 +19,68 @@ use castellan_store::{Alert, AlertState, StoreError, unix_now};
 
 use crate::core::Core;
 
+/// How a quarantined device is healed: the policy's choice.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(tag = "heal", rename_all = "snake_case")]
+pub enum Healing {
+    /// Its measurement was not the last good release's: a heal campaign of that release.
+    Campaign(Box<crate::protocol::CampaignJson>),
+    /// Its measurement was the good one all along (a run-time compromise): the signed
+    /// reboot-and-reattest command was sent first.
+    Reattest(super::reattest::Started),
+}
+
+/// Why a device was not healed.
+#[derive(Debug, thiserror::Error)]
+pub enum HealError {
+    /// The heal campaign was refused.
+    #[error(transparent)]
+    Campaign(#[from] crate::CampaignError),
+    /// The reattest was refused.
+    #[error(transparent)]
+    Reattest(#[from] super::reattest::ReattestError),
+}
+
+impl HealError {
+    /// A stable machine code (audit log, API).
+    pub fn code(&self) -> &'static str {
+        match self {
+            HealError::Campaign(e) => e.code(),
+            HealError::Reattest(e) => e.code(),
+        }
+    }
+}
+
+/// Heal quarantined device `id` on behalf of `actor`, as the heal policy says: reattest first
+/// when its measurement matched the reference (it is the last good release's already, or no
+/// release was ever rolled out and its last attestation passed: a run-time compromise), a heal
+/// campaign of the last good release otherwise. A failed reattest goes on to the campaign by
+/// itself (`reattest`).
+pub(crate) async fn heal(core: &Core, id: &str, actor: &str) -> Result<Healing, HealError> {
+    match crate::campaign::heal(core, id, actor, false).await {
+        Ok(c) => Ok(Healing::Campaign(Box::new(c))),
+        Err(crate::CampaignError::AlreadyGood { .. }) => Ok(Healing::Reattest(
+            super::reattest::start(core, id, actor).await?,
+        )),
+        Err(e @ crate::CampaignError::NoGoodRelease { .. }) => {
+            let attested = core
+                .store
+                .device(id)
+                .await
+                .map_err(crate::CampaignError::Store)?
+                .is_some_and(|d| d.attestation == castellan_store::AttestationStatus::Passed);
+            if attested {
+                Ok(Healing::Reattest(
+                    super::reattest::start(core, id, actor).await?,
+                ))
+            } else {
+                Err(e.into())
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The device `id` was healed by campaign `campaign` with `release`: put it on probation.
 pub(crate) async fn start_probation(
     core: &Core,
@@ -24,18 +89,21 @@ pub(crate) async fn start_probation(
     release: &str,
     now: i64,
 ) {
-    if let Err(e) = probation(core, id, campaign, release, now).await {
+    let how = format!(
+        "healed by campaign {campaign} (release {release} installed, its measurement attested \
+         over a fresh nonce)"
+    );
+    start_probation_after(core, id, &how, now).await;
+}
+
+/// The device `id` proved itself good (`how`): put it on probation.
+pub(crate) async fn start_probation_after(core: &Core, id: &str, how: &str, now: i64) {
+    if let Err(e) = probation(core, id, how, now).await {
         log::warn!("{id}: probation not started: {e}");
     }
 }
 
-async fn probation(
-    core: &Core,
-    id: &str,
-    campaign: &str,
-    release: &str,
-    now: i64,
-) -> Result<(), StoreError> {
+async fn probation(core: &Core, id: &str, how: &str, now: i64) -> Result<(), StoreError> {
     let until =
         now.saturating_add(i64::try_from(core.config.heal_probation.as_secs()).unwrap_or(i64::MAX));
     let alert_id = match core.store.unresolved_alert_of(id).await? {
@@ -73,8 +141,7 @@ async fn probation(
             id,
             true,
             &format!(
-                "{alert_id}: healed by campaign {campaign} (release {release} installed, its \
-                 measurement attested over a fresh nonce); on probation for {} s",
+                "{alert_id}: {how}; on probation for {} s",
                 core.config.heal_probation.as_secs()
             ),
         )

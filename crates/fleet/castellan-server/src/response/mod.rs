@@ -16,14 +16,19 @@
 //!               │                   over the cap: audit the refusal, alert only
 //!               └─ CohortShift  ───▶ cohort alert, running campaigns of that release paused
 //!  healed devices whose probation ended ─▶ quarantine lifted, alert resolved (`heal`)
-//!  operator decommission ─▶ signed command, proof of erasure, revoked for good (`decommission`)
+//!  heal, measurement always good (run-time compromise) ─▶ signed reboot-and-reattest command,
+//!     fresh token appraised ─▶ probation; failed or unanswered ─▶ heal campaign (`reattest`)
+//!  two decommissioners ─▶ signed command, proof of erasure, revoked for good (`decommission`)
+//!  commands waiting for a device's answer: in the store, deadlines watched (`pending`)
 //!  every alert ─▶ MQTT fleet/alerts and the signed webhook (`notify`, `webhook`)
 //! ```
 
 mod act;
 pub(crate) mod decommission;
-mod heal;
+pub(crate) mod heal;
 mod notify;
+mod pending;
+pub(crate) mod reattest;
 pub(crate) mod signals;
 pub mod webhook;
 
@@ -31,8 +36,10 @@ pub(crate) use act::default_policy;
 pub use decommission::{
     DecommissionError, Requested as DecommissionRequested, Started as DecommissionStarted,
 };
-pub(crate) use heal::start_probation;
+pub(crate) use heal::{Healing, heal, start_probation};
 pub(crate) use notify::alert_json;
+pub(crate) use pending::run as run_pending;
+pub use reattest::{ReattestError, Started as ReattestStarted};
 pub use webhook::{AlertWebhook, WebhookError};
 
 use std::collections::BTreeMap;

@@ -62,6 +62,8 @@ fn every_topic(id: &str, release: &str) -> Vec<(String, Topic)> {
             topics::detect_report(id),
             Topic::DetectReport { id: id.into() },
         ),
+        (topics::reattest(id), Topic::Reattest { id: id.into() }),
+        (topics::reattested(id), Topic::Reattested { id: id.into() }),
     ]
 }
 

@@ -104,22 +104,27 @@ pub(crate) enum DeviceCommand {
     Quarantine(DeviceId),
     /// Lift the restriction.
     Release(DeviceId),
-    /// Offer a quarantined device the last good release of its class; once it attests the
-    /// good measurement it goes on probation, then leaves quarantine by itself.
-    Heal(DeviceId),
-    /// Decommission a device for good: a signed command makes its secure services crypto-erase
-    /// every key and asset, its final attestation token is the proof of erasure, its
-    /// certificates are revoked and it can never onboard again. Needs a second operator: the
-    /// first request waits until another operator asks for the same device.
+    /// Heal a quarantined device as the heal policy says: a device whose measurement is the
+    /// good one already (a run-time compromise) gets a signed reboot-and-reattest command; any
+    /// other the last good release of its class. Once it attests the good measurement it goes
+    /// on probation, then leaves quarantine by itself; a failed reattest goes on to the
+    /// release.
+    Heal(DecommissionArgs),
+    /// Decommission a device for good (role decommissioner): a signed command makes its secure
+    /// services crypto-erase every key and asset, its final attestation token is the proof of
+    /// erasure, its certificates are revoked and it can never onboard again. Needs a second
+    /// decommissioner: the first request waits (across restarts of the service) until another
+    /// one asks for the same device.
     Decommission(DecommissionArgs),
 }
 
-/// `castellan device decommission ID [--json]`.
+/// `castellan device decommission|heal ID [--json]`.
 #[derive(Args)]
 pub(crate) struct DecommissionArgs {
     #[command(flatten)]
     device: DeviceId,
-    /// Print the server's answer as JSON (`status`: `awaiting_approval` or `sent`).
+    /// Print the server's answer as JSON (decommission: `status` `awaiting_approval` or
+    /// `sent`; heal: `heal` `campaign` or `reattest`).
     #[arg(long)]
     json: bool,
 }
@@ -251,16 +256,34 @@ pub(crate) fn run_device(c: DeviceCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn heal(a: &DeviceId) -> anyhow::Result<ExitCode> {
-    let c: CampaignJson = block_on(a.api.client()?.post(
-        &format!("/api/v1/devices/{}/heal", a.id),
+fn heal(a: &DecommissionArgs) -> anyhow::Result<ExitCode> {
+    let id = &a.device.id;
+    let h: serde_json::Value = block_on(a.device.api.client()?.post(
+        &format!("/api/v1/devices/{id}/heal"),
         &serde_json::json!({}),
     ))??;
-    println!(
-        "{}: heal campaign {} of release {} (the last good release of its class); follow it \
-         with `castellan campaign status {} --watch`",
-        a.id, c.campaign_id, c.release_id, c.campaign_id
-    );
+    if a.json {
+        println!("{h}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    match h["heal"].as_str() {
+        Some("campaign") => {
+            let c: CampaignJson = serde_json::from_value(h.clone())
+                .map_err(|e| anyhow::anyhow!("the server answered {h}: {e}"))?;
+            println!(
+                "{id}: heal campaign {} of release {} (the last good release of its class); \
+                 follow it with `castellan campaign status {} --watch`",
+                c.campaign_id, c.release_id, c.campaign_id
+            );
+        }
+        Some("reattest") => println!(
+            "{id}: its measurement is the good one (a run-time compromise): signed \
+             reboot-and-reattest command sent; the fresh token is due by {} (Unix time), else \
+             the device goes on to a heal campaign; follow it with `castellan alerts list`",
+            h["deadline"]
+        ),
+        _ => bail!("the server answered {h}"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -276,7 +299,8 @@ fn decommission(a: &DecommissionArgs) -> anyhow::Result<ExitCode> {
     }
     match r["status"].as_str() {
         Some("awaiting_approval") => println!(
-            "{id}: decommission requested by {}; a second operator must run the same command",
+            "{id}: decommission requested by {}; a second decommissioner must run the same \
+             command",
             r["requested_by"].as_str().unwrap_or("?")
         ),
         Some("sent") => println!(

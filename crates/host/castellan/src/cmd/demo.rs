@@ -4,8 +4,9 @@
 //! lets them boot, onboard with an attestation token and send telemetry, shows the fleet as the
 //! operator API sees it, shows a device with replaced firmware and a device reaching for another
 //! device's topic refused, rolls a signed release out in a campaign (canary, then every device,
-//! each attesting the new measurement), lets a broken release pause its own campaign, shows the
-//! audit log's reasons, and says where to look next.
+//! each attesting the new measurement), lets a broken release pause its own campaign, contains
+//! a staged run-time compromise and heals it by a signed reboot-and-reattest, decommissions a
+//! device with proof of erasure, shows the audit log's reasons, and says where to look next.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -202,13 +203,15 @@ async fn fleet(a: &DemoArgs, images: &Images) -> anyhow::Result<()> {
         "The fleet service starts on embedded defaults: the embedded demo PKI (root, manufacturer, operational and service CAs; the root key sits beside them in a demo only), \
          SQLite registry, HTTPS API and a mutual-TLS MQTT broker.",
     );
-    let server = Server::start(
-        ServerConfig::new(&state)
-            .with_ephemeral_ports()
-            .with_embedded_demo_pki(),
-    )
-    .await
-    .context("the fleet service does not start")?;
+    let mut config = ServerConfig::new(&state)
+        .with_ephemeral_ports()
+        .with_embedded_demo_pki();
+    // The response loop in seconds: probation and the analysis window that ends it.
+    config.analysis_window = Duration::from_secs(2);
+    config.heal_probation = Duration::from_secs(2);
+    let server = Server::start(config)
+        .await
+        .context("the fleet service does not start")?;
     let paths = server.paths().clone();
     println!("    state:     {}", paths.state_dir.display());
     println!("    registry:  {}", paths.database);
@@ -418,7 +421,20 @@ async fn fleet_steps(
     super::demo_update::campaign_steps(12, rm, api, &kit, &serials, devices_dir, &endpoint).await?;
     server.flush_audit().await;
 
-    say(15, "Every decision is in the hash-chained audit log.");
+    let ca = std::fs::read_to_string(&server.paths().ca_bundle)?;
+    super::demo_respond::steps(
+        15,
+        api,
+        &server.api_url(),
+        &ca,
+        &serials,
+        devices_dir,
+        &endpoint,
+    )
+    .await?;
+    server.flush_audit().await;
+
+    say(17, "Every decision is in the hash-chained audit log.");
     let audit: Vec<Value> = api.get("/api/v1/audit?limit=1000").await?;
     let refusals: Vec<&Value> = audit
         .iter()

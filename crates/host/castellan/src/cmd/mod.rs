@@ -11,6 +11,7 @@ pub(crate) mod bench_rollout;
 pub(crate) mod campaign;
 pub(crate) mod demo;
 pub(crate) mod demo_console;
+pub(crate) mod demo_respond;
 pub(crate) mod demo_update;
 pub(crate) mod detect;
 pub(crate) mod factory;

@@ -72,7 +72,7 @@ pub(crate) struct AddArgs {
     /// The operator's name (their login).
     #[arg(long, value_name = "NAME")]
     name: String,
-    /// The role: admin, operator, auditor (read-only) or release-manager.
+    /// The role: admin, operator, auditor (read-only), release-manager or decommissioner.
     #[arg(long, value_name = "ROLE")]
     role: String,
     #[command(flatten)]
@@ -95,7 +95,8 @@ pub(crate) fn run(c: OperatorCommand) -> anyhow::Result<ExitCode> {
         OperatorCommand::Add(a) => {
             let role = Role::parse(&a.role).with_context(|| {
                 format!(
-                    "unknown role {:?}: use admin, operator, auditor or release-manager",
+                    "unknown role {:?}: use admin, operator, auditor, release-manager or \
+                     decommissioner",
                     a.role
                 )
             })?;
