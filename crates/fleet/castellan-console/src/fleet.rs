@@ -241,17 +241,19 @@ impl DeviceAction {
                  back."
             }
             DeviceAction::Heal => {
-                "A campaign of the last good release of its class starts for this device \
-                 alone; once it installs it and attests the good measurement over a fresh \
-                 nonce it goes on probation, and it leaves quarantine by itself when the \
-                 probation ends without a new finding."
+                "If its last measurement is already the good one (a run-time compromise), a \
+                 signed reboot-and-reattest command is sent: it must reboot and attest over a \
+                 fresh nonce. Otherwise a campaign of the last good release of its class starts \
+                 for this device alone; it must install it and attest the good measurement over \
+                 a fresh nonce. Either way it then goes on probation, and it leaves quarantine \
+                 by itself when the probation ends without a new finding."
             }
             DeviceAction::Decommission => {
                 "A signed decommission command is sent: the device erases its keys and \
                  secrets and proves it with an attestation token; proof or not, its factory \
                  and operational certificates are then revoked and it can never connect or \
                  onboard again. Where a second operator must approve, this records your \
-                 request and another operator must ask too. This cannot be undone."
+                 request and another decommissioner must ask too. This cannot be undone."
             }
             DeviceAction::Revoke => {
                 "Its factory and operational certificates are revoked and its session is \

@@ -404,18 +404,25 @@ async fn the_device_page_shows_chains_claims_plots_and_history_and_gates_its_act
     assert_eq!(status, 403, "{body}");
     assert!(audit_has_refusal(&server, "console.device.quarantine", "may not quarantine").await);
 
-    // An operator may quarantine and decommission (revoke is an admin's).
+    // An operator may quarantine; decommission is a decommissioner's, revoke an admin's.
     let (_, p) = console_page(&api, path, &ops).await;
-    assert!(p.contains("id=\"action-quarantine\"") && p.contains("id=\"action-decommission\""));
+    assert!(p.contains("id=\"action-quarantine\""));
     assert!(!p.contains("id=\"action-revoke\"") && !p.contains("id=\"action-heal\""));
-    let (status, p) = console_page(&api, &format!("{path}/decommission"), &ops).await;
+    assert!(
+        !p.contains("id=\"action-decommission\""),
+        "an operator may not decommission"
+    );
+    let (decom, decom_id, decom_csrf) = session_of(&t, "decom").await;
+    let (_, p) = console_page(&api, path, &decom).await;
+    assert!(p.contains("id=\"action-decommission\""));
+    let (status, p) = console_page(&api, &format!("{path}/decommission"), &decom).await;
     assert_eq!(status, 200, "{p}");
     assert!(
         p.contains("erases its keys") && p.contains("This cannot be undone"),
         "the confirmation names the consequence: {p}"
     );
     // Without the CSRF token: refused, audited, nothing done.
-    let (status, _) = forged_post(&api, &format!("{path}/decommission"), &ops_id, "").await;
+    let (status, _) = forged_post(&api, &format!("{path}/decommission"), &decom_id, "").await;
     assert_eq!(status, 403, "attack_cross_site_decommission");
     assert!(audit_has_refusal(&server, "console.device.decommission", "CSRF").await);
     let (_, d) = api
@@ -432,45 +439,33 @@ async fn the_device_page_shows_chains_claims_plots_and_history_and_gates_its_act
     assert!(!p.contains("id=\"action-quarantine\""));
     let (status, p) = console_page(&api, &format!("{path}/heal"), &ops).await;
     assert_eq!(status, 200);
-    assert!(p.contains("last good release"), "{p}");
-    // No release to heal with: the service's refusal is shown and audited.
+    assert!(
+        p.contains("last good release") && p.contains("reboot-and-reattest"),
+        "{p}"
+    );
+    // Its measurement is the good one and no release was ever rolled out: a reattest is sent.
     let (status, body) = forged_post(&api, &format!("{path}/heal"), &ops_id, &form).await;
-    assert!(status == 409 || status == 404, "{status}: {body}");
+    assert_eq!(status, 303, "{body}");
     assert!(
         audit(&server)
             .await
             .iter()
             .any(|e| e.action == "console.device.heal"
                 && e.actor == "ops"
-                && e.decision == castellan_store::Decision::Refused)
+                && e.decision == castellan_store::Decision::Allowed
+                && e.reason.contains("reboot-and-reattest"))
     );
-    // Decommission: recorded, a second operator must approve (the service's default).
-    let (status, _) = forged_post(&api, &format!("{path}/decommission"), &ops_id, &form).await;
+    // Decommission: recorded, a second decommissioner must approve (the service's default).
+    let form = format!("csrf={decom_csrf}");
+    let (status, _) = forged_post(&api, &format!("{path}/decommission"), &decom_id, &form).await;
     assert_eq!(status, 303);
     assert!(
         audit(&server)
             .await
             .iter()
             .any(|e| e.action == "console.device.decommission"
-                && e.actor == "ops"
-                && e.reason.contains("awaiting a second operator"))
+                && e.actor == "decom"
+                && e.reason.contains("awaiting a second"))
     );
-    server.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_releases_page_says_when_no_tuf_repository_is_served() {
-    let t = TestStore::sqlite().await;
-    let tmp = tempdir();
-    let server = start_server(&t, &state_dir(&tmp)).await;
-    let api = Api::new(&server);
-    t.store
-        .create_operator("boss", castellan_store::Role::Admin, 0)
-        .await
-        .unwrap();
-    let (cookie, _, _) = session_of(&t, "boss").await;
-    let (status, p) = console_page(&api, "/console/releases", &cookie).await;
-    assert_eq!(status, 200, "{p}");
-    assert!(p.contains("id=\"tuf-none\""), "{p}");
     server.shutdown().await;
 }

@@ -600,7 +600,9 @@ pub(crate) async fn decommission_device(
     let (status, note) = match &r {
         Requested::AwaitingApproval { requested_by, .. } => (
             axum::http::StatusCode::ACCEPTED,
-            format!("decommission of {id} requested by {requested_by}: awaiting a second operator"),
+            format!(
+                "decommission of {id} requested by {requested_by}: awaiting a second decommissioner"
+            ),
         ),
         Requested::Sent {
             started,

@@ -40,6 +40,7 @@ pub async fn accounts(t: &TestStore) {
         ("ops", Role::Operator, OPS_PASSWORD),
         ("viewer", Role::Auditor, VIEWER_PASSWORD),
         ("locky", Role::Operator, OPS_PASSWORD),
+        ("decom", Role::Decommissioner, OPS_PASSWORD),
     ] {
         t.store.create_operator(name, role, 0).await.unwrap();
         let phc = castellan_console::hash_password(pw).unwrap();
