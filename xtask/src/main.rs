@@ -26,6 +26,7 @@ mod cluster;
 mod cluster_config;
 mod cluster_pg;
 mod deps;
+mod disk;
 mod firmware;
 mod fuzz;
 mod qemu;

@@ -49,6 +49,7 @@ fn step(name: &str, f: impl FnOnce() -> Result) -> Result {
 /// The README's test command.
 pub(crate) fn ci() -> Result {
     let t = Instant::now();
+    crate::disk::report("start");
     step("install tools", crate::deps::install_all)?;
     step("cargo fmt --check", || {
         run(cargo().args(["fmt", "--all", "--", "--check"]))
@@ -102,6 +103,8 @@ pub(crate) fn ci() -> Result {
         totals = run_tests(&mut test)?;
         Ok(())
     })?;
+    // The test executables are the largest part of the build and no later step runs them.
+    crate::disk::prune_test_executables_if_low();
     step("firmware in QEMU (cargo xtask qemu-test)", || {
         let (passed, failed) = crate::qemu::scenarios(false, true, None)?;
         totals.0 += passed;
@@ -131,6 +134,7 @@ pub(crate) fn ci() -> Result {
     step("fuzz (bounded, over the committed corpora)", || {
         crate::fuzz::fuzz(crate::fuzz::FUZZ_TARGETS, 30, 1)
     })?;
+    crate::disk::report("end");
     eprintln!("\nxtask ci: all steps passed in {:.0?}", t.elapsed());
     println!("ci: {} passed, {} failed", totals.0, totals.1);
     Ok(())
