@@ -291,6 +291,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         "mqtt: attested onboarding over the device's own TLS and MQTT 5 to castellan serve, its keys in the secure partition",
         crate::qemu_mqtt::mqtt,
     ),
+    (
+        "detect: signed detection reports verify on the host and count up; a healthy run has no alarm, a staged gate scan and an event flood set it in their round",
+        crate::qemu_detect::detect,
+    ),
 ];
 
 fn good_boot(c: &Ctx) -> Result {
