@@ -23,7 +23,7 @@ use castellan_detect::{Dimensions, ModelParts, Scales, encode, encoded_len};
 use castellan_detect_report::{Report, verify_report};
 use castellan_gate_api::{Op, app_kind, sensor};
 
-use crate::qemu::{Ctx, check, hex_after, unhex};
+use crate::qemu::{Ctx, check, hex_after, qemu, unhex};
 use crate::steps::Result;
 
 /// Events in the sliding window.
@@ -110,10 +110,13 @@ pub(crate) fn write_firmware_model() -> Result<PathBuf> {
     Ok(path)
 }
 
-/// One run of the demo's `detect <mode>`: its reports, verified, in order.
-fn run_mode(c: &Ctx, mode: &str) -> Result<Vec<Report>> {
-    let dir = c.device(&format!("detect-{mode}"), &c.bootloader, &c.v1)?;
-    let run = c.boot(&dir, &format!("detect {mode}"), None)?;
+/// One run of the demo's `detect <mode>` (under `-icount shift=0` when `icount`): its
+/// reports, verified, in order.
+fn run_mode(c: &Ctx, mode: &str, icount: bool) -> Result<Vec<Report>> {
+    let name = format!("detect-{mode}{}", if icount { "-icount" } else { "" });
+    let dir = c.device(&name, &c.bootloader, &c.v1)?;
+    let command = format!("detect {mode}");
+    let run = qemu(&c.built.rom, &dir, Some(&command), &[], icount)?;
     check(
         &run,
         0,
@@ -168,7 +171,7 @@ fn run_mode(c: &Ctx, mode: &str) -> Result<Vec<Report>> {
         .lines()
         .find(|l| l.starts_with("[secure] detector: ") && l.contains("PC samples"))
         .unwrap_or("");
-    eprintln!("      {mode}: {line}");
+    eprintln!("      {name}: {line}");
     Ok(reports)
 }
 
@@ -177,11 +180,16 @@ fn summary(reports: &[Report]) -> String {
         .iter()
         .map(|r| {
             format!(
-                "#{} {} ev, max {} m{}",
+                "#{} {} events, max {}{} (refused {}/{}, floods {}, faults {}, PC {})",
                 r.counter,
                 r.events,
                 r.score_milli,
-                if r.crossed { " ALARM" } else { "" }
+                if r.crossed { " ALARM" } else { "" },
+                r.counters[1],
+                r.counters[2],
+                r.counters[5],
+                r.counters[6],
+                r.counters[7],
             )
         })
         .collect::<Vec<_>>()
@@ -191,7 +199,7 @@ fn summary(reports: &[Report]) -> String {
 /// The `detect` scenario: a healthy run with no alarm, then each staged attack (same image, a
 /// run-time switch) raising it in the report of the round it ran in, not before.
 pub(crate) fn detect(c: &Ctx) -> Result {
-    let healthy = run_mode(c, "healthy")?;
+    let healthy = run_mode(c, "healthy", false)?;
     eprintln!("      healthy: {}", summary(&healthy));
     if let Some(r) = healthy.iter().find(|r| r.crossed) {
         return Err(format!(
@@ -202,8 +210,13 @@ pub(crate) fn detect(c: &Ctx) -> Result {
     if healthy.iter().any(|r| r.counters[7] == 0) {
         return Err("healthy run: no PC sample counted".into());
     }
+    // The sampler's cost, in instructions (the same healthy run under `-icount shift=0`).
+    let measured = run_mode(c, "healthy", true)?;
+    if measured.iter().any(|r| r.crossed) {
+        return Err("healthy run under -icount: the alarm is set".into());
+    }
     for mode in ["scan", "flood"] {
-        let reports = run_mode(c, mode)?;
+        let reports = run_mode(c, mode, false)?;
         eprintln!("      {mode}: {}", summary(&reports));
         let first = reports.iter().position(|r| r.crossed);
         if first != Some(ATTACK_ROUND - 1) {

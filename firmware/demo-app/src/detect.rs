@@ -1,7 +1,7 @@
 //! `detect <mode>`: the application's side of the edge detector. It prints the attestation
 //! public key (the host verifies reports with it), then runs [`ROUNDS`] rounds of ordinary
 //! work (sensor reads and network sends reported as application events, op 27, a trusted
-//! storage read, some time for the secure PC sampler) and ends each round with a detection
+//! storage read, 100 ms of computation for the secure PC sampler) and ends each round with a detection
 //! report signed in the secure partition (op 28), printed in hex.
 //!
 //! `mode` is the run-time behaviour switch of the same signed image: `healthy`, or an attack
@@ -29,8 +29,10 @@ pub fn run(mode: &str) -> ! {
     println!("[app] detect: {ROUNDS} rounds, mode {mode}");
     let mut report = [0u8; DETECT_REPORT_CAP];
     for round in 1..=ROUNDS {
-        for i in 0..4u32 {
-            let _ = Veneers.app_event(app_kind::SENSOR_READ, i & 1);
+        // A sensor node's pace: four events a round, well within the rate limit (a burst of
+        // 32, 16 a second).
+        for i in 0..2u32 {
+            let _ = Veneers.app_event(app_kind::SENSOR_READ, i);
             let _ = Veneers.app_event(app_kind::NET_SEND, 48);
         }
         let mut b = [0u8; 4];
@@ -38,7 +40,7 @@ pub fn run(mode: &str) -> ! {
         if round == ATTACK_ROUND {
             attack(mode);
         }
-        embassy_time::block_for(embassy_time::Duration::from_millis(40));
+        embassy_time::block_for(embassy_time::Duration::from_millis(100));
         match Veneers.detect_report(&mut report) {
             Ok(n) => crate::print_hex("[app] detect report: ", report.get(..n).unwrap_or(&[])),
             Err(e) => println!("[app] detect report refused: {}", e.name()),

@@ -13,8 +13,8 @@
 //! non-secure one and cannot reach it), at [`SAMPLE_HZ`] of the 25 MHz processor clock. On each
 //! tick it reads the interrupted non-secure PC from the exception frame the hardware pushed on
 //! the non-secure stack (`EXC_RETURN` says which one) and scores it as one of 16 code regions
-//! of the application's window; a tick that interrupts secure code (a gate call in progress)
-//! is counted and not scored. It also keeps the time spent in it in SysTick ticks, so the CPU
+//! of the application's window; a tick that interrupts secure code (a gate call in progress,
+//! or its veneer's `SG`) is counted and not scored. It also keeps the time spent in it in SysTick ticks, so the CPU
 //! share is measured in the run itself (`-icount`: ticks are virtual time, instructions × a
 //! constant that [`calibrate`] measures).
 
@@ -23,7 +23,9 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use castellan_gate::{FaultKind, RateLimit};
 use castellan_platform_an505::console::line;
 use castellan_platform_an505::cycles;
-use castellan_platform_an505::map::{NS_CODE_START, NS_RAM_END, NS_RAM_START};
+use castellan_platform_an505::map::{
+    NS_CODE_START, NS_RAM_END, NS_RAM_START, VENEER_BASE, VENEER_SIZE,
+};
 use castellan_services::DetectConfig;
 use castellan_text::Piece::{Dec, Hex};
 
@@ -136,6 +138,12 @@ extern "C" fn sample(exc_return: u32) {
     let Some(pc) = ns_frame_pc(exc_return & (1 << 2) != 0) else {
         return;
     };
+    // The first instruction of a veneer (`SG`) runs in the non-secure state: a gate call
+    // being entered, counted with the secure ones.
+    if (VENEER_BASE..VENEER_BASE + VENEER_SIZE).contains(&pc) {
+        IN_SECURE.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     let scored = state::with(|s| {
         s.svc.detect_pc_sample(pc, NS_CODE_START, WATCH_SIZE);
         Ok(())
