@@ -493,6 +493,7 @@ fn poke_secure(c: &Ctx) -> Result {
         &[
             "[app] reading secure RAM at 0x38000000 from the non-secure world",
             "[secure] SecureFault from the non-secure side: SFSR=0x08 (AUVIOL",
+            "[secure] detector: fault scored, alarm set",
             "[secure] non-secure world stopped",
         ],
         &["ISOLATION BROKEN"],
@@ -525,6 +526,7 @@ fn ns_semihost(c: &Ctx) -> Result {
         &[
             "[app] trying semihosting",
             "[secure] HardFault from the non-secure side",
+            "[secure] detector: fault scored, alarm set",
             "[secure] non-secure world stopped",
         ],
         &["ISOLATION BROKEN"],

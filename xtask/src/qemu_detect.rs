@@ -207,8 +207,14 @@ pub(crate) fn detect(c: &Ctx) -> Result {
             r.counter
         ));
     }
-    if healthy.iter().any(|r| r.counters[7] == 0) {
-        return Err("healthy run: no PC sample counted".into());
+    // The sampler runs on the secure SysTick, out of the application's reach: its count rises
+    // in every report period.
+    if healthy
+        .windows(2)
+        .any(|w| w[1].counters[7] <= w[0].counters[7])
+        || healthy[0].counters[7] == 0
+    {
+        return Err("healthy run: the PC samples did not rise in every report period".into());
     }
     // The sampler's cost, in instructions (the same healthy run under `-icount shift=0`).
     let measured = run_mode(c, "healthy", true)?;

