@@ -235,3 +235,58 @@ pub(crate) fn detect(c: &Ctx) -> Result {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use castellan_detect::{Model, Scorer};
+    use castellan_gate_api::{Op, psa, sensor};
+
+    use super::firmware_model;
+
+    /// The alarm threshold the secure partition uses (milli-nats).
+    const ALARM: f32 = 1.0;
+
+    fn scorer_after(model: &Model<'static>, ids: &[u16]) -> f32 {
+        let mut s = Scorer::new(*model);
+        for id in ids {
+            s.push(*id);
+        }
+        s.window_score()
+    }
+
+    #[test]
+    fn the_firmware_model_parses_within_budget_and_knows_ordinary_events() {
+        let bytes: &'static [u8] = Box::leak(firmware_model().unwrap().into_boxed_slice());
+        assert!(bytes.len() <= 16 * 1024);
+        let model = Model::parse(bytes).unwrap();
+        let ok = sensor::gate_event(Op::ItsGet, [1, 0x2820_0000, 4, 0], 4);
+        let send = sensor::app_event(sensor::app_kind::NET_SEND, 48).unwrap();
+        let pc = sensor::PC_BASE + 3;
+        let healthy: Vec<u16> = [ok, send, pc].iter().copied().cycle().take(64).collect();
+        assert!(scorer_after(&model, &healthy) < ALARM);
+    }
+
+    #[test]
+    fn attack_refused_pointer_in_a_window_crosses_the_alarm() {
+        let bytes: &'static [u8] = Box::leak(firmware_model().unwrap().into_boxed_slice());
+        let model = Model::parse(bytes).unwrap();
+        let ok = sensor::gate_event(Op::ConsoleWrite, [0x2820_0000, 16, 0, 0], 0);
+        let refused = sensor::gate_event(
+            Op::ConsoleWrite,
+            [0x3800_0000, 16, 0, 0],
+            psa::ERROR_PROGRAMMER_ERROR,
+        );
+        let mut ids = vec![ok; 16];
+        ids.push(refused);
+        assert!(scorer_after(&model, &ids) >= ALARM);
+        for foreign in [
+            sensor::APP_FLOOD,
+            sensor::FAULT_BASE + 4,
+            sensor::PC_BASE + 15,
+        ] {
+            let mut ids = vec![ok; 16];
+            ids.push(foreign);
+            assert!(scorer_after(&model, &ids) >= ALARM, "{foreign}");
+        }
+    }
+}
