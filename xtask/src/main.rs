@@ -31,6 +31,7 @@ mod firmware;
 mod fuzz;
 mod qemu;
 mod qemu_campaign;
+mod qemu_detect;
 mod qemu_mqtt;
 mod qemu_net;
 mod qemu_suit;

@@ -291,6 +291,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         "mqtt: attested onboarding over the device's own TLS and MQTT 5 to castellan serve, its keys in the secure partition",
         crate::qemu_mqtt::mqtt,
     ),
+    (
+        "detect: signed detection reports verify on the host and count up; a healthy run has no alarm, a staged gate scan and an event flood set it in their round",
+        crate::qemu_detect::detect,
+    ),
 ];
 
 fn good_boot(c: &Ctx) -> Result {
@@ -489,6 +493,7 @@ fn poke_secure(c: &Ctx) -> Result {
         &[
             "[app] reading secure RAM at 0x38000000 from the non-secure world",
             "[secure] SecureFault from the non-secure side: SFSR=0x08 (AUVIOL",
+            "[secure] detector: fault scored, alarm set",
             "[secure] non-secure world stopped",
         ],
         &["ISOLATION BROKEN"],
@@ -521,6 +526,7 @@ fn ns_semihost(c: &Ctx) -> Result {
         &[
             "[app] trying semihosting",
             "[secure] HardFault from the non-secure side",
+            "[secure] detector: fault scored, alarm set",
             "[secure] non-secure world stopped",
         ],
         &["ISOLATION BROKEN"],

@@ -82,6 +82,29 @@ pub(crate) fn check_no_formatting(image: &str, elf: &Path) -> Result<()> {
     ))
 }
 
+/// True for a symbol of the edge detector (docs/detection.md, "In the firmware"): the scorer
+/// and model parser (`castellan_detect`), the report encoder (`castellan_detect_report`), the
+/// services' and the partition's detector modules, the float routines only the scorer uses
+/// (`libm`, compiler-builtins' soft float) and the embedded model.
+fn is_detector(name: &str) -> bool {
+    matches!(
+        crate_of(name),
+        "castellan_detect" | "castellan_detect_report" | "libm"
+    ) || name.contains("castellan_services::detect::")
+        || name.contains("castellan_secure::detect::")
+        || name.contains("compiler_builtins::float::")
+        || name.contains("compiler_builtins::math::")
+}
+
+/// Flash bytes of `elf`'s detector symbols ([`is_detector`]).
+pub(crate) fn detector_flash(elf: &Path) -> Result<u64> {
+    Ok(flash_symbols(elf)?
+        .iter()
+        .filter(|s| is_detector(&s.name))
+        .map(|s| s.size)
+        .sum())
+}
+
 /// The crate a demangled symbol name belongs to (see the module documentation).
 fn crate_of(name: &str) -> &str {
     let trimmed = name.trim_start_matches(['<', '&', '*', '(', '[']);

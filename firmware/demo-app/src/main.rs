@@ -15,6 +15,7 @@
 //! | `tls-provision` | stores the CA and client certificates from the download buffer in trusted storage, the CA write-once (see [`trust`]) |
 //! | `tls <port>` | DHCP, then TLS 1.3 with the client certificate to the host through QEMU's forward, the server checked against the provisioned CA, one line each way (see [`tls`]) |
 //! | `mqtt <port> <device-id>` | DHCP, TLS 1.3 with the provisioned IDevID, MQTT 5 to the fleet's broker: attested onboarding (challenge, evidence from the secure partition, the LDevID into trusted storage), and a publication outside the IDevID's topics that must be refused (see [`mqtt`]) |
+//! | `detect healthy\|scan\|flood` | application events and signed detection reports, with an attack staged at run time (see [`detect`]) |
 //! | `poke-secure` | reads secure RAM directly: must fault (SecureFault, reported by the secure side) |
 //! | `gate-pointers` | hands the gate pointers into secure memory: must be refused |
 //! | `ns-semihost` | tries a semihosting call (host file access) itself: must fault |
@@ -27,6 +28,7 @@
 #![no_std]
 #![no_main]
 
+mod detect;
 mod mqtt;
 mod net;
 mod ota;
@@ -156,6 +158,7 @@ async fn command_task(spawner: Spawner) {
             let port = words.next();
             net::tls(spawner, seed(), port).await
         }
+        "detect" => detect::run(words.next().unwrap_or("healthy")),
         "poke-secure" => poke_secure(),
         "gate-pointers" => gate_pointers(),
         "ns-semihost" => ns_semihost(),

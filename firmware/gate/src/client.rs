@@ -34,6 +34,9 @@ unsafe extern "C" {
     fn csl_generate_signing_key(a: u32) -> i32;
     fn csl_last_refusal(a: u32, b: u32) -> i32;
     fn csl_generate_random(a: u32, b: u32) -> i32;
+    fn csl_app_event(a: u32, b: u32) -> i32;
+    fn csl_detect_report(a: u32, b: u32) -> i32;
+    fn csl_detect_status(a: u32, b: u32) -> i32;
 }
 
 /// The gate over the secure partition's veneers.
@@ -80,6 +83,9 @@ impl Veneers {
                 Op::GenerateSigningKey => csl_generate_signing_key(a),
                 Op::LastRefusal => csl_last_refusal(a, b),
                 Op::GenerateRandom => csl_generate_random(a, b),
+                Op::AppEvent => csl_app_event(a, b),
+                Op::DetectReport => csl_detect_report(a, b),
+                Op::DetectStatus => csl_detect_status(a, b),
                 _ => psa::ERROR_NOT_SUPPORTED,
             }
         }

@@ -81,6 +81,8 @@ impl GateBackend for State {
     }
 
     fn power_off(&mut self, code: u32) -> i32 {
+        #[cfg(feature = "detect")]
+        crate::detect::print_cost();
         line(
             "[secure] power off requested by the application (status {}; secure stack high-water {} bytes)",
             &[
@@ -89,6 +91,11 @@ impl GateBackend for State {
             ],
         );
         semihosting::exit(code.min(255))
+    }
+
+    #[cfg(feature = "detect")]
+    fn detector(&mut self) -> Option<&mut dyn castellan_gate::Detector> {
+        self.svc.detector()
     }
 
     fn note(&mut self, event: Event<'_, ServiceError>) {

@@ -1,10 +1,12 @@
 //! Faults while the non-secure world runs: the secure side handles and reports them, then stops
 //! the non-secure world (ends the run). A non-secure access to secure memory is a SecureFault
 //! (SFSR.AUVIOL); QEMU 7.2 leaves SFAR unset for it, so the report takes the faulting
-//! non-secure PC from the non-secure exception frame (MSP_NS + 24).
+//! non-secure PC from the non-secure exception frame (MSP_NS + 24). Each fault of the
+//! non-secure world is scored by the detector before the world stops.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use castellan_gate::FaultKind;
 use castellan_platform_an505::console::line;
 use castellan_platform_an505::tz::{self, FaultStatus};
 use castellan_platform_an505::{EXIT_NS_FAULT, EXIT_SECURE_ERROR, semihosting};
@@ -33,6 +35,20 @@ fn from_nonsecure() -> bool {
     NS_RUNNING.load(Ordering::SeqCst) && !IN_GATE.load(Ordering::SeqCst)
 }
 
+/// Scores a fault of the non-secure world in the detector and says whether the alarm is set.
+fn scored(kind: FaultKind) {
+    #[cfg(not(feature = "detect"))]
+    let _ = kind;
+    #[cfg(feature = "detect")]
+    let state = match crate::detect::fault(kind) {
+        Some(true) => "alarm set",
+        Some(false) => "no alarm",
+        None => "not scored (state busy)",
+    };
+    #[cfg(feature = "detect")]
+    line("[secure] detector: fault scored, {}", &[Str(state)]);
+}
+
 #[exception]
 fn SecureFault() -> ! {
     let f = FaultStatus::read();
@@ -50,6 +66,7 @@ fn SecureFault() -> ! {
                 Hex(f.ns_pc.into(), 8),
             ],
         );
+        scored(FaultKind::Secure);
         line("[secure] non-secure world stopped", &[]);
         tz::clear_fault_status();
         semihosting::exit(EXIT_NS_FAULT)
@@ -74,6 +91,7 @@ unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
                 Hex(f.ns_pc.into(), 8),
             ],
         );
+        scored(FaultKind::Hard);
         line("[secure] non-secure world stopped", &[]);
         semihosting::exit(EXIT_NS_FAULT)
     }

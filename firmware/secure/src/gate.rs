@@ -141,4 +141,10 @@ entries! {
     /// `psa_generate_random`: the caller's buffer filled from the partition's DRBG (which
     /// fails closed without an entropy source).
     csl_generate_random(a, b) => GenerateRandom;
+    /// An application event for the detector (rate-limited; a flood is itself an event).
+    csl_app_event(a, b) => AppEvent;
+    /// A detection report signed in this partition (counter raised first); its length.
+    csl_detect_report(a, b) => DetectReport;
+    /// The detector's state.
+    csl_detect_status(a, b) => DetectStatus;
 }

@@ -4,8 +4,8 @@
 //! of `castellan-services` on the board's parts (crypto, trusted storage sealed under
 //! CDI_Seal, attestation with a key derived from CDI_Seal, lifecycle), sets up the split of
 //! memory (SAU, MPC, NSCCFG), and starts the non-secure application unprivileged. From then on
-//! it runs only when the application calls a veneer of the gate ([`gate`]) or when the
-//! non-secure side faults ([`faults`]).
+//! it runs only when the application calls a veneer of the gate ([`gate`]), when the
+//! non-secure side faults ([`faults`]), and on the detector's PC sampler tick ([`detect`]).
 #![no_std]
 #![no_main]
 // `extern "cmse-nonsecure-entry"` is a nightly feature; the firmware build enables it on the
@@ -13,6 +13,8 @@
 #![feature(cmse_nonsecure_entry)]
 
 mod backend;
+#[cfg(feature = "detect")]
+mod detect;
 mod faults;
 mod fwu;
 mod gate;
@@ -140,6 +142,12 @@ fn main() -> ! {
     )
     .unwrap_or_else(|e| fail("secure services did not start", Some(&e)));
     drop(cdis);
+    #[cfg(feature = "detect")]
+    let svc = {
+        let mut svc = svc;
+        detect::install(&mut svc);
+        svc
+    };
     match svc.its_status() {
         Ok(s) => line(
             "[secure] services up: trusted storage mounted ({} assets), attestation key derived from CDI_Seal",
@@ -185,6 +193,8 @@ fn main() -> ! {
         &[Dec(boot_ticks.into())],
     );
     faults::ns_started();
+    #[cfg(feature = "detect")]
+    detect::start_sampler();
     // Safety: `configure` ran and the bootloader loaded and verified the application.
     unsafe { tz::start_nonsecure(NS_EXEC) }
 }
