@@ -2,7 +2,7 @@
 //! fleet service (in this process, SQLite in a temporary directory), with an IDevID whose key
 //! stays in its secure partition. `cargo xtask qemu-test --only mqtt` builds and signs the
 //! firmware, provisions a fresh device directory and runs this example; the last line is
-//! `qemu-mqtt: device <id> onboarded over its own TLS and MQTT`.
+//! `qemu-mqtt: device <id> onboarded over its own TLS and MQTT, telemetry accepted under its LDevID`.
 //!
 //! ```text
 //!  factory (this process)                    QEMU device                      fleet service
@@ -17,6 +17,9 @@
 //!    PUBLISH dev/<id>/up/onboard/evidence {token, csr} (castellan-fleet-client, gate) ─▶ appraisal
 //!    ◀─ dev/<id>/down/onboard/result {accepted, ldevid_pem} → LDevID in trusted storage
 //!    PUBLISH dev/<id>/telemetry under the IDevID: refused
+//!    new TLS session with the LDevID (key 0x720 in the secure partition) ─ CONNECT
+//!    SUBSCRIBE dev/<id>/cmd/#, down/update/#, down/lifecycle/#; PUBLISH status, telemetry
+//!    GET /api/v1/devices/<id>/telemetry: what the device sent, stored ─ registry: LDevID, seen
 //! ```
 //!
 //! The example checks what the device printed with the fleet protocol's own types: the topics
@@ -106,6 +109,26 @@ fn anchor_for(server_chain: &[Vec<u8>], bundle: &[Vec<u8>]) -> Result<Vec<u8>, S
         }
     }
     Err("no CA of the bundle signs the server's chain".into())
+}
+
+/// The telemetry the fleet stored for `serial` that equals what the device printed it sent
+/// (the service records it asynchronously: a few tries).
+async fn stored_telemetry(
+    admin: &FleetApi,
+    serial: &str,
+    sent: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    for _ in 0..50 {
+        let rows: Vec<serde_json::Value> = admin
+            .get(&format!("/api/v1/devices/{serial}/telemetry"))
+            .await
+            .map_err(|e| format!("telemetry: {e}"))?;
+        if let Some(row) = rows.iter().find(|r| &r["payload"] == sent) {
+            return Ok(row["payload"].clone());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("the fleet stored no telemetry {sent} for {serial}"))
 }
 
 fn hex_after(out: &RunOutput, prefix: &str) -> Option<Vec<u8>> {
@@ -257,8 +280,34 @@ async fn run() -> Result<String, String> {
         nonce.len(),
         ldevid.split(')').next().unwrap_or("?")
     ));
+
+    // The second session: the LDevID, operational topics, telemetry the fleet stored.
+    if !out.contains(&format!(
+        "[app] mqtt: connected to the broker as {serial} (MQTT 5, LDevID)"
+    )) {
+        return Err("the device did not reconnect with its LDevID".into());
+    }
+    let sent = out
+        .after("[app] mqtt: telemetry with the LDevID accepted by the broker: ")
+        .ok_or("the device's telemetry under the LDevID was not accepted")?;
+    let sent: serde_json::Value =
+        serde_json::from_str(sent.trim()).map_err(|e| format!("device telemetry: {e}"))?;
+    let stored = stored_telemetry(&admin, &serial, &sent).await?;
+    let dev: serde_json::Value = admin
+        .get(&format!("/api/v1/devices/{serial}"))
+        .await
+        .map_err(|e| format!("device record: {e}"))?;
+    if dev["ldevid_serial"].is_null() || dev["last_seen"].is_null() {
+        return Err(format!(
+            "the registry does not show the device onboarded and seen: {dev}"
+        ));
+    }
+    step(&format!(
+        "reconnected with the LDevID (serial {}); telemetry stored by the fleet: {stored}",
+        dev["ldevid_serial"]
+    ));
     server.shutdown().await;
     Ok(format!(
-        "qemu-mqtt: device {serial} onboarded over its own TLS and MQTT"
+        "qemu-mqtt: device {serial} onboarded over its own TLS and MQTT, telemetry accepted under its LDevID"
     ))
 }
