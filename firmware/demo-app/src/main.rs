@@ -14,7 +14,7 @@
 //! | `tls-csr <serial>` | a PKCS#10 request with CN `serial` for the TLS key, signed in the secure partition, printed in hex (`castellan_fleet_client::build_csr`) |
 //! | `tls-provision` | stores the CA and client certificates from the download buffer in trusted storage, the CA write-once (see [`trust`]) |
 //! | `tls <port>` | DHCP, then TLS 1.3 with the client certificate to the host through QEMU's forward, the server checked against the provisioned CA, one line each way (see [`tls`]) |
-//! | `mqtt <port> <device-id>` | DHCP, TLS 1.3 with the provisioned IDevID, MQTT 5 to the fleet's broker: attested onboarding (challenge, evidence from the secure partition, the LDevID into trusted storage), a publication outside the IDevID's topics that must be refused, then a new session with the LDevID: operational subscriptions, status and telemetry accepted (see [`mqtt`]) |
+//! | `mqtt <port> <device-id> [custody]` | DHCP, TLS 1.3 with the provisioned IDevID, MQTT 5 to the fleet's broker: attested onboarding (challenge, evidence from the secure partition, the LDevID into trusted storage), a publication outside the IDevID's topics that must be refused, then a new session with the LDevID: operational subscriptions, status and telemetry accepted (see [`mqtt`]); with `custody` after them, the evidence of [`custody`] |
 //! | `poke-secure` | reads secure RAM directly: must fault (SecureFault, reported by the secure side) |
 //! | `gate-pointers` | hands the gate pointers into secure memory: must be refused |
 //! | `ns-semihost` | tries a semihosting call (host file access) itself: must fault |
@@ -27,6 +27,7 @@
 #![no_std]
 #![no_main]
 
+mod custody;
 mod mqtt;
 mod net;
 mod ota;
@@ -148,7 +149,9 @@ async fn command_task(spawner: Spawner) {
         "mqtt" => {
             let port = words.next();
             let [major, minor, rev, _] = info.version;
-            net::mqtt(spawner, seed(), port, words.next(), [major, minor, rev]).await
+            let id = words.next();
+            let custody = words.next() == Some("custody");
+            net::mqtt(spawner, seed(), (port, id), [major, minor, rev], custody).await
         }
         "tls-key" => tls::key(),
         "tls-provision" => tls::provision(),

@@ -99,16 +99,19 @@ pub async fn tls(spawner: Spawner, seed: u64, port: Option<&str>) -> ! {
 pub async fn mqtt(
     spawner: Spawner,
     seed: u64,
-    port: Option<&str>,
-    id: Option<&str>,
+    (port, id): (Option<&str>, Option<&str>),
     firmware: [u32; 3],
+    custody: bool,
 ) -> ! {
     let (Some(port), Some(id)) = (port.and_then(|p| p.parse::<u16>().ok()), id) else {
-        println!("[app] usage: mqtt <port> <device-id>");
+        println!("[app] usage: mqtt <port> <device-id> [custody]");
         power_off(2)
     };
     let stack = lease(spawner, seed).await;
     let ok = crate::mqtt::run(stack, port, id, firmware).await;
+    if custody {
+        crate::custody::dump();
+    }
     power_off(if ok { 0 } else { 1 })
 }
 

@@ -20,12 +20,16 @@
 //!    new TLS session with the LDevID (key 0x720 in the secure partition) ─ CONNECT
 //!    SUBSCRIBE dev/<id>/cmd/#, down/update/#, down/lifecycle/#; PUBLISH status, telemetry
 //!    GET /api/v1/devices/<id>/telemetry: what the device sent, stored ─ registry: LDevID, seen
+//!    custody: the device prints its non-secure RAM; no 32-byte window is either private key
+//!    (`custody`: window·G against the public keys, a planted control found)
 //! ```
 //!
 //! The example checks what the device printed with the fleet protocol's own types: the topics
 //! parse as `castellan_protocol::Topic` of the right kind, the nonce as a `Challenge`'s.
 //!
 //! Usage: `qemu_mqtt --rom <castellan-rom ELF> --device <device dir> [--serial an505-mqtt-0001]`.
+
+mod custody;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -235,7 +239,7 @@ async fn run() -> Result<String, String> {
         ),
     ];
     q.timeout = Duration::from_secs(240);
-    let cmd = format!("mqtt {GUEST_PORT} {serial}");
+    let cmd = format!("mqtt {GUEST_PORT} {serial} custody");
     let out = tokio::task::spawn_blocking(move || run_checked(&q, &cmd, None))
         .await
         .map_err(|e| e.to_string())??;
@@ -305,6 +309,20 @@ async fn run() -> Result<String, String> {
     step(&format!(
         "reconnected with the LDevID (serial {}); telemetry stored by the fleet: {stored}",
         dev["ldevid_serial"]
+    ));
+
+    // Key custody: neither private key is anywhere in the non-secure RAM the sessions used.
+    let dump = custody::parse(&out)?;
+    let idevid_key = &dump.keys[0].1;
+    if !idevid.windows(idevid_key.len()).any(|w| w == idevid_key.as_slice()) {
+        return Err("the key 0x710 the device printed is not its IDevID's".into());
+    }
+    let verdict = tokio::task::spawn_blocking(move || custody::check(&dump))
+        .await
+        .map_err(|e| e.to_string())??;
+    step(&format!(
+        "key custody: {} bytes of non-secure RAM, {} windows in both byte orders: neither private key (0x710, 0x720) there; a planted control key found",
+        verdict.bytes, verdict.windows
     ));
     server.shutdown().await;
     Ok(format!(
