@@ -24,7 +24,10 @@ const LINE: usize = 64;
 
 /// Prints the two TLS keys' public points and the non-zero lines of non-secure RAM.
 pub fn dump() {
-    for id in [crate::tls::TLS_KEY_ID, castellan_fleet_client::LDEVID_KEY_ID] {
+    for id in [
+        crate::tls::TLS_KEY_ID,
+        castellan_fleet_client::LDEVID_KEY_ID,
+    ] {
         let mut k = [0u8; 65];
         if Veneers.export_public_key(id, &mut k).is_ok() {
             crate::print_hex(key_prefix(id).as_str(), &k);

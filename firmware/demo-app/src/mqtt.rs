@@ -30,7 +30,7 @@ use core::num::NonZero;
 use castellan_gate::client::Veneers;
 use castellan_gate::println;
 use embassy_net::Stack;
-use embassy_time::{Duration, Instant, with_timeout};
+use embassy_time::{Duration, Instant, Timer, with_timeout};
 use rust_mqtt::Bytes;
 use rust_mqtt::buffer::BumpBuffer;
 use rust_mqtt::client::Client;
@@ -361,7 +361,16 @@ pub async fn run(stack: Stack<'static>, port: u16, id: &str, firmware: [u32; 3])
         cert: &ldevid[..n],
         key_id: castellan_fleet_client::LDEVID_KEY_ID,
     };
-    operational_session(stack, port, bufs.reborrow(), creds, &mut mem, id, firmware).await
+    // QEMU's forward reconnects to the broker a second after the first connection closed:
+    // the device waits, and tries again (a few times) while the connection is not there yet.
+    for _ in 0..4 {
+        Timer::after(Duration::from_secs(2)).await;
+        let session = (stack, port, bufs.reborrow(), creds);
+        if let Some(ok) = operational_session(session, &mut mem, id, firmware).await {
+            return ok;
+        }
+    }
+    false
 }
 
 /// The IDevID session: onboarding, then a publication outside the IDevID's topics that the
@@ -453,25 +462,32 @@ async fn onboarding_session(
 
 /// The LDevID session: TLS with the LDevID (its key in the secure partition), the operational
 /// subscriptions, the status and one telemetry message, each acknowledged by the broker.
+/// `None` when the TLS session could not be opened (the caller may try again).
 async fn operational_session(
-    stack: Stack<'static>,
-    port: u16,
-    bufs: Buffers<'_>,
-    creds: Credentials<'_>,
+    (stack, port, bufs, creds): (Stack<'static>, u16, Buffers<'_>, Credentials<'_>),
     mem: &mut [u8],
     id: &str,
     firmware: [u32; 3],
-) -> bool {
+) -> Option<bool> {
     let op = match Operation::new(id) {
         Ok(o) => o,
         Err(e) => {
             println!("[app] mqtt: {e}");
-            return false;
+            return Some(false);
         }
     };
-    let Some(session) = tls::connect(stack, port, bufs, creds).await else {
-        return false;
-    };
+    let session = tls::connect(stack, port, bufs, creds).await?;
+    Some(operate(session, &op, mem, id, firmware).await)
+}
+
+/// The LDevID session once TLS is up.
+async fn operate<'a>(
+    session: Session<'a>,
+    op: &Operation,
+    mem: &mut [u8],
+    id: &str,
+    firmware: [u32; 3],
+) -> bool {
     let mut buffer = BumpBuffer::new(mem);
     let mut c: Mqtt<'_, '_> = Client::new(&mut buffer);
     if !mqtt_connect(&mut c, session, id, "LDevID").await {

@@ -229,12 +229,15 @@ async fn run() -> Result<String, String> {
         .map_err(|e| e.to_string())??;
     step("CA and IDevID provisioned in the device's trusted storage");
 
-    // The device on the network: the only way out is the forward to the broker.
+    // The device on the network: the only way out is the forward to the broker. The forward is
+    // one QEMU character device connected to the broker; `reconnect=1` (`,,` escapes the comma
+    // in `-nic`) opens a new connection a second after the broker closed the previous one, so
+    // the device's second session (with its LDevID) gets a connection of its own.
     let mut q = qemu.clone();
     q.extra_args = vec![
         "-nic".into(),
         format!(
-            "user,model=lan9118,restrict=on,guestfwd=tcp:10.0.2.100:{GUEST_PORT}-tcp:127.0.0.1:{}",
+            "user,model=lan9118,restrict=on,guestfwd=tcp:10.0.2.100:{GUEST_PORT}-tcp:127.0.0.1:{},,reconnect=1",
             server.mqtt_addr().port()
         ),
     ];
@@ -311,10 +314,14 @@ async fn run() -> Result<String, String> {
         dev["ldevid_serial"]
     ));
 
-    // Key custody: neither private key is anywhere in the non-secure RAM the sessions used.
+    // attack_private_key_in_non_secure_ram: neither private key is anywhere in the non-secure
+    // RAM the sessions used.
     let dump = custody::parse(&out)?;
     let idevid_key = &dump.keys[0].1;
-    if !idevid.windows(idevid_key.len()).any(|w| w == idevid_key.as_slice()) {
+    if !idevid
+        .windows(idevid_key.len())
+        .any(|w| w == idevid_key.as_slice())
+    {
         return Err("the key 0x710 the device printed is not its IDevID's".into());
     }
     let verdict = tokio::task::spawn_blocking(move || custody::check(&dump))
