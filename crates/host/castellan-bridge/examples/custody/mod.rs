@@ -101,15 +101,15 @@ pub fn check(dump: &Dump) -> Result<Verdict, String> {
         let pk = PublicKey::from_sec1_bytes(k).map_err(|e| format!("key {id:#x}: {e}"))?;
         points.push(ProjectivePoint::from(*pk.as_affine()));
     }
-    // The control: a host key planted at an odd offset of a copy of the first run, little
-    // endian (the harder order); the scan must report it.
+    // The control: a host key planted at an odd offset of a copy of the first 96 bytes of the
+    // dump, little endian (the harder order); the scan must report it.
     let control = Scalar::from(0x0123_4567_89ab_cdef_u64) * Scalar::from(0xfedc_ba98_7654_3211_u64);
     let mut planted = dump
         .runs
         .values()
         .next()
-        .cloned()
-        .unwrap_or_else(|| vec![0; 64]);
+        .map(|r| r[..r.len().min(96)].to_vec())
+        .unwrap_or_default();
     planted.resize(planted.len().max(64), 0);
     let mut le: [u8; 32] = control.to_repr().into();
     le.reverse();
