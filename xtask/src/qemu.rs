@@ -288,7 +288,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         crate::qemu_tls::tls,
     ),
     (
-        "mqtt: attested onboarding over the device's own TLS and MQTT 5 to castellan serve, its keys in the secure partition",
+        "mqtt: attested onboarding over the device's own TLS and MQTT 5 to castellan serve, then telemetry under its LDevID, its keys in the secure partition",
         crate::qemu_mqtt::mqtt,
     ),
     (

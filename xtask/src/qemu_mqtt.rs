@@ -10,8 +10,11 @@
 //! the broker on 127.0.0.1): TLS, CONNECT, SUBSCRIBE to its onboarding topics, the onboarding
 //! request, the server's challenge answered with evidence from the secure partition
 //! (`castellan-fleet-client`), the LDevID stored in trusted storage, and a telemetry
-//! publication the broker must refuse under an IDevID. The example's last line is
-//! `qemu-mqtt: device <id> onboarded over its own TLS and MQTT`.
+//! publication the broker must refuse under an IDevID; then a second session with the LDevID
+//! (its key in the secure partition, the certificate from trusted storage): the operational
+//! subscriptions, status and telemetry, which the example finds stored by the service. The
+//! example's last line is
+//! `qemu-mqtt: device <id> onboarded over its own TLS and MQTT, telemetry accepted under its LDevID`.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -54,7 +57,9 @@ pub(crate) fn mqtt(c: &Ctx) -> Result {
         }
     }
     let status = child.wait().map_err(|e| e.to_string())?;
-    let expected = format!("qemu-mqtt: device {SERIAL} onboarded over its own TLS and MQTT");
+    let expected = format!(
+        "qemu-mqtt: device {SERIAL} onboarded over its own TLS and MQTT, telemetry accepted under its LDevID"
+    );
     if status.success() && last == expected {
         Ok(())
     } else {

@@ -14,7 +14,7 @@
 //! | `tls-csr <serial>` | a PKCS#10 request with CN `serial` for the TLS key, signed in the secure partition, printed in hex (`castellan_fleet_client::build_csr`) |
 //! | `tls-provision` | stores the CA and client certificates from the download buffer in trusted storage, the CA write-once (see [`trust`]) |
 //! | `tls <port>` | DHCP, then TLS 1.3 with the client certificate to the host through QEMU's forward, the server checked against the provisioned CA, one line each way (see [`tls`]) |
-//! | `mqtt <port> <device-id>` | DHCP, TLS 1.3 with the provisioned IDevID, MQTT 5 to the fleet's broker: attested onboarding (challenge, evidence from the secure partition, the LDevID into trusted storage), and a publication outside the IDevID's topics that must be refused (see [`mqtt`]) |
+//! | `mqtt <port> <device-id> [custody]` | DHCP, TLS 1.3 with the provisioned IDevID, MQTT 5 to the fleet's broker: attested onboarding (challenge, evidence from the secure partition, the LDevID into trusted storage), a publication outside the IDevID's topics that must be refused, then a new session with the LDevID: operational subscriptions, status and telemetry accepted (see [`mqtt`]); with `custody` after them, the evidence of [`custody`] |
 //! | `detect healthy\|scan\|flood` | application events and signed detection reports, with an attack staged at run time (see [`detect`]) |
 //! | `poke-secure` | reads secure RAM directly: must fault (SecureFault, reported by the secure side) |
 //! | `gate-pointers` | hands the gate pointers into secure memory: must be refused |
@@ -28,6 +28,7 @@
 #![no_std]
 #![no_main]
 
+mod custody;
 mod detect;
 mod mqtt;
 mod net;
@@ -149,7 +150,10 @@ async fn command_task(spawner: Spawner) {
         }
         "mqtt" => {
             let port = words.next();
-            net::mqtt(spawner, seed(), port, words.next()).await
+            let [major, minor, rev, _] = info.version;
+            let id = words.next();
+            let custody = words.next() == Some("custody");
+            net::mqtt(spawner, seed(), (port, id), [major, minor, rev], custody).await
         }
         "tls-key" => tls::key(),
         "tls-provision" => tls::provision(),
@@ -163,7 +167,7 @@ async fn command_task(spawner: Spawner) {
         "gate-pointers" => gate_pointers(),
         "ns-semihost" => ns_semihost(),
         other => {
-            println!("[app] unknown command {other:?}");
+            println!("[app] unknown command \"{other}\"");
             power_off(2)
         }
     }
@@ -209,6 +213,15 @@ pub(crate) fn code<T>(r: Result<T, GateError>) -> i32 {
 
 /// Trusted-storage asset holding the number of boots the application has seen.
 pub(crate) const UID_BOOT_COUNT: u32 = 1;
+
+/// The boot count in trusted storage (0 when unreadable).
+pub(crate) fn boot_count_stored() -> u32 {
+    let mut b = [0u8; 4];
+    match Veneers.its_get(UID_BOOT_COUNT, &mut b) {
+        Ok(4) => u32::from_le_bytes(b),
+        _ => 0,
+    }
+}
 
 /// Counts this boot in trusted storage (sealed by the secure side, persistent across resets,
 /// updates and QEMU restarts).

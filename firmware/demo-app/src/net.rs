@@ -95,14 +95,23 @@ pub async fn tls(spawner: Spawner, seed: u64, port: Option<&str>) -> ! {
     power_off(if ok { 0 } else { 1 })
 }
 
-/// `mqtt <port> <device-id>`: DHCP, then the MQTT onboarding request of [`crate::mqtt`].
-pub async fn mqtt(spawner: Spawner, seed: u64, port: Option<&str>, id: Option<&str>) -> ! {
+/// `mqtt <port> <device-id>`: DHCP, then onboarding and operation over MQTT ([`crate::mqtt`]).
+pub async fn mqtt(
+    spawner: Spawner,
+    seed: u64,
+    (port, id): (Option<&str>, Option<&str>),
+    firmware: [u32; 3],
+    custody: bool,
+) -> ! {
     let (Some(port), Some(id)) = (port.and_then(|p| p.parse::<u16>().ok()), id) else {
-        println!("[app] usage: mqtt <port> <device-id>");
+        println!("[app] usage: mqtt <port> <device-id> [custody]");
         power_off(2)
     };
     let stack = lease(spawner, seed).await;
-    let ok = crate::mqtt::run(stack, port, id).await;
+    let ok = crate::mqtt::run(stack, port, id, firmware).await;
+    if custody {
+        crate::custody::dump();
+    }
     power_off(if ok { 0 } else { 1 })
 }
 

@@ -15,7 +15,7 @@
 //! key never leaves the secure partition: this side holds only the key id. The handshake's
 //! random numbers come from the secure partition (gate `GenerateRandom`).
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use castellan_gate::client::{Veneers, power_off};
 use castellan_gate::println;
@@ -85,7 +85,7 @@ pub fn provision() -> ! {
 /// use), signed in the secure partition; printed in hex for the factory.
 pub fn csr(serial: &str) -> ! {
     if !castellan_fleet_client::valid_id(serial) {
-        println!("[app] tls: {serial:?} is not a device id ([A-Za-z0-9._-]{{1,64}})");
+        println!("[app] tls: the serial is not a device id ([A-Za-z0-9._-]{{1,64}})");
         power_off(1)
     }
     let public = match public_key() {
@@ -110,7 +110,7 @@ pub fn csr(serial: &str) -> ! {
             power_off(0)
         }
         Err(e) => {
-            println!("[app] tls: no CSR for {serial:?}: {e}");
+            println!("[app] tls: no CSR for {serial}: {e}");
             power_off(1)
         }
     }
@@ -171,15 +171,16 @@ fn certificates(ca: &mut [u8; CERT_MAX], cert: &mut [u8; CERT_MAX]) -> Option<(u
 }
 
 /// The gate as embedded-tls's signer: the handshake transcript's CertificateVerify content is
-/// hashed here and signed by the secure partition with [`TLS_KEY_ID`].
-struct GateSigner;
+/// hashed here and signed by the secure partition with the session's key id ([`TLS_KEY_ID`]
+/// for the IDevID, the fleet client's `LDEVID_KEY_ID` for the LDevID).
+struct GateSigner(u32);
 
 impl signature::SignerMut<DerSignature> for GateSigner {
     fn try_sign(&mut self, msg: &[u8]) -> Result<DerSignature, signature::Error> {
         let hash: [u8; 32] = sha2_tls::Sha256::digest(msg).into();
         let t0 = free_run();
         let rs = Veneers
-            .sign_hash(TLS_KEY_ID, &hash)
+            .sign_hash(self.0, &hash)
             .map_err(|_| signature::Error::new())?;
         SIGN_TICKS.store(free_run().wrapping_sub(t0), Ordering::Relaxed);
         let sig = Signature::from_slice(&rs).map_err(|_| signature::Error::new())?;
@@ -208,6 +209,7 @@ struct Provider<'a> {
     rng: ChaCha20Rng,
     verifier: CertVerifier<'a, Aes128GcmSha256, NoClock, CERT_MAX>,
     cert: &'a [u8],
+    key_id: u32,
 }
 
 impl CryptoProvider for Provider<'_> {
@@ -225,7 +227,10 @@ impl CryptoProvider for Provider<'_> {
     fn signer(
         &mut self,
     ) -> Result<(impl signature::SignerMut<DerSignature>, SignatureScheme), TlsError> {
-        Ok((GateSigner, SignatureScheme::EcdsaSecp256r1Sha256))
+        Ok((
+            GateSigner(self.key_id),
+            SignatureScheme::EcdsaSecp256r1Sha256,
+        ))
     }
 
     fn client_cert(&mut self) -> Option<Certificate<impl AsRef<[u8]>>> {
@@ -235,41 +240,79 @@ impl CryptoProvider for Provider<'_> {
 
 static mut RX: [u8; 16_640] = [0; 16_640];
 static mut TX: [u8; 4096] = [0; 4096];
+static RECORDS_TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// A TLS 1.3 session over the device's TCP.
 pub type Session<'a> = TlsConnection<'a, TcpSocket<'a>, Aes128GcmSha256>;
 
-/// TCP to the forward's `port`, then the TLS 1.3 handshake with the provisioned CA and client
-/// certificate (the CertificateVerify signed in the secure partition, the random numbers from
-/// it). `None` once the failure is printed. Called once per boot: the record buffers are
-/// this call's.
+/// The buffers of one session: the TCP socket's (receive, transmit) and TLS records'
+/// (receive, transmit). Sessions one after the other reuse them through [`Buffers::reborrow`].
+pub struct Buffers<'b> {
+    /// The TCP socket's receive and transmit buffers.
+    pub socket: (&'b mut [u8], &'b mut [u8]),
+    /// The TLS record buffers (a full 16 KiB record in).
+    pub records: (&'b mut [u8], &'b mut [u8]),
+}
+
+impl Buffers<'_> {
+    /// The same buffers for the next session (the previous one must be gone).
+    pub fn reborrow(&mut self) -> Buffers<'_> {
+        Buffers {
+            socket: (&mut *self.socket.0, &mut *self.socket.1),
+            records: (&mut *self.records.0, &mut *self.records.1),
+        }
+    }
+}
+
+/// The TLS record buffers, handed out once per boot (`None` the second time).
+pub fn record_buffers() -> Option<(&'static mut [u8], &'static mut [u8])> {
+    if RECORDS_TAKEN.swap(true, Ordering::AcqRel) {
+        return None;
+    }
+    // Safety: the flag above hands the two buffers out once; nothing else names them.
+    Some(unsafe {
+        (
+            &mut *core::ptr::addr_of_mut!(RX),
+            &mut *core::ptr::addr_of_mut!(TX),
+        )
+    })
+}
+
+/// What a session presents: the CA the server's chain must lead to, the client certificate,
+/// and the id of its key in the secure partition.
+#[derive(Clone, Copy)]
+pub struct Credentials<'a> {
+    /// The CA certificate (DER), from trusted storage.
+    pub ca: &'a [u8],
+    /// The client certificate (DER), from trusted storage.
+    pub cert: &'a [u8],
+    /// The client key's id in the secure partition.
+    pub key_id: u32,
+}
+
+/// TCP to the forward's `port`, then the TLS 1.3 handshake with the provisioned CA and the
+/// client certificate (the CertificateVerify signed in the secure partition with the
+/// certificate's key, the random numbers from it). `None` once the failure is printed.
 pub async fn connect<'a>(
     stack: Stack<'static>,
     port: u16,
-    sock: (&'a mut [u8], &'a mut [u8]),
-    ca: &'a [u8],
-    cert: &'a [u8],
+    bufs: Buffers<'a>,
+    creds: Credentials<'a>,
 ) -> Option<Session<'a>> {
-    let mut s = TcpSocket::new(stack, sock.0, sock.1);
+    let mut s = TcpSocket::new(stack, bufs.socket.0, bufs.socket.1);
     s.set_timeout(Some(Duration::from_secs(30)));
     if let Err(e) = s.connect((FLEET_ADDR, port)).await {
         println!("[app] tls: connect to {FLEET_ADDR}:{port} failed: {e:?}");
         return None;
     }
-    // Safety: the record buffers are used by this one session only (`connect` runs once per
-    // boot, and nothing else names them).
-    let (rbuf, wbuf) = unsafe {
-        (
-            &mut *core::ptr::addr_of_mut!(RX),
-            &mut *core::ptr::addr_of_mut!(TX),
-        )
-    };
+    let (rbuf, wbuf) = bufs.records;
     let config = TlsConfig::new().with_server_name(SERVER_NAME);
     let mut tls = TlsConnection::new(s, rbuf, wbuf);
     let provider = Provider {
         rng: ChaCha20Rng::from_seed(crate::random("TLS handshake")),
-        verifier: CertVerifier::new(Certificate::X509(ca)),
-        cert,
+        verifier: CertVerifier::new(Certificate::X509(creds.ca)),
+        cert: creds.cert,
+        key_id: creds.key_id,
     };
     let ticks = Instant::now();
     let t0 = free_run();
@@ -299,15 +342,19 @@ pub async fn run(stack: Stack<'static>, port: u16) -> bool {
     };
     let mut rx = [0u8; 2048];
     let mut tx = [0u8; 2048];
-    let Some(mut tls) = connect(
-        stack,
-        port,
-        (&mut rx, &mut tx),
-        &ca[..ca_len],
-        &cert[..cert_len],
-    )
-    .await
-    else {
+    let Some(records) = record_buffers() else {
+        return false;
+    };
+    let bufs = Buffers {
+        socket: (&mut rx, &mut tx),
+        records,
+    };
+    let creds = Credentials {
+        ca: &ca[..ca_len],
+        cert: &cert[..cert_len],
+        key_id: TLS_KEY_ID,
+    };
+    let Some(mut tls) = connect(stack, port, bufs, creds).await else {
         return false;
     };
     let msg = b"hello over tls from castellan an505\n";

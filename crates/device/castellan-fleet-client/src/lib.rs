@@ -16,6 +16,9 @@
 //!  result {"accepted": false, "reason", "code"}   → Refused
 //! ```
 //!
+//! After onboarding, [`Operation`] names the LDevID session's topics and [`Telemetry`] builds
+//! its telemetry messages.
+//!
 //! Messages on other topics, or out of turn (a challenge once the evidence is sent, a result
 //! before), are ignored. No allocator, no panics on hostile input: every message is parsed
 //! into fixed buffers and a malformed one is a typed [`FleetError`].
@@ -26,12 +29,14 @@
 
 mod der;
 mod json;
+mod operation;
 
 use core::fmt;
 
 use castellan_gate_api::{GateError, ITS_CHUNK, PUBLIC_KEY_LEN, SecureGate, TOKEN_CAP, psa};
 
 pub use der::{Sha256Fn, build_csr, is_sequence, pem_certificate};
+pub use operation::{ONLINE, Operation, TELEMETRY_MAX, Telemetry};
 
 /// The LDevID key's id in the secure partition's keystore (persistent P-256, not exportable).
 pub const LDEVID_KEY_ID: u32 = 0x0000_0720;

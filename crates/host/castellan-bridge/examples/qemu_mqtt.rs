@@ -2,7 +2,7 @@
 //! fleet service (in this process, SQLite in a temporary directory), with an IDevID whose key
 //! stays in its secure partition. `cargo xtask qemu-test --only mqtt` builds and signs the
 //! firmware, provisions a fresh device directory and runs this example; the last line is
-//! `qemu-mqtt: device <id> onboarded over its own TLS and MQTT`.
+//! `qemu-mqtt: device <id> onboarded over its own TLS and MQTT, telemetry accepted under its LDevID`.
 //!
 //! ```text
 //!  factory (this process)                    QEMU device                      fleet service
@@ -17,12 +17,19 @@
 //!    PUBLISH dev/<id>/up/onboard/evidence {token, csr} (castellan-fleet-client, gate) ─▶ appraisal
 //!    ◀─ dev/<id>/down/onboard/result {accepted, ldevid_pem} → LDevID in trusted storage
 //!    PUBLISH dev/<id>/telemetry under the IDevID: refused
+//!    new TLS session with the LDevID (key 0x720 in the secure partition) ─ CONNECT
+//!    SUBSCRIBE dev/<id>/cmd/#, down/update/#, down/lifecycle/#; PUBLISH status, telemetry
+//!    GET /api/v1/devices/<id>/telemetry: what the device sent, stored ─ registry: LDevID, seen
+//!    custody: the device prints its non-secure RAM; no 32-byte window is either private key
+//!    (`custody`: window·G against the public keys, a planted control found)
 //! ```
 //!
 //! The example checks what the device printed with the fleet protocol's own types: the topics
 //! parse as `castellan_protocol::Topic` of the right kind, the nonce as a `Challenge`'s.
 //!
 //! Usage: `qemu_mqtt --rom <castellan-rom ELF> --device <device dir> [--serial an505-mqtt-0001]`.
+
+mod custody;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -106,6 +113,26 @@ fn anchor_for(server_chain: &[Vec<u8>], bundle: &[Vec<u8>]) -> Result<Vec<u8>, S
         }
     }
     Err("no CA of the bundle signs the server's chain".into())
+}
+
+/// The telemetry the fleet stored for `serial` that equals what the device printed it sent
+/// (the service records it asynchronously: a few tries).
+async fn stored_telemetry(
+    admin: &FleetApi,
+    serial: &str,
+    sent: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    for _ in 0..50 {
+        let rows: Vec<serde_json::Value> = admin
+            .get(&format!("/api/v1/devices/{serial}/telemetry"))
+            .await
+            .map_err(|e| format!("telemetry: {e}"))?;
+        if let Some(row) = rows.iter().find(|r| &r["payload"] == sent) {
+            return Ok(row["payload"].clone());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("the fleet stored no telemetry {sent} for {serial}"))
 }
 
 fn hex_after(out: &RunOutput, prefix: &str) -> Option<Vec<u8>> {
@@ -202,17 +229,20 @@ async fn run() -> Result<String, String> {
         .map_err(|e| e.to_string())??;
     step("CA and IDevID provisioned in the device's trusted storage");
 
-    // The device on the network: the only way out is the forward to the broker.
+    // The device on the network: the only way out is the forward to the broker. The forward is
+    // one QEMU character device connected to the broker; `reconnect=1` (`,,` escapes the comma
+    // in `-nic`) opens a new connection a second after the broker closed the previous one, so
+    // the device's second session (with its LDevID) gets a connection of its own.
     let mut q = qemu.clone();
     q.extra_args = vec![
         "-nic".into(),
         format!(
-            "user,model=lan9118,restrict=on,guestfwd=tcp:10.0.2.100:{GUEST_PORT}-tcp:127.0.0.1:{}",
+            "user,model=lan9118,restrict=on,guestfwd=tcp:10.0.2.100:{GUEST_PORT}-tcp:127.0.0.1:{},,reconnect=1",
             server.mqtt_addr().port()
         ),
     ];
     q.timeout = Duration::from_secs(240);
-    let cmd = format!("mqtt {GUEST_PORT} {serial}");
+    let cmd = format!("mqtt {GUEST_PORT} {serial} custody");
     let out = tokio::task::spawn_blocking(move || run_checked(&q, &cmd, None))
         .await
         .map_err(|e| e.to_string())??;
@@ -257,8 +287,52 @@ async fn run() -> Result<String, String> {
         nonce.len(),
         ldevid.split(')').next().unwrap_or("?")
     ));
+
+    // The second session: the LDevID, operational topics, telemetry the fleet stored.
+    if !out.contains(&format!(
+        "[app] mqtt: connected to the broker as {serial} (MQTT 5, LDevID)"
+    )) {
+        return Err("the device did not reconnect with its LDevID".into());
+    }
+    let sent = out
+        .after("[app] mqtt: telemetry with the LDevID accepted by the broker: ")
+        .ok_or("the device's telemetry under the LDevID was not accepted")?;
+    let sent: serde_json::Value =
+        serde_json::from_str(sent.trim()).map_err(|e| format!("device telemetry: {e}"))?;
+    let stored = stored_telemetry(&admin, &serial, &sent).await?;
+    let dev: serde_json::Value = admin
+        .get(&format!("/api/v1/devices/{serial}"))
+        .await
+        .map_err(|e| format!("device record: {e}"))?;
+    if dev["ldevid_serial"].is_null() || dev["last_seen"].is_null() {
+        return Err(format!(
+            "the registry does not show the device onboarded and seen: {dev}"
+        ));
+    }
+    step(&format!(
+        "reconnected with the LDevID (serial {}); telemetry stored by the fleet: {stored}",
+        dev["ldevid_serial"]
+    ));
+
+    // attack_private_key_in_non_secure_ram: neither private key is anywhere in the non-secure
+    // RAM the sessions used.
+    let dump = custody::parse(&out)?;
+    let idevid_key = &dump.keys[0].1;
+    if !idevid
+        .windows(idevid_key.len())
+        .any(|w| w == idevid_key.as_slice())
+    {
+        return Err("the key 0x710 the device printed is not its IDevID's".into());
+    }
+    let verdict = tokio::task::spawn_blocking(move || custody::check(&dump))
+        .await
+        .map_err(|e| e.to_string())??;
+    step(&format!(
+        "key custody: {} bytes of non-secure RAM, {} windows in both byte orders: neither private key (0x710, 0x720) there; a planted control key found",
+        verdict.bytes, verdict.windows
+    ));
     server.shutdown().await;
     Ok(format!(
-        "qemu-mqtt: device {serial} onboarded over its own TLS and MQTT"
+        "qemu-mqtt: device {serial} onboarded over its own TLS and MQTT, telemetry accepted under its LDevID"
     ))
 }
