@@ -4,49 +4,18 @@
 
 use base64::Engine as _;
 use castellan_attest::{VerificationKey, verify_token};
-use castellan_dice::Cdis;
 use castellan_fleet_client::{
     Action, CERT_MAX, FleetError, LDEVID_KEY_ID, Onboarding, UID_LDEVID, stored_ldevid,
 };
-use castellan_gate_api::{BootInfo, SecureGate, psa};
-use castellan_hal::Partition;
+use castellan_gate_api::{SecureGate, psa};
 use castellan_protocol::{Challenge, Evidence, OnboardKind, OnboardResult, Topic};
-use castellan_services::{
-    BootRecordEntry, ImageVersion, ItsConfig, OtpCounterMap, Platform, SecureServices,
-    ServicesConfig,
-};
-use castellan_sim::{DeviceConfig, FlashConfig, SimDevice, SimFlash, SimOtp, SimRng};
-use castellan_simgate::{SimGate, SimSecure};
-
-type Secure = SimSecure<SimFlash, OtpCounterMap<SimOtp>, SimRng>;
+use castellan_simgate::SimGate;
+use castellan_simgate::testing::{TestDevice, TestSecure as Secure};
 
 const ID: &str = "sensor-0042";
 
 fn secure() -> Secure {
-    let dev = SimDevice::new(
-        DeviceConfig::new(FlashConfig::new(32 * 512, 512, 4, 0xff)),
-        7,
-    )
-    .unwrap();
-    let platform = Platform::new(
-        dev.flash.clone(),
-        OtpCounterMap::castellan(dev.otp.clone()).unwrap(),
-        dev.rng.clone(),
-    );
-    let config = ServicesConfig::new(
-        ItsConfig::new(Partition::new(512, 12 * 512), Partition::new(0, 512)),
-        [0x1d; 32],
-    );
-    let cdis = Cdis::from_bytes([1; 32], [2; 32]);
-    let version = ImageVersion {
-        major: 1,
-        minor: 0,
-        revision: 0,
-        build: 0,
-    };
-    let record = [BootRecordEntry::new("SPE", [0x11; 32], [0x22; 32], version).unwrap()];
-    let svc = SecureServices::new(platform, config, &cdis, &record).unwrap();
-    SimSecure::new(svc, BootInfo::zeroed())
+    TestDevice::ROOMY.secure()
 }
 
 fn sha256(m: &[u8]) -> [u8; 32] {

@@ -428,16 +428,7 @@ async fn restart_resumes_a_running_campaign() {
         let (rid, _) = f.release(2, v(2, 0, 0), 1).await;
         let mut ua = Updater::connect(&f.server, &a).await;
         let mut ub = Updater::connect(&f.server, &b).await;
-        let c = f.campaign(&request(&rid, 1, &["100%"])).await;
-        let id = c.campaign_id.clone();
-        let offer = ua.expect_offer().await;
-        assert!(ua.complete(&mut a, &offer).await.updated);
-        let offer_b = ub.expect_offer().await;
-        ub.status(&id, &rid, UpdateState::Accepted, 0, None).await;
-        f.wait(&id, 10, |c| {
-            c.wave == 1 && state_of(c, "RST-B") == "downloading"
-        })
-        .await;
+        let (id, offer_b) = f.campaign_midway(&rid, &mut ua, &mut a, &mut ub).await;
         ua.quit().await;
         ub.quit().await;
         // Restart the service on the same state and store.

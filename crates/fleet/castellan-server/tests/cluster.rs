@@ -9,17 +9,15 @@ mod common;
 use std::time::{Duration, Instant};
 
 use castellan_server::ServerHandle;
-use castellan_server::protocol::CampaignRequest;
 use castellan_store::testing::{TestStore, each_backend};
+use common::cluster::{another_instance, canary_of_one};
 use common::update::*;
 use common::*;
 use serde_json::json;
 
 /// The second instance, configured like the first, on the same database.
 async fn second_instance(t: &TestStore, f: &Fleet) -> (ServerHandle, tempfile::TempDir) {
-    let tmp2 = tempdir();
-    castellan_testkit::fleet::pki::copy_tree(&state_dir(&f.tmp), &state_dir(&tmp2));
-    let second = start(t, &tmp2).await;
+    let (second, tmp2) = another_instance(&t.location, &f.tmp).await;
     assert_ne!(second.instance_name(), f.server.instance_name());
     (second, tmp2)
 }
@@ -47,14 +45,7 @@ async fn offer_reaches_a_device_connected_to_another_instance() {
         // The device's session is on the second instance; the engine's lease on the first.
         let mut u = Updater::connect(&b, &dev).await;
         assert!(!f.server.is_connected("CL-B").await);
-        let c = f
-            .campaign(&{
-                let mut r = CampaignRequest::new(&rid, CLASS);
-                r.canary = 1;
-                r.waves = vec!["100%".into()];
-                r
-            })
-            .await;
+        let c = f.campaign(&canary_of_one(&rid)).await;
         let started = Instant::now();
         let offer = u.expect_offer().await;
         let offered_in = started.elapsed();

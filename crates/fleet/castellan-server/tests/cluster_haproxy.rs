@@ -13,9 +13,9 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use castellan_server::protocol::CampaignRequest;
 use castellan_store::testing::TestStore;
 use castellan_testkit::peers::haproxy::{self, Balancer, Haproxy};
+use common::cluster::another_instance;
 use common::update::*;
 use common::*;
 
@@ -92,12 +92,8 @@ async fn haproxy_keeps_the_api_and_a_campaign_going_when_an_instance_is_killed()
         .trim()
         .to_string();
     // B and C in this process, configured like A.
-    let (tmp_b, tmp_c) = (tempdir(), tempdir());
-    for tmp in [&tmp_b, &tmp_c] {
-        castellan_testkit::fleet::pki::copy_tree(&state_a.join("pki"), &state_dir(tmp).join("pki"));
-    }
-    let b = start_on(&t.location, &tmp_b).await;
-    let c = start_on(&t.location, &tmp_c).await;
+    let (b, tmp_b) = another_instance(&t.location, &tmp_a).await;
+    let (c, _tmp_c) = another_instance(&t.location, &tmp_a).await;
     for lease in t.store.leases().await.unwrap() {
         assert_eq!(lease.holder, a_name, "{lease:?}");
     }
@@ -140,30 +136,7 @@ async fn haproxy_keeps_the_api_and_a_campaign_going_when_an_instance_is_killed()
     // LB-1 on B, LB-2 on C; the engine runs on A and reaches them through the outbox.
     let mut u1 = Updater::connect(&f.server, &d1).await;
     let mut u2 = Updater::connect(&c, &d2).await;
-    let campaign = f
-        .campaign(&{
-            let mut r = CampaignRequest::new(&rid, CLASS);
-            r.canary = 1;
-            r.waves = vec!["100%".into()];
-            r
-        })
-        .await;
-    let id = campaign.campaign_id.clone();
-    let offer = u1.expect_offer().await;
-    assert!(u1.complete(&mut d1, &offer).await.updated);
-    let offer2 = u2.expect_offer().await;
-    u2.status(
-        &id,
-        &rid,
-        castellan_server::protocol::UpdateState::Accepted,
-        0,
-        None,
-    )
-    .await;
-    f.wait(&id, 10, |c| {
-        c.wave == 1 && state_of(c, "LB-2") == "downloading"
-    })
-    .await;
+    let (id, offer2) = f.campaign_midway(&rid, &mut u1, &mut d1, &mut u2).await;
 
     // A dies mid-campaign, holding the campaign engine's lease.
     a.kill().unwrap(); // SIGKILL
@@ -219,12 +192,7 @@ async fn haproxy_keeps_the_api_and_a_campaign_going_when_an_instance_is_killed()
     // One chain, written by the three instances, verified through HAProxy.
     f.server.flush_audit().await;
     c.flush_audit().await;
-    let (status, verify) = f
-        .api
-        .call("GET", "/api/v1/audit/verify", Some(&f.admin), None)
-        .await;
-    assert_eq!(status, 200, "{verify}");
-    assert_eq!(verify["intact"], true, "{verify}");
+    f.audit_intact().await;
     u1.quit().await;
     u2.quit().await;
     drop(lb);

@@ -14,8 +14,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use castellan_server::ServerHandle;
-use castellan_server::protocol::{CampaignRequest, UpdateState};
 use castellan_store::testing::PgServer;
+use common::cluster::another_instance;
 use common::update::*;
 use common::*;
 use serde_json::json;
@@ -71,32 +71,14 @@ async fn campaign_completes_across_a_postgres_restart_under_two_instances() {
     let admin = a.admin_token().unwrap().to_string();
     let api = Api::new(&a);
     let f = fleet_on(a, api, admin, tmp_a).await;
-    let tmp_b = tempdir();
-    castellan_testkit::fleet::pki::copy_tree(&state_dir(&f.tmp), &state_dir(&tmp_b));
-    let b = start_on(&url, &tmp_b).await;
+    let (b, _tmp_b) = another_instance(&url, &f.tmp).await;
 
     let mut d1 = f.enroll("PG-1", 60).await;
     let mut d2 = f.enroll("PG-2", 61).await;
     let (rid, _) = f.release(2, v(2, 0, 0), 1).await;
     let mut u1 = Updater::connect(&f.server, &d1).await;
     let mut u2 = Updater::connect(&b, &d2).await;
-    let c = f
-        .campaign(&{
-            let mut r = CampaignRequest::new(&rid, CLASS);
-            r.canary = 1;
-            r.waves = vec!["100%".into()];
-            r
-        })
-        .await;
-    let id = c.campaign_id.clone();
-    let offer = u1.expect_offer().await;
-    assert!(u1.complete(&mut d1, &offer).await.updated);
-    let offer2 = u2.expect_offer().await;
-    u2.status(&id, &rid, UpdateState::Accepted, 0, None).await;
-    f.wait(&id, 10, |c| {
-        c.wave == 1 && state_of(c, "PG-2") == "downloading"
-    })
-    .await;
+    let (id, offer2) = f.campaign_midway(&rid, &mut u1, &mut d1, &mut u2).await;
     u1.quit().await;
 
     // What the database holds before the restart.
@@ -181,12 +163,7 @@ async fn campaign_completes_across_a_postgres_restart_under_two_instances() {
     let (session, codes) = ldevid_session(&b, &d1, &["dev/PG-1/down/update/#"]).await;
     assert_eq!(codes, json!([1]));
     session.quit().await;
-    let (status, verify) = f
-        .api
-        .call("GET", "/api/v1/audit/verify", Some(&f.admin), None)
-        .await;
-    assert_eq!(status, 200, "{verify}");
-    assert_eq!(verify["intact"], true, "{verify}");
+    let verify = f.audit_intact().await;
     assert!(
         verify["entries"].as_u64() >= Some(audit_after.len() as u64),
         "{verify}"

@@ -5,8 +5,8 @@
 
 mod common;
 
-use castellan_server::protocol::{CampaignRequest, UpdateState};
 use castellan_store::testing::{TestStore, each_backend};
+use common::cluster::another_instance;
 use common::update::*;
 use common::*;
 
@@ -32,9 +32,7 @@ async fn campaign_survives_the_death_of_the_instance_that_runs_it() {
         let (rid, _) = f.release(2, v(2, 0, 0), 1).await;
 
         // A second instance on the same database, configured like the first.
-        let tmp2 = tempdir();
-        castellan_testkit::fleet::pki::copy_tree(&state_dir(&f.tmp), &state_dir(&tmp2));
-        let second = start(t, &tmp2).await;
+        let (second, tmp2) = another_instance(&t.location, &f.tmp).await;
         assert_ne!(second.instance_name(), first);
         assert_eq!(
             campaign_lease_takeovers(t).await,
@@ -44,23 +42,7 @@ async fn campaign_survives_the_death_of_the_instance_that_runs_it() {
 
         let mut ua = Updater::connect(&f.server, &a).await;
         let mut ub = Updater::connect(&f.server, &b).await;
-        let c = f
-            .campaign(&{
-                let mut r = CampaignRequest::new(&rid, CLASS);
-                r.canary = 1;
-                r.waves = vec!["100%".into()];
-                r
-            })
-            .await;
-        let id = c.campaign_id.clone();
-        let offer = ua.expect_offer().await;
-        assert!(ua.complete(&mut a, &offer).await.updated);
-        let offer_b = ub.expect_offer().await;
-        ub.status(&id, &rid, UpdateState::Accepted, 0, None).await;
-        f.wait(&id, 10, |c| {
-            c.wave == 1 && state_of(c, "HA-B") == "downloading"
-        })
-        .await;
+        let (id, offer_b) = f.campaign_midway(&rid, &mut ua, &mut a, &mut ub).await;
         ua.quit().await;
         ub.quit().await;
 
@@ -104,12 +86,7 @@ async fn campaign_survives_the_death_of_the_instance_that_runs_it() {
         );
         ub.quit().await;
         // One chain, written by both instances, verified by the survivor (admin may).
-        let (status, verify) = f
-            .api
-            .call("GET", "/api/v1/audit/verify", Some(&f.admin), None)
-            .await;
-        assert_eq!(status, 200, "{verify}");
-        assert_eq!(verify["intact"], true, "{verify}");
+        f.audit_intact().await;
         f.server.shutdown().await;
     })
     .await;

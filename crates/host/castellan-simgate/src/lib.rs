@@ -15,6 +15,8 @@
 mod gate;
 mod memory;
 mod secure;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use gate::{GateCall, OwnedArg, SimGate, invoke};
 pub use memory::{NS_CODE_BASE, NS_CODE_SIZE, NS_RAM_BASE, NS_RAM_SIZE, SECURE_RAM, SimNsMemory};

@@ -3,52 +3,17 @@
 //! caller may not use (secure memory, read-only memory, a range past the end of its RAM) or a
 //! length above a cap, before anything is read, written or done.
 
-use castellan_dice::Cdis;
 use castellan_gate_api::{
-    BOOT_INFO_SIZE, BootInfo, CONSOLE_MAX, DETECT_STATUS_SIZE, ENVELOPE_CAP, FWU_CHUNK, HASH_LEN,
-    ITS_CHUNK, ITS_SUMMARY_SIZE, NONCE_MAX, NsMemory, Op, RANDOM_CAP, REFUSAL_SIZE, Reg,
-    SecureGate, TRUST_ANCHOR_LEN, UPDATE_BLOCK_CAP, UPDATE_STATUS_SIZE, psa, refusal_kind,
+    BOOT_INFO_SIZE, CONSOLE_MAX, DETECT_STATUS_SIZE, ENVELOPE_CAP, FWU_CHUNK, HASH_LEN, ITS_CHUNK,
+    ITS_SUMMARY_SIZE, NONCE_MAX, NsMemory, Op, RANDOM_CAP, REFUSAL_SIZE, Reg, SecureGate,
+    TRUST_ANCHOR_LEN, UPDATE_BLOCK_CAP, UPDATE_STATUS_SIZE, psa, refusal_kind,
 };
-use castellan_hal::Partition;
-use castellan_services::{
-    BootRecordEntry, ImageVersion, ItsConfig, OtpCounterMap, Platform, SecureServices,
-    ServicesConfig,
-};
-use castellan_sim::{DeviceConfig, FlashConfig, SimDevice, SimFlash, SimOtp, SimRng};
-use castellan_simgate::{
-    NS_CODE_BASE, NS_RAM_BASE, NS_RAM_SIZE, SECURE_RAM, SimGate, SimNsMemory, SimSecure,
-};
-
-type Secure = SimSecure<SimFlash, OtpCounterMap<SimOtp>, SimRng>;
+use castellan_simgate::testing::{TestDevice, TestSecure as Secure};
+use castellan_simgate::{NS_CODE_BASE, NS_RAM_BASE, NS_RAM_SIZE, SECURE_RAM, SimGate, SimNsMemory};
 
 /// A simulated device's secure side: trusted storage on a small flash, no boot chain.
 fn secure() -> Secure {
-    let dev = SimDevice::new(
-        DeviceConfig::new(FlashConfig::new(16 * 512, 512, 4, 0xff)),
-        7,
-    )
-    .unwrap();
-    let platform = Platform::new(
-        dev.flash.clone(),
-        OtpCounterMap::castellan(dev.otp.clone()).unwrap(),
-        dev.rng.clone(),
-    );
-    let config = ServicesConfig::new(
-        ItsConfig::new(Partition::new(512, 4 * 512), Partition::new(0, 512)),
-        [0x1d; 32],
-    );
-    let cdis = Cdis::from_bytes([1; 32], [2; 32]);
-    let version = ImageVersion {
-        major: 1,
-        minor: 2,
-        revision: 3,
-        build: 0,
-    };
-    let record = [BootRecordEntry::new("SPE", [0x11; 32], [0x22; 32], version).unwrap()];
-    let svc = SecureServices::new(platform, config, &cdis, &record).unwrap();
-    let mut boot = BootInfo::zeroed();
-    boot.version = [1, 2, 3, 0];
-    SimSecure::new(svc, boot).with_command(b"demo")
+    TestDevice::SMALL.secure().with_command(b"demo")
 }
 
 fn flash(s: &Secure) -> Vec<u8> {

@@ -2,45 +2,17 @@
 //! dispatcher, refused pointers and application-event floods are events, and the signed
 //! detection reports verify with the attestation key and count up across a reboot.
 
-use castellan_dice::Cdis;
 use castellan_gate_api::{DetectStatus, Op, SecureGate, app_kind, psa};
-use castellan_hal::Partition;
-use castellan_services::{
-    BootRecordEntry, ImageVersion, ItsConfig, OtpCounterMap, Platform, SecureServices,
-    ServiceError, ServicesConfig,
-};
-use castellan_sim::{DeviceConfig, FlashConfig, SimDevice, SimFlash, SimOtp, SimRng};
-use castellan_simgate::{SECURE_RAM, SimGate, SimNsMemory, SimSecure};
+use castellan_services::ServiceError;
+use castellan_simgate::testing::{TestDevice, TestSecure as Secure};
+use castellan_simgate::{SECURE_RAM, SimGate, SimNsMemory};
 
-type Services = SecureServices<SimFlash, OtpCounterMap<SimOtp>, SimRng>;
-type Secure = SimSecure<SimFlash, OtpCounterMap<SimOtp>, SimRng>;
-
-fn services_on(platform: Platform<SimFlash, OtpCounterMap<SimOtp>, SimRng>) -> Services {
-    let config = ServicesConfig::new(
-        ItsConfig::new(Partition::new(512, 4 * 512), Partition::new(0, 512)),
-        [0x1d; 32],
-    );
-    let cdis = Cdis::from_bytes([1; 32], [2; 32]);
-    let version = ImageVersion::new(1, 2, 3, 0);
-    let record = [BootRecordEntry::new("SPE", [0x11; 32], [0x22; 32], version).unwrap()];
-    SecureServices::new(platform, config, &cdis, &record).unwrap()
-}
-
+/// The gate tests' device with the edge detector (the catalog's model) installed.
 fn secure() -> Secure {
-    let dev = SimDevice::new(
-        DeviceConfig::new(FlashConfig::new(16 * 512, 512, 4, 0xff)),
-        7,
-    )
-    .unwrap();
-    let platform = Platform::new(
-        dev.flash.clone(),
-        OtpCounterMap::castellan(dev.otp.clone()).unwrap(),
-        dev.rng.clone(),
-    );
-    let mut svc = services_on(platform);
+    let mut svc = TestDevice::SMALL.services();
     svc.install_detector(castellan_devkit::detect_model::config())
         .unwrap();
-    SimSecure::new(svc, castellan_gate_api::BootInfo::zeroed())
+    TestDevice::SMALL.secure_over(svc)
 }
 
 fn status(s: &mut Secure) -> DetectStatus {
@@ -130,10 +102,10 @@ fn reports_verify_with_the_attestation_key_and_count_up_across_a_reboot() {
     assert_eq!(second.first_event, first.first_event + first.events);
     // Reboot: the services restart over the same flash and fuses.
     let platform = s.into_services().into_platform();
-    let mut svc = services_on(platform);
+    let mut svc = TestDevice::SMALL.services_on(platform);
     svc.install_detector(castellan_devkit::detect_model::config())
         .unwrap();
-    let mut s = SimSecure::new(svc, castellan_gate_api::BootInfo::zeroed());
+    let mut s = TestDevice::SMALL.secure_over(svc);
     let third = castellan_detect_report::verify_report(&report(&mut s), &key).unwrap();
     assert_eq!(third.counter, 3, "the counter survives the reboot");
     assert!(!third.crossed);
@@ -141,17 +113,7 @@ fn reports_verify_with_the_attestation_key_and_count_up_across_a_reboot() {
 
 #[test]
 fn a_model_with_another_digest_is_refused() {
-    let dev = SimDevice::new(
-        DeviceConfig::new(FlashConfig::new(16 * 512, 512, 4, 0xff)),
-        7,
-    )
-    .unwrap();
-    let platform = Platform::new(
-        dev.flash.clone(),
-        OtpCounterMap::castellan(dev.otp.clone()).unwrap(),
-        dev.rng.clone(),
-    );
-    let mut svc = services_on(platform);
+    let mut svc = TestDevice::SMALL.services();
     let mut config = castellan_devkit::detect_model::config();
     config.expected_digest[0] ^= 1;
     assert_eq!(
@@ -160,7 +122,7 @@ fn a_model_with_another_digest_is_refused() {
     );
     assert!(svc.detector().is_none());
     // Without a detector the detection operations are not supported.
-    let mut s = SimSecure::new(svc, castellan_gate_api::BootInfo::zeroed());
+    let mut s = TestDevice::SMALL.secure_over(svc);
     let mut gate = SimGate::new(&mut s);
     assert_eq!(
         gate.detect_status().unwrap_err().status(),

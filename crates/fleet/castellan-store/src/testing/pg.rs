@@ -2,13 +2,14 @@
 //! directory, `pg_ctl start` listening only on a Unix socket inside it (no TCP port, so parallel
 //! test binaries never collide); as root everything runs as [`PG_USER`] through `runuser`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
-/// The system user PostgreSQL runs as when the tests run as root.
-pub const PG_USER: &str = "castellan-pg";
+pub use castellan_pgctl::PG_USER;
+use castellan_pgctl::{PgCluster, PgCtlError, find_bin, is_root};
+
 const SOCKET_PORT: u16 = 5432;
 
 /// Why the test PostgreSQL server could not be installed, started, stopped or used.
@@ -84,57 +85,35 @@ impl PgError {
     }
 }
 
+impl From<PgCtlError> for PgError {
+    fn from(e: PgCtlError) -> PgError {
+        match e {
+            PgCtlError::Spawn { what, source } => PgError::Spawn { what, source },
+            PgCtlError::Failed {
+                what,
+                status,
+                output,
+            } => PgError::Failed {
+                what,
+                status,
+                output,
+            },
+            // A variant added later: keep what it says.
+            other => PgError::Failed {
+                what: "PostgreSQL tool",
+                status: ExitStatus::default(),
+                output: other.to_string(),
+            },
+        }
+    }
+}
+
 /// A PostgreSQL server in a temporary directory.
 #[derive(Debug)]
 pub struct PgServer {
-    dir: PathBuf,
-    bin: PathBuf,
-    run_as: Option<String>,
+    cluster: PgCluster,
     next_db: AtomicU32,
     keep_dir: bool,
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// The newest `/usr/lib/postgresql/<version>/bin` that has `initdb`.
-fn find_bin() -> Option<PathBuf> {
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let v = e.file_name().to_string_lossy().parse::<u32>().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").exists().then_some((v, bin))
-        })
-        .collect();
-    versions.sort();
-    versions.pop().map(|(_, b)| b)
-}
-
-fn run(cmd: &mut Command, what: &'static str) -> Result<String, PgError> {
-    let out = cmd.output().map_err(|e| PgError::Spawn {
-        what,
-        source: Arc::new(e),
-    })?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(PgError::Failed {
-            what,
-            status: out.status,
-            output: text,
-        })
-    }
 }
 
 impl PgServer {
@@ -163,70 +142,24 @@ impl PgServer {
             }
             None => return Err(PgError::Missing),
         };
-        let run_as = if root {
-            if Command::new("id")
-                .arg("-u")
-                .arg(PG_USER)
-                .output()
-                .map(|o| !o.status.success())
-                .unwrap_or(true)
-            {
-                run(
-                    Command::new("useradd").args([
-                        "--system",
-                        "--no-create-home",
-                        "--shell",
-                        "/usr/sbin/nologin",
-                        PG_USER,
-                    ]),
-                    "useradd",
-                )?;
-            }
-            Some(PG_USER.to_string())
-        } else {
-            None
-        };
+        if root {
+            castellan_pgctl::ensure_user()?;
+        }
         let dir = tempfile::Builder::new()
             .prefix("castellan-pg-")
             .tempdir()
             .map_err(PgError::io("temporary directory"))?
             .keep();
-        if let Some(user) = &run_as {
-            run(Command::new("chown").arg(user).arg(&dir), "chown")?;
-        }
         let server = PgServer {
-            dir,
-            bin,
-            run_as,
+            cluster: PgCluster::new(&dir, bin, SOCKET_PORT, root),
             next_db: AtomicU32::new(0),
             keep_dir: false,
         };
-        std::fs::create_dir_all(server.socket_dir()).map_err(PgError::io("socket dir"))?;
-        if let Some(user) = &server.run_as {
-            run(
-                Command::new("chown").arg(user).arg(server.socket_dir()),
-                "chown",
-            )?;
-        }
-        let data = server.data_dir();
-        run(
-            &mut server.cmd(
-                "initdb",
-                &[
-                    "-D",
-                    &data.to_string_lossy(),
-                    "-U",
-                    "castellan",
-                    "-A",
-                    "trust",
-                    "-E",
-                    "UTF8",
-                    "--no-sync",
-                    "--no-instructions",
-                ],
-            ),
-            "initdb",
-        )?;
+        let cluster = &server.cluster;
+        cluster.chown(&dir, false)?;
+        std::fs::create_dir_all(cluster.socket_dir()).map_err(PgError::io("socket dir"))?;
+        cluster.chown(&cluster.socket_dir(), false)?;
+        cluster.initdb(&["--no-sync"])?;
         server.pg_ctl_start()?;
         Ok(server)
     }
@@ -248,83 +181,20 @@ impl PgServer {
 
     /// The server's temporary directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-
-    fn socket_dir(&self) -> PathBuf {
-        self.dir.join("sock")
-    }
-
-    fn cmd(&self, tool: &str, args: &[&str]) -> Command {
-        let exe = self.bin.join(tool);
-        match &self.run_as {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(exe).args(args);
-                c
-            }
-            None => {
-                let mut c = Command::new(exe);
-                c.args(args);
-                c
-            }
-        }
+        self.cluster.dir()
     }
 
     fn pg_ctl_start(&self) -> Result<(), PgError> {
-        let opts = format!(
-            "-k {} -p {SOCKET_PORT} -c listen_addresses= -c fsync=off -c full_page_writes=off -c max_connections=200",
-            self.socket_dir().display()
-        );
-        run(
-            self.cmd(
-                "pg_ctl",
-                &[
-                    "-D",
-                    &self.data_dir().to_string_lossy(),
-                    "-l",
-                    &self.dir.join("server.log").to_string_lossy(),
-                    "-o",
-                    &opts,
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                ],
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-            "pg_ctl start",
-        )
-        .map_err(|e| PgError::Start {
-            cause: Box::new(e),
-            log: std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default(),
-        })?;
-        Ok(())
+        let settings = "-c fsync=off -c full_page_writes=off -c max_connections=200";
+        self.cluster.start(settings).map_err(|e| PgError::Start {
+            cause: Box::new(e.into()),
+            log: std::fs::read_to_string(self.cluster.log()).unwrap_or_default(),
+        })
     }
 
     /// Stop the server (`mode`: "fast" or "immediate", the latter being a crash).
     pub fn stop(&self, mode: &str) -> Result<(), PgError> {
-        run(
-            &mut self.cmd(
-                "pg_ctl",
-                &[
-                    "-D",
-                    &self.data_dir().to_string_lossy(),
-                    "-m",
-                    mode,
-                    "-w",
-                    "stop",
-                ],
-            ),
-            "pg_ctl stop",
-        )
-        .map(|_| ())
+        Ok(self.cluster.stop(mode)?)
     }
 
     /// Crash the server (`pg_ctl stop -m immediate`: no checkpoint, recovery from the WAL on
@@ -342,10 +212,7 @@ impl PgServer {
 
     /// The connection URL of database `db`.
     pub fn url(&self, db: &str) -> String {
-        format!(
-            "postgresql:///{db}?host={}&port={SOCKET_PORT}&user=castellan",
-            self.socket_dir().display()
-        )
+        self.cluster.url(db)
     }
 
     /// Create a fresh, empty database and return its URL.
@@ -367,16 +234,7 @@ impl PgServer {
 
     fn spawn_watchdog(&self) -> Result<(), PgError> {
         let pid = std::process::id();
-        let stop = self.cmd(
-            "pg_ctl",
-            &[
-                "-D",
-                &self.data_dir().to_string_lossy(),
-                "-m",
-                "immediate",
-                "stop",
-            ],
-        );
+        let stop = self.cluster.stop_command("immediate", false);
         let stop_line = std::iter::once(stop.get_program())
             .chain(stop.get_args())
             .map(|a| shell_quote(&a.to_string_lossy()))
@@ -384,7 +242,7 @@ impl PgServer {
             .join(" ");
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop_line} >/dev/null 2>&1; rm -rf {}",
-            shell_quote(&self.dir.to_string_lossy())
+            shell_quote(&self.dir().to_string_lossy())
         );
         Command::new("sh")
             .args(["-c", &script])
@@ -401,7 +259,7 @@ impl Drop for PgServer {
     fn drop(&mut self) {
         if !self.keep_dir {
             let _ = self.stop("immediate");
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = std::fs::remove_dir_all(self.dir());
         }
     }
 }
