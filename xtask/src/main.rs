@@ -69,6 +69,18 @@ fn main() -> ExitCode {
         return usage();
     };
     let rest = &args[1..];
+    // Commands without options of their own answer `--help` with the overview rather than
+    // starting their work.
+    let wants_help = rest.iter().any(|a| a == "-h" || a == "--help");
+    if wants_help
+        && matches!(
+            cmd.as_str(),
+            "ci" | "deps" | "bench" | "powerfail" | "tuf-conformance"
+        )
+    {
+        usage();
+        return ExitCode::SUCCESS;
+    }
     let result = match cmd.as_str() {
         "ci" => steps::ci(),
         "arch" => arch::arch_cmd(rest),
