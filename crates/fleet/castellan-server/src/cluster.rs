@@ -10,7 +10,8 @@
 //!     nobody ─▶ publish (lost unless D is subscribed, as on a single instance)
 //!
 //!  run(), every cluster_poll or at a NOTIFY:
-//!     presence: rows of the devices live here (new: insert; gone: delete; all: refresh)
+//!     presence: rows of the devices live here (new: insert; gone: delete), then this
+//!               instance's one heartbeat row, which keeps all of them fresh
 //!     outbox:   rows of the devices live here ─▶ publish once subscribed ─▶ delete
 //!     session events after the cursor (not our own) ─▶ reload revocations ─▶ kick D if here
 //! ```
@@ -191,8 +192,9 @@ async fn sync_presence(core: &Core, state: &mut Cluster) {
             Err(e) => log::warn!("presence of {id}: {e}"),
         }
     }
+    // One row, whatever the number of devices: their presence is fresh while it is.
     if let Err(e) = core.store.refresh_presence(me, now).await {
-        log::warn!("presence refresh: {e}");
+        log::warn!("presence heartbeat: {e}");
     }
 }
 

@@ -108,11 +108,12 @@ pub struct ServerConfig {
     /// unrenewed: the longest another instance waits to take over from one that died
     /// (renewed every third of it; see `docs/scale.md`).
     pub lease_ttl: Duration,
-    /// Instances on one database: how often each refreshes the presence of the devices
-    /// connected to its broker and polls the device outbox and the session events (PostgreSQL
+    /// Instances on one database: how often each records the devices connected to its broker,
+    /// renews its presence heartbeat and polls the device outbox and the session events (PostgreSQL
     /// also wakes them at once with NOTIFY). See `docs/scale.md`.
     pub cluster_poll: Duration,
-    /// A presence row not refreshed for this long (its instance died) is ignored.
+    /// A presence row whose instance's heartbeat is older than this (the instance died) is
+    /// ignored.
     pub presence_ttl: Duration,
     /// Outbox messages and session events older than this are dropped undelivered.
     pub outbox_ttl: Duration,

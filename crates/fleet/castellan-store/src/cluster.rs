@@ -15,8 +15,10 @@
 //! ```
 //!
 //! PostgreSQL wakes the readers with `NOTIFY` ([`Store::listen`]); SQLite has no such channel
-//! and the readers poll. Times are Unix milliseconds. Everything is bounded: presence rows
-//! older than the caller's TTL are ignored, outbox rows and session events older than theirs
+//! and the readers poll. Times are Unix milliseconds. Presence is kept fresh by one heartbeat
+//! row per instance (`instance_heartbeats`, schema 14), not by rewriting the presence rows: a
+//! row counts while it was written, or its instance's heartbeat renewed, within the caller's
+//! TTL. Everything is bounded: stale presence is ignored, outbox rows and session events older than theirs
 //! are purged ([`Store::purge_cluster`]), and a device's outbox keeps at most
 //! [`OUTBOX_CAP_PER_DEVICE`] messages (the oldest are dropped first).
 
@@ -84,12 +86,13 @@ impl Store {
         Ok(())
     }
 
-    /// Refresh every presence row of `instance` (one statement, whatever the number of
-    /// devices); returns how many.
+    /// The heartbeat of `instance` at `now` (ms): every presence row naming it is fresh while
+    /// this is (one row written, whatever the number of devices). Returns 1.
     pub async fn refresh_presence(&self, instance: &str, now: i64) -> Result<u64, StoreError> {
         let mut s = self.session().await?;
         s.exec(
-            "UPDATE presence SET refreshed_at = $2 WHERE instance = $1",
+            "INSERT INTO instance_heartbeats (instance, refreshed_at) VALUES ($1, $2) \
+             ON CONFLICT (instance) DO UPDATE SET refreshed_at = excluded.refreshed_at",
             vec![instance.into(), now.into()],
         )
         .await
@@ -107,18 +110,25 @@ impl Store {
         Ok(())
     }
 
-    /// Forget every presence row of `instance` (at a clean stop).
+    /// Forget every presence row of `instance` and its heartbeat (at a clean stop).
     pub async fn clear_instance_presence(&self, instance: &str) -> Result<u64, StoreError> {
         let mut s = self.session().await?;
+        let n = s
+            .exec(
+                "DELETE FROM presence WHERE instance = $1",
+                vec![instance.into()],
+            )
+            .await?;
         s.exec(
-            "DELETE FROM presence WHERE instance = $1",
+            "DELETE FROM instance_heartbeats WHERE instance = $1",
             vec![instance.into()],
         )
-        .await
+        .await?;
+        Ok(n)
     }
 
-    /// The instance holding `device_id`'s session, if its row was refreshed after
-    /// `fresh_after` (ms).
+    /// The instance holding `device_id`'s session, if its row was written or that instance's
+    /// heartbeat renewed after `fresh_after` (ms).
     pub async fn presence_of(
         &self,
         device_id: &str,
@@ -126,7 +136,9 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         let mut s = self.session().await?;
         s.query_opt(
-            "SELECT instance FROM presence WHERE device_id = $1 AND refreshed_at > $2",
+            "SELECT p.instance FROM presence p \
+             LEFT JOIN instance_heartbeats h ON h.instance = p.instance \
+             WHERE p.device_id = $1 AND (p.refreshed_at > $2 OR h.refreshed_at > $2)",
             vec![device_id.into(), fresh_after.into()],
         )
         .await?
@@ -168,8 +180,9 @@ impl Store {
         finish(&mut s, r).await
     }
 
-    /// Up to `limit` queued messages, oldest first, for the devices whose fresh presence row
-    /// (refreshed after `fresh_after`) names `instance`.
+    /// Up to `limit` queued messages, oldest first, for the devices whose presence row names
+    /// `instance`, when the row was written or the instance's heartbeat renewed after
+    /// `fresh_after`.
     pub async fn outbox_for(
         &self,
         instance: &str,
@@ -180,7 +193,9 @@ impl Store {
         s.query(
             "SELECT o.seq, o.device_id, o.topic, o.payload, o.created_at FROM device_outbox o \
              JOIN presence p ON p.device_id = o.device_id \
-             WHERE p.instance = $1 AND p.refreshed_at > $2 ORDER BY o.seq LIMIT $3",
+             LEFT JOIN instance_heartbeats h ON h.instance = p.instance \
+             WHERE p.instance = $1 AND (p.refreshed_at > $2 OR h.refreshed_at > $2) \
+             ORDER BY o.seq LIMIT $3",
             vec![instance.into(), fresh_after.into(), limit.into()],
         )
         .await?
@@ -281,15 +296,20 @@ impl Store {
             .unwrap_or(0))
     }
 
-    /// Delete outbox rows and session events written before `before` (ms), and presence rows
-    /// not refreshed since then; returns how many rows went.
+    /// Delete outbox rows and session events written before `before` (ms), heartbeats not
+    /// renewed since then and the presence rows of instances without a heartbeat left
+    /// (written before `before`: a row written just before its instance's first heartbeat
+    /// stays); returns how many rows went.
     pub async fn purge_cluster(&self, before: i64) -> Result<u64, StoreError> {
         let mut s = self.session().await?;
         let mut n = 0;
         for sql in [
             "DELETE FROM device_outbox WHERE created_at < $1",
             "DELETE FROM session_events WHERE created_at < $1",
-            "DELETE FROM presence WHERE refreshed_at < $1",
+            "DELETE FROM instance_heartbeats WHERE refreshed_at < $1",
+            "DELETE FROM presence WHERE refreshed_at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM instance_heartbeats h \
+              WHERE h.instance = presence.instance AND h.refreshed_at >= $1)",
         ] {
             n += s.exec(sql, vec![before.into()]).await?;
         }

@@ -81,10 +81,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "device_evidence",
         sql: include_str!("../migrations/0013_device_evidence.sql"),
     },
+    Migration {
+        version: 14,
+        name: "instance_heartbeats",
+        sql: include_str!("../migrations/0014_instance_heartbeats.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 /// The per-engine spelling of the few types that differ.
 fn substitute(sql: &str, backend: Backend) -> String {

@@ -1,5 +1,5 @@
-//! Schema 10: presence, the device outbox and session events, on SQLite and on PostgreSQL. Two
-//! instances are two names on one database.
+//! Schemas 10 and 14: presence (kept fresh by one heartbeat per instance), the device outbox and
+//! session events, on SQLite and on PostgreSQL. Two instances are two names on one database.
 
 use std::time::Duration;
 
@@ -149,6 +149,61 @@ async fn session_events_are_read_in_order_from_a_cursor_and_wake_listeners() {
             }
             assert!(seen.iter().any(|c| c == CHANNEL_OUTBOX), "{seen:?}");
         }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_is_fresh_while_its_instance_heartbeat_is() {
+    each_backend(async |t: &TestStore| {
+        let s = &t.store;
+        let now = unix_now_ms();
+        for i in 0..50 {
+            s.set_presence(&format!("dev-{i}"), "b", now).await.unwrap();
+        }
+        s.set_presence("dev-a", "a", now).await.unwrap();
+        // Ten seconds later: b's one heartbeat row keeps all 50 of its devices fresh; a sent
+        // none, so its device is stale.
+        let later = now + 10_000;
+        assert_eq!(s.refresh_presence("b", later).await.unwrap(), 1);
+        for i in [0, 25, 49] {
+            assert_eq!(
+                s.presence_of(&format!("dev-{i}"), later - 1000)
+                    .await
+                    .unwrap()
+                    .as_deref(),
+                Some("b")
+            );
+        }
+        assert_eq!(s.presence_of("dev-a", later - 1000).await.unwrap(), None);
+        s.enqueue_outbox("dev-7", "t", b"x", later).await.unwrap();
+        assert_eq!(s.outbox_for("b", later - 1000, 10).await.unwrap().len(), 1);
+        // The presence rows were not rewritten by the heartbeat.
+        assert_eq!(s.refresh_presence("b", later + 1).await.unwrap(), 1);
+        // b dies (no heartbeat after `later + 1`): its devices go stale together, and a purge
+        // takes its heartbeat and its rows, not a's fresher row.
+        let much_later = later + 20_000;
+        assert_eq!(
+            s.presence_of("dev-3", much_later - 1000).await.unwrap(),
+            None
+        );
+        assert!(
+            s.outbox_for("b", much_later - 1000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        s.set_presence("dev-a", "a", much_later).await.unwrap();
+        s.purge_cluster(much_later - 1000).await.unwrap();
+        assert_eq!(s.presence_of("dev-3", 0).await.unwrap(), None);
+        assert_eq!(
+            s.presence_of("dev-a", 0).await.unwrap().as_deref(),
+            Some("a")
+        );
+        // A clean stop removes the heartbeat with the rows.
+        s.refresh_presence("a", much_later).await.unwrap();
+        assert_eq!(s.clear_instance_presence("a").await.unwrap(), 1);
+        assert_eq!(s.presence_of("dev-a", 0).await.unwrap(), None);
     })
     .await;
 }

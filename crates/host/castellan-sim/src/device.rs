@@ -12,12 +12,14 @@
 //! `boot(&mut dev.flash, &mut dev.otp, &mut dev.uds, &mut dev.rng)`.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use castellan_hal::{Partition, UDS_LEN};
 use serde::{Deserialize, Serialize};
 
 use crate::flash::{FlashConfig, FlashSnapshot, SimFlash};
 use crate::otp::{OtpConfig, SimOtp};
+use crate::pages::Page;
 use crate::power::{FaultPlan, PowerRail};
 use crate::prng::SplitMix64;
 use crate::secret::{SimRng, SimUds};
@@ -141,6 +143,8 @@ pub struct SimDevice {
     config: DeviceConfig,
     rail: PowerRail,
     dir: Option<PathBuf>,
+    /// The flash's pages as last saved to the page journal (what the next save compares with).
+    saved: Mutex<Option<Vec<Page>>>,
 }
 
 impl SimDevice {
@@ -185,6 +189,7 @@ impl SimDevice {
             config,
             rail: PowerRail::new(),
             dir: None,
+            saved: Mutex::new(None),
         };
         dev.attach_rail();
         dev
@@ -227,6 +232,19 @@ impl SimDevice {
         persist::save(self, dir)?;
         self.dir = Some(dir.to_path_buf());
         Ok(())
+    }
+
+    /// Saves the flash as a page journal from now on (`flash.pages`, replacing `flash.bin`):
+    /// each later save appends only the pages that changed, where a save of `flash.bin` writes
+    /// the whole flash. For fleets of simulated devices that save after every secure call.
+    pub fn use_page_journal(&mut self) -> Result<(), SimError> {
+        let dir = self.dir.clone().ok_or(SimError::NotPersistent)?;
+        persist::save(self, &dir)?;
+        persist::use_page_journal(self, &dir)
+    }
+
+    pub(crate) fn saved_pages(&self) -> MutexGuard<'_, Option<Vec<Page>>> {
+        self.saved.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The directory the device is saved in, if any.
@@ -307,6 +325,7 @@ impl Clone for SimDevice {
             config: self.config.clone(),
             rail: self.rail.fork(),
             dir: self.dir.clone(),
+            saved: Mutex::new(None),
         };
         dev.attach_rail();
         dev

@@ -19,11 +19,14 @@
 //!   in MCUboot's simulator, the alignment is a run-time value: generic code reads
 //!   `Flash::write_size()`; the `NorFlash` constants of `SimFlash` are 1 and the real rules are
 //!   enforced at run time.
-//! - **Fast and deterministic.** State is in memory (`Vec<u8>`, no file I/O on the hot path);
-//!   [`SimDevice::snapshot`]/[`SimDevice::restore`] copy buffers; torn-write garbage, the seeded
+//! - **Fast and deterministic.** State is in memory (no file I/O on the hot path);
+//!   [`SimDevice::snapshot`]/[`SimDevice::restore`] share pages; torn-write garbage, the seeded
 //!   RNG and the UDS of [`SimDevice::new`] come from seeds, never from the OS.
 //! - **Power loss.** See [`power`]: a [`FaultPlan`] cuts before, in the middle of (torn), or after
 //!   any mutating operation; the device then stays off until [`SimDevice::power_cycle`].
+//! - **Copy-on-write flash.** A flash is a list of pages (4 KiB at most), erased pages hold no
+//!   memory, and pages are shared with a [`FlashBase`], snapshots, clones and identical pages
+//!   of other devices until written, so a fleet of devices costs what they hold apart.
 //! - **Counters** are `castellan_hal::OtpCounter` over [`SimOtp`], as on real parts, so they
 //!   share the fuses' persistence and power-loss behaviour.
 
@@ -35,7 +38,9 @@
 mod device;
 mod error;
 mod flash;
+mod journal;
 mod otp;
+mod pages;
 mod persist;
 pub mod power;
 mod prng;
@@ -44,7 +49,9 @@ mod secret;
 pub use device::{DeviceConfig, DeviceSnapshot, PartitionDesc, SimDevice};
 pub use error::SimError;
 pub use flash::{ERASED_VALUES, FlashConfig, FlashSnapshot, FlashStats, SimFlash, WRITE_SIZES};
+pub use journal::FLASH_JOURNAL_FILE;
 pub use otp::{OtpConfig, SimOtp};
+pub use pages::{FlashBase, FlashMemory};
 pub use persist::{DEVICE_FILE, FLASH_FILE, OTP_FILE};
 pub use power::{FaultPhase, FaultPlan, PowerRail};
 pub use secret::{SimRng, SimUds};

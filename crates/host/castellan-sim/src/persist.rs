@@ -1,7 +1,8 @@
 //! Device files, so the CLI can power-cycle a device across runs:
 //!
 //! ```text
-//!  <dir>/flash.bin    raw flash contents (size bytes)
+//!  <dir>/flash.bin    raw flash contents (size bytes), or
+//!  <dir>/flash.pages  the page journal (see `journal`), once the device uses it
 //!  <dir>/otp.bin      fuse words, little-endian u32 each
 //!  <dir>/device.json  {"format", "config", "uds" (hex), "otp_locked_regions", "rng_state"}
 //! ```
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::SimError;
 use crate::device::{DeviceConfig, SimDevice};
 use crate::flash::SimFlash;
+use crate::journal::{self, FLASH_JOURNAL_FILE};
 use crate::otp::SimOtp;
 use crate::secret::{SimRng, SimUds};
 
@@ -53,7 +55,19 @@ pub(crate) fn create_dir(dir: &Path) -> Result<(), SimError> {
 }
 
 pub(crate) fn save(dev: &SimDevice, dir: &Path) -> Result<(), SimError> {
-    write_atomic(&dir.join(FLASH_FILE), dev.flash.contents())?;
+    let journal = dir.join(FLASH_JOURNAL_FILE);
+    if journal.exists() {
+        let geo = dev.flash.page_geometry();
+        let pages = dev.flash.settled();
+        let mut saved = dev.saved_pages();
+        match saved.as_deref() {
+            Some(old) => journal::append(&journal, &geo, &pages, old)?,
+            None => journal::write_full(&journal, &geo, &pages)?,
+        }
+        *saved = Some(pages);
+    } else {
+        write_atomic(&dir.join(FLASH_FILE), dev.flash.contents())?;
+    }
     let otp: Vec<u8> = dev
         .otp
         .contents()
@@ -90,13 +104,19 @@ pub(crate) fn load(dir: &Path) -> Result<SimDevice, SimError> {
     hex::decode_to_slice(&file.uds, &mut uds)
         .map_err(|e| corrupt(&path, format!("uds: {e} (need {UDS_LEN} hex bytes)")))?;
 
-    let flash_path = dir.join(FLASH_FILE);
-    let image = read(&flash_path)?;
-    if image.len() != config.flash.size as usize {
-        let reason = format!("{} bytes, config says {}", image.len(), config.flash.size);
-        return Err(corrupt(&flash_path, reason));
-    }
-    let flash = SimFlash::from_image(config.flash, image)?;
+    let journal = dir.join(FLASH_JOURNAL_FILE);
+    let (flash, saved) = if journal.exists() {
+        let (flash, pages) = journal::load(&journal, config.flash)?;
+        (flash, Some(pages))
+    } else {
+        let flash_path = dir.join(FLASH_FILE);
+        let image = read(&flash_path)?;
+        if image.len() != config.flash.size as usize {
+            let reason = format!("{} bytes, config says {}", image.len(), config.flash.size);
+            return Err(corrupt(&flash_path, reason));
+        }
+        (SimFlash::from_image(config.flash, image)?, None)
+    };
 
     let otp_path = dir.join(OTP_FILE);
     let raw = read(&otp_path)?;
@@ -118,13 +138,26 @@ pub(crate) fn load(dir: &Path) -> Result<SimDevice, SimError> {
         Some(state) => SimRng::seeded(state),
         None => SimRng::from_os(),
     };
-    Ok(SimDevice::from_parts(
-        config,
-        flash,
-        otp,
-        SimUds::new(uds),
-        rng,
-    ))
+    let dev = SimDevice::from_parts(config, flash, otp, SimUds::new(uds), rng);
+    *dev.saved_pages() = saved;
+    Ok(dev)
+}
+
+/// Moves the device saved in `dir` from `flash.bin` to the page journal: later saves append
+/// the pages that changed.
+pub(crate) fn use_page_journal(dev: &SimDevice, dir: &Path) -> Result<(), SimError> {
+    let journal = dir.join(FLASH_JOURNAL_FILE);
+    let pages = dev.flash.settled();
+    journal::write_full(&journal, &dev.flash.page_geometry(), &pages)?;
+    *dev.saved_pages() = Some(pages);
+    let flash = dir.join(FLASH_FILE);
+    match fs::remove_file(&flash) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SimError::Io {
+            path: flash,
+            source: e,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, SimError> {
@@ -134,7 +167,7 @@ fn read(path: &Path) -> Result<Vec<u8>, SimError> {
     })
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SimError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SimError> {
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = Path::new(&tmp_name);

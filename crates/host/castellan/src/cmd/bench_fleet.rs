@@ -29,8 +29,14 @@ pub(crate) async fn provision(
         jobs.spawn(async move {
             let _permit = sem.acquire_owned().await?;
             let d = dev.clone();
-            tokio::task::spawn_blocking(move || device::build_device_with_slot(&d, &kit, slot))
-                .await??;
+            tokio::task::spawn_blocking(move || {
+                device::build_device_with_slot(&d, &kit, slot)?;
+                // Saved as a page journal: each save after a secure call appends the pages it
+                // changed, where flash.bin would be the whole flash each time.
+                castellan_sim::SimDevice::open(&d)?.use_page_journal()?;
+                anyhow::Ok(())
+            })
+            .await??;
             let req = ProvisionRequest {
                 serial,
                 device_class: class,

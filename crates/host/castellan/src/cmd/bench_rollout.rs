@@ -119,24 +119,12 @@ impl ServerProcess {
 
     /// CPU seconds (user + system) the server has used so far.
     fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the command name (which may hold spaces) start after the last ')'.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the state field.
-        Ok((ticks(11) + ticks(12)) / 100.0)
+        cpu_seconds(&self.child.id().to_string())
     }
 
     /// Peak resident memory (VmHWM) in MiB.
     fn peak_rss_mib(&self) -> anyhow::Result<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .context("no VmHWM in /proc/<pid>/status")?;
-        Ok(kib / 1024.0)
+        peak_rss_mib(&self.child.id().to_string())
     }
 
     fn stop(mut self) {
@@ -155,6 +143,47 @@ impl ServerProcess {
     }
 }
 
+/// CPU seconds (user + system) process `pid` ("self" for this one) has used so far.
+fn cpu_seconds(pid: &str) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the state field.
+    Ok((ticks(11) + ticks(12)) / 100.0)
+}
+
+/// Peak resident memory (VmHWM) of process `pid` ("self" for this one) in MiB.
+fn peak_rss_mib(pid: &str) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .context("no VmHWM in /proc/<pid>/status")?;
+    Ok(kib / 1024.0)
+}
+
+/// Bytes of the files under `dir` whose name is `name`.
+fn bytes_named(dir: &Path, name: &str) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(_) if e.file_name() == name => {
+                    total += e.metadata().map_or(0, |m| m.len());
+                }
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
 /// Runs the benchmark.
 pub(crate) fn rollout(a: RolloutArgs) -> anyhow::Result<ExitCode> {
     let dir = super::bench_fleet::working_dir(a.dir.as_deref(), "rollout")?;
@@ -170,12 +199,19 @@ pub(crate) fn rollout(a: RolloutArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     let result = rt.block_on(run(&a, &dir, &server));
     let peak = server.peak_rss_mib().ok();
+    let devices_peak = peak_rss_mib("self").ok();
     server.stop();
+    let db_bytes =
+        std::fs::metadata(dir.join("server").join("castellan.db")).map_or(0, |m| m.len());
+    let journal_bytes = bytes_named(&dir.join("devices"), castellan_sim::FLASH_JOURNAL_FILE);
     if !a.keep {
         let _ = std::fs::remove_dir_all(&dir);
     }
     let mut report = result?;
     report.server_peak_rss_mib = peak.unwrap_or(0.0);
+    report.devices_peak_rss_mib = devices_peak.unwrap_or(0.0);
+    report.db_bytes = db_bytes;
+    report.journal_bytes = journal_bytes;
     println!("{}", report.render());
     Ok(ExitCode::SUCCESS)
 }
@@ -186,7 +222,15 @@ struct Report {
     image_size: usize,
     rollout_s: f64,
     server_cpu_s: f64,
+    /// This process's CPU during the rollout: the simulated devices.
+    devices_cpu_s: f64,
     server_peak_rss_mib: f64,
+    /// This process's peak memory: the simulated devices (secure worlds, agents, flash).
+    devices_peak_rss_mib: f64,
+    /// The server's SQLite database after the run.
+    db_bytes: u64,
+    /// The devices' saved flash (page journals) after the run.
+    journal_bytes: u64,
     floor_one_core_s: f64,
     cores: usize,
 }
@@ -194,14 +238,20 @@ struct Report {
 impl Report {
     fn render(&self) -> String {
         let floor = self.floor_one_core_s / self.cores as f64;
+        let per_device = |kib: f64| kib / f64::from(self.devices.max(1));
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
         format!(
             "\nrollout of a {} KiB release to {} devices (time to 100 % updated and attested)\n\
              {:<44} {:>10.2} s\n\
              {:<44} {:>10.2} s   ({:.0}% of one core over the rollout)\n\
+             {:<44} {:>10.2} s\n\
              {:<44} {:>10.1} MiB\n\
              {:<44} {:>10.2} s   (one core: {:.2} s; {} cores)\n\
              {:<44} {:>10.1} x\n\
-             {:<44} {:>10.1} x",
+             {:<44} {:>10.1} x\n\
+             {:<44} {:>10.1} MiB ({:.0} KiB per device)\n\
+             {:<44} {:>10.1} MiB ({:.1} KiB per device)\n\
+             {:<44} {:>10.1} MiB ({:.0} KiB per device)",
             self.image_size / 1024,
             self.devices,
             "rollout, wall clock",
@@ -209,6 +259,8 @@ impl Report {
             "server CPU (user + system) during the rollout",
             self.server_cpu_s,
             100.0 * self.server_cpu_s / self.rollout_s.max(1e-9),
+            "devices' CPU (this process) during the rollout",
+            self.devices_cpu_s,
             "server peak memory (VmHWM, whole run)",
             self.server_peak_rss_mib,
             "floor: hashing + signature checks, same bytes",
@@ -219,6 +271,15 @@ impl Report {
             self.rollout_s / floor.max(1e-9),
             "server CPU / floor (one core)",
             self.server_cpu_s / self.floor_one_core_s.max(1e-9),
+            "devices' process peak memory (VmHWM)",
+            self.devices_peak_rss_mib,
+            per_device(self.devices_peak_rss_mib * 1024.0),
+            "server database (SQLite file)",
+            mib(self.db_bytes),
+            per_device(mib(self.db_bytes) * 1024.0),
+            "devices' saved flash (page journals)",
+            mib(self.journal_bytes),
+            per_device(mib(self.journal_bytes) * 1024.0),
         )
     }
 }
@@ -308,6 +369,7 @@ async fn run(a: &RolloutArgs, dir: &Path, server: &ServerProcess) -> anyhow::Res
         ..CampaignRequest::new(&release.release_id, "bench-v1")
     };
     let cpu0 = server.cpu_seconds()?;
+    let devices_cpu0 = cpu_seconds("self")?;
     let t0 = Instant::now();
     let mut c: CampaignJson = manager.post("/api/v1/campaigns", &req).await?;
     let mut last_print = Instant::now();
@@ -333,6 +395,7 @@ async fn run(a: &RolloutArgs, dir: &Path, server: &ServerProcess) -> anyhow::Res
     }
     let rollout_s = t0.elapsed().as_secs_f64();
     let server_cpu_s = server.cpu_seconds()? - cpu0;
+    let devices_cpu_s = cpu_seconds("self")? - devices_cpu0;
     println!("  {:>6.1} s  {}", rollout_s, progress_line(&c));
     agents.abort_all();
     if c.state != "completed" || c.counts.updated != a.devices {
@@ -366,7 +429,11 @@ async fn run(a: &RolloutArgs, dir: &Path, server: &ServerProcess) -> anyhow::Res
         image_size: a.image_size,
         rollout_s,
         server_cpu_s,
+        devices_cpu_s,
         server_peak_rss_mib: 0.0,
+        devices_peak_rss_mib: 0.0,
+        db_bytes: 0,
+        journal_bytes: 0,
         floor_one_core_s,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
     })
