@@ -38,7 +38,12 @@ async fn session(f: &Fleet, dev: &TestDevice) -> MqttClient {
         .expect("LDevID session")
 }
 
-async fn until_audited(f: &Fleet, action: &str, id: &str, needle: &str) -> castellan_store::AuditEntry {
+async fn until_audited(
+    f: &Fleet,
+    action: &str,
+    id: &str,
+    needle: &str,
+) -> castellan_store::AuditEntry {
     for _ in 0..80 {
         if let Some(e) = audit(&f.server)
             .await
@@ -49,7 +54,10 @@ async fn until_audited(f: &Fleet, action: &str, id: &str, needle: &str) -> caste
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    panic!("no {action} for {id} with {needle:?}: {:#?}", audit(&f.server).await);
+    panic!(
+        "no {action} for {id} with {needle:?}: {:#?}",
+        audit(&f.server).await
+    );
 }
 
 async fn call(f: &Fleet, method: &str, path: &str) -> (u16, Value) {
@@ -111,7 +119,11 @@ async fn attack_detector_alarm_during_probation_puts_the_device_back_in_quaranti
     let alert = alert_of(&t, "PRB-A").await;
     assert!(alert.probation_until.is_none(), "{alert:?}");
     assert_eq!(alert.severity, "high");
-    assert!(alert.evidence.contains("detector_score"), "{}", alert.evidence);
+    assert!(
+        alert.evidence.contains("detector_score"),
+        "{}",
+        alert.evidence
+    );
     let (_, d) = call(&f, "GET", "/api/v1/devices/PRB-A").await;
     assert_eq!(d["quarantined"], true, "stays quarantined");
 }

@@ -563,7 +563,11 @@ impl Session<'_> {
                         end = self.decommission(&mut conn, &id, &m.payload).await?;
                     } else if m.topic == castellan_protocol::topics::reattest(&id) {
                         end = self.reattest_command(&id, &m.payload);
-                    } else if self.cfg.compromise.as_ref().is_some_and(|c| c.refuses_updates())
+                    } else if self
+                        .cfg
+                        .compromise
+                        .as_ref()
+                        .is_some_and(|c| c.refuses_updates())
                         && self.updater.refuse_offer(&mut conn, &m).await?
                     {
                         log("update offer refused by the application");

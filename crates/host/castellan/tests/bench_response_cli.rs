@@ -37,7 +37,10 @@ async fn three_compromises_are_contained_then_healed_or_decommissioned() {
     assert_eq!(r["soak_alerts"], 0, "{r:#}");
     assert_eq!(r["soak_quarantines"], 0, "{r:#}");
     assert_eq!(r["peer_alerts"], 0, "{r:#}");
-    assert_eq!(r["registry_devices"], 10, "nothing lost from the registry: {r:#}");
+    assert_eq!(
+        r["registry_devices"], 10,
+        "nothing lost from the registry: {r:#}"
+    );
     assert_eq!(r["audit_intact"], true, "{r:#}");
     assert_eq!(r["steps_audited"], true, "{r:#}");
     let cases = r["cases"].as_array().unwrap();

@@ -31,8 +31,8 @@ pub(crate) mod heal;
 mod notify;
 mod pending;
 pub(crate) mod probation;
-mod redeliver;
 pub(crate) mod reattest;
+mod redeliver;
 pub(crate) mod signals;
 pub mod webhook;
 

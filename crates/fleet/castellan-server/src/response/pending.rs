@@ -98,7 +98,13 @@ pub(crate) fn sign(core: &Core, id: &str, timeout: i64, domain: &str) -> Result<
     getrandom::fill(&mut nonce).map_err(|e| e.to_string())?;
     let issued_at = unix_now();
     let expires_at = issued_at.saturating_add(timeout);
-    sign_fields(core, id, hex::encode(nonce), (issued_at, expires_at), domain)
+    sign_fields(
+        core,
+        id,
+        hex::encode(nonce),
+        (issued_at, expires_at),
+        domain,
+    )
 }
 
 /// Sign the command of `domain` for `id` with these fields again (a re-sent command: the same

@@ -93,7 +93,10 @@ async fn fail_probation(core: &Core, id: &str, verdict: Verdict) -> Result<(), S
             id,
             false,
             Some("probation.failed"),
-            &format!("{}: {summary}; probation ended, stays quarantined", alert.id),
+            &format!(
+                "{}: {summary}; probation ended, stays quarantined",
+                alert.id
+            ),
         )
         .await;
     Ok(())

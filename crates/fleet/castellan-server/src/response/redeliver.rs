@@ -120,5 +120,7 @@ async fn resend(core: &Core, c: &PendingCommand, topic: &str) {
     } else {
         super::reattest::ACTION
     };
-    core.auditor.append("system", action, id, allowed, &reason).await;
+    core.auditor
+        .append("system", action, id, allowed, &reason)
+        .await;
 }

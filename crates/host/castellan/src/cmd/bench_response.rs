@@ -29,7 +29,7 @@ use castellan_agent::compromise::Compromise;
 use castellan_agent::{AgentConfig, Endpoint, FirmwareKit, FleetApi, device};
 use castellan_image::Version;
 use castellan_server::protocol::{AlertJson, CampaignJson, CampaignRequest};
-use castellan_server::{Server, ServerConfig};
+use castellan_server::{Server, ServerConfig, ServerHandle};
 use clap::Args;
 use serde_json::Value;
 
@@ -125,11 +125,7 @@ fn print_table(a: &ResponseArgs, r: &Value) {
     }
     println!(
         "  registry: {} of {} devices; audit chain intact: {} ({} entries); every step audited: {}",
-        r["registry_devices"],
-        a.devices,
-        r["audit_intact"],
-        r["audit_entries"],
-        r["steps_audited"]
+        r["registry_devices"], a.devices, r["audit_intact"], r["audit_entries"], r["steps_audited"]
     );
 }
 
@@ -147,7 +143,7 @@ async fn run(a: &ResponseArgs, dir: &Path) -> anyhow::Result<Value> {
     result
 }
 
-async fn drive(a: &ResponseArgs, dir: &Path, server: &Server) -> anyhow::Result<Value> {
+async fn drive(a: &ResponseArgs, dir: &Path, server: &ServerHandle) -> anyhow::Result<Value> {
     let ca = std::fs::read_to_string(&server.paths().ca_bundle)?;
     let token = server.admin_token().context("no admin token")?.to_string();
     let api_url = server.api_url();
@@ -190,8 +186,7 @@ async fn drive(a: &ResponseArgs, dir: &Path, server: &Server) -> anyhow::Result<
         "  {} and {}: onboarded on 1.0.0, then flashed with a validly signed, unexpected build",
         flashed[0], flashed[1]
     );
-    super::bench_fleet::provision(&admin, dir, &kit, (flashed, CLASS), slot, a.concurrency)
-        .await?;
+    super::bench_fleet::provision(&admin, dir, &kit, (flashed, CLASS), slot, a.concurrency).await?;
     let implants: Vec<Arc<Compromise>> = flashed
         .iter()
         .map(|_| Arc::new(Compromise::default()))
@@ -257,11 +252,7 @@ async fn roll_out(api: &FleetApi, release: &str, limit: Duration) -> anyhow::Res
             .await?;
     }
     if c.state != "completed" {
-        bail!(
-            "the rollout of {release} ended {}: {:?}",
-            c.state,
-            c.reason
-        );
+        bail!("the rollout of {release} ended {}: {:?}", c.state, c.reason);
     }
     println!(
         "    completed in {:.0} s ({} updated)",

@@ -62,13 +62,16 @@ impl Fleet {
 
     /// Power `serial`'s agent off (it says goodbye first) and wait for it.
     pub(super) async fn stop(&mut self, serial: &str) {
-        if let Some(a) = self.agents.remove(serial) {
-            a.stop.notify_waiters();
-            if tokio::time::timeout(Duration::from_secs(10), a.task)
+        if let Some(mut a) = self.agents.remove(serial) {
+            // A permit: the agent stops at its next wait even if it is busy now.
+            a.stop.notify_one();
+            if tokio::time::timeout(Duration::from_secs(10), &mut a.task)
                 .await
                 .is_err()
             {
-                eprintln!("  {serial}: agent did not stop in time");
+                // Power cut: the device is off either way before its flash is rewritten.
+                a.task.abort();
+                let _ = a.task.await;
             }
         }
     }
