@@ -8,6 +8,7 @@
 //!  payload ─▶ iak_public_key(id) ─▶ verify_report ─▶ instance id = 0x01 ‖ SHA-256(IAK)?
 //!     ─▶ record_detection (counter > latest, else replay) ─▶ gap > 0: audit + ReportGaps
 //!     ─▶ crossed: audit "detect.alarm" · DetectorScore += score
+//!     ─▶ device on probation: an alarm, a gap or a replay fails it (`response::probation`)
 //! ```
 
 use castellan_analysis::Signal;
@@ -16,6 +17,7 @@ use castellan_store::{NewDetection, StoreError};
 use sha2::{Digest, Sha256};
 
 use crate::core::Core;
+use crate::response::probation::{self, Verdict};
 
 /// The audit action of every detection-report entry.
 pub(crate) const ACTION: &str = "detect.report";
@@ -63,6 +65,13 @@ pub(crate) async fn record(core: &Core, id: &str, payload: &[u8], now: i64) {
     let _ = core.store.touch_device(id, now).await;
     match accept(core, id, payload, now).await {
         Ok((report, gap)) => {
+            let verdict = if report.crossed {
+                Verdict::Alarm(report.score_milli, report.alarm_milli)
+            } else if gap > 0 {
+                Verdict::Gap(gap)
+            } else {
+                Verdict::Clean
+            };
             core.signals.add(
                 id,
                 Signal::DetectorScore,
@@ -85,6 +94,7 @@ pub(crate) async fn record(core: &Core, id: &str, payload: &[u8], now: i64) {
                 );
                 audit(core, id, true, "detect.alarm", &reason).await;
             }
+            probation::judge(core, id, verdict).await;
         }
         Err(refused) => {
             if matches!(refused, Refused::Replay(_)) {
@@ -92,6 +102,9 @@ pub(crate) async fn record(core: &Core, id: &str, payload: &[u8], now: i64) {
             }
             log::warn!("{id}: {}", refused.reason());
             audit(core, id, false, refused.code(), &refused.reason()).await;
+            if matches!(refused, Refused::Replay(_)) {
+                probation::judge(core, id, Verdict::Replay).await;
+            }
         }
     }
 }

@@ -275,10 +275,14 @@ pub async fn run(cfg: AgentConfig) -> Result<AgentReport, AgentError> {
                 });
                 if end == SessionEnd::Reattest {
                     report.reattests += 1;
-                    // What ran in RAM does not survive the reboot: a staged run-time
-                    // compromise ends here.
-                    if let Some(c) = &cfg.compromise {
-                        c.set(crate::compromise::Behaviour::Healthy);
+                }
+                // What ran in RAM does not survive the reboot: a staged run-time compromise
+                // ends here; a flashed one ends only when an update replaces the image.
+                if let Some(c) = &cfg.compromise {
+                    if end == SessionEnd::UpdateReboot {
+                        c.replaced();
+                    } else {
+                        c.rebooted();
                     }
                 }
                 world.shut_down()?;
@@ -559,6 +563,14 @@ impl Session<'_> {
                         end = self.decommission(&mut conn, &id, &m.payload).await?;
                     } else if m.topic == castellan_protocol::topics::reattest(&id) {
                         end = self.reattest_command(&id, &m.payload);
+                    } else if self
+                        .cfg
+                        .compromise
+                        .as_ref()
+                        .is_some_and(|c| c.refuses_updates())
+                        && self.updater.refuse_offer(&mut conn, &m).await?
+                    {
+                        log("update offer refused by the application");
                     } else if self.updater.on_message(&mut conn, self.world, &m).await?
                         == Next::Reboot
                     {

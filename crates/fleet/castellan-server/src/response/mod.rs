@@ -16,10 +16,12 @@
 //!               │                   over the cap: audit the refusal, alert only
 //!               └─ CohortShift  ───▶ cohort alert, running campaigns of that release paused
 //!  healed devices whose probation ended ─▶ quarantine lifted, alert resolved (`heal`)
+//!  a detection report during probation: alarm, gap or replay ─▶ probation failed (`probation`)
 //!  heal, measurement always good (run-time compromise) ─▶ signed reboot-and-reattest command,
 //!     fresh token appraised ─▶ probation; failed or unanswered ─▶ heal campaign (`reattest`)
 //!  two decommissioners ─▶ signed command, proof of erasure, revoked for good (`decommission`)
-//!  commands waiting for a device's answer: in the store, deadlines watched (`pending`)
+//!  commands waiting for a device's answer: in the store, deadlines watched (`pending`),
+//!     sent again when an offline device comes back (`redeliver`)
 //!  every alert ─▶ MQTT fleet/alerts and the signed webhook (`notify`, `webhook`)
 //! ```
 
@@ -28,7 +30,9 @@ pub(crate) mod decommission;
 pub(crate) mod heal;
 mod notify;
 mod pending;
+pub(crate) mod probation;
 pub(crate) mod reattest;
+mod redeliver;
 pub(crate) mod signals;
 pub mod webhook;
 

@@ -9,6 +9,7 @@
 //!  the device's answer ─▶ taken with its nonce (once: a replay finds nothing)
 //!  every CHECK: deadlines passed ─▶ taken whatever the nonce ─▶ the kind's "unanswered" step
 //!  a restart ─▶ nothing to re-arm: the store holds the deadlines
+//!  the device not listening when it was sent, listening now ─▶ sent again (`redeliver`)
 //! ```
 
 use std::sync::Arc;
@@ -35,11 +36,15 @@ pub(crate) async fn insert(core: &Core, c: &PendingCommand) -> Result<bool, Stor
 /// Give up the commands whose deadline passed, until stopped.
 pub(crate) async fn run(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(CHECK);
+    let mut redeliver = super::redeliver::Redeliver::default();
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 if let Err(e) = expire_due(&core).await {
                     log::warn!("pending device commands: {e}");
+                }
+                if let Err(e) = redeliver.check(&core).await {
+                    log::warn!("pending device commands, re-sending: {e}");
                 }
             }
             _ = stop.changed() => return,
@@ -91,9 +96,26 @@ pub(crate) struct Signed {
 pub(crate) fn sign(core: &Core, id: &str, timeout: i64, domain: &str) -> Result<Signed, String> {
     let mut nonce = [0u8; 32];
     getrandom::fill(&mut nonce).map_err(|e| e.to_string())?;
-    let nonce = hex::encode(nonce);
     let issued_at = unix_now();
     let expires_at = issued_at.saturating_add(timeout);
+    sign_fields(
+        core,
+        id,
+        hex::encode(nonce),
+        (issued_at, expires_at),
+        domain,
+    )
+}
+
+/// Sign the command of `domain` for `id` with these fields again (a re-sent command: the same
+/// nonce and validity, so the device's answer matches the stored command).
+pub(crate) fn sign_fields(
+    core: &Core,
+    id: &str,
+    nonce: String,
+    (issued_at, expires_at): (i64, i64),
+    domain: &str,
+) -> Result<Signed, String> {
     let bytes =
         castellan_protocol::decommission::signed_bytes(domain, id, &nonce, issued_at, expires_at);
     let signature = core.pki.sign_command(&bytes).map_err(|e| e.to_string())?;

@@ -332,6 +332,34 @@ impl Updater {
         }
     }
 
+    /// A compromised application's answer to an offer (`m`, when it is one): a failure
+    /// reported without the secure services ever seeing it. True when `m` was an offer.
+    pub(crate) async fn refuse_offer(
+        &mut self,
+        conn: &mut MqttConnection,
+        m: &Message,
+    ) -> Result<bool, AgentError> {
+        if m.topic != format!("dev/{}/down/update/offer", self.device_id) {
+            return Ok(false);
+        }
+        let Ok(offer) = serde_json::from_slice::<Offer>(&m.payload) else {
+            return Ok(false);
+        };
+        self.counts.offers += 1;
+        self.counts.failed += 1;
+        let why = "refused by the application".to_string();
+        self.report(
+            conn,
+            &offer.campaign_id,
+            &offer.release_id,
+            State::Failed,
+            0,
+            Some(why),
+        )
+        .await?;
+        Ok(true)
+    }
+
     /// Between messages: the next HTTPS range, or fetches again after a silent window.
     pub async fn tick(
         &mut self,

@@ -19,8 +19,8 @@ use super::release::{NewRelease, upload_release};
 
 /// The release manager: their API client and their key.
 pub(crate) struct ReleaseManager {
-    api: FleetApi,
-    key: ReleaseKey,
+    pub(crate) api: FleetApi,
+    pub(crate) key: ReleaseKey,
 }
 
 /// Creates the release manager (an operator with the release-manager role), generates the

@@ -7,6 +7,7 @@ pub(crate) mod audit;
 pub(crate) mod bench;
 pub(crate) mod bench_fleet;
 pub(crate) mod bench_response;
+mod bench_response_loop;
 pub(crate) mod bench_rollout;
 pub(crate) mod campaign;
 pub(crate) mod demo;
