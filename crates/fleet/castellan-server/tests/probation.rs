@@ -73,12 +73,27 @@ async fn alert_of(t: &TestStore, id: &str) -> castellan_store::Alert {
         .unwrap_or_else(|| panic!("no alert of {id}"))
 }
 
-/// Quarantine `dev`, heal it (reattest: its measurement was always good), answer the command:
-/// the device is on probation.
-async fn on_probation(t: &TestStore, f: &Fleet, dev: &mut TestDevice, s: &mut MqttClient) {
+/// Once the device's detection reports listed by the API number `n`.
+async fn until_listed(f: &Fleet, id: &str, n: usize) {
+    for _ in 0..80 {
+        let (status, body) = call(f, "GET", &format!("/api/v1/devices/{id}/detections")).await;
+        assert_eq!(status, 200, "{body}");
+        if body.as_array().map_or(0, Vec::len) >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("fewer than {n} detection reports of {id} listed");
+}
+
+/// Quarantine `dev` (its open session is closed), heal it (reattest: its measurement was always
+/// good), answer the command on a new session under the quarantine policy: the device is on
+/// probation. Returns that session.
+async fn on_probation(t: &TestStore, f: &Fleet, dev: &mut TestDevice) -> MqttClient {
     let id = dev.serial.clone();
     let (status, _) = call(f, "POST", &format!("/api/v1/devices/{id}/quarantine")).await;
     assert_eq!(status, 200);
+    let mut s = session(f, dev).await;
     let (status, h) = call(f, "POST", &format!("/api/v1/devices/{id}/heal")).await;
     assert_eq!((status, h["heal"].as_str()), (202, Some("reattest")), "{h}");
     let nonce = h["nonce"].as_str().unwrap().to_string();
@@ -91,6 +106,7 @@ async fn on_probation(t: &TestStore, f: &Fleet, dev: &mut TestDevice, s: &mut Mq
         .unwrap();
     until_audited(f, "response.heal", &id, "on probation").await;
     assert!(alert_of(t, &id).await.probation_until.is_some());
+    s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -98,14 +114,13 @@ async fn attack_detector_alarm_during_probation_puts_the_device_back_in_quaranti
     let t = TestStore::sqlite().await;
     let f = long_probation_fleet(&t).await;
     let mut dev = f.enroll("PRB-A", 91).await;
-    let mut s = session(&f, &dev).await;
-    on_probation(&t, &f, &mut dev, &mut s).await;
+    let mut s = on_probation(&t, &f, &mut dev).await;
     // A quiet report: the probation runs on.
     let quiet = dev.detection_report(0);
     s.publish_qos1(&topics::detect_report("PRB-A"), &quiet, 1)
         .await
         .unwrap();
-    until_audited(&f, "detect.report", "PRB-A", "").await;
+    until_listed(&f, "PRB-A", 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(alert_of(&t, "PRB-A").await.probation_until.is_some());
     // The compromise is back: the detector's report crosses its alarm threshold.
@@ -138,8 +153,9 @@ async fn attack_replayed_detection_report_during_probation_counts_against_the_de
     s.publish_qos1(&topics::detect_report("PRB-B"), &old, 1)
         .await
         .unwrap();
-    until_audited(&f, "detect.report", "PRB-B", "").await;
-    on_probation(&t, &f, &mut dev, &mut s).await;
+    until_listed(&f, "PRB-B", 1).await;
+    drop(s);
+    let mut s = on_probation(&t, &f, &mut dev).await;
     // The compromised normal world hides what its detector says by sending an old quiet report.
     s.publish_qos1(&topics::detect_report("PRB-B"), &old, 1)
         .await
