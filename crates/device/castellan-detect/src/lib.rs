@@ -36,4 +36,4 @@ pub use format::{
     Dimensions, HEADER_LEN, MAGIC, MAX_CONTEXT, MAX_EMBED, MAX_HIDDEN, MAX_VOCAB, MAX_WINDOW,
     Model, ModelParts, Scales, VERSION, encode, encoded_len, model_digest,
 };
-pub use scorer::{NORMALISER_CACHE, Scorer, TIE_BREAK, TraceScore};
+pub use scorer::{Scorer, TIE_BREAK, TraceScore};

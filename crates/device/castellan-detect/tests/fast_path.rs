@@ -34,7 +34,13 @@ fn arb_model() -> impl Strategy<Value = Vec<u8>> {
                 prop::collection::vec(any::<i16>(), h),
                 prop::collection::vec(any::<i8>(), (v + 1) * h),
                 prop::collection::vec(any::<i16>(), v + 1),
-                (0.001f32..0.1, 0.001f32..0.1, 1e-5f32..1e-3, 0.01f32..2.0, 1e-5f32..1e-3),
+                (
+                    0.001f32..0.1,
+                    0.001f32..0.1,
+                    1e-5f32..1e-3,
+                    0.01f32..2.0,
+                    1e-5f32..1e-3,
+                ),
             )
         })
         .prop_map(|(dims, emb, hw, hb, ow, ob, (se, shw, shb, sow, sob))| {
