@@ -95,11 +95,8 @@ impl NormaliserCache {
     }
 
     fn insert(&mut self, hidden: &[u8], log_norm: f32) {
-        if let (Some(dst), Some(src)) = (
-            self.hidden.get_mut(..hidden.len()),
-            hidden.get(..MAX_HIDDEN),
-        ) {
-            dst.copy_from_slice(src);
+        if let Some(dst) = self.hidden.get_mut(..hidden.len()) {
+            dst.copy_from_slice(hidden);
             self.log_norm = log_norm;
             self.valid = true;
         }
@@ -323,4 +320,24 @@ fn dot_i8(a: &[u8], b: &[u8]) -> i32 {
 fn quantise_unit(x: f32) -> u8 {
     let q = libm::roundf(x.clamp(-1.0, 1.0) * 127.0) as i8;
     q as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NormaliserCache;
+
+    #[test]
+    fn cache_hits_the_hidden_layer_it_stored_and_only_that() {
+        let mut c = NormaliserCache::new();
+        assert_eq!(c.get(&[1, 2]), None);
+        c.insert(&[1, 2], 3.5);
+        assert_eq!(c.get(&[1, 2]), Some(3.5));
+        assert_eq!(c.get(&[1, 3]), None);
+        c.insert(&[7; 200], 1.0);
+        assert_eq!(
+            c.get(&[1, 2]),
+            Some(3.5),
+            "a layer wider than the limit is not stored"
+        );
+    }
 }
