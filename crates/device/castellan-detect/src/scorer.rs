@@ -62,6 +62,9 @@ pub struct Scorer<'m> {
     window: [f32; MAX_WINDOW],
     window_at: usize,
     window_len: usize,
+    /// Sum of the window ring on the fast path (kept as events come and go, recomputed exactly
+    /// each time the ring wraps).
+    window_sum: f32,
     total: f32,
     total_excess: f32,
     events: u32,
@@ -125,6 +128,7 @@ impl<'m> Scorer<'m> {
             window: [0.0; MAX_WINDOW],
             window_at: 0,
             window_len: 0,
+            window_sum: 0.0,
             total: 0.0,
             total_excess: 0.0,
             events: 0,
@@ -166,7 +170,12 @@ impl<'m> Scorer<'m> {
         if used.is_empty() {
             return 0.0;
         }
-        used.iter().sum::<f32>() / used.len() as f32
+        let sum = if self.fast {
+            self.window_sum.max(0.0)
+        } else {
+            used.iter().sum::<f32>()
+        };
+        sum / used.len() as f32
     }
 
     /// Scores of the trace so far.
@@ -192,11 +201,18 @@ impl<'m> Scorer<'m> {
         let w = usize::from(self.model.dims.window).min(MAX_WINDOW);
         let excess = (surprise - self.model.scales.threshold).max(0.0);
         if let Some(slot) = self.window.get_mut(self.window_at) {
+            let leaving = if self.window_len == w { *slot } else { 0.0 };
+            self.window_sum += excess - leaving;
             *slot = excess;
         }
         self.total_excess += excess;
         self.window_at = (self.window_at + 1) % w.max(1);
         self.window_len = (self.window_len + 1).min(w);
+        if self.window_at == 0 {
+            // Once per window: drop the rounding the running sum gathered.
+            let used = self.window.get(..self.window_len).unwrap_or_default();
+            self.window_sum = used.iter().sum();
+        }
         self.total += surprise;
         self.events = self.events.saturating_add(1);
         if self.window_len == w {
@@ -279,7 +295,7 @@ impl<'m> Scorer<'m> {
             m.output_bias.get(2 * c..2 * c + 2),
         ) {
             (Some(row), Some(bias)) => {
-                dot_i8(row, hidden) as f32 * (m.scales.output_weights / 127.0)
+                dot_i8(row, hidden) as f32 * (m.scales.output_weights * (1.0 / 127.0))
                     + f32::from(le16(bias) as i16) * m.scales.output_bias
             }
             _ => f32::NEG_INFINITY,
@@ -291,7 +307,7 @@ impl<'m> Scorer<'m> {
         let m = &self.model;
         let h = usize::from(m.dims.hidden);
         let hidden = self.hidden.get(..h).unwrap_or_default();
-        let weight_scale = m.scales.output_weights / 127.0;
+        let weight_scale = m.scales.output_weights * (1.0 / 127.0);
         let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
         let rows = m.output_weights.chunks_exact(h);
         for (row, bias) in rows.zip(m.output_bias.chunks_exact(2)) {
