@@ -38,10 +38,10 @@ include!(concat!(env!("OUT_DIR"), "/detect_model.rs"));
 /// The alarm threshold on the window score (milli-nats): one event the model never saw in a
 /// window of eight crosses it.
 pub const ALARM_MILLI: u32 = 1000;
-/// PC samples per second. A sample costs about 130,000 instructions with this model (the
-/// scorer's softmax takes one soft-float `expf` per known event id; docs/detection.md, "In the
-/// firmware"), so 100 Hz: measured 1.0 % of the virtual CPU under `-icount shift=0`.
-pub const SAMPLE_HZ: u32 = 100;
+/// PC samples per second. With the scorer's fast path a sample costs about 2,700 instructions
+/// under `-icount` (130,000 before it; docs/detection.md, "In the firmware"): 250 Hz keeps the
+/// sampler under 1 % of a 100 MHz core (1 kHz, tested, would be about 3 %).
+pub const SAMPLE_HZ: u32 = 250;
 /// The processor clock SysTick counts (mps2-an505's SYSCLK).
 const SYSCLK_HZ: u32 = 25_000_000;
 /// The watched range: the application's 256 KiB window in regions 0–14, so region 15 (the

@@ -29,6 +29,7 @@
 mod error;
 mod format;
 mod scorer;
+mod tanh_table;
 
 pub use error::ModelError;
 pub use format::{
