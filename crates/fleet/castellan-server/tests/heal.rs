@@ -48,28 +48,6 @@ async fn until_released(f: &Fleet, id: &str) {
     panic!("{id} is still quarantined: {:#?}", audit(&f.server).await);
 }
 
-async fn until_audited(
-    f: &Fleet,
-    action: &str,
-    id: &str,
-    needle: &str,
-) -> castellan_store::AuditEntry {
-    for _ in 0..80 {
-        if let Some(e) = audit(&f.server)
-            .await
-            .into_iter()
-            .find(|e| e.action == action && e.target == id && e.reason.contains(needle))
-        {
-            return e;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!(
-        "no {action} for {id} with {needle:?}: {:#?}",
-        audit(&f.server).await
-    );
-}
-
 async fn device(f: &Fleet, id: &str) -> Value {
     let (status, body) = f
         .api

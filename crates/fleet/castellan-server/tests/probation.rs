@@ -38,28 +38,6 @@ async fn session(f: &Fleet, dev: &TestDevice) -> MqttClient {
         .expect("LDevID session")
 }
 
-async fn until_audited(
-    f: &Fleet,
-    action: &str,
-    id: &str,
-    needle: &str,
-) -> castellan_store::AuditEntry {
-    for _ in 0..80 {
-        if let Some(e) = audit(&f.server)
-            .await
-            .into_iter()
-            .find(|e| e.action == action && e.target == id && e.reason.contains(needle))
-        {
-            return e;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!(
-        "no {action} for {id} with {needle:?}: {:#?}",
-        audit(&f.server).await
-    );
-}
-
 async fn call(f: &Fleet, method: &str, path: &str) -> (u16, Value) {
     f.api.call(method, path, Some(&f.admin), None).await
 }

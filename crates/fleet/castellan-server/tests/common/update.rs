@@ -405,3 +405,27 @@ impl Updater {
         self.paho.quit().await;
     }
 }
+
+/// The audit entry for `action` on `id` whose reason contains `needle`, once it is written
+/// (up to 20 s).
+pub async fn until_audited(
+    f: &Fleet,
+    action: &str,
+    id: &str,
+    needle: &str,
+) -> castellan_store::AuditEntry {
+    for _ in 0..80 {
+        if let Some(e) = super::audit(&f.server)
+            .await
+            .into_iter()
+            .find(|e| e.action == action && e.target == id && e.reason.contains(needle))
+        {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!(
+        "no {action} for {id} with {needle:?}: {:#?}",
+        super::audit(&f.server).await
+    );
+}
